@@ -1,0 +1,620 @@
+//! Agent configuration: the raw TOML shape, one validation pass that collects
+//! every problem, and the immutable [`AgentConfig`] the rest of the agent uses.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::confload::{self, ConfigError, Problem};
+use crate::model::{Group, ProbeKind};
+
+/// Environment prefix for overrides: `PANTAU_AGENT__COLLECTOR__URL=...`.
+pub const ENV_PREFIX: &str = "PANTAU_AGENT";
+
+/// The file as written by the operator.
+#[derive(Debug, Deserialize, Default)]
+pub struct RawConfig {
+    /// Who this agent is.
+    #[serde(default)]
+    pub agent: RawAgent,
+    /// Where results go.
+    #[serde(default)]
+    pub collector: RawCollector,
+    /// Defaults applied to every target that does not set its own.
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// What to probe.
+    #[serde(default)]
+    pub targets: Vec<RawTarget>,
+}
+
+/// `[agent]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawAgent {
+    /// Agent id as registered at the collector (`pantau-collector agent add`).
+    pub id: Option<String>,
+    /// How often a heartbeat with agent health is sent.
+    pub heartbeat_interval: Option<String>,
+    /// Upper bound on probes running at the same time.
+    pub max_concurrent_probes: Option<u32>,
+}
+
+/// `[collector]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawCollector {
+    /// gRPC URL of the collector, e.g. `http://10.10.0.5:7470`.
+    pub url: Option<String>,
+    /// The agent token, inline. Prefer `token_file`.
+    pub token: Option<String>,
+    /// File holding the agent token (first line).
+    pub token_file: Option<PathBuf>,
+    /// Most results sent in one batch.
+    pub batch_max: Option<u32>,
+    /// Most results held while the collector is unreachable.
+    pub queue_max: Option<u32>,
+}
+
+/// `[defaults]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawDefaults {
+    /// Probe interval.
+    pub interval: Option<String>,
+    /// Probe timeout.
+    pub timeout: Option<String>,
+    /// ICMP echoes per round.
+    pub icmp_count: Option<u32>,
+}
+
+/// `[[targets]]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawTarget {
+    /// Unique id within this agent.
+    pub id: Option<String>,
+    /// internet, intranet, datacenter, jip or app.
+    pub group: Option<String>,
+    /// icmp, tcp, http or dns.
+    pub kind: Option<String>,
+    /// IP or host (icmp), host:port (tcp), URL (http), name to resolve (dns).
+    pub address: Option<String>,
+    /// Human label for reports.
+    pub label: Option<String>,
+    /// Overrides `defaults.interval`.
+    pub interval: Option<String>,
+    /// Overrides `defaults.timeout`.
+    pub timeout: Option<String>,
+    /// ICMP: echoes per round.
+    pub count: Option<u32>,
+    /// HTTP: statuses counted as success (default 200-399).
+    pub expect_status: Option<Vec<u16>>,
+    /// DNS: resolver `ip:port` (default: first nameserver in /etc/resolv.conf).
+    pub server: Option<String>,
+    /// DNS: record type, A or AAAA.
+    pub record: Option<String>,
+}
+
+/// Validated agent configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Agent id.
+    pub agent_id: String,
+    /// Collector gRPC URL.
+    pub collector_url: String,
+    /// Token; `None` only allowed for `check`.
+    pub token: Option<String>,
+    /// Heartbeat interval.
+    pub heartbeat_interval: Duration,
+    /// Concurrency bound.
+    pub max_concurrent_probes: usize,
+    /// Batch size.
+    pub batch_max: usize,
+    /// Queue bound while disconnected.
+    pub queue_max: usize,
+    /// Targets in configuration order.
+    pub targets: Vec<Target>,
+    /// SHA-256 of the configuration file's bytes (hex).
+    pub config_hash: String,
+}
+
+/// One validated target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Unique id.
+    pub id: String,
+    /// Group.
+    pub group: Group,
+    /// Probe kind.
+    pub kind: ProbeKind,
+    /// Address as configured.
+    pub address: String,
+    /// Label (may be empty).
+    pub label: String,
+    /// Interval.
+    pub interval: Duration,
+    /// Timeout.
+    pub timeout: Duration,
+    /// ICMP echoes per round.
+    pub count: u32,
+    /// HTTP statuses counted as success; empty means 200-399.
+    pub expect_status: Vec<u16>,
+    /// DNS server.
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// DNS record type: true for AAAA.
+    pub dns_aaaa: bool,
+}
+
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl AgentConfig {
+    /// Load and validate `path` with environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = confload::load(path, ENV_PREFIX)?;
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        raw.validate(hash).map_err(|problems| ConfigError {
+            file: path.to_path_buf(),
+            problems,
+        })
+    }
+
+    /// The token, or a plain-words error saying where to put it.
+    pub fn require_token(&self) -> Result<&str, String> {
+        self.token.as_deref().ok_or_else(|| {
+            "no collector token: set collector.token_file (or collector.token), \
+             or run `pantau-agent enroll`"
+                .to_string()
+        })
+    }
+}
+
+/// A valid id: 1-64 of letters, digits, '-', '_', '.'.
+pub fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl RawConfig {
+    /// Check everything, collecting all problems.
+    pub fn validate(self, config_hash: String) -> Result<AgentConfig, Vec<Problem>> {
+        let mut p = Vec::new();
+        let agent_id = match self.agent.id {
+            Some(id) if valid_id(&id) => id,
+            Some(id) => {
+                p.push(Problem::new(
+                    "agent.id",
+                    format!("`{id}` is not a valid id: use 1-64 letters, digits, '-', '_' or '.'"),
+                ));
+                String::new()
+            }
+            None => {
+                p.push(Problem::new(
+                    "agent.id",
+                    "missing; set it to the id registered at the collector",
+                ));
+                String::new()
+            }
+        };
+        let heartbeat_interval = confload::duration(
+            "agent.heartbeat_interval",
+            self.agent.heartbeat_interval.as_deref().unwrap_or("30s"),
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+            &mut p,
+        )
+        .unwrap_or(Duration::from_secs(30));
+        let max_concurrent_probes = bounded(
+            &mut p,
+            "agent.max_concurrent_probes",
+            self.agent.max_concurrent_probes,
+            32,
+            1,
+            1024,
+        );
+
+        let collector_url = self
+            .collector
+            .url
+            .unwrap_or_else(|| "http://127.0.0.1:7470".into());
+        if !(collector_url.starts_with("http://") || collector_url.starts_with("https://")) {
+            p.push(Problem::new(
+                "collector.url",
+                format!("`{collector_url}` must start with http:// or https://"),
+            ));
+        }
+        let token = match (self.collector.token, self.collector.token_file) {
+            (Some(_), Some(_)) => {
+                p.push(Problem::new(
+                    "collector.token",
+                    "set either token or token_file, not both",
+                ));
+                None
+            }
+            (Some(t), None) if t.trim().is_empty() => None,
+            (Some(t), None) => Some(t.trim().to_string()),
+            (None, Some(f)) => match std::fs::read_to_string(&f) {
+                Ok(s) => s
+                    .lines()
+                    .next()
+                    .map(|l| l.trim().to_string())
+                    .filter(|s| !s.is_empty()),
+                Err(e) => {
+                    p.push(Problem::new(
+                        "collector.token_file",
+                        format!("cannot read {}: {e}", f.display()),
+                    ));
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        let batch_max = bounded(
+            &mut p,
+            "collector.batch_max",
+            self.collector.batch_max,
+            500,
+            1,
+            pantau_proto::MAX_BATCH_RESULTS as u32,
+        );
+        let queue_max = bounded(
+            &mut p,
+            "collector.queue_max",
+            self.collector.queue_max,
+            200_000,
+            100,
+            10_000_000,
+        );
+
+        let d_interval = confload::duration(
+            "defaults.interval",
+            self.defaults.interval.as_deref().unwrap_or("30s"),
+            MIN_INTERVAL,
+            MAX_INTERVAL,
+            &mut p,
+        )
+        .unwrap_or(Duration::from_secs(30));
+        let d_timeout = confload::duration(
+            "defaults.timeout",
+            self.defaults.timeout.as_deref().unwrap_or("5s"),
+            MIN_TIMEOUT,
+            MAX_TIMEOUT,
+            &mut p,
+        )
+        .unwrap_or(Duration::from_secs(5));
+        let d_count = bounded(
+            &mut p,
+            "defaults.icmp_count",
+            self.defaults.icmp_count,
+            5,
+            1,
+            100,
+        ) as u32;
+
+        let mut seen = HashSet::new();
+        let mut targets = Vec::new();
+        for (i, t) in self.targets.into_iter().enumerate() {
+            if let Some(t) =
+                validate_target(i, t, d_interval, d_timeout, d_count, &mut seen, &mut p)
+            {
+                targets.push(t);
+            }
+        }
+        if p.is_empty() {
+            Ok(AgentConfig {
+                agent_id,
+                collector_url,
+                token,
+                heartbeat_interval,
+                max_concurrent_probes,
+                batch_max,
+                queue_max,
+                targets,
+                config_hash,
+            })
+        } else {
+            Err(p)
+        }
+    }
+}
+
+fn bounded(
+    p: &mut Vec<Problem>,
+    key: &str,
+    v: Option<u32>,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> usize {
+    let v = v.unwrap_or(default);
+    if v < min || v > max {
+        p.push(Problem::new(
+            key,
+            format!("{v} is out of range; allowed {min} to {max}"),
+        ));
+        default as usize
+    } else {
+        v as usize
+    }
+}
+
+fn validate_target(
+    i: usize,
+    t: RawTarget,
+    d_interval: Duration,
+    d_timeout: Duration,
+    d_count: u32,
+    seen: &mut HashSet<String>,
+    p: &mut Vec<Problem>,
+) -> Option<Target> {
+    let key = |k: &str| format!("targets[{i}].{k}");
+    let before = p.len();
+    let id = t.id.unwrap_or_default();
+    if !valid_id(&id) {
+        p.push(Problem::new(
+            key("id"),
+            format!("`{id}` is not a valid id: use 1-64 letters, digits, '-', '_' or '.'"),
+        ));
+    } else if !seen.insert(id.clone()) {
+        p.push(Problem::new(
+            key("id"),
+            format!("`{id}` is used by another target; ids must be unique"),
+        ));
+    }
+    let group = match t.group.as_deref().map(Group::parse) {
+        Some(Some(g)) => Some(g),
+        other => {
+            let shown = if other.is_some() {
+                t.group.clone().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            p.push(Problem::new(
+                key("group"),
+                format!("`{shown}` is not a group; allowed: {}", Group::ALL_NAMES),
+            ));
+            None
+        }
+    };
+    let kind = match t.kind.as_deref().map(ProbeKind::parse) {
+        Some(Some(k)) => Some(k),
+        _ => {
+            p.push(Problem::new(
+                key("kind"),
+                format!(
+                    "`{}` is not a probe kind; allowed: icmp, tcp, http, dns",
+                    t.kind.clone().unwrap_or_default()
+                ),
+            ));
+            None
+        }
+    };
+    let address = t.address.unwrap_or_default();
+    if let Some(kind) = kind {
+        if let Err(msg) = check_address(kind, &address) {
+            p.push(Problem::new(key("address"), msg));
+        }
+        if t.count.is_some() && kind != ProbeKind::Icmp {
+            p.push(Problem::new(key("count"), "only icmp targets take count"));
+        }
+        if t.expect_status.is_some() && kind != ProbeKind::Http {
+            p.push(Problem::new(
+                key("expect_status"),
+                "only http targets take expect_status",
+            ));
+        }
+        if (t.server.is_some() || t.record.is_some()) && kind != ProbeKind::Dns {
+            p.push(Problem::new(
+                key("server"),
+                "only dns targets take server and record",
+            ));
+        }
+    }
+    let interval = match &t.interval {
+        Some(s) => confload::duration(&key("interval"), s, MIN_INTERVAL, MAX_INTERVAL, p),
+        None => Some(d_interval),
+    };
+    let timeout = match &t.timeout {
+        Some(s) => confload::duration(&key("timeout"), s, MIN_TIMEOUT, MAX_TIMEOUT, p),
+        None => Some(d_timeout),
+    };
+    if let (Some(iv), Some(to)) = (interval, timeout) {
+        if to > iv {
+            p.push(Problem::new(
+                key("timeout"),
+                format!(
+                    "timeout {} is longer than the interval {}; it must not exceed it",
+                    humantime::format_duration(to),
+                    humantime::format_duration(iv)
+                ),
+            ));
+        }
+    }
+    let count = t.count.unwrap_or(d_count);
+    if !(1..=100).contains(&count) {
+        p.push(Problem::new(
+            key("count"),
+            format!("{count} is out of range; allowed 1 to 100"),
+        ));
+    }
+    let expect_status = t.expect_status.unwrap_or_default();
+    if let Some(bad) = expect_status.iter().find(|s| !(100..=599).contains(*s)) {
+        p.push(Problem::new(
+            key("expect_status"),
+            format!("{bad} is not an HTTP status (100-599)"),
+        ));
+    }
+    let dns_server = match &t.server {
+        None => None,
+        Some(s) => match parse_server(s) {
+            Some(a) => Some(a),
+            None => {
+                p.push(Problem::new(
+                    key("server"),
+                    format!("`{s}` is not an ip or ip:port"),
+                ));
+                None
+            }
+        },
+    };
+    let dns_aaaa = match t.record.as_deref() {
+        None | Some("A") | Some("a") => false,
+        Some("AAAA") | Some("aaaa") => true,
+        Some(other) => {
+            p.push(Problem::new(
+                key("record"),
+                format!("`{other}` is not supported; allowed: A, AAAA"),
+            ));
+            false
+        }
+    };
+    if p.len() > before {
+        return None;
+    }
+    Some(Target {
+        id,
+        group: group?,
+        kind: kind?,
+        address,
+        label: t.label.unwrap_or_default(),
+        interval: interval?,
+        timeout: timeout?,
+        count,
+        expect_status,
+        dns_server,
+        dns_aaaa,
+    })
+}
+
+fn parse_server(s: &str) -> Option<std::net::SocketAddr> {
+    if let Ok(a) = s.parse() {
+        return Some(a);
+    }
+    s.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+}
+
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && (h.parse::<std::net::IpAddr>().is_ok()
+            || h.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            }))
+}
+
+/// Check an address for a probe kind; the error says what form is expected.
+pub fn check_address(kind: ProbeKind, a: &str) -> Result<(), String> {
+    let ok = match kind {
+        ProbeKind::Icmp | ProbeKind::Dns => valid_host(a),
+        ProbeKind::Tcp => split_host_port(a).is_some_and(|(h, _)| valid_host(h)),
+        ProbeKind::Http => {
+            (a.starts_with("http://") || a.starts_with("https://"))
+                && reqwest::Url::parse(a).is_ok()
+        }
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match kind {
+        ProbeKind::Icmp => format!("`{a}` is not an IP address or host name"),
+        ProbeKind::Dns => format!("`{a}` is not a host name to resolve"),
+        ProbeKind::Tcp => format!("`{a}` is not host:port (IPv6: [addr]:port)"),
+        ProbeKind::Http => format!("`{a}` is not an http:// or https:// URL"),
+    })
+}
+
+/// Split `host:port` or `[v6]:port`.
+pub fn split_host_port(a: &str) -> Option<(&str, u16)> {
+    let (host, port) = if let Some(rest) = a.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:")?;
+        (h, p)
+    } else {
+        a.rsplit_once(':')?
+    };
+    let port: u16 = port.parse().ok()?;
+    (port != 0).then_some((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(toml_text: &str) -> RawConfig {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn valid_config_gets_defaults() {
+        let c = raw(r#"
+            [agent]
+            id = "dinkes-1"
+            [collector]
+            token = "abc"
+            [[targets]]
+            id = "core"
+            group = "intranet"
+            kind = "icmp"
+            address = "10.0.0.1"
+        "#)
+        .validate("h".into())
+        .unwrap();
+        assert_eq!(c.targets[0].interval, Duration::from_secs(30));
+        assert_eq!(c.targets[0].count, 5);
+        assert_eq!(c.token.as_deref(), Some("abc"));
+        assert_eq!(c.collector_url, "http://127.0.0.1:7470");
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_key() {
+        let errs = raw(r#"
+            [agent]
+            id = "bad id!"
+            max_concurrent_probes = 0
+            [[targets]]
+            id = "a"
+            group = "moon"
+            kind = "icmp"
+            address = "10.0.0.1"
+            [[targets]]
+            id = "a"
+            group = "app"
+            kind = "tcp"
+            address = "no-port"
+            interval = "10s"
+            timeout = "20s"
+        "#)
+        .validate("h".into())
+        .unwrap_err();
+        let keys: Vec<&str> = errs.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "agent.id",
+                "agent.max_concurrent_probes",
+                "targets[0].group",
+                "targets[1].id",
+                "targets[1].address",
+                "targets[1].timeout"
+            ]
+        );
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(split_host_port("10.0.0.1:443"), Some(("10.0.0.1", 443)));
+        assert_eq!(split_host_port("[::1]:80"), Some(("::1", 80)));
+        assert_eq!(split_host_port("example.go.id:0"), None);
+        assert_eq!(split_host_port("example.go.id"), None);
+        assert!(check_address(ProbeKind::Http, "ftp://x").is_err());
+        assert!(check_address(ProbeKind::Icmp, "::1").is_ok());
+        assert!(check_address(ProbeKind::Icmp, "bad host!").is_err());
+    }
+}

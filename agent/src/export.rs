@@ -1,0 +1,298 @@
+//! The exporter: keeps one gRPC stream open to the collector, resends from
+//! what the collector says it has committed, sends numbered batches with a
+//! bounded number in flight, and forgets results only when acknowledged.
+//! Reconnects forever with capped exponential backoff and jitter.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use pantau_proto::v1 as pb;
+use pantau_proto::v1::ingest_client::IngestClient;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::MetadataValue;
+use tracing::{debug, error, info, warn};
+
+use crate::config::AgentConfig;
+use crate::spool::MemorySpool;
+use crate::wire::unix_ms;
+
+/// Batches sent but not yet acknowledged, at most.
+pub const MAX_IN_FLIGHT: usize = 4;
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_CAP: Duration = Duration::from_secs(120);
+
+/// Shared view of the connection for heartbeats and `check`.
+#[derive(Debug, Default)]
+pub struct LinkState {
+    /// Estimated collector clock minus agent clock, ms.
+    pub clock_offset_ms: AtomicI64,
+    /// Whether a stream is established.
+    pub connected: AtomicBool,
+}
+
+/// Why a stream ended.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// Could not connect.
+    #[error("cannot connect to collector {url}: {source}")]
+    Connect {
+        /// Collector URL.
+        url: String,
+        /// Cause.
+        source: tonic::transport::Error,
+    },
+    /// The collector refused or ended the stream.
+    #[error("collector {url} ended the stream: {status}")]
+    Status {
+        /// Collector URL.
+        url: String,
+        /// The gRPC status.
+        status: tonic::Status,
+    },
+    /// The collector broke the protocol.
+    #[error("collector {url} broke the protocol: {what}")]
+    Protocol {
+        /// Collector URL.
+        url: String,
+        /// What happened.
+        what: String,
+    },
+}
+
+/// Next backoff: double, capped, then +-20 % jitter.
+pub fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(BACKOFF_CAP)
+}
+
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.8..1.2))
+}
+
+/// Run until shutdown.
+pub async fn run(
+    cfg: Arc<AgentConfig>,
+    token: String,
+    spool: Arc<MemorySpool>,
+    link: Arc<LinkState>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        let result = stream_once(&cfg, &token, &spool, &link, &shutdown, &mut backoff).await;
+        link.connected.store(false, Ordering::Relaxed);
+        if shutdown.is_cancelled() {
+            return;
+        }
+        match &result {
+            Err(StreamError::Status { status, .. })
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                ) =>
+            {
+                error!(error = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+                    "collector rejected this agent's token; check collector.token_file or re-enrol");
+                backoff = BACKOFF_CAP;
+            }
+            Err(e) => {
+                warn!(error = %e, retry_in = ?backoff, "collector stream failed; results stay queued")
+            }
+            Ok(()) => info!("collector closed the stream; reconnecting"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(jittered(backoff)) => {}
+        }
+        backoff = next_backoff(backoff);
+    }
+}
+
+async fn stream_once(
+    cfg: &AgentConfig,
+    token: &str,
+    spool: &MemorySpool,
+    link: &LinkState,
+    shutdown: &CancellationToken,
+    backoff: &mut Duration,
+) -> Result<(), StreamError> {
+    let url = cfg.collector_url.clone();
+    let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
+        .map_err(|source| StreamError::Connect {
+            url: url.clone(),
+            source,
+        })?
+        .connect_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
+    let channel = tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        c = endpoint.connect() => c.map_err(|source| StreamError::Connect { url: url.clone(), source })?,
+    };
+    let mut client = IngestClient::new(channel)
+        .max_decoding_message_size(pantau_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(pantau_proto::MAX_MESSAGE_BYTES);
+
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(MAX_IN_FLIGHT + 2);
+    let state = spool.state();
+    let hello = pb::Hello {
+        agent_id: cfg.agent_id.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        config_hash: cfg.config_hash.clone(),
+        spool: Some(state.into()),
+        agent_time: Some(pantau_proto::timestamp_from_millis(unix_ms(
+            SystemTime::now(),
+        ))),
+        targets: cfg.targets.iter().map(pb::TargetInfo::from).collect(),
+        hostname: std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    let sent_at = SystemTime::now();
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Hello(hello)),
+    })
+    .await
+    .map_err(|_| StreamError::Protocol {
+        url: url.clone(),
+        what: "stream closed before Hello".into(),
+    })?;
+
+    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let bearer =
+        MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| StreamError::Protocol {
+            url: url.clone(),
+            what: "the token contains characters that cannot be sent; re-enrol".into(),
+        })?;
+    request
+        .metadata_mut()
+        .insert(pantau_proto::AUTHORIZATION, bearer);
+    let status = |status| StreamError::Status {
+        url: url.clone(),
+        status,
+    };
+    let mut inbound = client.stream(request).await.map_err(status)?.into_inner();
+
+    // The first answer must be Welcome.
+    let welcome = match inbound.message().await.map_err(status)? {
+        Some(pb::CollectorMessage {
+            msg: Some(pb::collector_message::Msg::Welcome(w)),
+        }) => w,
+        other => {
+            return Err(StreamError::Protocol {
+                url,
+                what: format!("expected Welcome, got {other:?}"),
+            });
+        }
+    };
+    let received_at = SystemTime::now();
+    if let Some(ct) = welcome
+        .collector_time
+        .as_ref()
+        .and_then(pantau_proto::millis_from_timestamp)
+    {
+        let mid = (unix_ms(sent_at) + unix_ms(received_at)) / 2;
+        link.clock_offset_ms.store(ct - mid, Ordering::Relaxed);
+    }
+    link.connected.store(true, Ordering::Relaxed);
+    *backoff = BACKOFF_START;
+    let epoch = state.epoch;
+    if welcome.epoch == epoch {
+        spool.ack(epoch, welcome.committed_seq);
+    }
+    let batch_max = match welcome.max_batch_results as usize {
+        0 => cfg.batch_max,
+        n => n.min(cfg.batch_max),
+    };
+    info!(collector = %url, opd = %welcome.opd_id, committed_seq = welcome.committed_seq, "connected to collector");
+
+    let mut cursor = welcome.committed_seq;
+    let mut in_flight: std::collections::VecDeque<u64> = Default::default();
+    let mut pause_until: Option<tokio::time::Instant> = None;
+    loop {
+        let can_send = in_flight.len() < MAX_IN_FLIGHT
+            && pause_until.is_none_or(|t| tokio::time::Instant::now() >= t);
+        let batch = if can_send {
+            spool.after(cursor, batch_max)
+        } else {
+            Vec::new()
+        };
+        if !batch.is_empty() {
+            let last = batch.last().map_or(cursor, |r| r.seq);
+            let msg = pb::AgentMessage {
+                msg: Some(pb::agent_message::Msg::Batch(pb::ResultBatch {
+                    results: batch.iter().map(pb::Result::from).collect(),
+                })),
+            };
+            debug!(first = batch[0].seq, last, "sending batch");
+            if tx.send(msg).await.is_err() {
+                return Err(StreamError::Protocol {
+                    url,
+                    what: "outbound stream closed".into(),
+                });
+            }
+            cursor = last;
+            in_flight.push_back(last);
+            continue;
+        }
+        let wake = async {
+            match pause_until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None if in_flight.len() < MAX_IN_FLIGHT => spool.appended.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = wake => { pause_until = None; }
+            msg = inbound.message() => match msg.map_err(status)? {
+                None => return Ok(()),
+                Some(pb::CollectorMessage { msg: Some(m) }) => match m {
+                    pb::collector_message::Msg::Ack(a) => {
+                        spool.ack(a.epoch, a.up_to_seq);
+                        while in_flight.front().is_some_and(|s| *s <= a.up_to_seq) {
+                            in_flight.pop_front();
+                        }
+                    }
+                    pb::collector_message::Msg::Backoff(b) => {
+                        let d = Duration::from_millis(b.delay_ms.min(60_000));
+                        info!(delay = ?d, reason = %b.reason, "collector asked to slow down");
+                        pause_until = Some(tokio::time::Instant::now() + d);
+                    }
+                    pb::collector_message::Msg::Config(_) => {
+                        info!("collector sent a config update; central configuration is not enabled on this agent");
+                    }
+                    pb::collector_message::Msg::Welcome(_) => {
+                        return Err(StreamError::Protocol { url, what: "second Welcome".into() });
+                    }
+                },
+                Some(_) => {}
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        let mut d = BACKOFF_START;
+        let mut seen = vec![d];
+        for _ in 0..10 {
+            d = next_backoff(d);
+            seen.push(d);
+        }
+        assert_eq!(seen[1], Duration::from_secs(2));
+        assert_eq!(seen[7], Duration::from_secs(120));
+        assert_eq!(*seen.last().unwrap(), BACKOFF_CAP);
+        for _ in 0..100 {
+            let j = jittered(Duration::from_secs(10));
+            assert!(j >= Duration::from_secs(8) && j <= Duration::from_secs(12));
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Pantau agent: probes connectivity from an OPD office and streams numbered
+//! results to the collector.
+//!
+//! - [`config`]: TOML file + `PANTAU_AGENT__*` overrides -> validated config.
+//! - [`confload`]: layered loading shared with the collector.
+//! - [`model`]: domain types (targets, observations, records).
+//! - [`probe`]: icmp, tcp, http and dns probes behind one trait.
+//! - [`stats`]: RTT and loss statistics.
+//! - [`schedule`]: spreads targets over their interval, bounded concurrency.
+//! - [`spool`]: numbered results waiting for the collector's ack.
+//! - [`export`]: the gRPC stream to the collector.
+//! - [`wire`]: conversion to `pantau.v1` types.
+//! - [`check`]: one-shot run of every probe for `pantau-agent check`.
+
+pub mod check;
+pub mod config;
+pub mod confload;
+pub mod export;
+pub mod model;
+pub mod probe;
+pub mod schedule;
+pub mod spool;
+pub mod stats;
+pub mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::AgentConfig;
+use crate::export::LinkState;
+use crate::model::{Health, Measurement, Observation, Outcome};
+use crate::probe::Prober;
+use crate::spool::MemorySpool;
+
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Something the operator must fix in the configuration.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Run the agent until `shutdown` is cancelled.
+pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), RunError> {
+    let token = cfg.require_token().map_err(RunError::Config)?.to_string();
+    let cfg = Arc::new(cfg);
+    let prober = Arc::new(Prober::new().map_err(RunError::Config)?);
+    let spool = Arc::new(MemorySpool::new(cfg.queue_max));
+    let link = Arc::new(LinkState::default());
+    info!(agent = %cfg.agent_id, targets = cfg.targets.len(), collector = %cfg.collector_url,
+        epoch = spool.state().epoch, "pantau-agent starting");
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let seed = spool.state().epoch;
+    let permits = Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_probes));
+    let scheduler = tokio::spawn(schedule::run(
+        cfg.targets.clone(),
+        prober,
+        Arc::clone(&permits),
+        seed,
+        tx,
+        shutdown.clone(),
+    ));
+    let intake = {
+        let spool = Arc::clone(&spool);
+        tokio::spawn(async move {
+            while let Some((kind, obs)) = rx.recv().await {
+                spool.append(Some(kind), obs);
+            }
+        })
+    };
+    let heartbeat = tokio::spawn(heartbeats(
+        Arc::clone(&cfg),
+        Arc::clone(&spool),
+        Arc::clone(&link),
+        permits,
+        shutdown.clone(),
+    ));
+    let exporter = tokio::spawn(export::run(
+        Arc::clone(&cfg),
+        token,
+        spool,
+        link,
+        shutdown.clone(),
+    ));
+    let _ = tokio::join!(scheduler, intake, heartbeat, exporter);
+    info!("pantau-agent stopped");
+    Ok(())
+}
+
+async fn heartbeats(
+    cfg: Arc<AgentConfig>,
+    spool: Arc<MemorySpool>,
+    link: Arc<LinkState>,
+    permits: Arc<tokio::sync::Semaphore>,
+    shutdown: CancellationToken,
+) {
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(cfg.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let st = spool.state();
+        let health = Health {
+            uptime: started.elapsed(),
+            spool_records: st.records,
+            spool_bytes: st.bytes,
+            dropped: st.dropped,
+            clock_offset_ms: link.clock_offset_ms.load(Ordering::Relaxed),
+            probes_in_flight: (cfg.max_concurrent_probes - permits.available_permits()) as u32,
+        };
+        spool.append(
+            None,
+            Observation {
+                target_id: String::new(),
+                observed_at: SystemTime::now(),
+                outcome: Outcome::Ok,
+                detail: String::new(),
+                measurement: Measurement::Heartbeat(health),
+            },
+        );
+    }
+}

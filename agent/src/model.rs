@@ -1,0 +1,234 @@
+//! Domain types of the agent. Wire types are converted at `wire.rs` only.
+
+use std::time::{Duration, SystemTime};
+
+/// The kinds of target probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// ICMP echo.
+    Icmp,
+    /// TCP connect.
+    Tcp,
+    /// HTTP(S) request.
+    Http,
+    /// DNS resolution.
+    Dns,
+}
+
+impl ProbeKind {
+    /// Parse a config name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "icmp" => Self::Icmp,
+            "tcp" => Self::Tcp,
+            "http" => Self::Http,
+            "dns" => Self::Dns,
+            _ => return None,
+        })
+    }
+
+    /// Config and label name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Icmp => "icmp",
+            Self::Tcp => "tcp",
+            Self::Http => "http",
+            Self::Dns => "dns",
+        }
+    }
+}
+
+/// Target groups: which part of the network a target stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Group {
+    /// Internet breakout.
+    Internet,
+    /// Jaringan Intra Pemerintah Daerah (the provincial intranet).
+    Intranet,
+    /// The provincial data centre (Pusat Data).
+    Datacenter,
+    /// The national government intranet (JIP) and PDN endpoints.
+    Jip,
+    /// Applications (SPBE services).
+    App,
+}
+
+impl Group {
+    /// Names accepted in configs, for error messages.
+    pub const ALL_NAMES: &'static str = "internet, intranet, datacenter, jip, app";
+
+    /// Parse a config name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "internet" => Self::Internet,
+            "intranet" => Self::Intranet,
+            "datacenter" => Self::Datacenter,
+            "jip" => Self::Jip,
+            "app" => Self::App,
+            _ => return None,
+        })
+    }
+
+    /// Config and label name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Internet => "internet",
+            Self::Intranet => "intranet",
+            Self::Datacenter => "datacenter",
+            Self::Jip => "jip",
+            Self::App => "app",
+        }
+    }
+}
+
+/// How a probe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Success.
+    Ok,
+    /// No answer in time.
+    Timeout,
+    /// Actively refused.
+    Refused,
+    /// No route, or local socket failure.
+    Unreachable,
+    /// Name resolution failed.
+    DnsError,
+    /// TLS failed.
+    TlsError,
+    /// Unexpected HTTP status.
+    HttpStatus,
+    /// Anything else.
+    Other,
+}
+
+impl Outcome {
+    /// Short lowercase name used in tables, logs and labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Timeout => "timeout",
+            Self::Refused => "refused",
+            Self::Unreachable => "unreachable",
+            Self::DnsError => "dns_error",
+            Self::TlsError => "tls_error",
+            Self::HttpStatus => "http_status",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// ICMP round statistics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PingStats {
+    /// Echoes sent.
+    pub sent: u32,
+    /// Replies received.
+    pub received: u32,
+    /// RTT of each reply, in send order.
+    pub samples: Vec<Duration>,
+    /// Min RTT.
+    pub min: Duration,
+    /// Mean RTT.
+    pub avg: Duration,
+    /// Max RTT.
+    pub max: Duration,
+    /// Population standard deviation.
+    pub stddev: Duration,
+}
+
+/// Agent health carried by heartbeats.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    /// Process uptime.
+    pub uptime: Duration,
+    /// Records waiting for ack.
+    pub spool_records: u64,
+    /// Bytes waiting for ack.
+    pub spool_bytes: u64,
+    /// Results dropped this epoch.
+    pub dropped: u64,
+    /// Estimated collector clock minus agent clock, ms.
+    pub clock_offset_ms: i64,
+    /// Probes running now.
+    pub probes_in_flight: u32,
+}
+
+/// Kind-specific measurements.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measurement {
+    /// ICMP.
+    Ping(PingStats),
+    /// TCP connect time (zero on failure).
+    Tcp {
+        /// Connect time.
+        connect: Duration,
+    },
+    /// HTTP.
+    Http {
+        /// Status (0 if none).
+        status: u16,
+        /// Time to first byte.
+        ttfb: Duration,
+        /// Total time.
+        total: Duration,
+        /// Leaf certificate expiry.
+        tls_not_after: Option<SystemTime>,
+        /// Body bytes read.
+        body_bytes: u64,
+    },
+    /// DNS.
+    Dns {
+        /// Resolution time.
+        resolve: Duration,
+        /// Answer records.
+        answers: u32,
+        /// Response code.
+        rcode: u8,
+    },
+    /// Agent health.
+    Heartbeat(Health),
+    /// Nothing measured (the probe could not start).
+    None,
+}
+
+/// What one probe run observed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Target id (empty for heartbeats).
+    pub target_id: String,
+    /// When the probe started (agent clock).
+    pub observed_at: SystemTime,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Failure reason in plain words; empty on success.
+    pub detail: String,
+    /// Measurements.
+    pub measurement: Measurement,
+}
+
+impl Observation {
+    /// The observation's main duration, for tables: avg RTT, connect, total, resolve.
+    pub fn headline(&self) -> Option<Duration> {
+        match &self.measurement {
+            Measurement::Ping(p) if p.received > 0 => Some(p.avg),
+            Measurement::Tcp { connect } if self.outcome == Outcome::Ok => Some(*connect),
+            Measurement::Http { total, status, .. } if *status > 0 => Some(*total),
+            Measurement::Dns { resolve, .. } if self.outcome == Outcome::Ok => Some(*resolve),
+            _ => None,
+        }
+    }
+}
+
+/// An observation numbered for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Spool epoch.
+    pub epoch: u64,
+    /// Sequence within the epoch.
+    pub seq: u64,
+    /// Probe kind, or `None` for a heartbeat.
+    pub kind: Option<ProbeKind>,
+    /// The observation.
+    pub obs: Observation,
+}

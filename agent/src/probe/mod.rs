@@ -1,0 +1,151 @@
+//! Probes: one module per kind, all behind [`Probe`] so the scheduler can be
+//! tested with a fake. Every probe returns an [`Observation`], never an error:
+//! a failure is a measurement too.
+
+pub mod dns;
+pub mod http;
+pub mod icmp;
+pub mod tcp;
+
+use std::future::Future;
+use std::io;
+use std::time::SystemTime;
+
+use crate::config::Target;
+use crate::model::{Measurement, Observation, Outcome, ProbeKind};
+
+/// Something that can probe a target.
+pub trait Probe: Send + Sync + 'static {
+    /// Probe `target` once. Must finish within about `target.timeout`.
+    fn probe(&self, target: &Target) -> impl Future<Output = Observation> + Send;
+}
+
+/// The real probes.
+#[derive(Debug)]
+pub struct Prober {
+    icmp: icmp::IcmpProber,
+    http: http::HttpProber,
+}
+
+impl Prober {
+    /// Build the probes. Fails only if the HTTP client cannot be built (TLS
+    /// setup); ICMP socket problems surface per probe with a fix in the detail.
+    pub fn new() -> Result<Self, String> {
+        Ok(Prober {
+            icmp: icmp::IcmpProber::default(),
+            http: http::HttpProber::new()?,
+        })
+    }
+}
+
+impl Probe for Prober {
+    async fn probe(&self, target: &Target) -> Observation {
+        let started = SystemTime::now();
+        let mut obs = match target.kind {
+            ProbeKind::Icmp => self.icmp.probe(target).await,
+            ProbeKind::Tcp => tcp::probe(target).await,
+            ProbeKind::Http => self.http.probe(target).await,
+            ProbeKind::Dns => dns::probe(target).await,
+        };
+        obs.observed_at = started;
+        obs.target_id.clone_from(&target.id);
+        obs
+    }
+}
+
+/// An observation that failed before measuring anything.
+pub(crate) fn failed(outcome: Outcome, detail: impl Into<String>, m: Measurement) -> Observation {
+    let mut detail = detail.into();
+    truncate(&mut detail, 512);
+    Observation {
+        target_id: String::new(),
+        observed_at: SystemTime::now(),
+        outcome,
+        detail,
+        measurement: m,
+    }
+}
+
+/// A successful observation.
+pub(crate) fn ok(m: Measurement) -> Observation {
+    Observation {
+        target_id: String::new(),
+        observed_at: SystemTime::now(),
+        outcome: Outcome::Ok,
+        detail: String::new(),
+        measurement: m,
+    }
+}
+
+/// Cut a string to at most `max` bytes on a char boundary.
+pub(crate) fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+}
+
+/// Classify a socket error.
+pub(crate) fn io_outcome(e: &io::Error) -> Outcome {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Outcome::Refused,
+        io::ErrorKind::TimedOut => Outcome::Timeout,
+        io::ErrorKind::HostUnreachable
+        | io::ErrorKind::NetworkUnreachable
+        | io::ErrorKind::AddrNotAvailable
+        | io::ErrorKind::NetworkDown => Outcome::Unreachable,
+        _ => match e.raw_os_error() {
+            // EHOSTUNREACH, ENETUNREACH, ENETDOWN on Linux.
+            Some(113) | Some(101) | Some(100) => Outcome::Unreachable,
+            _ => Outcome::Other,
+        },
+    }
+}
+
+/// Resolve a host name or IP literal to one address, preferring IPv4.
+pub(crate) async fn resolve_one(host: &str, port: u16) -> Result<std::net::SocketAddr, String> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{host} has no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        let mut s = "gangguanñ".to_string();
+        truncate(&mut s, 9);
+        assert_eq!(s, "gangguan");
+    }
+
+    #[test]
+    fn io_errors_are_classified() {
+        assert_eq!(
+            io_outcome(&io::Error::from(io::ErrorKind::ConnectionRefused)),
+            Outcome::Refused
+        );
+        assert_eq!(
+            io_outcome(&io::Error::from_raw_os_error(113)),
+            Outcome::Unreachable
+        );
+        assert_eq!(
+            io_outcome(&io::Error::from(io::ErrorKind::InvalidData)),
+            Outcome::Other
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! The agent's one boundary with the wire types of `pantau.v1`.
+
+use std::time::{Duration, SystemTime};
+
+use pantau_proto::v1 as pb;
+
+use crate::config::Target;
+use crate::model::{Measurement, Outcome, ProbeKind, Record};
+use crate::spool::SpoolState;
+
+fn us(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+/// Milliseconds since the Unix epoch (negative before it).
+pub fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+fn ts(t: SystemTime) -> prost_types::Timestamp {
+    pantau_proto::timestamp_from_millis(unix_ms(t))
+}
+
+impl From<ProbeKind> for pb::ProbeKind {
+    fn from(k: ProbeKind) -> Self {
+        match k {
+            ProbeKind::Icmp => pb::ProbeKind::Icmp,
+            ProbeKind::Tcp => pb::ProbeKind::Tcp,
+            ProbeKind::Http => pb::ProbeKind::Http,
+            ProbeKind::Dns => pb::ProbeKind::Dns,
+        }
+    }
+}
+
+impl From<Outcome> for pb::Outcome {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Ok => pb::Outcome::Ok,
+            Outcome::Timeout => pb::Outcome::Timeout,
+            Outcome::Refused => pb::Outcome::Refused,
+            Outcome::Unreachable => pb::Outcome::Unreachable,
+            Outcome::DnsError => pb::Outcome::DnsError,
+            Outcome::TlsError => pb::Outcome::TlsError,
+            Outcome::HttpStatus => pb::Outcome::HttpStatus,
+            Outcome::Other => pb::Outcome::Other,
+        }
+    }
+}
+
+impl From<&Record> for pb::Result {
+    fn from(r: &Record) -> Self {
+        use pb::result::Measurement as M;
+        let kind = r.kind.map_or(pb::ProbeKind::Heartbeat, pb::ProbeKind::from);
+        let measurement = match &r.obs.measurement {
+            Measurement::Ping(p) => Some(M::Ping(pb::PingMeasurement {
+                sent: p.sent,
+                received: p.received,
+                rtt_min_us: us(p.min),
+                rtt_avg_us: us(p.avg),
+                rtt_max_us: us(p.max),
+                rtt_stddev_us: us(p.stddev),
+                samples_us: p.samples.iter().map(|d| us(*d)).collect(),
+            })),
+            Measurement::Tcp { connect } => Some(M::Tcp(pb::TcpMeasurement {
+                connect_us: us(*connect),
+            })),
+            Measurement::Http {
+                status,
+                ttfb,
+                total,
+                tls_not_after,
+                body_bytes,
+            } => Some(M::Http(pb::HttpMeasurement {
+                status: u32::from(*status),
+                ttfb_us: us(*ttfb),
+                total_us: us(*total),
+                tls_not_after: tls_not_after.map(ts),
+                body_bytes: *body_bytes,
+            })),
+            Measurement::Dns {
+                resolve,
+                answers,
+                rcode,
+            } => Some(M::Dns(pb::DnsMeasurement {
+                resolve_us: us(*resolve),
+                answers: *answers,
+                rcode: u32::from(*rcode),
+            })),
+            Measurement::Heartbeat(h) => Some(M::Heartbeat(pb::Heartbeat {
+                uptime_seconds: h.uptime.as_secs(),
+                spool_records: h.spool_records,
+                spool_bytes: h.spool_bytes,
+                results_dropped: h.dropped,
+                clock_offset_ms: h.clock_offset_ms,
+                probes_in_flight: h.probes_in_flight,
+            })),
+            Measurement::None => None,
+        };
+        pb::Result {
+            epoch: r.epoch,
+            seq: r.seq,
+            target_id: r.obs.target_id.clone(),
+            kind: kind.into(),
+            observed_at: Some(ts(r.obs.observed_at)),
+            outcome: pb::Outcome::from(r.obs.outcome).into(),
+            detail: r.obs.detail.clone(),
+            measurement,
+        }
+    }
+}
+
+impl From<&Target> for pb::TargetInfo {
+    fn from(t: &Target) -> Self {
+        pb::TargetInfo {
+            id: t.id.clone(),
+            group: t.group.as_str().to_string(),
+            kind: pb::ProbeKind::from(t.kind).into(),
+            address: t.address.clone(),
+            interval_ms: t.interval.as_millis() as u64,
+            timeout_ms: t.timeout.as_millis() as u64,
+            label: t.label.clone(),
+        }
+    }
+}
+
+impl From<SpoolState> for pb::SpoolState {
+    fn from(s: SpoolState) -> Self {
+        pb::SpoolState {
+            epoch: s.epoch,
+            first_seq: s.first_seq,
+            next_seq: s.next_seq,
+            records: s.records,
+            bytes: s.bytes,
+            dropped: s.dropped,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Observation, PingStats};
+
+    #[test]
+    fn ping_record_converts_to_wire() {
+        let r = Record {
+            epoch: 7,
+            seq: 42,
+            kind: Some(ProbeKind::Icmp),
+            obs: Observation {
+                target_id: "core".into(),
+                observed_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_320_000_123),
+                outcome: Outcome::Ok,
+                detail: String::new(),
+                measurement: Measurement::Ping(PingStats {
+                    sent: 5,
+                    received: 4,
+                    samples: vec![Duration::from_micros(1500); 4],
+                    min: Duration::from_micros(1500),
+                    avg: Duration::from_micros(1500),
+                    max: Duration::from_micros(1500),
+                    stddev: Duration::ZERO,
+                }),
+            },
+        };
+        let w = pb::Result::from(&r);
+        assert_eq!(
+            (w.epoch, w.seq, w.kind, w.outcome),
+            (7, 42, pb::ProbeKind::Icmp as i32, pb::Outcome::Ok as i32)
+        );
+        let ts = w.observed_at.unwrap();
+        assert_eq!((ts.seconds, ts.nanos), (1_764_320_000, 123_000_000));
+        match w.measurement {
+            Some(pb::result::Measurement::Ping(p)) => {
+                assert_eq!((p.sent, p.received, p.rtt_avg_us), (5, 4, 1500));
+                assert_eq!(p.samples_us, vec![1500; 4]);
+            }
+            other => panic!("wrong measurement {other:?}"),
+        }
+    }
+
+    #[test]
+    fn heartbeat_has_its_own_kind() {
+        let r = Record {
+            epoch: 1,
+            seq: 1,
+            kind: None,
+            obs: Observation {
+                target_id: String::new(),
+                observed_at: SystemTime::UNIX_EPOCH,
+                outcome: Outcome::Ok,
+                detail: String::new(),
+                measurement: Measurement::Heartbeat(crate::model::Health {
+                    spool_records: 3,
+                    ..Default::default()
+                }),
+            },
+        };
+        let w = pb::Result::from(&r);
+        assert_eq!(w.kind, pb::ProbeKind::Heartbeat as i32);
+        assert!(
+            matches!(w.measurement, Some(pb::result::Measurement::Heartbeat(h)) if h.spool_records == 3)
+        );
+    }
+}
