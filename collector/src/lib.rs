@@ -1,1 +1,92 @@
-//! placeholder
+//! Pantau collector: receives agent results over gRPC, stores them in SQLite
+//! and serves metrics, a JSON API and pages.
+//!
+//! - [`config`]: TOML + `PANTAU_COLLECTOR__*` overrides -> validated config.
+//! - [`store`]: SQLite schema, registry, writes and read queries.
+//! - [`ingest`]: the gRPC service, wire validation and the single writer.
+//! - [`metrics`]: Prometheus families with bounded labels.
+//! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` and the overview page.
+//! - [`auth`]: agent tokens.
+//! - [`demo`]: the quickstart (collector + local agent).
+
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod metrics;
+pub mod model;
+pub mod store;
+pub mod web;
+
+use std::sync::Arc;
+
+use pantau_proto::v1::ingest_server::IngestServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::CollectorConfig;
+use crate::ingest::IngestService;
+use crate::ingest::writer::Writer;
+use crate::metrics::Metrics;
+use crate::web::{AppState, ReadStore};
+
+/// Why the collector stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Storage could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
+}
+
+/// Serve on already-bound listeners until `shutdown` is cancelled.
+pub async fn serve(
+    cfg: CollectorConfig,
+    grpc: TcpListener,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let write_conn = store::open(&cfg.data_dir)?;
+    let read = ReadStore::new(store::open(&cfg.data_dir)?);
+    let metrics = Arc::new(Metrics::new());
+    let (writer, writer_thread) = Writer::spawn(write_conn, Arc::clone(&metrics), cfg.write_queue);
+
+    let svc = IngestService::new(
+        read.clone(),
+        writer.clone(),
+        Arc::clone(&metrics),
+        cfg.hello_timeout,
+        cfg.max_batch_results,
+        shutdown.clone(),
+    );
+    let (health, health_svc) = tonic_health::server::health_reporter();
+    health.set_serving::<IngestServer<IngestService>>().await;
+    let grpc_server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
+        .add_service(health_svc)
+        .add_service(
+            IngestServer::new(svc)
+                .max_decoding_message_size(pantau_proto::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(pantau_proto::MAX_MESSAGE_BYTES),
+        )
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc),
+            shutdown.clone().cancelled_owned(),
+        );
+    let app = web::router(AppState { read, metrics, writer, display: Arc::new(cfg.display.clone()) });
+    let http_server = axum::serve(http, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
+    let (g, h) = tokio::join!(grpc_server, http_server);
+    g?;
+    h.map_err(ServeError::Http)?;
+    // Every sender is gone once both servers stop; the writer drains and exits.
+    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    info!("pantau-collector stopped");
+    Ok(())
+}

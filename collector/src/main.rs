@@ -1,1 +1,231 @@
-fn main() {}
+//! `pantau-collector`: parse the command line, load configuration, dispatch.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pantau_collector::config::CollectorConfig;
+use pantau_collector::{auth, store};
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for a configuration or usage the collector cannot use.
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(name = "pantau-collector", version, about = "Pantau collector: stores agent results, serves metrics, API and pages")]
+struct Cli {
+    /// Collector configuration file (TOML).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides server.data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log as JSON lines (for journald or Loki).
+    #[arg(long, global = true, env = "PANTAU_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector.
+    ///
+    /// Example: pantau-collector serve --config /etc/pantau/collector.toml
+    Serve {
+        /// gRPC listen address for agents (overrides server.grpc_listen).
+        #[arg(long)]
+        grpc_listen: Option<SocketAddr>,
+        /// HTTP listen address (overrides server.http_listen).
+        #[arg(long)]
+        http_listen: Option<SocketAddr>,
+    },
+    /// Manage OPDs (perangkat daerah).
+    Opd {
+        #[command(subcommand)]
+        cmd: OpdCmd,
+    },
+    /// Manage agents.
+    Agent {
+        #[command(subcommand)]
+        cmd: AgentCmd,
+    },
+    /// Quickstart: a collector on a fresh data directory plus a local agent.
+    ///
+    /// Example: pantau-collector demo
+    Demo {
+        /// gRPC listen address.
+        #[arg(long, default_value = "127.0.0.1:7470")]
+        grpc_listen: SocketAddr,
+        /// HTTP listen address.
+        #[arg(long, default_value = "127.0.0.1:7471")]
+        http_listen: SocketAddr,
+        /// Probe only local targets (no internet targets).
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OpdCmd {
+    /// Register an OPD. Example: pantau-collector opd add dinkes --name "Dinas Kesehatan"
+    Add {
+        /// OPD id (letters, digits, '-', '_', '.').
+        id: String,
+        /// Full name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List OPDs.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Register an agent and print its token once. Example: pantau-collector agent add dinkes-1 --opd dinkes
+    Add {
+        /// Agent id.
+        agent_id: String,
+        /// The OPD it belongs to.
+        #[arg(long)]
+        opd: String,
+    },
+    /// List agents.
+    List,
+}
+
+fn config(cli: &Cli) -> Result<CollectorConfig, ExitCode> {
+    let mut cfg = match &cli.config {
+        Some(p) => CollectorConfig::load(p).map_err(|e| {
+            eprint!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        })?,
+        None => CollectorConfig::defaults(),
+    };
+    if let Some(d) = &cli.data_dir {
+        cfg.data_dir.clone_from(d);
+    }
+    Ok(cfg)
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("pantau-collector: {msg}");
+    ExitCode::FAILURE
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let cfg = match config(&cli) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match cli.command {
+        Command::Serve { grpc_listen, http_listen } => {
+            let mut cfg = cfg;
+            cfg.grpc_listen = grpc_listen.unwrap_or(cfg.grpc_listen);
+            cfg.http_listen = http_listen.unwrap_or(cfg.http_listen);
+            runtime(|shutdown| async move {
+                let grpc = tokio::net::TcpListener::bind(cfg.grpc_listen).await.map_err(|e| format!("cannot listen on {} (server.grpc_listen): {e}", cfg.grpc_listen))?;
+                let http = tokio::net::TcpListener::bind(cfg.http_listen).await.map_err(|e| format!("cannot listen on {} (server.http_listen): {e}", cfg.http_listen))?;
+                let (g, h) = (grpc.local_addr().map_err(|e| e.to_string())?, http.local_addr().map_err(|e| e.to_string())?);
+                println!("pantau-collector listening grpc={g} http={h}");
+                pantau_collector::serve(cfg, grpc, http, shutdown).await.map_err(|e| e.to_string())
+            })
+        }
+        Command::Demo { grpc_listen, http_listen, offline } => {
+            let opts = pantau_collector::demo::DemoOptions { data_dir: cli.data_dir.clone(), grpc_listen, http_listen, offline };
+            runtime(|shutdown| async move { pantau_collector::demo::run(opts, shutdown).await.map_err(|e| format!("{e:#}")) })
+        }
+        Command::Opd { cmd } => admin(&cfg, |conn| match cmd {
+            OpdCmd::Add { id, name } => {
+                if !pantau_agent::config::valid_id(&id) {
+                    return Err(format!("`{id}` is not a valid OPD id: use 1-64 letters, digits, '-', '_' or '.'"));
+                }
+                store::add_opd(conn, &id, &name).map_err(|e| e.to_string())?;
+                println!("OPD `{id}` ditambahkan / added: {name}");
+                Ok(())
+            }
+            OpdCmd::List => {
+                for o in store::read::opds(conn).map_err(|e| e.to_string())? {
+                    println!("{}\t{}\t{} agent(s)", o.id, o.name, o.agents);
+                }
+                Ok(())
+            }
+        }),
+        Command::Agent { cmd } => admin(&cfg, |conn| match cmd {
+            AgentCmd::Add { agent_id, opd } => {
+                if !pantau_agent::config::valid_id(&agent_id) {
+                    return Err(format!("`{agent_id}` is not a valid agent id: use 1-64 letters, digits, '-', '_' or '.'"));
+                }
+                let token = auth::new_token();
+                store::add_agent(conn, &agent_id, &opd, &auth::digest(&token)).map_err(|e| e.to_string())?;
+                eprintln!("Agent `{agent_id}` added to OPD `{opd}`. Its token is shown only once; put it in the agent's token file:");
+                println!("{token}");
+                Ok(())
+            }
+            AgentCmd::List => {
+                for a in store::read::agents(conn).map_err(|e| e.to_string())? {
+                    println!("{}\t{}\t{}", a.id, a.opd, a.version.unwrap_or_else(|| "-".into()));
+                }
+                Ok(())
+            }
+        }),
+    }
+}
+
+fn admin(cfg: &CollectorConfig, f: impl FnOnce(&rusqlite::Connection) -> Result<(), String>) -> ExitCode {
+    let conn = match store::open(&cfg.data_dir) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match f(&conn) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn runtime<F, Fut>(body: F) -> ExitCode
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let shutdown = CancellationToken::new();
+    rt.block_on(async {
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            s.cancel();
+        });
+        match body(shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json { b.json().init() } else { b.init() }
+}

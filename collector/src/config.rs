@@ -1,0 +1,191 @@
+//! Collector configuration: raw TOML shape -> one validation pass -> immutable config.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pantau_agent::confload::{self, ConfigError, Problem};
+use serde::Deserialize;
+
+/// Environment prefix for overrides: `PANTAU_COLLECTOR__SERVER__DATA_DIR=...`.
+pub const ENV_PREFIX: &str = "PANTAU_COLLECTOR";
+
+/// The file as written by the admin.
+#[derive(Debug, Deserialize, Default)]
+pub struct RawConfig {
+    /// Listeners and storage.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Ingest limits.
+    #[serde(default)]
+    pub ingest: RawIngest,
+    /// How times and names are shown.
+    #[serde(default)]
+    pub display: RawDisplay,
+}
+
+/// `[server]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawServer {
+    /// Directory holding pantau.db.
+    pub data_dir: Option<PathBuf>,
+    /// gRPC listen address for agents.
+    pub grpc_listen: Option<String>,
+    /// HTTP listen address for metrics, API and pages.
+    pub http_listen: Option<String>,
+}
+
+/// `[ingest]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawIngest {
+    /// Most results accepted in one batch.
+    pub max_batch_results: Option<u32>,
+    /// Write operations queued for the writer before agents are slowed down.
+    pub write_queue: Option<u32>,
+    /// How long a new stream may take to send Hello.
+    pub hello_timeout: Option<String>,
+}
+
+/// `[display]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawDisplay {
+    /// Agency name shown on pages and reports.
+    pub agency: Option<String>,
+    /// WIB, WITA, WIT or UTC.
+    pub time_zone: Option<String>,
+}
+
+/// Validated collector configuration.
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// gRPC address.
+    pub grpc_listen: SocketAddr,
+    /// HTTP address.
+    pub http_listen: SocketAddr,
+    /// Batch cap.
+    pub max_batch_results: usize,
+    /// Writer queue bound.
+    pub write_queue: usize,
+    /// Hello deadline.
+    pub hello_timeout: Duration,
+    /// Display settings.
+    pub display: Display,
+}
+
+/// How times and names are shown to people. Storage is always UTC.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Display {
+    /// Agency name.
+    pub agency: String,
+    /// Zone abbreviation printed after times.
+    pub zone_name: String,
+    /// Offset from UTC, minutes.
+    pub utc_offset_minutes: i64,
+}
+
+impl Default for Display {
+    fn default() -> Self {
+        Display { agency: "Pemerintah Provinsi Sulawesi Barat".into(), zone_name: "WITA".into(), utc_offset_minutes: 480 }
+    }
+}
+
+impl CollectorConfig {
+    /// Defaults, for commands run without a file.
+    pub fn defaults() -> Self {
+        RawConfig::default().validate().expect("defaults are valid")
+    }
+
+    /// Load and validate a file with environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = confload::load(path, ENV_PREFIX)?;
+        raw.validate().map_err(|problems| ConfigError { file: path.to_path_buf(), problems })
+    }
+}
+
+fn addr(p: &mut Vec<Problem>, key: &str, v: Option<String>, default: &str) -> SocketAddr {
+    let v = v.unwrap_or_else(|| default.into());
+    v.parse().unwrap_or_else(|_| {
+        p.push(Problem::new(key, format!("`{v}` is not ip:port (e.g. 0.0.0.0:7470)")));
+        default.parse().expect("default address")
+    })
+}
+
+impl RawConfig {
+    /// Check everything, collecting all problems.
+    pub fn validate(self) -> Result<CollectorConfig, Vec<Problem>> {
+        let mut p = Vec::new();
+        let data_dir = self.server.data_dir.unwrap_or_else(|| PathBuf::from("pantau-data"));
+        if data_dir.as_os_str().is_empty() {
+            p.push(Problem::new("server.data_dir", "must not be empty"));
+        }
+        let grpc_listen = addr(&mut p, "server.grpc_listen", self.server.grpc_listen, "127.0.0.1:7470");
+        let http_listen = addr(&mut p, "server.http_listen", self.server.http_listen, "127.0.0.1:7471");
+        if grpc_listen == http_listen && grpc_listen.port() != 0 {
+            p.push(Problem::new("server.http_listen", "must differ from server.grpc_listen"));
+        }
+        let max_batch_results = self.ingest.max_batch_results.unwrap_or(pantau_proto::MAX_BATCH_RESULTS as u32);
+        if !(1..=pantau_proto::MAX_BATCH_RESULTS as u32).contains(&max_batch_results) {
+            p.push(Problem::new(
+                "ingest.max_batch_results",
+                format!("{max_batch_results} is out of range; allowed 1 to {}", pantau_proto::MAX_BATCH_RESULTS),
+            ));
+        }
+        let write_queue = self.ingest.write_queue.unwrap_or(256);
+        if !(1..=100_000).contains(&write_queue) {
+            p.push(Problem::new("ingest.write_queue", format!("{write_queue} is out of range; allowed 1 to 100000")));
+        }
+        let hello_timeout = confload::duration(
+            "ingest.hello_timeout",
+            self.ingest.hello_timeout.as_deref().unwrap_or("30s"),
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+            &mut p,
+        )
+        .unwrap_or(Duration::from_secs(30));
+        let mut display = Display::default();
+        if let Some(a) = self.display.agency {
+            display.agency = a;
+        }
+        match self.display.time_zone.as_deref().unwrap_or("WITA") {
+            "WIB" => (display.zone_name, display.utc_offset_minutes) = ("WIB".into(), 420),
+            "WITA" => (display.zone_name, display.utc_offset_minutes) = ("WITA".into(), 480),
+            "WIT" => (display.zone_name, display.utc_offset_minutes) = ("WIT".into(), 540),
+            "UTC" => (display.zone_name, display.utc_offset_minutes) = ("UTC".into(), 0),
+            other => p.push(Problem::new("display.time_zone", format!("`{other}` is not one of WIB, WITA, WIT, UTC"))),
+        }
+        if p.is_empty() {
+            Ok(CollectorConfig {
+                data_dir,
+                grpc_listen,
+                http_listen,
+                max_batch_results: max_batch_results as usize,
+                write_queue: write_queue as usize,
+                hello_timeout,
+                display,
+            })
+        } else {
+            Err(p)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_problems() {
+        let c = CollectorConfig::defaults();
+        assert_eq!(c.grpc_listen.port(), 7470);
+        assert_eq!(c.display.zone_name, "WITA");
+        let raw = RawConfig {
+            server: RawServer { grpc_listen: Some("nowhere".into()), ..Default::default() },
+            ingest: RawIngest { max_batch_results: Some(0), hello_timeout: Some("forever".into()), ..Default::default() },
+            display: RawDisplay { time_zone: Some("CET".into()), ..Default::default() },
+        };
+        let keys: Vec<String> = raw.validate().unwrap_err().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["server.grpc_listen", "ingest.max_batch_results", "ingest.hello_timeout", "display.time_zone"]);
+    }
+}

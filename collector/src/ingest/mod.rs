@@ -1,0 +1,258 @@
+//! gRPC ingest: a thin tonic handler that authenticates the stream, checks
+//! Hello, hands validated batches to the writer and acknowledges each batch
+//! in order once the writer has committed it.
+
+pub mod validate;
+pub mod writer;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pantau_proto::v1 as pb;
+use pantau_proto::v1::ingest_server::Ingest;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, warn};
+
+use crate::auth;
+use crate::metrics::Metrics;
+use crate::model::AgentIdentity;
+use crate::store::{self, StoreError};
+use crate::web::ReadStore;
+use writer::{WriteOp, Writer};
+
+/// Batches received but not yet acknowledged, per stream.
+const ACK_QUEUE: usize = 16;
+
+/// The Ingest service.
+#[derive(Debug, Clone)]
+pub struct IngestService {
+    read: ReadStore,
+    writer: Writer,
+    metrics: Arc<Metrics>,
+    hello_timeout: Duration,
+    max_batch: usize,
+    shutdown: CancellationToken,
+}
+
+impl IngestService {
+    /// Build the service. Open streams end when `shutdown` is cancelled.
+    pub fn new(
+        read: ReadStore,
+        writer: Writer,
+        metrics: Arc<Metrics>,
+        hello_timeout: Duration,
+        max_batch: usize,
+        shutdown: CancellationToken,
+    ) -> Self {
+        IngestService { read, writer, metrics, hello_timeout, max_batch, shutdown }
+    }
+
+    async fn authenticate<T>(&self, req: &Request<T>) -> Result<AgentIdentity, Status> {
+        let deny = |m: &Metrics| {
+            m.reject("unauthenticated");
+            Status::unauthenticated("missing or unknown agent token; enrol the agent with `pantau-collector agent add`")
+        };
+        let Some(token) = req
+            .metadata()
+            .get(pantau_proto::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::bearer)
+            .map(str::to_string)
+        else {
+            return Err(deny(&self.metrics));
+        };
+        let digest = auth::digest(&token);
+        let found = self
+            .read
+            .with(move |c| store::agent_by_token(c, &digest))
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot check token: {e}")))?;
+        match found {
+            Some((who, stored)) if auth::matches(&token, &stored) => Ok(who),
+            _ => Err(deny(&self.metrics)),
+        }
+    }
+}
+
+/// Map an inbound stream error to the status the agent should see.
+fn inbound_status(s: Status) -> (Status, &'static str) {
+    match s.code() {
+        tonic::Code::OutOfRange => (Status::resource_exhausted(s.message().to_string()), "too_large"),
+        tonic::Code::Internal => (Status::invalid_argument(format!("malformed message: {}", s.message())), "malformed"),
+        _ => (s, "stream_error"),
+    }
+}
+
+type Out = mpsc::Sender<Result<pb::CollectorMessage, Status>>;
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    type StreamStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CollectorMessage, Status>> + Send>>;
+
+    async fn stream(&self, req: Request<Streaming<pb::AgentMessage>>) -> Result<Response<Self::StreamStream>, Status> {
+        let who = self.authenticate(&req).await?;
+        let mut inbound = req.into_inner();
+        let first = match tokio::time::timeout(self.hello_timeout, inbound.message()).await {
+            Err(_) => return Err(Status::deadline_exceeded("no Hello within the hello timeout")),
+            Ok(Err(s)) => {
+                let (s, reason) = inbound_status(s);
+                self.metrics.reject(reason);
+                return Err(s);
+            }
+            Ok(Ok(m)) => m,
+        };
+        let Some(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Hello(hello)) }) = first else {
+            self.metrics.reject("invalid");
+            return Err(Status::invalid_argument("the first message must be Hello"));
+        };
+        if hello.agent_id != who.agent_id {
+            self.metrics.reject("wrong_agent");
+            return Err(Status::permission_denied(format!(
+                "this token belongs to agent `{}`, not `{}`",
+                who.agent_id,
+                hello.agent_id.chars().take(64).collect::<String>()
+            )));
+        }
+        let info = validate::hello(hello).map_err(|e| {
+            self.metrics.reject("invalid");
+            Status::invalid_argument(format!("Hello: {e}"))
+        })?;
+        let now = store::now_ms();
+        let offset = info.agent_time_ms.map(|t| now - t);
+        let (done, answer) = oneshot::channel();
+        let catalogue = validate::catalogue(&info);
+        let epoch = info.epoch;
+        self.metrics.declare_targets(&who, info.targets.iter().map(|t| t.id.as_str()));
+        self.writer
+            .send(WriteOp::Hello { who: who.clone(), info, clock_offset_ms: offset, done })
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let committed = answer
+            .await
+            .map_err(|_| Status::unavailable("store writer stopped"))?
+            .map_err(|e| Status::unavailable(format!("store unavailable: {e}")))?;
+        if let Some(o) = offset {
+            self.metrics.clock_offset(&who, o);
+        }
+        info!(agent = %who.agent_id, opd = %who.opd_id, epoch, committed, "agent connected");
+
+        let (out, rx) = mpsc::channel(ACK_QUEUE + 4);
+        let welcome = pb::Welcome {
+            epoch,
+            committed_seq: committed,
+            collector_time: Some(pantau_proto::timestamp_from_millis(store::now_ms())),
+            opd_id: who.opd_id.clone(),
+            max_batch_results: self.max_batch as u32,
+        };
+        let _ = out.send(Ok(pb::CollectorMessage { msg: Some(pb::collector_message::Msg::Welcome(welcome)) })).await;
+        self.metrics.connected(&who, true);
+        let session = Session { svc: self.clone(), who, epoch, catalogue, after: committed };
+        tokio::spawn(session.run(inbound, out));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+struct Session {
+    svc: IngestService,
+    who: AgentIdentity,
+    epoch: u64,
+    catalogue: validate::Catalogue,
+    /// Highest seq received on this stream (starts at the committed seq).
+    after: u64,
+}
+
+impl Session {
+    async fn run(mut self, mut inbound: Streaming<pb::AgentMessage>, out: Out) {
+        let (ack_tx, ack_rx) = mpsc::channel::<(u64, oneshot::Receiver<Result<(), StoreError>>)>(ACK_QUEUE);
+        let acker = tokio::spawn(acker(self.epoch, ack_rx, out.clone()));
+        let shutdown = self.svc.shutdown.clone();
+        let end: Option<Status> = loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break Some(Status::unavailable("collector is shutting down; reconnect later")),
+                m = inbound.message() => m,
+            };
+            let msg = match next {
+                Ok(Some(m)) => m,
+                Ok(None) => break None,
+                Err(s) => {
+                    let (s, reason) = inbound_status(s);
+                    if reason != "stream_error" {
+                        self.svc.metrics.reject(reason);
+                    }
+                    break Some(s);
+                }
+            };
+            match msg.msg {
+                Some(pb::agent_message::Msg::Batch(b)) => {
+                    if b.results.len() > self.svc.max_batch {
+                        self.svc.metrics.reject("too_large");
+                        break Some(Status::resource_exhausted(format!(
+                            "batch of {} results; at most {}",
+                            b.results.len(),
+                            self.svc.max_batch
+                        )));
+                    }
+                    let rows = match validate::batch(b, self.epoch, self.after, &self.catalogue) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.svc.metrics.reject("invalid");
+                            break Some(Status::invalid_argument(e));
+                        }
+                    };
+                    let last = rows.last().map_or(self.after, |r| r.seq);
+                    self.after = last;
+                    let (done, committed) = oneshot::channel();
+                    if self.svc.writer.send(WriteOp::Batch { who: self.who.clone(), rows, done }).await.is_err() {
+                        break Some(Status::unavailable("collector is shutting down"));
+                    }
+                    if ack_tx.send((last, committed)).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(pb::agent_message::Msg::Hello(_)) => {
+                    self.svc.metrics.reject("invalid");
+                    break Some(Status::invalid_argument("Hello may only be sent once, first"));
+                }
+                None => {
+                    self.svc.metrics.reject("invalid");
+                    break Some(Status::invalid_argument("empty AgentMessage"));
+                }
+            }
+        };
+        // Let every accepted batch be acknowledged before the stream closes.
+        drop(ack_tx);
+        let _ = acker.await;
+        if let Some(s) = end {
+            warn!(agent = %self.who.agent_id, code = ?s.code(), message = %s.message(), "closing agent stream");
+            let _ = out.send(Err(s)).await;
+        }
+        self.svc.metrics.connected(&self.who, false);
+        info!(agent = %self.who.agent_id, "agent disconnected");
+    }
+}
+
+/// Acknowledge batches in order, each after its commit.
+async fn acker(epoch: u64, mut rx: mpsc::Receiver<(u64, oneshot::Receiver<Result<(), StoreError>>)>, out: Out) {
+    while let Some((last, committed)) = rx.recv().await {
+        match committed.await {
+            Ok(Ok(())) => {
+                let ack = pb::Ack { epoch, up_to_seq: last };
+                if out.send(Ok(pb::CollectorMessage { msg: Some(pb::collector_message::Msg::Ack(ack)) })).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Err(e)) => {
+                let _ = out.send(Err(Status::unavailable(format!("store unavailable, results not acknowledged: {e}")))).await;
+                return;
+            }
+            Err(_) => {
+                let _ = out.send(Err(Status::unavailable("collector is shutting down"))).await;
+                return;
+            }
+        }
+    }
+}

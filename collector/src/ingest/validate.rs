@@ -1,0 +1,317 @@
+//! The collector's one boundary with the wire: `pantau.v1` messages become
+//! domain types here, or are refused with a reason that becomes an
+//! INVALID_ARGUMENT status.
+
+use std::collections::HashMap;
+
+use pantau_agent::config::valid_id;
+use pantau_proto::v1 as pb;
+use serde_json::json;
+
+use crate::model::{HelloInfo, ResultRow, TargetDecl};
+
+/// Most targets one agent may declare.
+pub const MAX_TARGETS: usize = 500;
+/// Longest accepted detail text, bytes.
+pub const MAX_DETAIL: usize = 1024;
+/// Most RTT samples in one ping result.
+pub const MAX_SAMPLES: usize = 1000;
+
+fn kind_name(k: i32) -> Option<&'static str> {
+    Some(match pb::ProbeKind::try_from(k).ok()? {
+        pb::ProbeKind::Icmp => "icmp",
+        pb::ProbeKind::Tcp => "tcp",
+        pb::ProbeKind::Http => "http",
+        pb::ProbeKind::Dns => "dns",
+        pb::ProbeKind::Heartbeat => "heartbeat",
+        pb::ProbeKind::Unspecified => return None,
+    })
+}
+
+fn outcome_name(o: i32) -> Option<&'static str> {
+    Some(match pb::Outcome::try_from(o).ok()? {
+        pb::Outcome::Ok => "ok",
+        pb::Outcome::Timeout => "timeout",
+        pb::Outcome::Refused => "refused",
+        pb::Outcome::Unreachable => "unreachable",
+        pb::Outcome::DnsError => "dns_error",
+        pb::Outcome::TlsError => "tls_error",
+        pb::Outcome::HttpStatus => "http_status",
+        pb::Outcome::Other => "other",
+        pb::Outcome::Unspecified => return None,
+    })
+}
+
+const GROUPS: &[&str] = &["internet", "intranet", "datacenter", "jip", "app"];
+
+/// Validate a Hello.
+pub fn hello(h: pb::Hello) -> Result<HelloInfo, String> {
+    if h.targets.len() > MAX_TARGETS {
+        return Err(format!("{} targets declared; at most {MAX_TARGETS}", h.targets.len()));
+    }
+    let spool = h.spool.ok_or("Hello.spool is missing")?;
+    if spool.epoch == 0 {
+        return Err("Hello.spool.epoch must not be 0".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut targets = Vec::with_capacity(h.targets.len());
+    for (i, t) in h.targets.into_iter().enumerate() {
+        if !valid_id(&t.id) {
+            return Err(format!("targets[{i}].id is not a valid id"));
+        }
+        if !seen.insert(t.id.clone()) {
+            return Err(format!("targets[{i}].id `{}` is declared twice", t.id));
+        }
+        if !GROUPS.contains(&t.group.as_str()) {
+            return Err(format!("targets[{i}].group `{}` is unknown", short(&t.group)));
+        }
+        let kind = kind_name(t.kind).filter(|k| *k != "heartbeat").ok_or(format!("targets[{i}].kind is invalid"))?;
+        if t.address.len() > 512 || t.label.len() > 256 {
+            return Err(format!("targets[{i}] address or label is too long"));
+        }
+        targets.push(TargetDecl {
+            id: t.id,
+            group: t.group,
+            kind,
+            address: t.address,
+            label: t.label,
+            interval_ms: t.interval_ms,
+            timeout_ms: t.timeout_ms,
+        });
+    }
+    Ok(HelloInfo {
+        version: cap(h.agent_version, 64),
+        config_hash: cap(h.config_hash, 128),
+        hostname: cap(h.hostname, 255),
+        epoch: spool.epoch,
+        agent_time_ms: h.agent_time.as_ref().and_then(pantau_proto::millis_from_timestamp),
+        targets,
+    })
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+fn cap(mut s: String, n: usize) -> String {
+    if s.len() > n {
+        let mut cut = n;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// Targets of a session: id -> (group, kind).
+pub type Catalogue = HashMap<String, (String, &'static str)>;
+
+/// Build the catalogue from a validated Hello.
+pub fn catalogue(h: &HelloInfo) -> Catalogue {
+    h.targets.iter().map(|t| (t.id.clone(), (t.group.clone(), t.kind))).collect()
+}
+
+/// Validate a batch of one epoch against the session's catalogue.
+/// `after` is the highest seq already received on this stream.
+pub fn batch(b: pb::ResultBatch, epoch: u64, after: u64, cat: &Catalogue) -> Result<Vec<ResultRow>, String> {
+    if b.results.is_empty() {
+        return Err("empty batch".into());
+    }
+    let mut prev = after;
+    let mut rows = Vec::with_capacity(b.results.len());
+    for (i, r) in b.results.into_iter().enumerate() {
+        if r.epoch != epoch {
+            return Err(format!("results[{i}].epoch {} differs from the stream's epoch {epoch}", r.epoch));
+        }
+        if r.seq <= prev {
+            return Err(format!("results[{i}].seq {} is not above {prev}; sequences must increase", r.seq));
+        }
+        if r.seq > i64::MAX as u64 {
+            return Err(format!("results[{i}].seq is too large"));
+        }
+        prev = r.seq;
+        rows.push(result(r).map_err(|e| format!("results[{i}]: {e}")).and_then(|row| {
+            attach_group(row, cat).map_err(|e| format!("results[{i}]: {e}"))
+        })?);
+    }
+    Ok(rows)
+}
+
+fn attach_group(mut row: ResultRow, cat: &Catalogue) -> Result<ResultRow, String> {
+    if row.kind == "heartbeat" {
+        if !row.target_id.is_empty() {
+            return Err("heartbeat must not name a target".into());
+        }
+        return Ok(row);
+    }
+    let (group, kind) = cat
+        .get(&row.target_id)
+        .ok_or_else(|| format!("target `{}` was not declared in Hello", short(&row.target_id)))?;
+    if *kind != row.kind {
+        return Err(format!("target `{}` is {kind}, result says {}", row.target_id, row.kind));
+    }
+    row.group.clone_from(group);
+    Ok(row)
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Convert one result (without catalogue checks).
+pub fn result(r: pb::Result) -> Result<ResultRow, String> {
+    use pb::result::Measurement as M;
+    let kind = kind_name(r.kind).ok_or("kind is missing or unknown")?;
+    let outcome = outcome_name(r.outcome).ok_or("outcome is missing or unknown")?;
+    let observed_at_ms = r
+        .observed_at
+        .as_ref()
+        .and_then(pantau_proto::millis_from_timestamp)
+        .ok_or("observed_at is missing or invalid")?;
+    if r.detail.len() > MAX_DETAIL {
+        return Err(format!("detail is longer than {MAX_DETAIL} bytes"));
+    }
+    let (mut value_ms, mut sent, mut received) = (None, None, None);
+    let data = match (kind, r.measurement) {
+        ("icmp", Some(M::Ping(p))) => {
+            if p.samples_us.len() > MAX_SAMPLES || p.received > p.sent || p.samples_us.len() != p.received as usize {
+                return Err("ping counts are inconsistent".into());
+            }
+            sent = Some(p.sent);
+            received = Some(p.received);
+            if p.received > 0 {
+                value_ms = Some(ms(p.rtt_avg_us));
+            }
+            json!({"rtt_min_us": p.rtt_min_us, "rtt_avg_us": p.rtt_avg_us, "rtt_max_us": p.rtt_max_us,
+                   "rtt_stddev_us": p.rtt_stddev_us, "samples_us": p.samples_us})
+        }
+        ("tcp", Some(M::Tcp(t))) => {
+            if outcome == "ok" {
+                value_ms = Some(ms(t.connect_us));
+            }
+            json!({"connect_us": t.connect_us})
+        }
+        ("http", Some(M::Http(h))) => {
+            if h.status > 0 {
+                value_ms = Some(ms(h.total_us));
+            }
+            let not_after = h.tls_not_after.as_ref().and_then(pantau_proto::millis_from_timestamp);
+            json!({"status": h.status, "ttfb_us": h.ttfb_us, "total_us": h.total_us,
+                   "tls_not_after_ms": not_after, "body_bytes": h.body_bytes})
+        }
+        ("dns", Some(M::Dns(d))) => {
+            if outcome == "ok" {
+                value_ms = Some(ms(d.resolve_us));
+            }
+            json!({"resolve_us": d.resolve_us, "answers": d.answers, "rcode": d.rcode})
+        }
+        ("heartbeat", Some(M::Heartbeat(h))) => json!({
+            "uptime_seconds": h.uptime_seconds, "spool_records": h.spool_records, "spool_bytes": h.spool_bytes,
+            "results_dropped": h.results_dropped, "clock_offset_ms": h.clock_offset_ms,
+            "probes_in_flight": h.probes_in_flight}),
+        ("heartbeat", None) => return Err("heartbeat without health".into()),
+        (_, None) => json!({}),
+        (k, Some(_)) => return Err(format!("measurement does not match kind {k}")),
+    };
+    if kind == "icmp" && outcome == "ok" && received == Some(0) {
+        return Err("ok ping result with no replies".into());
+    }
+    Ok(ResultRow {
+        epoch: r.epoch,
+        seq: r.seq,
+        target_id: r.target_id,
+        group: String::new(),
+        kind,
+        observed_at_ms,
+        outcome,
+        detail: r.detail,
+        value_ms,
+        sent,
+        received,
+        data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ping(seq: u64, target: &str) -> pb::Result {
+        pb::Result {
+            epoch: 9,
+            seq,
+            target_id: target.into(),
+            kind: pb::ProbeKind::Icmp as i32,
+            observed_at: Some(pantau_proto::timestamp_from_millis(1_700_000_000_000)),
+            outcome: pb::Outcome::Ok as i32,
+            detail: String::new(),
+            measurement: Some(pb::result::Measurement::Ping(pb::PingMeasurement {
+                sent: 5,
+                received: 2,
+                rtt_min_us: 900,
+                rtt_avg_us: 1000,
+                rtt_max_us: 1100,
+                rtt_stddev_us: 100,
+                samples_us: vec![900, 1100],
+            })),
+        }
+    }
+
+    fn cat() -> Catalogue {
+        [("core".to_string(), ("intranet".to_string(), "icmp"))].into_iter().collect()
+    }
+
+    #[test]
+    fn good_batch_converts() {
+        let rows = batch(pb::ResultBatch { results: vec![ping(1, "core"), ping(2, "core")] }, 9, 0, &cat()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].group, "intranet");
+        assert_eq!(rows[0].value_ms, Some(1.0));
+        assert_eq!(rows[0].loss(), Some(0.6));
+        assert_eq!(rows[1].observed_at_ms, 1_700_000_000_000);
+    }
+
+    #[test]
+    fn bad_batches_are_refused_with_a_reason() {
+        let c = cat();
+        let b = |rs| pb::ResultBatch { results: rs };
+        let e = batch(b(vec![ping(2, "core"), ping(2, "core")]), 9, 0, &c).unwrap_err();
+        assert!(e.contains("must increase"), "{e}");
+        assert!(batch(b(vec![ping(1, "other")]), 9, 0, &c).unwrap_err().contains("not declared"));
+        assert!(batch(b(vec![ping(1, "core")]), 8, 0, &c).unwrap_err().contains("epoch"));
+        assert!(batch(b(vec![ping(3, "core")]), 9, 3, &c).unwrap_err().contains("not above 3"));
+        let mut bad = ping(1, "core");
+        bad.outcome = 99;
+        assert!(batch(b(vec![bad]), 9, 0, &c).unwrap_err().contains("outcome"));
+        let mut bad = ping(1, "core");
+        bad.measurement = Some(pb::result::Measurement::Tcp(pb::TcpMeasurement { connect_us: 1 }));
+        assert!(batch(b(vec![bad]), 9, 0, &c).unwrap_err().contains("does not match"));
+        let mut bad = ping(1, "core");
+        bad.observed_at = None;
+        assert!(batch(b(vec![bad]), 9, 0, &c).unwrap_err().contains("observed_at"));
+        assert!(batch(b(vec![]), 9, 0, &c).is_err());
+    }
+
+    #[test]
+    fn hello_validation() {
+        let mut h = pb::Hello {
+            agent_id: "a".into(),
+            spool: Some(pb::SpoolState { epoch: 3, ..Default::default() }),
+            targets: vec![pb::TargetInfo {
+                id: "core".into(),
+                group: "intranet".into(),
+                kind: pb::ProbeKind::Icmp as i32,
+                address: "10.0.0.1".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(hello(h.clone()).unwrap().targets[0].kind, "icmp");
+        h.targets[0].group = "mars".into();
+        assert!(hello(h.clone()).unwrap_err().contains("group"));
+        h.targets[0].group = "app".into();
+        h.spool = None;
+        assert!(hello(h).unwrap_err().contains("spool"));
+    }
+}

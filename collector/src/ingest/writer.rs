@@ -1,0 +1,150 @@
+//! The single writer: one thread owns the write connection, takes operations
+//! from a bounded channel, commits batches from many agents in one
+//! transaction, and answers each sender only after the commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+use tracing::error;
+
+use crate::metrics::Metrics;
+use crate::model::{AgentIdentity, HelloInfo, ResultRow};
+use crate::store::{self, StoreError};
+
+/// Most batches folded into one transaction.
+const GROUP_MAX: usize = 64;
+
+/// One operation for the writer.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// Record a Hello and answer with the committed seq of its epoch.
+    Hello {
+        /// Who.
+        who: AgentIdentity,
+        /// What it said.
+        info: HelloInfo,
+        /// Estimated clock offset.
+        clock_offset_ms: Option<i64>,
+        /// Answer.
+        done: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// Store a batch.
+    Batch {
+        /// Who.
+        who: AgentIdentity,
+        /// Rows.
+        rows: Vec<ResultRow>,
+        /// Answered after commit.
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// Handle for sending operations to the writer.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<WriteOp>,
+    healthy: Arc<AtomicBool>,
+}
+
+/// The writer thread went away (only at shutdown).
+#[derive(Debug, thiserror::Error)]
+#[error("the store writer has stopped")]
+pub struct WriterGone;
+
+impl Writer {
+    /// Start the writer thread owning `conn`; `queue` bounds pending operations.
+    pub fn spawn(conn: Connection, metrics: Arc<Metrics>, queue: usize) -> (Self, std::thread::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(queue);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let h = Arc::clone(&healthy);
+        let join = std::thread::Builder::new()
+            .name("pantau-writer".into())
+            .spawn(move || run(conn, rx, metrics, h))
+            .expect("spawning the writer thread");
+        (Writer { tx, healthy }, join)
+    }
+
+    /// Whether the last commit succeeded.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Queue an operation; waits while the queue is full (backpressure).
+    pub async fn send(&self, op: WriteOp) -> Result<(), WriterGone> {
+        self.tx.send(op).await.map_err(|_| WriterGone)
+    }
+}
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, metrics: Arc<Metrics>, healthy: Arc<AtomicBool>) {
+    let mut group = Vec::with_capacity(GROUP_MAX);
+    while let Some(op) = rx.blocking_recv() {
+        group.push(op);
+        while group.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(op) => group.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut batches = Vec::new();
+        for op in group.drain(..) {
+            match op {
+                WriteOp::Hello { who, info, clock_offset_ms, done } => {
+                    let r = store::record_hello(&mut conn, &who, &info, clock_offset_ms)
+                        .and_then(|()| store::committed_seq(&conn, &who.agent_id, info.epoch));
+                    note(&metrics, &healthy, "hello", r.as_ref().err());
+                    let _ = done.send(r);
+                }
+                WriteOp::Batch { who, rows, done } => batches.push((who, rows, done)),
+            }
+        }
+        if !batches.is_empty() {
+            commit_batches(&mut conn, batches, &metrics, &healthy);
+        }
+    }
+}
+
+fn note(metrics: &Metrics, healthy: &AtomicBool, op: &str, err: Option<&StoreError>) {
+    match err {
+        None => healthy.store(true, Ordering::Relaxed),
+        Some(e) => {
+            healthy.store(false, Ordering::Relaxed);
+            metrics.store_errors.with_label_values(&[op]).inc();
+            error!(error = %e, op, "store write failed; results are not acknowledged and stay in agent spools");
+        }
+    }
+}
+
+type Pending = (AgentIdentity, Vec<ResultRow>, oneshot::Sender<Result<(), StoreError>>);
+
+fn commit_batches(conn: &mut Connection, batches: Vec<Pending>, metrics: &Metrics, healthy: &AtomicBool) {
+    let started = Instant::now();
+    let received_at = store::now_ms();
+    let attempt = (|| {
+        let tx = conn.transaction().map_err(|source| StoreError::Sqlite { op: "begin batch", source })?;
+        let mut counts = Vec::with_capacity(batches.len());
+        for (who, rows, _) in &batches {
+            counts.push(store::insert_results(&tx, who, rows, received_at)?);
+        }
+        tx.commit().map_err(|source| StoreError::Sqlite { op: "commit batch", source })?;
+        Ok::<_, StoreError>(counts)
+    })();
+    metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    note(metrics, healthy, "batch", attempt.as_ref().err());
+    match attempt {
+        Ok(counts) => {
+            for ((who, rows, done), new) in batches.into_iter().zip(counts) {
+                metrics.committed(&who, &rows, new, received_at);
+                let _ = done.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            let text = e.to_string();
+            for (_, _, done) in batches {
+                let _ = done.send(Err(StoreError::NotStored(text.clone())));
+            }
+        }
+    }
+}

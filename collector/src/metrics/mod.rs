@@ -1,0 +1,227 @@
+//! Prometheus metrics. Labels come only from registered OPDs and agents and
+//! from targets declared in a validated Hello; per-agent target series are
+//! capped and refusals counted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::model::{AgentIdentity, ResultRow};
+
+/// Most target series one agent may create.
+pub const MAX_TARGETS_PER_AGENT: usize = 500;
+
+const TARGET_LABELS: &[&str] = &["opd", "agent", "target", "group", "kind"];
+const AGENT_LABELS: &[&str] = &["opd", "agent"];
+
+/// The collector's metric families.
+pub struct Metrics {
+    registry: Registry,
+    probe_success: IntGaugeVec,
+    probe_duration: GaugeVec,
+    probe_loss: GaugeVec,
+    probe_last_seen: GaugeVec,
+    probe_results: IntCounterVec,
+    agent_last_seen: GaugeVec,
+    agent_connected: IntGaugeVec,
+    agent_spool_records: IntGaugeVec,
+    agent_dropped: IntGaugeVec,
+    agent_clock_offset: GaugeVec,
+    ingest_results: IntCounterVec,
+    ingest_duplicates: IntCounterVec,
+    ingest_batches: IntCounterVec,
+    /// Messages or streams refused, by reason.
+    pub ingest_rejected: IntCounterVec,
+    /// Commit latency.
+    pub commit_seconds: Histogram,
+    /// Failed commits.
+    pub store_errors: IntCounterVec,
+    series_refused: IntCounterVec,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Latest observed time per (agent, target): late results never overwrite newer state.
+    latest: HashMap<(String, String), i64>,
+    /// Targets with series, per agent.
+    targets: HashMap<String, HashSet<String>>,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+    r.register(Box::new(c.clone())).expect("metric names are unique and valid");
+    c
+}
+
+impl Metrics {
+    /// Create and register every family.
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let o = |n: &str, h: &str| Opts::new(n, h);
+        Metrics {
+            probe_success: reg(&r, IntGaugeVec::new(o("pantau_probe_success", "1 if the latest probe of the target succeeded, else 0."), TARGET_LABELS).unwrap()),
+            probe_duration: reg(&r, GaugeVec::new(o("pantau_probe_duration_seconds", "Latest headline duration: ICMP mean RTT, TCP connect, HTTP total, DNS resolve."), TARGET_LABELS).unwrap()),
+            probe_loss: reg(&r, GaugeVec::new(o("pantau_probe_loss_ratio", "Packet loss of the latest ICMP round, 0 to 1."), TARGET_LABELS).unwrap()),
+            probe_last_seen: reg(&r, GaugeVec::new(o("pantau_probe_last_seen_timestamp_seconds", "Observation time (agent clock) of the latest result, Unix seconds."), TARGET_LABELS).unwrap()),
+            probe_results: reg(&r, IntCounterVec::new(o("pantau_probe_results_total", "Results stored, by outcome."), &["opd", "agent", "target", "group", "kind", "outcome"]).unwrap()),
+            agent_last_seen: reg(&r, GaugeVec::new(o("pantau_agent_last_seen_timestamp_seconds", "When the collector last stored a result from the agent (collector clock), Unix seconds."), AGENT_LABELS).unwrap()),
+            agent_connected: reg(&r, IntGaugeVec::new(o("pantau_agent_connected", "1 while the agent has a stream open."), AGENT_LABELS).unwrap()),
+            agent_spool_records: reg(&r, IntGaugeVec::new(o("pantau_agent_spool_records", "Results waiting in the agent's spool, from its latest heartbeat."), AGENT_LABELS).unwrap()),
+            agent_dropped: reg(&r, IntGaugeVec::new(o("pantau_agent_dropped_results", "Results the agent dropped in its current epoch, from its latest heartbeat."), AGENT_LABELS).unwrap()),
+            agent_clock_offset: reg(&r, GaugeVec::new(o("pantau_agent_clock_offset_seconds", "Collector clock minus agent clock, estimated at Hello."), AGENT_LABELS).unwrap()),
+            ingest_results: reg(&r, IntCounterVec::new(o("pantau_ingest_results_total", "Results newly stored."), &["opd"]).unwrap()),
+            ingest_duplicates: reg(&r, IntCounterVec::new(o("pantau_ingest_duplicate_results_total", "Results received again and ignored (already stored)."), &["opd"]).unwrap()),
+            ingest_batches: reg(&r, IntCounterVec::new(o("pantau_ingest_batches_total", "Batches committed and acknowledged."), &["opd"]).unwrap()),
+            ingest_rejected: reg(&r, IntCounterVec::new(o("pantau_ingest_rejected_total", "Streams or messages refused, by reason."), &["reason"]).unwrap()),
+            commit_seconds: reg(&r, Histogram::with_opts(HistogramOpts::new("pantau_store_commit_duration_seconds", "Time to commit one write transaction.").buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])).unwrap()),
+            store_errors: reg(&r, IntCounterVec::new(o("pantau_store_errors_total", "Failed store operations."), &["op"]).unwrap()),
+            series_refused: reg(&r, IntCounterVec::new(o("pantau_metrics_series_refused_total", "Target series not created because the agent exceeded the per-agent cap."), AGENT_LABELS).unwrap()),
+            registry: r,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Register the targets an agent declared (bounded).
+    pub fn declare_targets<'a>(&self, who: &AgentIdentity, ids: impl Iterator<Item = &'a str>) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let set = st.targets.entry(who.agent_id.clone()).or_default();
+        for id in ids {
+            if set.len() >= MAX_TARGETS_PER_AGENT && !set.contains(id) {
+                self.series_refused.with_label_values(&[&who.opd_id, &who.agent_id]).inc();
+                continue;
+            }
+            set.insert(id.to_string());
+        }
+    }
+
+    /// Set the connection gauge.
+    pub fn connected(&self, who: &AgentIdentity, up: bool) {
+        self.agent_connected.with_label_values(&[&who.opd_id, &who.agent_id]).set(i64::from(up));
+    }
+
+    /// Clock offset estimate.
+    pub fn clock_offset(&self, who: &AgentIdentity, ms: i64) {
+        self.agent_clock_offset.with_label_values(&[&who.opd_id, &who.agent_id]).set(ms as f64 / 1000.0);
+    }
+
+    /// Count a refused stream or message.
+    pub fn reject(&self, reason: &str) {
+        self.ingest_rejected.with_label_values(&[reason]).inc();
+    }
+
+    /// Update after a committed batch.
+    pub fn committed(&self, who: &AgentIdentity, rows: &[ResultRow], new: usize, received_at_ms: i64) {
+        let (opd, agent) = (who.opd_id.as_str(), who.agent_id.as_str());
+        self.ingest_results.with_label_values(&[opd]).inc_by(new as u64);
+        self.ingest_duplicates.with_label_values(&[opd]).inc_by((rows.len() - new) as u64);
+        self.ingest_batches.with_label_values(&[opd]).inc();
+        self.agent_last_seen.with_label_values(&[opd, agent]).set(received_at_ms as f64 / 1000.0);
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        for r in rows {
+            if r.kind == "heartbeat" {
+                if let Some(h) = r.data.as_object() {
+                    let get = |k: &str| h.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+                    self.agent_spool_records.with_label_values(&[opd, agent]).set(get("spool_records"));
+                    self.agent_dropped.with_label_values(&[opd, agent]).set(get("results_dropped"));
+                }
+                continue;
+            }
+            let declared = st.targets.get(agent).is_some_and(|s| s.contains(&r.target_id));
+            if !declared {
+                continue;
+            }
+            let labels = [opd, agent, r.target_id.as_str(), r.group.as_str(), r.kind];
+            let mut with_outcome = labels.to_vec();
+            with_outcome.push(r.outcome);
+            self.probe_results.with_label_values(&with_outcome).inc();
+            let key = (agent.to_string(), r.target_id.clone());
+            if st.latest.get(&key).is_some_and(|t| *t > r.observed_at_ms) {
+                continue;
+            }
+            st.latest.insert(key, r.observed_at_ms);
+            self.probe_success.with_label_values(&labels).set(i64::from(r.outcome == "ok"));
+            self.probe_last_seen.with_label_values(&labels).set(r.observed_at_ms as f64 / 1000.0);
+            match r.value_ms {
+                Some(v) => self.probe_duration.with_label_values(&labels).set(v / 1000.0),
+                None => {
+                    let _ = self.probe_duration.remove_label_values(&labels);
+                }
+            }
+            if let Some(l) = r.loss() {
+                self.probe_loss.with_label_values(&labels).set(l);
+            }
+        }
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(target: &str, observed: i64, outcome: &'static str, value: f64) -> ResultRow {
+        ResultRow {
+            epoch: 1,
+            seq: 1,
+            target_id: target.into(),
+            group: "intranet".into(),
+            kind: "icmp",
+            observed_at_ms: observed,
+            outcome,
+            detail: String::new(),
+            value_ms: Some(value),
+            sent: Some(5),
+            received: Some(if outcome == "ok" { 4 } else { 0 }),
+            data: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn exposition_reflects_latest_and_ignores_late_and_undeclared() {
+        let m = Metrics::new();
+        let who = AgentIdentity { agent_id: "a1".into(), opd_id: "dinkes".into() };
+        m.declare_targets(&who, ["core"].into_iter());
+        m.committed(&who, &[row("core", 2_000, "ok", 12.5), row("rogue", 2_000, "ok", 1.0)], 2, 3_000);
+        // A late result from before must not overwrite the newer state.
+        m.committed(&who, &[row("core", 1_000, "timeout", 0.0)], 1, 4_000);
+        let text = m.render();
+        let l = r#"{agent="a1",group="intranet",kind="icmp",opd="dinkes",target="core"}"#;
+        assert!(text.contains(&format!("pantau_probe_success{l} 1\n")), "{text}");
+        assert!(text.contains(&format!("pantau_probe_duration_seconds{l} 0.0125\n")), "{text}");
+        assert!(text.contains(&format!("pantau_probe_loss_ratio{l} 0.2\n")), "{text}");
+        assert!(text.contains(&format!("pantau_probe_last_seen_timestamp_seconds{l} 2\n")), "{text}");
+        assert!(text.contains("pantau_ingest_results_total{opd=\"dinkes\"} 3\n"), "{text}");
+        assert!(!text.contains("rogue"), "undeclared target made a series: {text}");
+        assert!(text.contains(r#"pantau_probe_results_total{agent="a1",group="intranet",kind="icmp",opd="dinkes",outcome="timeout",target="core"} 1"#));
+    }
+
+    #[test]
+    fn target_series_are_capped_per_agent() {
+        let m = Metrics::new();
+        let who = AgentIdentity { agent_id: "a1".into(), opd_id: "o".into() };
+        let ids: Vec<String> = (0..MAX_TARGETS_PER_AGENT + 3).map(|i| format!("t{i}")).collect();
+        m.declare_targets(&who, ids.iter().map(String::as_str));
+        assert!(m.render().contains(r#"pantau_metrics_series_refused_total{agent="a1",opd="o"} 3"#));
+    }
+}

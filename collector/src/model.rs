@@ -1,0 +1,85 @@
+//! Domain types of the collector. Wire types are converted in `ingest::validate`.
+
+/// The agent and OPD a stream belongs to, derived from its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentIdentity {
+    /// Agent id.
+    pub agent_id: String,
+    /// OPD id.
+    pub opd_id: String,
+}
+
+/// A target as declared by an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetDecl {
+    /// Target id.
+    pub id: String,
+    /// Group name.
+    pub group: String,
+    /// Probe kind name.
+    pub kind: &'static str,
+    /// Probed address.
+    pub address: String,
+    /// Label.
+    pub label: String,
+    /// Interval, ms.
+    pub interval_ms: u64,
+    /// Timeout, ms.
+    pub timeout_ms: u64,
+}
+
+/// What an agent said in Hello, validated.
+#[derive(Debug, Clone)]
+pub struct HelloInfo {
+    /// Agent software version.
+    pub version: String,
+    /// Config hash.
+    pub config_hash: String,
+    /// Host name.
+    pub hostname: String,
+    /// The spool epoch this stream delivers.
+    pub epoch: u64,
+    /// Agent's clock when it said Hello.
+    pub agent_time_ms: Option<i64>,
+    /// Declared targets.
+    pub targets: Vec<TargetDecl>,
+}
+
+/// One validated result ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultRow {
+    /// Epoch.
+    pub epoch: u64,
+    /// Sequence.
+    pub seq: u64,
+    /// Target id ("" for heartbeats).
+    pub target_id: String,
+    /// Group of the target ("" for heartbeats).
+    pub group: String,
+    /// Kind name: icmp, tcp, http, dns, heartbeat.
+    pub kind: &'static str,
+    /// Agent clock, ms.
+    pub observed_at_ms: i64,
+    /// Outcome name.
+    pub outcome: &'static str,
+    /// Failure detail.
+    pub detail: String,
+    /// Headline duration, ms.
+    pub value_ms: Option<f64>,
+    /// ICMP sent.
+    pub sent: Option<u32>,
+    /// ICMP received.
+    pub received: Option<u32>,
+    /// Kind-specific measurements.
+    pub data: serde_json::Value,
+}
+
+impl ResultRow {
+    /// Loss ratio for ICMP rows.
+    pub fn loss(&self) -> Option<f64> {
+        match (self.sent, self.received) {
+            (Some(s), Some(r)) if s > 0 => Some(f64::from(s.saturating_sub(r)) / f64::from(s)),
+            _ => None,
+        }
+    }
+}

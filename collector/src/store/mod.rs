@@ -1,0 +1,507 @@
+//! SQLite storage: schema migrations, OPD and agent registry, result writes
+//! (one writer) and the read queries behind the API.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::model::{AgentIdentity, HelloInfo, ResultRow};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "pantau.db";
+
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// A storage failure, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("{op}: {source}")]
+    Sqlite {
+        /// What was being done.
+        op: &'static str,
+        /// Cause.
+        source: rusqlite::Error,
+    },
+    /// The data directory could not be prepared.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A referenced OPD does not exist.
+    #[error("OPD `{0}` does not exist; add it first with `pantau-collector opd add {0} --name NAME`")]
+    UnknownOpd(String),
+    /// A write failed; the operation was not stored.
+    #[error("not stored: {0}")]
+    NotStored(String),
+    /// An id is already in use.
+    #[error("{0} already exists")]
+    Exists(String),
+}
+
+trait Op<T> {
+    fn op(self, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Op<T> for Result<T, rusqlite::Error> {
+    fn op(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sqlite { op, source })
+    }
+}
+
+/// Open (creating and migrating) the database in `data_dir`.
+pub fn open(data_dir: &Path) -> Result<Connection, StoreError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|source| StoreError::DataDir { path: data_dir.to_path_buf(), source })?;
+    let conn = Connection::open(data_dir.join(DB_FILE)).op("open database")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).op("set busy timeout")?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )
+    .op("set pragmas")?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).op("read schema version")?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.unchecked_transaction().op("begin migration")?;
+        tx.execute_batch(sql).op("apply migration")?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).op("bump schema version")?;
+        tx.commit().op("commit migration")?;
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Add an OPD.
+pub fn add_opd(conn: &Connection, id: &str, name: &str) -> Result<(), StoreError> {
+    let n = conn
+        .execute(
+            "INSERT INTO opd (id, name, created_at_ms) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
+            params![id, name, now_ms()],
+        )
+        .op("insert opd")?;
+    if n == 0 {
+        return Err(StoreError::Exists(format!("OPD `{id}`")));
+    }
+    Ok(())
+}
+
+/// Add an agent under an OPD with the SHA-256 of its token.
+pub fn add_agent(conn: &Connection, id: &str, opd: &str, token_sha256: &[u8]) -> Result<(), StoreError> {
+    let exists: bool = conn
+        .query_row("SELECT EXISTS(SELECT 1 FROM opd WHERE id = ?1)", [opd], |r| r.get(0))
+        .op("look up opd")?;
+    if !exists {
+        return Err(StoreError::UnknownOpd(opd.to_string()));
+    }
+    let n = conn
+        .execute(
+            "INSERT INTO agent (id, opd_id, token_sha256, created_at_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO NOTHING",
+            params![id, opd, token_sha256, now_ms()],
+        )
+        .op("insert agent")?;
+    if n == 0 {
+        return Err(StoreError::Exists(format!("agent `{id}`")));
+    }
+    Ok(())
+}
+
+/// Find the agent whose token hashes to `digest`; returns its identity and
+/// the stored digest for a constant-time comparison by the caller.
+pub fn agent_by_token(conn: &Connection, digest: &[u8]) -> Result<Option<(AgentIdentity, Vec<u8>)>, StoreError> {
+    conn.query_row("SELECT id, opd_id, token_sha256 FROM agent WHERE token_sha256 = ?1", [digest], |r| {
+        Ok((AgentIdentity { agent_id: r.get(0)?, opd_id: r.get(1)? }, r.get(2)?))
+    })
+    .optional()
+    .op("look up token")
+}
+
+/// Highest committed seq of an agent's epoch (0 if none).
+pub fn committed_seq(conn: &Connection, agent: &str, epoch: u64) -> Result<u64, StoreError> {
+    let v: Option<i64> = conn
+        .query_row(
+            "SELECT MAX(seq) FROM result WHERE agent_id = ?1 AND epoch = ?2",
+            params![agent, epoch as i64],
+            |r| r.get(0),
+        )
+        .op("read committed seq")?;
+    Ok(v.unwrap_or(0) as u64)
+}
+
+/// Record a Hello: agent facts and its target catalogue.
+pub fn record_hello(conn: &mut Connection, who: &AgentIdentity, h: &HelloInfo, clock_offset_ms: Option<i64>) -> Result<(), StoreError> {
+    let now = now_ms();
+    let tx = conn.transaction().op("begin hello")?;
+    tx.execute(
+        "UPDATE agent SET version = ?2, config_hash = ?3, hostname = ?4, last_hello_ms = ?5, clock_offset_ms = ?6 WHERE id = ?1",
+        params![who.agent_id, h.version, h.config_hash, h.hostname, now, clock_offset_ms],
+    )
+    .op("update agent")?;
+    {
+        let mut st = tx
+            .prepare_cached(
+                "INSERT INTO target (agent_id, id, grp, kind, address, label, interval_ms, timeout_ms, first_seen_ms, last_declared_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                 ON CONFLICT(agent_id, id) DO UPDATE SET grp = excluded.grp, kind = excluded.kind,
+                   address = excluded.address, label = excluded.label, interval_ms = excluded.interval_ms,
+                   timeout_ms = excluded.timeout_ms, last_declared_ms = excluded.last_declared_ms",
+            )
+            .op("prepare target upsert")?;
+        for t in &h.targets {
+            st.execute(params![
+                who.agent_id,
+                t.id,
+                t.group,
+                t.kind,
+                t.address,
+                t.label,
+                t.interval_ms as i64,
+                t.timeout_ms as i64,
+                now
+            ])
+            .op("upsert target")?;
+        }
+    }
+    tx.commit().op("commit hello")
+}
+
+/// Insert rows inside an open transaction; returns how many were new.
+pub fn insert_results(
+    tx: &rusqlite::Transaction<'_>,
+    who: &AgentIdentity,
+    rows: &[ResultRow],
+    received_at_ms: i64,
+) -> Result<usize, StoreError> {
+    let mut st = tx
+        .prepare_cached(
+            "INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms, received_at_ms,
+                                 outcome, detail, value_ms, sent, received, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT DO NOTHING",
+        )
+        .op("prepare result insert")?;
+    let mut new = 0;
+    for r in rows {
+        new += st
+            .execute(params![
+                who.agent_id,
+                r.epoch as i64,
+                r.seq as i64,
+                who.opd_id,
+                r.target_id,
+                r.kind,
+                r.observed_at_ms,
+                received_at_ms,
+                r.outcome,
+                r.detail,
+                r.value_ms,
+                r.sent,
+                r.received,
+                r.data.to_string(),
+            ])
+            .op("insert result")?;
+    }
+    Ok(new)
+}
+
+/// Everything the read API and pages need.
+pub mod read {
+    use super::*;
+    use serde::Serialize;
+
+    /// An OPD with its agent count.
+    #[derive(Debug, Serialize)]
+    pub struct Opd {
+        /// Id.
+        pub id: String,
+        /// Name.
+        pub name: String,
+        /// Agents registered.
+        pub agents: u32,
+        /// Latest result time of any of its agents, ms.
+        pub last_seen_ms: Option<i64>,
+    }
+
+    /// An agent.
+    #[derive(Debug, Serialize)]
+    pub struct Agent {
+        /// Id.
+        pub id: String,
+        /// OPD id.
+        pub opd: String,
+        /// Software version from its last Hello.
+        pub version: Option<String>,
+        /// Host name.
+        pub hostname: Option<String>,
+        /// Last Hello, ms.
+        pub last_hello_ms: Option<i64>,
+        /// Latest result received, ms (collector clock).
+        pub last_seen_ms: Option<i64>,
+        /// Estimated agent clock offset, ms.
+        pub clock_offset_ms: Option<i64>,
+    }
+
+    /// A target with its latest result.
+    #[derive(Debug, Serialize)]
+    pub struct Target {
+        /// Agent id.
+        pub agent: String,
+        /// OPD id.
+        pub opd: String,
+        /// Target id.
+        pub id: String,
+        /// Group.
+        pub group: String,
+        /// Kind.
+        pub kind: String,
+        /// Address.
+        pub address: String,
+        /// Label.
+        pub label: String,
+        /// Latest observation time (agent clock), ms.
+        pub observed_at_ms: Option<i64>,
+        /// Latest outcome.
+        pub outcome: Option<String>,
+        /// Latest headline duration, ms.
+        pub value_ms: Option<f64>,
+        /// Latest loss ratio (ICMP).
+        pub loss: Option<f64>,
+    }
+
+    /// A stored result.
+    #[derive(Debug, Serialize)]
+    pub struct StoredResult {
+        /// Agent.
+        pub agent: String,
+        /// OPD.
+        pub opd: String,
+        /// Target ("" for heartbeats).
+        pub target: String,
+        /// Kind.
+        pub kind: String,
+        /// Epoch.
+        pub epoch: u64,
+        /// Sequence.
+        pub seq: u64,
+        /// Agent clock, ms.
+        pub observed_at_ms: i64,
+        /// Collector clock, ms.
+        pub received_at_ms: i64,
+        /// Outcome.
+        pub outcome: String,
+        /// Detail.
+        pub detail: String,
+        /// Headline duration, ms.
+        pub value_ms: Option<f64>,
+        /// ICMP sent.
+        pub sent: Option<u32>,
+        /// ICMP received.
+        pub received: Option<u32>,
+        /// Measurements.
+        pub data: serde_json::Value,
+    }
+
+    /// All OPDs.
+    pub fn opds(conn: &Connection) -> Result<Vec<Opd>, StoreError> {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT o.id, o.name, (SELECT COUNT(*) FROM agent a WHERE a.opd_id = o.id),
+                        (SELECT MAX(r.received_at_ms) FROM result r WHERE r.opd_id = o.id)
+                 FROM opd o ORDER BY o.id",
+            )
+            .op("prepare opds")?;
+        st.query_map([], |r| Ok(Opd { id: r.get(0)?, name: r.get(1)?, agents: r.get(2)?, last_seen_ms: r.get(3)? }))
+            .op("query opds")?
+            .collect::<Result<_, _>>()
+            .op("read opds")
+    }
+
+    /// All agents.
+    pub fn agents(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT a.id, a.opd_id, a.version, a.hostname, a.last_hello_ms,
+                        (SELECT MAX(r.received_at_ms) FROM result r WHERE r.agent_id = a.id), a.clock_offset_ms
+                 FROM agent a ORDER BY a.id",
+            )
+            .op("prepare agents")?;
+        st.query_map([], |r| {
+            Ok(Agent {
+                id: r.get(0)?,
+                opd: r.get(1)?,
+                version: r.get(2)?,
+                hostname: r.get(3)?,
+                last_hello_ms: r.get(4)?,
+                last_seen_ms: r.get(5)?,
+                clock_offset_ms: r.get(6)?,
+            })
+        })
+        .op("query agents")?
+        .collect::<Result<_, _>>()
+        .op("read agents")
+    }
+
+    /// All targets with their latest result.
+    pub fn targets(conn: &Connection, agent: Option<&str>) -> Result<Vec<Target>, StoreError> {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT t.agent_id, a.opd_id, t.id, t.grp, t.kind, t.address, t.label,
+                        r.observed_at_ms, r.outcome, r.value_ms, r.sent, r.received
+                 FROM target t JOIN agent a ON a.id = t.agent_id
+                 LEFT JOIN result r ON r.agent_id = t.agent_id AND r.target_id = t.id
+                   AND r.observed_at_ms = (SELECT MAX(observed_at_ms) FROM result r2
+                                           WHERE r2.agent_id = t.agent_id AND r2.target_id = t.id)
+                 WHERE ?1 IS NULL OR t.agent_id = ?1
+                 GROUP BY t.agent_id, t.id
+                 ORDER BY a.opd_id, t.agent_id, t.grp, t.id",
+            )
+            .op("prepare targets")?;
+        st.query_map([agent], |r| {
+            let sent: Option<u32> = r.get(10)?;
+            let received: Option<u32> = r.get(11)?;
+            Ok(Target {
+                agent: r.get(0)?,
+                opd: r.get(1)?,
+                id: r.get(2)?,
+                group: r.get(3)?,
+                kind: r.get(4)?,
+                address: r.get(5)?,
+                label: r.get(6)?,
+                observed_at_ms: r.get(7)?,
+                outcome: r.get(8)?,
+                value_ms: r.get(9)?,
+                loss: match (sent, received) {
+                    (Some(s), Some(rc)) if s > 0 => Some(f64::from(s.saturating_sub(rc)) / f64::from(s)),
+                    _ => None,
+                },
+            })
+        })
+        .op("query targets")?
+        .collect::<Result<_, _>>()
+        .op("read targets")
+    }
+
+    /// Raw results of an agent observed in `[from, to)`, oldest first, at most `limit`.
+    pub fn results(conn: &Connection, agent: &str, from_ms: i64, to_ms: i64, limit: usize) -> Result<Vec<StoredResult>, StoreError> {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT agent_id, opd_id, target_id, kind, epoch, seq, observed_at_ms, received_at_ms,
+                        outcome, detail, value_ms, sent, received, data
+                 FROM result WHERE agent_id = ?1 AND observed_at_ms >= ?2 AND observed_at_ms < ?3
+                 ORDER BY observed_at_ms, epoch, seq LIMIT ?4",
+            )
+            .op("prepare results")?;
+        st.query_map(params![agent, from_ms, to_ms, limit as i64], |r| {
+            let data: String = r.get(13)?;
+            Ok(StoredResult {
+                agent: r.get(0)?,
+                opd: r.get(1)?,
+                target: r.get(2)?,
+                kind: r.get(3)?,
+                epoch: r.get::<_, i64>(4)? as u64,
+                seq: r.get::<_, i64>(5)? as u64,
+                observed_at_ms: r.get(6)?,
+                received_at_ms: r.get(7)?,
+                outcome: r.get(8)?,
+                detail: r.get(9)?,
+                value_ms: r.get(10)?,
+                sent: r.get(11)?,
+                received: r.get(12)?,
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .op("query results")?
+        .collect::<Result<_, _>>()
+        .op("read results")
+    }
+
+    /// Whether an agent exists.
+    pub fn agent_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM agent WHERE id = ?1)", [id], |r| r.get(0))
+            .op("look up agent")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TargetDecl;
+
+    fn row(seq: u64) -> ResultRow {
+        ResultRow {
+            epoch: 5,
+            seq,
+            target_id: "core".into(),
+            group: "intranet".into(),
+            kind: "icmp",
+            observed_at_ms: 1_000 * seq as i64,
+            outcome: "ok",
+            detail: String::new(),
+            value_ms: Some(1.5),
+            sent: Some(5),
+            received: Some(5),
+            data: serde_json::json!({"samples_us": [1500]}),
+        }
+    }
+
+    #[test]
+    fn registry_results_and_dedupe() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(dir.path()).unwrap();
+        add_opd(&c, "dinkes", "Dinas Kesehatan").unwrap();
+        assert!(matches!(add_opd(&c, "dinkes", "x"), Err(StoreError::Exists(_))));
+        assert!(matches!(add_agent(&c, "a1", "nope", b"h"), Err(StoreError::UnknownOpd(_))));
+        add_agent(&c, "a1", "dinkes", b"digest").unwrap();
+        let (who, stored) = agent_by_token(&c, b"digest").unwrap().unwrap();
+        assert_eq!(who, AgentIdentity { agent_id: "a1".into(), opd_id: "dinkes".into() });
+        assert_eq!(stored, b"digest");
+        assert!(agent_by_token(&c, b"other").unwrap().is_none());
+
+        let hello = HelloInfo {
+            version: "0.1.0".into(),
+            config_hash: "h".into(),
+            hostname: "box".into(),
+            epoch: 5,
+            agent_time_ms: None,
+            targets: vec![TargetDecl {
+                id: "core".into(),
+                group: "intranet".into(),
+                kind: "icmp",
+                address: "10.0.0.1".into(),
+                label: String::new(),
+                interval_ms: 30_000,
+                timeout_ms: 5_000,
+            }],
+        };
+        record_hello(&mut c, &who, &hello, Some(3)).unwrap();
+        let tx = c.transaction().unwrap();
+        assert_eq!(insert_results(&tx, &who, &[row(1), row(2), row(3)], 99).unwrap(), 3);
+        // A replay of 2 and 3 plus one new row: only the new one counts.
+        assert_eq!(insert_results(&tx, &who, &[row(2), row(3), row(4)], 99).unwrap(), 1);
+        tx.commit().unwrap();
+        assert_eq!(committed_seq(&c, "a1", 5).unwrap(), 4);
+        assert_eq!(committed_seq(&c, "a1", 6).unwrap(), 0);
+        let rs = read::results(&c, "a1", 0, 3_500, 100).unwrap();
+        assert_eq!(rs.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(rs[0].opd, "dinkes");
+        let ts = read::targets(&c, None).unwrap();
+        assert_eq!(ts.len(), 1);
+        assert_eq!(ts[0].observed_at_ms, Some(4000));
+        assert_eq!(ts[0].loss, Some(0.0));
+        // Reopening migrates nothing twice.
+        drop(c);
+        let c = open(dir.path()).unwrap();
+        assert_eq!(read::opds(&c).unwrap()[0].agents, 1);
+    }
+}

@@ -1,0 +1,183 @@
+//! HTTP: `/metrics`, `/healthz`, the JSON API under `/api/v1/` and a light
+//! overview page. Reads go through [`ReadStore`], never the writer.
+
+mod page;
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use rusqlite::Connection;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::Display;
+use crate::ingest::writer::Writer;
+use crate::metrics::Metrics;
+use crate::store::{self, StoreError, read};
+
+/// Most rows one results request returns.
+pub const MAX_RESULTS: usize = 10_000;
+
+/// A read-only connection shared by the HTTP handlers and authentication.
+#[derive(Clone)]
+pub struct ReadStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for ReadStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadStore")
+    }
+}
+
+impl ReadStore {
+    /// Wrap a connection.
+    pub fn new(conn: Connection) -> Self {
+        ReadStore { conn: Arc::new(Mutex::new(conn)) }
+    }
+
+    /// Run `f` on the connection on a blocking thread.
+    pub async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&c)
+        })
+        .await
+        .map_err(|e| StoreError::NotStored(format!("read task failed: {e}")))?
+    }
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Reads.
+    pub read: ReadStore,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Writer health.
+    pub writer: Writer,
+    /// Display settings.
+    pub display: Arc<Display>,
+}
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(overview))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/api/v1/opds", get(opds))
+        .route("/api/v1/agents", get(agents))
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/results", get(results))
+        .with_state(state)
+}
+
+/// An API error: JSON body with a message.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    let db = s.read.with(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| StoreError::NotStored(e.to_string()))).await;
+    let writer = s.writer.healthy();
+    let ok = db.is_ok() && writer;
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!({"status": if ok {"ok"} else {"unavailable"}, "database": db.is_ok(), "writer": writer}))).into_response()
+}
+
+async fn opds(State(s): State<AppState>) -> Result<Json<Vec<read::Opd>>, ApiError> {
+    Ok(Json(s.read.with(read::opds).await?))
+}
+
+async fn agents(State(s): State<AppState>) -> Result<Json<Vec<read::Agent>>, ApiError> {
+    Ok(Json(s.read.with(read::agents).await?))
+}
+
+#[derive(Deserialize)]
+struct TargetsQuery {
+    agent: Option<String>,
+}
+
+async fn targets(State(s): State<AppState>, Query(q): Query<TargetsQuery>) -> Result<Json<Vec<read::Target>>, ApiError> {
+    Ok(Json(s.read.with(move |c| read::targets(c, q.agent.as_deref())).await?))
+}
+
+#[derive(Deserialize)]
+struct ResultsQuery {
+    agent: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+fn parse_time(key: &str, v: Option<&str>) -> Result<i64, ApiError> {
+    let v = v.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("`{key}` is required (RFC 3339, e.g. 2026-11-28T00:00:00Z)")))?;
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("`{key}` is not an RFC 3339 time ({e}): {v}")))
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+async fn results(State(s): State<AppState>, Query(q): Query<ResultsQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    let agent = q.agent.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`agent` is required".into()))?;
+    let from = parse_time("from", q.from.as_deref())?;
+    let to = parse_time("to", q.to.as_deref())?;
+    if to <= from {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "`to` must be after `from`".into()));
+    }
+    let limit = q.limit.unwrap_or(MAX_RESULTS).clamp(1, MAX_RESULTS);
+    let a = agent.clone();
+    if !s.read.with(move |c| read::agent_exists(c, &a)).await? {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no agent `{agent}`")));
+    }
+    let rows = s.read.with(move |c| read::results(c, &agent, from, to, limit + 1)).await?;
+    let truncated = rows.len() > limit;
+    let items: Vec<serde_json::Value> = rows
+        .into_iter()
+        .take(limit)
+        .map(|r| {
+            json!({
+                "agent": r.agent, "opd": r.opd, "target": r.target, "kind": r.kind,
+                "epoch": r.epoch, "seq": r.seq,
+                "observed_at": rfc3339(r.observed_at_ms), "received_at": rfc3339(r.received_at_ms),
+                "outcome": r.outcome, "detail": r.detail, "value_ms": r.value_ms,
+                "sent": r.sent, "received": r.received, "data": r.data,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"results": items, "truncated": truncated})))
+}
+
+async fn overview(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
+    let (opds, targets) = s.read.with(|c| Ok((read::opds(c)?, read::targets(c, None)?))).await?;
+    Ok(Html(page::overview(&s.display, &opds, &targets, store::now_ms())))
+}
