@@ -101,8 +101,8 @@ pub struct AgentConfig {
     pub agent_id: String,
     /// Collector gRPC URL.
     pub collector_url: String,
-    /// Token; `None` only allowed for `check`.
-    pub token: Option<String>,
+    /// Where the token comes from; `None` only allowed for `check`.
+    pub token: Option<TokenSource>,
     /// Heartbeat interval.
     pub heartbeat_interval: Duration,
     /// Concurrency bound.
@@ -115,6 +115,16 @@ pub struct AgentConfig {
     pub targets: Vec<Target>,
     /// SHA-256 of the configuration file's bytes (hex).
     pub config_hash: String,
+}
+
+/// Where the agent's token is kept. A file is read when the agent starts,
+/// so `check` and config tests work without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Written in the config file.
+    Inline(String),
+    /// Read from the first line of a file.
+    File(PathBuf),
 }
 
 /// One validated target.
@@ -162,12 +172,23 @@ impl AgentConfig {
     }
 
     /// The token, or a plain-words error saying where to put it.
-    pub fn require_token(&self) -> Result<&str, String> {
-        self.token.as_deref().ok_or_else(|| {
-            "no collector token: set collector.token_file (or collector.token), \
-             or run `pantau-agent enroll`"
-                .to_string()
-        })
+    pub fn require_token(&self) -> Result<String, String> {
+        match &self.token {
+            None => Err("no collector token: set collector.token_file (or collector.token) to the token \
+                         printed by `pantau-collector agent add`"
+                .to_string()),
+            Some(TokenSource::Inline(t)) => Ok(t.clone()),
+            Some(TokenSource::File(f)) => {
+                let text = std::fs::read_to_string(f).map_err(|e| {
+                    format!("collector.token_file: cannot read {}: {e}", f.display())
+                })?;
+                text.lines()
+                    .next()
+                    .map(|l| l.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| format!("collector.token_file: {} is empty", f.display()))
+            }
+        }
     }
 }
 
@@ -229,28 +250,12 @@ impl RawConfig {
         }
         let token = match (self.collector.token, self.collector.token_file) {
             (Some(_), Some(_)) => {
-                p.push(Problem::new(
-                    "collector.token",
-                    "set either token or token_file, not both",
-                ));
+                p.push(Problem::new("collector.token", "set either token or token_file, not both"));
                 None
             }
             (Some(t), None) if t.trim().is_empty() => None,
-            (Some(t), None) => Some(t.trim().to_string()),
-            (None, Some(f)) => match std::fs::read_to_string(&f) {
-                Ok(s) => s
-                    .lines()
-                    .next()
-                    .map(|l| l.trim().to_string())
-                    .filter(|s| !s.is_empty()),
-                Err(e) => {
-                    p.push(Problem::new(
-                        "collector.token_file",
-                        format!("cannot read {}: {e}", f.display()),
-                    ));
-                    None
-                }
-            },
+            (Some(t), None) => Some(TokenSource::Inline(t.trim().to_string())),
+            (None, Some(f)) => Some(TokenSource::File(f)),
             (None, None) => None,
         };
         let batch_max = bounded(
@@ -568,7 +573,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.targets[0].interval, Duration::from_secs(30));
         assert_eq!(c.targets[0].count, 5);
-        assert_eq!(c.token.as_deref(), Some("abc"));
+        assert_eq!(c.require_token().unwrap(), "abc");
         assert_eq!(c.collector_url, "http://127.0.0.1:7470");
     }
 

@@ -77,7 +77,7 @@ pub fn load<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, Con
         .build()
         .map_err(|e| fail(vec![Problem::new("(file)", e.to_string())]))?;
     let mut unknown = Vec::new();
-    let parsed: Result<T, _> = serde_ignored::deserialize(built, |p| unknown.push(p.to_string()));
+    let parsed: Result<T, _> = serde_ignored::deserialize(built, |p| unknown.push(key_of(&p)));
     let mut problems: Vec<Problem> = unknown
         .into_iter()
         .map(|k| Problem::new(k, "unknown key (check the spelling against deploy/config/)"))
@@ -89,6 +89,20 @@ pub fn load<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, Con
             problems.push(type_problem(&e.to_string()));
             Err(fail(problems))
         }
+    }
+}
+
+/// Render an ignored path as `targets[0].intervall`, the form validation uses.
+fn key_of(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", key_of(parent)),
+        Path::Map { parent, key } => match key_of(parent) {
+            s if s.is_empty() => key.clone(),
+            s => format!("{s}.{key}"),
+        },
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => key_of(parent),
     }
 }
 

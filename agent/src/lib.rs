@@ -46,7 +46,7 @@ pub enum RunError {
 
 /// Run the agent until `shutdown` is cancelled.
 pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), RunError> {
-    let token = cfg.require_token().map_err(RunError::Config)?.to_string();
+    let token = cfg.require_token().map_err(RunError::Config)?;
     let cfg = Arc::new(cfg);
     let prober = Arc::new(Prober::new().map_err(RunError::Config)?);
     let spool = Arc::new(MemorySpool::new(cfg.queue_max));
