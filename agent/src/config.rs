@@ -174,9 +174,11 @@ impl AgentConfig {
     /// The token, or a plain-words error saying where to put it.
     pub fn require_token(&self) -> Result<String, String> {
         match &self.token {
-            None => Err("no collector token: set collector.token_file (or collector.token) to the token \
+            None => Err(
+                "no collector token: set collector.token_file (or collector.token) to the token \
                          printed by `pantau-collector agent add`"
-                .to_string()),
+                    .to_string(),
+            ),
             Some(TokenSource::Inline(t)) => Ok(t.clone()),
             Some(TokenSource::File(f)) => {
                 let text = std::fs::read_to_string(f).map_err(|e| {
@@ -250,7 +252,10 @@ impl RawConfig {
         }
         let token = match (self.collector.token, self.collector.token_file) {
             (Some(_), Some(_)) => {
-                p.push(Problem::new("collector.token", "set either token or token_file, not both"));
+                p.push(Problem::new(
+                    "collector.token",
+                    "set either token or token_file, not both",
+                ));
                 None
             }
             (Some(t), None) if t.trim().is_empty() => None,

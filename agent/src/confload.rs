@@ -102,7 +102,9 @@ fn key_of(p: &serde_ignored::Path<'_>) -> String {
             s if s.is_empty() => key.clone(),
             s => format!("{s}.{key}"),
         },
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => key_of(parent),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => key_of(parent),
     }
 }
 

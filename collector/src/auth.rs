@@ -25,7 +25,10 @@ pub fn matches(token: &str, stored: &[u8]) -> bool {
 
 /// Extract the token from an `authorization: Bearer <token>` value.
 pub fn bearer(value: &str) -> Option<&str> {
-    let t = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    let t = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?
+        .trim();
     (!t.is_empty() && t.len() <= 256).then_some(t)
 }
 

@@ -87,7 +87,11 @@ pub struct Display {
 
 impl Default for Display {
     fn default() -> Self {
-        Display { agency: "Pemerintah Provinsi Sulawesi Barat".into(), zone_name: "WITA".into(), utc_offset_minutes: 480 }
+        Display {
+            agency: "Pemerintah Provinsi Sulawesi Barat".into(),
+            zone_name: "WITA".into(),
+            utc_offset_minutes: 480,
+        }
     }
 }
 
@@ -100,14 +104,20 @@ impl CollectorConfig {
     /// Load and validate a file with environment overrides.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let raw: RawConfig = confload::load(path, ENV_PREFIX)?;
-        raw.validate().map_err(|problems| ConfigError { file: path.to_path_buf(), problems })
+        raw.validate().map_err(|problems| ConfigError {
+            file: path.to_path_buf(),
+            problems,
+        })
     }
 }
 
 fn addr(p: &mut Vec<Problem>, key: &str, v: Option<String>, default: &str) -> SocketAddr {
     let v = v.unwrap_or_else(|| default.into());
     v.parse().unwrap_or_else(|_| {
-        p.push(Problem::new(key, format!("`{v}` is not ip:port (e.g. 0.0.0.0:7470)")));
+        p.push(Problem::new(
+            key,
+            format!("`{v}` is not ip:port (e.g. 0.0.0.0:7470)"),
+        ));
         default.parse().expect("default address")
     })
 }
@@ -116,25 +126,50 @@ impl RawConfig {
     /// Check everything, collecting all problems.
     pub fn validate(self) -> Result<CollectorConfig, Vec<Problem>> {
         let mut p = Vec::new();
-        let data_dir = self.server.data_dir.unwrap_or_else(|| PathBuf::from("pantau-data"));
+        let data_dir = self
+            .server
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("pantau-data"));
         if data_dir.as_os_str().is_empty() {
             p.push(Problem::new("server.data_dir", "must not be empty"));
         }
-        let grpc_listen = addr(&mut p, "server.grpc_listen", self.server.grpc_listen, "127.0.0.1:7470");
-        let http_listen = addr(&mut p, "server.http_listen", self.server.http_listen, "127.0.0.1:7471");
+        let grpc_listen = addr(
+            &mut p,
+            "server.grpc_listen",
+            self.server.grpc_listen,
+            "127.0.0.1:7470",
+        );
+        let http_listen = addr(
+            &mut p,
+            "server.http_listen",
+            self.server.http_listen,
+            "127.0.0.1:7471",
+        );
         if grpc_listen == http_listen && grpc_listen.port() != 0 {
-            p.push(Problem::new("server.http_listen", "must differ from server.grpc_listen"));
+            p.push(Problem::new(
+                "server.http_listen",
+                "must differ from server.grpc_listen",
+            ));
         }
-        let max_batch_results = self.ingest.max_batch_results.unwrap_or(pantau_proto::MAX_BATCH_RESULTS as u32);
+        let max_batch_results = self
+            .ingest
+            .max_batch_results
+            .unwrap_or(pantau_proto::MAX_BATCH_RESULTS as u32);
         if !(1..=pantau_proto::MAX_BATCH_RESULTS as u32).contains(&max_batch_results) {
             p.push(Problem::new(
                 "ingest.max_batch_results",
-                format!("{max_batch_results} is out of range; allowed 1 to {}", pantau_proto::MAX_BATCH_RESULTS),
+                format!(
+                    "{max_batch_results} is out of range; allowed 1 to {}",
+                    pantau_proto::MAX_BATCH_RESULTS
+                ),
             ));
         }
         let write_queue = self.ingest.write_queue.unwrap_or(256);
         if !(1..=100_000).contains(&write_queue) {
-            p.push(Problem::new("ingest.write_queue", format!("{write_queue} is out of range; allowed 1 to 100000")));
+            p.push(Problem::new(
+                "ingest.write_queue",
+                format!("{write_queue} is out of range; allowed 1 to 100000"),
+            ));
         }
         let hello_timeout = confload::duration(
             "ingest.hello_timeout",
@@ -153,7 +188,10 @@ impl RawConfig {
             "WITA" => (display.zone_name, display.utc_offset_minutes) = ("WITA".into(), 480),
             "WIT" => (display.zone_name, display.utc_offset_minutes) = ("WIT".into(), 540),
             "UTC" => (display.zone_name, display.utc_offset_minutes) = ("UTC".into(), 0),
-            other => p.push(Problem::new("display.time_zone", format!("`{other}` is not one of WIB, WITA, WIT, UTC"))),
+            other => p.push(Problem::new(
+                "display.time_zone",
+                format!("`{other}` is not one of WIB, WITA, WIT, UTC"),
+            )),
         }
         if p.is_empty() {
             Ok(CollectorConfig {
@@ -181,11 +219,34 @@ mod tests {
         assert_eq!(c.grpc_listen.port(), 7470);
         assert_eq!(c.display.zone_name, "WITA");
         let raw = RawConfig {
-            server: RawServer { grpc_listen: Some("nowhere".into()), ..Default::default() },
-            ingest: RawIngest { max_batch_results: Some(0), hello_timeout: Some("forever".into()), ..Default::default() },
-            display: RawDisplay { time_zone: Some("CET".into()), ..Default::default() },
+            server: RawServer {
+                grpc_listen: Some("nowhere".into()),
+                ..Default::default()
+            },
+            ingest: RawIngest {
+                max_batch_results: Some(0),
+                hello_timeout: Some("forever".into()),
+                ..Default::default()
+            },
+            display: RawDisplay {
+                time_zone: Some("CET".into()),
+                ..Default::default()
+            },
         };
-        let keys: Vec<String> = raw.validate().unwrap_err().into_iter().map(|p| p.key).collect();
-        assert_eq!(keys, ["server.grpc_listen", "ingest.max_batch_results", "ingest.hello_timeout", "display.time_zone"]);
+        let keys: Vec<String> = raw
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "server.grpc_listen",
+                "ingest.max_batch_results",
+                "ingest.hello_timeout",
+                "display.time_zone"
+            ]
+        );
     }
 }

@@ -38,15 +38,57 @@ fn target(id: &str, group: &str, kind: &str, address: String, label: &str) -> Ra
 /// The demo agent's targets: local ones always, internet ones unless offline.
 pub fn demo_targets(grpc: SocketAddr, http: SocketAddr, offline: bool) -> Vec<RawTarget> {
     let mut t = vec![
-        target("loopback", "intranet", "icmp", "127.0.0.1".into(), "Loopback (ICMP)"),
-        target("collector-grpc", "datacenter", "tcp", format!("127.0.0.1:{}", grpc.port()), "Kolektor gRPC (TCP)"),
-        target("collector-web", "app", "http", format!("http://127.0.0.1:{}/healthz", http.port()), "Kolektor web (HTTP)"),
+        target(
+            "loopback",
+            "intranet",
+            "icmp",
+            "127.0.0.1".into(),
+            "Loopback (ICMP)",
+        ),
+        target(
+            "collector-grpc",
+            "datacenter",
+            "tcp",
+            format!("127.0.0.1:{}", grpc.port()),
+            "Kolektor gRPC (TCP)",
+        ),
+        target(
+            "collector-web",
+            "app",
+            "http",
+            format!("http://127.0.0.1:{}/healthz", http.port()),
+            "Kolektor web (HTTP)",
+        ),
     ];
     if !offline {
-        t.push(target("cloudflare-dns", "internet", "icmp", "1.1.1.1".into(), "Cloudflare 1.1.1.1"));
-        t.push(target("google-dns", "internet", "icmp", "8.8.8.8".into(), "Google 8.8.8.8"));
-        t.push(target("google-web", "internet", "http", "https://www.google.com/generate_204".into(), "Google HTTPS"));
-        let mut dns = target("resolve-google", "internet", "dns", "www.google.com".into(), "DNS www.google.com via 8.8.8.8");
+        t.push(target(
+            "cloudflare-dns",
+            "internet",
+            "icmp",
+            "1.1.1.1".into(),
+            "Cloudflare 1.1.1.1",
+        ));
+        t.push(target(
+            "google-dns",
+            "internet",
+            "icmp",
+            "8.8.8.8".into(),
+            "Google 8.8.8.8",
+        ));
+        t.push(target(
+            "google-web",
+            "internet",
+            "http",
+            "https://www.google.com/generate_204".into(),
+            "Google HTTPS",
+        ));
+        let mut dns = target(
+            "resolve-google",
+            "internet",
+            "dns",
+            "www.google.com".into(),
+            "DNS www.google.com via 8.8.8.8",
+        );
         dns.server = Some("8.8.8.8:53".into());
         t.push(dns);
     }
@@ -57,10 +99,16 @@ pub fn demo_targets(grpc: SocketAddr, http: SocketAddr, offline: bool) -> Vec<Ra
 pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
     let data_dir = match opts.data_dir {
         Some(d) => d,
-        None => std::env::temp_dir().join(format!("pantau-demo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"))),
+        None => std::env::temp_dir().join(format!(
+            "pantau-demo-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S")
+        )),
     };
     if data_dir.join(store::DB_FILE).exists() {
-        anyhow::bail!("{} already holds a Pantau database; the demo needs a fresh directory", data_dir.display());
+        anyhow::bail!(
+            "{} already holds a Pantau database; the demo needs a fresh directory",
+            data_dir.display()
+        );
     }
     let token = auth::new_token();
     {
@@ -77,9 +125,21 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
     cfg.http_listen = h;
 
     let agent_cfg = AgentRaw {
-        agent: RawAgent { id: Some("demo-agent".into()), heartbeat_interval: Some("10s".into()), ..RawAgent::default() },
-        collector: RawCollector { url: Some(format!("http://{g}")), token: Some(token), ..RawCollector::default() },
-        defaults: RawDefaults { interval: Some("10s".into()), timeout: Some("3s".into()), icmp_count: Some(5) },
+        agent: RawAgent {
+            id: Some("demo-agent".into()),
+            heartbeat_interval: Some("10s".into()),
+            ..RawAgent::default()
+        },
+        collector: RawCollector {
+            url: Some(format!("http://{g}")),
+            token: Some(token),
+            ..RawCollector::default()
+        },
+        defaults: RawDefaults {
+            interval: Some("10s".into()),
+            timeout: Some("3s".into()),
+            icmp_count: Some(5),
+        },
         targets: demo_targets(g, h, opts.offline),
     }
     .validate("demo".into())

@@ -79,8 +79,14 @@ pub async fn serve(
             tokio_stream::wrappers::TcpListenerStream::new(grpc),
             shutdown.clone().cancelled_owned(),
         );
-    let app = web::router(AppState { read, metrics, writer, display: Arc::new(cfg.display.clone()) });
-    let http_server = axum::serve(http, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let app = web::router(AppState {
+        read,
+        metrics,
+        writer,
+        display: Arc::new(cfg.display.clone()),
+    });
+    let http_server =
+        axum::serve(http, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
     let (g, h) = tokio::join!(grpc_server, http_server);
     g?;

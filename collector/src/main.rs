@@ -13,7 +13,11 @@ use tokio_util::sync::CancellationToken;
 const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser)]
-#[command(name = "pantau-collector", version, about = "Pantau collector: stores agent results, serves metrics, API and pages")]
+#[command(
+    name = "pantau-collector",
+    version,
+    about = "Pantau collector: stores agent results, serves metrics, API and pages"
+)]
 struct Cli {
     /// Collector configuration file (TOML).
     #[arg(long, short, global = true)]
@@ -122,26 +126,63 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     match cli.command {
-        Command::Serve { grpc_listen, http_listen } => {
+        Command::Serve {
+            grpc_listen,
+            http_listen,
+        } => {
             let mut cfg = cfg;
             cfg.grpc_listen = grpc_listen.unwrap_or(cfg.grpc_listen);
             cfg.http_listen = http_listen.unwrap_or(cfg.http_listen);
             runtime(|shutdown| async move {
-                let grpc = tokio::net::TcpListener::bind(cfg.grpc_listen).await.map_err(|e| format!("cannot listen on {} (server.grpc_listen): {e}", cfg.grpc_listen))?;
-                let http = tokio::net::TcpListener::bind(cfg.http_listen).await.map_err(|e| format!("cannot listen on {} (server.http_listen): {e}", cfg.http_listen))?;
-                let (g, h) = (grpc.local_addr().map_err(|e| e.to_string())?, http.local_addr().map_err(|e| e.to_string())?);
+                let grpc = tokio::net::TcpListener::bind(cfg.grpc_listen)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "cannot listen on {} (server.grpc_listen): {e}",
+                            cfg.grpc_listen
+                        )
+                    })?;
+                let http = tokio::net::TcpListener::bind(cfg.http_listen)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "cannot listen on {} (server.http_listen): {e}",
+                            cfg.http_listen
+                        )
+                    })?;
+                let (g, h) = (
+                    grpc.local_addr().map_err(|e| e.to_string())?,
+                    http.local_addr().map_err(|e| e.to_string())?,
+                );
                 println!("pantau-collector listening grpc={g} http={h}");
-                pantau_collector::serve(cfg, grpc, http, shutdown).await.map_err(|e| e.to_string())
+                pantau_collector::serve(cfg, grpc, http, shutdown)
+                    .await
+                    .map_err(|e| e.to_string())
             })
         }
-        Command::Demo { grpc_listen, http_listen, offline } => {
-            let opts = pantau_collector::demo::DemoOptions { data_dir: cli.data_dir.clone(), grpc_listen, http_listen, offline };
-            runtime(|shutdown| async move { pantau_collector::demo::run(opts, shutdown).await.map_err(|e| format!("{e:#}")) })
+        Command::Demo {
+            grpc_listen,
+            http_listen,
+            offline,
+        } => {
+            let opts = pantau_collector::demo::DemoOptions {
+                data_dir: cli.data_dir.clone(),
+                grpc_listen,
+                http_listen,
+                offline,
+            };
+            runtime(|shutdown| async move {
+                pantau_collector::demo::run(opts, shutdown)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })
         }
         Command::Opd { cmd } => admin(&cfg, |conn| match cmd {
             OpdCmd::Add { id, name } => {
                 if !pantau_agent::config::valid_id(&id) {
-                    return Err(format!("`{id}` is not a valid OPD id: use 1-64 letters, digits, '-', '_' or '.'"));
+                    return Err(format!(
+                        "`{id}` is not a valid OPD id: use 1-64 letters, digits, '-', '_' or '.'"
+                    ));
                 }
                 store::add_opd(conn, &id, &name).map_err(|e| e.to_string())?;
                 println!("OPD `{id}` ditambahkan / added: {name}");
@@ -157,17 +198,27 @@ fn main() -> ExitCode {
         Command::Agent { cmd } => admin(&cfg, |conn| match cmd {
             AgentCmd::Add { agent_id, opd } => {
                 if !pantau_agent::config::valid_id(&agent_id) {
-                    return Err(format!("`{agent_id}` is not a valid agent id: use 1-64 letters, digits, '-', '_' or '.'"));
+                    return Err(format!(
+                        "`{agent_id}` is not a valid agent id: use 1-64 letters, digits, '-', '_' or '.'"
+                    ));
                 }
                 let token = auth::new_token();
-                store::add_agent(conn, &agent_id, &opd, &auth::digest(&token)).map_err(|e| e.to_string())?;
-                eprintln!("Agent `{agent_id}` added to OPD `{opd}`. Its token is shown only once; put it in the agent's token file:");
+                store::add_agent(conn, &agent_id, &opd, &auth::digest(&token))
+                    .map_err(|e| e.to_string())?;
+                eprintln!(
+                    "Agent `{agent_id}` added to OPD `{opd}`. Its token is shown only once; put it in the agent's token file:"
+                );
                 println!("{token}");
                 Ok(())
             }
             AgentCmd::List => {
                 for a in store::read::agents(conn).map_err(|e| e.to_string())? {
-                    println!("{}\t{}\t{}", a.id, a.opd, a.version.unwrap_or_else(|| "-".into()));
+                    println!(
+                        "{}\t{}\t{}",
+                        a.id,
+                        a.opd,
+                        a.version.unwrap_or_else(|| "-".into())
+                    );
                 }
                 Ok(())
             }
@@ -175,7 +226,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn admin(cfg: &CollectorConfig, f: impl FnOnce(&rusqlite::Connection) -> Result<(), String>) -> ExitCode {
+fn admin(
+    cfg: &CollectorConfig,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<(), String>,
+) -> ExitCode {
     let conn = match store::open(&cfg.data_dir) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -226,6 +280,8 @@ async fn wait_for_signal() {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json { b.json().init() } else { b.init() }
 }

@@ -91,7 +91,15 @@ server = "{dns}"
 
     // Wait until every target has at least three stored results.
     let db = rusqlite::Connection::open(data.join("pantau.db")).unwrap();
-    let targets = ["loopback", "tcp-open", "tcp-closed", "web-ok", "web-404", "dns-ok", "dns-nx"];
+    let targets = [
+        "loopback",
+        "tcp-open",
+        "tcp-closed",
+        "web-ok",
+        "web-404",
+        "dns-ok",
+        "dns-nx",
+    ];
     wait_for("three results per target", Duration::from_secs(40), || {
         let n: i64 = db
             .query_row(
@@ -111,18 +119,43 @@ server = "{dns}"
         .prepare("SELECT target_id, outcome, value_ms, sent, received, data, opd_id FROM result WHERE kind != 'heartbeat'")
         .unwrap();
     let mut outcomes: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let rows: Vec<(String, String, Option<f64>, Option<u32>, Option<u32>, String, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+    let rows: Vec<(
+        String,
+        String,
+        Option<f64>,
+        Option<u32>,
+        Option<u32>,
+        String,
+        String,
+    )> = st
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     for (target, outcome, value, sent, received, data, opd) in &rows {
         assert_eq!(opd, "diskominfo", "OPD comes from the token");
-        outcomes.entry(target.clone()).or_default().push(outcome.clone());
+        outcomes
+            .entry(target.clone())
+            .or_default()
+            .push(outcome.clone());
         let data: serde_json::Value = serde_json::from_str(data).unwrap();
         match target.as_str() {
             "loopback" => {
-                assert_eq!((*sent, *received), (Some(5), Some(5)), "loopback loses no echo");
+                assert_eq!(
+                    (*sent, *received),
+                    (Some(5), Some(5)),
+                    "loopback loses no echo"
+                );
                 let v = value.expect("rtt");
                 assert!(v > 0.0 && v < 50.0, "loopback RTT {v} ms");
                 assert_eq!(data["samples_us"].as_array().unwrap().len(), 5);
@@ -146,28 +179,57 @@ server = "{dns}"
 
     // Sequences: one epoch, 1..=max with no gap (every result, heartbeats included).
     let (epochs, min, max, count): (i64, i64, i64, i64) = db
-        .query_row("SELECT COUNT(DISTINCT epoch), MIN(seq), MAX(seq), COUNT(*) FROM result", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+        .query_row(
+            "SELECT COUNT(DISTINCT epoch), MIN(seq), MAX(seq), COUNT(*) FROM result",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
         .unwrap();
     assert_eq!((epochs, min), (1, 1));
     assert_eq!(count, max, "stored sequences have a gap");
-    let heartbeats: i64 =
-        db.query_row("SELECT COUNT(*) FROM result WHERE kind = 'heartbeat'", [], |r| r.get(0)).unwrap();
+    let heartbeats: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM result WHERE kind = 'heartbeat'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert!(heartbeats >= 1);
 
     // /metrics agrees with the database.
     let m = collector.metrics();
-    assert_eq!(metric(&m, "pantau_ingest_results_total", &[("opd", "diskominfo")]), Some(count as f64), "{m}");
-    for (t, want) in [("loopback", 1.0), ("tcp-open", 1.0), ("tcp-closed", 0.0), ("web-404", 0.0), ("dns-nx", 0.0)] {
+    assert_eq!(
+        metric(&m, "pantau_ingest_results_total", &[("opd", "diskominfo")]),
+        Some(count as f64),
+        "{m}"
+    );
+    for (t, want) in [
+        ("loopback", 1.0),
+        ("tcp-open", 1.0),
+        ("tcp-closed", 0.0),
+        ("web-404", 0.0),
+        ("dns-nx", 0.0),
+    ] {
         assert_eq!(
-            metric(&m, "pantau_probe_success", &[("opd", "diskominfo"), ("agent", "kominfo-1"), ("target", t)]),
+            metric(
+                &m,
+                "pantau_probe_success",
+                &[("opd", "diskominfo"), ("agent", "kominfo-1"), ("target", t)]
+            ),
             Some(want),
             "success of {t}"
         );
     }
-    assert_eq!(metric(&m, "pantau_probe_loss_ratio", &[("target", "loopback")]), Some(0.0));
-    let rtt = metric(&m, "pantau_probe_duration_seconds", &[("target", "loopback"), ("kind", "icmp")]).unwrap();
+    assert_eq!(
+        metric(&m, "pantau_probe_loss_ratio", &[("target", "loopback")]),
+        Some(0.0)
+    );
+    let rtt = metric(
+        &m,
+        "pantau_probe_duration_seconds",
+        &[("target", "loopback"), ("kind", "icmp")],
+    )
+    .unwrap();
     let last_rtt: f64 = db
         .query_row(
             "SELECT value_ms FROM result WHERE target_id = 'loopback' ORDER BY observed_at_ms DESC LIMIT 1",
@@ -175,23 +237,50 @@ server = "{dns}"
             |r| r.get(0),
         )
         .unwrap();
-    assert!((rtt - last_rtt / 1000.0).abs() < 1e-9, "metric {rtt} vs stored {last_rtt} ms");
-    let last_seen = metric(&m, "pantau_probe_last_seen_timestamp_seconds", &[("target", "tcp-closed")]).unwrap();
+    assert!(
+        (rtt - last_rtt / 1000.0).abs() < 1e-9,
+        "metric {rtt} vs stored {last_rtt} ms"
+    );
+    let last_seen = metric(
+        &m,
+        "pantau_probe_last_seen_timestamp_seconds",
+        &[("target", "tcp-closed")],
+    )
+    .unwrap();
     let stored_last: i64 = db
-        .query_row("SELECT MAX(observed_at_ms) FROM result WHERE target_id = 'tcp-closed'", [], |r| r.get(0))
+        .query_row(
+            "SELECT MAX(observed_at_ms) FROM result WHERE target_id = 'tcp-closed'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!((last_seen - stored_last as f64 / 1000.0).abs() < 1e-6);
-    assert_eq!(metric(&m, "pantau_agent_connected", &[("agent", "kominfo-1")]), Some(0.0), "agent stopped");
+    assert_eq!(
+        metric(&m, "pantau_agent_connected", &[("agent", "kominfo-1")]),
+        Some(0.0),
+        "agent stopped"
+    );
 
     // The results API returns exactly the stored rows of the window.
-    let (code, body) = collector.get("/api/v1/results?agent=kominfo-1&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z");
+    let (code, body) = collector
+        .get("/api/v1/results?agent=kominfo-1&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z");
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let items = v["results"].as_array().unwrap();
     assert_eq!(items.len() as i64, count);
     assert_eq!(v["truncated"], false);
     let first = &items[0];
-    for key in ["agent", "opd", "target", "kind", "epoch", "seq", "observed_at", "received_at", "outcome"] {
+    for key in [
+        "agent",
+        "opd",
+        "target",
+        "kind",
+        "epoch",
+        "seq",
+        "observed_at",
+        "received_at",
+        "outcome",
+    ] {
         assert!(!first[key].is_null(), "missing {key} in {first}");
     }
     let closed_api = items.iter().filter(|r| r["target"] == "tcp-closed").count();
@@ -199,10 +288,12 @@ server = "{dns}"
     assert!(first["observed_at"].as_str().unwrap().ends_with('Z'));
 
     // Bad API input gets a clear 400.
-    let (code, body) = collector.get("/api/v1/results?agent=kominfo-1&from=yesterday&to=2100-01-01T00:00:00Z");
+    let (code, body) =
+        collector.get("/api/v1/results?agent=kominfo-1&from=yesterday&to=2100-01-01T00:00:00Z");
     assert_eq!(code, 400);
     assert!(body.contains("`from` is not an RFC 3339 time"), "{body}");
-    let (code, _) = collector.get("/api/v1/results?agent=ghost&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z");
+    let (code, _) = collector
+        .get("/api/v1/results?agent=ghost&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z");
     assert_eq!(code, 404);
 
     // Targets API and the overview page show the latest state.
@@ -211,7 +302,10 @@ server = "{dns}"
     assert_eq!(ts.as_array().unwrap().len(), targets.len());
     let (code, page) = collector.get("/");
     assert_eq!(code, 200);
-    assert!(page.contains("GANGGUAN (refused)") && page.contains("NORMAL") && page.contains("WITA"), "{page}");
+    assert!(
+        page.contains("GANGGUAN (refused)") && page.contains("NORMAL") && page.contains("WITA"),
+        "{page}"
+    );
     let (code, body) = collector.get("/healthz");
     assert_eq!((code, body.contains("\"ok\"")), (200, true));
 }

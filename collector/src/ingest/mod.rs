@@ -48,13 +48,22 @@ impl IngestService {
         max_batch: usize,
         shutdown: CancellationToken,
     ) -> Self {
-        IngestService { read, writer, metrics, hello_timeout, max_batch, shutdown }
+        IngestService {
+            read,
+            writer,
+            metrics,
+            hello_timeout,
+            max_batch,
+            shutdown,
+        }
     }
 
     async fn authenticate<T>(&self, req: &Request<T>) -> Result<AgentIdentity, Status> {
         let deny = |m: &Metrics| {
             m.reject("unauthenticated");
-            Status::unauthenticated("missing or unknown agent token; enrol the agent with `pantau-collector agent add`")
+            Status::unauthenticated(
+                "missing or unknown agent token; enrol the agent with `pantau-collector agent add`",
+            )
         };
         let Some(token) = req
             .metadata()
@@ -81,8 +90,14 @@ impl IngestService {
 /// Map an inbound stream error to the status the agent should see.
 fn inbound_status(s: Status) -> (Status, &'static str) {
     match s.code() {
-        tonic::Code::OutOfRange => (Status::resource_exhausted(s.message().to_string()), "too_large"),
-        tonic::Code::Internal => (Status::invalid_argument(format!("malformed message: {}", s.message())), "malformed"),
+        tonic::Code::OutOfRange => (
+            Status::resource_exhausted(s.message().to_string()),
+            "too_large",
+        ),
+        tonic::Code::Internal => (
+            Status::invalid_argument(format!("malformed message: {}", s.message())),
+            "malformed",
+        ),
         _ => (s, "stream_error"),
     }
 }
@@ -91,13 +106,21 @@ type Out = mpsc::Sender<Result<pb::CollectorMessage, Status>>;
 
 #[tonic::async_trait]
 impl Ingest for IngestService {
-    type StreamStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CollectorMessage, Status>> + Send>>;
+    type StreamStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CollectorMessage, Status>> + Send>>;
 
-    async fn stream(&self, req: Request<Streaming<pb::AgentMessage>>) -> Result<Response<Self::StreamStream>, Status> {
+    async fn stream(
+        &self,
+        req: Request<Streaming<pb::AgentMessage>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
         let who = self.authenticate(&req).await?;
         let mut inbound = req.into_inner();
         let first = match tokio::time::timeout(self.hello_timeout, inbound.message()).await {
-            Err(_) => return Err(Status::deadline_exceeded("no Hello within the hello timeout")),
+            Err(_) => {
+                return Err(Status::deadline_exceeded(
+                    "no Hello within the hello timeout",
+                ));
+            }
             Ok(Err(s)) => {
                 let (s, reason) = inbound_status(s);
                 self.metrics.reject(reason);
@@ -105,7 +128,10 @@ impl Ingest for IngestService {
             }
             Ok(Ok(m)) => m,
         };
-        let Some(pb::AgentMessage { msg: Some(pb::agent_message::Msg::Hello(hello)) }) = first else {
+        let Some(pb::AgentMessage {
+            msg: Some(pb::agent_message::Msg::Hello(hello)),
+        }) = first
+        else {
             self.metrics.reject("invalid");
             return Err(Status::invalid_argument("the first message must be Hello"));
         };
@@ -126,9 +152,15 @@ impl Ingest for IngestService {
         let (done, answer) = oneshot::channel();
         let catalogue = validate::catalogue(&info);
         let epoch = info.epoch;
-        self.metrics.declare_targets(&who, info.targets.iter().map(|t| t.id.as_str()));
+        self.metrics
+            .declare_targets(&who, info.targets.iter().map(|t| t.id.as_str()));
         self.writer
-            .send(WriteOp::Hello { who: who.clone(), info, clock_offset_ms: offset, done })
+            .send(WriteOp::Hello {
+                who: who.clone(),
+                info,
+                clock_offset_ms: offset,
+                done,
+            })
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         let committed = answer
@@ -148,9 +180,21 @@ impl Ingest for IngestService {
             opd_id: who.opd_id.clone(),
             max_batch_results: self.max_batch as u32,
         };
-        let _ = out.send(Ok(pb::CollectorMessage { msg: Some(pb::collector_message::Msg::Welcome(welcome)) })).await;
+        let _ = out
+            .send(Ok(pb::CollectorMessage {
+                msg: Some(pb::collector_message::Msg::Welcome(welcome)),
+            }))
+            .await;
         self.metrics.connected(&who, true);
-        let session = Session { svc: self.clone(), who, epoch, catalogue, after: committed };
+        // Replays at or below `committed` are accepted and ignored by the store's
+        // unique key; only order within the stream is enforced.
+        let session = Session {
+            svc: self.clone(),
+            who,
+            epoch,
+            catalogue,
+            after: 0,
+        };
         tokio::spawn(session.run(inbound, out));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -161,13 +205,14 @@ struct Session {
     who: AgentIdentity,
     epoch: u64,
     catalogue: validate::Catalogue,
-    /// Highest seq received on this stream (starts at the committed seq).
+    /// Highest seq received on this stream.
     after: u64,
 }
 
 impl Session {
     async fn run(mut self, mut inbound: Streaming<pb::AgentMessage>, out: Out) {
-        let (ack_tx, ack_rx) = mpsc::channel::<(u64, oneshot::Receiver<Result<(), StoreError>>)>(ACK_QUEUE);
+        let (ack_tx, ack_rx) =
+            mpsc::channel::<(u64, oneshot::Receiver<Result<(), StoreError>>)>(ACK_QUEUE);
         let acker = tokio::spawn(acker(self.epoch, ack_rx, out.clone()));
         let shutdown = self.svc.shutdown.clone();
         let end: Option<Status> = loop {
@@ -206,7 +251,17 @@ impl Session {
                     let last = rows.last().map_or(self.after, |r| r.seq);
                     self.after = last;
                     let (done, committed) = oneshot::channel();
-                    if self.svc.writer.send(WriteOp::Batch { who: self.who.clone(), rows, done }).await.is_err() {
+                    if self
+                        .svc
+                        .writer
+                        .send(WriteOp::Batch {
+                            who: self.who.clone(),
+                            rows,
+                            done,
+                        })
+                        .await
+                        .is_err()
+                    {
                         break Some(Status::unavailable("collector is shutting down"));
                     }
                     if ack_tx.send((last, committed)).await.is_err() {
@@ -215,7 +270,9 @@ impl Session {
                 }
                 Some(pb::agent_message::Msg::Hello(_)) => {
                     self.svc.metrics.reject("invalid");
-                    break Some(Status::invalid_argument("Hello may only be sent once, first"));
+                    break Some(Status::invalid_argument(
+                        "Hello may only be sent once, first",
+                    ));
                 }
                 None => {
                     self.svc.metrics.reject("invalid");
@@ -236,21 +293,40 @@ impl Session {
 }
 
 /// Acknowledge batches in order, each after its commit.
-async fn acker(epoch: u64, mut rx: mpsc::Receiver<(u64, oneshot::Receiver<Result<(), StoreError>>)>, out: Out) {
+async fn acker(
+    epoch: u64,
+    mut rx: mpsc::Receiver<(u64, oneshot::Receiver<Result<(), StoreError>>)>,
+    out: Out,
+) {
     while let Some((last, committed)) = rx.recv().await {
         match committed.await {
             Ok(Ok(())) => {
-                let ack = pb::Ack { epoch, up_to_seq: last };
-                if out.send(Ok(pb::CollectorMessage { msg: Some(pb::collector_message::Msg::Ack(ack)) })).await.is_err() {
+                let ack = pb::Ack {
+                    epoch,
+                    up_to_seq: last,
+                };
+                if out
+                    .send(Ok(pb::CollectorMessage {
+                        msg: Some(pb::collector_message::Msg::Ack(ack)),
+                    }))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
             Ok(Err(e)) => {
-                let _ = out.send(Err(Status::unavailable(format!("store unavailable, results not acknowledged: {e}")))).await;
+                let _ = out
+                    .send(Err(Status::unavailable(format!(
+                        "store unavailable, results not acknowledged: {e}"
+                    ))))
+                    .await;
                 return;
             }
             Err(_) => {
-                let _ = out.send(Err(Status::unavailable("collector is shutting down"))).await;
+                let _ = out
+                    .send(Err(Status::unavailable("collector is shutting down")))
+                    .await;
                 return;
             }
         }

@@ -47,7 +47,10 @@ const GROUPS: &[&str] = &["internet", "intranet", "datacenter", "jip", "app"];
 /// Validate a Hello.
 pub fn hello(h: pb::Hello) -> Result<HelloInfo, String> {
     if h.targets.len() > MAX_TARGETS {
-        return Err(format!("{} targets declared; at most {MAX_TARGETS}", h.targets.len()));
+        return Err(format!(
+            "{} targets declared; at most {MAX_TARGETS}",
+            h.targets.len()
+        ));
     }
     let spool = h.spool.ok_or("Hello.spool is missing")?;
     if spool.epoch == 0 {
@@ -63,9 +66,14 @@ pub fn hello(h: pb::Hello) -> Result<HelloInfo, String> {
             return Err(format!("targets[{i}].id `{}` is declared twice", t.id));
         }
         if !GROUPS.contains(&t.group.as_str()) {
-            return Err(format!("targets[{i}].group `{}` is unknown", short(&t.group)));
+            return Err(format!(
+                "targets[{i}].group `{}` is unknown",
+                short(&t.group)
+            ));
         }
-        let kind = kind_name(t.kind).filter(|k| *k != "heartbeat").ok_or(format!("targets[{i}].kind is invalid"))?;
+        let kind = kind_name(t.kind)
+            .filter(|k| *k != "heartbeat")
+            .ok_or(format!("targets[{i}].kind is invalid"))?;
         if t.address.len() > 512 || t.label.len() > 256 {
             return Err(format!("targets[{i}] address or label is too long"));
         }
@@ -84,7 +92,10 @@ pub fn hello(h: pb::Hello) -> Result<HelloInfo, String> {
         config_hash: cap(h.config_hash, 128),
         hostname: cap(h.hostname, 255),
         epoch: spool.epoch,
-        agent_time_ms: h.agent_time.as_ref().and_then(pantau_proto::millis_from_timestamp),
+        agent_time_ms: h
+            .agent_time
+            .as_ref()
+            .and_then(pantau_proto::millis_from_timestamp),
         targets,
     })
 }
@@ -109,12 +120,20 @@ pub type Catalogue = HashMap<String, (String, &'static str)>;
 
 /// Build the catalogue from a validated Hello.
 pub fn catalogue(h: &HelloInfo) -> Catalogue {
-    h.targets.iter().map(|t| (t.id.clone(), (t.group.clone(), t.kind))).collect()
+    h.targets
+        .iter()
+        .map(|t| (t.id.clone(), (t.group.clone(), t.kind)))
+        .collect()
 }
 
 /// Validate a batch of one epoch against the session's catalogue.
 /// `after` is the highest seq already received on this stream.
-pub fn batch(b: pb::ResultBatch, epoch: u64, after: u64, cat: &Catalogue) -> Result<Vec<ResultRow>, String> {
+pub fn batch(
+    b: pb::ResultBatch,
+    epoch: u64,
+    after: u64,
+    cat: &Catalogue,
+) -> Result<Vec<ResultRow>, String> {
     if b.results.is_empty() {
         return Err("empty batch".into());
     }
@@ -122,18 +141,26 @@ pub fn batch(b: pb::ResultBatch, epoch: u64, after: u64, cat: &Catalogue) -> Res
     let mut rows = Vec::with_capacity(b.results.len());
     for (i, r) in b.results.into_iter().enumerate() {
         if r.epoch != epoch {
-            return Err(format!("results[{i}].epoch {} differs from the stream's epoch {epoch}", r.epoch));
+            return Err(format!(
+                "results[{i}].epoch {} differs from the stream's epoch {epoch}",
+                r.epoch
+            ));
         }
         if r.seq <= prev {
-            return Err(format!("results[{i}].seq {} is not above {prev}; sequences must increase", r.seq));
+            return Err(format!(
+                "results[{i}].seq {} is not above {prev}; sequences must increase",
+                r.seq
+            ));
         }
         if r.seq > i64::MAX as u64 {
             return Err(format!("results[{i}].seq is too large"));
         }
         prev = r.seq;
-        rows.push(result(r).map_err(|e| format!("results[{i}]: {e}")).and_then(|row| {
-            attach_group(row, cat).map_err(|e| format!("results[{i}]: {e}"))
-        })?);
+        rows.push(
+            result(r)
+                .map_err(|e| format!("results[{i}]: {e}"))
+                .and_then(|row| attach_group(row, cat).map_err(|e| format!("results[{i}]: {e}")))?,
+        );
     }
     Ok(rows)
 }
@@ -145,11 +172,17 @@ fn attach_group(mut row: ResultRow, cat: &Catalogue) -> Result<ResultRow, String
         }
         return Ok(row);
     }
-    let (group, kind) = cat
-        .get(&row.target_id)
-        .ok_or_else(|| format!("target `{}` was not declared in Hello", short(&row.target_id)))?;
+    let (group, kind) = cat.get(&row.target_id).ok_or_else(|| {
+        format!(
+            "target `{}` was not declared in Hello",
+            short(&row.target_id)
+        )
+    })?;
     if *kind != row.kind {
-        return Err(format!("target `{}` is {kind}, result says {}", row.target_id, row.kind));
+        return Err(format!(
+            "target `{}` is {kind}, result says {}",
+            row.target_id, row.kind
+        ));
     }
     row.group.clone_from(group);
     Ok(row)
@@ -175,7 +208,10 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
     let (mut value_ms, mut sent, mut received) = (None, None, None);
     let data = match (kind, r.measurement) {
         ("icmp", Some(M::Ping(p))) => {
-            if p.samples_us.len() > MAX_SAMPLES || p.received > p.sent || p.samples_us.len() != p.received as usize {
+            if p.samples_us.len() > MAX_SAMPLES
+                || p.received > p.sent
+                || p.samples_us.len() != p.received as usize
+            {
                 return Err("ping counts are inconsistent".into());
             }
             sent = Some(p.sent);
@@ -196,7 +232,10 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
             if h.status > 0 {
                 value_ms = Some(ms(h.total_us));
             }
-            let not_after = h.tls_not_after.as_ref().and_then(pantau_proto::millis_from_timestamp);
+            let not_after = h
+                .tls_not_after
+                .as_ref()
+                .and_then(pantau_proto::millis_from_timestamp);
             json!({"status": h.status, "ttfb_us": h.ttfb_us, "total_us": h.total_us,
                    "tls_not_after_ms": not_after, "body_bytes": h.body_bytes})
         }
@@ -259,12 +298,22 @@ mod tests {
     }
 
     fn cat() -> Catalogue {
-        [("core".to_string(), ("intranet".to_string(), "icmp"))].into_iter().collect()
+        [("core".to_string(), ("intranet".to_string(), "icmp"))]
+            .into_iter()
+            .collect()
     }
 
     #[test]
     fn good_batch_converts() {
-        let rows = batch(pb::ResultBatch { results: vec![ping(1, "core"), ping(2, "core")] }, 9, 0, &cat()).unwrap();
+        let rows = batch(
+            pb::ResultBatch {
+                results: vec![ping(1, "core"), ping(2, "core")],
+            },
+            9,
+            0,
+            &cat(),
+        )
+        .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].group, "intranet");
         assert_eq!(rows[0].value_ms, Some(1.0));
@@ -278,18 +327,44 @@ mod tests {
         let b = |rs| pb::ResultBatch { results: rs };
         let e = batch(b(vec![ping(2, "core"), ping(2, "core")]), 9, 0, &c).unwrap_err();
         assert!(e.contains("must increase"), "{e}");
-        assert!(batch(b(vec![ping(1, "other")]), 9, 0, &c).unwrap_err().contains("not declared"));
-        assert!(batch(b(vec![ping(1, "core")]), 8, 0, &c).unwrap_err().contains("epoch"));
-        assert!(batch(b(vec![ping(3, "core")]), 9, 3, &c).unwrap_err().contains("not above 3"));
+        assert!(
+            batch(b(vec![ping(1, "other")]), 9, 0, &c)
+                .unwrap_err()
+                .contains("not declared")
+        );
+        assert!(
+            batch(b(vec![ping(1, "core")]), 8, 0, &c)
+                .unwrap_err()
+                .contains("epoch")
+        );
+        assert!(
+            batch(b(vec![ping(3, "core")]), 9, 3, &c)
+                .unwrap_err()
+                .contains("not above 3")
+        );
         let mut bad = ping(1, "core");
         bad.outcome = 99;
-        assert!(batch(b(vec![bad]), 9, 0, &c).unwrap_err().contains("outcome"));
+        assert!(
+            batch(b(vec![bad]), 9, 0, &c)
+                .unwrap_err()
+                .contains("outcome")
+        );
         let mut bad = ping(1, "core");
-        bad.measurement = Some(pb::result::Measurement::Tcp(pb::TcpMeasurement { connect_us: 1 }));
-        assert!(batch(b(vec![bad]), 9, 0, &c).unwrap_err().contains("does not match"));
+        bad.measurement = Some(pb::result::Measurement::Tcp(pb::TcpMeasurement {
+            connect_us: 1,
+        }));
+        assert!(
+            batch(b(vec![bad]), 9, 0, &c)
+                .unwrap_err()
+                .contains("does not match")
+        );
         let mut bad = ping(1, "core");
         bad.observed_at = None;
-        assert!(batch(b(vec![bad]), 9, 0, &c).unwrap_err().contains("observed_at"));
+        assert!(
+            batch(b(vec![bad]), 9, 0, &c)
+                .unwrap_err()
+                .contains("observed_at")
+        );
         assert!(batch(b(vec![]), 9, 0, &c).is_err());
     }
 
@@ -297,7 +372,10 @@ mod tests {
     fn hello_validation() {
         let mut h = pb::Hello {
             agent_id: "a".into(),
-            spool: Some(pb::SpoolState { epoch: 3, ..Default::default() }),
+            spool: Some(pb::SpoolState {
+                epoch: 3,
+                ..Default::default()
+            }),
             targets: vec![pb::TargetInfo {
                 id: "core".into(),
                 group: "intranet".into(),

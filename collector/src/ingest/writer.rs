@@ -56,7 +56,11 @@ pub struct WriterGone;
 
 impl Writer {
     /// Start the writer thread owning `conn`; `queue` bounds pending operations.
-    pub fn spawn(conn: Connection, metrics: Arc<Metrics>, queue: usize) -> (Self, std::thread::JoinHandle<()>) {
+    pub fn spawn(
+        conn: Connection,
+        metrics: Arc<Metrics>,
+        queue: usize,
+    ) -> (Self, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue);
         let healthy = Arc::new(AtomicBool::new(true));
         let h = Arc::clone(&healthy);
@@ -78,7 +82,12 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, metrics: Arc<Metrics>, healthy: Arc<AtomicBool>) {
+fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<WriteOp>,
+    metrics: Arc<Metrics>,
+    healthy: Arc<AtomicBool>,
+) {
     let mut group = Vec::with_capacity(GROUP_MAX);
     while let Some(op) = rx.blocking_recv() {
         group.push(op);
@@ -91,7 +100,12 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>, metrics: Arc<Metri
         let mut batches = Vec::new();
         for op in group.drain(..) {
             match op {
-                WriteOp::Hello { who, info, clock_offset_ms, done } => {
+                WriteOp::Hello {
+                    who,
+                    info,
+                    clock_offset_ms,
+                    done,
+                } => {
                     let r = store::record_hello(&mut conn, &who, &info, clock_offset_ms)
                         .and_then(|()| store::committed_seq(&conn, &who.agent_id, info.epoch));
                     note(&metrics, &healthy, "hello", r.as_ref().err());
@@ -117,21 +131,38 @@ fn note(metrics: &Metrics, healthy: &AtomicBool, op: &str, err: Option<&StoreErr
     }
 }
 
-type Pending = (AgentIdentity, Vec<ResultRow>, oneshot::Sender<Result<(), StoreError>>);
+type Pending = (
+    AgentIdentity,
+    Vec<ResultRow>,
+    oneshot::Sender<Result<(), StoreError>>,
+);
 
-fn commit_batches(conn: &mut Connection, batches: Vec<Pending>, metrics: &Metrics, healthy: &AtomicBool) {
+fn commit_batches(
+    conn: &mut Connection,
+    batches: Vec<Pending>,
+    metrics: &Metrics,
+    healthy: &AtomicBool,
+) {
     let started = Instant::now();
     let received_at = store::now_ms();
     let attempt = (|| {
-        let tx = conn.transaction().map_err(|source| StoreError::Sqlite { op: "begin batch", source })?;
+        let tx = conn.transaction().map_err(|source| StoreError::Sqlite {
+            op: "begin batch",
+            source,
+        })?;
         let mut counts = Vec::with_capacity(batches.len());
         for (who, rows, _) in &batches {
             counts.push(store::insert_results(&tx, who, rows, received_at)?);
         }
-        tx.commit().map_err(|source| StoreError::Sqlite { op: "commit batch", source })?;
+        tx.commit().map_err(|source| StoreError::Sqlite {
+            op: "commit batch",
+            source,
+        })?;
         Ok::<_, StoreError>(counts)
     })();
-    metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    metrics
+        .commit_seconds
+        .observe(started.elapsed().as_secs_f64());
     note(metrics, healthy, "batch", attempt.as_ref().err());
     match attempt {
         Ok(counts) => {

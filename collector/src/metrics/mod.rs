@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::model::{AgentIdentity, ResultRow};
@@ -58,7 +59,8 @@ struct State {
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
-    r.register(Box::new(c.clone())).expect("metric names are unique and valid");
+    r.register(Box::new(c.clone()))
+        .expect("metric names are unique and valid");
     c
 }
 
@@ -96,7 +98,9 @@ impl Metrics {
         let set = st.targets.entry(who.agent_id.clone()).or_default();
         for id in ids {
             if set.len() >= MAX_TARGETS_PER_AGENT && !set.contains(id) {
-                self.series_refused.with_label_values(&[&who.opd_id, &who.agent_id]).inc();
+                self.series_refused
+                    .with_label_values(&[&who.opd_id, &who.agent_id])
+                    .inc();
                 continue;
             }
             set.insert(id.to_string());
@@ -105,12 +109,16 @@ impl Metrics {
 
     /// Set the connection gauge.
     pub fn connected(&self, who: &AgentIdentity, up: bool) {
-        self.agent_connected.with_label_values(&[&who.opd_id, &who.agent_id]).set(i64::from(up));
+        self.agent_connected
+            .with_label_values(&[&who.opd_id, &who.agent_id])
+            .set(i64::from(up));
     }
 
     /// Clock offset estimate.
     pub fn clock_offset(&self, who: &AgentIdentity, ms: i64) {
-        self.agent_clock_offset.with_label_values(&[&who.opd_id, &who.agent_id]).set(ms as f64 / 1000.0);
+        self.agent_clock_offset
+            .with_label_values(&[&who.opd_id, &who.agent_id])
+            .set(ms as f64 / 1000.0);
     }
 
     /// Count a refused stream or message.
@@ -119,23 +127,42 @@ impl Metrics {
     }
 
     /// Update after a committed batch.
-    pub fn committed(&self, who: &AgentIdentity, rows: &[ResultRow], new: usize, received_at_ms: i64) {
+    pub fn committed(
+        &self,
+        who: &AgentIdentity,
+        rows: &[ResultRow],
+        new: usize,
+        received_at_ms: i64,
+    ) {
         let (opd, agent) = (who.opd_id.as_str(), who.agent_id.as_str());
-        self.ingest_results.with_label_values(&[opd]).inc_by(new as u64);
-        self.ingest_duplicates.with_label_values(&[opd]).inc_by((rows.len() - new) as u64);
+        self.ingest_results
+            .with_label_values(&[opd])
+            .inc_by(new as u64);
+        self.ingest_duplicates
+            .with_label_values(&[opd])
+            .inc_by((rows.len() - new) as u64);
         self.ingest_batches.with_label_values(&[opd]).inc();
-        self.agent_last_seen.with_label_values(&[opd, agent]).set(received_at_ms as f64 / 1000.0);
+        self.agent_last_seen
+            .with_label_values(&[opd, agent])
+            .set(received_at_ms as f64 / 1000.0);
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         for r in rows {
             if r.kind == "heartbeat" {
                 if let Some(h) = r.data.as_object() {
                     let get = |k: &str| h.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
-                    self.agent_spool_records.with_label_values(&[opd, agent]).set(get("spool_records"));
-                    self.agent_dropped.with_label_values(&[opd, agent]).set(get("results_dropped"));
+                    self.agent_spool_records
+                        .with_label_values(&[opd, agent])
+                        .set(get("spool_records"));
+                    self.agent_dropped
+                        .with_label_values(&[opd, agent])
+                        .set(get("results_dropped"));
                 }
                 continue;
             }
-            let declared = st.targets.get(agent).is_some_and(|s| s.contains(&r.target_id));
+            let declared = st
+                .targets
+                .get(agent)
+                .is_some_and(|s| s.contains(&r.target_id));
             if !declared {
                 continue;
             }
@@ -148,10 +175,17 @@ impl Metrics {
                 continue;
             }
             st.latest.insert(key, r.observed_at_ms);
-            self.probe_success.with_label_values(&labels).set(i64::from(r.outcome == "ok"));
-            self.probe_last_seen.with_label_values(&labels).set(r.observed_at_ms as f64 / 1000.0);
+            self.probe_success
+                .with_label_values(&labels)
+                .set(i64::from(r.outcome == "ok"));
+            self.probe_last_seen
+                .with_label_values(&labels)
+                .set(r.observed_at_ms as f64 / 1000.0);
             match r.value_ms {
-                Some(v) => self.probe_duration.with_label_values(&labels).set(v / 1000.0),
+                Some(v) => self
+                    .probe_duration
+                    .with_label_values(&labels)
+                    .set(v / 1000.0),
                 None => {
                     let _ = self.probe_duration.remove_label_values(&labels);
                 }
@@ -200,28 +234,65 @@ mod tests {
     #[test]
     fn exposition_reflects_latest_and_ignores_late_and_undeclared() {
         let m = Metrics::new();
-        let who = AgentIdentity { agent_id: "a1".into(), opd_id: "dinkes".into() };
+        let who = AgentIdentity {
+            agent_id: "a1".into(),
+            opd_id: "dinkes".into(),
+        };
         m.declare_targets(&who, ["core"].into_iter());
-        m.committed(&who, &[row("core", 2_000, "ok", 12.5), row("rogue", 2_000, "ok", 1.0)], 2, 3_000);
+        m.committed(
+            &who,
+            &[
+                row("core", 2_000, "ok", 12.5),
+                row("rogue", 2_000, "ok", 1.0),
+            ],
+            2,
+            3_000,
+        );
         // A late result from before must not overwrite the newer state.
         m.committed(&who, &[row("core", 1_000, "timeout", 0.0)], 1, 4_000);
         let text = m.render();
         let l = r#"{agent="a1",group="intranet",kind="icmp",opd="dinkes",target="core"}"#;
-        assert!(text.contains(&format!("pantau_probe_success{l} 1\n")), "{text}");
-        assert!(text.contains(&format!("pantau_probe_duration_seconds{l} 0.0125\n")), "{text}");
-        assert!(text.contains(&format!("pantau_probe_loss_ratio{l} 0.2\n")), "{text}");
-        assert!(text.contains(&format!("pantau_probe_last_seen_timestamp_seconds{l} 2\n")), "{text}");
-        assert!(text.contains("pantau_ingest_results_total{opd=\"dinkes\"} 3\n"), "{text}");
-        assert!(!text.contains("rogue"), "undeclared target made a series: {text}");
+        assert!(
+            text.contains(&format!("pantau_probe_success{l} 1\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("pantau_probe_duration_seconds{l} 0.0125\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("pantau_probe_loss_ratio{l} 0.2\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("pantau_probe_last_seen_timestamp_seconds{l} 2\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains("pantau_ingest_results_total{opd=\"dinkes\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("rogue"),
+            "undeclared target made a series: {text}"
+        );
         assert!(text.contains(r#"pantau_probe_results_total{agent="a1",group="intranet",kind="icmp",opd="dinkes",outcome="timeout",target="core"} 1"#));
     }
 
     #[test]
     fn target_series_are_capped_per_agent() {
         let m = Metrics::new();
-        let who = AgentIdentity { agent_id: "a1".into(), opd_id: "o".into() };
-        let ids: Vec<String> = (0..MAX_TARGETS_PER_AGENT + 3).map(|i| format!("t{i}")).collect();
+        let who = AgentIdentity {
+            agent_id: "a1".into(),
+            opd_id: "o".into(),
+        };
+        let ids: Vec<String> = (0..MAX_TARGETS_PER_AGENT + 3)
+            .map(|i| format!("t{i}"))
+            .collect();
         m.declare_targets(&who, ids.iter().map(String::as_str));
-        assert!(m.render().contains(r#"pantau_metrics_series_refused_total{agent="a1",opd="o"} 3"#));
+        assert!(
+            m.render()
+                .contains(r#"pantau_metrics_series_refused_total{agent="a1",opd="o"} 3"#)
+        );
     }
 }

@@ -32,7 +32,9 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// A referenced OPD does not exist.
-    #[error("OPD `{0}` does not exist; add it first with `pantau-collector opd add {0} --name NAME`")]
+    #[error(
+        "OPD `{0}` does not exist; add it first with `pantau-collector opd add {0} --name NAME`"
+    )]
     UnknownOpd(String),
     /// A write failed; the operation was not stored.
     #[error("not stored: {0}")]
@@ -54,10 +56,13 @@ impl<T> Op<T> for Result<T, rusqlite::Error> {
 
 /// Open (creating and migrating) the database in `data_dir`.
 pub fn open(data_dir: &Path) -> Result<Connection, StoreError> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|source| StoreError::DataDir { path: data_dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
     let conn = Connection::open(data_dir.join(DB_FILE)).op("open database")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).op("set busy timeout")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .op("set busy timeout")?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )
@@ -67,11 +72,14 @@ pub fn open(data_dir: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).op("read schema version")?;
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .op("read schema version")?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.unchecked_transaction().op("begin migration")?;
         tx.execute_batch(sql).op("apply migration")?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).op("bump schema version")?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .op("bump schema version")?;
         tx.commit().op("commit migration")?;
     }
     Ok(())
@@ -97,9 +105,18 @@ pub fn add_opd(conn: &Connection, id: &str, name: &str) -> Result<(), StoreError
 }
 
 /// Add an agent under an OPD with the SHA-256 of its token.
-pub fn add_agent(conn: &Connection, id: &str, opd: &str, token_sha256: &[u8]) -> Result<(), StoreError> {
+pub fn add_agent(
+    conn: &Connection,
+    id: &str,
+    opd: &str,
+    token_sha256: &[u8],
+) -> Result<(), StoreError> {
     let exists: bool = conn
-        .query_row("SELECT EXISTS(SELECT 1 FROM opd WHERE id = ?1)", [opd], |r| r.get(0))
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM opd WHERE id = ?1)",
+            [opd],
+            |r| r.get(0),
+        )
         .op("look up opd")?;
     if !exists {
         return Err(StoreError::UnknownOpd(opd.to_string()));
@@ -119,10 +136,23 @@ pub fn add_agent(conn: &Connection, id: &str, opd: &str, token_sha256: &[u8]) ->
 
 /// Find the agent whose token hashes to `digest`; returns its identity and
 /// the stored digest for a constant-time comparison by the caller.
-pub fn agent_by_token(conn: &Connection, digest: &[u8]) -> Result<Option<(AgentIdentity, Vec<u8>)>, StoreError> {
-    conn.query_row("SELECT id, opd_id, token_sha256 FROM agent WHERE token_sha256 = ?1", [digest], |r| {
-        Ok((AgentIdentity { agent_id: r.get(0)?, opd_id: r.get(1)? }, r.get(2)?))
-    })
+pub fn agent_by_token(
+    conn: &Connection,
+    digest: &[u8],
+) -> Result<Option<(AgentIdentity, Vec<u8>)>, StoreError> {
+    conn.query_row(
+        "SELECT id, opd_id, token_sha256 FROM agent WHERE token_sha256 = ?1",
+        [digest],
+        |r| {
+            Ok((
+                AgentIdentity {
+                    agent_id: r.get(0)?,
+                    opd_id: r.get(1)?,
+                },
+                r.get(2)?,
+            ))
+        },
+    )
     .optional()
     .op("look up token")
 }
@@ -140,7 +170,12 @@ pub fn committed_seq(conn: &Connection, agent: &str, epoch: u64) -> Result<u64, 
 }
 
 /// Record a Hello: agent facts and its target catalogue.
-pub fn record_hello(conn: &mut Connection, who: &AgentIdentity, h: &HelloInfo, clock_offset_ms: Option<i64>) -> Result<(), StoreError> {
+pub fn record_hello(
+    conn: &mut Connection,
+    who: &AgentIdentity,
+    h: &HelloInfo,
+    clock_offset_ms: Option<i64>,
+) -> Result<(), StoreError> {
     let now = now_ms();
     let tx = conn.transaction().op("begin hello")?;
     tx.execute(
@@ -321,10 +356,17 @@ pub mod read {
                  FROM opd o ORDER BY o.id",
             )
             .op("prepare opds")?;
-        st.query_map([], |r| Ok(Opd { id: r.get(0)?, name: r.get(1)?, agents: r.get(2)?, last_seen_ms: r.get(3)? }))
-            .op("query opds")?
-            .collect::<Result<_, _>>()
-            .op("read opds")
+        st.query_map([], |r| {
+            Ok(Opd {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                agents: r.get(2)?,
+                last_seen_ms: r.get(3)?,
+            })
+        })
+        .op("query opds")?
+        .collect::<Result<_, _>>()
+        .op("read opds")
     }
 
     /// All agents.
@@ -382,7 +424,9 @@ pub mod read {
                 outcome: r.get(8)?,
                 value_ms: r.get(9)?,
                 loss: match (sent, received) {
-                    (Some(s), Some(rc)) if s > 0 => Some(f64::from(s.saturating_sub(rc)) / f64::from(s)),
+                    (Some(s), Some(rc)) if s > 0 => {
+                        Some(f64::from(s.saturating_sub(rc)) / f64::from(s))
+                    }
                     _ => None,
                 },
             })
@@ -393,7 +437,13 @@ pub mod read {
     }
 
     /// Raw results of an agent observed in `[from, to)`, oldest first, at most `limit`.
-    pub fn results(conn: &Connection, agent: &str, from_ms: i64, to_ms: i64, limit: usize) -> Result<Vec<StoredResult>, StoreError> {
+    pub fn results(
+        conn: &Connection,
+        agent: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredResult>, StoreError> {
         let mut st = conn
             .prepare_cached(
                 "SELECT agent_id, opd_id, target_id, kind, epoch, seq, observed_at_ms, received_at_ms,
@@ -428,8 +478,12 @@ pub mod read {
 
     /// Whether an agent exists.
     pub fn agent_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-        conn.query_row("SELECT EXISTS(SELECT 1 FROM agent WHERE id = ?1)", [id], |r| r.get(0))
-            .op("look up agent")
+        conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM agent WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )
+        .op("look up agent")
     }
 }
 
@@ -460,11 +514,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(dir.path()).unwrap();
         add_opd(&c, "dinkes", "Dinas Kesehatan").unwrap();
-        assert!(matches!(add_opd(&c, "dinkes", "x"), Err(StoreError::Exists(_))));
-        assert!(matches!(add_agent(&c, "a1", "nope", b"h"), Err(StoreError::UnknownOpd(_))));
+        assert!(matches!(
+            add_opd(&c, "dinkes", "x"),
+            Err(StoreError::Exists(_))
+        ));
+        assert!(matches!(
+            add_agent(&c, "a1", "nope", b"h"),
+            Err(StoreError::UnknownOpd(_))
+        ));
         add_agent(&c, "a1", "dinkes", b"digest").unwrap();
         let (who, stored) = agent_by_token(&c, b"digest").unwrap().unwrap();
-        assert_eq!(who, AgentIdentity { agent_id: "a1".into(), opd_id: "dinkes".into() });
+        assert_eq!(
+            who,
+            AgentIdentity {
+                agent_id: "a1".into(),
+                opd_id: "dinkes".into()
+            }
+        );
         assert_eq!(stored, b"digest");
         assert!(agent_by_token(&c, b"other").unwrap().is_none());
 
@@ -486,9 +552,15 @@ mod tests {
         };
         record_hello(&mut c, &who, &hello, Some(3)).unwrap();
         let tx = c.transaction().unwrap();
-        assert_eq!(insert_results(&tx, &who, &[row(1), row(2), row(3)], 99).unwrap(), 3);
+        assert_eq!(
+            insert_results(&tx, &who, &[row(1), row(2), row(3)], 99).unwrap(),
+            3
+        );
         // A replay of 2 and 3 plus one new row: only the new one counts.
-        assert_eq!(insert_results(&tx, &who, &[row(2), row(3), row(4)], 99).unwrap(), 1);
+        assert_eq!(
+            insert_results(&tx, &who, &[row(2), row(3), row(4)], 99).unwrap(),
+            1
+        );
         tx.commit().unwrap();
         assert_eq!(committed_seq(&c, "a1", 5).unwrap(), 4);
         assert_eq!(committed_seq(&c, "a1", 6).unwrap(), 0);

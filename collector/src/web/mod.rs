@@ -37,7 +37,9 @@ impl std::fmt::Debug for ReadStore {
 impl ReadStore {
     /// Wrap a connection.
     pub fn new(conn: Connection) -> Self {
-        ReadStore { conn: Arc::new(Mutex::new(conn)) }
+        ReadStore {
+            conn: Arc::new(Mutex::new(conn)),
+        }
     }
 
     /// Run `f` on the connection on a blocking thread.
@@ -98,14 +100,30 @@ impl From<StoreError> for ApiError {
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
-    let db = s.read.with(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(|e| StoreError::NotStored(e.to_string()))).await;
+    let db = s
+        .read
+        .with(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|e| StoreError::NotStored(e.to_string()))
+        })
+        .await;
     let writer = s.writer.healthy();
     let ok = db.is_ok() && writer;
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(json!({"status": if ok {"ok"} else {"unavailable"}, "database": db.is_ok(), "writer": writer}))).into_response()
 }
 
@@ -122,8 +140,15 @@ struct TargetsQuery {
     agent: Option<String>,
 }
 
-async fn targets(State(s): State<AppState>, Query(q): Query<TargetsQuery>) -> Result<Json<Vec<read::Target>>, ApiError> {
-    Ok(Json(s.read.with(move |c| read::targets(c, q.agent.as_deref())).await?))
+async fn targets(
+    State(s): State<AppState>,
+    Query(q): Query<TargetsQuery>,
+) -> Result<Json<Vec<read::Target>>, ApiError> {
+    Ok(Json(
+        s.read
+            .with(move |c| read::targets(c, q.agent.as_deref()))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -135,10 +160,20 @@ struct ResultsQuery {
 }
 
 fn parse_time(key: &str, v: Option<&str>) -> Result<i64, ApiError> {
-    let v = v.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("`{key}` is required (RFC 3339, e.g. 2026-11-28T00:00:00Z)")))?;
+    let v = v.ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("`{key}` is required (RFC 3339, e.g. 2026-11-28T00:00:00Z)"),
+        )
+    })?;
     chrono::DateTime::parse_from_rfc3339(v)
         .map(|t| t.timestamp_millis())
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("`{key}` is not an RFC 3339 time ({e}): {v}")))
+        .map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("`{key}` is not an RFC 3339 time ({e}): {v}"),
+            )
+        })
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -147,19 +182,33 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn results(State(s): State<AppState>, Query(q): Query<ResultsQuery>) -> Result<Json<serde_json::Value>, ApiError> {
-    let agent = q.agent.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`agent` is required".into()))?;
+async fn results(
+    State(s): State<AppState>,
+    Query(q): Query<ResultsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let agent = q
+        .agent
+        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`agent` is required".into()))?;
     let from = parse_time("from", q.from.as_deref())?;
     let to = parse_time("to", q.to.as_deref())?;
     if to <= from {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "`to` must be after `from`".into()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "`to` must be after `from`".into(),
+        ));
     }
     let limit = q.limit.unwrap_or(MAX_RESULTS).clamp(1, MAX_RESULTS);
     let a = agent.clone();
     if !s.read.with(move |c| read::agent_exists(c, &a)).await? {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no agent `{agent}`")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no agent `{agent}`"),
+        ));
     }
-    let rows = s.read.with(move |c| read::results(c, &agent, from, to, limit + 1)).await?;
+    let rows = s
+        .read
+        .with(move |c| read::results(c, &agent, from, to, limit + 1))
+        .await?;
     let truncated = rows.len() > limit;
     let items: Vec<serde_json::Value> = rows
         .into_iter()
@@ -178,6 +227,14 @@ async fn results(State(s): State<AppState>, Query(q): Query<ResultsQuery>) -> Re
 }
 
 async fn overview(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
-    let (opds, targets) = s.read.with(|c| Ok((read::opds(c)?, read::targets(c, None)?))).await?;
-    Ok(Html(page::overview(&s.display, &opds, &targets, store::now_ms())))
+    let (opds, targets) = s
+        .read
+        .with(|c| Ok((read::opds(c)?, read::targets(c, None)?)))
+        .await?;
+    Ok(Html(page::overview(
+        &s.display,
+        &opds,
+        &targets,
+        store::now_ms(),
+    )))
 }

@@ -7,17 +7,31 @@ use crate::config::Display;
 use crate::store::read;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Format a time in the configured zone, e.g. "28 November 2026 17.45 WITA".
 pub fn local_time(d: &Display, ms: i64) -> String {
     const BULAN: [&str; 12] = [
-        "Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
-        "November", "Desember",
+        "Januari",
+        "Februari",
+        "Maret",
+        "April",
+        "Mei",
+        "Juni",
+        "Juli",
+        "Agustus",
+        "September",
+        "Oktober",
+        "November",
+        "Desember",
     ];
     use chrono::{Datelike, Timelike};
-    let Some(t) = chrono::DateTime::from_timestamp_millis(ms + d.utc_offset_minutes * 60_000) else {
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms + d.utc_offset_minutes * 60_000)
+    else {
         return "-".into();
     };
     format!(
@@ -56,8 +70,17 @@ table{{border-collapse:collapse;margin-bottom:1.5em}}td,th{{border:1px solid #cc
 <th>Agen / agents</th><th>Data terakhir / last data</th></tr>"
     );
     for o in opds {
-        let last = o.last_seen_ms.map_or("<span class=unk>belum ada data / no data yet</span>".into(), |t| local_time(d, t));
-        let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{last}</td></tr>", esc(&o.id), esc(&o.name), o.agents);
+        let last = o.last_seen_ms.map_or(
+            "<span class=unk>belum ada data / no data yet</span>".into(),
+            |t| local_time(d, t),
+        );
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{last}</td></tr>",
+            esc(&o.id),
+            esc(&o.name),
+            o.agents
+        );
     }
     h.push_str("</table><h2>Target <small>targets, latest result</small></h2><table><tr><th>OPD</th><th>Agen</th>\
 <th>Kelompok / group</th><th>Target</th><th>Jenis / kind</th><th>Alamat / address</th><th>Status</th>\
@@ -78,7 +101,8 @@ table{{border-collapse:collapse;margin-bottom:1.5em}}td,th{{border:1px solid #cc
             esc(&t.kind),
             esc(&t.address),
             t.value_ms.map_or("-".into(), |v| decimal(v, 1)),
-            t.loss.map_or("-".into(), |l| format!("{} %", decimal(l * 100.0, 1))),
+            t.loss
+                .map_or("-".into(), |l| format!("{} %", decimal(l * 100.0, 1))),
             t.observed_at_ms.map_or("-".into(), |ms| local_time(d, ms)),
         );
     }
@@ -93,9 +117,16 @@ mod tests {
 
     #[test]
     fn indonesian_time_and_numbers() {
-        let d = Display { agency: "X".into(), zone_name: "WITA".into(), utc_offset_minutes: 480 };
+        let d = Display {
+            agency: "X".into(),
+            zone_name: "WITA".into(),
+            utc_offset_minutes: 480,
+        };
         // 2026-11-28T09:45:00Z is 17.45 WITA.
-        assert_eq!(local_time(&d, 1_795_859_100_000), "28 November 2026 17.45.00 WITA");
+        assert_eq!(
+            local_time(&d, 1_795_859_100_000),
+            "28 November 2026 17.45.00 WITA"
+        );
         assert_eq!(decimal(99.5, 1), "99,5");
         assert_eq!(esc("<a&\">"), "&lt;a&amp;&quot;&gt;");
     }

@@ -15,15 +15,42 @@ pub fn bin_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let exe = std::env::current_exe().expect("test executable path");
         // target/<profile>/deps/<test> -> target/<profile>
-        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
         let release = dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--locked", "--bins", "-p", "pantau-agent", "-p", "pantau-collector"]);
+        // Cargo's per-crate variables set for this test process would look
+        // like changed build-script inputs and force needless rebuilds.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().to_string();
+            if (k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_TARGET_DIR")
+                || k.starts_with("RUSTC")
+                || k == "OUT_DIR"
+            {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.current_dir(repo("."));
+        cmd.args([
+            "build",
+            "--locked",
+            "--bins",
+            "-p",
+            "pantau-agent",
+            "-p",
+            "pantau-collector",
+        ]);
         if release {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("running cargo build for the binaries");
-        assert!(status.success(), "building pantau-agent and pantau-collector failed");
+        assert!(
+            status.success(),
+            "building pantau-agent and pantau-collector failed"
+        );
         dir
     })
 }
@@ -56,7 +83,10 @@ pub fn collector_cmd(data_dir: &Path, args: &[&str]) -> String {
 
 /// Register an OPD and an agent; returns the agent's token.
 pub fn enrol(data_dir: &Path, opd: &str, agent: &str) -> String {
-    collector_cmd(data_dir, &["opd", "add", opd, "--name", &format!("OPD {opd}")]);
+    collector_cmd(
+        data_dir,
+        &["opd", "add", opd, "--name", &format!("OPD {opd}")],
+    );
     let token = collector_cmd(data_dir, &["agent", "add", agent, "--opd", opd]);
     token.trim().to_string()
 }
@@ -70,13 +100,20 @@ pub struct Proc {
 impl Proc {
     /// Send SIGTERM and wait for exit; returns the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
                 return s;
             }
-            assert!(Instant::now() < deadline, "{} did not stop after SIGTERM", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop after SIGTERM",
+                self.name
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -101,7 +138,14 @@ impl Collector {
     /// Start `pantau-collector serve` on loopback port 0 and wait for its ready line.
     pub fn start(data_dir: &Path) -> Collector {
         let mut child = Command::new(bin("pantau-collector"))
-            .args(["serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -110,7 +154,9 @@ impl Collector {
             .expect("start pantau-collector");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read ready line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read ready line");
         let addr = |key: &str| -> SocketAddr {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(key))
@@ -119,7 +165,15 @@ impl Collector {
                 .expect("address")
         };
         let (grpc, http) = (addr("grpc="), addr("http="));
-        Collector { proc: Proc { child, name: "pantau-collector" }, grpc, http, data_dir: data_dir.to_path_buf() }
+        Collector {
+            proc: Proc {
+                child,
+                name: "pantau-collector",
+            },
+            grpc,
+            http,
+            data_dir: data_dir.to_path_buf(),
+        }
     }
 
     /// GET a path on the HTTP listener; returns (status, body).
@@ -139,14 +193,30 @@ impl Collector {
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect http");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("http response");
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     (code, body)
 }
 
@@ -172,7 +242,10 @@ pub fn start_agent(config: &Path) -> Proc {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start pantau-agent");
-    Proc { child, name: "pantau-agent" }
+    Proc {
+        child,
+        name: "pantau-agent",
+    }
 }
 
 /// Poll `f` every 100 ms until it returns `Some`, or panic after `limit`.
@@ -218,7 +291,9 @@ pub fn dns_responder() -> SocketAddr {
             }
             let q = &buf[..n];
             // Question name ends at the first zero label after the header.
-            let Some(end) = q[12..].iter().position(|b| *b == 0).map(|p| 12 + p + 5) else { continue };
+            let Some(end) = q[12..].iter().position(|b| *b == 0).map(|p| 12 + p + 5) else {
+                continue;
+            };
             let name = &q[12..end - 5];
             let found = name == b"\x06pantau\x04test";
             let mut r = q[..end].to_vec();
