@@ -432,17 +432,17 @@ fn validate_target(
         Some(s) => confload::duration(&key("timeout"), s, MIN_TIMEOUT, MAX_TIMEOUT, p),
         None => Some(d_timeout),
     };
-    if let (Some(iv), Some(to)) = (interval, timeout) {
-        if to > iv {
-            p.push(Problem::new(
-                key("timeout"),
-                format!(
-                    "timeout {} is longer than the interval {}; it must not exceed it",
-                    humantime::format_duration(to),
-                    humantime::format_duration(iv)
-                ),
-            ));
-        }
+    if let (Some(iv), Some(to)) = (interval, timeout)
+        && to > iv
+    {
+        p.push(Problem::new(
+            key("timeout"),
+            format!(
+                "timeout {} is longer than the interval {}; it must not exceed it",
+                humantime::format_duration(to),
+                humantime::format_duration(iv)
+            ),
+        ));
     }
     let count = t.count.unwrap_or(d_count);
     if !(1..=100).contains(&count) {

@@ -9,6 +9,17 @@ use std::time::Duration;
 
 use common::*;
 
+/// One stored result row, as the test reads it back.
+struct Row {
+    target: String,
+    outcome: String,
+    value: Option<f64>,
+    sent: Option<u32>,
+    received: Option<u32>,
+    data: String,
+    opd: String,
+}
+
 #[test]
 fn results_flow_from_agent_to_sqlite_metrics_and_api() {
     let dir = tempfile::tempdir().unwrap();
@@ -119,30 +130,31 @@ server = "{dns}"
         .prepare("SELECT target_id, outcome, value_ms, sent, received, data, opd_id FROM result WHERE kind != 'heartbeat'")
         .unwrap();
     let mut outcomes: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let rows: Vec<(
-        String,
-        String,
-        Option<f64>,
-        Option<u32>,
-        Option<u32>,
-        String,
-        String,
-    )> = st
+    let rows: Vec<Row> = st
         .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
+            Ok(Row {
+                target: r.get(0)?,
+                outcome: r.get(1)?,
+                value: r.get(2)?,
+                sent: r.get(3)?,
+                received: r.get(4)?,
+                data: r.get(5)?,
+                opd: r.get(6)?,
+            })
         })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    for (target, outcome, value, sent, received, data, opd) in &rows {
+    for Row {
+        target,
+        outcome,
+        value,
+        sent,
+        received,
+        data,
+        opd,
+    } in &rows
+    {
         assert_eq!(opd, "diskominfo", "OPD comes from the token");
         outcomes
             .entry(target.clone())

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Pantau's test command: installs what the suite needs on a fresh Debian
+# machine, then runs the format check, clippy and every test.
+# Usage: bash tests/run.sh        (as root: the tests create network namespaces)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System tools the tests start: ip (iproute2), unshare and setpriv (util-linux).
+missing=()
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+{ command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1; } || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# Rust components used by the checks.
+for c in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+done
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The end-to-end tests start these binaries; build them once, up front.
+cargo build --workspace --bins --locked
+cargo test --workspace --locked

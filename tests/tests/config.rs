@@ -1,0 +1,189 @@
+//! Configuration: the example files load, bad files list every problem with
+//! key and file and exit 64, environment overrides apply.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use pantau_agent::config::AgentConfig;
+use pantau_collector::config::CollectorConfig;
+
+#[test]
+fn example_configs_load() {
+    let a = AgentConfig::load(&repo("deploy/config/agent.example.toml"))
+        .expect("agent example is valid");
+    assert_eq!(a.agent_id, "dinkes-kantor-1");
+    assert_eq!(a.targets.len(), 6);
+    let groups: std::collections::BTreeSet<&str> =
+        a.targets.iter().map(|t| t.group.as_str()).collect();
+    for g in ["internet", "intranet", "app", "datacenter", "jip"] {
+        assert!(groups.contains(g), "example has no {g} target");
+    }
+    let gw = a
+        .targets
+        .iter()
+        .find(|t| t.id == "intranet-gateway")
+        .unwrap();
+    assert_eq!(
+        (gw.count, gw.interval.as_secs(), gw.timeout.as_secs()),
+        (10, 15, 3)
+    );
+
+    let c = CollectorConfig::load(&repo("deploy/config/collector.example.toml"))
+        .expect("collector example is valid");
+    assert_eq!(c.grpc_listen.port(), 7470);
+    assert_eq!(c.display.zone_name, "WITA");
+    assert_eq!(
+        c.data_dir,
+        std::path::PathBuf::from("/var/lib/pantau-collector")
+    );
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    // Run in a child process so the variable does not leak into other tests.
+    let out = Command::new(bin("pantau-agent"))
+        .args(["check", "--config"])
+        .arg(repo("deploy/config/agent.example.toml"))
+        .env("PANTAU_AGENT__DEFAULTS__ICMP_COUNT", "500")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("defaults.icmp_count: 500 is out of range"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_agent_config_lists_every_problem_with_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(
+        &path,
+        r#"
+[agent]
+id = "ok-id"
+colour = "blue"
+
+[collector]
+url = "ftp://collector"
+
+[[targets]]
+id = "a"
+group = "internet"
+kind = "icmp"
+address = "10.0.0.1"
+intervall = "30s"
+
+[[targets]]
+id = "b"
+group = "moon"
+kind = "teleport"
+address = "x"
+timeout = "2h"
+"#,
+    )
+    .unwrap();
+    let out = Command::new(bin("pantau-agent"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "exit code for a bad config");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    for key in ["agent.colour", "targets[0].intervall"] {
+        assert!(
+            err.contains(&format!("{file}: {key}: unknown key")),
+            "missing {key} in:\n{err}"
+        );
+    }
+    // Unknown keys are reported before the values are checked; once they are
+    // fixed, every value problem is listed at once.
+    let fixed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("colour = \"blue\"\n", "")
+        .replace("intervall", "interval");
+    std::fs::write(&path, fixed).unwrap();
+    let out = Command::new(bin("pantau-agent"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "collector.url",
+        "targets[1].group",
+        "targets[1].kind",
+        "targets[1].timeout",
+    ] {
+        assert!(
+            err.contains(&format!("{file}: {key}:")),
+            "missing {key} in:\n{err}"
+        );
+    }
+    assert!(
+        err.contains("allowed: internet, intranet, datacenter, jip, app"),
+        "{err}"
+    );
+
+    let missing = Command::new(bin("pantau-agent"))
+        .args(["run", "--config", "/nonexistent/agent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("file not found"));
+}
+
+#[test]
+fn bad_collector_config_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.toml");
+    std::fs::write(
+        &path,
+        "[server]\ngrpc_listen = \"everywhere\"\n[display]\ntime_zone = \"CET\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin("pantau-collector"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    assert!(
+        err.contains(&format!("{file}: server.grpc_listen:")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}: display.time_zone:")),
+        "{err}"
+    );
+}
+
+#[test]
+fn agent_without_token_says_where_to_put_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(
+        &path,
+        "[agent]\nid = \"a1\"\n[collector]\ntoken_file = \"/nonexistent/token\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin("pantau-agent"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("collector.token_file: cannot read /nonexistent/token"),
+        "{err}"
+    );
+}
