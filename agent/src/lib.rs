@@ -49,6 +49,11 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ru
     let token = cfg.require_token().map_err(RunError::Config)?;
     let cfg = Arc::new(cfg);
     let prober = Arc::new(Prober::new().map_err(RunError::Config)?);
+    if cfg.targets.iter().any(|t| t.kind == model::ProbeKind::Icmp)
+        && let Err(e) = prober.icmp_preflight()
+    {
+        tracing::error!(error = %e, "ICMP probes will fail until this is fixed");
+    }
     let spool = Arc::new(MemorySpool::new(cfg.queue_max));
     let link = Arc::new(LinkState::default());
     info!(agent = %cfg.agent_id, targets = cfg.targets.len(), collector = %cfg.collector_url,

@@ -46,6 +46,13 @@ fn open(kind: ICMP) -> Result<Arc<Client>, String> {
 }
 
 impl IcmpProber {
+    /// Open the IPv4 socket now, so a missing permission is reported at
+    /// start-up rather than at the first probe.
+    pub fn preflight(&self) -> Result<(), String> {
+        self.client(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+            .map(|_| ())
+    }
+
     fn client(&self, ip: IpAddr) -> Result<Arc<Client>, String> {
         let cell = if ip.is_ipv4() { &self.v4 } else { &self.v6 };
         cell.get_or_init(|| open(if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 }))

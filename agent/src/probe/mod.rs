@@ -36,6 +36,11 @@ impl Prober {
             http: http::HttpProber::new()?,
         })
     }
+
+    /// Check that ICMP sockets can be opened; the error carries the fix.
+    pub fn icmp_preflight(&self) -> Result<(), String> {
+        self.icmp.preflight()
+    }
 }
 
 impl Probe for Prober {

@@ -248,6 +248,16 @@ impl Session {
                             break Some(Status::invalid_argument(e));
                         }
                     };
+                    if self.svc.writer.busy() {
+                        let hint = pb::Backoff {
+                            delay_ms: 1000,
+                            reason: "store busy".into(),
+                        };
+                        let msg = pb::CollectorMessage {
+                            msg: Some(pb::collector_message::Msg::Backoff(hint)),
+                        };
+                        let _ = out.try_send(Ok(msg));
+                    }
                     let last = rows.last().map_or(self.after, |r| r.seq);
                     self.after = last;
                     let (done, committed) = oneshot::channel();

@@ -71,6 +71,11 @@ impl Writer {
         (Writer { tx, healthy }, join)
     }
 
+    /// Whether the write queue is more than nine tenths full.
+    pub fn busy(&self) -> bool {
+        self.tx.capacity() * 10 < self.tx.max_capacity()
+    }
+
     /// Whether the last commit succeeded.
     pub fn healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
