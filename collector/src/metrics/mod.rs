@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::model::{AgentIdentity, ResultRow};
@@ -24,6 +24,8 @@ pub struct Metrics {
     probe_success: IntGaugeVec,
     probe_duration: GaugeVec,
     probe_loss: GaugeVec,
+    probe_rtt: HistogramVec,
+    probe_tls_not_after: GaugeVec,
     probe_last_seen: GaugeVec,
     probe_results: IntCounterVec,
     agent_last_seen: GaugeVec,
@@ -73,6 +75,8 @@ impl Metrics {
             probe_success: reg(&r, IntGaugeVec::new(o("pantau_probe_success", "1 if the latest probe of the target succeeded, else 0."), TARGET_LABELS).unwrap()),
             probe_duration: reg(&r, GaugeVec::new(o("pantau_probe_duration_seconds", "Latest headline duration: ICMP mean RTT, TCP connect, HTTP total, DNS resolve."), TARGET_LABELS).unwrap()),
             probe_loss: reg(&r, GaugeVec::new(o("pantau_probe_loss_ratio", "Packet loss of the latest ICMP round, 0 to 1."), TARGET_LABELS).unwrap()),
+            probe_rtt: reg(&r, HistogramVec::new(HistogramOpts::new("pantau_probe_rtt_seconds", "Round-trip time of every ICMP echo reply.").buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5]), &["opd", "agent", "target", "group"]).unwrap()),
+            probe_tls_not_after: reg(&r, GaugeVec::new(o("pantau_probe_tls_not_after_timestamp_seconds", "Expiry (notAfter) of the HTTPS target's leaf certificate, Unix seconds."), TARGET_LABELS).unwrap()),
             probe_last_seen: reg(&r, GaugeVec::new(o("pantau_probe_last_seen_timestamp_seconds", "Observation time (agent clock) of the latest result, Unix seconds."), TARGET_LABELS).unwrap()),
             probe_results: reg(&r, IntCounterVec::new(o("pantau_probe_results_total", "Results stored, by outcome."), &["opd", "agent", "target", "group", "kind", "outcome"]).unwrap()),
             agent_last_seen: reg(&r, GaugeVec::new(o("pantau_agent_last_seen_timestamp_seconds", "When the collector last stored a result from the agent (collector clock), Unix seconds."), AGENT_LABELS).unwrap()),
@@ -170,6 +174,25 @@ impl Metrics {
             let mut with_outcome = labels.to_vec();
             with_outcome.push(r.outcome);
             self.probe_results.with_label_values(&with_outcome).inc();
+            if let Some(samples) = r
+                .data
+                .get("samples_us")
+                .and_then(serde_json::Value::as_array)
+            {
+                let h = self.probe_rtt.with_label_values(&labels[..4]);
+                for us in samples.iter().filter_map(serde_json::Value::as_u64) {
+                    h.observe(us as f64 / 1e6);
+                }
+            }
+            if let Some(ms) = r
+                .data
+                .get("tls_not_after_ms")
+                .and_then(serde_json::Value::as_i64)
+            {
+                self.probe_tls_not_after
+                    .with_label_values(&labels)
+                    .set(ms as f64 / 1000.0);
+            }
             let key = (agent.to_string(), r.target_id.clone());
             if st.latest.get(&key).is_some_and(|t| *t > r.observed_at_ms) {
                 continue;
@@ -227,7 +250,7 @@ mod tests {
             value_ms: Some(value),
             sent: Some(5),
             received: Some(if outcome == "ok" { 4 } else { 0 }),
-            data: serde_json::json!({}),
+            data: serde_json::json!({"samples_us": [800, 1200, 30000, 40000]}),
         }
     }
 
