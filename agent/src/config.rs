@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::confload::{self, ConfigError, Problem};
 use crate::model::{Group, ProbeKind};
+use crate::spool::{Fsync, SpoolConfig};
 
 /// Environment prefix for overrides: `PANTAU_AGENT__COLLECTOR__URL=...`.
 pub const ENV_PREFIX: &str = "PANTAU_AGENT";
@@ -22,6 +23,9 @@ pub struct RawConfig {
     /// Where results go.
     #[serde(default)]
     pub collector: RawCollector,
+    /// The durable spool.
+    #[serde(default)]
+    pub spool: RawSpool,
     /// Defaults applied to every target that does not set its own.
     #[serde(default)]
     pub defaults: RawDefaults,
@@ -52,8 +56,21 @@ pub struct RawCollector {
     pub token_file: Option<PathBuf>,
     /// Most results sent in one batch.
     pub batch_max: Option<u32>,
-    /// Most results held while the collector is unreachable.
-    pub queue_max: Option<u32>,
+}
+
+/// `[spool]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawSpool {
+    /// Directory for the durable spool.
+    pub dir: Option<PathBuf>,
+    /// Most disk space the spool may use, in MiB.
+    pub max_mb: Option<u32>,
+    /// Oldest result kept while undelivered.
+    pub max_age: Option<String>,
+    /// always, interval or never.
+    pub fsync: Option<String>,
+    /// With fsync = "interval": how often.
+    pub fsync_interval: Option<String>,
 }
 
 /// `[defaults]`
@@ -109,8 +126,8 @@ pub struct AgentConfig {
     pub max_concurrent_probes: usize,
     /// Batch size.
     pub batch_max: usize,
-    /// Queue bound while disconnected.
-    pub queue_max: usize,
+    /// The durable spool.
+    pub spool: SpoolConfig,
     /// Targets in configuration order.
     pub targets: Vec<Target>,
     /// SHA-256 of the configuration file's bytes (hex).
@@ -271,14 +288,7 @@ impl RawConfig {
             1,
             pantau_proto::MAX_BATCH_RESULTS as u32,
         );
-        let queue_max = bounded(
-            &mut p,
-            "collector.queue_max",
-            self.collector.queue_max,
-            200_000,
-            100,
-            10_000_000,
-        );
+        let spool = validate_spool(self.spool, &mut p);
 
         let d_interval = confload::duration(
             "defaults.interval",
@@ -322,13 +332,54 @@ impl RawConfig {
                 heartbeat_interval,
                 max_concurrent_probes,
                 batch_max,
-                queue_max,
+                spool,
                 targets,
                 config_hash,
             })
         } else {
             Err(p)
         }
+    }
+}
+
+/// Default spool directory of an installed agent.
+pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/pantau-agent/spool";
+
+fn validate_spool(raw: RawSpool, p: &mut Vec<Problem>) -> SpoolConfig {
+    let max_mb = bounded(p, "spool.max_mb", raw.max_mb, 256, 1, 1_048_576) as u64;
+    let max_age = confload::duration(
+        "spool.max_age",
+        raw.max_age.as_deref().unwrap_or("7days"),
+        Duration::from_secs(60),
+        Duration::from_secs(366 * 86400),
+        p,
+    )
+    .unwrap_or(Duration::from_secs(7 * 86400));
+    let interval = confload::duration(
+        "spool.fsync_interval",
+        raw.fsync_interval.as_deref().unwrap_or("1s"),
+        Duration::from_millis(10),
+        Duration::from_secs(60),
+        p,
+    )
+    .unwrap_or(Duration::from_secs(1));
+    let fsync = match raw.fsync.as_deref().unwrap_or("interval") {
+        "always" => Fsync::Always,
+        "interval" => Fsync::Interval(interval),
+        "never" => Fsync::Never,
+        other => {
+            p.push(Problem::new(
+                "spool.fsync",
+                format!("`{other}` is not one of always, interval, never"),
+            ));
+            Fsync::Interval(interval)
+        }
+    };
+    SpoolConfig {
+        dir: raw.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL_DIR)),
+        max_bytes: max_mb * 1024 * 1024,
+        max_age,
+        fsync,
     }
 }
 

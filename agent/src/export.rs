@@ -15,7 +15,7 @@ use tonic::metadata::MetadataValue;
 use tracing::{debug, error, info, warn};
 
 use crate::config::AgentConfig;
-use crate::spool::MemorySpool;
+use crate::spool::DiskSpool;
 use crate::wire::unix_ms;
 
 /// Batches sent but not yet acknowledged, at most.
@@ -74,7 +74,7 @@ fn jittered(d: Duration) -> Duration {
 pub async fn run(
     cfg: Arc<AgentConfig>,
     token: String,
-    spool: Arc<MemorySpool>,
+    spool: Arc<DiskSpool>,
     link: Arc<LinkState>,
     shutdown: CancellationToken,
 ) {
@@ -112,7 +112,7 @@ pub async fn run(
 async fn stream_once(
     cfg: &AgentConfig,
     token: &str,
-    spool: &MemorySpool,
+    spool: &DiskSpool,
     link: &LinkState,
     shutdown: &CancellationToken,
     backoff: &mut Duration,
@@ -222,12 +222,12 @@ async fn stream_once(
         };
         if !batch.is_empty() {
             let last = batch.last().map_or(cursor, |r| r.seq);
+            debug!(first = batch[0].seq, last, "sending batch");
             let msg = pb::AgentMessage {
                 msg: Some(pb::agent_message::Msg::Batch(pb::ResultBatch {
-                    results: batch.iter().map(pb::Result::from).collect(),
+                    results: batch,
                 })),
             };
-            debug!(first = batch[0].seq, last, "sending batch");
             if tx.send(msg).await.is_err() {
                 return Err(StreamError::Protocol {
                     url,

@@ -34,7 +34,7 @@ use crate::config::AgentConfig;
 use crate::export::LinkState;
 use crate::model::{Health, Measurement, Observation, Outcome};
 use crate::probe::Prober;
-use crate::spool::MemorySpool;
+use crate::spool::DiskSpool;
 
 /// Why the agent could not run.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,9 @@ pub enum RunError {
     /// Something the operator must fix in the configuration.
     #[error("{0}")]
     Config(String),
+    /// The spool directory cannot be used.
+    #[error(transparent)]
+    Spool(#[from] spool::SpoolError),
 }
 
 /// Run the agent until `shutdown` is cancelled.
@@ -54,7 +57,16 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ru
     {
         tracing::error!(error = %e, "ICMP probes will fail until this is fixed");
     }
-    let spool = Arc::new(MemorySpool::new(cfg.queue_max));
+    let (spool, recovered) = DiskSpool::open(cfg.spool.clone())?;
+    if recovered.corrupt_bytes > 0 || recovered.lost > 0 {
+        tracing::warn!(
+            corrupt_bytes = recovered.corrupt_bytes,
+            seq_skipped = recovered.seq_skipped,
+            lost = recovered.lost,
+            "spool recovered after damage; the skipped data is reported to the collector"
+        );
+    }
+    let spool = Arc::new(spool);
     let link = Arc::new(LinkState::default());
     info!(agent = %cfg.agent_id, targets = cfg.targets.len(), collector = %cfg.collector_url,
         epoch = spool.state().epoch, "pantau-agent starting");
@@ -88,18 +100,37 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ru
     let exporter = tokio::spawn(export::run(
         Arc::clone(&cfg),
         token,
-        spool,
+        Arc::clone(&spool),
         link,
         shutdown.clone(),
     ));
-    let _ = tokio::join!(scheduler, intake, heartbeat, exporter);
+    let syncer = tokio::spawn(sync_spool(Arc::clone(&spool), shutdown.clone()));
+    let _ = tokio::join!(scheduler, intake, heartbeat, exporter, syncer);
+    // Whatever was probed last is made durable before exit.
+    spool.flush();
     info!("pantau-agent stopped");
     Ok(())
 }
 
+/// With the interval fsync policy, make appended results durable (and so
+/// sendable) once per interval.
+async fn sync_spool(spool: Arc<DiskSpool>, shutdown: CancellationToken) {
+    let spool::Fsync::Interval(every) = spool.fsync_policy() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => spool.flush(),
+        }
+    }
+}
+
 async fn heartbeats(
     cfg: Arc<AgentConfig>,
-    spool: Arc<MemorySpool>,
+    spool: Arc<DiskSpool>,
     link: Arc<LinkState>,
     permits: Arc<tokio::sync::Semaphore>,
     shutdown: CancellationToken,
@@ -120,6 +151,8 @@ async fn heartbeats(
             dropped: st.dropped,
             clock_offset_ms: link.clock_offset_ms.load(Ordering::Relaxed),
             probes_in_flight: (cfg.max_concurrent_probes - permits.available_permits()) as u32,
+            corrupt_bytes: st.corrupt_bytes,
+            seq_skipped: st.seq_skipped,
         };
         spool.append(
             None,

@@ -152,6 +152,10 @@ pub struct Health {
     pub clock_offset_ms: i64,
     /// Probes running now.
     pub probes_in_flight: u32,
+    /// Corrupt spool bytes skipped this epoch.
+    pub corrupt_bytes: u64,
+    /// Sequence numbers given up after corruption.
+    pub seq_skipped: u64,
 }
 
 /// Kind-specific measurements.

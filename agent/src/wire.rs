@@ -96,6 +96,8 @@ impl From<&Record> for pb::Result {
                 results_dropped: h.dropped,
                 clock_offset_ms: h.clock_offset_ms,
                 probes_in_flight: h.probes_in_flight,
+                spool_corrupt_bytes: h.corrupt_bytes,
+                seq_skipped: h.seq_skipped,
             })),
             Measurement::None => None,
         };
@@ -135,6 +137,8 @@ impl From<SpoolState> for pb::SpoolState {
             records: s.records,
             bytes: s.bytes,
             dropped: s.dropped,
+            corrupt_bytes: s.corrupt_bytes,
+            seq_skipped: s.seq_skipped,
         }
     }
 }

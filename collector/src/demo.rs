@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use pantau_agent::config::{RawAgent, RawCollector, RawConfig as AgentRaw, RawDefaults, RawTarget};
+use pantau_agent::config::{
+    RawAgent, RawCollector, RawConfig as AgentRaw, RawDefaults, RawSpool, RawTarget,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -134,6 +136,10 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
             url: Some(format!("http://{g}")),
             token: Some(token),
             ..RawCollector::default()
+        },
+        spool: RawSpool {
+            dir: Some(data_dir.join("agent-spool")),
+            ..RawSpool::default()
         },
         defaults: RawDefaults {
             interval: Some("10s".into()),

@@ -45,6 +45,9 @@ heartbeat_interval = "1s"
 url = "http://{grpc}"
 token_file = "{token_file}"
 
+[spool]
+dir = "{spool}"
+
 [defaults]
 interval = "1s"
 timeout = "900ms"
@@ -95,6 +98,7 @@ server = "{dns}"
 "#,
             grpc = collector.grpc,
             token_file = dir.path().join("token").display(),
+            spool = dir.path().join("spool").display(),
         ),
     )
     .unwrap();

@@ -248,7 +248,8 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
         ("heartbeat", Some(M::Heartbeat(h))) => json!({
             "uptime_seconds": h.uptime_seconds, "spool_records": h.spool_records, "spool_bytes": h.spool_bytes,
             "results_dropped": h.results_dropped, "clock_offset_ms": h.clock_offset_ms,
-            "probes_in_flight": h.probes_in_flight}),
+            "probes_in_flight": h.probes_in_flight, "spool_corrupt_bytes": h.spool_corrupt_bytes,
+            "seq_skipped": h.seq_skipped}),
         ("heartbeat", None) => return Err("heartbeat without health".into()),
         (_, None) => json!({}),
         (k, Some(_)) => return Err(format!("measurement does not match kind {k}")),

@@ -32,6 +32,9 @@ pub struct Metrics {
     agent_connected: IntGaugeVec,
     agent_spool_records: IntGaugeVec,
     agent_dropped: IntGaugeVec,
+    agent_spool_bytes: IntGaugeVec,
+    agent_corrupt: IntGaugeVec,
+    agent_seq_skipped: IntGaugeVec,
     agent_clock_offset: GaugeVec,
     ingest_results: IntCounterVec,
     ingest_duplicates: IntCounterVec,
@@ -83,6 +86,9 @@ impl Metrics {
             agent_connected: reg(&r, IntGaugeVec::new(o("pantau_agent_connected", "1 while the agent has a stream open."), AGENT_LABELS).unwrap()),
             agent_spool_records: reg(&r, IntGaugeVec::new(o("pantau_agent_spool_records", "Results waiting in the agent's spool, from its latest heartbeat."), AGENT_LABELS).unwrap()),
             agent_dropped: reg(&r, IntGaugeVec::new(o("pantau_agent_dropped_results", "Results the agent dropped in its current epoch, from its latest heartbeat."), AGENT_LABELS).unwrap()),
+            agent_spool_bytes: reg(&r, IntGaugeVec::new(o("pantau_agent_spool_bytes", "Disk bytes of the agent's spool, from its latest heartbeat."), AGENT_LABELS).unwrap()),
+            agent_corrupt: reg(&r, IntGaugeVec::new(o("pantau_agent_spool_corrupt_bytes", "Corrupt spool bytes the agent skipped in its current epoch (e.g. after a power cut), from its latest heartbeat."), AGENT_LABELS).unwrap()),
+            agent_seq_skipped: reg(&r, IntGaugeVec::new(o("pantau_agent_seq_skipped", "Sequence numbers the agent gave up after spool damage in its current epoch, from its latest heartbeat."), AGENT_LABELS).unwrap()),
             agent_clock_offset: reg(&r, GaugeVec::new(o("pantau_agent_clock_offset_seconds", "Collector clock minus agent clock, estimated at Hello."), AGENT_LABELS).unwrap()),
             ingest_results: reg(&r, IntCounterVec::new(o("pantau_ingest_results_total", "Results newly stored."), &["opd"]).unwrap()),
             ingest_duplicates: reg(&r, IntCounterVec::new(o("pantau_ingest_duplicate_results_total", "Results received again and ignored (already stored)."), &["opd"]).unwrap()),
@@ -154,12 +160,15 @@ impl Metrics {
             if r.kind == "heartbeat" {
                 if let Some(h) = r.data.as_object() {
                     let get = |k: &str| h.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
-                    self.agent_spool_records
-                        .with_label_values(&[opd, agent])
-                        .set(get("spool_records"));
-                    self.agent_dropped
-                        .with_label_values(&[opd, agent])
-                        .set(get("results_dropped"));
+                    for (gauge, key) in [
+                        (&self.agent_spool_records, "spool_records"),
+                        (&self.agent_dropped, "results_dropped"),
+                        (&self.agent_spool_bytes, "spool_bytes"),
+                        (&self.agent_corrupt, "spool_corrupt_bytes"),
+                        (&self.agent_seq_skipped, "seq_skipped"),
+                    ] {
+                        gauge.with_label_values(&[opd, agent]).set(get(key));
+                    }
                 }
                 continue;
             }
