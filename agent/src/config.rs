@@ -63,8 +63,8 @@ pub struct RawCollector {
 pub struct RawSpool {
     /// Directory for the durable spool.
     pub dir: Option<PathBuf>,
-    /// Most disk space the spool may use, in MiB.
-    pub max_mb: Option<u32>,
+    /// Most disk space the spool may use, e.g. "256MiB".
+    pub max_size: Option<String>,
     /// Oldest result kept while undelivered.
     pub max_age: Option<String>,
     /// always, interval or never.
@@ -346,7 +346,26 @@ impl RawConfig {
 pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/pantau-agent/spool";
 
 fn validate_spool(raw: RawSpool, p: &mut Vec<Problem>) -> SpoolConfig {
-    let max_mb = bounded(p, "spool.max_mb", raw.max_mb, 256, 1, 1_048_576) as u64;
+    let max_bytes = match parse_size(raw.max_size.as_deref().unwrap_or("256MiB")) {
+        Some(b) if (16 * 1024..=1 << 40).contains(&b) => b,
+        Some(_) => {
+            p.push(Problem::new(
+                "spool.max_size",
+                "out of range; allowed 16KiB to 1TiB",
+            ));
+            256 << 20
+        }
+        None => {
+            p.push(Problem::new(
+                "spool.max_size",
+                format!(
+                    "`{}` is not a size; write e.g. \"256MiB\", \"2GiB\"",
+                    raw.max_size.as_deref().unwrap_or_default()
+                ),
+            ));
+            256 << 20
+        }
+    };
     let max_age = confload::duration(
         "spool.max_age",
         raw.max_age.as_deref().unwrap_or("7days"),
@@ -377,10 +396,30 @@ fn validate_spool(raw: RawSpool, p: &mut Vec<Problem>) -> SpoolConfig {
     };
     SpoolConfig {
         dir: raw.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL_DIR)),
-        max_bytes: max_mb * 1024 * 1024,
+        max_bytes,
         max_age,
         fsync,
     }
+}
+
+/// Parse "512", "64KiB", "256MiB", "2GiB" (also KB/MB/GB as powers of 1000).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 fn bounded(
@@ -666,6 +705,16 @@ mod tests {
                 "targets[1].timeout"
             ]
         );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB"), Some(256 << 20));
+        assert_eq!(parse_size("16 KiB"), Some(16 << 10));
+        assert_eq!(parse_size("5MB"), Some(5_000_000));
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("5XB"), None);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct RawIngest {
     pub write_queue: Option<u32>,
     /// How long a new stream may take to send Hello.
     pub hello_timeout: Option<String>,
+    /// Results observed longer ago than this are flagged as untrusted (`past`).
+    pub max_result_age: Option<String>,
 }
 
 /// `[display]`
@@ -70,6 +72,8 @@ pub struct CollectorConfig {
     pub write_queue: usize,
     /// Hello deadline.
     pub hello_timeout: Duration,
+    /// Age beyond which a result's timestamp is flagged `past`.
+    pub max_result_age: Duration,
     /// Display settings.
     pub display: Display,
 }
@@ -179,6 +183,14 @@ impl RawConfig {
             &mut p,
         )
         .unwrap_or(Duration::from_secs(30));
+        let max_result_age = confload::duration(
+            "ingest.max_result_age",
+            self.ingest.max_result_age.as_deref().unwrap_or("8days"),
+            Duration::from_secs(3600),
+            Duration::from_secs(400 * 86400),
+            &mut p,
+        )
+        .unwrap_or(Duration::from_secs(8 * 86400));
         let mut display = Display::default();
         if let Some(a) = self.display.agency {
             display.agency = a;
@@ -201,6 +213,7 @@ impl RawConfig {
                 max_batch_results: max_batch_results as usize,
                 write_queue: write_queue as usize,
                 hello_timeout,
+                max_result_age,
                 display,
             })
         } else {

@@ -45,6 +45,37 @@ pub enum ServeError {
     Http(std::io::Error),
 }
 
+/// Report NOT_SERVING on gRPC health while the store cannot commit, so
+/// load balancers and admins see it; agents keep their results meanwhile.
+async fn watch_health(
+    reporter: tonic_health::server::HealthReporter,
+    writer: Writer,
+    shutdown: CancellationToken,
+) {
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+        }
+        let now = writer.healthy();
+        if now != serving {
+            serving = now;
+            if now {
+                info!("store writable again; gRPC health SERVING");
+                reporter.set_serving::<IngestServer<IngestService>>().await;
+            } else {
+                tracing::error!(
+                    "store cannot commit; gRPC health NOT_SERVING, agents keep spooling"
+                );
+                reporter
+                    .set_not_serving::<IngestServer<IngestService>>()
+                    .await;
+            }
+        }
+    }
+}
+
 /// Serve on already-bound listeners until `shutdown` is cancelled.
 pub async fn serve(
     cfg: CollectorConfig,
@@ -55,7 +86,12 @@ pub async fn serve(
     let write_conn = store::open(&cfg.data_dir)?;
     let read = ReadStore::new(store::open(&cfg.data_dir)?);
     let metrics = Arc::new(Metrics::new());
-    let (writer, writer_thread) = Writer::spawn(write_conn, Arc::clone(&metrics), cfg.write_queue);
+    let (writer, writer_thread) = Writer::spawn(
+        write_conn,
+        cfg.data_dir.clone(),
+        Arc::clone(&metrics),
+        cfg.write_queue,
+    );
 
     let svc = IngestService::new(
         read.clone(),
@@ -63,10 +99,12 @@ pub async fn serve(
         Arc::clone(&metrics),
         cfg.hello_timeout,
         cfg.max_batch_results,
+        cfg.max_result_age.as_millis() as i64,
         shutdown.clone(),
     );
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServer<IngestService>>().await;
+    tokio::spawn(watch_health(health, writer.clone(), shutdown.clone()));
     let grpc_server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
         .add_service(health_svc)

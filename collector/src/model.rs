@@ -72,6 +72,10 @@ pub struct ResultRow {
     pub received: Option<u32>,
     /// Kind-specific measurements.
     pub data: serde_json::Value,
+    /// Arrived well after it was observed (after an outage).
+    pub late: bool,
+    /// `future` or `past` when the agent's timestamp is not to be trusted.
+    pub clock_flag: Option<&'static str>,
 }
 
 impl ResultRow {

@@ -2,6 +2,7 @@
 //! Hello, hands validated batches to the writer and acknowledges each batch
 //! in order once the writer has committed it.
 
+pub mod clock;
 pub mod validate;
 pub mod writer;
 
@@ -35,6 +36,7 @@ pub struct IngestService {
     metrics: Arc<Metrics>,
     hello_timeout: Duration,
     max_batch: usize,
+    max_age_ms: i64,
     shutdown: CancellationToken,
 }
 
@@ -46,6 +48,7 @@ impl IngestService {
         metrics: Arc<Metrics>,
         hello_timeout: Duration,
         max_batch: usize,
+        max_age_ms: i64,
         shutdown: CancellationToken,
     ) -> Self {
         IngestService {
@@ -54,6 +57,7 @@ impl IngestService {
             metrics,
             hello_timeout,
             max_batch,
+            max_age_ms,
             shutdown,
         }
     }
@@ -163,7 +167,7 @@ impl Ingest for IngestService {
             })
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
-        let committed = answer
+        let (committed, session_id) = answer
             .await
             .map_err(|_| Status::unavailable("store writer stopped"))?
             .map_err(|e| Status::unavailable(format!("store unavailable: {e}")))?;
@@ -194,6 +198,8 @@ impl Ingest for IngestService {
             epoch,
             catalogue,
             after: 0,
+            offset_ms: offset.unwrap_or(0),
+            id: session_id,
         };
         tokio::spawn(session.run(inbound, out));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -207,6 +213,10 @@ struct Session {
     catalogue: validate::Catalogue,
     /// Highest seq received on this stream.
     after: u64,
+    /// Collector clock minus agent clock at Hello.
+    offset_ms: i64,
+    /// Session row id.
+    id: i64,
 }
 
 impl Session {
@@ -241,13 +251,21 @@ impl Session {
                             self.svc.max_batch
                         )));
                     }
-                    let rows = match validate::batch(b, self.epoch, self.after, &self.catalogue) {
+                    let mut rows = match validate::batch(b, self.epoch, self.after, &self.catalogue)
+                    {
                         Ok(r) => r,
                         Err(e) => {
                             self.svc.metrics.reject("invalid");
                             break Some(Status::invalid_argument(e));
                         }
                     };
+                    clock::stamp(
+                        &mut rows,
+                        store::now_ms(),
+                        self.offset_ms,
+                        self.svc.max_age_ms,
+                        &self.catalogue,
+                    );
                     if self.svc.writer.busy() {
                         let hint = pb::Backoff {
                             delay_ms: 1000,
@@ -265,6 +283,7 @@ impl Session {
                         .svc
                         .writer
                         .send(WriteOp::Batch {
+                            session: self.id,
                             who: self.who.clone(),
                             rows,
                             done,
@@ -293,10 +312,26 @@ impl Session {
         // Let every accepted batch be acknowledged before the stream closes.
         drop(ack_tx);
         let _ = acker.await;
+        let reason = match &end {
+            None => "agent closed the stream".to_string(),
+            Some(s) => format!(
+                "{:?}: {}",
+                s.code(),
+                s.message().chars().take(200).collect::<String>()
+            ),
+        };
         if let Some(s) = end {
             warn!(agent = %self.who.agent_id, code = ?s.code(), message = %s.message(), "closing agent stream");
             let _ = out.send(Err(s)).await;
         }
+        let _ = self
+            .svc
+            .writer
+            .send(WriteOp::SessionEnd {
+                id: self.id,
+                reason,
+            })
+            .await;
         self.svc.metrics.connected(&self.who, false);
         info!(agent = %self.who.agent_id, "agent disconnected");
     }

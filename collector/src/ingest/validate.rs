@@ -115,14 +115,14 @@ fn cap(mut s: String, n: usize) -> String {
     s
 }
 
-/// Targets of a session: id -> (group, kind).
-pub type Catalogue = HashMap<String, (String, &'static str)>;
+/// Targets of a session: id -> (group, kind, interval ms).
+pub type Catalogue = HashMap<String, (String, &'static str, u64)>;
 
 /// Build the catalogue from a validated Hello.
 pub fn catalogue(h: &HelloInfo) -> Catalogue {
     h.targets
         .iter()
-        .map(|t| (t.id.clone(), (t.group.clone(), t.kind)))
+        .map(|t| (t.id.clone(), (t.group.clone(), t.kind, t.interval_ms)))
         .collect()
 }
 
@@ -172,7 +172,7 @@ fn attach_group(mut row: ResultRow, cat: &Catalogue) -> Result<ResultRow, String
         }
         return Ok(row);
     }
-    let (group, kind) = cat.get(&row.target_id).ok_or_else(|| {
+    let (group, kind, _) = cat.get(&row.target_id).ok_or_else(|| {
         format!(
             "target `{}` was not declared in Hello",
             short(&row.target_id)
@@ -270,6 +270,8 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
         sent,
         received,
         data,
+        late: false,
+        clock_flag: None,
     })
 }
 
@@ -299,7 +301,7 @@ mod tests {
     }
 
     fn cat() -> Catalogue {
-        [("core".to_string(), ("intranet".to_string(), "icmp"))]
+        [("core".to_string(), ("intranet".to_string(), "icmp", 30_000))]
             .into_iter()
             .collect()
     }

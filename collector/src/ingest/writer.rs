@@ -20,7 +20,8 @@ const GROUP_MAX: usize = 64;
 /// One operation for the writer.
 #[derive(Debug)]
 pub enum WriteOp {
-    /// Record a Hello and answer with the committed seq of its epoch.
+    /// Record a Hello, open a session, and answer with the committed seq of
+    /// its epoch and the session id.
     Hello {
         /// Who.
         who: AgentIdentity,
@@ -28,11 +29,22 @@ pub enum WriteOp {
         info: HelloInfo,
         /// Estimated clock offset.
         clock_offset_ms: Option<i64>,
-        /// Answer.
-        done: oneshot::Sender<Result<u64, StoreError>>,
+        /// Answer: (committed seq, session id).
+        done: oneshot::Sender<Result<(u64, i64), StoreError>>,
+    },
+    /// Close a session.
+    SessionEnd {
+        /// Session id.
+        id: i64,
+        /// Why it ended.
+        reason: String,
     },
     /// Store a batch.
     Batch {
+        /// The stream's session id: once a batch of a session fails, later
+        /// batches of that session are refused, so a commit can never leave a
+        /// hole below a committed sequence.
+        session: i64,
         /// Who.
         who: AgentIdentity,
         /// Rows.
@@ -55,9 +67,11 @@ pub struct Writer {
 pub struct WriterGone;
 
 impl Writer {
-    /// Start the writer thread owning `conn`; `queue` bounds pending operations.
+    /// Start the writer thread owning `conn` (reopened from `data_dir` after
+    /// a failure); `queue` bounds pending operations.
     pub fn spawn(
         conn: Connection,
+        data_dir: std::path::PathBuf,
         metrics: Arc<Metrics>,
         queue: usize,
     ) -> (Self, std::thread::JoinHandle<()>) {
@@ -66,7 +80,7 @@ impl Writer {
         let h = Arc::clone(&healthy);
         let join = std::thread::Builder::new()
             .name("pantau-writer".into())
-            .spawn(move || run(conn, rx, metrics, h))
+            .spawn(move || run(conn, &data_dir, rx, metrics, h))
             .expect("spawning the writer thread");
         (Writer { tx, healthy }, join)
     }
@@ -89,17 +103,30 @@ impl Writer {
 
 fn run(
     mut conn: Connection,
+    data_dir: &std::path::Path,
     mut rx: mpsc::Receiver<WriteOp>,
     metrics: Arc<Metrics>,
     healthy: Arc<AtomicBool>,
 ) {
+    if let Err(e) = store::close_dangling_sessions(&conn) {
+        error!(error = %e, "cannot close sessions left open by the previous run");
+    }
     let mut group = Vec::with_capacity(GROUP_MAX);
+    let mut failed_sessions = std::collections::HashSet::new();
     while let Some(op) = rx.blocking_recv() {
         group.push(op);
         while group.len() < GROUP_MAX {
             match rx.try_recv() {
                 Ok(op) => group.push(op),
                 Err(_) => break,
+            }
+        }
+        if !healthy.load(Ordering::Relaxed) {
+            // After a failure (disk full, read-only, I/O error) start from a
+            // fresh connection; SQLite may keep a broken handle otherwise.
+            match store::open(data_dir) {
+                Ok(c) => conn = c,
+                Err(e) => error!(error = %e, "store still unavailable"),
             }
         }
         let mut batches = Vec::new();
@@ -111,16 +138,44 @@ fn run(
                     clock_offset_ms,
                     done,
                 } => {
-                    let r = store::record_hello(&mut conn, &who, &info, clock_offset_ms)
-                        .and_then(|()| store::committed_seq(&conn, &who.agent_id, info.epoch));
+                    let r = store::record_hello(&mut conn, &who, &info, clock_offset_ms).and_then(
+                        |()| {
+                            let committed = store::committed_seq(&conn, &who.agent_id, info.epoch)?;
+                            let session = store::start_session(
+                                &conn,
+                                &who.agent_id,
+                                info.epoch,
+                                store::now_ms(),
+                            )?;
+                            Ok((committed, session))
+                        },
+                    );
                     note(&metrics, &healthy, "hello", r.as_ref().err());
                     let _ = done.send(r);
                 }
-                WriteOp::Batch { who, rows, done } => batches.push((who, rows, done)),
+                WriteOp::SessionEnd { id, reason } => {
+                    failed_sessions.remove(&id);
+                    let r = store::end_session(&conn, id, store::now_ms(), &reason);
+                    note(&metrics, &healthy, "session", r.as_ref().err());
+                }
+                WriteOp::Batch {
+                    session,
+                    who,
+                    rows,
+                    done,
+                } => {
+                    if failed_sessions.contains(&session) {
+                        let _ = done.send(Err(StoreError::NotStored(
+                            "an earlier batch of this stream was not stored".into(),
+                        )));
+                    } else {
+                        batches.push((session, who, rows, done));
+                    }
+                }
             }
         }
         if !batches.is_empty() {
-            commit_batches(&mut conn, batches, &metrics, &healthy);
+            failed_sessions.extend(commit_batches(&mut conn, batches, &metrics, &healthy));
         }
     }
 }
@@ -137,17 +192,19 @@ fn note(metrics: &Metrics, healthy: &AtomicBool, op: &str, err: Option<&StoreErr
 }
 
 type Pending = (
+    i64,
     AgentIdentity,
     Vec<ResultRow>,
     oneshot::Sender<Result<(), StoreError>>,
 );
 
+/// Commit batches in one transaction; returns the sessions whose batches failed.
 fn commit_batches(
     conn: &mut Connection,
     batches: Vec<Pending>,
     metrics: &Metrics,
     healthy: &AtomicBool,
-) {
+) -> Vec<i64> {
     let started = Instant::now();
     let received_at = store::now_ms();
     let attempt = (|| {
@@ -156,7 +213,7 @@ fn commit_batches(
             source,
         })?;
         let mut counts = Vec::with_capacity(batches.len());
-        for (who, rows, _) in &batches {
+        for (_, who, rows, _) in &batches {
             counts.push(store::insert_results(&tx, who, rows, received_at)?);
         }
         tx.commit().map_err(|source| StoreError::Sqlite {
@@ -171,16 +228,20 @@ fn commit_batches(
     note(metrics, healthy, "batch", attempt.as_ref().err());
     match attempt {
         Ok(counts) => {
-            for ((who, rows, done), new) in batches.into_iter().zip(counts) {
+            for ((_, who, rows, done), new) in batches.into_iter().zip(counts) {
                 metrics.committed(&who, &rows, new, received_at);
                 let _ = done.send(Ok(()));
             }
+            Vec::new()
         }
         Err(e) => {
             let text = e.to_string();
-            for (_, _, done) in batches {
+            let mut failed = Vec::with_capacity(batches.len());
+            for (session, _, _, done) in batches {
+                failed.push(session);
                 let _ = done.send(Err(StoreError::NotStored(text.clone())));
             }
+            failed
         }
     }
 }

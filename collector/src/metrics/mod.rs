@@ -39,6 +39,8 @@ pub struct Metrics {
     ingest_results: IntCounterVec,
     ingest_duplicates: IntCounterVec,
     ingest_batches: IntCounterVec,
+    ingest_late: IntCounterVec,
+    ingest_clock: IntCounterVec,
     /// Messages or streams refused, by reason.
     pub ingest_rejected: IntCounterVec,
     /// Commit latency.
@@ -93,6 +95,8 @@ impl Metrics {
             ingest_results: reg(&r, IntCounterVec::new(o("pantau_ingest_results_total", "Results newly stored."), &["opd"]).unwrap()),
             ingest_duplicates: reg(&r, IntCounterVec::new(o("pantau_ingest_duplicate_results_total", "Results received again and ignored (already stored)."), &["opd"]).unwrap()),
             ingest_batches: reg(&r, IntCounterVec::new(o("pantau_ingest_batches_total", "Batches committed and acknowledged."), &["opd"]).unwrap()),
+            ingest_late: reg(&r, IntCounterVec::new(o("pantau_ingest_late_results_total", "Results stored that arrived late, after an outage."), &["opd"]).unwrap()),
+            ingest_clock: reg(&r, IntCounterVec::new(o("pantau_ingest_clock_flagged_results_total", "Results whose agent timestamp is far in the future or past, by flag."), &["opd", "flag"]).unwrap()),
             ingest_rejected: reg(&r, IntCounterVec::new(o("pantau_ingest_rejected_total", "Streams or messages refused, by reason."), &["reason"]).unwrap()),
             commit_seconds: reg(&r, Histogram::with_opts(HistogramOpts::new("pantau_store_commit_duration_seconds", "Time to commit one write transaction.").buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])).unwrap()),
             store_errors: reg(&r, IntCounterVec::new(o("pantau_store_errors_total", "Failed store operations."), &["op"]).unwrap()),
@@ -157,6 +161,12 @@ impl Metrics {
             .set(received_at_ms as f64 / 1000.0);
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         for r in rows {
+            if r.late {
+                self.ingest_late.with_label_values(&[opd]).inc();
+            }
+            if let Some(flag) = r.clock_flag {
+                self.ingest_clock.with_label_values(&[opd, flag]).inc();
+            }
             if r.kind == "heartbeat" {
                 if let Some(h) = r.data.as_object() {
                     let get = |k: &str| h.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
@@ -260,6 +270,8 @@ mod tests {
             sent: Some(5),
             received: Some(if outcome == "ok" { 4 } else { 0 }),
             data: serde_json::json!({"samples_us": [800, 1200, 30000, 40000]}),
+            late: false,
+            clock_flag: None,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::model::{AgentIdentity, HelloInfo, ResultRow};
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pantau.db";
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_2.sql")];
 
 /// A storage failure, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ pub fn open(data_dir: &Path) -> Result<Connection, StoreError> {
         source,
     })?;
     let conn = Connection::open(data_dir.join(DB_FILE)).op("open database")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
+    conn.busy_timeout(std::time::Duration::from_secs(5))
         .op("set busy timeout")?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
@@ -211,6 +211,45 @@ pub fn record_hello(
     tx.commit().op("commit hello")
 }
 
+/// Open a session row for a connected agent; returns its id.
+pub fn start_session(
+    conn: &Connection,
+    agent: &str,
+    epoch: u64,
+    at_ms: i64,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO agent_session (agent_id, epoch, connected_at_ms) VALUES (?1, ?2, ?3)",
+        params![agent, epoch as i64, at_ms],
+    )
+    .op("start session")?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Close a session.
+pub fn end_session(conn: &Connection, id: i64, at_ms: i64, reason: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE agent_session SET disconnected_at_ms = ?2, end_reason = ?3 WHERE id = ?1 AND disconnected_at_ms IS NULL",
+        params![id, at_ms, reason],
+    )
+    .op("end session")?;
+    Ok(())
+}
+
+/// Close sessions left open by a collector that stopped without closing
+/// them (crash, kill -9): they end at the last result received in them.
+pub fn close_dangling_sessions(conn: &Connection) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE agent_session SET end_reason = 'collector stopped',
+           disconnected_at_ms = MAX(connected_at_ms, COALESCE((SELECT MAX(r.received_at_ms) FROM result r
+             WHERE r.agent_id = agent_session.agent_id AND r.received_at_ms >= agent_session.connected_at_ms),
+             connected_at_ms))
+         WHERE disconnected_at_ms IS NULL",
+        [],
+    )
+    .op("close dangling sessions")
+}
+
 /// Insert rows inside an open transaction; returns how many were new.
 pub fn insert_results(
     tx: &rusqlite::Transaction<'_>,
@@ -221,8 +260,8 @@ pub fn insert_results(
     let mut st = tx
         .prepare_cached(
             "INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms, received_at_ms,
-                                 outcome, detail, value_ms, sent, received, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                 outcome, detail, value_ms, sent, received, data, late, clock_flag)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT DO NOTHING",
         )
         .op("prepare result insert")?;
@@ -244,6 +283,8 @@ pub fn insert_results(
                 r.sent,
                 r.received,
                 r.data.to_string(),
+                r.late,
+                r.clock_flag,
             ])
             .op("insert result")?;
     }
@@ -345,6 +386,53 @@ pub mod read {
         pub received: Option<u32>,
         /// Measurements.
         pub data: serde_json::Value,
+        /// Arrived late (after an outage).
+        pub late: bool,
+        /// `future` / `past` when the agent's time is not trusted.
+        pub clock_flag: Option<String>,
+    }
+
+    /// A connected interval of an agent.
+    #[derive(Debug, Serialize)]
+    pub struct Session {
+        /// Agent.
+        pub agent: String,
+        /// Spool epoch of the stream.
+        pub epoch: u64,
+        /// Connected, ms.
+        pub connected_at_ms: i64,
+        /// Disconnected, ms (`None` while connected).
+        pub disconnected_at_ms: Option<i64>,
+        /// Why it ended.
+        pub end_reason: Option<String>,
+    }
+
+    /// Sessions of an agent overlapping `[from, to)`, oldest first.
+    pub fn sessions(
+        conn: &Connection,
+        agent: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Session>, StoreError> {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT agent_id, epoch, connected_at_ms, disconnected_at_ms, end_reason FROM agent_session
+                 WHERE agent_id = ?1 AND connected_at_ms < ?3 AND COALESCE(disconnected_at_ms, ?3) >= ?2
+                 ORDER BY connected_at_ms",
+            )
+            .op("prepare sessions")?;
+        st.query_map(params![agent, from_ms, to_ms], |r| {
+            Ok(Session {
+                agent: r.get(0)?,
+                epoch: r.get::<_, i64>(1)? as u64,
+                connected_at_ms: r.get(2)?,
+                disconnected_at_ms: r.get(3)?,
+                end_reason: r.get(4)?,
+            })
+        })
+        .op("query sessions")?
+        .collect::<Result<_, _>>()
+        .op("read sessions")
     }
 
     /// All OPDs.
@@ -447,7 +535,7 @@ pub mod read {
         let mut st = conn
             .prepare_cached(
                 "SELECT agent_id, opd_id, target_id, kind, epoch, seq, observed_at_ms, received_at_ms,
-                        outcome, detail, value_ms, sent, received, data
+                        outcome, detail, value_ms, sent, received, data, late, clock_flag
                  FROM result WHERE agent_id = ?1 AND observed_at_ms >= ?2 AND observed_at_ms < ?3
                  ORDER BY observed_at_ms, epoch, seq LIMIT ?4",
             )
@@ -469,6 +557,8 @@ pub mod read {
                 sent: r.get(11)?,
                 received: r.get(12)?,
                 data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                late: r.get(14)?,
+                clock_flag: r.get(15)?,
             })
         })
         .op("query results")?
@@ -506,6 +596,8 @@ mod tests {
             sent: Some(5),
             received: Some(5),
             data: serde_json::json!({"samples_us": [1500]}),
+            late: false,
+            clock_flag: None,
         }
     }
 

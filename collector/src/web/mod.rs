@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/results", get(results))
+        .route("/api/v1/sessions", get(sessions))
         .with_state(state)
 }
 
@@ -220,10 +221,38 @@ async fn results(
                 "observed_at": rfc3339(r.observed_at_ms), "received_at": rfc3339(r.received_at_ms),
                 "outcome": r.outcome, "detail": r.detail, "value_ms": r.value_ms,
                 "sent": r.sent, "received": r.received, "data": r.data,
+                "late": r.late, "clock_flag": r.clock_flag,
             })
         })
         .collect();
     Ok(Json(json!({"results": items, "truncated": truncated})))
+}
+
+async fn sessions(
+    State(s): State<AppState>,
+    Query(q): Query<ResultsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let agent = q
+        .agent
+        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`agent` is required".into()))?;
+    let from = parse_time("from", q.from.as_deref())?;
+    let to = parse_time("to", q.to.as_deref())?;
+    let rows = s
+        .read
+        .with(move |c| read::sessions(c, &agent, from, to))
+        .await?;
+    let items: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|x| {
+            json!({
+                "agent": x.agent, "epoch": x.epoch,
+                "connected_at": rfc3339(x.connected_at_ms),
+                "disconnected_at": x.disconnected_at_ms.map(rfc3339),
+                "end_reason": x.end_reason,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": items })))
 }
 
 async fn overview(State(s): State<AppState>) -> Result<Html<String>, ApiError> {

@@ -137,13 +137,18 @@ pub struct Collector {
 impl Collector {
     /// Start `pantau-collector serve` on loopback port 0 and wait for its ready line.
     pub fn start(data_dir: &Path) -> Collector {
+        Collector::start_at(data_dir, "127.0.0.1:0", "127.0.0.1:0")
+    }
+
+    /// Start on given addresses (to restart a collector where agents expect it).
+    pub fn start_at(data_dir: &Path, grpc: &str, http: &str) -> Collector {
         let mut child = Command::new(bin("pantau-collector"))
             .args([
                 "serve",
                 "--grpc-listen",
-                "127.0.0.1:0",
+                grpc,
                 "--http-listen",
-                "127.0.0.1:0",
+                http,
                 "--data-dir",
             ])
             .arg(data_dir)
@@ -187,6 +192,18 @@ impl Collector {
         assert_eq!(code, 200);
         body
     }
+}
+
+/// A loopback address whose port was free a moment ago.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
+/// Send SIGKILL (a crash or power cut for the process) and reap it.
+pub fn kill9(p: &mut Proc) {
+    p.child.kill().expect("kill -9");
+    p.child.wait().expect("wait");
 }
 
 /// A minimal blocking HTTP/1.1 GET, enough for the collector's own endpoints.
