@@ -5,20 +5,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests start: ip (iproute2), unshare and setpriv (util-linux).
+# System tools the tests start: ip (iproute2), unshare and setpriv (util-linux),
+# prometheus and promtool (prometheus), systemd-analyze (systemd).
 missing=()
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 { command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1; } || missing+=(util-linux)
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # Rust components used by the checks.
 for c in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
 done
+# cargo-deb builds the .deb packages in tests/tests/package.rs. Pinned: the
+# test packages the debug binaries with --profile dev, which later releases
+# announce they will refuse.
+command -v cargo-deb >/dev/null 2>&1 || cargo install cargo-deb --locked --version 3.8.0
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
