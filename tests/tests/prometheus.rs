@@ -290,6 +290,24 @@ fn dashboards_are_well_formed_and_every_exemption_is_used() {
     ] {
         assert!(all.contains(m), "no panel shows {m}");
     }
+    // Docker compose (not run here: no Docker) mounts files that exist and
+    // provisions the same data source uid the dashboards use.
+    let compose = std::fs::read_to_string(repo("deploy/docker/compose.yml")).unwrap();
+    let mounts: Vec<&str> = compose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|l| l.starts_with("./") || l.starts_with("../"))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert!(mounts.len() >= 5, "{mounts:?}");
+    for m in mounts {
+        assert!(
+            repo("deploy/docker").join(m).exists(),
+            "compose.yml mounts missing {m}"
+        );
+    }
+    let ds = std::fs::read_to_string(repo("deploy/docker/grafana-datasource.yml")).unwrap();
+    assert!(ds.contains("uid: pantau-prometheus"), "{ds}");
     assert_eq!(
         metric_names(r#"sum(rate(pantau_x_total{a="pantau_y"}[5m])) / opd:r:ratio_1d"#),
         BTreeSet::from(["pantau_x_total".to_string(), "opd:r:ratio_1d".to_string()])
