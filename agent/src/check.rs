@@ -95,13 +95,31 @@ fn summary(o: &Observation) -> String {
         }
         (Measurement::Http { status, .. }, Outcome::Ok) => format!("HTTP {status}"),
         (Measurement::Dns { answers, .. }, Outcome::Ok) => format!("{answers} answer(s)"),
+        (Measurement::Bandwidth(b), Outcome::Ok) if b.skipped.is_empty() => format!(
+            "down {:.1} Mbit/s, up {:.1} Mbit/s",
+            b.download_bps as f64 / 1e6,
+            b.upload_bps as f64 / 1e6
+        ),
+        (Measurement::Link(l), Outcome::Ok) if l.no_rate.is_empty() => format!(
+            "in {:.1} Mbit/s, out {:.1} Mbit/s",
+            l.in_bps / 1e6,
+            l.out_bps / 1e6
+        ),
+        (Measurement::Link(l), Outcome::Ok) => {
+            format!(
+                "{} in / {} out octets ({} bit)",
+                l.in_octets, l.out_octets, l.counter_bits
+            )
+        }
         _ => o.detail.clone(),
     }
 }
 
 /// Run `check` for a config: returns the table and whether every probe passed.
 pub async fn check(cfg: &AgentConfig) -> Result<(String, bool), String> {
-    let prober = Arc::new(Prober::new()?);
+    let mut prober = Prober::new()?;
+    prober.configure_bandwidth(cfg.require_token().ok(), cfg.bandwidth.clone());
+    let prober = Arc::new(prober);
     let results = run_all(prober, &cfg.targets).await;
     let all_ok = results.iter().all(|o| o.outcome == Outcome::Ok);
     Ok((render(&cfg.targets, &results), all_ok))

@@ -29,6 +29,9 @@ pub struct RawConfig {
     /// Defaults applied to every target that does not set its own.
     #[serde(default)]
     pub defaults: RawDefaults,
+    /// Limits shared by every bandwidth test.
+    #[serde(default)]
+    pub bandwidth: RawBandwidthPolicy,
     /// What to probe.
     #[serde(default)]
     pub targets: Vec<RawTarget>,
@@ -109,6 +112,64 @@ pub struct RawTarget {
     pub server: Option<String>,
     /// DNS: record type, A or AAAA.
     pub record: Option<String>,
+    /// Bandwidth: how the test runs (`[targets.bandwidth]`).
+    pub bandwidth: Option<RawBandwidthTest>,
+    /// Link: where the counters come from (`[targets.link]`).
+    pub link: Option<RawLink>,
+}
+
+/// `[bandwidth]`: limits shared by every bandwidth test of this agent.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBandwidthPolicy {
+    /// Shortest time between the start of one test and the next (any target).
+    pub min_gap: Option<String>,
+    /// Most bytes all tests may use per calendar month (UTC); "0" = no budget.
+    pub monthly_budget: Option<String>,
+    /// File that keeps the month's byte count across restarts.
+    pub state_file: Option<PathBuf>,
+}
+
+/// `[targets.bandwidth]`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawBandwidthTest {
+    /// "collector" (address is the collector's HTTP base URL, the agent token is sent)
+    /// or "http" (address is a URL to download; `upload_url` to POST to).
+    pub server: Option<String>,
+    /// "download", "upload" or "both".
+    pub direction: Option<String>,
+    /// Parallel streams per direction.
+    pub streams: Option<u32>,
+    /// Most bytes per direction per test, e.g. "50MB".
+    pub max_bytes: Option<String>,
+    /// Longest time per direction, warm-up included.
+    pub max_duration: Option<String>,
+    /// Start of each direction not counted (TCP slow start, shaper bursts).
+    pub warmup: Option<String>,
+    /// server = "http": URL that accepts a POST body for the upload test.
+    pub upload_url: Option<String>,
+    /// Interface whose /proc/net/dev counters show whether the link is busy.
+    pub busy_interface: Option<String>,
+    /// Skip the test when that interface carries more than this many Mbit/s.
+    pub busy_threshold_mbps: Option<f64>,
+}
+
+/// `[targets.link]`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    /// "snmp" (address is the router, `host` or `host:port`) or "local"
+    /// (address is an interface name of this machine, read from /proc/net/dev).
+    pub source: Option<String>,
+    /// SNMP: ifIndex of the interface.
+    pub if_index: Option<u32>,
+    /// SNMP version: "2c" ("3" is not supported yet).
+    pub version: Option<String>,
+    /// SNMP v2c community.
+    pub community: Option<String>,
+    /// Contracted bandwidth of the link in Mbit/s; overrides the device's ifHighSpeed.
+    pub contracted_mbps: Option<f64>,
 }
 
 /// Validated agent configuration.
@@ -128,6 +189,8 @@ pub struct AgentConfig {
     pub batch_max: usize,
     /// The durable spool.
     pub spool: SpoolConfig,
+    /// Limits shared by bandwidth tests.
+    pub bandwidth: BandwidthPolicy,
     /// Targets in configuration order.
     pub targets: Vec<Target>,
     /// SHA-256 of the configuration file's bytes (hex).
@@ -169,6 +232,76 @@ pub struct Target {
     pub dns_server: Option<std::net::SocketAddr>,
     /// DNS record type: true for AAAA.
     pub dns_aaaa: bool,
+    /// Bandwidth test settings (kind bandwidth only).
+    pub bandwidth: Option<BandwidthTest>,
+    /// Link counter source (kind link only).
+    pub link: Option<LinkSpec>,
+}
+
+/// Which way a bandwidth test measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Server to agent.
+    Download,
+    /// Agent to server.
+    Upload,
+    /// Download, then upload.
+    Both,
+}
+
+/// A validated bandwidth test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandwidthTest {
+    /// True: the collector's endpoint with the agent token; false: a plain HTTP URL.
+    pub collector: bool,
+    /// Which way.
+    pub direction: Direction,
+    /// Parallel streams per direction.
+    pub streams: u32,
+    /// Byte cap per direction.
+    pub max_bytes: u64,
+    /// Duration cap per direction, warm-up included.
+    pub max_duration: Duration,
+    /// Discarded start of each direction.
+    pub warmup: Duration,
+    /// Upload URL for server = "http".
+    pub upload_url: Option<String>,
+    /// Interface checked for existing load, with the threshold in bit/s.
+    pub busy: Option<(String, u64)>,
+}
+
+/// Limits shared by every bandwidth test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandwidthPolicy {
+    /// Shortest time between tests.
+    pub min_gap: Duration,
+    /// Bytes per calendar month (UTC); 0 = unlimited.
+    pub monthly_budget: u64,
+    /// Where the month's count is kept.
+    pub state_file: PathBuf,
+}
+
+/// Where a link's counters come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkSource {
+    /// SNMP v2c against `address`.
+    Snmp {
+        /// ifIndex.
+        if_index: u32,
+        /// Community string.
+        community: String,
+    },
+    /// /proc/net/dev of this machine; `address` is the interface.
+    Local,
+}
+
+/// A validated link target's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkSpec {
+    /// The counter source.
+    pub source: LinkSource,
+    /// Contracted bandwidth, bit/s.
+    pub contracted_bps: Option<u64>,
 }
 
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -289,6 +422,7 @@ impl RawConfig {
             pantau_proto::MAX_BATCH_RESULTS as u32,
         );
         let spool = validate_spool(self.spool, &mut p);
+        let bandwidth = validate_bandwidth_policy(self.bandwidth, &spool.dir, &mut p);
 
         let d_interval = confload::duration(
             "defaults.interval",
@@ -333,6 +467,7 @@ impl RawConfig {
                 max_concurrent_probes,
                 batch_max,
                 spool,
+                bandwidth,
                 targets,
                 config_hash,
             })
@@ -486,7 +621,7 @@ fn validate_target(
             p.push(Problem::new(
                 key("kind"),
                 format!(
-                    "`{}` is not a probe kind; allowed: icmp, tcp, http, dns",
+                    "`{}` is not a probe kind; allowed: icmp, tcp, http, dns, bandwidth, link",
                     t.kind.clone().unwrap_or_default()
                 ),
             ));
@@ -513,7 +648,31 @@ fn validate_target(
                 "only dns targets take server and record",
             ));
         }
+        if t.bandwidth.is_some() && kind != ProbeKind::Bandwidth {
+            p.push(Problem::new(
+                key("bandwidth"),
+                "only bandwidth targets take [targets.bandwidth]",
+            ));
+        }
+        if t.link.is_some() && kind != ProbeKind::Link {
+            p.push(Problem::new(
+                key("link"),
+                "only link targets take [targets.link]",
+            ));
+        }
     }
+    let bandwidth = match (kind, t.bandwidth) {
+        (Some(ProbeKind::Bandwidth), raw) => {
+            validate_bandwidth_test(&key("bandwidth"), raw.unwrap_or_default(), p)
+        }
+        _ => None,
+    };
+    let link = match (kind, t.link) {
+        (Some(ProbeKind::Link), raw) => {
+            validate_link(&key("link"), &address, raw.unwrap_or_default(), p)
+        }
+        _ => None,
+    };
     let interval = match &t.interval {
         Some(s) => confload::duration(&key("interval"), s, MIN_INTERVAL, MAX_INTERVAL, p),
         None => Some(d_interval),
@@ -587,7 +746,233 @@ fn validate_target(
         expect_status,
         dns_server,
         dns_aaaa,
+        bandwidth,
+        link,
     })
+}
+
+fn validate_bandwidth_policy(
+    raw: RawBandwidthPolicy,
+    spool_dir: &Path,
+    p: &mut Vec<Problem>,
+) -> BandwidthPolicy {
+    let min_gap = confload::duration(
+        "bandwidth.min_gap",
+        raw.min_gap.as_deref().unwrap_or("15m"),
+        Duration::ZERO,
+        Duration::from_secs(31 * 86400),
+        p,
+    )
+    .unwrap_or(Duration::from_secs(900));
+    let monthly_budget = match parse_size(raw.monthly_budget.as_deref().unwrap_or("0")) {
+        Some(b) => b,
+        None => {
+            p.push(Problem::new(
+                "bandwidth.monthly_budget",
+                "not a size; write e.g. \"20GB\", or \"0\" for no budget",
+            ));
+            0
+        }
+    };
+    let state_file = raw.state_file.unwrap_or_else(|| {
+        spool_dir
+            .parent()
+            .unwrap_or(spool_dir)
+            .join("bandwidth-budget.json")
+    });
+    BandwidthPolicy {
+        min_gap,
+        monthly_budget,
+        state_file,
+    }
+}
+
+fn validate_bandwidth_test(
+    key: &str,
+    raw: RawBandwidthTest,
+    p: &mut Vec<Problem>,
+) -> Option<BandwidthTest> {
+    let before = p.len();
+    let k = |s: &str| format!("{key}.{s}");
+    let collector = match raw.server.as_deref().unwrap_or("collector") {
+        "collector" => true,
+        "http" => false,
+        other => {
+            p.push(Problem::new(
+                k("server"),
+                format!("`{other}` is not one of collector, http"),
+            ));
+            true
+        }
+    };
+    let direction = match raw.direction.as_deref().unwrap_or("both") {
+        "download" => Direction::Download,
+        "upload" => Direction::Upload,
+        "both" => Direction::Both,
+        other => {
+            p.push(Problem::new(
+                k("direction"),
+                format!("`{other}` is not one of download, upload, both"),
+            ));
+            Direction::Both
+        }
+    };
+    if !collector && direction != Direction::Download && raw.upload_url.is_none() {
+        p.push(Problem::new(
+            k("upload_url"),
+            "server = \"http\" needs upload_url to test upload; or set direction = \"download\"",
+        ));
+    }
+    if let Some(u) = &raw.upload_url
+        && check_address(ProbeKind::Http, u).is_err()
+    {
+        p.push(Problem::new(
+            k("upload_url"),
+            format!("`{u}` is not an http:// or https:// URL"),
+        ));
+    }
+    let streams = bounded(p, &k("streams"), raw.streams, 4, 1, 32) as u32;
+    let max_bytes = match parse_size(raw.max_bytes.as_deref().unwrap_or("100MB")) {
+        Some(b) if (1 << 16..=1 << 40).contains(&b) => b,
+        _ => {
+            p.push(Problem::new(
+                k("max_bytes"),
+                "not a size between 64KiB and 1TiB; write e.g. \"100MB\"",
+            ));
+            0
+        }
+    };
+    let max_duration = confload::duration(
+        &k("max_duration"),
+        raw.max_duration.as_deref().unwrap_or("10s"),
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        p,
+    )
+    .unwrap_or(Duration::from_secs(10));
+    let warmup = confload::duration(
+        &k("warmup"),
+        raw.warmup.as_deref().unwrap_or("2s"),
+        Duration::ZERO,
+        Duration::from_secs(30),
+        p,
+    )
+    .unwrap_or(Duration::from_secs(2));
+    if warmup >= max_duration {
+        p.push(Problem::new(
+            k("warmup"),
+            "must be shorter than max_duration, or nothing is measured",
+        ));
+    }
+    let busy = match (raw.busy_interface, raw.busy_threshold_mbps) {
+        (None, None) => None,
+        (Some(i), Some(t)) if t > 0.0 && t.is_finite() && valid_ifname(&i) => {
+            Some((i, (t * 1e6) as u64))
+        }
+        _ => {
+            p.push(Problem::new(
+                k("busy_interface"),
+                "set busy_interface (an interface name) and busy_threshold_mbps (> 0) together",
+            ));
+            None
+        }
+    };
+    (p.len() == before).then_some(BandwidthTest {
+        collector,
+        direction,
+        streams,
+        max_bytes,
+        max_duration,
+        warmup,
+        upload_url: raw.upload_url,
+        busy,
+    })
+}
+
+fn validate_link(key: &str, address: &str, raw: RawLink, p: &mut Vec<Problem>) -> Option<LinkSpec> {
+    let before = p.len();
+    let k = |s: &str| format!("{key}.{s}");
+    let contracted_bps = match raw.contracted_mbps {
+        None => None,
+        Some(m) if m > 0.0 && m.is_finite() => Some((m * 1e6) as u64),
+        Some(m) => {
+            p.push(Problem::new(
+                k("contracted_mbps"),
+                format!("{m} must be a positive number of Mbit/s"),
+            ));
+            None
+        }
+    };
+    let source = match raw.source.as_deref().unwrap_or("snmp") {
+        "snmp" => {
+            match raw.version.as_deref().unwrap_or("2c") {
+                "2c" => {}
+                "3" => p.push(Problem::new(
+                    k("version"),
+                    "SNMP v3 is not supported yet; use \"2c\" (read-only community, ideally on a management VLAN)",
+                )),
+                other => p.push(Problem::new(
+                    k("version"),
+                    format!("`{other}` is not supported; allowed: 2c"),
+                )),
+            }
+            if split_host_port(address).is_none_or(|(h, _)| !valid_host(h)) && !valid_host(address)
+            {
+                p.push(Problem::new(
+                    key.replace(".link", ".address"),
+                    format!("`{address}` is not a router host or host:port"),
+                ));
+            }
+            let if_index = match raw.if_index {
+                Some(i) if i > 0 => i,
+                _ => {
+                    p.push(Problem::new(
+                        k("if_index"),
+                        "set the router's ifIndex of the link (1 or more; see `snmpwalk ... IF-MIB::ifDescr`)",
+                    ));
+                    0
+                }
+            };
+            LinkSource::Snmp {
+                if_index,
+                community: raw.community.unwrap_or_else(|| "public".into()),
+            }
+        }
+        "local" => {
+            if raw.if_index.is_some() || raw.community.is_some() || raw.version.is_some() {
+                p.push(Problem::new(
+                    k("source"),
+                    "local links take no if_index, version or community",
+                ));
+            }
+            if !valid_ifname(address) {
+                p.push(Problem::new(
+                    key.replace(".link", ".address"),
+                    format!("`{address}` is not an interface name"),
+                ));
+            }
+            LinkSource::Local
+        }
+        other => {
+            p.push(Problem::new(
+                k("source"),
+                format!("`{other}` is not one of snmp, local"),
+            ));
+            LinkSource::Local
+        }
+    };
+    (p.len() == before).then_some(LinkSpec {
+        source,
+        contracted_bps,
+    })
+}
+
+/// A Linux interface name: 1-15 characters, no '/', ':' or whitespace.
+pub fn valid_ifname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && c != '/' && c != ':')
 }
 
 fn parse_server(s: &str) -> Option<std::net::SocketAddr> {
@@ -615,10 +1000,12 @@ pub fn check_address(kind: ProbeKind, a: &str) -> Result<(), String> {
     let ok = match kind {
         ProbeKind::Icmp | ProbeKind::Dns => valid_host(a),
         ProbeKind::Tcp => split_host_port(a).is_some_and(|(h, _)| valid_host(h)),
-        ProbeKind::Http => {
+        ProbeKind::Http | ProbeKind::Bandwidth => {
             (a.starts_with("http://") || a.starts_with("https://"))
                 && reqwest::Url::parse(a).is_ok()
         }
+        // Checked with the link's source (router host or interface name).
+        ProbeKind::Link => true,
     };
     if ok {
         return Ok(());
@@ -627,7 +1014,10 @@ pub fn check_address(kind: ProbeKind, a: &str) -> Result<(), String> {
         ProbeKind::Icmp => format!("`{a}` is not an IP address or host name"),
         ProbeKind::Dns => format!("`{a}` is not a host name to resolve"),
         ProbeKind::Tcp => format!("`{a}` is not host:port (IPv6: [addr]:port)"),
-        ProbeKind::Http => format!("`{a}` is not an http:// or https:// URL"),
+        ProbeKind::Http | ProbeKind::Bandwidth => {
+            format!("`{a}` is not an http:// or https:// URL")
+        }
+        ProbeKind::Link => format!("`{a}` is not a router or interface"),
     })
 }
 

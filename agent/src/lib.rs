@@ -51,7 +51,9 @@ pub enum RunError {
 pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), RunError> {
     let token = cfg.require_token().map_err(RunError::Config)?;
     let cfg = Arc::new(cfg);
-    let prober = Arc::new(Prober::new().map_err(RunError::Config)?);
+    let mut prober = Prober::new().map_err(RunError::Config)?;
+    prober.configure_bandwidth(Some(token.clone()), cfg.bandwidth.clone());
+    let prober = Arc::new(prober);
     if cfg.targets.iter().any(|t| t.kind == model::ProbeKind::Icmp)
         && let Err(e) = prober.icmp_preflight()
     {

@@ -13,6 +13,10 @@ pub enum ProbeKind {
     Http,
     /// DNS resolution.
     Dns,
+    /// Throughput test.
+    Bandwidth,
+    /// Link utilisation (SNMP or local interface counters).
+    Link,
 }
 
 impl ProbeKind {
@@ -23,6 +27,8 @@ impl ProbeKind {
             "tcp" => Self::Tcp,
             "http" => Self::Http,
             "dns" => Self::Dns,
+            "bandwidth" => Self::Bandwidth,
+            "link" => Self::Link,
             _ => return None,
         })
     }
@@ -34,6 +40,8 @@ impl ProbeKind {
             Self::Tcp => "tcp",
             Self::Http => "http",
             Self::Dns => "dns",
+            Self::Bandwidth => "bandwidth",
+            Self::Link => "link",
         }
     }
 }
@@ -158,6 +166,66 @@ pub struct Health {
     pub seq_skipped: u64,
 }
 
+/// One throughput test (see `probe::bandwidth`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BandwidthResult {
+    /// Download rate over the measured window, bit/s.
+    pub download_bps: u64,
+    /// Upload rate over the measured window, bit/s.
+    pub upload_bps: u64,
+    /// Bytes received, warm-up included.
+    pub download_bytes: u64,
+    /// Bytes sent, warm-up included.
+    pub upload_bytes: u64,
+    /// Measured download window.
+    pub download_window: Duration,
+    /// Measured upload window.
+    pub upload_window: Duration,
+    /// Parallel streams per direction.
+    pub streams: u32,
+    /// Why the test was skipped ("busy", "budget", "gap"); empty when it ran.
+    pub skipped: String,
+    /// Egress rate seen before the test, bit/s (0 when not checked).
+    pub busy_bps: u64,
+    /// Bytes used by tests this calendar month (UTC), this one included.
+    pub month_bytes: u64,
+}
+
+/// One poll of a link's counters (see `probe::link`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkSample {
+    /// "snmp" or "local".
+    pub source: &'static str,
+    /// SNMP ifIndex (0 locally).
+    pub if_index: u32,
+    /// Interface name.
+    pub if_name: String,
+    /// Octets in, as read.
+    pub in_octets: u64,
+    /// Octets out, as read.
+    pub out_octets: u64,
+    /// 64 or 32.
+    pub counter_bits: u32,
+    /// sysUpTime in centiseconds (0 locally).
+    pub sys_uptime_cs: u64,
+    /// ifOperStatus (0 unknown).
+    pub oper_status: u32,
+    /// Capacity for the ratio, bit/s (0 unknown).
+    pub capacity_bps: u64,
+    /// Capacity is the configured contracted bandwidth.
+    pub contracted: bool,
+    /// Seconds covered by the rates; 0 when there is no rate.
+    pub interval_seconds: f64,
+    /// Inbound rate, bit/s.
+    pub in_bps: f64,
+    /// Outbound rate, bit/s.
+    pub out_bps: f64,
+    /// Why there is no rate: "first", "reset", "gap"; empty with a rate.
+    pub no_rate: &'static str,
+    /// 32-bit wraps corrected.
+    pub wraps: u32,
+}
+
 /// Kind-specific measurements.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Measurement {
@@ -192,6 +260,10 @@ pub enum Measurement {
     },
     /// Agent health.
     Heartbeat(Health),
+    /// Throughput test.
+    Bandwidth(BandwidthResult),
+    /// Link counters and utilisation.
+    Link(LinkSample),
     /// Nothing measured (the probe could not start).
     None,
 }

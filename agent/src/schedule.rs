@@ -120,6 +120,8 @@ mod tests {
             expect_status: vec![],
             dns_server: None,
             dns_aaaa: false,
+            bandwidth: None,
+            link: None,
         }
     }
 

@@ -146,6 +146,7 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
             timeout: Some("3s".into()),
             icmp_count: Some(5),
         },
+        bandwidth: Default::default(),
         targets: demo_targets(g, h, opts.offline),
     }
     .validate("demo".into())

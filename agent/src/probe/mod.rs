@@ -2,9 +2,12 @@
 //! tested with a fake. Every probe returns an [`Observation`], never an error:
 //! a failure is a measurement too.
 
+pub mod bandwidth;
 pub mod dns;
 pub mod http;
 pub mod icmp;
+pub mod link;
+pub mod snmp;
 pub mod tcp;
 
 use std::future::Future;
@@ -25,6 +28,8 @@ pub trait Probe: Send + Sync + 'static {
 pub struct Prober {
     icmp: icmp::IcmpProber,
     http: http::HttpProber,
+    bandwidth: bandwidth::BandwidthProber,
+    link: link::LinkProber,
 }
 
 impl Prober {
@@ -34,7 +39,19 @@ impl Prober {
         Ok(Prober {
             icmp: icmp::IcmpProber::default(),
             http: http::HttpProber::new()?,
+            bandwidth: bandwidth::BandwidthProber::new()?,
+            link: link::LinkProber::default(),
         })
+    }
+
+    /// Give bandwidth tests the collector token and the shared limits
+    /// (minimum gap, monthly budget and where it is kept).
+    pub fn configure_bandwidth(
+        &mut self,
+        token: Option<String>,
+        policy: crate::config::BandwidthPolicy,
+    ) {
+        self.bandwidth.configure(token, policy);
     }
 
     /// Check that ICMP sockets can be opened; the error carries the fix.
@@ -51,6 +68,8 @@ impl Probe for Prober {
             ProbeKind::Tcp => tcp::probe(target).await,
             ProbeKind::Http => self.http.probe(target).await,
             ProbeKind::Dns => dns::probe(target).await,
+            ProbeKind::Bandwidth => self.bandwidth.probe(target).await,
+            ProbeKind::Link => self.link.probe(target).await,
         };
         obs.observed_at = started;
         obs.target_id.clone_from(&target.id);

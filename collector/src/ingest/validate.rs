@@ -24,6 +24,8 @@ fn kind_name(k: i32) -> Option<&'static str> {
         pb::ProbeKind::Http => "http",
         pb::ProbeKind::Dns => "dns",
         pb::ProbeKind::Heartbeat => "heartbeat",
+        pb::ProbeKind::Bandwidth => "bandwidth",
+        pb::ProbeKind::Link => "link",
         pb::ProbeKind::Unspecified => return None,
     })
 }
@@ -250,6 +252,35 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
             "results_dropped": h.results_dropped, "clock_offset_ms": h.clock_offset_ms,
             "probes_in_flight": h.probes_in_flight, "spool_corrupt_bytes": h.spool_corrupt_bytes,
             "seq_skipped": h.seq_skipped}),
+        ("bandwidth", Some(M::Bandwidth(b))) => {
+            if b.streams > 64 || b.skipped.len() > 16 {
+                return Err("bandwidth measurement is out of range".into());
+            }
+            json!({"download_bps": b.download_bps, "upload_bps": b.upload_bps,
+                   "download_bytes": b.download_bytes, "upload_bytes": b.upload_bytes,
+                   "download_window_us": b.download_window_us, "upload_window_us": b.upload_window_us,
+                   "streams": b.streams, "skipped": b.skipped, "busy_bps": b.busy_bps,
+                   "month_bytes": b.month_bytes})
+        }
+        ("link", Some(M::Link(l))) => {
+            let finite = [l.interval_seconds, l.in_bps, l.out_bps]
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0);
+            if !finite
+                || !matches!(l.source.as_str(), "snmp" | "local")
+                || !matches!(l.no_rate.as_str(), "" | "first" | "reset" | "gap")
+                || !matches!(l.counter_bits, 32 | 64)
+                || l.if_name.len() > 64
+            {
+                return Err("link measurement is out of range".into());
+            }
+            json!({"source": l.source, "if_index": l.if_index, "if_name": l.if_name,
+                   "in_octets": l.in_octets, "out_octets": l.out_octets, "counter_bits": l.counter_bits,
+                   "sys_uptime_cs": l.sys_uptime_cs, "oper_status": l.oper_status,
+                   "capacity_bps": l.capacity_bps, "contracted": l.contracted,
+                   "interval_seconds": l.interval_seconds, "in_bps": l.in_bps, "out_bps": l.out_bps,
+                   "no_rate": l.no_rate, "wraps": l.wraps})
+        }
         ("heartbeat", None) => return Err("heartbeat without health".into()),
         (_, None) => json!({}),
         (k, Some(_)) => return Err(format!("measurement does not match kind {k}")),
