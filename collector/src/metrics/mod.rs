@@ -48,6 +48,11 @@ pub struct Metrics {
     /// Failed commits.
     pub store_errors: IntCounterVec,
     series_refused: IntCounterVec,
+    link_utilisation: GaugeVec,
+    link_throughput: GaugeVec,
+    link_capacity: GaugeVec,
+    bandwidth_throughput: GaugeVec,
+    bandwidth_month_bytes: GaugeVec,
     state: Mutex<State>,
 }
 
@@ -101,6 +106,11 @@ impl Metrics {
             commit_seconds: reg(&r, Histogram::with_opts(HistogramOpts::new("pantau_store_commit_duration_seconds", "Time to commit one write transaction.").buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])).unwrap()),
             store_errors: reg(&r, IntCounterVec::new(o("pantau_store_errors_total", "Failed store operations."), &["op"]).unwrap()),
             series_refused: reg(&r, IntCounterVec::new(o("pantau_metrics_series_refused_total", "Target series not created because the agent exceeded the per-agent cap."), AGENT_LABELS).unwrap()),
+            link_utilisation: reg(&r, GaugeVec::new(o("pantau_link_utilisation_ratio", "Utilisation of the link over the latest poll interval, 0 to 1: rate divided by the contracted bandwidth (or the interface speed). Absent after a gap or counter reset."), &["opd", "agent", "link", "direction"]).unwrap()),
+            link_throughput: reg(&r, GaugeVec::new(o("pantau_link_throughput_bits_per_second", "Traffic on the link over the latest poll interval, bit/s. Absent after a gap or counter reset."), &["opd", "agent", "link", "direction"]).unwrap()),
+            link_capacity: reg(&r, GaugeVec::new(o("pantau_link_capacity_bits_per_second", "Capacity used for the utilisation ratio: contracted bandwidth if configured, else the interface speed."), &["opd", "agent", "link"]).unwrap()),
+            bandwidth_throughput: reg(&r, GaugeVec::new(o("pantau_bandwidth_throughput_bits_per_second", "Throughput measured by the latest bandwidth test that ran, bit/s."), &["opd", "agent", "target", "direction"]).unwrap()),
+            bandwidth_month_bytes: reg(&r, GaugeVec::new(o("pantau_bandwidth_month_bytes", "Bytes the agent's bandwidth tests used this calendar month (UTC), from its latest test."), AGENT_LABELS).unwrap()),
             registry: r,
             state: Mutex::new(State::default()),
         }
@@ -235,6 +245,66 @@ impl Metrics {
             if let Some(l) = r.loss() {
                 self.probe_loss.with_label_values(&labels).set(l);
             }
+            match r.kind {
+                "link" => self.link(opd, agent, r),
+                "bandwidth" => self.bandwidth(opd, agent, r),
+                _ => {}
+            }
+        }
+    }
+
+    fn link(&self, opd: &str, agent: &str, r: &ResultRow) {
+        let f = |k: &str| r.data.get(k).and_then(serde_json::Value::as_f64);
+        let link = r.target_id.as_str();
+        let capacity = f("capacity_bps").filter(|c| *c > 0.0);
+        match capacity {
+            Some(c) => self
+                .link_capacity
+                .with_label_values(&[opd, agent, link])
+                .set(c),
+            None => {
+                let _ = self.link_capacity.remove_label_values(&[opd, agent, link]);
+            }
+        }
+        let has_rate = r.outcome == "ok" && f("interval_seconds").is_some_and(|s| s > 0.0);
+        for (direction, key) in [("in", "in_bps"), ("out", "out_bps")] {
+            let l = [opd, agent, link, direction];
+            match (has_rate, f(key)) {
+                (true, Some(bps)) => {
+                    self.link_throughput.with_label_values(&l).set(bps);
+                    match capacity {
+                        Some(c) => self.link_utilisation.with_label_values(&l).set(bps / c),
+                        None => {
+                            let _ = self.link_utilisation.remove_label_values(&l);
+                        }
+                    }
+                }
+                // No rate (first poll, gap, reset, failure): unknown, not zero.
+                _ => {
+                    let _ = self.link_throughput.remove_label_values(&l);
+                    let _ = self.link_utilisation.remove_label_values(&l);
+                }
+            }
+        }
+    }
+
+    fn bandwidth(&self, opd: &str, agent: &str, r: &ResultRow) {
+        let u = |k: &str| r.data.get(k).and_then(serde_json::Value::as_u64);
+        if let Some(b) = u("month_bytes") {
+            self.bandwidth_month_bytes
+                .with_label_values(&[opd, agent])
+                .set(b as f64);
+        }
+        let ran = r.data.get("skipped").and_then(serde_json::Value::as_str) == Some("");
+        if r.outcome != "ok" || !ran {
+            return;
+        }
+        for (direction, key) in [("download", "download_bps"), ("upload", "upload_bps")] {
+            if let Some(bps) = u(key).filter(|b| *b > 0) {
+                self.bandwidth_throughput
+                    .with_label_values(&[opd, agent, &r.target_id, direction])
+                    .set(bps as f64);
+            }
         }
     }
 
@@ -321,6 +391,40 @@ mod tests {
             "undeclared target made a series: {text}"
         );
         assert!(text.contains(r#"pantau_probe_results_total{agent="a1",group="intranet",kind="icmp",opd="dinkes",outcome="timeout",target="core"} 1"#));
+    }
+
+    #[test]
+    fn link_utilisation_uses_capacity_and_disappears_after_a_gap() {
+        let m = Metrics::new();
+        let who = AgentIdentity {
+            agent_id: "a1".into(),
+            opd_id: "dinkes".into(),
+        };
+        m.declare_targets(&who, ["wan1"].into_iter());
+        let mut r = row("wan1", 1_000, "ok", 0.0);
+        r.kind = "link";
+        r.value_ms = None;
+        r.sent = None;
+        r.received = None;
+        r.data = serde_json::json!({"capacity_bps": 20_000_000u64, "interval_seconds": 60.0,
+            "in_bps": 18_000_000.0, "out_bps": 2_000_000.0, "no_rate": ""});
+        m.committed(&who, std::slice::from_ref(&r), 1, 2_000);
+        let text = m.render();
+        assert!(
+            text.contains(r#"pantau_link_utilisation_ratio{agent="a1",direction="in",link="wan1",opd="dinkes"} 0.9"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"pantau_link_utilisation_ratio{agent="a1",direction="out",link="wan1",opd="dinkes"} 0.1"#),
+            "{text}"
+        );
+        r.observed_at_ms = 5_000;
+        r.data = serde_json::json!({"capacity_bps": 20_000_000u64, "interval_seconds": 0.0,
+            "in_bps": 0.0, "out_bps": 0.0, "no_rate": "gap"});
+        m.committed(&who, &[r], 1, 6_000);
+        let text = m.render();
+        assert!(!text.contains("pantau_link_utilisation_ratio{"), "{text}");
+        assert!(text.contains(r#"pantau_link_capacity_bits_per_second{agent="a1",link="wan1",opd="dinkes"} 20000000"#), "{text}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! HTTP: `/metrics`, `/healthz`, the JSON API under `/api/v1/` and a light
 //! overview page. Reads go through [`ReadStore`], never the writer.
 
+mod bandwidth;
 mod page;
 
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/results", get(results))
         .route("/api/v1/sessions", get(sessions))
+        .route("/api/v1/bandwidth/download", get(bandwidth::download))
+        .route(
+            "/api/v1/bandwidth/upload",
+            axum::routing::post(bandwidth::upload),
+        )
         .with_state(state)
 }
 
