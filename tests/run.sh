@@ -12,6 +12,9 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 { command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1; } || missing+=(util-linux)
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# Accuracy tests: nft (nftables) for random loss, ping (iputils-ping) side by side.
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq

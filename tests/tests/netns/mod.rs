@@ -1,0 +1,224 @@
+//! Emulated-network harness: Linux network namespaces joined by veth pairs,
+//! with loss (nftables random drop), rate limits (tc tbf) and link down
+//! (`ip link set ... down`). The kernel here has no netem; delay comes from
+//! the user-space echo responder (`echo_responder` binary of this crate).
+//!
+//! Every namespace is named `pt<pid>-<n>-<role>` and deleted on drop, which
+//! also deletes its veth ends, routes and nftables rules. Addresses are only
+//! ever configured inside namespaces this harness creates (10.99.0.0/16 by
+//! convention), so nothing leaks onto the host's networks.
+//!
+//! API (kept small on purpose, other tests reuse it):
+//! - [`available`]: whether the tests can run here (root and `ip`); panics
+//!   when `CI` is set and they cannot, so CI fails instead of skipping.
+//! - [`Netns::new`], [`Netns::cmd`] (a `Command` inside the namespace),
+//!   [`Netns::run`] (run and assert success), [`Netns::sysctl`],
+//!   [`Netns::link`] (up/down), [`Netns::route`], [`Netns::drop_random`],
+//!   [`Netns::tbf`].
+//! - [`veth`]: a veth pair between two namespaces, with addresses, up.
+//! - [`Chain`]: the usual OPD site -> data centre -> internet topology.
+#![allow(dead_code)]
+
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Whether namespace tests can run: root and iproute2 present. Without them
+/// the test returns early, except under CI (env `CI` set), where it panics.
+pub fn available() -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let ip = Command::new("ip")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let ok = root && ip;
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "network-namespace tests need root and iproute2 (root={root}, ip={ip}); CI must run them"
+        );
+        eprintln!("skipping: network-namespace tests need root and iproute2");
+    }
+    ok
+}
+
+/// Run a command, panic with its output if it fails.
+pub fn must(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Create a namespace for `role` (short, e.g. "site") with loopback up.
+    pub fn new(role: &str) -> Netns {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "pt{}-{}-{role}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        must(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// Run `argv` inside the namespace; panic if it fails. Returns stdout.
+    pub fn run(&self, argv: &[&str]) -> String {
+        let mut c = self.cmd(argv[0]);
+        c.args(&argv[1..]);
+        String::from_utf8_lossy(&must(&mut c).stdout).into_owned()
+    }
+
+    /// Set a sysctl inside the namespace (per-namespace keys only).
+    pub fn sysctl(&self, key: &str, value: &str) {
+        self.run(&["sysctl", "-q", "-w", &format!("{key}={value}")]);
+    }
+
+    /// Bring interface `dev` up or down.
+    pub fn link(&self, dev: &str, up: bool) {
+        self.run(&["ip", "link", "set", dev, if up { "up" } else { "down" }]);
+    }
+
+    /// Add a route, e.g. `route("default", "10.99.1.1")`.
+    pub fn route(&self, dst: &str, via: &str) {
+        self.run(&["ip", "route", "add", dst, "via", via]);
+    }
+
+    /// Drop `percent` % of packets matching the nftables expression `matches`
+    /// (e.g. `"icmp type echo-request"`) at `hook` (`input`, `forward` or
+    /// `output`), independently at random. Rules accumulate.
+    pub fn drop_random(&self, hook: &str, matches: &str, percent: u32) {
+        assert!(percent <= 100, "percent {percent} out of range");
+        let table = "pantau_harness";
+        let _ = self
+            .cmd("nft")
+            .args(["add", "table", "inet", table])
+            .output();
+        let chain = format!("{hook}_drop");
+        must(self.cmd("nft").args([
+            "add",
+            "chain",
+            "inet",
+            table,
+            &chain,
+            &format!("{{ type filter hook {hook} priority 0 ; policy accept ; }}"),
+        ]));
+        let rule = format!("{matches} numgen random mod 100 < {percent} drop");
+        let mut c = self.cmd("nft");
+        c.args(["add", "rule", "inet", table, &chain])
+            .args(rule.split_whitespace());
+        must(&mut c);
+    }
+
+    /// Shape egress of `dev` with a token bucket: `rate` like "20mbit",
+    /// `burst` like "32kb", queue `latency` like "50ms". Replaces any qdisc.
+    pub fn tbf(&self, dev: &str, rate: &str, burst: &str, latency: &str) {
+        self.run(&[
+            "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst", burst,
+            "latency", latency,
+        ]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace removes its interfaces (and so both veth
+        // ends), routes, qdiscs and nftables tables.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Create a veth pair `a_dev` (in `a`, address `a_cidr`) <-> `b_dev` (in `b`,
+/// address `b_cidr`), both up. Interface names are local to each namespace.
+pub fn veth(a: &Netns, a_dev: &str, a_cidr: &str, b: &Netns, b_dev: &str, b_cidr: &str) {
+    must(Command::new("ip").args([
+        "link", "add", a_dev, "netns", &a.name, "type", "veth", "peer", "name", b_dev, "netns",
+        &b.name,
+    ]));
+    for (ns, dev, cidr) in [(a, a_dev, a_cidr), (b, b_dev, b_cidr)] {
+        ns.run(&["ip", "addr", "add", cidr, "dev", dev]);
+        ns.link(dev, true);
+    }
+}
+
+/// The usual topology: an OPD site, the data centre (a router) and an
+/// "internet" host.
+///
+/// ```text
+/// site  10.99.1.2/24 [to-dc] --- [to-site] 10.99.1.1/24  dc  10.99.2.1/24 [to-inet] --- [to-dc] 10.99.2.2/24  inet
+/// ```
+/// The site and the internet host route everything via the data centre,
+/// which forwards (ip_forward=1).
+pub struct Chain {
+    /// The OPD office, where the agent runs.
+    pub site: Netns,
+    /// The provincial data centre: a router.
+    pub dc: Netns,
+    /// An internet host.
+    pub inet: Netns,
+}
+
+impl Chain {
+    /// Site address.
+    pub const SITE: &'static str = "10.99.1.2";
+    /// Data-centre address on the site link.
+    pub const DC: &'static str = "10.99.1.1";
+    /// Internet host address.
+    pub const INET: &'static str = "10.99.2.2";
+
+    /// Build the chain.
+    pub fn new() -> Chain {
+        let (site, dc, inet) = (Netns::new("site"), Netns::new("dc"), Netns::new("inet"));
+        veth(
+            &site,
+            "to-dc",
+            "10.99.1.2/24",
+            &dc,
+            "to-site",
+            "10.99.1.1/24",
+        );
+        veth(
+            &dc,
+            "to-inet",
+            "10.99.2.1/24",
+            &inet,
+            "to-dc",
+            "10.99.2.2/24",
+        );
+        dc.sysctl("net.ipv4.ip_forward", "1");
+        site.route("default", Self::DC);
+        inet.route("default", "10.99.2.1");
+        Chain { site, dc, inet }
+    }
+}
