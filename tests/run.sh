@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System tools the tests start: ip (iproute2), unshare and setpriv (util-linux),
-# prometheus and promtool (prometheus), systemd-analyze (systemd).
+# prometheus and promtool (prometheus), systemd-analyze (systemd), pdftotext,
+# chromium and python3 (report tests).
 missing=()
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 { command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1; } || missing+=(util-linux)
@@ -15,6 +16,12 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # Accuracy tests: nft (nftables) for random loss, ping (iputils-ping) side by side.
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+# Report tests: pdftotext (poppler-utils), headless chromium for the pages,
+# python3 to read the screenshot's pixels.
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq

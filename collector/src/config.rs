@@ -22,6 +22,31 @@ pub struct RawConfig {
     /// How times and names are shown.
     #[serde(default)]
     pub display: RawDisplay,
+    /// Rollups, retention and SPBE reports.
+    #[serde(default)]
+    pub report: RawReport,
+}
+
+/// `[report]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawReport {
+    /// How long raw results are kept (rollups are kept indefinitely).
+    pub raw_retention: Option<String>,
+    /// Consecutive down minutes of a group that open an incident.
+    pub incident_minutes: Option<u32>,
+    /// Target for OPD coverage (connected / total), percent.
+    pub coverage_target: Option<f64>,
+}
+
+/// Validated `[report]`.
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    /// Raw result retention.
+    pub raw_retention: Duration,
+    /// Down minutes that open an incident.
+    pub incident_minutes: u32,
+    /// Coverage target, percent.
+    pub coverage_target_pct: f64,
 }
 
 /// `[server]`
@@ -76,6 +101,8 @@ pub struct CollectorConfig {
     pub max_result_age: Duration,
     /// Display settings.
     pub display: Display,
+    /// Rollups, retention and reports.
+    pub report: ReportConfig,
 }
 
 /// How times and names are shown to people. Storage is always UTC.
@@ -205,6 +232,28 @@ impl RawConfig {
                 format!("`{other}` is not one of WIB, WITA, WIT, UTC"),
             )),
         }
+        let raw_retention = confload::duration(
+            "report.raw_retention",
+            self.report.raw_retention.as_deref().unwrap_or("90days"),
+            Duration::from_secs(86400),
+            Duration::from_secs(3660 * 86400),
+            &mut p,
+        )
+        .unwrap_or(Duration::from_secs(90 * 86400));
+        let incident_minutes = self.report.incident_minutes.unwrap_or(5);
+        if !(1..=1440).contains(&incident_minutes) {
+            p.push(Problem::new(
+                "report.incident_minutes",
+                format!("{incident_minutes} is out of range; allowed 1 to 1440"),
+            ));
+        }
+        let coverage_target_pct = self.report.coverage_target.unwrap_or(100.0);
+        if !(0.0..=100.0).contains(&coverage_target_pct) {
+            p.push(Problem::new(
+                "report.coverage_target",
+                format!("{coverage_target_pct} is out of range; allowed 0 to 100 (percent)"),
+            ));
+        }
         if p.is_empty() {
             Ok(CollectorConfig {
                 data_dir,
@@ -215,6 +264,11 @@ impl RawConfig {
                 hello_timeout,
                 max_result_age,
                 display,
+                report: ReportConfig {
+                    raw_retention,
+                    incident_minutes,
+                    coverage_target_pct,
+                },
             })
         } else {
             Err(p)
@@ -245,6 +299,7 @@ mod tests {
                 time_zone: Some("CET".into()),
                 ..Default::default()
             },
+            ..Default::default()
         };
         let keys: Vec<String> = raw
             .validate()

@@ -8,6 +8,7 @@
 //! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` and the overview page.
 //! - [`auth`]: agent tokens.
 //! - [`demo`]: the quickstart (collector + local agent).
+//! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
 
 pub mod auth;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod report;
 pub mod store;
 pub mod web;
 
@@ -43,6 +45,9 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
+    /// The report signing key could not be loaded.
+    #[error("report signing key: {0}")]
+    Report(report::sign::IntegrityError),
 }
 
 /// Report NOT_SERVING on gRPC health while the store cannot commit, so
@@ -117,12 +122,26 @@ pub async fn serve(
             tokio_stream::wrappers::TcpListenerStream::new(grpc),
             shutdown.clone().cancelled_owned(),
         );
+    let settings = Arc::new(report::command::settings(&cfg));
+    let key = report::sign::load_or_create_key(&cfg.data_dir).map_err(ServeError::Report)?;
+    tokio::spawn(report::rollup_task(
+        cfg.data_dir.clone(),
+        Arc::clone(&settings),
+        cfg.report.raw_retention.as_millis() as i64,
+        std::time::Duration::from_secs(15),
+        shutdown.clone(),
+    ));
     let app = web::router(AppState {
-        read,
+        read: read.clone(),
         metrics,
         writer,
         display: Arc::new(cfg.display.clone()),
-    });
+    })
+    .merge(report::web::routes(report::web::ReportWeb {
+        read,
+        settings,
+        public_key: report::sign::public_hex(&key),
+    }));
     let http_server =
         axum::serve(http, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pantau_collector::config::CollectorConfig;
-use pantau_collector::{auth, store};
+use pantau_collector::{auth, report, store};
 use tokio_util::sync::CancellationToken;
 
 /// Exit code for a configuration or usage the collector cannot use.
@@ -68,6 +68,96 @@ enum Command {
         /// Probe only local targets (no internet targets).
         #[arg(long)]
         offline: bool,
+    },
+    /// Write a signed SPBE report bundle: the report, the raw results of the
+    /// period and a signed manifest.
+    ///
+    /// Example: pantau-collector report --opd all --from 2026-11-01 --to 2026-11-30 --format pdf --out laporan-nov
+    Report {
+        /// OPD id, or `all` for the province.
+        #[arg(long)]
+        opd: String,
+        /// First day (YYYY-MM-DD, local time).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day, inclusive (YYYY-MM-DD).
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// pdf, csv, html or json.
+        #[arg(long, default_value = "pdf")]
+        format: String,
+        /// Directory to write the bundle into.
+        #[arg(long)]
+        out: PathBuf,
+        /// id (Bahasa Indonesia) or en.
+        #[arg(long, default_value = "id")]
+        lang: String,
+        /// Report number printed in the header.
+        #[arg(long)]
+        number: Option<String>,
+        /// Count business hours only.
+        #[arg(long)]
+        business_hours: bool,
+        /// Compare with an earlier period: its first day.
+        #[arg(long, requires = "compare_to")]
+        compare_from: Option<chrono::NaiveDate>,
+        /// Compare with an earlier period: its last day.
+        #[arg(long, requires = "compare_from")]
+        compare_to: Option<chrono::NaiveDate>,
+    },
+    /// Verify a report bundle (directory or any file in it); exit 1 if anything changed.
+    ///
+    /// Example: pantau-collector verify laporan-nov
+    Verify {
+        /// Bundle directory or a file in it.
+        path: PathBuf,
+        /// Expected collector public key (hex); default: this collector's key if present.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Record a maintenance window (excluded from availability).
+    ///
+    /// Example: pantau-collector maintenance --opd dinkes --from 2026-11-28T01:00:00Z --to 2026-11-28T03:00:00Z --reason "ganti router" --by budi
+    Maintenance {
+        /// OPD id (default: every OPD).
+        #[arg(long)]
+        opd: Option<String>,
+        /// Group (default: every group).
+        #[arg(long)]
+        group: Option<String>,
+        /// Start, RFC 3339.
+        #[arg(long)]
+        from: chrono::DateTime<chrono::FixedOffset>,
+        /// End, RFC 3339.
+        #[arg(long)]
+        to: chrono::DateTime<chrono::FixedOffset>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Who records it.
+        #[arg(long)]
+        by: String,
+    },
+    /// Add an admin note and ticket reference to an incident (gangguan).
+    IncidentNote {
+        /// OPD id.
+        #[arg(long)]
+        opd: String,
+        /// Group.
+        #[arg(long)]
+        group: String,
+        /// Incident start, RFC 3339 (as shown in the report).
+        #[arg(long)]
+        start: chrono::DateTime<chrono::FixedOffset>,
+        /// Note.
+        #[arg(long)]
+        note: String,
+        /// Ticket reference.
+        #[arg(long, default_value = "")]
+        ticket: String,
+        /// Who writes it.
+        #[arg(long)]
+        by: String,
     },
 }
 
@@ -177,6 +267,66 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("{e:#}"))
             })
         }
+        Command::Report {
+            opd,
+            from,
+            to,
+            format,
+            out,
+            lang,
+            number,
+            business_hours,
+            compare_from,
+            compare_to,
+        } => done(report::command::report(
+            &cfg,
+            report::command::ReportArgs {
+                opd,
+                from,
+                to,
+                format,
+                out,
+                lang,
+                number,
+                business_hours,
+                compare: compare_from.zip(compare_to),
+            },
+        )),
+        Command::Verify { path, public_key } => {
+            done(report::command::verify(&cfg.data_dir, &path, public_key))
+        }
+        Command::Maintenance {
+            opd,
+            group,
+            from,
+            to,
+            reason,
+            by,
+        } => done(report::command::maintenance_add(
+            &cfg,
+            opd,
+            group,
+            from.timestamp_millis(),
+            to.timestamp_millis(),
+            &reason,
+            &by,
+        )),
+        Command::IncidentNote {
+            opd,
+            group,
+            start,
+            note,
+            ticket,
+            by,
+        } => done(report::command::incident_note(
+            &cfg,
+            &opd,
+            &group,
+            start.timestamp_millis(),
+            &note,
+            &ticket,
+            &by,
+        )),
         Command::Opd { cmd } => admin(&cfg, |conn| match cmd {
             OpdCmd::Add { id, name } => {
                 if !pantau_agent::config::valid_id(&id) {
@@ -223,6 +373,16 @@ fn main() -> ExitCode {
                 Ok(())
             }
         }),
+    }
+}
+
+fn done(r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 

@@ -215,6 +215,8 @@ fn commit_batches(
         let mut counts = Vec::with_capacity(batches.len());
         for (_, who, rows, _) in &batches {
             counts.push(store::insert_results(&tx, who, rows, received_at)?);
+            // Same transaction: a stored result always re-rolls its hour.
+            crate::report::rollup::mark_dirty(&tx, &who.opd_id, rows)?;
         }
         tx.commit().map_err(|source| StoreError::Sqlite {
             op: "commit batch",

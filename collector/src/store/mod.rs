@@ -10,7 +10,11 @@ use crate::model::{AgentIdentity, HelloInfo, ResultRow};
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pantau.db";
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_2.sql"),
+    include_str!("schema_reports.sql"),
+];
 
 /// A storage failure, with the operation that failed.
 #[derive(Debug, thiserror::Error)]

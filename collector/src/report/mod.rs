@@ -1,0 +1,796 @@
+//! SPBE evidence: availability rules, rollups, incidents, report assembly,
+//! rendering and signing.
+//!
+//! - [`rules`]: pure per-minute and composite rules, availability.
+//! - [`histogram`]: mergeable latency distribution.
+//! - [`rollup`]: minute -> hour -> day rollups, corrected on late data.
+//! - [`incident`]: gangguan detection with a probable-cause hint.
+//! - [`render`]: JSON, CSV, HTML; [`pdf`]: native PDF.
+//! - [`sign`]: Ed25519 key, signed manifest, raw export, `verify`.
+//! - [`web`]: report pages and the download API.
+
+pub mod command;
+pub mod histogram;
+pub mod incident;
+pub mod pdf;
+pub mod render;
+pub mod rollup;
+pub mod rules;
+pub mod sign;
+pub mod web;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use self::histogram::Histogram;
+use self::incident::{Incident, Timelines};
+use self::rollup::DAY_MS;
+use self::rules::{GROUPS, MinuteState, RuleSet, StateMinutes};
+use crate::store::StoreError;
+
+fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { op, source }
+}
+
+/// Report language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// Bahasa Indonesia (default).
+    Id,
+    /// English.
+    En,
+}
+
+/// Settings that shape every report: rules, targets, labels.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Rule set.
+    pub rules: RuleSet,
+    /// SLA availability target per group (percent), in [`GROUPS`] order.
+    pub sla_pct: [f64; 5],
+    /// Coverage target: OPD connected / total OPD (percent).
+    pub coverage_target_pct: f64,
+    /// Agency name.
+    pub agency: String,
+    /// Zone name (WITA).
+    pub zone_name: String,
+    /// Offset from UTC, minutes.
+    pub utc_offset_minutes: i64,
+}
+
+impl Settings {
+    /// Defaults with the display settings of the collector.
+    pub fn new(d: &crate::config::Display) -> Self {
+        Settings {
+            rules: RuleSet::default(),
+            sla_pct: [99.5, 99.5, 99.0, 99.0, 99.0],
+            coverage_target_pct: 100.0,
+            agency: d.agency.clone(),
+            zone_name: d.zone_name.clone(),
+            utc_offset_minutes: d.utc_offset_minutes,
+        }
+    }
+
+    fn sla_of(&self, grp: &str) -> f64 {
+        GROUPS
+            .iter()
+            .position(|g| *g == grp)
+            .map_or(99.0, |i| self.sla_pct[i])
+    }
+
+    /// UTC ms of local midnight starting `d`.
+    pub fn day_start(&self, d: NaiveDate) -> i64 {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+            .unwrap_or(0)
+            - self.utc_offset_minutes * 60_000
+    }
+}
+
+/// What to report on.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// One OPD, or every OPD.
+    pub opd: Option<String>,
+    /// First local day.
+    pub from: NaiveDate,
+    /// Last local day (inclusive).
+    pub to: NaiveDate,
+    /// Report number printed in the header.
+    pub number: String,
+    /// Date of issue, UTC ms.
+    pub issued_ms: i64,
+    /// Language.
+    pub lang: Lang,
+    /// Business hours only.
+    pub business_hours: bool,
+    /// An earlier period to compare against (before/after).
+    pub compare: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// Figures of one group over the period.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupFigure {
+    /// Group.
+    pub group: String,
+    /// Minutes per state.
+    pub minutes: StateMinutes,
+    /// Availability, percent.
+    pub availability_pct: Option<f64>,
+    /// Data coverage, percent.
+    pub coverage_pct: Option<f64>,
+    /// SLA target, percent.
+    pub sla_pct: f64,
+    /// SLA met (None without measured minutes).
+    pub sla_met: Option<bool>,
+    /// Median latency, ms.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile latency, ms.
+    pub p95_ms: Option<f64>,
+    /// Mean jitter, ms.
+    pub jitter_ms: Option<f64>,
+    /// Packet loss, percent (ICMP).
+    pub loss_pct: Option<f64>,
+    /// Probe results counted.
+    pub results: i64,
+}
+
+/// One OPD's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpdFigure {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Data completeness, percent (best group).
+    pub completeness_pct: Option<f64>,
+    /// Connected: any measured minute in the period.
+    pub connected: bool,
+    /// Per group.
+    pub groups: Vec<GroupFigure>,
+}
+
+/// OPD coverage.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    /// OPDs in scope.
+    pub total: usize,
+    /// OPDs with data in the period.
+    pub connected: usize,
+    /// Percent.
+    pub connected_pct: f64,
+    /// Target percent.
+    pub target_pct: f64,
+    /// Target met.
+    pub met: bool,
+    /// OPDs without data.
+    pub not_connected: Vec<String>,
+}
+
+/// Before/after per group.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Earlier period, local dates.
+    pub before_from: String,
+    /// Earlier period end.
+    pub before_to: String,
+    /// (group, availability before, availability now), percent.
+    pub groups: Vec<(String, Option<f64>, Option<f64>)>,
+    /// Incidents before and now.
+    pub incidents: (usize, usize),
+}
+
+/// Header data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Meta {
+    /// Agency.
+    pub agency: String,
+    /// Report number.
+    pub number: String,
+    /// Scope: OPD id or `all`.
+    pub scope: String,
+    /// Language.
+    pub lang: Lang,
+    /// Period start (ISO date).
+    pub from: String,
+    /// Period end (ISO date, inclusive).
+    pub to: String,
+    /// Period start, UTC ms.
+    pub from_ms: i64,
+    /// Period end (exclusive), UTC ms.
+    pub to_ms: i64,
+    /// Issued, UTC ms.
+    pub issued_ms: i64,
+    /// Zone name.
+    pub zone: String,
+    /// Offset minutes.
+    pub utc_offset_minutes: i64,
+    /// Business hours only.
+    pub business_hours: bool,
+    /// Rule version.
+    pub rule_version: String,
+    /// Rule parameters.
+    pub parameters: Vec<(String, String)>,
+    /// Collector public key (hex), set when signed.
+    pub public_key: Option<String>,
+}
+
+/// A whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Header.
+    pub meta: Meta,
+    /// OPD coverage.
+    pub coverage: Coverage,
+    /// Province (or OPD) totals per group.
+    pub groups: Vec<GroupFigure>,
+    /// Per OPD.
+    pub opds: Vec<OpdFigure>,
+    /// Gangguan.
+    pub incidents: Vec<Incident>,
+    /// Before/after.
+    pub comparison: Option<Comparison>,
+    /// Draft findings (permasalahan).
+    pub findings: Vec<String>,
+    /// Draft recommendations (rekomendasi).
+    pub recommendations: Vec<String>,
+}
+
+#[derive(Default, Clone)]
+struct Agg {
+    m: StateMinutes,
+    n_ok: i64,
+    n_fail: i64,
+    sent: i64,
+    received: i64,
+    jit_sum: f64,
+    jit_n: i64,
+    hist: Histogram,
+}
+
+impl Agg {
+    fn merge(&mut self, o: &Agg) {
+        self.m.merge(&o.m);
+        self.n_ok += o.n_ok;
+        self.n_fail += o.n_fail;
+        self.sent += o.sent;
+        self.received += o.received;
+        self.jit_sum += o.jit_sum;
+        self.jit_n += o.jit_n;
+        self.hist.merge(&o.hist);
+    }
+
+    fn figure(&self, grp: &str, s: &Settings) -> GroupFigure {
+        let a = self.m.availability().map(|x| x * 100.0);
+        let sla = s.sla_of(grp);
+        GroupFigure {
+            group: grp.to_string(),
+            minutes: self.m,
+            availability_pct: a,
+            coverage_pct: self.m.coverage().map(|x| x * 100.0),
+            sla_pct: sla,
+            sla_met: a.map(|a| a >= sla),
+            p50_ms: self.hist.quantile(0.5),
+            p95_ms: self.hist.quantile(0.95),
+            jitter_ms: (self.jit_n > 0).then(|| self.jit_sum / self.jit_n as f64),
+            loss_pct: (self.sent > 0)
+                .then(|| 100.0 * (1.0 - self.received as f64 / self.sent as f64)),
+            results: self.n_ok + self.n_fail,
+        }
+    }
+}
+
+type DayAggs = BTreeMap<(String, String), Agg>;
+
+fn load_days(
+    conn: &Connection,
+    opd: Option<&str>,
+    from_ms: i64,
+    to_ms: i64,
+    business: bool,
+) -> Result<(DayAggs, BTreeSet<(String, i64)>), StoreError> {
+    let cols = if business {
+        "bh_up, bh_degraded, bh_down, bh_unknown, 0"
+    } else {
+        "up, degraded, down, unknown, maint"
+    };
+    let q = format!(
+        "SELECT opd_id, grp, day_ms, {cols}, n_ok, n_fail, sent, received, jit_sum, jit_n, hist
+         FROM rollup_group_day WHERE day_ms >= ?1 AND day_ms < ?2 AND (?3 IS NULL OR opd_id = ?3)"
+    );
+    let mut st = conn.prepare(&q).map_err(sql("prepare report days"))?;
+    let mut rows = st
+        .query(params![from_ms, to_ms, opd])
+        .map_err(sql("report days"))?;
+    let mut out: DayAggs = BTreeMap::new();
+    let mut down_days = BTreeSet::new();
+    while let Some(r) = rows.next().map_err(sql("report days"))? {
+        let o: String = r.get(0).map_err(sql("report day row"))?;
+        let g: String = r.get(1).map_err(sql("report day row"))?;
+        let day: i64 = r.get(2).map_err(sql("report day row"))?;
+        let a = out.entry((o.clone(), g)).or_default();
+        let (up, deg, down, unk, mt): (i64, i64, i64, i64, i64) = (
+            r.get(3).map_err(sql("report day row"))?,
+            r.get(4).map_err(sql("report day row"))?,
+            r.get(5).map_err(sql("report day row"))?,
+            r.get(6).map_err(sql("report day row"))?,
+            r.get(7).map_err(sql("report day row"))?,
+        );
+        a.m.up += up as u64;
+        a.m.degraded += deg as u64;
+        a.m.down += down as u64;
+        a.m.unknown += unk as u64;
+        a.m.maintenance += mt as u64;
+        if down > 0 {
+            down_days.insert((o, day));
+        }
+        a.n_ok += r.get::<_, i64>(8).map_err(sql("report day row"))?;
+        a.n_fail += r.get::<_, i64>(9).map_err(sql("report day row"))?;
+        a.sent += r.get::<_, i64>(10).map_err(sql("report day row"))?;
+        a.received += r.get::<_, i64>(11).map_err(sql("report day row"))?;
+        a.jit_sum += r.get::<_, f64>(12).map_err(sql("report day row"))?;
+        a.jit_n += r.get::<_, i64>(13).map_err(sql("report day row"))?;
+        let h = r.get_ref(14).map_err(sql("report day row"))?;
+        if let rusqlite::types::ValueRef::Blob(b) = h {
+            a.hist.merge_bytes(b);
+        }
+    }
+    Ok((out, down_days))
+}
+
+fn load_incidents(
+    conn: &Connection,
+    s: &Settings,
+    down_days: &BTreeSet<(String, i64)>,
+    to_ms: i64,
+) -> Result<Vec<Incident>, StoreError> {
+    let mut per_opd: BTreeMap<String, Timelines> = BTreeMap::new();
+    let mut st = conn
+        .prepare_cached(
+            "SELECT grp, hour_ms, minutes FROM rollup_group_hour WHERE opd_id = ?1 AND hour_ms >= ?2 AND hour_ms < ?3",
+        )
+        .map_err(sql("prepare incident hours"))?;
+    for (opd, day) in down_days {
+        let tl = per_opd.entry(opd.clone()).or_default();
+        let rows = st
+            .query_map(params![opd, day, day + DAY_MS], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(sql("incident hours"))?;
+        for row in rows {
+            let (g, h, m) = row.map_err(sql("incident hours"))?;
+            let t = tl.entry(g).or_default();
+            for (i, c) in m.chars().enumerate() {
+                t.insert(h + i as i64 * 60_000, MinuteState::from_code(c));
+            }
+        }
+    }
+    let data_end = to_ms.min(crate::store::now_ms());
+    let mut out = Vec::new();
+    for (opd, tl) in per_opd {
+        out.extend(incident::detect(
+            &opd,
+            &tl,
+            s.rules.incident_minutes,
+            data_end,
+        ));
+    }
+    // Affected targets and admin notes.
+    let mut th = conn
+        .prepare_cached(
+            "SELECT target_id, hour_ms, minutes FROM rollup_target_hour
+             WHERE opd_id = ?1 AND grp = ?2 AND hour_ms >= ?3 AND hour_ms < ?4 AND down > 0",
+        )
+        .map_err(sql("prepare affected"))?;
+    let mut nt = conn
+        .prepare_cached(
+            "SELECT note, ticket FROM incident_note WHERE opd_id = ?1 AND grp = ?2 AND start_ms = ?3",
+        )
+        .map_err(sql("prepare notes"))?;
+    for inc in &mut out {
+        let rows = th
+            .query_map(
+                params![
+                    inc.opd,
+                    inc.group,
+                    rollup::hour_of(inc.start_ms),
+                    inc.end_ms
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .map_err(sql("affected"))?;
+        let mut set = BTreeSet::new();
+        for row in rows {
+            let (t, h, m) = row.map_err(sql("affected"))?;
+            let hit = m.chars().enumerate().any(|(i, c)| {
+                let at = h + i as i64 * 60_000;
+                c == 'D' && at >= inc.start_ms && at < inc.end_ms
+            });
+            if hit {
+                set.insert(t);
+            }
+        }
+        inc.affected = set.into_iter().collect();
+        if let Ok((n, t)) = nt.query_row(params![inc.opd, inc.group, inc.start_ms], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        }) {
+            inc.note = Some(n);
+            inc.ticket = (!t.is_empty()).then_some(t);
+        }
+    }
+    Ok(out)
+}
+
+fn group_order(g: &str) -> usize {
+    GROUPS.iter().position(|x| *x == g).unwrap_or(GROUPS.len())
+}
+
+/// Assemble a report from rollups (call [`rollup::refresh`] first).
+pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report, StoreError> {
+    let from_ms = s.day_start(req.from);
+    let to_ms = s.day_start(req.to) + DAY_MS;
+    let opds: Vec<(String, String)> = {
+        let mut st = conn
+            .prepare("SELECT id, name FROM opd WHERE (?1 IS NULL OR id = ?1) ORDER BY id")
+            .map_err(sql("report opds"))?;
+        st.query_map([&req.opd], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql("report opds"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql("report opds"))?
+    };
+    let (aggs, down_days) =
+        load_days(conn, req.opd.as_deref(), from_ms, to_ms, req.business_hours)?;
+    let mut province: BTreeMap<String, Agg> = BTreeMap::new();
+    let mut figures = Vec::with_capacity(opds.len());
+    for (id, name) in &opds {
+        let mut groups: Vec<GroupFigure> = aggs
+            .range((id.clone(), String::new())..)
+            .take_while(|((o, _), _)| o == id)
+            .map(|((_, g), a)| {
+                province.entry(g.clone()).or_default().merge(a);
+                a.figure(g, s)
+            })
+            .collect();
+        groups.sort_by_key(|g| group_order(&g.group));
+        let completeness = groups
+            .iter()
+            .filter_map(|g| g.coverage_pct)
+            .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
+        let connected = groups
+            .iter()
+            .any(|g| g.minutes.up + g.minutes.degraded + g.minutes.down > 0);
+        figures.push(OpdFigure {
+            id: id.clone(),
+            name: name.clone(),
+            completeness_pct: completeness,
+            connected,
+            groups,
+        });
+    }
+    let mut groups: Vec<GroupFigure> = province.iter().map(|(g, a)| a.figure(g, s)).collect();
+    groups.sort_by_key(|g| group_order(&g.group));
+    let connected = figures.iter().filter(|o| o.connected).count();
+    let total = figures.len();
+    let connected_pct = if total == 0 {
+        0.0
+    } else {
+        100.0 * connected as f64 / total as f64
+    };
+    let coverage = Coverage {
+        total,
+        connected,
+        connected_pct,
+        target_pct: s.coverage_target_pct,
+        met: connected_pct >= s.coverage_target_pct,
+        not_connected: figures
+            .iter()
+            .filter(|o| !o.connected)
+            .map(|o| o.id.clone())
+            .collect(),
+    };
+    let incidents = load_incidents(conn, s, &down_days, to_ms)?;
+    let comparison = match req.compare {
+        Some((bf, bt)) => {
+            let b_from = s.day_start(bf);
+            let b_to = s.day_start(bt) + DAY_MS;
+            let (b, b_down) =
+                load_days(conn, req.opd.as_deref(), b_from, b_to, req.business_hours)?;
+            let mut before: BTreeMap<String, Agg> = BTreeMap::new();
+            for ((_, g), a) in &b {
+                before.entry(g.clone()).or_default().merge(a);
+            }
+            let b_inc = load_incidents(conn, s, &b_down, b_to)?;
+            let mut gs: Vec<(String, Option<f64>, Option<f64>)> = GROUPS
+                .iter()
+                .filter(|g| before.contains_key(**g) || province.contains_key(**g))
+                .map(|g| {
+                    (
+                        g.to_string(),
+                        before
+                            .get(*g)
+                            .and_then(|a| a.m.availability())
+                            .map(|x| x * 100.0),
+                        province
+                            .get(*g)
+                            .and_then(|a| a.m.availability())
+                            .map(|x| x * 100.0),
+                    )
+                })
+                .collect();
+            gs.sort_by_key(|g| group_order(&g.0));
+            Some(Comparison {
+                before_from: bf.to_string(),
+                before_to: bt.to_string(),
+                groups: gs,
+                incidents: (b_inc.len(), incidents.len()),
+            })
+        }
+        None => None,
+    };
+    let (findings, recommendations) = review(&figures, &coverage, &incidents, req.lang);
+    Ok(Report {
+        meta: Meta {
+            agency: s.agency.clone(),
+            number: req.number.clone(),
+            scope: req.opd.clone().unwrap_or_else(|| "all".into()),
+            lang: req.lang,
+            from: req.from.to_string(),
+            to: req.to.to_string(),
+            from_ms,
+            to_ms,
+            issued_ms: req.issued_ms,
+            zone: s.zone_name.clone(),
+            utc_offset_minutes: s.utc_offset_minutes,
+            business_hours: req.business_hours,
+            rule_version: s.rules.version.clone(),
+            parameters: s.rules.parameters(),
+            public_key: None,
+        },
+        coverage,
+        groups,
+        opds: figures,
+        incidents,
+        comparison,
+        findings,
+        recommendations,
+    })
+}
+
+/// Draft "Laporan Reviu dan Evaluasi": findings and recommendations for a
+/// human to edit.
+fn review(
+    opds: &[OpdFigure],
+    cov: &Coverage,
+    incidents: &[Incident],
+    lang: Lang,
+) -> (Vec<String>, Vec<String>) {
+    let en = lang == Lang::En;
+    let mut f = Vec::new();
+    let mut r = Vec::new();
+    if !cov.met {
+        f.push(if en {
+            format!(
+                "Coverage {} of {} OPD ({}%) is below the target of {}%; not connected: {}.",
+                cov.connected,
+                cov.total,
+                render::num(cov.connected_pct, 1, lang),
+                render::num(cov.target_pct, 1, lang),
+                cov.not_connected.join(", ")
+            )
+        } else {
+            format!(
+                "Cakupan {} dari {} OPD ({} %) di bawah target {} %; belum terhubung: {}.",
+                cov.connected,
+                cov.total,
+                render::num(cov.connected_pct, 1, lang),
+                render::num(cov.target_pct, 1, lang),
+                cov.not_connected.join(", ")
+            )
+        });
+        r.push(if en {
+            "Install and enrol an agent at every OPD not yet connected.".to_string()
+        } else {
+            "Pasang dan daftarkan agen di setiap OPD yang belum terhubung.".to_string()
+        });
+    }
+    for o in opds {
+        for g in &o.groups {
+            if g.sla_met == Some(false) {
+                let a = render::num(g.availability_pct.unwrap_or(0.0), 2, lang);
+                let t = render::num(g.sla_pct, 1, lang);
+                f.push(if en {
+                    format!(
+                        "{}: {} availability {a}% is under the SLA target {t}%.",
+                        o.id, g.group
+                    )
+                } else {
+                    format!(
+                        "{}: ketersediaan {} {a} % di bawah target SLA {t} %.",
+                        o.id, g.group
+                    )
+                });
+            }
+        }
+    }
+    let mut recurring: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for i in incidents {
+        *recurring.entry((&i.opd, &i.group)).or_default() += 1;
+    }
+    for ((o, g), n) in recurring.into_iter().filter(|(_, n)| *n >= 3) {
+        f.push(if en {
+            format!("{o}: {n} recurring {g} incidents in the period.")
+        } else {
+            format!("{o}: {n} gangguan {g} berulang dalam periode ini.")
+        });
+        r.push(if en {
+            format!(
+                "{o}: review the {g} link and its provider; record the follow-up (tindak lanjut)."
+            )
+        } else {
+            format!("{o}: tinjau tautan {g} dan penyedianya; catat tindak lanjutnya.")
+        });
+    }
+    if f.iter().any(|x| x.contains("SLA")) {
+        r.push(if en {
+            "For OPD under the SLA target, check the link capacity and redundancy, and compare with the next period.".to_string()
+        } else {
+            "Untuk OPD di bawah target SLA, periksa kapasitas dan redundansi tautan, lalu bandingkan dengan periode berikutnya.".to_string()
+        });
+    }
+    if f.is_empty() {
+        f.push(if en {
+            "No problems found in the period.".to_string()
+        } else {
+            "Tidak ditemukan permasalahan dalam periode ini.".to_string()
+        });
+    }
+    (f, r)
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A4 PDF.
+    Pdf,
+    /// CSV.
+    Csv,
+    /// Printable HTML.
+    Html,
+    /// JSON.
+    Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pdf" => Ok(Format::Pdf),
+            "csv" => Ok(Format::Csv),
+            "html" => Ok(Format::Html),
+            "json" => Ok(Format::Json),
+            other => Err(format!(
+                "unknown format `{other}`; use pdf, csv, html or json"
+            )),
+        }
+    }
+}
+
+impl Format {
+    /// File extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Pdf => "pdf",
+            Format::Csv => "csv",
+            Format::Html => "html",
+            Format::Json => "json",
+        }
+    }
+
+    /// MIME type.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Format::Pdf => "application/pdf",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Html => "text/html; charset=utf-8",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+/// Render a report in a format.
+pub fn render_as(r: &Report, f: Format) -> Vec<u8> {
+    match f {
+        Format::Pdf => pdf::pdf(r),
+        Format::Csv => render::csv(r),
+        Format::Html => render::html(r),
+        Format::Json => render::json(r),
+    }
+}
+
+/// Refresh rollups, assemble, render and sign a bundle into `dir`: the report,
+/// the raw results of the period and the signed manifest. Returns the
+/// report file name.
+pub fn produce_bundle(
+    conn: &Connection,
+    s: &Settings,
+    req: &Request,
+    format: Format,
+    key: &ed25519_dalek::SigningKey,
+    dir: &std::path::Path,
+) -> Result<String, sign::IntegrityError> {
+    rollup::refresh(conn, &s.rules, s.utc_offset_minutes)?;
+    let mut r = assemble(conn, s, req)?;
+    r.meta.public_key = Some(sign::public_hex(key));
+    let scope = req.opd.clone().unwrap_or_else(|| "provinsi".into());
+    let name = format!("laporan-{scope}-{}-{}.{}", req.from, req.to, format.ext());
+    let raw = sign::raw_export(conn, req.opd.as_deref(), r.meta.from_ms, r.meta.to_ms)?;
+    let files = vec![
+        (name.clone(), render_as(&r, format)),
+        (
+            format!("hasil-mentah-{scope}-{}-{}.csv", req.from, req.to),
+            raw,
+        ),
+    ];
+    sign::write_bundle(dir, &files, key)?;
+    Ok(name)
+}
+
+/// Default report number, e.g. `PANTAU/dinkes/20251101-20251130`.
+pub fn default_number(scope: &str, from: NaiveDate, to: NaiveDate) -> String {
+    format!(
+        "PANTAU/{scope}/{}-{}",
+        from.format("%Y%m%d"),
+        to.format("%Y%m%d")
+    )
+}
+
+/// Keep rollups fresh and prune old raw results until `shutdown`.
+pub async fn rollup_task(
+    data_dir: std::path::PathBuf,
+    settings: std::sync::Arc<Settings>,
+    raw_retention_ms: i64,
+    every: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut last_prune = 0i64;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let (dir, st) = (data_dir.clone(), std::sync::Arc::clone(&settings));
+        let prune = crate::store::now_ms() - last_prune > rollup::HOUR_MS;
+        let r = tokio::task::spawn_blocking(move || {
+            let conn = crate::store::open(&dir)?;
+            rollup::refresh(&conn, &st.rules, st.utc_offset_minutes)?;
+            if prune {
+                rollup::prune_raw(&conn, crate::store::now_ms(), raw_retention_ms)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => {
+                if prune {
+                    last_prune = crate::store::now_ms();
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "rollup refresh failed; retrying"),
+            Err(e) => tracing::warn!(error = %e, "rollup task panicked; retrying"),
+        }
+    }
+}

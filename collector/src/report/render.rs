@@ -1,0 +1,528 @@
+//! Report rendering: JSON, CSV and printable HTML, in Bahasa Indonesia
+//! (decimal comma, "17 November 2025") or English.
+
+use std::fmt::Write as _;
+
+use super::{GroupFigure, Lang, Report};
+
+const BULAN: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// A number with `places` decimals: "99,50" (with a thousands dot) in
+/// Indonesian, "99.50" in English.
+pub fn num(v: f64, places: usize, lang: Lang) -> String {
+    let s = format!("{:.places$}", v.abs());
+    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+    let (sep, dec) = match lang {
+        Lang::Id => ('.', ','),
+        Lang::En => (',', '.'),
+    };
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(sep);
+        }
+        grouped.push(c);
+    }
+    let sign = if v < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        "-"
+    } else {
+        ""
+    };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}{dec}{frac}")
+    }
+}
+
+fn opt(v: Option<f64>, places: usize, lang: Lang) -> String {
+    v.map_or_else(|| "-".into(), |v| num(v, places, lang))
+}
+
+/// A local date like "17 November 2025" from UTC ms.
+pub fn date(ms: i64, offset_min: i64, lang: Lang) -> String {
+    use chrono::Datelike;
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms + offset_min * 60_000) else {
+        return "-".into();
+    };
+    let m = t.month0() as usize;
+    let name = if lang == Lang::En {
+        MONTHS[m]
+    } else {
+        BULAN[m]
+    };
+    format!("{} {} {}", t.day(), name, t.year())
+}
+
+/// A local date and time like "17 November 2025 08.05 WITA".
+pub fn date_time(ms: i64, offset_min: i64, zone: &str, lang: Lang) -> String {
+    use chrono::Timelike;
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms + offset_min * 60_000) else {
+        return "-".into();
+    };
+    let sep = if lang == Lang::En { ':' } else { '.' };
+    format!(
+        "{} {:02}{sep}{:02} {zone}",
+        date(ms, offset_min, lang),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// Fixed labels.
+pub fn t(lang: Lang, key: &str) -> &'static str {
+    let en = lang == Lang::En;
+    match key {
+        "title" if en => "Intranet Monitoring Report",
+        "title" => "Laporan Pemantauan Jaringan Intra",
+        "number" if en => "Report number",
+        "number" => "Nomor laporan",
+        "period" if en => "Period",
+        "period" => "Periode",
+        "issued" if en => "Date of issue",
+        "issued" => "Tanggal terbit",
+        "scope" if en => "Scope",
+        "scope" => "Cakupan laporan",
+        "all" if en => "all OPD (province)",
+        "all" => "seluruh OPD (provinsi)",
+        "coverage" if en => "Coverage (OPD connected vs target)",
+        "coverage" => "Cakupan (OPD terhubung vs target)",
+        "availability" if en => "Availability per group vs SLA",
+        "availability" => "Ketersediaan per kelompok vs SLA",
+        "per_opd" if en => "Per OPD",
+        "per_opd" => "Per perangkat daerah (OPD)",
+        "incidents" if en => "Incidents",
+        "incidents" => "Gangguan",
+        "comparison" if en => "Before/after comparison",
+        "comparison" => "Perbandingan sebelum/sesudah",
+        "review" if en => "Draft review and evaluation report",
+        "review" => "Draf Laporan Reviu dan Evaluasi",
+        "findings" if en => "Findings",
+        "findings" => "Permasalahan",
+        "recommendations" if en => "Recommendations",
+        "recommendations" => "Rekomendasi",
+        "methodology" if en => "Methodology and rule version",
+        "methodology" => "Metodologi dan versi aturan",
+        "public_key" if en => "Collector public key (Ed25519)",
+        "public_key" => "Kunci publik kolektor (Ed25519)",
+        "group" if en => "Group",
+        "group" => "Kelompok",
+        "avail" if en => "Availability %",
+        "avail" => "Ketersediaan %",
+        "sla" => "SLA %",
+        "met" if en => "Met",
+        "met" => "Capaian",
+        "yes" if en => "met",
+        "yes" => "tercapai",
+        "no" if en => "not met",
+        "no" => "tidak tercapai",
+        "p50" if en => "Latency p50 ms",
+        "p50" => "Latensi p50 ms",
+        "p95" if en => "Latency p95 ms",
+        "p95" => "Latensi p95 ms",
+        "jitter" => "Jitter ms",
+        "loss" if en => "Loss %",
+        "loss" => "Kehilangan paket %",
+        "down_min" if en => "Downtime min",
+        "down_min" => "Waktu henti menit",
+        "unknown_min" if en => "No data min",
+        "unknown_min" => "Tanpa data menit",
+        "completeness" if en => "Data completeness %",
+        "completeness" => "Kelengkapan data %",
+        "start" if en => "Start",
+        "start" => "Mulai",
+        "duration" if en => "Duration (min)",
+        "duration" => "Durasi (menit)",
+        "cause" if en => "Probable cause",
+        "cause" => "Dugaan penyebab",
+        "affected" if en => "Affected targets",
+        "affected" => "Target terdampak",
+        "note" if en => "Note / ticket",
+        "note" => "Catatan / tiket",
+        "ongoing" if en => "ongoing",
+        "ongoing" => "berlangsung",
+        "none" if en => "No incidents.",
+        "none" => "Tidak ada gangguan.",
+        "before" if en => "Before",
+        "before" => "Sebelum",
+        "after" if en => "Now",
+        "after" => "Sesudah",
+        "connected" if en => "connected",
+        "connected" => "terhubung",
+        "target" => "target",
+        "business" if en => "business hours only",
+        "business" => "hanya jam kerja",
+        "method_text" if en => {
+            "Per target and minute: up, degraded, down or no data. Groups combine their targets by the composite rule. Availability = (up + degraded) / (up + degraded + down); no-data minutes are reported as coverage and maintenance is excluded. Full text: docs/METHODOLOGY.md."
+        }
+        "method_text" => {
+            "Per target per menit: aktif, menurun, henti, atau tanpa data. Kelompok menggabungkan targetnya menurut aturan komposit. Ketersediaan = (aktif + menurun) / (aktif + menurun + henti); menit tanpa data dilaporkan sebagai cakupan data dan pemeliharaan dikecualikan. Teks lengkap: docs/METHODOLOGY.md."
+        }
+        _ => "",
+    }
+}
+
+/// Group label.
+pub fn group_label(g: &str, lang: Lang) -> String {
+    let en = lang == Lang::En;
+    match g {
+        "intranet" if !en => "Jaringan Intra".into(),
+        "datacenter" if !en => "Pusat Data".into(),
+        "datacenter" => "Data centre".into(),
+        "jip" => "JIP/PDN".into(),
+        "app" if !en => "Aplikasi".into(),
+        "app" => "Applications".into(),
+        other => {
+            let mut c = other.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// The period line, e.g. "1 November 2025 – 30 November 2025".
+pub fn period(r: &Report) -> String {
+    let m = &r.meta;
+    format!(
+        "{} – {}",
+        date(m.from_ms, m.utc_offset_minutes, m.lang),
+        date(m.to_ms - 1, m.utc_offset_minutes, m.lang)
+    )
+}
+
+/// One row of figures for a group, as table cells.
+pub fn group_cells(g: &GroupFigure, lang: Lang) -> Vec<String> {
+    vec![
+        group_label(&g.group, lang),
+        opt(g.availability_pct, 2, lang),
+        num(g.sla_pct, 1, lang),
+        match g.sla_met {
+            Some(true) => t(lang, "yes").into(),
+            Some(false) => t(lang, "no").into(),
+            None => "-".into(),
+        },
+        opt(g.p50_ms, 1, lang),
+        opt(g.p95_ms, 1, lang),
+        opt(g.jitter_ms, 1, lang),
+        opt(g.loss_pct, 2, lang),
+        num(g.minutes.down as f64, 0, lang),
+        num(g.minutes.unknown as f64, 0, lang),
+    ]
+}
+
+/// Headers matching [`group_cells`].
+pub fn group_headers(lang: Lang) -> Vec<&'static str> {
+    [
+        "group",
+        "avail",
+        "sla",
+        "met",
+        "p50",
+        "p95",
+        "jitter",
+        "loss",
+        "down_min",
+        "unknown_min",
+    ]
+    .iter()
+    .map(|k| t(lang, k))
+    .collect()
+}
+
+/// JSON (machine figures, unformatted numbers).
+pub fn json(r: &Report) -> Vec<u8> {
+    serde_json::to_vec_pretty(r).unwrap_or_default()
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', ';']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// CSV: one row per OPD and group, plain numbers with a decimal point so
+/// spreadsheets in any locale read them; the header says what each is.
+pub fn csv(r: &Report) -> Vec<u8> {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "opd,opd_name,group,availability_pct,sla_pct,sla_met,coverage_pct,up_min,degraded_min,down_min,unknown_min,maintenance_min,p50_ms,p95_ms,jitter_ms,loss_pct,results,rule_version"
+    );
+    let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    for o in &r.opds {
+        for g in &o.groups {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                csv_field(&o.id),
+                csv_field(&o.name),
+                g.group,
+                f(g.availability_pct),
+                g.sla_pct,
+                g.sla_met.map_or(String::new(), |m| m.to_string()),
+                f(g.coverage_pct),
+                g.minutes.up,
+                g.minutes.degraded,
+                g.minutes.down,
+                g.minutes.unknown,
+                g.minutes.maintenance,
+                f(g.p50_ms),
+                f(g.p95_ms),
+                f(g.jitter_ms),
+                f(g.loss_pct),
+                g.results,
+                r.meta.rule_version
+            );
+        }
+    }
+    s.into_bytes()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn table(h: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+    h.push_str("<table><tr>");
+    for x in headers {
+        let _ = write!(h, "<th>{}</th>", esc(x));
+    }
+    h.push_str("</tr>");
+    for row in rows {
+        h.push_str("<tr>");
+        for c in row {
+            let _ = write!(h, "<td>{}</td>", esc(c));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+}
+
+/// Rows of the incident table.
+pub fn incident_rows(r: &Report) -> Vec<Vec<String>> {
+    let (l, off, z) = (r.meta.lang, r.meta.utc_offset_minutes, r.meta.zone.as_str());
+    r.incidents
+        .iter()
+        .map(|i| {
+            vec![
+                i.opd.clone(),
+                group_label(&i.group, l),
+                date_time(i.start_ms, off, z, l),
+                if i.open {
+                    format!("{} ({})", num(i.minutes as f64, 0, l), t(l, "ongoing"))
+                } else {
+                    num(i.minutes as f64, 0, l)
+                },
+                i.cause.label(l == Lang::En).to_string(),
+                i.affected.join(", "),
+                [i.note.clone(), i.ticket.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+            ]
+        })
+        .collect()
+}
+
+/// Incident table headers.
+pub fn incident_headers(l: Lang) -> Vec<&'static str> {
+    vec![
+        "OPD",
+        t(l, "group"),
+        t(l, "start"),
+        t(l, "duration"),
+        t(l, "cause"),
+        t(l, "affected"),
+        t(l, "note"),
+    ]
+}
+
+/// Printable HTML, self-contained.
+pub fn html(r: &Report) -> Vec<u8> {
+    let l = r.meta.lang;
+    let m = &r.meta;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{} {}</title>\
+<style>body{{font-family:sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;margin:.5em 0 1.5em}}\
+td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#eee}}h1{{font-size:1.4em}}\
+@page{{size:A4;margin:15mm}}.ok{{color:#070}}.bad{{color:#a00}}</style></head><body>",
+        if l == Lang::En { "en" } else { "id" },
+        esc(t(l, "title")),
+        esc(&m.number)
+    );
+    let _ = write!(
+        h,
+        "<h1>{}</h1><p><b>{}</b></p><p>{}: {}<br>{}: {}<br>{}: {}<br>{}: {}{}</p>",
+        esc(t(l, "title")),
+        esc(&m.agency),
+        esc(t(l, "number")),
+        esc(&m.number),
+        esc(t(l, "period")),
+        esc(&period(r)),
+        esc(t(l, "issued")),
+        esc(&date(m.issued_ms, m.utc_offset_minutes, l)),
+        esc(t(l, "scope")),
+        esc(if m.scope == "all" {
+            t(l, "all")
+        } else {
+            &m.scope
+        }),
+        if m.business_hours {
+            format!(" ({})", t(l, "business"))
+        } else {
+            String::new()
+        }
+    );
+    let c = &r.coverage;
+    let _ = write!(
+        h,
+        "<h2>1. {}</h2><p>{} / {} OPD {} = {} % ({} {} %: {})</p>",
+        esc(t(l, "coverage")),
+        c.connected,
+        c.total,
+        t(l, "connected"),
+        num(c.connected_pct, 1, l),
+        t(l, "target"),
+        num(c.target_pct, 1, l),
+        if c.met { t(l, "yes") } else { t(l, "no") }
+    );
+    let _ = write!(h, "<h2>2. {}</h2>", esc(t(l, "availability")));
+    let rows: Vec<Vec<String>> = r.groups.iter().map(|g| group_cells(g, l)).collect();
+    table(&mut h, &group_headers(l), &rows);
+    let _ = write!(h, "<h2>3. {}</h2>", esc(t(l, "per_opd")));
+    let mut headers = vec!["OPD", t(l, "completeness")];
+    headers.extend(group_headers(l));
+    let mut rows = Vec::new();
+    for o in &r.opds {
+        for g in &o.groups {
+            let mut row = vec![
+                format!("{} — {}", o.id, o.name),
+                opt(o.completeness_pct, 1, l),
+            ];
+            row.extend(group_cells(g, l));
+            rows.push(row);
+        }
+        if o.groups.is_empty() {
+            let mut row = vec![format!("{} — {}", o.id, o.name), "0".into()];
+            row.extend(std::iter::repeat_n("-".to_string(), 10));
+            rows.push(row);
+        }
+    }
+    table(&mut h, &headers, &rows);
+    let _ = write!(h, "<h2>4. {}</h2>", esc(t(l, "incidents")));
+    if r.incidents.is_empty() {
+        let _ = write!(h, "<p>{}</p>", t(l, "none"));
+    } else {
+        table(&mut h, &incident_headers(l), &incident_rows(r));
+    }
+    if let Some(cmp) = &r.comparison {
+        let _ = write!(h, "<h2>5. {}</h2>", esc(t(l, "comparison")));
+        let rows: Vec<Vec<String>> = cmp
+            .groups
+            .iter()
+            .map(|(g, b, a)| vec![group_label(g, l), opt(*b, 2, l), opt(*a, 2, l)])
+            .collect();
+        table(
+            &mut h,
+            &[
+                t(l, "group"),
+                &format!(
+                    "{} ({} – {})",
+                    t(l, "before"),
+                    cmp.before_from,
+                    cmp.before_to
+                ),
+                t(l, "after"),
+            ],
+            &rows,
+        );
+    }
+    let _ = write!(
+        h,
+        "<h2>6. {}</h2><h3>{}</h3><ul>",
+        esc(t(l, "review")),
+        t(l, "findings")
+    );
+    for f in &r.findings {
+        let _ = write!(h, "<li>{}</li>", esc(f));
+    }
+    let _ = write!(h, "</ul><h3>{}</h3><ul>", t(l, "recommendations"));
+    for x in &r.recommendations {
+        let _ = write!(h, "<li>{}</li>", esc(x));
+    }
+    let _ = write!(
+        h,
+        "</ul><h2>7. {}</h2><p>{}</p>",
+        esc(t(l, "methodology")),
+        esc(t(l, "method_text"))
+    );
+    let rows: Vec<Vec<String>> = m
+        .parameters
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.clone()])
+        .collect();
+    table(&mut h, &["parameter", "value"], &rows);
+    if let Some(k) = &m.public_key {
+        let _ = write!(h, "<p>{}: <code>{}</code></p>", t(l, "public_key"), esc(k));
+    }
+    h.push_str("</body></html>\n");
+    h.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indonesian_numbers_and_dates() {
+        assert_eq!(num(99.5, 1, Lang::Id), "99,5");
+        assert_eq!(num(3700.0, 0, Lang::Id), "3.700");
+        assert_eq!(num(1234567.891, 2, Lang::Id), "1.234.567,89");
+        assert_eq!(num(1234567.891, 2, Lang::En), "1,234,567.89");
+        assert_eq!(num(-0.0001, 1, Lang::Id), "0,0");
+        // 2025-11-16T16:30:00Z is 17 November 00.30 WITA.
+        let ms = 1_763_310_600_000;
+        assert_eq!(date(ms, 480, Lang::Id), "17 November 2025");
+        assert_eq!(date(ms, 0, Lang::En), "16 November 2025");
+        assert_eq!(
+            date_time(ms, 480, "WITA", Lang::Id),
+            "17 November 2025 00.30 WITA"
+        );
+    }
+}

@@ -1,0 +1,456 @@
+//! Rollups: raw results -> target hour -> group hour -> group day.
+//!
+//! The writer marks (OPD, hour) dirty in the same transaction that stores the
+//! results ([`mark_dirty`]); [`refresh`] rebuilds dirty hours from raw rows
+//! and the local days containing them. A late result after an outage marks
+//! its old hour dirty again, so rollups are corrected, never appended to.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rusqlite::{Connection, params};
+
+use super::histogram::Histogram;
+use super::rules::{self, MinuteState, Observation, RuleSet, StateMinutes};
+use crate::model::ResultRow;
+use crate::store::StoreError;
+
+/// One hour, ms.
+pub const HOUR_MS: i64 = 3_600_000;
+/// One day, ms.
+pub const DAY_MS: i64 = 86_400_000;
+/// Dirty hours rebuilt per transaction.
+const REFRESH_CHUNK: usize = 200;
+
+fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { op, source }
+}
+
+/// Start of the UTC hour containing `ms`.
+pub fn hour_of(ms: i64) -> i64 {
+    ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// Start (UTC ms) of the local day containing `ms`.
+pub fn day_of(ms: i64, offset_min: i64) -> i64 {
+    let off = offset_min * 60_000;
+    (ms + off).div_euclid(DAY_MS) * DAY_MS - off
+}
+
+/// Mark the hours of freshly stored results dirty (inside the writer's
+/// transaction).
+pub fn mark_dirty(conn: &Connection, opd: &str, rows: &[ResultRow]) -> Result<(), StoreError> {
+    let hours: BTreeSet<i64> = rows.iter().map(|r| hour_of(r.observed_at_ms)).collect();
+    let mut st = conn
+        .prepare_cached("INSERT OR IGNORE INTO rollup_dirty (opd_id, hour_ms) VALUES (?1, ?2)")
+        .map_err(sql("prepare mark dirty"))?;
+    for h in hours {
+        st.execute(params![opd, h]).map_err(sql("mark dirty"))?;
+    }
+    Ok(())
+}
+
+/// Mark every hour of `[from, to)` of one OPD (or all) dirty, e.g. after a
+/// maintenance window is recorded.
+pub fn mark_range_dirty(
+    conn: &Connection,
+    opd: Option<&str>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<(), StoreError> {
+    let opds: Vec<String> = match opd {
+        Some(o) => vec![o.to_string()],
+        None => {
+            let mut st = conn
+                .prepare("SELECT id FROM opd")
+                .map_err(sql("list opds"))?;
+            st.query_map([], |r| r.get(0))
+                .map_err(sql("list opds"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql("list opds"))?
+        }
+    };
+    let mut h = hour_of(from_ms);
+    while h < to_ms {
+        for o in &opds {
+            conn.execute(
+                "INSERT OR IGNORE INTO rollup_dirty (opd_id, hour_ms) VALUES (?1, ?2)",
+                params![o, h],
+            )
+            .map_err(sql("mark dirty"))?;
+        }
+        h += HOUR_MS;
+    }
+    Ok(())
+}
+
+/// Rebuild every dirty hour and the days containing them; returns the hours
+/// rebuilt.
+pub fn refresh(conn: &Connection, rules: &RuleSet, offset_min: i64) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let tx = conn.unchecked_transaction().map_err(sql("begin rollup"))?;
+        let dirty: Vec<(String, i64)> = {
+            let mut st = tx
+                .prepare_cached("SELECT opd_id, hour_ms FROM rollup_dirty LIMIT ?1")
+                .map_err(sql("read dirty"))?;
+            st.query_map([REFRESH_CHUNK as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(sql("read dirty"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql("read dirty"))?
+        };
+        if dirty.is_empty() {
+            return Ok(total);
+        }
+        let mut days = BTreeSet::new();
+        for (opd, hour) in &dirty {
+            rebuild_hour(&tx, rules, opd, *hour)?;
+            days.insert((opd.clone(), day_of(*hour, offset_min)));
+            tx.execute(
+                "DELETE FROM rollup_dirty WHERE opd_id = ?1 AND hour_ms = ?2",
+                params![opd, hour],
+            )
+            .map_err(sql("clear dirty"))?;
+        }
+        for (opd, day) in days {
+            rebuild_day(&tx, rules, &opd, day, offset_min)?;
+        }
+        tx.commit().map_err(sql("commit rollup"))?;
+        total += dirty.len();
+    }
+}
+
+struct TargetInfo {
+    agent: String,
+    id: String,
+    grp: String,
+    interval_ms: i64,
+}
+
+#[derive(Default)]
+struct Acc {
+    n_ok: i64,
+    n_fail: i64,
+    sent: i64,
+    received: i64,
+    jit_sum: f64,
+    jit_n: i64,
+    hist: Histogram,
+}
+
+impl Acc {
+    fn merge(&mut self, o: &Acc) {
+        self.n_ok += o.n_ok;
+        self.n_fail += o.n_fail;
+        self.sent += o.sent;
+        self.received += o.received;
+        self.jit_sum += o.jit_sum;
+        self.jit_n += o.jit_n;
+        self.hist.merge(&o.hist);
+    }
+}
+
+/// Rebuild the target and group rows of one OPD hour from raw results.
+pub fn rebuild_hour(
+    conn: &Connection,
+    rules: &RuleSet,
+    opd: &str,
+    hour: i64,
+) -> Result<(), StoreError> {
+    let end = hour + HOUR_MS;
+    // Targets expected this hour: with results in it, or first seen before
+    // its end and in their agent's latest declaration (a removed target does
+    // not turn later minutes unknown).
+    let targets: Vec<TargetInfo> = {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT t.agent_id, t.id, t.grp, t.interval_ms FROM target t JOIN agent a ON a.id = t.agent_id
+                 WHERE a.opd_id = ?1 AND (
+                   (t.first_seen_ms < ?3 AND t.last_declared_ms =
+                     (SELECT MAX(last_declared_ms) FROM target t2 WHERE t2.agent_id = t.agent_id))
+                   OR EXISTS (SELECT 1 FROM result r WHERE r.agent_id = t.agent_id AND r.target_id = t.id
+                              AND r.observed_at_ms >= ?2 AND r.observed_at_ms < ?3))
+                 ORDER BY t.agent_id, t.id",
+            )
+            .map_err(sql("prepare rollup targets"))?;
+        st.query_map(params![opd, hour, end], |r| {
+            Ok(TargetInfo {
+                agent: r.get(0)?,
+                id: r.get(1)?,
+                grp: r.get(2)?,
+                interval_ms: r.get(3)?,
+            })
+        })
+        .map_err(sql("rollup targets"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("rollup targets"))?
+    };
+    let max_interval = targets.iter().map(|t| t.interval_ms).max().unwrap_or(0);
+    // Results from one interval before the hour (they hold into it).
+    type Row = (
+        String,
+        String,
+        i64,
+        String,
+        Option<f64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT agent_id, target_id, observed_at_ms, outcome, value_ms, sent, received FROM result
+                 WHERE opd_id = ?1 AND observed_at_ms >= ?2 AND observed_at_ms < ?3
+                   AND kind != 'heartbeat' AND clock_flag IS NULL
+                 ORDER BY observed_at_ms",
+            )
+            .map_err(sql("prepare rollup results"))?;
+        st.query_map(params![opd, hour - max_interval, end], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .map_err(sql("rollup results"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("rollup results"))?
+    };
+    let windows = maintenance_windows(conn, opd, hour, end)?;
+
+    conn.execute(
+        "DELETE FROM rollup_target_hour WHERE opd_id = ?1 AND hour_ms = ?2",
+        params![opd, hour],
+    )
+    .map_err(sql("clear target hour"))?;
+    conn.execute(
+        "DELETE FROM rollup_group_hour WHERE opd_id = ?1 AND hour_ms = ?2",
+        params![opd, hour],
+    )
+    .map_err(sql("clear group hour"))?;
+
+    let mut by_target: HashMap<(&str, &str), Vec<&Row>> = HashMap::new();
+    for r in &rows {
+        by_target.entry((&r.0, &r.1)).or_default().push(r);
+    }
+    let mut groups: BTreeMap<&str, (Vec<[MinuteState; 60]>, Acc)> = BTreeMap::new();
+    for t in &targets {
+        let mut obs: Vec<Vec<Observation>> = vec![Vec::new(); 60];
+        // The latest earlier result still within its interval, per minute.
+        let mut held: Vec<Option<Observation>> = vec![None; 60];
+        let mut acc = Acc::default();
+        let mut last_ok: Option<f64> = None;
+        let hold = (t.interval_ms.max(60_000) + 59_999) / 60_000;
+        for r in by_target
+            .get(&(t.agent.as_str(), t.id.as_str()))
+            .into_iter()
+            .flatten()
+        {
+            let ok = r.3 == "ok";
+            let loss = match (r.5, r.6) {
+                (Some(s), Some(rc)) if s > 0 => Some(1.0 - rc as f64 / s as f64),
+                _ => None,
+            };
+            let o = Observation {
+                ok,
+                rtt_ms: if ok { r.4 } else { None },
+                loss,
+            };
+            let m = (r.2 - hour).div_euclid(60_000);
+            if (0..60).contains(&m) {
+                obs[m as usize].push(o);
+                if ok {
+                    acc.n_ok += 1;
+                    if let Some(v) = r.4 {
+                        acc.hist.record(v);
+                        if let Some(p) = last_ok {
+                            acc.jit_sum += (v - p).abs();
+                            acc.jit_n += 1;
+                        }
+                        last_ok = Some(v);
+                    }
+                } else {
+                    acc.n_fail += 1;
+                }
+                acc.sent += r.5.unwrap_or(0);
+                acc.received += r.6.unwrap_or(0);
+            }
+            // A result holds for its interval into following minutes.
+            for k in 1..hold {
+                let mm = m + k;
+                if (0..60).contains(&mm) {
+                    held[mm as usize] = Some(o);
+                }
+            }
+        }
+        let mut states = [MinuteState::Unknown; 60];
+        let mut counts = StateMinutes::default();
+        let mut text = String::with_capacity(60);
+        for (i, (o, h)) in obs.iter().zip(&held).enumerate() {
+            let s = if in_maintenance(&windows, &t.grp, hour + i as i64 * 60_000) {
+                MinuteState::Maintenance
+            } else if !o.is_empty() {
+                rules::target_minute(rules, o)
+            } else if let Some(h) = h {
+                rules::target_minute(rules, &[*h])
+            } else {
+                MinuteState::Unknown
+            };
+            states[i] = s;
+            counts.add(s);
+            text.push(s.code());
+        }
+        conn.execute(
+            "INSERT INTO rollup_target_hour (opd_id, agent_id, target_id, grp, hour_ms, minutes, up, degraded, down, unknown, maint,
+                n_ok, n_fail, sent, received, jit_sum, jit_n, hist)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+             ON CONFLICT DO NOTHING",
+            params![
+                opd, t.agent, t.id, t.grp, hour, text, counts.up as i64, counts.degraded as i64,
+                counts.down as i64, counts.unknown as i64, counts.maintenance as i64, acc.n_ok, acc.n_fail,
+                acc.sent, acc.received, acc.jit_sum, acc.jit_n, acc.hist.to_bytes()
+            ],
+        )
+        .map_err(sql("insert target hour"))?;
+        let g = groups.entry(t.grp.as_str()).or_default();
+        g.0.push(states);
+        g.1.merge(&acc);
+    }
+    for (grp, (per_target, acc)) in groups {
+        let composite = rules.composite_of(grp);
+        let mut counts = StateMinutes::default();
+        let mut text = String::with_capacity(60);
+        for i in 0..60 {
+            let states: Vec<MinuteState> = per_target.iter().map(|s| s[i]).collect();
+            let s = rules::group_minute(composite, &states);
+            counts.add(s);
+            text.push(s.code());
+        }
+        conn.execute(
+            "INSERT INTO rollup_group_hour (opd_id, grp, hour_ms, minutes, up, degraded, down, unknown, maint,
+                n_ok, n_fail, sent, received, jit_sum, jit_n, hist)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                opd, grp, hour, text, counts.up as i64, counts.degraded as i64, counts.down as i64,
+                counts.unknown as i64, counts.maintenance as i64, acc.n_ok, acc.n_fail, acc.sent,
+                acc.received, acc.jit_sum, acc.jit_n, acc.hist.to_bytes()
+            ],
+        )
+        .map_err(sql("insert group hour"))?;
+    }
+    Ok(())
+}
+
+type Window = (Option<String>, i64, i64);
+
+fn maintenance_windows(
+    conn: &Connection,
+    opd: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Window>, StoreError> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT grp, from_ms, to_ms FROM maintenance
+             WHERE (opd_id IS NULL OR opd_id = ?1) AND from_ms < ?3 AND to_ms > ?2",
+        )
+        .map_err(sql("prepare maintenance"))?;
+    st.query_map(params![opd, from, to], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+    .map_err(sql("maintenance"))?
+    .collect::<Result<_, _>>()
+    .map_err(sql("maintenance"))
+}
+
+/// A minute is under maintenance when a window covers its start.
+fn in_maintenance(w: &[Window], grp: &str, minute_ms: i64) -> bool {
+    w.iter()
+        .any(|(g, f, t)| g.as_deref().is_none_or(|g| g == grp) && *f <= minute_ms && minute_ms < *t)
+}
+
+/// Rebuild one OPD's local day from its group hours.
+pub fn rebuild_day(
+    conn: &Connection,
+    rules: &RuleSet,
+    opd: &str,
+    day: i64,
+    offset_min: i64,
+) -> Result<(), StoreError> {
+    use chrono::{Datelike, Timelike};
+    conn.execute(
+        "DELETE FROM rollup_group_day WHERE opd_id = ?1 AND day_ms = ?2",
+        params![opd, day],
+    )
+    .map_err(sql("clear day"))?;
+    let mut st = conn
+        .prepare_cached(
+            "SELECT grp, hour_ms, up, degraded, down, unknown, maint, n_ok, n_fail, sent, received, jit_sum, jit_n, hist
+             FROM rollup_group_hour WHERE opd_id = ?1 AND hour_ms >= ?2 AND hour_ms < ?3",
+        )
+        .map_err(sql("prepare day"))?;
+    #[derive(Default)]
+    struct D {
+        m: [i64; 5],
+        bh: [i64; 4],
+        acc: Acc,
+    }
+    let mut per: BTreeMap<String, D> = BTreeMap::new();
+    let mut rows = st
+        .query(params![opd, day, day + DAY_MS])
+        .map_err(sql("day hours"))?;
+    while let Some(r) = rows.next().map_err(sql("day hours"))? {
+        let grp: String = r.get(0).map_err(sql("day row"))?;
+        let hour: i64 = r.get(1).map_err(sql("day row"))?;
+        let d = per.entry(grp).or_default();
+        let mut m = [0i64; 5];
+        for (i, x) in m.iter_mut().enumerate() {
+            *x = r.get(2 + i).map_err(sql("day row"))?;
+            d.m[i] += *x;
+        }
+        let local =
+            chrono::DateTime::from_timestamp_millis(hour + offset_min * 60_000).unwrap_or_default();
+        if rules::business_hour(rules, local.hour(), local.weekday().num_days_from_monday()) {
+            for (b, x) in d.bh.iter_mut().zip(m) {
+                *b += x;
+            }
+        }
+        d.acc.n_ok += r.get::<_, i64>(7).map_err(sql("day row"))?;
+        d.acc.n_fail += r.get::<_, i64>(8).map_err(sql("day row"))?;
+        d.acc.sent += r.get::<_, i64>(9).map_err(sql("day row"))?;
+        d.acc.received += r.get::<_, i64>(10).map_err(sql("day row"))?;
+        d.acc.jit_sum += r.get::<_, f64>(11).map_err(sql("day row"))?;
+        d.acc.jit_n += r.get::<_, i64>(12).map_err(sql("day row"))?;
+        let h: Vec<u8> = r.get(13).map_err(sql("day row"))?;
+        d.acc.hist.merge_bytes(&h);
+    }
+    drop(rows);
+    for (grp, d) in per {
+        conn.execute(
+            "INSERT INTO rollup_group_day (opd_id, grp, day_ms, up, degraded, down, unknown, maint,
+                bh_up, bh_degraded, bh_down, bh_unknown, n_ok, n_fail, sent, received, jit_sum, jit_n, hist)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            params![
+                opd, grp, day, d.m[0], d.m[1], d.m[2], d.m[3], d.m[4], d.bh[0], d.bh[1], d.bh[2], d.bh[3],
+                d.acc.n_ok, d.acc.n_fail, d.acc.sent, d.acc.received, d.acc.jit_sum, d.acc.jit_n,
+                d.acc.hist.to_bytes()
+            ],
+        )
+        .map_err(sql("insert day"))?;
+    }
+    Ok(())
+}
+
+/// Delete raw results older than `keep_ms` whose hours are rolled up.
+pub fn prune_raw(conn: &Connection, now_ms: i64, keep_ms: i64) -> Result<usize, StoreError> {
+    conn.execute(
+        "DELETE FROM result WHERE observed_at_ms < ?1
+           AND NOT EXISTS (SELECT 1 FROM rollup_dirty d WHERE d.opd_id = result.opd_id
+                           AND d.hour_ms = (result.observed_at_ms / 3600000) * 3600000)",
+        params![now_ms - keep_ms],
+    )
+    .map_err(sql("prune raw results"))
+}

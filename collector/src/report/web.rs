@@ -1,0 +1,484 @@
+//! Report pages and API: province overview (`/laporan`), OPD detail with
+//! inline SVG charts (`/laporan/opd/{id}`), incidents (`/laporan/gangguan`)
+//! and report download (`/api/v1/report`). Server-rendered, no scripts, no
+//! external assets.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use rusqlite::{Connection, params};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::render::{self, group_label, num};
+use super::rollup::DAY_MS;
+use super::{Format, Lang, Request, Settings, assemble, render_as, rollup};
+use crate::store::{StoreError, read};
+use crate::web::ReadStore;
+
+/// State of the report routes.
+#[derive(Clone, Debug)]
+pub struct ReportWeb {
+    /// Reads (and rollup refreshes before a download).
+    pub read: ReadStore,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Collector public key, hex.
+    pub public_key: String,
+}
+
+/// The routes.
+pub fn routes(state: ReportWeb) -> Router {
+    Router::new()
+        .route("/laporan", get(overview))
+        .route("/laporan/opd/{id}", get(opd_page))
+        .route("/laporan/gangguan", get(incidents_page))
+        .route("/api/v1/report", get(api_report))
+        .with_state(state)
+}
+
+struct WebError(StatusCode, String);
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        WebError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn head(title: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+<title>{}</title><style>body{{font-family:sans-serif;margin:1.5em;color:#222}}table{{border-collapse:collapse;margin-bottom:1.5em}}\
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.ok{{color:#176c2b}}.bad{{color:#b00020;font-weight:bold}}\
+.unk{{color:#777}}small{{color:#555}}nav a{{margin-right:1em}}code{{word-break:break-all}}</style></head><body>\
+<nav><a href=\"/\">Beranda</a><a href=\"/laporan\">Ketersediaan / availability</a><a href=\"/laporan/gangguan\">Gangguan / incidents</a></nav>",
+        esc(title)
+    )
+}
+
+fn foot(s: &ReportWeb) -> String {
+    format!(
+        "<p><small>Aturan / rules {} · Kunci publik kolektor (Ed25519) / collector public key: <code>{}</code></small></p></body></html>",
+        esc(&s.settings.rules.version),
+        esc(&s.public_key)
+    )
+}
+
+fn today(s: &Settings) -> NaiveDate {
+    let now = crate::store::now_ms() + s.utc_offset_minutes * 60_000;
+    chrono::DateTime::from_timestamp_millis(now)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+fn last_30(s: &Settings, opd: Option<String>) -> Request {
+    let to = today(s);
+    Request {
+        opd,
+        from: to - chrono::Days::new(29),
+        to,
+        number: String::new(),
+        issued_ms: crate::store::now_ms(),
+        lang: Lang::Id,
+        business_hours: false,
+        compare: None,
+    }
+}
+
+async fn refreshed<T: Send + 'static>(
+    s: &ReportWeb,
+    f: impl FnOnce(&Connection, &Settings) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let st = Arc::clone(&s.settings);
+    s.read
+        .with(move |c| {
+            rollup::refresh(c, &st.rules, st.utc_offset_minutes)?;
+            f(c, &st)
+        })
+        .await
+}
+
+fn bar(pct: Option<f64>, sla: f64) -> String {
+    match pct {
+        None => "<span class=unk>tanpa data</span>".into(),
+        Some(p) => {
+            let w = (p.clamp(0.0, 100.0) * 1.5).round();
+            let color = if p >= sla { "#2e7d32" } else { "#c62828" };
+            format!(
+                "<svg width=\"150\" height=\"12\" role=\"img\" aria-label=\"{p:.2} %\"><rect width=\"150\" height=\"12\" fill=\"#eee\"/>\
+<rect width=\"{w}\" height=\"12\" fill=\"{color}\"/></svg> {} %",
+                num(p, 2, Lang::Id)
+            )
+        }
+    }
+}
+
+async fn overview(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
+    let req = last_30(&s.settings, None);
+    let (r, opds) = refreshed(&s, move |c, st| {
+        Ok((assemble(c, st, &req)?, read::opds(c)?))
+    })
+    .await?;
+    let last: BTreeMap<String, Option<i64>> =
+        opds.into_iter().map(|o| (o.id, o.last_seen_ms)).collect();
+    let st = &s.settings;
+    let mut h = head("Pantau — Ketersediaan Jaringan Intra");
+    let _ = write!(
+        h,
+        "<h1>Ketersediaan Jaringan Intra <small>availability, 30 hari terakhir / last 30 days</small></h1><p>{} · {}</p>\
+<p>Cakupan / coverage: {} dari {} OPD terhubung ({} %, target {} %)</p>",
+        esc(&st.agency),
+        esc(&render::period(&r)),
+        r.coverage.connected,
+        r.coverage.total,
+        num(r.coverage.connected_pct, 1, Lang::Id),
+        num(r.coverage.target_pct, 1, Lang::Id)
+    );
+    h.push_str("<table><tr><th>OPD</th><th>Kondisi kini / state now</th><th>Jaringan Intra</th><th>Internet</th><th>Gangguan</th><th>Data terakhir / last seen</th></tr>");
+    let now = crate::store::now_ms();
+    for o in &r.opds {
+        let g = |name: &str| o.groups.iter().find(|g| g.group == name);
+        let seen = last.get(&o.id).copied().flatten();
+        let state = match seen {
+            Some(t) if now - t < 5 * 60_000 => "<span class=ok>melapor / reporting</span>",
+            Some(_) => "<span class=bad>tidak melapor / silent</span>",
+            None => "<span class=unk>belum ada data / no data</span>",
+        };
+        let n_inc = r.incidents.iter().filter(|i| i.opd == o.id).count();
+        let _ = write!(
+            h,
+            "<tr><td><a href=\"/laporan/opd/{}\">{}</a> — {}</td><td>{state}</td><td>{}</td><td>{}</td><td>{n_inc}</td><td>{}</td></tr>",
+            esc(&o.id),
+            esc(&o.id),
+            esc(&o.name),
+            bar(
+                g("intranet").and_then(|g| g.availability_pct),
+                st.sla_of("intranet")
+            ),
+            bar(
+                g("internet").and_then(|g| g.availability_pct),
+                st.sla_of("internet")
+            ),
+            seen.map_or("-".into(), |t| render::date_time(
+                t,
+                st.utc_offset_minutes,
+                &st.zone_name,
+                Lang::Id
+            )),
+        );
+    }
+    h.push_str("</table>");
+    let _ = write!(
+        h,
+        "<h2>Unduh laporan / download a report</h2><form action=\"/api/v1/report\" method=\"get\">\
+OPD <input name=\"opd\" value=\"all\" size=\"10\"> dari / from <input name=\"from\" type=\"date\" value=\"{}\"> \
+sampai / to <input name=\"to\" type=\"date\" value=\"{}\"> <select name=\"format\"><option>pdf</option><option>csv</option>\
+<option>html</option><option>json</option></select> <select name=\"lang\"><option value=\"id\">Bahasa Indonesia</option>\
+<option value=\"en\">English</option></select> <button>Unduh / download</button></form>\
+<p><small>Laporan bertanda tangan beserta data mentah: <code>pantau-collector report --opd all --from … --to … --format pdf --out DIR</code></small></p>",
+        r.meta.from, r.meta.to
+    );
+    h.push_str(&foot(&s));
+    Ok(Html(h))
+}
+
+/// A daily availability chart: one bar per day, red below the SLA, grey
+/// without data.
+fn day_chart(days: &[(i64, Option<f64>)], sla: f64) -> String {
+    let (w, hgt) = (600.0, 120.0);
+    let n = days.len().max(1) as f64;
+    let bw = w / n;
+    let mut s = format!(
+        "<svg width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\" role=\"img\"><rect width=\"{w}\" height=\"{hgt}\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
+        hgt + 16.0,
+        hgt + 16.0
+    );
+    for (i, (_, a)) in days.iter().enumerate() {
+        let x = i as f64 * bw;
+        match a {
+            Some(p) => {
+                // 90 %..100 % fills the chart so small drops are visible.
+                let h = ((p - 90.0).max(0.0) / 10.0 * hgt).max(2.0);
+                let color = if *p >= sla { "#2e7d32" } else { "#c62828" };
+                let _ = write!(
+                    s,
+                    "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{color}\"><title>{} %</title></rect>",
+                    hgt - h,
+                    (bw - 1.0).max(1.0),
+                    num(*p, 2, Lang::Id)
+                );
+            }
+            None => {
+                let _ = write!(
+                    s,
+                    "<rect x=\"{x:.1}\" y=\"0\" width=\"{:.1}\" height=\"{hgt}\" fill=\"#ddd\"/>",
+                    (bw - 1.0).max(1.0)
+                );
+            }
+        }
+    }
+    let _ = write!(
+        s,
+        "<text x=\"0\" y=\"{}\" font-size=\"11\">90 %</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">100 % di atas / at top</text></svg>",
+        hgt + 13.0,
+        w,
+        hgt + 13.0
+    );
+    s
+}
+
+fn daily(
+    c: &Connection,
+    opd: &str,
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<String, BTreeMap<i64, Option<f64>>>, StoreError> {
+    let mut st = c
+        .prepare("SELECT grp, day_ms, up + degraded, down FROM rollup_group_day WHERE opd_id = ?1 AND day_ms >= ?2 AND day_ms < ?3")
+        .map_err(|source| StoreError::Sqlite { op: "daily", source })?;
+    let rows = st
+        .query_map(params![opd, from, to], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .map_err(|source| StoreError::Sqlite {
+            op: "daily",
+            source,
+        })?;
+    let mut out: BTreeMap<String, BTreeMap<i64, Option<f64>>> = BTreeMap::new();
+    for r in rows {
+        let (g, d, up, down) = r.map_err(|source| StoreError::Sqlite {
+            op: "daily",
+            source,
+        })?;
+        let a = (up + down > 0).then(|| 100.0 * up as f64 / (up + down) as f64);
+        out.entry(g).or_default().insert(d, a);
+    }
+    Ok(out)
+}
+
+async fn opd_page(
+    State(s): State<ReportWeb>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
+    let req = last_30(&s.settings, Some(id.clone()));
+    let i2 = id.clone();
+    let (r, series) = refreshed(&s, move |c, st| {
+        let r = assemble(c, st, &req)?;
+        let d = daily(c, &i2, r.meta.from_ms, r.meta.to_ms)?;
+        Ok((r, d))
+    })
+    .await?;
+    let Some(o) = r.opds.first() else {
+        return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{id}`")));
+    };
+    let st = &s.settings;
+    let mut h = head(&format!("Pantau — {}", o.name));
+    let _ = write!(
+        h,
+        "<h1>{} <small>{}</small></h1><p>{} · kelengkapan data / data completeness: {} %</p>",
+        esc(&o.name),
+        esc(&o.id),
+        esc(&render::period(&r)),
+        o.completeness_pct
+            .map_or("-".into(), |v| num(v, 1, Lang::Id))
+    );
+    h.push_str("<table><tr>");
+    for x in render::group_headers(Lang::Id) {
+        let _ = write!(h, "<th>{}</th>", esc(x));
+    }
+    h.push_str("</tr>");
+    for g in &o.groups {
+        h.push_str("<tr>");
+        for c in render::group_cells(g, Lang::Id) {
+            let _ = write!(h, "<td>{}</td>", esc(&c));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+    for (g, days) in &series {
+        let mut v = Vec::new();
+        let mut d = r.meta.from_ms;
+        while d < r.meta.to_ms {
+            v.push((d, days.get(&d).copied().flatten()));
+            d += DAY_MS;
+        }
+        let _ = write!(
+            h,
+            "<h2>{} — ketersediaan harian / daily availability</h2>{}",
+            esc(&group_label(g, Lang::Id)),
+            day_chart(&v, st.sla_of(g))
+        );
+    }
+    h.push_str("<h2>Gangguan / incidents</h2>");
+    incident_table(&mut h, &r);
+    h.push_str(&foot(&s));
+    Ok(Html(h))
+}
+
+fn incident_table(h: &mut String, r: &super::Report) {
+    if r.incidents.is_empty() {
+        h.push_str("<p>Tidak ada gangguan / no incidents.</p>");
+        return;
+    }
+    h.push_str("<table><tr>");
+    for x in render::incident_headers(Lang::Id) {
+        let _ = write!(h, "<th>{}</th>", esc(x));
+    }
+    h.push_str("</tr>");
+    for row in render::incident_rows(r) {
+        h.push_str("<tr>");
+        for c in row {
+            let _ = write!(h, "<td>{}</td>", esc(&c));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+}
+
+async fn incidents_page(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
+    let req = last_30(&s.settings, None);
+    let r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    let mut h = head("Pantau — Gangguan");
+    let _ = write!(
+        h,
+        "<h1>Gangguan <small>incidents</small></h1><p>{}</p>",
+        esc(&render::period(&r))
+    );
+    incident_table(&mut h, &r);
+    h.push_str(&foot(&s));
+    Ok(Html(h))
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    opd: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+    lang: Option<String>,
+    number: Option<String>,
+    business_hours: Option<bool>,
+}
+
+fn date_arg(key: &str, v: Option<&str>) -> Result<NaiveDate, WebError> {
+    let v = v.ok_or_else(|| {
+        WebError(
+            StatusCode::BAD_REQUEST,
+            format!("`{key}` is required (YYYY-MM-DD)"),
+        )
+    })?;
+    NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|e| {
+        WebError(
+            StatusCode::BAD_REQUEST,
+            format!("`{key}` is not a date YYYY-MM-DD ({e}): {v}"),
+        )
+    })
+}
+
+async fn api_report(
+    State(s): State<ReportWeb>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, WebError> {
+    let from = date_arg("from", q.from.as_deref())?;
+    let to = date_arg("to", q.to.as_deref())?;
+    if to < from {
+        return Err(WebError(
+            StatusCode::BAD_REQUEST,
+            "`to` must not be before `from`".into(),
+        ));
+    }
+    let format: Format = q
+        .format
+        .as_deref()
+        .unwrap_or("pdf")
+        .parse()
+        .map_err(|e| WebError(StatusCode::BAD_REQUEST, e))?;
+    let lang = match q.lang.as_deref().unwrap_or("id") {
+        "id" => Lang::Id,
+        "en" => Lang::En,
+        other => {
+            return Err(WebError(
+                StatusCode::BAD_REQUEST,
+                format!("unknown lang `{other}`; use id or en"),
+            ));
+        }
+    };
+    let opd = q.opd.filter(|o| o != "all");
+    let scope = opd.clone().unwrap_or_else(|| "provinsi".into());
+    let req = Request {
+        number: q
+            .number
+            .unwrap_or_else(|| super::default_number(&scope, from, to)),
+        opd: opd.clone(),
+        from,
+        to,
+        issued_ms: crate::store::now_ms(),
+        lang,
+        business_hours: q.business_hours.unwrap_or(false),
+        compare: None,
+    };
+    if let Some(o) = &opd {
+        let o2 = o.clone();
+        let exists = s
+            .read
+            .with(move |c| {
+                c.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM opd WHERE id = ?1)",
+                    [o2],
+                    |r| r.get::<_, bool>(0),
+                )
+                .map_err(|source| StoreError::Sqlite {
+                    op: "opd exists",
+                    source,
+                })
+            })
+            .await?;
+        if !exists {
+            return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{o}`")));
+        }
+    }
+    let pk = s.public_key.clone();
+    let bytes = refreshed(&s, move |c, st| {
+        let mut r = assemble(c, st, &req)?;
+        r.meta.public_key = Some(pk);
+        Ok(render_as(&r, format))
+    })
+    .await?;
+    let name = format!("laporan-{scope}-{from}-{to}.{}", format.ext());
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.mime().to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

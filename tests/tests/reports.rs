@@ -1,0 +1,459 @@
+//! SPBE reports end to end: a hand-built day of results for one OPD (and a
+//! second OPD without data) goes through the store, the rollups and the real
+//! `pantau-collector report` command; the PDF text (pdftotext), CSV, JSON and
+//! HTML must carry the hand-computed figures, `verify` must pass on the
+//! bundle and fail after a one-byte change, and a late result must correct
+//! the rollups.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use pantau_collector::model::{AgentIdentity, HelloInfo, ResultRow, TargetDecl};
+use pantau_collector::store;
+
+/// 2026-11-02 00:00 WITA (UTC+8) = 2026-11-01T16:00:00Z.
+const DAY0: i64 = 1_793_548_800_000;
+
+fn target(id: &str, group: &str, kind: &'static str) -> TargetDecl {
+    TargetDecl {
+        id: id.into(),
+        group: group.into(),
+        kind,
+        address: format!("{id}.example.invalid"),
+        label: id.into(),
+        interval_ms: 30_000,
+        timeout_ms: 5_000,
+    }
+}
+
+/// Whether `target` is down at local minute `m`; `None` = no data (agent off).
+fn state(target: &str, m: i64) -> Option<bool> {
+    if (1000..1030).contains(&m) {
+        return None;
+    }
+    let local_outage = (600..610).contains(&m);
+    let down = match target {
+        "pusdat" => local_outage,
+        "inet-a" => local_outage || (300..400).contains(&m) || (700..720).contains(&m),
+        "inet-b" => local_outage || (700..720).contains(&m),
+        "simpeg" => local_outage || (800..806).contains(&m),
+        _ => unreachable!(),
+    };
+    Some(down)
+}
+
+fn rows_for(
+    targets: &[TargetDecl],
+    minutes: std::ops::Range<i64>,
+    seq: &mut u64,
+    day0: i64,
+) -> Vec<ResultRow> {
+    let mut rows = Vec::new();
+    for m in minutes {
+        for t in targets {
+            let Some(down) = state(&t.id, m) else {
+                continue;
+            };
+            for half in [5_000, 35_000] {
+                *seq += 1;
+                let icmp = t.kind == "icmp";
+                rows.push(ResultRow {
+                    epoch: 1,
+                    seq: *seq,
+                    target_id: t.id.clone(),
+                    group: t.group.clone(),
+                    kind: t.kind,
+                    observed_at_ms: day0 + m * 60_000 + half,
+                    outcome: if down { "timeout" } else { "ok" },
+                    detail: String::new(),
+                    value_ms: (!down).then_some(if icmp { 12.0 } else { 40.0 }),
+                    sent: icmp.then_some(5),
+                    received: icmp.then_some(if down { 0 } else { 5 }),
+                    data: serde_json::json!({}),
+                    late: false,
+                    clock_flag: None,
+                });
+            }
+        }
+    }
+    rows
+}
+
+fn targets() -> Vec<TargetDecl> {
+    vec![
+        target("pusdat", "intranet", "icmp"),
+        target("inet-a", "internet", "tcp"),
+        target("inet-b", "internet", "tcp"),
+        target("simpeg", "app", "http"),
+    ]
+}
+
+/// Store the day for OPD `dinkes`; OPD `disdik` is enrolled without data.
+fn seed(data: &Path) {
+    enrol(data, "dinkes", "dinkes-1");
+    enrol(data, "disdik", "disdik-1");
+    let mut conn = store::open(data).unwrap();
+    let who = AgentIdentity {
+        agent_id: "dinkes-1".into(),
+        opd_id: "dinkes".into(),
+    };
+    let hello = HelloInfo {
+        version: "test".into(),
+        config_hash: "x".into(),
+        hostname: "h".into(),
+        epoch: 1,
+        agent_time_ms: None,
+        targets: targets(),
+    };
+    store::record_hello(&mut conn, &who, &hello, None).unwrap();
+    let mut seq = 0;
+    let rows = rows_for(&targets(), 0..1440, &mut seq, DAY0);
+    let tx = conn.transaction().unwrap();
+    store::insert_results(&tx, &who, &rows, DAY0 + 86_400_000).unwrap();
+    pantau_collector::report::rollup::mark_dirty(&tx, "dinkes", &rows).unwrap();
+    tx.commit().unwrap();
+}
+
+fn run(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(bin("pantau-collector"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run pantau-collector");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::PathBuf {
+    let mut args = vec![
+        "report",
+        "--opd",
+        "all",
+        "--from",
+        "2026-11-02",
+        "--to",
+        "2026-11-02",
+        "--format",
+        format,
+        "--number",
+        "005/DISKOMINFO/XI/2026",
+        "--out",
+    ];
+    let o = out.to_str().unwrap();
+    args.push(o);
+    args.extend(extra);
+    let (ok, stdout, stderr) = run(data, &args);
+    assert!(ok, "report failed: {stderr}");
+    let first = stdout.lines().next().unwrap().to_string();
+    let p = std::path::PathBuf::from(first);
+    assert!(p.exists(), "{p:?} missing; stdout {stdout}");
+    p
+}
+
+fn pdftotext(p: &Path) -> String {
+    let out = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(p)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by tests/run.sh");
+    assert!(
+        out.status.success(),
+        "pdftotext failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn pdf_report_carries_hand_computed_figures_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    seed(&data);
+    let out = dir.path().join("bundle-pdf");
+    let pdf = report(&data, &out, "pdf", &[]);
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    let text = pdftotext(&pdf);
+    // Header.
+    for want in [
+        "Laporan Pemantauan Jaringan Intra",
+        "Pemerintah Provinsi Sulawesi Barat",
+        "005/DISKOMINFO/XI/2026",
+        "2 November 2026",
+        "WITA",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // Coverage: 1 of 2 OPD (disdik has no data), target 100 %.
+    assert!(text.contains("1 / 2 OPD terhubung = 50,0 %"), "{text}");
+    // Availability: intranet 1400/1410, internet 1380/1410, app 1394/1410.
+    for want in ["99,29", "97,87", "98,87"] {
+        assert!(
+            text.contains(want),
+            "missing availability {want} in:\n{text}"
+        );
+    }
+    // Latency p50 of 12 ms ICMP samples: geometric middle of its bucket, 11,7.
+    assert!(text.contains("11,7"), "{text}");
+    // ICMP loss: 20 failed rounds of 2820 = 0,71 %.
+    assert!(text.contains("0,71"), "{text}");
+    // Completeness 1410/1440 = 97,9 %.
+    assert!(text.contains("97,9"), "{text}");
+    // Incidents: five of them, with causes.
+    // (Table cells wrap, so each phrase is checked on one line.)
+    assert!(text.contains("ISP atau breakout internet"), "{text}");
+    assert!(text.contains("jaringan lokal OPD (intranet"), "{text}");
+    assert!(text.contains("aplikasi itu sendiri (jaringan"), "{text}");
+    // 700..720 local minutes = 11.40 WITA for 20 minutes; the app one at 13.20.
+    let isp = text
+        .lines()
+        .position(|l| l.contains("ISP atau breakout internet"))
+        .unwrap();
+    assert!(text.lines().nth(isp).unwrap().contains(" 20 "), "{text}");
+    assert!(
+        text.lines().nth(isp + 1).unwrap().contains("11.40 WITA"),
+        "{text}"
+    );
+    assert!(text.contains("13.20 WITA"), "{text}");
+    assert_eq!(
+        text.matches("jaringan lokal OPD (intranet").count(),
+        3,
+        "{text}"
+    );
+    // Review draft, methodology, rule version and public key.
+    assert!(text.contains("Draf Laporan Reviu dan Evaluasi"), "{text}");
+    assert!(text.contains("disdik"), "{text}");
+    assert!(text.contains("pantau-rules/1"), "{text}");
+    assert!(text.contains("Kunci publik kolektor"), "{text}");
+
+    // Verify passes, then fails after a one-byte change anywhere.
+    let (ok, stdout, stderr) = run(&data, &["verify", out.to_str().unwrap()]);
+    assert!(ok, "verify failed on an intact bundle: {stderr}");
+    assert!(stdout.starts_with("OK: 2 file(s)"), "{stdout}");
+    let mut b = bytes.clone();
+    let i = b.len() / 2;
+    b[i] ^= 0x01;
+    std::fs::write(&pdf, &b).unwrap();
+    let (ok, _, stderr) = run(&data, &["verify", pdf.to_str().unwrap()]);
+    assert!(!ok, "verify passed on a changed PDF");
+    assert!(
+        stderr.contains("VERIFICATION FAILED") && stderr.contains("was changed after signing"),
+        "{stderr}"
+    );
+    std::fs::write(&pdf, &bytes).unwrap();
+    let raw = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("hasil-mentah")
+        })
+        .expect("raw export in the bundle");
+    let raw_text = std::fs::read_to_string(&raw).unwrap();
+    // 1410 minutes x 4 targets x 2 results + header.
+    assert_eq!(raw_text.lines().count(), 1410 * 4 * 2 + 1);
+    std::fs::write(&raw, raw_text.replacen("timeout", "ok", 1)).unwrap();
+    let (ok, _, stderr) = run(&data, &["verify", out.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("hasil-mentah"), "{stderr}");
+    // A different expected key fails too.
+    std::fs::write(&raw, &raw_text).unwrap();
+    let (ok, _, _) = run(
+        &data,
+        &[
+            "verify",
+            out.to_str().unwrap(),
+            "--public-key",
+            &"ab".repeat(32),
+        ],
+    );
+    assert!(!ok);
+    let (ok, _, _) = run(&data, &["verify", out.to_str().unwrap()]);
+    assert!(ok);
+}
+
+#[test]
+fn csv_json_html_english_and_late_data_correction() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    seed(&data);
+    let csv = std::fs::read_to_string(report(&data, &dir.path().join("c"), "csv", &[])).unwrap();
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with("dinkes,") && l.contains(",internet,"))
+        .expect("internet row");
+    let f: Vec<&str> = line.split(',').collect();
+    let avail: f64 = f[3].parse().unwrap();
+    assert!((avail - 1380.0 / 1410.0 * 100.0).abs() < 1e-3, "{line}");
+    assert_eq!(f[5], "false", "97,87 % is under the 99 % SLA: {line}");
+    assert_eq!(
+        (f[9], f[10]),
+        ("30", "30"),
+        "down and unknown minutes: {line}"
+    );
+
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(report(
+            &data,
+            &dir.path().join("j"),
+            "json",
+            &["--compare-from", "2026-11-01", "--compare-to", "2026-11-01"],
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let inc = json["incidents"].as_array().unwrap();
+    assert_eq!(inc.len(), 5, "{inc:#?}");
+    let isp = inc
+        .iter()
+        .find(|i| i["cause"] == "internet_provider")
+        .unwrap();
+    assert_eq!(isp["minutes"], 20);
+    assert_eq!(isp["start_ms"], DAY0 + 700 * 60_000);
+    assert_eq!(isp["affected"], serde_json::json!(["inet-a", "inet-b"]));
+    let app = inc.iter().find(|i| i["cause"] == "application").unwrap();
+    assert_eq!(app["minutes"], 6);
+    assert_eq!(app["affected"], serde_json::json!(["simpeg"]));
+    assert_eq!(
+        json["coverage"]["not_connected"],
+        serde_json::json!(["disdik"])
+    );
+    assert_eq!(json["comparison"]["incidents"], serde_json::json!([0, 5]));
+
+    let html = std::fs::read_to_string(report(
+        &data,
+        &dir.path().join("h"),
+        "html",
+        &["--lang", "en"],
+    ))
+    .unwrap();
+    assert!(html.contains("Intranet Monitoring Report"));
+    assert!(html.contains("97.87"), "English decimal point");
+    assert!(html.contains("2 November 2026"));
+
+    // Late results for the no-data window (agent was off, delivered later).
+    let mut conn = store::open(&data).unwrap();
+    let who = AgentIdentity {
+        agent_id: "dinkes-1".into(),
+        opd_id: "dinkes".into(),
+    };
+    let mut seq = 1_000_000;
+    let mut late: Vec<ResultRow> = Vec::new();
+    for m in 1000..1030 {
+        for t in targets() {
+            seq += 1;
+            late.push(ResultRow {
+                epoch: 2,
+                seq,
+                target_id: t.id.clone(),
+                group: t.group.clone(),
+                kind: t.kind,
+                observed_at_ms: DAY0 + m * 60_000 + 5_000,
+                outcome: "timeout",
+                detail: String::new(),
+                value_ms: None,
+                sent: (t.kind == "icmp").then_some(5),
+                received: (t.kind == "icmp").then_some(0),
+                data: serde_json::json!({}),
+                late: true,
+                clock_flag: None,
+            });
+        }
+    }
+    let tx = conn.transaction().unwrap();
+    store::insert_results(&tx, &who, &late, DAY0 + 2 * 86_400_000).unwrap();
+    pantau_collector::report::rollup::mark_dirty(&tx, "dinkes", &late).unwrap();
+    tx.commit().unwrap();
+    drop(conn);
+    let csv = std::fs::read_to_string(report(&data, &dir.path().join("c2"), "csv", &[])).unwrap();
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with("dinkes,") && l.contains(",intranet,"))
+        .unwrap();
+    let f: Vec<&str> = line.split(',').collect();
+    // 30 formerly unknown minutes are now down: 1400 / 1440.
+    assert_eq!((f[9], f[10]), ("40", "0"), "{line}");
+    let avail: f64 = f[3].parse().unwrap();
+    assert!((avail - 1400.0 / 1440.0 * 100.0).abs() < 1e-3, "{line}");
+}
+
+#[test]
+fn maintenance_is_excluded_and_bad_arguments_explain_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    seed(&data);
+    // The 20-minute internet outage (11.40-12.00 WITA = 03:40-04:00Z) was planned.
+    let (ok, _, e) = run(
+        &data,
+        &[
+            "maintenance",
+            "--opd",
+            "dinkes",
+            "--group",
+            "internet",
+            "--from",
+            "2026-11-02T03:40:00Z",
+            "--to",
+            "2026-11-02T04:00:00Z",
+            "--reason",
+            "penggantian router ISP",
+            "--by",
+            "admin",
+        ],
+    );
+    assert!(ok, "{e}");
+    let csv = std::fs::read_to_string(report(&data, &dir.path().join("m"), "csv", &[])).unwrap();
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with("dinkes,") && l.contains(",internet,"))
+        .unwrap();
+    let f: Vec<&str> = line.split(',').collect();
+    // up 1380, down 10, maintenance 20: 1380 / 1390.
+    assert_eq!((f[9], f[11]), ("10", "20"), "{line}");
+    let avail: f64 = f[3].parse().unwrap();
+    assert!((avail - 1380.0 / 1390.0 * 100.0).abs() < 1e-3, "{line}");
+
+    let (ok, _, e) = run(
+        &data,
+        &[
+            "report",
+            "--opd",
+            "nope",
+            "--from",
+            "2026-11-02",
+            "--to",
+            "2026-11-02",
+            "--out",
+            "x",
+        ],
+    );
+    assert!(!ok && e.contains("no OPD `nope`"), "{e}");
+    let (ok, _, e) = run(
+        &data,
+        &[
+            "report",
+            "--opd",
+            "all",
+            "--from",
+            "2026-11-02",
+            "--to",
+            "2026-11-02",
+            "--format",
+            "doc",
+            "--out",
+            "x",
+        ],
+    );
+    assert!(!ok && e.contains("unknown format `doc`"), "{e}");
+    let (ok, _, e) = run(&data, &["verify", dir.path().to_str().unwrap()]);
+    assert!(!ok && e.contains("MANIFEST.txt"), "{e}");
+}
