@@ -129,6 +129,7 @@ impl BandwidthProber {
             // One TCP connection per stream: HTTP/2 would multiplex them onto one.
             .http1_only()
             .pool_max_idle_per_host(0)
+            .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| format!("cannot build HTTP client: {e}"))?;
         Ok(BandwidthProber {
@@ -282,10 +283,18 @@ impl BandwidthProber {
                     Ok(r) => r,
                     Err(e) => return Err(e),
                 };
-                let mut resp = tokio::time::timeout(connect_timeout, req.send())
-                    .await
-                    .map_err(|_| (Outcome::Timeout, "no response in time".to_string()))?
-                    .map_err(|e| (classify(&e), e.to_string()))?;
+                // An upload's response comes only after its whole body: the
+                // duration cap bounds it, not the probe timeout.
+                let mut resp = if upload {
+                    req.send()
+                        .await
+                        .map_err(|e| (classify(&e), e.to_string()))?
+                } else {
+                    tokio::time::timeout(connect_timeout, req.send())
+                        .await
+                        .map_err(|_| (Outcome::Timeout, "no response in time".to_string()))?
+                        .map_err(|e| (classify(&e), e.to_string()))?
+                };
                 if !resp.status().is_success() {
                     return Err((
                         Outcome::HttpStatus,

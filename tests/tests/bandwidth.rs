@@ -1,0 +1,392 @@
+//! Bandwidth tests against the real collector endpoint over tbf-shaped veth
+//! links: the collector runs in one network namespace, the agent in another.
+//! Accuracy bar (issue 4, section 3): measured throughput within ±10 % of
+//! the shaped rate, both directions, at 20 and 100 Mbit/s.
+//!
+//! Needs root (network namespaces); without it the tests say so and pass,
+//! unless `CI` is set, where they fail.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{Proc, bin, enrol, metric, wait_for};
+
+/// A network namespace deleted on drop.
+struct Ns(String);
+
+impl Ns {
+    fn new(role: &str) -> Option<Ns> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "pbw-{role}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return None;
+        }
+        let ns = Ns(name);
+        ns.sh(&["ip", "link", "set", "lo", "up"]);
+        Some(ns)
+    }
+
+    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0]).arg(program);
+        c
+    }
+
+    fn sh(&self, argv: &[&str]) -> String {
+        let out = self.cmd(argv[0]).args(&argv[1..]).output().expect("run");
+        assert!(
+            out.status.success(),
+            "{argv:?} in {} failed: {}",
+            self.0,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// GET over HTTP/1.0 from inside the namespace with bash's /dev/tcp, so
+    /// the test needs no address outside its namespaces.
+    fn http_get(&self, host: &str, port: u16, path: &str) -> String {
+        let script = format!(
+            "exec 3<>/dev/tcp/{host}/{port}; printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' >&3; cat <&3"
+        );
+        let out = self
+            .cmd("bash")
+            .args(["-c", &script])
+            .output()
+            .expect("bash");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Two namespaces joined by a veth pair 10.98.`net`.1/30 (collector side,
+/// "vc") and .2 (agent side, "va"), each side's egress shaped with tbf.
+///
+/// Throughput tests in this binary run one at a time: two at once would
+/// share the CPU and measure each other.
+fn shaped_pair(net: u8, rate_mbit: u32) -> Option<(std::sync::MutexGuard<'static, ()>, Ns, Ns)> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(c) = Ns::new("c") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but network namespaces cannot be created (run as root)"
+        );
+        eprintln!("skipped: cannot create network namespaces (needs root)");
+        return None;
+    };
+    let a = Ns::new("a").expect("second namespace");
+    let out = Command::new("ip")
+        .args([
+            "link", "add", "vc", "netns", &c.0, "type", "veth", "peer", "name", "va", "netns", &a.0,
+        ])
+        .output()
+        .expect("ip link add");
+    assert!(
+        out.status.success(),
+        "veth: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (ns, dev, ip) in [(&c, "vc", 1), (&a, "va", 2)] {
+        ns.sh(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.98.{net}.{ip}/30"),
+            "dev",
+            dev,
+        ]);
+        ns.sh(&["ip", "link", "set", dev, "up"]);
+        // Burst above a 64 KiB GSO segment so tbf never drops one outright;
+        // the agent's warm-up discards the burst.
+        ns.sh(&[
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            dev,
+            "root",
+            "tbf",
+            "rate",
+            &format!("{rate_mbit}mbit"),
+            "burst",
+            "256kb",
+            "latency",
+            "50ms",
+        ]);
+    }
+    Some((guard, c, a))
+}
+
+/// Start the collector inside `ns` on 10.98.`net`.1; returns the process.
+fn collector_in(ns: &Ns, data: &Path, net: u8) -> Proc {
+    let mut child = ns
+        .cmd(bin("pantau-collector"))
+        .args([
+            "serve",
+            "--grpc-listen",
+            &format!("10.98.{net}.1:7470"),
+            "--http-listen",
+            &format!("10.98.{net}.1:7471"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start collector");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready line");
+    assert!(line.contains("listening"), "collector said {line:?}");
+    Proc {
+        child,
+        name: "pantau-collector",
+    }
+}
+
+fn agent_config(
+    dir: &Path,
+    net: u8,
+    token: &str,
+    extra_policy: &str,
+    test: &str,
+    interval: &str,
+) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[agent]
+id = "bw-agent"
+heartbeat_interval = "1h"
+[collector]
+url = "http://10.98.{net}.1:7470"
+token = "{token}"
+[spool]
+dir = "{spool}"
+[bandwidth]
+{extra_policy}
+[[targets]]
+id = "bw-pusat-data"
+group = "datacenter"
+kind = "bandwidth"
+address = "http://10.98.{net}.1:7471"
+interval = "{interval}"
+[targets.bandwidth]
+{test}
+"#,
+        spool = dir.join("spool").display()
+    );
+    let f = dir.join("agent.toml");
+    std::fs::write(&f, text).expect("write config");
+    f
+}
+
+/// "down X Mbit/s, up Y Mbit/s" from the check table.
+fn parse_rates(table: &str) -> (f64, f64) {
+    let num = |key: &str| -> f64 {
+        let at = table
+            .find(key)
+            .unwrap_or_else(|| panic!("no `{key}` in:\n{table}"));
+        table[at + key.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number after `{key}` in:\n{table}"))
+    };
+    (num("down "), num("up "))
+}
+
+fn accuracy_at(rate_mbit: u32, net: u8) {
+    let Some((_one, c, a)) = shaped_pair(net, rate_mbit) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("collector");
+    let token = enrol(&data, "dinkes", "bw-agent");
+    let _collector = collector_in(&c, &data, net);
+    let cfg = agent_config(
+        dir.path(),
+        net,
+        &token,
+        "min_gap = \"0s\"",
+        "direction = \"both\"\nstreams = 4\nmax_bytes = \"1GB\"\nmax_duration = \"10s\"\nwarmup = \"2s\"",
+        "1h",
+    );
+    let out = a
+        .cmd(bin("pantau-agent"))
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("pantau-agent check");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "check failed:\n{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (down, up) = parse_rates(&table);
+    let shaped = f64::from(rate_mbit);
+    let (e_down, e_up) = ((down - shaped) / shaped, (up - shaped) / shaped);
+    eprintln!(
+        "bandwidth accuracy: shaped {shaped} Mbit/s, download {down} Mbit/s ({:+.1} %), upload {up} Mbit/s ({:+.1} %)",
+        e_down * 100.0,
+        e_up * 100.0
+    );
+    assert!(
+        e_down.abs() <= 0.10,
+        "download {down} Mbit/s vs shaped {shaped}"
+    );
+    assert!(e_up.abs() <= 0.10, "upload {up} Mbit/s vs shaped {shaped}");
+}
+
+#[test]
+fn throughput_within_ten_percent_at_20_mbit() {
+    accuracy_at(20, 20);
+}
+
+#[test]
+fn throughput_within_ten_percent_at_100_mbit() {
+    accuracy_at(100, 100);
+}
+
+/// The daemon runs scheduled tests, the collector stores them and exposes
+/// the throughput; the monthly budget stops tests once it would be exceeded
+/// and is kept on disk.
+#[test]
+fn scheduled_tests_reach_the_collector_and_stop_at_the_monthly_budget() {
+    let net = 30;
+    let Some((_one, c, a)) = shaped_pair(net, 20) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("collector");
+    let token = enrol(&data, "dinkes", "bw-agent");
+    let _collector = collector_in(&c, &data, net);
+    let state = dir.path().join("bw-state");
+    // Each test may use up to 2 x 4 MB; about 2 x 2.5 MB flow in 1 s at
+    // 20 Mbit/s, so the first test fits in 12 MB and the second does not.
+    let cfg = agent_config(
+        dir.path(),
+        net,
+        &token,
+        &format!(
+            "min_gap = \"0s\"\nmonthly_budget = \"12MB\"\nstate_file = \"{}\"",
+            state.display()
+        ),
+        "direction = \"both\"\nstreams = 2\nmax_bytes = \"4MB\"\nmax_duration = \"1s\"\nwarmup = \"300ms\"",
+        "6s",
+    );
+    let mut agent = Proc {
+        child: a
+            .cmd(bin("pantau-agent"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("agent"),
+        name: "pantau-agent",
+    };
+    let host = format!("10.98.{net}.1");
+    let results = wait_for(
+        "a skipped bandwidth result",
+        Duration::from_secs(60),
+        || {
+            if let Ok(Some(status)) = agent.child.try_wait() {
+                panic!("the agent exited: {status}");
+            }
+            let body = c.http_get(
+                &host,
+                7471,
+                "/api/v1/results?agent=bw-agent&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
+            );
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let rows: Vec<serde_json::Value> = v
+                .get("results")?
+                .as_array()?
+                .iter()
+                .filter(|r| r["kind"] == "bandwidth")
+                .cloned()
+                .collect();
+            rows.iter()
+                .any(|r| r["data"]["skipped"] == "budget")
+                .then_some(rows)
+        },
+    );
+    agent.terminate();
+    let first = &results[0]["data"];
+    assert_eq!(results[0]["outcome"], "ok", "{results:?}");
+    assert_eq!(first["skipped"], "", "{results:?}");
+    let down = first["download_bps"].as_u64().unwrap() as f64;
+    assert!(
+        down > 10e6 && down < 25e6,
+        "download {down} bit/s on a 20 Mbit/s link"
+    );
+    let used = first["month_bytes"].as_u64().unwrap();
+    let moved = first["download_bytes"].as_u64().unwrap() + first["upload_bytes"].as_u64().unwrap();
+    assert_eq!(used, moved, "month count starts from this test's bytes");
+    let skipped: Vec<_> = results
+        .iter()
+        .filter(|r| r["data"]["skipped"] == "budget")
+        .collect();
+    assert_eq!(
+        skipped[0]["data"]["download_bytes"], 0,
+        "a skipped test moves nothing"
+    );
+    let on_disk = std::fs::read_to_string(&state).expect("budget state file");
+    let last_used = results.last().unwrap()["data"]["month_bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        on_disk.trim().ends_with(&format!(" {last_used}")),
+        "state file {on_disk:?} vs {last_used}"
+    );
+    let metrics = c.http_get(&host, 7471, "/metrics");
+    let gauge = metric(
+        &metrics,
+        "pantau_bandwidth_throughput_bits_per_second",
+        &[("agent", "bw-agent"), ("direction", "download")],
+    )
+    .expect("throughput gauge");
+    assert_eq!(gauge, down);
+}
+
+/// Without the agent's token the endpoint refuses, like gRPC ingest.
+#[test]
+fn endpoint_needs_the_agent_token() {
+    let net = 31;
+    let Some((_one, c, _a)) = shaped_pair(net, 100) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("collector");
+    enrol(&data, "dinkes", "bw-agent");
+    let _collector = collector_in(&c, &data, net);
+    let script = format!(
+        "exec 3<>/dev/tcp/10.98.{net}.1/7471; printf 'GET /api/v1/bandwidth/download?bytes=10 HTTP/1.0\\r\\nAuthorization: Bearer pantau_wrong\\r\\n\\r\\n' >&3; head -c 12 <&3"
+    );
+    let out = c.cmd("bash").args(["-c", &script]).output().expect("bash");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HTTP/1.0 401");
+}
