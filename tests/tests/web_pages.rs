@@ -259,7 +259,11 @@ address = "127.0.0.1:{closed}"
         .arg("-")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Table cells wrap; compare with whitespace collapsed.
+    let text = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(
         text.contains("OPD bappeda") && text.contains("Jaringan Intra"),
         "{text}"
