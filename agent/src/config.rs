@@ -621,7 +621,7 @@ fn validate_target(
             p.push(Problem::new(
                 key("kind"),
                 format!(
-                    "`{}` is not a probe kind; allowed: icmp, tcp, http, dns, bandwidth, link",
+                    "`{}` is not a probe kind; allowed: icmp, tcp, http, dns, bandwidth, link, traceroute",
                     t.kind.clone().unwrap_or_default()
                 ),
             ));
@@ -998,7 +998,7 @@ fn valid_host(h: &str) -> bool {
 /// Check an address for a probe kind; the error says what form is expected.
 pub fn check_address(kind: ProbeKind, a: &str) -> Result<(), String> {
     let ok = match kind {
-        ProbeKind::Icmp | ProbeKind::Dns => valid_host(a),
+        ProbeKind::Icmp | ProbeKind::Dns | ProbeKind::Traceroute => valid_host(a),
         ProbeKind::Tcp => split_host_port(a).is_some_and(|(h, _)| valid_host(h)),
         ProbeKind::Http | ProbeKind::Bandwidth => {
             (a.starts_with("http://") || a.starts_with("https://"))
@@ -1011,7 +1011,9 @@ pub fn check_address(kind: ProbeKind, a: &str) -> Result<(), String> {
         return Ok(());
     }
     Err(match kind {
-        ProbeKind::Icmp => format!("`{a}` is not an IP address or host name"),
+        ProbeKind::Icmp | ProbeKind::Traceroute => {
+            format!("`{a}` is not an IP address or host name")
+        }
         ProbeKind::Dns => format!("`{a}` is not a host name to resolve"),
         ProbeKind::Tcp => format!("`{a}` is not host:port (IPv6: [addr]:port)"),
         ProbeKind::Http | ProbeKind::Bandwidth => {

@@ -17,6 +17,8 @@ pub enum ProbeKind {
     Bandwidth,
     /// Link utilisation (SNMP or local interface counters).
     Link,
+    /// Path discovery: echo requests with increasing TTL.
+    Traceroute,
 }
 
 impl ProbeKind {
@@ -29,6 +31,7 @@ impl ProbeKind {
             "dns" => Self::Dns,
             "bandwidth" => Self::Bandwidth,
             "link" => Self::Link,
+            "traceroute" => Self::Traceroute,
             _ => return None,
         })
     }
@@ -42,6 +45,7 @@ impl ProbeKind {
             Self::Dns => "dns",
             Self::Bandwidth => "bandwidth",
             Self::Link => "link",
+            Self::Traceroute => "traceroute",
         }
     }
 }
@@ -264,6 +268,8 @@ pub enum Measurement {
     Bandwidth(BandwidthResult),
     /// Link counters and utilisation.
     Link(LinkSample),
+    /// Traceroute: the path hop by hop.
+    Path(PathTrace),
     /// Nothing measured (the probe could not start).
     None,
 }
@@ -307,4 +313,24 @@ pub struct Record {
     pub kind: Option<ProbeKind>,
     /// The observation.
     pub obs: Observation,
+}
+
+/// One traceroute round.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PathTrace {
+    /// One entry per TTL tried, in TTL order, up to the target or the maximum.
+    pub hops: Vec<Hop>,
+    /// Whether the target itself answered (then it is the last hop).
+    pub reached: bool,
+}
+
+/// What answered at one TTL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hop {
+    /// TTL of the probe; 1 is the first router.
+    pub ttl: u8,
+    /// Who answered, if anyone did in time.
+    pub addr: Option<std::net::IpAddr>,
+    /// Round-trip time of the answer (kernel receive stamp).
+    pub rtt: Option<Duration>,
 }

@@ -33,6 +33,7 @@ impl From<ProbeKind> for pb::ProbeKind {
             ProbeKind::Dns => pb::ProbeKind::Dns,
             ProbeKind::Bandwidth => pb::ProbeKind::Bandwidth,
             ProbeKind::Link => pb::ProbeKind::Link,
+            ProbeKind::Traceroute => pb::ProbeKind::Traceroute,
         }
     }
 }
@@ -129,6 +130,18 @@ impl From<&Record> for pb::Result {
                 out_bps: l.out_bps,
                 no_rate: l.no_rate.to_string(),
                 wraps: l.wraps,
+            })),
+            Measurement::Path(p) => Some(M::Traceroute(pb::TracerouteMeasurement {
+                hops: p
+                    .hops
+                    .iter()
+                    .map(|h| pb::TracerouteHop {
+                        ttl: u32::from(h.ttl),
+                        address: h.addr.map(|a| a.to_string()).unwrap_or_default(),
+                        rtt_us: h.rtt.map_or(0, us),
+                    })
+                    .collect(),
+                reached: p.reached,
             })),
             Measurement::None => None,
         };

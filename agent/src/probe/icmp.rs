@@ -70,6 +70,22 @@ impl EchoSocket {
         })
     }
 
+    /// Set the TTL (IPv4) or hop limit (IPv6) of outgoing packets.
+    pub(crate) fn set_ttl(&self, ttl: u8) -> io::Result<()> {
+        let ttl = i32::from(ttl);
+        if self.v6 {
+            setsockopt(self.fd.get_ref(), sockopt::Ipv6Ttl, &ttl)?;
+        } else {
+            setsockopt(self.fd.get_ref(), sockopt::Ipv4Ttl, &ttl)?;
+        }
+        Ok(())
+    }
+
+    /// Whether this is an IPv6 socket.
+    pub(crate) fn is_v6(&self) -> bool {
+        self.v6
+    }
+
     /// Send one echo request; returns the send time.
     pub(crate) fn send(&self, ip: IpAddr, ident: u16, seq: u16) -> io::Result<SystemTime> {
         let pkt = echo_request(self.v6, ident, seq);

@@ -9,6 +9,7 @@ pub mod icmp;
 pub mod link;
 pub mod snmp;
 pub mod tcp;
+pub mod traceroute;
 
 use std::future::Future;
 use std::io;
@@ -70,6 +71,7 @@ impl Probe for Prober {
             ProbeKind::Dns => dns::probe(target).await,
             ProbeKind::Bandwidth => self.bandwidth.probe(target).await,
             ProbeKind::Link => self.link.probe(target).await,
+            ProbeKind::Traceroute => traceroute::probe(target).await,
         };
         obs.observed_at = started;
         obs.target_id.clone_from(&target.id);

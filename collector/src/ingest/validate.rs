@@ -14,6 +14,8 @@ use crate::model::{HelloInfo, ResultRow, TargetDecl};
 pub const MAX_TARGETS: usize = 500;
 /// Longest accepted detail text, bytes.
 pub const MAX_DETAIL: usize = 1024;
+/// Most hops in one traceroute result.
+pub const MAX_HOPS: usize = 64;
 /// Most RTT samples in one ping result.
 pub const MAX_SAMPLES: usize = 1000;
 
@@ -26,6 +28,7 @@ fn kind_name(k: i32) -> Option<&'static str> {
         pb::ProbeKind::Heartbeat => "heartbeat",
         pb::ProbeKind::Bandwidth => "bandwidth",
         pb::ProbeKind::Link => "link",
+        pb::ProbeKind::Traceroute => "traceroute",
         pb::ProbeKind::Unspecified => return None,
     })
 }
@@ -280,6 +283,26 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
                    "capacity_bps": l.capacity_bps, "contracted": l.contracted,
                    "interval_seconds": l.interval_seconds, "in_bps": l.in_bps, "out_bps": l.out_bps,
                    "no_rate": l.no_rate, "wraps": l.wraps})
+        }
+        ("traceroute", Some(M::Traceroute(t))) => {
+            let valid = t.hops.len() <= MAX_HOPS
+                && t.hops.iter().enumerate().all(|(i, h)| {
+                    h.ttl as usize == i + 1
+                        && (h.address.is_empty() || h.address.parse::<std::net::IpAddr>().is_ok())
+                        && (h.rtt_us == 0 || !h.address.is_empty())
+                });
+            if !valid {
+                return Err("traceroute hops are inconsistent".into());
+            }
+            if let Some(last) = t.hops.last().filter(|_| t.reached) {
+                value_ms = Some(ms(last.rtt_us));
+            }
+            let hops: Vec<_> = t
+                .hops
+                .iter()
+                .map(|h| json!({"ttl": h.ttl, "address": h.address, "rtt_us": h.rtt_us}))
+                .collect();
+            json!({"hops": hops, "reached": t.reached})
         }
         ("heartbeat", None) => return Err("heartbeat without health".into()),
         (_, None) => json!({}),

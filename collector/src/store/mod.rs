@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_2.sql"),
     include_str!("schema_reports.sql"),
+    include_str!("schema_paths.sql"),
 ];
 
 /// A storage failure, with the operation that failed.
@@ -271,7 +272,7 @@ pub fn insert_results(
         .op("prepare result insert")?;
     let mut new = 0;
     for r in rows {
-        new += st
+        let inserted = st
             .execute(params![
                 who.agent_id,
                 r.epoch as i64,
@@ -291,8 +292,70 @@ pub fn insert_results(
                 r.clock_flag,
             ])
             .op("insert result")?;
+        if inserted == 1 && r.kind == "traceroute" {
+            record_path(tx, &who.agent_id, r)?;
+        }
+        new += inserted;
     }
     Ok(new)
+}
+
+/// Fold a traceroute result into the agent's paths to its target: extend the
+/// latest path if the hops are the same, else start a new one (a path change).
+/// Results arrive in sequence order, so "latest" is by observation time.
+fn record_path(
+    tx: &rusqlite::Transaction<'_>,
+    agent_id: &str,
+    r: &ResultRow,
+) -> Result<(), StoreError> {
+    let Some(hops) = r.data.get("hops").and_then(serde_json::Value::as_array) else {
+        return Ok(());
+    };
+    if hops.is_empty() {
+        return Ok(());
+    }
+    let field = |k: &str| -> Vec<serde_json::Value> { hops.iter().map(|h| h[k].clone()).collect() };
+    let addrs = serde_json::Value::Array(field("address")).to_string();
+    let rtts = serde_json::Value::Array(field("rtt_us")).to_string();
+    let reached = r.data["reached"].as_bool().unwrap_or(false);
+    let latest: Option<(i64, String, i64)> = tx
+        .query_row(
+            "SELECT id, hops, last_seen_ms FROM path WHERE agent_id = ?1 AND target_id = ?2
+             ORDER BY last_seen_ms DESC, id DESC LIMIT 1",
+            params![agent_id, r.target_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .op("read latest path")?;
+    match latest {
+        Some((id, same, last)) if same == addrs => {
+            tx.execute(
+                "UPDATE path SET last_seen_ms = MAX(last_seen_ms, ?2), times_seen = times_seen + 1,
+                        rtt_us = CASE WHEN ?2 >= ?3 THEN ?4 ELSE rtt_us END, reached = ?5
+                 WHERE id = ?1",
+                params![id, r.observed_at_ms, last, rtts, reached],
+            )
+            .op("extend path")?;
+        }
+        previous => {
+            tx.execute(
+                "INSERT INTO path (agent_id, target_id, hops, reached, rtt_us, first_seen_ms,
+                                   last_seen_ms, times_seen, previous_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7)",
+                params![
+                    agent_id,
+                    r.target_id,
+                    addrs,
+                    reached,
+                    rtts,
+                    r.observed_at_ms,
+                    previous.map(|(id, _, _)| id)
+                ],
+            )
+            .op("insert path")?;
+        }
+    }
+    Ok(())
 }
 
 /// Everything the read API and pages need.
