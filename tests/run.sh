@@ -16,6 +16,9 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # Accuracy tests: nft (nftables) for random loss, ping (iputils-ping) side by side.
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
+# Link utilisation test: a real net-snmp agent (snmpd) and snmpget/snmpset (snmp).
+{ command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ]; } || missing+=(snmpd)
+command -v snmpget >/dev/null 2>&1 || missing+=(snmp)
 # Report tests: pdftotext (poppler-utils), headless chromium for the pages,
 # python3 to read the screenshot's pixels.
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)

@@ -365,8 +365,20 @@ fn load_incidents(
                 ))
             })
             .map_err(sql("incident hours"))?;
-        for row in rows {
-            let (g, h, m) = row.map_err(sql("incident hours"))?;
+        let rows: Vec<(String, i64, String)> = rows
+            .collect::<Result<_, _>>()
+            .map_err(sql("incident hours"))?;
+        // Only hours with a down minute in some group matter: a run lives in
+        // them, and the cause compares groups during the same minutes.
+        let down_hours: BTreeSet<i64> = rows
+            .iter()
+            .filter(|r| r.2.contains('D'))
+            .map(|r| r.1)
+            .collect();
+        for (g, h, m) in rows {
+            if !down_hours.contains(&h) {
+                continue;
+            }
             let t = tl.entry(g).or_default();
             for (i, c) in m.chars().enumerate() {
                 t.insert(h + i as i64 * 60_000, MinuteState::from_code(c));
