@@ -14,7 +14,23 @@ fn example_configs_load() {
     let a = AgentConfig::load(&repo("deploy/config/agent.example.toml"))
         .expect("agent example is valid");
     assert_eq!(a.agent_id, "dinkes-kantor-1");
-    assert_eq!(a.targets.len(), 6);
+    assert_eq!(a.targets.len(), 8);
+    let bw = a
+        .targets
+        .iter()
+        .find(|t| t.id == "pusat-data-throughput")
+        .and_then(|t| t.bandwidth.as_ref())
+        .expect("bandwidth target");
+    assert_eq!((bw.streams, bw.max_bytes), (4, 100_000_000));
+    assert_eq!(bw.busy, Some(("eth0".to_string(), 5_000_000)));
+    assert_eq!(a.bandwidth.monthly_budget, 20_000_000_000);
+    let wan = a
+        .targets
+        .iter()
+        .find(|t| t.id == "wan-utilisation")
+        .and_then(|t| t.link.as_ref())
+        .expect("link target");
+    assert_eq!(wan.contracted_bps, Some(20_000_000));
     let groups: std::collections::BTreeSet<&str> =
         a.targets.iter().map(|t| t.group.as_str()).collect();
     for g in ["internet", "intranet", "app", "datacenter", "jip"] {
