@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod report;
 pub mod store;
+pub mod utilisation;
 pub mod web;
 
 use std::sync::Arc;
