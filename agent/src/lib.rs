@@ -4,7 +4,8 @@
 //! - [`config`]: TOML file + `PANTAU_AGENT__*` overrides -> validated config.
 //! - [`confload`]: layered loading shared with the collector.
 //! - [`model`]: domain types (targets, observations, records).
-//! - [`probe`]: icmp, tcp, http and dns probes behind one trait.
+//! - [`probe`]: icmp, tcp, http, dns, traceroute, bandwidth (throughput tests) and link
+//!   (SNMP v2c or /proc/net/dev utilisation) probes behind one trait.
 //! - [`stats`]: RTT and loss statistics.
 //! - [`schedule`]: spreads targets over their interval, bounded concurrency.
 //! - [`spool`]: numbered results waiting for the collector's ack.

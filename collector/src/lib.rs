@@ -5,10 +5,12 @@
 //! - [`store`]: SQLite schema, registry, writes and read queries.
 //! - [`ingest`]: the gRPC service, wire validation and the single writer.
 //! - [`metrics`]: Prometheus families with bounded labels.
-//! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` and the overview page.
+//! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` (with the agents' bandwidth-test endpoint)
+//!   and the overview page.
 //! - [`auth`]: agent tokens.
 //! - [`demo`]: the quickstart (collector + local agent).
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
+//! - [`utilisation`]: link utilisation per period (average, p95, peak, coverage).
 
 pub mod auth;
 pub mod config;
