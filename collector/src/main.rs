@@ -83,7 +83,7 @@ enum Command {
         /// Last day, inclusive (YYYY-MM-DD).
         #[arg(long)]
         to: chrono::NaiveDate,
-        /// pdf, csv, html or json.
+        /// pdf, xlsx, csv, html or json.
         #[arg(long, default_value = "pdf")]
         format: String,
         /// Directory to write the bundle into.

@@ -457,3 +457,50 @@ fn maintenance_is_excluded_and_bad_arguments_explain_themselves() {
     let (ok, _, e) = run(&data, &["verify", dir.path().to_str().unwrap()]);
     assert!(!ok && e.contains("MANIFEST.txt"), "{e}");
 }
+
+#[test]
+fn xlsx_reads_back_with_the_figures() {
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    seed(&data);
+    let out = dir.path().join("x");
+    let path = report(&data, &out, "xlsx", &[]);
+    let mut wb: Xlsx<_> = open_workbook(&path).unwrap();
+    let sheets = wb.sheet_names();
+    assert_eq!(sheets, ["Ringkasan", "Per OPD", "Gangguan", "Reviu"]);
+    let per = wb.worksheet_range("Per OPD").unwrap();
+    let row = per
+        .rows()
+        .find(|r| r[0] == Data::String("dinkes".into()) && r[3] == Data::String("Internet".into()))
+        .expect("dinkes internet row");
+    let Data::Float(avail) = row[4] else {
+        panic!("availability is not a number: {row:?}")
+    };
+    assert!((avail - 1380.0 / 1410.0 * 100.0).abs() < 1e-9, "{row:?}");
+    assert_eq!(row[6], Data::String("tidak tercapai".into()));
+    assert_eq!(row[11], Data::Float(30.0), "down minutes");
+    let Data::Float(done) = row[2] else {
+        panic!("{row:?}")
+    };
+    assert!((done - 1410.0 / 1440.0 * 100.0).abs() < 1e-9);
+    let inc = wb.worksheet_range("Gangguan").unwrap();
+    assert_eq!(inc.rows().count(), 1 + 5);
+    let mins: Vec<f64> = inc
+        .rows()
+        .skip(1)
+        .filter_map(|r| match r[3] {
+            Data::Float(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mins, [10.0, 10.0, 10.0, 20.0, 6.0]);
+    let sum = wb.worksheet_range("Ringkasan").unwrap();
+    assert!(
+        sum.rows()
+            .any(|r| r[1] == Data::String("005/DISKOMINFO/XI/2026".into()))
+    );
+    // The bundle verifies.
+    let (ok, _, e) = run(&data, &["verify", out.to_str().unwrap()]);
+    assert!(ok, "{e}");
+}

@@ -5,7 +5,7 @@
 //! - [`histogram`]: mergeable latency distribution.
 //! - [`rollup`]: minute -> hour -> day rollups, corrected on late data.
 //! - [`incident`]: gangguan detection with a probable-cause hint.
-//! - [`render`]: JSON, CSV, HTML; [`pdf`]: native PDF.
+//! - [`render`]: JSON, CSV, HTML; [`pdf`]: native PDF; [`xlsx`]: spreadsheet.
 //! - [`sign`]: Ed25519 key, signed manifest, raw export, `verify`.
 //! - [`web`]: report pages and the download API.
 
@@ -18,6 +18,7 @@ pub mod rollup;
 pub mod rules;
 pub mod sign;
 pub mod web;
+pub mod xlsx;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -684,6 +685,8 @@ pub enum Format {
     Html,
     /// JSON.
     Json,
+    /// XLSX spreadsheet.
+    Xlsx,
 }
 
 impl std::str::FromStr for Format {
@@ -694,8 +697,9 @@ impl std::str::FromStr for Format {
             "csv" => Ok(Format::Csv),
             "html" => Ok(Format::Html),
             "json" => Ok(Format::Json),
+            "xlsx" => Ok(Format::Xlsx),
             other => Err(format!(
-                "unknown format `{other}`; use pdf, csv, html or json"
+                "unknown format `{other}`; use pdf, xlsx, csv, html or json"
             )),
         }
     }
@@ -709,6 +713,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Html => "html",
             Format::Json => "json",
+            Format::Xlsx => "xlsx",
         }
     }
 
@@ -719,6 +724,7 @@ impl Format {
             Format::Csv => "text/csv; charset=utf-8",
             Format::Html => "text/html; charset=utf-8",
             Format::Json => "application/json",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         }
     }
 }
@@ -730,6 +736,7 @@ pub fn render_as(r: &Report, f: Format) -> Vec<u8> {
         Format::Csv => render::csv(r),
         Format::Html => render::html(r),
         Format::Json => render::json(r),
+        Format::Xlsx => xlsx::xlsx(r),
     }
 }
 

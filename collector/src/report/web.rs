@@ -192,7 +192,7 @@ async fn overview(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> 
         h,
         "<h2>Unduh laporan / download a report</h2><form action=\"/api/v1/report\" method=\"get\">\
 OPD <input name=\"opd\" value=\"all\" size=\"10\"> dari / from <input name=\"from\" type=\"date\" value=\"{}\"> \
-sampai / to <input name=\"to\" type=\"date\" value=\"{}\"> <select name=\"format\"><option>pdf</option><option>csv</option>\
+sampai / to <input name=\"to\" type=\"date\" value=\"{}\"> <select name=\"format\"><option>pdf</option><option>xlsx</option><option>csv</option>\
 <option>html</option><option>json</option></select> <select name=\"lang\"><option value=\"id\">Bahasa Indonesia</option>\
 <option value=\"en\">English</option></select> <button>Unduh / download</button></form>\
 <p><small>Laporan bertanda tangan beserta data mentah: <code>pantau-collector report --opd all --from … --to … --format pdf --out DIR</code></small></p>",
