@@ -14,7 +14,13 @@ fn example_configs_load() {
     let a = AgentConfig::load(&repo("deploy/config/agent.example.toml"))
         .expect("agent example is valid");
     assert_eq!(a.agent_id, "dinkes-kantor-1");
-    assert_eq!(a.targets.len(), 8);
+    assert_eq!(a.targets.len(), 9);
+    let path = a
+        .targets
+        .iter()
+        .find(|t| t.id == "pusat-data-path")
+        .expect("traceroute target");
+    assert_eq!(path.kind, pantau_agent::model::ProbeKind::Traceroute);
     let bw = a
         .targets
         .iter()
