@@ -207,7 +207,7 @@ fn pdf_report_carries_hand_computed_figures_and_verifies() {
     assert!(text.contains("0,71"), "{text}");
     // Completeness 1410/1440 = 97,9 %.
     assert!(text.contains("97,9"), "{text}");
-    // Incidents: five of them, with causes.
+    // Incidents: six of them, with causes.
     // (Table cells wrap, so each phrase is checked on one line.)
     assert!(text.contains("ISP atau breakout internet"), "{text}");
     assert!(text.contains("jaringan lokal OPD (intranet"), "{text}");
@@ -223,6 +223,7 @@ fn pdf_report_carries_hand_computed_figures_and_verifies() {
         "{text}"
     );
     assert!(text.contains("13.20 WITA"), "{text}");
+    assert!(text.contains("agen tidak melapor"), "{text}");
     assert_eq!(
         text.matches("jaringan lokal OPD (intranet").count(),
         3,
@@ -312,7 +313,12 @@ fn csv_json_html_english_and_late_data_correction() {
     )
     .unwrap();
     let inc = json["incidents"].as_array().unwrap();
-    assert_eq!(inc.len(), 5, "{inc:#?}");
+    assert_eq!(inc.len(), 6, "{inc:#?}");
+    // The 30 minutes without any data are an agent-offline incident, not down.
+    let off = inc.iter().find(|i| i["cause"] == "agent_offline").unwrap();
+    assert_eq!(off["group"], "agent");
+    assert_eq!(off["minutes"], 30);
+    assert_eq!(off["start_ms"], DAY0 + 1000 * 60_000);
     let isp = inc
         .iter()
         .find(|i| i["cause"] == "internet_provider")
@@ -327,7 +333,7 @@ fn csv_json_html_english_and_late_data_correction() {
         json["coverage"]["not_connected"],
         serde_json::json!(["disdik"])
     );
-    assert_eq!(json["comparison"]["incidents"], serde_json::json!([0, 5]));
+    assert_eq!(json["comparison"]["incidents"], serde_json::json!([0, 6]));
 
     let html = std::fs::read_to_string(report(
         &data,
@@ -485,7 +491,7 @@ fn xlsx_reads_back_with_the_figures() {
     };
     assert!((done - 1410.0 / 1440.0 * 100.0).abs() < 1e-9);
     let inc = wb.worksheet_range("Gangguan").unwrap();
-    assert_eq!(inc.rows().count(), 1 + 5);
+    assert_eq!(inc.rows().count(), 1 + 6);
     let mins: Vec<f64> = inc
         .rows()
         .skip(1)
@@ -494,7 +500,7 @@ fn xlsx_reads_back_with_the_figures() {
             _ => None,
         })
         .collect();
-    assert_eq!(mins, [10.0, 10.0, 10.0, 20.0, 6.0]);
+    assert_eq!(mins, [10.0, 10.0, 10.0, 20.0, 6.0, 30.0]);
     let sum = wb.worksheet_range("Ringkasan").unwrap();
     assert!(
         sum.rows()

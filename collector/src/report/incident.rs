@@ -21,6 +21,8 @@ pub enum Cause {
     Application,
     /// JIP/PDN interconnection down.
     Interconnection,
+    /// No group had data: the agent was off or cut off (power, the agent's host, or its link).
+    AgentOffline,
     /// Not enough evidence.
     Unclear,
 }
@@ -43,6 +45,12 @@ impl Cause {
             (Cause::Application, true) => "the application itself (network up)",
             (Cause::Interconnection, false) => "interkoneksi JIP/PDN",
             (Cause::Interconnection, true) => "JIP/PDN interconnection",
+            (Cause::AgentOffline, false) => {
+                "agen tidak melapor (listrik, perangkat agen, atau tautannya)"
+            }
+            (Cause::AgentOffline, true) => {
+                "agent not reporting (power, the agent's host, or its link)"
+            }
             (Cause::Unclear, false) => "belum jelas",
             (Cause::Unclear, true) => "unclear",
         }
@@ -143,6 +151,46 @@ pub fn detect(opd: &str, tl: &Timelines, min_minutes: u32, data_end_ms: i64) -> 
         }
         flush(&mut run, None);
     }
+    // Agent offline: minutes where every group is unknown. Reported as an
+    // incident of the pseudo-group `agent`; it never counts as down.
+    let mut all: BTreeMap<i64, bool> = BTreeMap::new();
+    for t in tl.values() {
+        for (m, s) in t {
+            let e = all.entry(*m).or_insert(true);
+            *e &= *s == MinuteState::Unknown;
+        }
+    }
+    let mut run: Vec<i64> = Vec::new();
+    let mut push = |run: &mut Vec<i64>, last: bool| {
+        if run.len() >= min_minutes.max(1) as usize {
+            let end = run[run.len() - 1] + 60_000;
+            out.push(Incident {
+                opd: opd.to_string(),
+                group: "agent".into(),
+                start_ms: run[0],
+                end_ms: end,
+                minutes: run.len() as i64,
+                open: last && end >= data_end_ms,
+                cause: Cause::AgentOffline,
+                affected: Vec::new(),
+                note: None,
+                ticket: None,
+            });
+        }
+        run.clear();
+    };
+    for (m, offline) in &all {
+        let all_groups = tl.values().all(|t| t.contains_key(m));
+        if *offline && all_groups {
+            if run.last().is_some_and(|l| *l + 60_000 != *m) {
+                push(&mut run, false);
+            }
+            run.push(*m);
+        } else if !run.is_empty() {
+            push(&mut run, false);
+        }
+    }
+    push(&mut run, true);
     out.sort_by_key(|i| (i.start_ms, i.group.clone()));
     out
 }
@@ -199,5 +247,20 @@ mod tests {
         tl.insert("app".into(), t);
         assert!(detect("x", &tl, 5, 100 * 60_000).is_empty());
         let _ = Up;
+    }
+
+    #[test]
+    fn every_group_unknown_is_agent_offline_not_down() {
+        let mut tl = Timelines::new();
+        tl.insert("intranet".into(), line(0, "UU------UU"));
+        tl.insert("internet".into(), line(0, "U-------UU"));
+        let v = detect("x", &tl, 5, 100 * 60_000);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].group, "agent");
+        assert_eq!(v[0].cause, Cause::AgentOffline);
+        assert_eq!((v[0].start_ms, v[0].minutes), (2 * 60_000, 6));
+        // One group still answering: not offline.
+        tl.insert("internet".into(), line(0, "UUUUUUUUUU"));
+        assert!(detect("x", &tl, 5, 100 * 60_000).is_empty());
     }
 }

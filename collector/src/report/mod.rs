@@ -326,7 +326,9 @@ fn load_days(
         a.m.down += down as u64;
         a.m.unknown += unk as u64;
         a.m.maintenance += mt as u64;
-        if down > 0 {
+        // Days with down minutes, or with gaps in otherwise measured data
+        // (agent offline), are examined for incidents.
+        if down > 0 || (unk > 0 && up + deg + down > 0) {
             down_days.insert((o, day));
         }
         a.n_ok += r.get::<_, i64>(8).map_err(sql("report day row"))?;
@@ -371,11 +373,25 @@ fn load_incidents(
             .map_err(sql("incident hours"))?;
         // Only hours with a down minute in some group matter: a run lives in
         // them, and the cause compares groups during the same minutes.
-        let down_hours: BTreeSet<i64> = rows
+        let mut down_hours: BTreeSet<i64> = rows
             .iter()
             .filter(|r| r.2.contains('D'))
             .map(|r| r.1)
             .collect();
+        // ... and hours where, at some minute, every group had no data.
+        let mut unknown_at: BTreeMap<i64, [bool; 60]> = BTreeMap::new();
+        for (_, h, m) in &rows {
+            let e = unknown_at.entry(*h).or_insert([true; 60]);
+            for (i, c) in m.chars().take(60).enumerate() {
+                e[i] &= c == '-';
+            }
+        }
+        down_hours.extend(
+            unknown_at
+                .into_iter()
+                .filter(|(_, u)| u.iter().any(|x| *x))
+                .map(|(h, _)| h),
+        );
         for (g, h, m) in rows {
             if !down_hours.contains(&h) {
                 continue;

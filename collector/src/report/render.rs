@@ -199,6 +199,8 @@ pub fn group_label(g: &str, lang: Lang) -> String {
         "jip" => "JIP/PDN".into(),
         "app" if !en => "Aplikasi".into(),
         "app" => "Applications".into(),
+        "agent" if !en => "Agen (tanpa data)".into(),
+        "agent" => "Agent (no data)".into(),
         other => {
             let mut c = other.chars();
             c.next()
