@@ -1100,6 +1100,105 @@ mod tests {
     }
 
     #[test]
+    fn bandwidth_and_link_settings_are_checked() {
+        let errs = raw(r#"
+            [agent]
+            id = "a"
+            [bandwidth]
+            monthly_budget = "lots"
+            [[targets]]
+            id = "bw"
+            group = "internet"
+            kind = "bandwidth"
+            address = "http://speed.example/file"
+            [targets.bandwidth]
+            server = "http"
+            warmup = "10s"
+            max_duration = "5s"
+            [[targets]]
+            id = "wan"
+            group = "intranet"
+            kind = "link"
+            address = "10.0.0.1"
+            [targets.link]
+            version = "3"
+            [[targets]]
+            id = "gw"
+            group = "intranet"
+            kind = "link"
+            address = "eth0"
+            [targets.link]
+            source = "local"
+            community = "public"
+            contracted_mbps = -1
+            [[targets]]
+            id = "tcp"
+            group = "app"
+            kind = "tcp"
+            address = "10.0.0.1:80"
+            [targets.link]
+            source = "local"
+        "#)
+        .validate("h".into())
+        .unwrap_err();
+        let keys: Vec<&str> = errs.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "bandwidth.monthly_budget",
+                "targets[0].bandwidth.upload_url",
+                "targets[0].bandwidth.warmup",
+                "targets[1].link.version",
+                "targets[1].link.if_index",
+                "targets[2].link.contracted_mbps",
+                "targets[2].link.source",
+                "targets[3].link",
+            ]
+        );
+        assert!(
+            errs[3].message.contains("v3 is not supported"),
+            "{:?}",
+            errs[3]
+        );
+
+        let ok = raw(r#"
+            [agent]
+            id = "a"
+            [[targets]]
+            id = "bw"
+            group = "datacenter"
+            kind = "bandwidth"
+            address = "http://10.10.0.5:7471"
+            [[targets]]
+            id = "gw"
+            group = "intranet"
+            kind = "link"
+            address = "eth0"
+            [targets.link]
+            source = "local"
+            contracted_mbps = 50
+        "#)
+        .validate("h".into())
+        .unwrap();
+        let bw = ok.targets[0].bandwidth.as_ref().unwrap();
+        assert_eq!(
+            (bw.collector, bw.direction, bw.streams),
+            (true, Direction::Both, 4)
+        );
+        assert_eq!(ok.bandwidth.min_gap, Duration::from_secs(900));
+        assert_eq!(ok.bandwidth.monthly_budget, 0);
+        assert_eq!(
+            ok.bandwidth.state_file,
+            PathBuf::from("/var/lib/pantau-agent/bandwidth-budget.json")
+        );
+        let l = ok.targets[1].link.as_ref().unwrap();
+        assert_eq!(
+            (&l.source, l.contracted_bps),
+            (&LinkSource::Local, Some(50_000_000))
+        );
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("256MiB"), Some(256 << 20));
         assert_eq!(parse_size("16 KiB"), Some(16 << 10));
