@@ -27,7 +27,7 @@ fn agent_does_not_pull_collector_dependencies() {
     );
     let tree = String::from_utf8_lossy(&out.stdout);
     assert!(
-        tree.lines().any(|l| l.starts_with("surge-ping ")),
+        tree.lines().any(|l| l.starts_with("nix ")),
         "unexpected tree:\n{tree}"
     );
     for heavy in [
