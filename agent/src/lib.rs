@@ -12,6 +12,7 @@
 //! - [`export`]: the gRPC stream to the collector.
 //! - [`wire`]: conversion to `pantau.v1` types.
 //! - [`check`]: one-shot run of every probe for `pantau-agent check`.
+//! - [`process`]: logging and shutdown signal, shared with the collector binary.
 
 pub mod check;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod confload;
 pub mod export;
 pub mod model;
 pub mod probe;
+pub mod process;
 pub mod schedule;
 pub mod spool;
 pub mod stats;

@@ -53,7 +53,7 @@ fn load(path: &std::path::Path) -> Result<AgentConfig, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_json);
+    pantau_agent::process::init_logging(cli.log_json);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
             rt.block_on(async {
                 let s = shutdown.clone();
                 tokio::spawn(async move {
-                    wait_for_signal().await;
+                    pantau_agent::process::shutdown_signal().await;
                     s.cancel();
                 });
                 match pantau_agent::run(cfg, shutdown).await {
@@ -106,34 +106,4 @@ fn main() -> ExitCode {
             })
         }
     }
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json { b.json().init() } else { b.init() }
 }

@@ -210,7 +210,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_json);
+    pantau_agent::process::init_logging(cli.log_json);
     let cfg = match config(&cli) {
         Ok(c) => c,
         Err(code) => return code,
@@ -413,7 +413,7 @@ where
     rt.block_on(async {
         let s = shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            pantau_agent::process::shutdown_signal().await;
             s.cancel();
         });
         match body(shutdown).await {
@@ -421,27 +421,4 @@ where
             Err(e) => fail(e),
         }
     })
-}
-
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json { b.json().init() } else { b.init() }
 }

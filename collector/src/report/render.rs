@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use super::{GroupFigure, Lang, Report};
 
-const BULAN: [&str; 12] = [
+/// Indonesian month names.
+pub(crate) const BULAN: [&str; 12] = [
     "Januari",
     "Februari",
     "Maret",

@@ -189,10 +189,9 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn results(
-    State(s): State<AppState>,
-    Query(q): Query<ResultsQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+/// The agent and the `[from, to)` window of a query, checked: the agent
+/// exists and the window is not empty.
+async fn agent_window(s: &AppState, q: ResultsQuery) -> Result<(String, i64, i64), ApiError> {
     let agent = q
         .agent
         .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`agent` is required".into()))?;
@@ -204,7 +203,6 @@ async fn results(
             "`to` must be after `from`".into(),
         ));
     }
-    let limit = q.limit.unwrap_or(MAX_RESULTS).clamp(1, MAX_RESULTS);
     let a = agent.clone();
     if !s.read.with(move |c| read::agent_exists(c, &a)).await? {
         return Err(ApiError(
@@ -212,6 +210,15 @@ async fn results(
             format!("no agent `{agent}`"),
         ));
     }
+    Ok((agent, from, to))
+}
+
+async fn results(
+    State(s): State<AppState>,
+    Query(q): Query<ResultsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = q.limit.unwrap_or(MAX_RESULTS).clamp(1, MAX_RESULTS);
+    let (agent, from, to) = agent_window(&s, q).await?;
     let rows = s
         .read
         .with(move |c| read::results(c, &agent, from, to, limit + 1))
@@ -238,11 +245,7 @@ async fn sessions(
     State(s): State<AppState>,
     Query(q): Query<ResultsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let agent = q
-        .agent
-        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`agent` is required".into()))?;
-    let from = parse_time("from", q.from.as_deref())?;
-    let to = parse_time("to", q.to.as_deref())?;
+    let (agent, from, to) = agent_window(&s, q).await?;
     let rows = s
         .read
         .with(move |c| read::sessions(c, &agent, from, to))

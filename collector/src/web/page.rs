@@ -15,20 +15,7 @@ fn esc(s: &str) -> String {
 
 /// Format a time in the configured zone, e.g. "28 November 2026 17.45 WITA".
 pub fn local_time(d: &Display, ms: i64) -> String {
-    const BULAN: [&str; 12] = [
-        "Januari",
-        "Februari",
-        "Maret",
-        "April",
-        "Mei",
-        "Juni",
-        "Juli",
-        "Agustus",
-        "September",
-        "Oktober",
-        "November",
-        "Desember",
-    ];
+    use crate::report::render::BULAN;
     use chrono::{Datelike, Timelike};
     let Some(t) = chrono::DateTime::from_timestamp_millis(ms + d.utc_offset_minutes * 60_000)
     else {
