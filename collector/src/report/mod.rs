@@ -17,6 +17,7 @@ pub mod render;
 pub mod rollup;
 pub mod rules;
 pub mod sign;
+pub mod topology;
 pub mod web;
 pub mod xlsx;
 
@@ -239,6 +240,8 @@ pub struct Report {
     pub findings: Vec<String>,
     /// Draft recommendations (rekomendasi).
     pub recommendations: Vec<String>,
+    /// Intranet topology and path changes (traceroute), see [`topology`].
+    pub topology: topology::Topology,
 }
 
 #[derive(Default, Clone)]
@@ -596,6 +599,7 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
         comparison,
         findings,
         recommendations,
+        topology: topology::for_report(conn, req.opd.as_deref(), from_ms, to_ms)?,
     })
 }
 

@@ -377,7 +377,28 @@ pub fn pdf(r: &Report) -> Vec<u8> {
     if let Some(k) = &m.public_key {
         d.para(8.5, &format!("{}: {k}", t(l, "public_key")));
     }
+    topology_section(&mut d, r);
     assemble(d, &face)
+}
+
+/// Appendix: the intranet topology drawing and the path changes (topology.rs).
+fn topology_section(d: &mut Doc, r: &Report) {
+    use super::topology;
+    let g = &r.topology;
+    d.gap(6.0);
+    d.para(11.0, topology::title(r.meta.lang));
+    let w = PAGE_W - 2.0 * MARGIN;
+    let h = topology::pdf_height(g, w);
+    if h > 0.0 {
+        d.need(h + 4.0);
+        let top = d.y - 4.0;
+        topology::draw_pdf(d.pages.last_mut().expect("a page"), MARGIN, top, w, g, &enc);
+        d.y = top - h;
+    }
+    let (heads, rows) = topology::change_table(g, &r.meta);
+    if !rows.is_empty() {
+        d.table(&heads, &rows, &[1.2, 1.0, 0.8, 2.0, 2.0]);
+    }
 }
 
 fn assemble(d: Doc, face: &ttf_parser::Face<'_>) -> Vec<u8> {

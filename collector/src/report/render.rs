@@ -504,6 +504,7 @@ td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#e
     if let Some(k) = &m.public_key {
         let _ = write!(h, "<p>{}: <code>{}</code></p>", t(l, "public_key"), esc(k));
     }
+    h.push_str(&super::topology::html_section(&r.topology, m));
     h.push_str("</body></html>\n");
     h.into_bytes()
 }

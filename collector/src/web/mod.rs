@@ -3,6 +3,7 @@
 
 mod bandwidth;
 mod page;
+mod paths;
 
 use std::sync::{Arc, Mutex};
 
@@ -83,6 +84,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/results", get(results))
         .route("/api/v1/sessions", get(sessions))
+        .route("/api/v1/paths", get(paths::api))
+        .route("/jalur", get(paths::page))
         .route("/api/v1/bandwidth/download", get(bandwidth::download))
         .route(
             "/api/v1/bandwidth/upload",

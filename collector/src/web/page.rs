@@ -94,7 +94,8 @@ table{{border-collapse:collapse;margin-bottom:1.5em}}td,th{{border:1px solid #cc
         );
     }
     h.push_str("</table><p><a href=\"/metrics\">/metrics</a> · <a href=\"/api/v1/opds\">/api/v1/opds</a> · \
-<a href=\"/api/v1/agents\">/api/v1/agents</a> · <a href=\"/api/v1/targets\">/api/v1/targets</a></p></body></html>");
+<a href=\"/api/v1/agents\">/api/v1/agents</a> · <a href=\"/api/v1/targets\">/api/v1/targets</a> · \
+<a href=\"/jalur\">Topologi jaringan / Network paths</a></p></body></html>");
     h
 }
 

@@ -1,0 +1,723 @@
+//! Intranet topology from traceroute path observations (issue 4, section 5):
+//! the current path of every agent to every traceroute target, drawn as one
+//! graph (OPD agent -> hop routers -> target), routers seen by several
+//! agents merged into one node so the provincial star/tree shows; and the
+//! path changes of the period (when, old hops -> new hops).
+//!
+//! Pure apart from [`load`]: [`Topology::build`] turns observations into a
+//! graph with a layered layout, which [`svg`] (HTML report, `/jalur` page)
+//! and [`draw_pdf`] (PDF report) draw; JSON reports carry the graph as is.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::render::date_time;
+use super::{Lang, Meta, sql};
+use crate::store::StoreError;
+
+/// One stored path: a distinct route an agent saw to a target.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathObs {
+    /// Row id.
+    pub id: i64,
+    /// Agent.
+    pub agent: String,
+    /// The agent's OPD.
+    pub opd: String,
+    /// Target id.
+    pub target: String,
+    /// Target group (datacenter, internet, ...), "" when not declared.
+    pub group: String,
+    /// Target address as configured.
+    pub address: String,
+    /// Target label.
+    pub label: String,
+    /// Hop addresses in TTL order; "" where no hop answered.
+    pub hops: Vec<String>,
+    /// Latest RTT per hop, microseconds (0: no answer).
+    pub rtt_us: Vec<u64>,
+    /// The target answered at the last hop.
+    pub reached: bool,
+    /// First seen, UTC ms.
+    pub first_seen_ms: i64,
+    /// Last seen, UTC ms.
+    pub last_seen_ms: i64,
+    /// Traceroutes that saw this path.
+    pub times_seen: i64,
+    /// The path this one replaced.
+    pub previous_id: Option<i64>,
+    /// Hops of the replaced path.
+    pub previous_hops: Option<Vec<String>>,
+    /// When the replaced path was last seen, UTC ms.
+    pub previous_last_seen_ms: Option<i64>,
+}
+
+/// Which paths to load. `None` means no restriction.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// OPD.
+    pub opd: Option<String>,
+    /// Agent.
+    pub agent: Option<String>,
+    /// Target id.
+    pub target: Option<String>,
+    /// Paths last seen at or after this time, UTC ms.
+    pub from_ms: Option<i64>,
+    /// Paths first seen before this time, UTC ms.
+    pub to_ms: Option<i64>,
+}
+
+/// Paths that were in use during the filter's window, by OPD, agent,
+/// target, first seen.
+pub fn load(conn: &Connection, f: &Filter) -> Result<Vec<PathObs>, StoreError> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT p.id, p.agent_id, a.opd_id, p.target_id, COALESCE(t.grp, ''),
+                    COALESCE(t.address, ''), COALESCE(t.label, ''), p.hops, p.rtt_us, p.reached,
+                    p.first_seen_ms, p.last_seen_ms, p.times_seen, p.previous_id,
+                    prev.hops, prev.last_seen_ms
+             FROM path p JOIN agent a ON a.id = p.agent_id
+             LEFT JOIN target t ON t.agent_id = p.agent_id AND t.id = p.target_id
+             LEFT JOIN path prev ON prev.id = p.previous_id
+             WHERE (?1 IS NULL OR a.opd_id = ?1) AND (?2 IS NULL OR p.agent_id = ?2)
+               AND (?3 IS NULL OR p.target_id = ?3) AND (?4 IS NULL OR p.last_seen_ms >= ?4)
+               AND (?5 IS NULL OR p.first_seen_ms < ?5)
+             ORDER BY a.opd_id, p.agent_id, p.target_id, p.first_seen_ms, p.id",
+        )
+        .map_err(sql("read paths"))?;
+    let rows = st
+        .query_map(params![f.opd, f.agent, f.target, f.from_ms, f.to_ms], |r| {
+            let hops: String = r.get(7)?;
+            let rtt: String = r.get(8)?;
+            let prev: Option<String> = r.get(14)?;
+            Ok(PathObs {
+                id: r.get(0)?,
+                agent: r.get(1)?,
+                opd: r.get(2)?,
+                target: r.get(3)?,
+                group: r.get(4)?,
+                address: r.get(5)?,
+                label: r.get(6)?,
+                hops: serde_json::from_str(&hops).unwrap_or_default(),
+                rtt_us: serde_json::from_str(&rtt).unwrap_or_default(),
+                reached: r.get(9)?,
+                first_seen_ms: r.get(10)?,
+                last_seen_ms: r.get(11)?,
+                times_seen: r.get(12)?,
+                previous_id: r.get(13)?,
+                previous_hops: prev.map(|p| serde_json::from_str(&p).unwrap_or_default()),
+                previous_last_seen_ms: r.get(15)?,
+            })
+        })
+        .map_err(sql("read paths"))?;
+    rows.collect::<Result<_, _>>().map_err(sql("read paths"))
+}
+
+/// What a node stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// An OPD agent (where traceroutes start).
+    Agent,
+    /// A router on the way (answered with time exceeded).
+    Router,
+    /// A hop that did not answer.
+    Silent,
+    /// A traceroute target (data centre, internet).
+    Target,
+}
+
+/// A graph node with its place in the drawing (units: 1 per column/row).
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// Key: `agent:<id>`, `ip:<address>` or `silent:<agent>:<target>:<ttl>`.
+    pub id: String,
+    /// Kind.
+    pub kind: NodeKind,
+    /// Address (routers, targets).
+    pub address: Option<String>,
+    /// Display label.
+    pub label: String,
+    /// OPDs whose current paths pass here.
+    pub opds: Vec<String>,
+    /// Column (0: agents).
+    pub layer: usize,
+    /// Row within the column.
+    pub row: usize,
+}
+
+/// A link between consecutive hops.
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    /// Index of the nearer node.
+    pub from: usize,
+    /// Index of the farther node.
+    pub to: usize,
+}
+
+/// One path change: an agent's route to a target differed from before.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// OPD.
+    pub opd: String,
+    /// Agent.
+    pub agent: String,
+    /// Target.
+    pub target: String,
+    /// Old path last seen, UTC ms.
+    pub old_last_seen_ms: Option<i64>,
+    /// New path first seen, UTC ms: the change happened between the two.
+    pub at_ms: i64,
+    /// Old hops.
+    pub old_hops: Vec<String>,
+    /// New hops.
+    pub new_hops: Vec<String>,
+}
+
+/// The intranet topology of a period.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Topology {
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// Edges.
+    pub edges: Vec<Edge>,
+    /// Columns in the drawing.
+    pub layers: usize,
+    /// Most rows of any column.
+    pub rows: usize,
+    /// Path changes first seen in the period, oldest first.
+    pub changes: Vec<Change>,
+}
+
+impl Topology {
+    /// Build the graph from the latest path of every (agent, target) among
+    /// `paths`; changes are those whose new path was first seen at or after
+    /// `changes_from_ms`.
+    pub fn build(paths: &[PathObs], changes_from_ms: i64) -> Topology {
+        let mut latest: BTreeMap<(&str, &str), &PathObs> = BTreeMap::new();
+        for p in paths {
+            let e = latest.entry((&p.agent, &p.target)).or_insert(p);
+            if (p.last_seen_ms, p.id) > (e.last_seen_ms, e.id) {
+                *e = p;
+            }
+        }
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut edges: Vec<(usize, usize)> = Vec::new();
+        let mut node =
+            |id: String, kind: NodeKind, address: Option<&str>, label: String, opd: &str| {
+                let i = *index.entry(id.clone()).or_insert_with(|| {
+                    nodes.push(Node {
+                        id,
+                        kind,
+                        address: address.map(str::to_string),
+                        label: label.clone(),
+                        opds: Vec::new(),
+                        layer: 0,
+                        row: 0,
+                    });
+                    nodes.len() - 1
+                });
+                let n = &mut nodes[i];
+                if kind == NodeKind::Target && n.kind != NodeKind::Target {
+                    n.kind = NodeKind::Target;
+                    n.label = label;
+                }
+                if !n.opds.iter().any(|o| o == opd) {
+                    n.opds.push(opd.to_string());
+                }
+                i
+            };
+        // Position of each node along its paths (agent 0, hop at TTL t: t).
+        let mut depth: Vec<usize> = Vec::new();
+        for p in latest.values() {
+            let mut prev = node(
+                format!("agent:{}", p.agent),
+                NodeKind::Agent,
+                None,
+                format!("{} ({})", p.opd, p.agent),
+                &p.opd,
+            );
+            let mut chain = vec![(prev, 0)];
+            for (i, h) in p.hops.iter().enumerate() {
+                let last = i + 1 == p.hops.len();
+                let n = if h.is_empty() {
+                    node(
+                        format!("silent:{}:{}:{}", p.agent, p.target, i + 1),
+                        NodeKind::Silent,
+                        None,
+                        "*".into(),
+                        &p.opd,
+                    )
+                } else if last && p.reached {
+                    let name = if p.label.is_empty() {
+                        &p.target
+                    } else {
+                        &p.label
+                    };
+                    node(
+                        format!("ip:{h}"),
+                        NodeKind::Target,
+                        Some(h),
+                        format!("{name} {h}"),
+                        &p.opd,
+                    )
+                } else {
+                    node(
+                        format!("ip:{h}"),
+                        NodeKind::Router,
+                        Some(h),
+                        h.clone(),
+                        &p.opd,
+                    )
+                };
+                if !edges.contains(&(prev, n)) && prev != n {
+                    edges.push((prev, n));
+                }
+                chain.push((n, i + 1));
+                prev = n;
+            }
+            for (n, d) in chain {
+                if depth.len() <= n {
+                    depth.resize(n + 1, 0);
+                }
+                depth[n] = depth[n].max(d);
+            }
+        }
+        depth.resize(nodes.len(), 0);
+        // Targets in the last column, so data centre and internet line up.
+        let last = depth.iter().copied().max().unwrap_or(0);
+        for (n, d) in nodes.iter().zip(depth.iter_mut()) {
+            if n.kind == NodeKind::Target {
+                *d = last;
+            }
+        }
+        let layers = if nodes.is_empty() { 0 } else { last + 1 };
+        // Rows: agents by label; each later column ordered by the mean row
+        // of its predecessors, so lines cross little.
+        let mut rows = 0;
+        let mut placed: Vec<Option<f64>> = vec![None; nodes.len()];
+        for layer in 0..layers {
+            let mut col: Vec<(f64, String, usize)> = (0..nodes.len())
+                .filter(|&i| depth[i] == layer)
+                .map(|i| {
+                    let preds: Vec<f64> = edges
+                        .iter()
+                        .filter(|e| e.1 == i)
+                        .filter_map(|e| placed[e.0])
+                        .collect();
+                    let key = if preds.is_empty() {
+                        f64::MAX
+                    } else {
+                        preds.iter().sum::<f64>() / preds.len() as f64
+                    };
+                    (key, nodes[i].label.clone(), i)
+                })
+                .collect();
+            col.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            for (r, (_, _, i)) in col.iter().enumerate() {
+                placed[*i] = Some(r as f64);
+                nodes[*i].layer = layer;
+                nodes[*i].row = r;
+            }
+            rows = rows.max(col.len());
+        }
+        let changes = paths
+            .iter()
+            .filter(|p| p.first_seen_ms >= changes_from_ms)
+            .filter_map(|p| {
+                Some(Change {
+                    opd: p.opd.clone(),
+                    agent: p.agent.clone(),
+                    target: p.target.clone(),
+                    old_last_seen_ms: p.previous_last_seen_ms,
+                    at_ms: p.first_seen_ms,
+                    old_hops: p.previous_hops.clone()?,
+                    new_hops: p.hops.clone(),
+                })
+            })
+            .collect::<Vec<_>>();
+        let mut changes = changes;
+        changes.sort_by_key(|c| c.at_ms);
+        Topology {
+            nodes,
+            edges: edges
+                .into_iter()
+                .map(|(from, to)| Edge { from, to })
+                .collect(),
+            layers,
+            rows,
+            changes,
+        }
+    }
+}
+
+/// Load the paths of a report's scope and period and build the topology.
+pub fn for_report(
+    conn: &Connection,
+    opd: Option<&str>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Topology, StoreError> {
+    let paths = load(
+        conn,
+        &Filter {
+            opd: opd.map(str::to_string),
+            from_ms: Some(from_ms),
+            to_ms: Some(to_ms),
+            ..Filter::default()
+        },
+    )?;
+    Ok(Topology::build(&paths, from_ms))
+}
+
+/// Section title.
+pub fn title(l: Lang) -> &'static str {
+    if l == Lang::En {
+        "Appendix: intranet topology"
+    } else {
+        "Lampiran: Topologi intranet"
+    }
+}
+
+/// Escape for HTML text and attributes.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Hops as text: `a → b → *`.
+pub fn hops_text(h: &[String]) -> String {
+    h.iter()
+        .map(|a| if a.is_empty() { "*" } else { a.as_str() })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+const COL_W: f64 = 170.0;
+const ROW_H: f64 = 34.0;
+const PAD: f64 = 12.0;
+
+/// Drawing coordinates of node `n` (centre), in SVG units.
+fn at(n: &Node) -> (f64, f64) {
+    (
+        PAD + 60.0 + n.layer as f64 * COL_W,
+        PAD + 12.0 + n.row as f64 * ROW_H,
+    )
+}
+
+/// Drawing size in SVG units.
+fn size(g: &Topology) -> (f64, f64) {
+    (
+        2.0 * PAD + 120.0 + g.layers.saturating_sub(1) as f64 * COL_W,
+        2.0 * PAD + 12.0 + g.rows as f64 * ROW_H,
+    )
+}
+
+fn colour(k: NodeKind) -> &'static str {
+    match k {
+        NodeKind::Agent => "#1f5fa8",
+        NodeKind::Router => "#555",
+        NodeKind::Silent => "#aaa",
+        NodeKind::Target => "#176c2b",
+    }
+}
+
+/// Inline SVG of the graph (no scripts, no external assets). Each node is a
+/// `<g>` with `data-address` for routers and targets.
+pub fn svg(g: &Topology, l: Lang) -> String {
+    let (w, h) = size(g);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"topologi\" width=\"{w:.0}\" height=\"{h:.0}\" \
+viewBox=\"0 0 {w:.0} {h:.0}\" font-family=\"sans-serif\" font-size=\"10\" role=\"img\" aria-label=\"{}\">",
+        title(l)
+    );
+    for e in &g.edges {
+        let (x1, y1) = at(&g.nodes[e.from]);
+        let (x2, y2) = at(&g.nodes[e.to]);
+        let _ = write!(
+            s,
+            "<line x1=\"{x1:.0}\" y1=\"{y1:.0}\" x2=\"{x2:.0}\" y2=\"{y2:.0}\" stroke=\"#999\"/>"
+        );
+    }
+    for n in &g.nodes {
+        let (x, y) = at(n);
+        let c = colour(n.kind);
+        let addr = n
+            .address
+            .as_deref()
+            .map(|a| format!(" data-address=\"{}\"", esc(a)))
+            .unwrap_or_default();
+        let _ = write!(s, "<g class=\"{:?}\"{addr}>", n.kind);
+        let _ = match n.kind {
+            NodeKind::Router | NodeKind::Silent => {
+                write!(
+                    s,
+                    "<circle cx=\"{x:.0}\" cy=\"{y:.0}\" r=\"5\" fill=\"{c}\"/>"
+                )
+            }
+            _ => write!(
+                s,
+                "<rect x=\"{:.0}\" y=\"{:.0}\" width=\"10\" height=\"10\" fill=\"{c}\"/>",
+                x - 5.0,
+                y - 5.0
+            ),
+        };
+        let _ = write!(
+            s,
+            "<text x=\"{x:.0}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"{c}\">{}</text></g>",
+            y + 16.0,
+            esc(&n.label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Rows of the change table: when, OPD/agent, target, old hops, new hops.
+pub fn change_table(g: &Topology, m: &Meta) -> ([&'static str; 5], Vec<Vec<String>>) {
+    let en = m.lang == Lang::En;
+    let heads = if en {
+        [
+            "Changed (first seen)",
+            "OPD / agent",
+            "Target",
+            "Old hops",
+            "New hops",
+        ]
+    } else {
+        [
+            "Berubah (pertama terlihat)",
+            "OPD / agen",
+            "Target",
+            "Jalur lama",
+            "Jalur baru",
+        ]
+    };
+    let rows = g
+        .changes
+        .iter()
+        .map(|c| {
+            vec![
+                date_time(c.at_ms, m.utc_offset_minutes, &m.zone, m.lang),
+                format!("{} / {}", c.opd, c.agent),
+                c.target.clone(),
+                hops_text(&c.old_hops),
+                hops_text(&c.new_hops),
+            ]
+        })
+        .collect();
+    (heads, rows)
+}
+
+/// The HTML report section: heading, SVG, change table.
+pub fn html_section(g: &Topology, m: &Meta) -> String {
+    let l = m.lang;
+    let mut h = format!("<h2>{}</h2>", esc(title(l)));
+    if g.nodes.is_empty() {
+        h.push_str(if l == Lang::En {
+            "<p>No traceroute paths in this period.</p>"
+        } else {
+            "<p>Tidak ada data jalur (traceroute) pada periode ini.</p>"
+        });
+        return h;
+    }
+    h.push_str("<div style=\"overflow-x:auto\">");
+    h.push_str(&svg(g, l));
+    h.push_str("</div>");
+    let (heads, rows) = change_table(g, m);
+    let _ = write!(
+        h,
+        "<h3>{}</h3>",
+        if l == Lang::En {
+            "Path changes"
+        } else {
+            "Perubahan jalur"
+        }
+    );
+    if rows.is_empty() {
+        h.push_str(if l == Lang::En {
+            "<p>None.</p>"
+        } else {
+            "<p>Tidak ada.</p>"
+        });
+    } else {
+        h.push_str("<table><tr>");
+        for x in heads {
+            let _ = write!(h, "<th>{}</th>", esc(x));
+        }
+        h.push_str("</tr>");
+        for r in rows {
+            h.push_str("<tr>");
+            for c in r {
+                let _ = write!(h, "<td>{}</td>", esc(&c));
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table>");
+    }
+    h
+}
+
+/// Height in points the PDF drawing of `g` takes at `width`.
+pub fn pdf_height(g: &Topology, width: f32) -> f32 {
+    if g.nodes.is_empty() {
+        return 0.0;
+    }
+    let (w, h) = size(g);
+    h as f32 * pdf_scale(g, width, w, h)
+}
+
+fn pdf_scale(_: &Topology, width: f32, w: f64, h: f64) -> f32 {
+    (width / w as f32).min(680.0 / h as f32).min(1.0)
+}
+
+/// Draw `g` into a PDF page with its top-left corner at (`x`, `top`), at
+/// most `width` wide, with the font resource `F1`; `enc` encodes text for
+/// that font.
+pub fn draw_pdf(
+    c: &mut pdf_writer::Content,
+    x: f32,
+    top: f32,
+    width: f32,
+    g: &Topology,
+    enc: &dyn Fn(&str) -> Vec<u8>,
+) {
+    if g.nodes.is_empty() {
+        return;
+    }
+    let (w, h) = size(g);
+    let k = pdf_scale(g, width, w, h);
+    let p = |n: &Node| {
+        let (sx, sy) = at(n);
+        (x + sx as f32 * k, top - sy as f32 * k)
+    };
+    c.set_line_width(0.5);
+    c.set_stroke_rgb(0.6, 0.6, 0.6);
+    for e in &g.edges {
+        let (x1, y1) = p(&g.nodes[e.from]);
+        let (x2, y2) = p(&g.nodes[e.to]);
+        c.move_to(x1, y1);
+        c.line_to(x2, y2);
+    }
+    c.stroke();
+    let font = (7.0 * k).max(4.0);
+    for n in &g.nodes {
+        let (nx, ny) = p(n);
+        let (r, gr, b) = match n.kind {
+            NodeKind::Agent => (0.12, 0.37, 0.66),
+            NodeKind::Router => (0.33, 0.33, 0.33),
+            NodeKind::Silent => (0.67, 0.67, 0.67),
+            NodeKind::Target => (0.09, 0.42, 0.17),
+        };
+        c.set_fill_rgb(r, gr, b);
+        let s = 8.0 * k;
+        c.rect(nx - s / 2.0, ny - s / 2.0, s, s);
+        c.fill_nonzero();
+        let text = enc(&n.label);
+        let tw = n.label.chars().count() as f32 * font * 0.5;
+        c.begin_text();
+        c.set_font(pdf_writer::Name(b"F1"), font);
+        c.next_line(nx - tw / 2.0, ny - s / 2.0 - font - 1.0);
+        c.show(pdf_writer::Str(&text));
+        c.end_text();
+    }
+    c.set_fill_rgb(0.0, 0.0, 0.0);
+    c.set_stroke_rgb(0.0, 0.0, 0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(id: i64, agent: &str, opd: &str, hops: &[&str], first: i64, last: i64) -> PathObs {
+        PathObs {
+            id,
+            agent: agent.into(),
+            opd: opd.into(),
+            target: "dc".into(),
+            group: "datacenter".into(),
+            address: "10.0.0.1".into(),
+            label: "Pusat Data".into(),
+            hops: hops.iter().map(|s| s.to_string()).collect(),
+            rtt_us: vec![100; hops.len()],
+            reached: true,
+            first_seen_ms: first,
+            last_seen_ms: last,
+            times_seen: 3,
+            previous_id: None,
+            previous_hops: None,
+            previous_last_seen_ms: None,
+        }
+    }
+
+    #[test]
+    fn shared_routers_merge_and_changes_list() {
+        let mut changed = obs(
+            3,
+            "a1",
+            "dinkes",
+            &["10.1.0.1", "10.9.0.2", "10.0.0.1"],
+            50,
+            90,
+        );
+        changed.previous_id = Some(1);
+        changed.previous_hops = Some(vec![
+            "10.1.0.1".into(),
+            "10.9.0.1".into(),
+            "10.0.0.1".into(),
+        ]);
+        changed.previous_last_seen_ms = Some(40);
+        let paths = vec![
+            obs(
+                1,
+                "a1",
+                "dinkes",
+                &["10.1.0.1", "10.9.0.1", "10.0.0.1"],
+                0,
+                40,
+            ),
+            obs(
+                2,
+                "a2",
+                "bappeda",
+                &["10.2.0.1", "10.9.0.2", "", "10.0.0.1"],
+                0,
+                90,
+            ),
+            changed,
+        ];
+        let g = Topology::build(&paths, 10);
+        // Two agents, two access routers, one shared core, one silent hop, one target.
+        let count = |k| g.nodes.iter().filter(|n| n.kind == k).count();
+        assert_eq!(count(NodeKind::Agent), 2);
+        assert_eq!(count(NodeKind::Router), 3, "{:#?}", g.nodes);
+        assert_eq!(count(NodeKind::Silent), 1);
+        assert_eq!(count(NodeKind::Target), 1);
+        let core = g.nodes.iter().find(|n| n.id == "ip:10.9.0.2").unwrap();
+        assert_eq!(core.opds, ["dinkes", "bappeda"]);
+        // The old path's router is not in the current topology.
+        assert!(!g.nodes.iter().any(|n| n.id == "ip:10.9.0.1"));
+        let target = g.nodes.iter().find(|n| n.kind == NodeKind::Target).unwrap();
+        assert_eq!(target.layer, g.layers - 1);
+        // a1: 3 links, a2: 4 links, none shared (a2's core link goes to the silent hop).
+        assert_eq!(g.edges.len(), 7);
+        assert_eq!(g.changes.len(), 1);
+        assert_eq!(g.changes[0].at_ms, 50);
+        assert_eq!(
+            hops_text(&g.changes[0].old_hops),
+            "10.1.0.1 → 10.9.0.1 → 10.0.0.1"
+        );
+        let s = svg(&g, Lang::Id);
+        assert!(s.contains("data-address=\"10.9.0.2\""));
+        assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
+        assert_eq!(s.matches("<line").count(), g.edges.len());
+    }
+}

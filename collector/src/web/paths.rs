@@ -1,0 +1,178 @@
+//! Paths (traceroute): `GET /api/v1/paths` and the `/jalur` topology page.
+//! The graph and its drawing live in [`crate::report::topology`].
+
+use std::fmt::Write as _;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Html;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::page::local_time;
+use super::{ApiError, AppState, parse_time, rfc3339};
+use crate::report::Lang;
+use crate::report::topology::{self, Filter, Topology, esc, hops_text};
+use crate::store::{self, read};
+
+/// How far back the page looks for paths and changes.
+const PAGE_WINDOW_MS: i64 = 30 * 24 * 3_600_000;
+
+/// Query of `/api/v1/paths`: every key optional; `from`/`to` are RFC 3339.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PathsQuery {
+    opd: Option<String>,
+    agent: Option<String>,
+    target: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/v1/paths?opd=&agent=&target=&from=&to=`: the paths in use in
+/// the window (hops with address and latest RTT, first/last seen) and the
+/// path changes whose new path was first seen in it.
+pub(super) async fn api(
+    State(s): State<AppState>,
+    Query(q): Query<PathsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let from_ms = q
+        .from
+        .as_deref()
+        .map(|v| parse_time("from", Some(v)))
+        .transpose()?;
+    let to_ms =
+        q.to.as_deref()
+            .map(|v| parse_time("to", Some(v)))
+            .transpose()?;
+    if let (Some(f), Some(t)) = (from_ms, to_ms)
+        && t <= f
+    {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "`to` must be after `from`".into(),
+        ));
+    }
+    if let Some(a) = q.agent.clone() {
+        let name = a.clone();
+        if !s.read.with(move |c| read::agent_exists(c, &a)).await? {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no agent `{name}`"),
+            ));
+        }
+    }
+    let filter = Filter {
+        opd: q.opd,
+        agent: q.agent,
+        target: q.target,
+        from_ms,
+        to_ms,
+    };
+    let paths = s.read.with(move |c| topology::load(c, &filter)).await?;
+    let changes_from = from_ms.unwrap_or(i64::MIN);
+    let items: Vec<serde_json::Value> = paths
+        .iter()
+        .map(|p| {
+            let hops: Vec<serde_json::Value> = p
+                .hops
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let us = p.rtt_us.get(i).copied().unwrap_or(0);
+                    json!({
+                        "ttl": i + 1,
+                        "address": (!a.is_empty()).then_some(a),
+                        "rtt_ms": (us > 0).then_some(us as f64 / 1000.0),
+                    })
+                })
+                .collect();
+            json!({
+                "id": p.id, "opd": p.opd, "agent": p.agent, "target": p.target,
+                "group": p.group, "address": p.address, "reached": p.reached,
+                "hops": hops,
+                "first_seen": rfc3339(p.first_seen_ms), "last_seen": rfc3339(p.last_seen_ms),
+                "times_seen": p.times_seen, "previous_id": p.previous_id,
+            })
+        })
+        .collect();
+    let changes: Vec<serde_json::Value> = paths
+        .iter()
+        .filter(|p| p.first_seen_ms >= changes_from)
+        .filter_map(|p| {
+            Some(json!({
+                "opd": p.opd, "agent": p.agent, "target": p.target,
+                "path_id": p.id, "previous_id": p.previous_id?,
+                "old_last_seen": p.previous_last_seen_ms.map(rfc3339),
+                "at": rfc3339(p.first_seen_ms),
+                "old_hops": p.previous_hops.as_ref()?,
+                "new_hops": p.hops,
+            }))
+        })
+        .collect();
+    Ok(Json(json!({"paths": items, "changes": changes})))
+}
+
+/// `GET /jalur`: the topology drawn from the current paths of every agent,
+/// and per OPD the path changes of the last 30 days.
+pub(super) async fn page(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
+    let now = store::now_ms();
+    let filter = Filter {
+        from_ms: Some(now - PAGE_WINDOW_MS),
+        ..Filter::default()
+    };
+    let paths = s.read.with(move |c| topology::load(c, &filter)).await?;
+    let g = Topology::build(&paths, now - PAGE_WINDOW_MS);
+    let d = &s.display;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+<title>Topologi jaringan — Pantau</title><style>body{{font-family:sans-serif;margin:1.5em;color:#222}}\
+table{{border-collapse:collapse;margin-bottom:1.5em}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}\
+small{{color:#555}}.svg{{overflow-x:auto;border:1px solid #ddd;margin-bottom:1em}}</style></head><body>\
+<p><a href=\"/\">← Ringkasan / overview</a></p>\
+<h1>Topologi jaringan <small>(Network paths)</small></h1><p>{} · Diperbarui / updated: {}</p>\
+<p><small>Jalur terkini setiap agen ke setiap target traceroute; router yang dilalui beberapa OPD digabung menjadi satu simpul. \
+/ Current path of every agent to every traceroute target; routers shared by several OPDs are one node. \
+<span style=\"color:#1f5fa8\">■ agen / agent</span> <span style=\"color:#555\">● router</span> \
+<span style=\"color:#aaa\">● tidak menjawab / silent</span> <span style=\"color:#176c2b\">■ target</span></small></p>",
+        esc(&d.agency),
+        local_time(d, now)
+    );
+    if g.nodes.is_empty() {
+        h.push_str("<p>Belum ada data jalur (traceroute) dalam 30 hari terakhir. <small>No traceroute paths in the last 30 days.</small></p>");
+    } else {
+        let _ = write!(h, "<div class=svg>{}</div>", topology::svg(&g, Lang::Id));
+    }
+    h.push_str("<h2>Perubahan jalur <small>path changes, last 30 days</small></h2>");
+    if g.changes.is_empty() {
+        h.push_str("<p>Tidak ada perubahan jalur. <small>No path changes.</small></p>");
+    }
+    let mut opds: Vec<&str> = g.changes.iter().map(|c| c.opd.as_str()).collect();
+    opds.sort_unstable();
+    opds.dedup();
+    for opd in opds {
+        let _ = write!(
+            h,
+            "<h3>{}</h3><table><tr><th>Waktu / when</th><th>Agen / agent</th><th>Target</th>\
+<th>Jalur lama / old hops</th><th>Jalur baru / new hops</th></tr>",
+            esc(opd)
+        );
+        for c in g.changes.iter().filter(|c| c.opd == opd) {
+            let _ = write!(
+                h,
+                "<tr class=perubahan><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                local_time(d, c.at_ms),
+                esc(&c.agent),
+                esc(&c.target),
+                esc(&hops_text(&c.old_hops)),
+                esc(&hops_text(&c.new_hops)),
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("<p><a href=\"/api/v1/paths\">/api/v1/paths</a></p></body></html>");
+    Ok(Html(h))
+}
