@@ -78,7 +78,75 @@ pub fn render(targets: &[Target], results: &[Observation]) -> String {
         results.len() - failed,
         failed
     );
+    if failed > 0 {
+        let _ = writeln!(s, "\nArtinya / What it means:");
+        for (t, o) in targets.iter().zip(results) {
+            if let Some((id, en)) = explain(o) {
+                let _ = writeln!(s, "  {}: {id}\n  {:w$}  {en}", t.id, "", w = t.id.len());
+            }
+        }
+    }
     s
+}
+
+/// A plain-words explanation of a failed probe for an OPD IT officer, in
+/// Bahasa Indonesia and English: what the failure class usually means and
+/// what to look at. `None` for a success.
+pub fn explain(o: &Observation) -> Option<(&'static str, &'static str)> {
+    let detail = o.detail.to_ascii_lowercase();
+    let permission = detail.contains("cap_net_raw")
+        || detail.contains("ping socket")
+        || detail.contains("operation not permitted")
+        || detail.contains("permission denied");
+    Some(match o.outcome {
+        Outcome::Ok => return None,
+        _ if permission => (
+            "Agen tidak punya izin membuka soket ICMP (kemampuan CAP_NET_RAW). Pasang paket \
+             .deb (layanan systemd sudah memberinya) atau jalankan sebagai root.",
+            "The agent lacks permission to open an ICMP socket (the CAP_NET_RAW capability). \
+             Install the .deb (its systemd unit grants it) or run as root.",
+        ),
+        Outcome::Timeout => (
+            "Tidak ada jawaban dalam batas waktu: jalur putus, firewall membuang paket, \
+             atau target mati. Periksa link dan aturan firewall di jalur ke target.",
+            "No answer in time: the path is down, a firewall silently drops the packets, \
+             or the target is off. Check the link and the firewall rules on the way.",
+        ),
+        Outcome::Refused => (
+            "Target menolak sambungan: tidak ada layanan yang mendengar di port itu, \
+             atau firewall menolaknya. Jaringan sampai ke target.",
+            "The target refused the connection: nothing listens on that port, or a \
+             firewall rejects it. The network does reach the target.",
+        ),
+        Outcome::Unreachable => (
+            "Tidak ada rute ke target: periksa gateway, kabel/link, dan tabel routing \
+             komputer ini (ip route).",
+            "No route to the target: check the gateway, the cable or link, and this \
+             machine's routing table (ip route).",
+        ),
+        Outcome::DnsError => (
+            "Nama tidak dapat diterjemahkan ke alamat IP (DNS): periksa ejaan nama dan \
+             server DNS di /etc/resolv.conf.",
+            "The name could not be resolved (DNS): check its spelling and the DNS server \
+             in /etc/resolv.conf.",
+        ),
+        Outcome::TlsError => (
+            "Sambungan aman (TLS) gagal: sertifikat kedaluwarsa, tidak dipercaya, atau \
+             namanya tidak cocok dengan alamat.",
+            "The secure connection (TLS) failed: the certificate is expired, untrusted, \
+             or its name does not match the address.",
+        ),
+        Outcome::HttpStatus => (
+            "Server menjawab, tetapi dengan status HTTP yang tidak diharapkan \
+             (mis. 404 atau 500): aplikasinya bermasalah, jaringannya baik.",
+            "The server answered, but with an unexpected HTTP status (e.g. 404 or 500): \
+             the application has a problem, the network is fine.",
+        ),
+        Outcome::Other => (
+            "Kegagalan lain; lihat kolom DETAIL.",
+            "Another failure; see the DETAIL column.",
+        ),
+    })
 }
 
 fn summary(o: &Observation) -> String {
@@ -123,4 +191,83 @@ pub async fn check(cfg: &AgentConfig) -> Result<(String, bool), String> {
     let results = run_all(prober, &cfg.targets).await;
     let all_ok = results.iter().all(|o| o.outcome == Outcome::Ok);
     Ok((render(&cfg.targets, &results), all_ok))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::model::{Group, Measurement, ProbeKind};
+
+    fn target(id: &str) -> Target {
+        Target {
+            id: id.into(),
+            group: Group::Datacenter,
+            kind: ProbeKind::Tcp,
+            address: "192.0.2.1:443".into(),
+            label: String::new(),
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            count: 5,
+            expect_status: Vec::new(),
+            dns_server: None,
+            dns_aaaa: false,
+            bandwidth: None,
+            link: None,
+        }
+    }
+
+    fn obs(outcome: Outcome, detail: &str) -> Observation {
+        Observation {
+            target_id: String::new(),
+            observed_at: SystemTime::now(),
+            outcome,
+            detail: detail.into(),
+            measurement: Measurement::Tcp {
+                connect: Duration::ZERO,
+            },
+        }
+    }
+
+    #[test]
+    fn every_failure_class_has_a_plain_explanation_in_both_languages() {
+        let cases = [
+            (Outcome::Timeout, "", "batas waktu", "firewall"),
+            (Outcome::Refused, "", "menolak", "refused"),
+            (Outcome::Unreachable, "", "rute", "No route"),
+            (Outcome::DnsError, "", "DNS", "resolved"),
+            (Outcome::TlsError, "", "sertifikat", "certificate"),
+            (Outcome::HttpStatus, "", "status HTTP", "HTTP status"),
+            (Outcome::Other, "", "DETAIL", "DETAIL"),
+            (
+                Outcome::Other,
+                "cannot open ICMP socket (EPERM: Operation not permitted)",
+                "CAP_NET_RAW",
+                "capability",
+            ),
+        ];
+        for (outcome, detail, id, en) in cases {
+            let (i, e) = explain(&obs(outcome, detail)).expect("a failure is explained");
+            assert!(i.contains(id), "{outcome:?}: {i}");
+            assert!(e.contains(en), "{outcome:?}: {e}");
+        }
+        assert_eq!(explain(&obs(Outcome::Ok, "")), None);
+    }
+
+    #[test]
+    fn the_table_explains_each_failed_target() {
+        let targets = [target("web"), target("db")];
+        let results = [
+            obs(Outcome::Ok, ""),
+            obs(Outcome::Refused, "connection refused"),
+        ];
+        let table = render(&targets, &results);
+        assert!(table.contains("1 of 2 probes OK"), "{table}");
+        assert!(table.contains("Artinya / What it means:"), "{table}");
+        assert!(table.contains("db: Target menolak sambungan"), "{table}");
+        assert!(!table.contains("web: "), "{table}");
+        let all_ok = render(&targets[..1], &results[..1]);
+        assert!(!all_ok.contains("Artinya"), "{all_ok}");
+    }
 }

@@ -1035,6 +1035,72 @@ pub fn split_host_port(a: &str) -> Option<(&str, u16)> {
     (port != 0).then_some((host, port))
 }
 
+/// One TOML table, as the collector keeps its `[enrol]` targets.
+pub use toml::Table as TomlTable;
+/// One TOML value (to quote strings written into a configuration).
+pub use toml::Value as TomlValue;
+
+/// Render target tables (agent configuration syntax) as a `[[targets]]` TOML
+/// fragment, after validating them like a configuration file would. Problems
+/// are keyed `targets[N].KEY`. An empty list gives an empty fragment.
+pub fn targets_fragment(tables: Vec<TomlTable>) -> Result<String, Vec<Problem>> {
+    if tables.is_empty() {
+        return Ok(String::new());
+    }
+    let mut root = TomlTable::new();
+    root.insert(
+        "targets".into(),
+        toml::Value::Array(tables.into_iter().map(toml::Value::Table).collect()),
+    );
+    let text = toml::to_string(&root).map_err(|e| {
+        vec![Problem::new(
+            "targets",
+            format!("cannot write as TOML: {e}"),
+        )]
+    })?;
+    targets_from_toml(&text)?;
+    Ok(text)
+}
+
+/// The `[[targets]]` tables of a TOML fragment (agent configuration syntax),
+/// validated exactly as in a configuration file with the default interval,
+/// timeout and count. Problems name their key as `targets[N].KEY`. Used for
+/// the collector's `[enrol]` targets and by `pantau-agent enroll`.
+pub fn targets_from_toml(fragment: &str) -> Result<Vec<Target>, Vec<Problem>> {
+    #[derive(Deserialize)]
+    struct Fragment {
+        #[serde(default)]
+        targets: Vec<RawTarget>,
+    }
+    let value: toml::Value = toml::from_str(fragment)
+        .map_err(|e| vec![Problem::new("targets", format!("not valid TOML: {e}"))])?;
+    let mut unknown = Vec::new();
+    let parsed: Result<Fragment, _> = serde_ignored::deserialize(value, |path| {
+        unknown.push(confload::key_of(&path));
+    });
+    let fragment = parsed.map_err(|e| vec![Problem::new("targets", e.to_string())])?;
+    let mut problems: Vec<Problem> = unknown
+        .into_iter()
+        .map(|k| Problem::new(k, "unknown key (check the spelling against docs/CONFIG.md)"))
+        .collect();
+    let raw = RawConfig {
+        agent: RawAgent {
+            id: Some("enrol-check".into()),
+            ..Default::default()
+        },
+        targets: fragment.targets,
+        ..Default::default()
+    };
+    match raw.validate(String::new()) {
+        Ok(c) if problems.is_empty() => Ok(c.targets),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

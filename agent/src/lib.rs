@@ -12,11 +12,13 @@
 //! - [`export`]: the gRPC stream to the collector.
 //! - [`wire`]: conversion to `pantau.v1` types.
 //! - [`check`]: one-shot run of every probe for `pantau-agent check`.
+//! - [`enroll`]: `pantau-agent enroll`, one-step installation against the collector.
 //! - [`process`]: logging and shutdown signal, shared with the collector binary.
 
 pub mod check;
 pub mod config;
 pub mod confload;
+pub mod enroll;
 pub mod export;
 pub mod model;
 pub mod probe;

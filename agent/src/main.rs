@@ -42,6 +42,30 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Enrol this machine: ask the collector who the token belongs to, write
+    /// the token file and a complete configuration, check the connection.
+    ///
+    /// Example: pantau-agent enroll --collector http://10.10.0.5:7470 --token pantau_...
+    Enroll {
+        /// Collector gRPC URL.
+        #[arg(long)]
+        collector: String,
+        /// The token printed by `pantau-collector agent add`.
+        #[arg(long, env = "PANTAU_AGENT_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Where to write the agent configuration.
+        #[arg(long, short, default_value = "/etc/pantau/agent.toml")]
+        config: PathBuf,
+        /// Where to write the token (mode 0600).
+        #[arg(long, default_value = "/etc/pantau/agent.token")]
+        token_file: PathBuf,
+        /// Spool directory to put in the configuration.
+        #[arg(long, default_value = pantau_agent::config::DEFAULT_SPOOL_DIR)]
+        spool_dir: PathBuf,
+        /// Replace an existing configuration and token file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn load(path: &std::path::Path) -> Result<AgentConfig, ExitCode> {
@@ -79,6 +103,35 @@ fn main() -> ExitCode {
                     Err(e) => {
                         eprintln!("pantau-agent: {e} (in {})", config.display());
                         ExitCode::from(EXIT_CONFIG)
+                    }
+                }
+            })
+        }
+        Command::Enroll {
+            collector,
+            token,
+            config,
+            token_file,
+            spool_dir,
+            force,
+        } => {
+            let opts = pantau_agent::enroll::EnrolOptions {
+                collector,
+                token,
+                config,
+                token_file,
+                spool_dir,
+                force,
+            };
+            rt.block_on(async {
+                match pantau_agent::enroll::enroll(&opts).await {
+                    Ok(report) => {
+                        print!("{report}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("pantau-agent enroll: {e}");
+                        ExitCode::from(e.exit_code())
                     }
                 }
             })

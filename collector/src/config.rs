@@ -22,6 +22,8 @@ pub struct RawConfig {
     /// How times and names are shown.
     #[serde(default)]
     pub display: RawDisplay,
+    /// What `pantau-agent enroll` hands new agents.
+    pub enrol: Option<crate::enrol::RawEnrol>,
     /// Rollups, retention and SPBE reports.
     #[serde(default)]
     pub report: RawReport,
@@ -101,6 +103,9 @@ pub struct CollectorConfig {
     pub max_result_age: Duration,
     /// Display settings.
     pub display: Display,
+    /// `[enrol]` targets for new agents as a `[[targets]]` TOML fragment;
+    /// `None`: the built-in default (the collector itself, ICMP and TCP).
+    pub enrol_targets: Option<String>,
     /// Rollups, retention and reports.
     pub report: ReportConfig,
 }
@@ -218,6 +223,7 @@ impl RawConfig {
             &mut p,
         )
         .unwrap_or(Duration::from_secs(8 * 86400));
+        let enrol_targets = crate::enrol::validate(self.enrol, &mut p);
         let mut display = Display::default();
         if let Some(a) = self.display.agency {
             display.agency = a;
@@ -264,6 +270,7 @@ impl RawConfig {
                 hello_timeout,
                 max_result_age,
                 display,
+                enrol_targets,
                 report: ReportConfig {
                     raw_retention,
                     incident_minutes,

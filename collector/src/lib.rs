@@ -9,12 +9,14 @@
 //!   and the overview page.
 //! - [`auth`]: agent tokens.
 //! - [`demo`]: the quickstart (collector + local agent).
+//! - [`enrol`]: the standard targets handed to agents by `pantau-agent enroll`.
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
 //! - [`utilisation`]: link utilisation per period (average, p95, peak, coverage).
 
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod enrol;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
@@ -109,7 +111,8 @@ pub async fn serve(
         cfg.max_batch_results,
         cfg.max_result_age.as_millis() as i64,
         shutdown.clone(),
-    );
+    )
+    .with_enrol_targets(cfg.enrol_targets.clone());
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServer<IngestService>>().await;
     tokio::spawn(watch_health(health, writer.clone(), shutdown.clone()));

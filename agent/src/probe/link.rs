@@ -9,12 +9,13 @@
 //! is ever interpolated across them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::snmp::{self, Value};
+use super::usm::UserKeys;
 use super::{failed, ok};
-use crate::config::{LinkSource, LinkSpec, Target, split_host_port};
+use crate::config::{LinkSource, LinkSpec, SnmpAuth, Target, split_host_port};
 use crate::model::{LinkSample, Measurement, Observation, Outcome};
 
 /// Counters read in one poll.
@@ -210,10 +211,12 @@ struct PrevState {
     failed_since: bool,
 }
 
-/// Polls links and remembers each target's previous counters.
+/// Polls links and remembers each target's previous counters and, for
+/// SNMP v3, its session (keys, discovered engine, salt).
 #[derive(Debug, Default)]
 pub struct LinkProber {
     state: Mutex<HashMap<String, PrevState>>,
+    v3: Mutex<HashMap<String, snmp::V3Session>>,
 }
 
 impl LinkProber {
@@ -312,24 +315,51 @@ impl LinkProber {
                     },
                 ))
             }
-            LinkSource::Snmp {
-                if_index,
-                community,
-            } => {
+            LinkSource::Snmp { if_index, auth } => {
                 let (host, port) = split_host_port(&t.address).unwrap_or((&t.address, 161));
                 let peer = super::resolve_one(host, port)
                     .await
                     .map_err(|e| (Outcome::DnsError, e))?;
-                let values = snmp::get(peer, community, &poll_oids(*if_index), t.timeout)
-                    .await
-                    .map_err(|e| {
-                        let o = match &e {
-                            snmp::SnmpError::Timeout { .. } => Outcome::Timeout,
-                            snmp::SnmpError::Io { source, .. } => super::io_outcome(source),
-                            snmp::SnmpError::Protocol { .. } => Outcome::Other,
-                        };
-                        (o, e.to_string())
-                    })?;
+                let oids = poll_oids(*if_index);
+                let got = match auth {
+                    SnmpAuth::V2c { community } => {
+                        snmp::get(peer, community, &oids, t.timeout).await
+                    }
+                    SnmpAuth::V3(u) => {
+                        // Taken out while the request runs (a target is never
+                        // polled twice at once), put back with what it learned.
+                        let taken = self
+                            .v3
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&t.id);
+                        let mut session = taken.unwrap_or_else(|| {
+                            snmp::V3Session::new(Arc::new(UserKeys::new(
+                                &u.user,
+                                u.auth_protocol,
+                                &u.auth_password.0,
+                                u.priv_protocol,
+                                &u.priv_password.0,
+                            )))
+                        });
+                        let r = snmp::get_v3(peer, &mut session, &oids, t.timeout).await;
+                        self.v3
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(t.id.clone(), session);
+                        r
+                    }
+                };
+                let values = got.map_err(|e| {
+                    let o = match &e {
+                        snmp::SnmpError::Timeout { .. } => Outcome::Timeout,
+                        snmp::SnmpError::Io { source, .. } => super::io_outcome(source),
+                        snmp::SnmpError::Protocol { .. } | snmp::SnmpError::Usm { .. } => {
+                            Outcome::Other
+                        }
+                    };
+                    (o, e.to_string())
+                })?;
                 let at = Instant::now();
                 let p = interpret(&values).map_err(|e| (Outcome::Other, e))?;
                 Ok((

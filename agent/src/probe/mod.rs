@@ -10,6 +10,7 @@ pub mod link;
 pub mod snmp;
 pub mod tcp;
 pub mod traceroute;
+pub mod usm;
 
 use std::future::Future;
 use std::io;

@@ -38,6 +38,8 @@ pub struct IngestService {
     max_batch: usize,
     max_age_ms: i64,
     shutdown: CancellationToken,
+    /// `[enrol]` targets (a `[[targets]]` fragment); `None`: built-in default.
+    enrol_targets: Option<Arc<str>>,
 }
 
 impl IngestService {
@@ -59,7 +61,15 @@ impl IngestService {
             max_batch,
             max_age_ms,
             shutdown,
+            enrol_targets: None,
         }
+    }
+
+    /// The standard targets for newly enrolled agents (`[enrol]`), as a
+    /// `[[targets]]` TOML fragment; `None` keeps the built-in default.
+    pub fn with_enrol_targets(mut self, targets: Option<String>) -> Self {
+        self.enrol_targets = targets.map(Arc::from);
+        self
     }
 
     async fn authenticate<T>(&self, req: &Request<T>) -> Result<AgentIdentity, Status> {
@@ -112,6 +122,47 @@ type Out = mpsc::Sender<Result<pb::CollectorMessage, Status>>;
 impl Ingest for IngestService {
     type StreamStream =
         Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CollectorMessage, Status>> + Send>>;
+
+    async fn enrol(
+        &self,
+        req: Request<pb::EnrolRequest>,
+    ) -> Result<Response<pb::EnrolInfo>, Status> {
+        let who = self.authenticate(&req).await?;
+        let arrived_on = req.local_addr();
+        let r = req.into_inner();
+        let opd = who.opd_id.clone();
+        let opd_name = self
+            .read
+            .with(move |c| {
+                match c.query_row("SELECT name FROM opd WHERE id = ?1", [&opd], |row| {
+                    row.get::<_, String>(0)
+                }) {
+                    Ok(n) => Ok(n),
+                    Err(rusqlite::Error::QueryReturnedNoRows) => Ok(String::new()),
+                    Err(source) => Err(StoreError::Sqlite {
+                        op: "read OPD name",
+                        source,
+                    }),
+                }
+            })
+            .await
+            .map_err(|e| Status::unavailable(format!("store unavailable: {e}")))?;
+        let targets_toml = match &self.enrol_targets {
+            Some(t) => t.to_string(),
+            None => crate::enrol::default_targets(&r.collector_authority, arrived_on),
+        };
+        info!(agent = %who.agent_id, opd = %who.opd_id,
+            hostname = %r.hostname.chars().take(64).collect::<String>(),
+            version = %r.agent_version.chars().take(32).collect::<String>(),
+            "agent enrolment: token checked, configuration handed out");
+        Ok(Response::new(pb::EnrolInfo {
+            agent_id: who.agent_id,
+            opd_id: who.opd_id,
+            opd_name,
+            targets_toml,
+            collector_version: env!("CARGO_PKG_VERSION").to_string(),
+        }))
+    }
 
     async fn stream(
         &self,

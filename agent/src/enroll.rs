@@ -1,0 +1,448 @@
+//! `pantau-agent enroll`: install an agent in one step. The collector is asked
+//! (with the agent's token) which agent and OPD the token belongs to and which
+//! targets a new agent should probe; the token file and a complete agent
+//! configuration are written; then the written files are loaded back and the
+//! connection is checked with them.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pantau_proto::v1 as pb;
+use pantau_proto::v1::ingest_client::IngestClient;
+use tonic::metadata::MetadataValue;
+
+use crate::config::{self, AgentConfig};
+
+/// The example configuration the Debian package installs as
+/// /etc/pantau/agent.toml: replacing it needs no `--force`.
+const SHIPPED_EXAMPLE: &str = include_str!("../../deploy/config/agent.example.toml");
+
+/// System user the packaged service runs as; it must be able to read the token.
+const SERVICE_USER: &str = "pantau-agent";
+
+/// What `pantau-agent enroll` was asked to do.
+#[derive(Debug, Clone)]
+pub struct EnrolOptions {
+    /// Collector gRPC URL, e.g. `http://10.10.0.5:7470`.
+    pub collector: String,
+    /// The token printed by `pantau-collector agent add`.
+    pub token: String,
+    /// Where the agent configuration is written.
+    pub config: PathBuf,
+    /// Where the token is written (mode 0600).
+    pub token_file: PathBuf,
+    /// Spool directory written into the configuration.
+    pub spool_dir: PathBuf,
+    /// Overwrite an existing configuration.
+    pub force: bool,
+}
+
+/// Why enrolment stopped. Nothing was written unless the message says so.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    /// Bad command-line input.
+    #[error("{0}")]
+    Usage(String),
+    /// A file is in the way and --force was not given.
+    #[error("{0}")]
+    Exists(String),
+    /// The collector could not be reached or refused.
+    #[error("{0}")]
+    Collector(String),
+    /// Files could not be written or read back.
+    #[error("{0}")]
+    Files(String),
+}
+
+impl EnrolError {
+    /// Process exit code: 64 for usage, 73 when a file is in the way, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EnrolError::Usage(_) => 64,
+            EnrolError::Exists(_) => 73,
+            EnrolError::Collector(_) | EnrolError::Files(_) => 1,
+        }
+    }
+}
+
+/// Ask the collector who this token is. Errors are plain words in
+/// Bahasa Indonesia, then English.
+pub async fn ask_collector(url: &str, token: &str) -> Result<pb::EnrolInfo, EnrolError> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        EnrolError::Collector(format!(
+            "Tidak dapat menghubungi collector di {url}: periksa alamat, port, dan firewall \
+             (gRPC, biasanya port 7470).\nCannot reach the collector at {url}: check the \
+             address, the port and the firewall (gRPC, usually port 7470).\n  ({e})"
+        ))
+    };
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+        .map_err(|e| unreachable(&e))?
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(20));
+    let channel = endpoint.connect().await.map_err(|e| unreachable(&e))?;
+    let mut client = IngestClient::new(channel);
+    let mut req = tonic::Request::new(pb::EnrolRequest {
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        hostname: std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        collector_authority: authority(url).unwrap_or_default(),
+    });
+    let bearer = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+        EnrolError::Usage(
+            "Token berisi karakter yang tidak sah; salin lagi dari `pantau-collector agent add`.\n\
+             The token contains characters that cannot be sent; copy it again from \
+             `pantau-collector agent add`."
+                .into(),
+        )
+    })?;
+    req.metadata_mut()
+        .insert(pantau_proto::AUTHORIZATION, bearer);
+    match client.enrol(req).await {
+        Ok(r) => Ok(r.into_inner()),
+        Err(s) if s.code() == tonic::Code::Unauthenticated => Err(EnrolError::Collector(
+            "Token ditolak oleh collector: token salah, sudah diganti, atau agen belum \
+             didaftarkan. Minta admin provinsi menjalankan `pantau-collector agent add` dan \
+             salin token yang dicetak.\nThe collector rejected the token: it is wrong, was \
+             replaced, or the agent was never registered. Ask the province admin to run \
+             `pantau-collector agent add` and copy the printed token."
+                .into(),
+        )),
+        Err(s) if s.code() == tonic::Code::Unimplemented => Err(EnrolError::Collector(format!(
+            "Collector di {url} terlalu lama (belum mendukung pendaftaran otomatis); perbarui \
+             collector atau tulis konfigurasi secara manual (docs/INSTALL.md).\nThe collector \
+             at {url} is too old for enrolment; upgrade it or write the configuration by hand \
+             (docs/INSTALL.md)."
+        ))),
+        Err(s) if s.code() == tonic::Code::Unavailable => Err(unreachable(&s.message())),
+        Err(s) => Err(EnrolError::Collector(format!(
+            "Collector menjawab dengan galat / The collector answered with an error: {:?}: {}",
+            s.code(),
+            s.message()
+        ))),
+    }
+}
+
+/// The `host:port` part of an http(s) URL.
+pub fn authority(url: &str) -> Option<String> {
+    let uri: tonic::codegen::http::Uri = url.parse().ok()?;
+    uri.authority().map(|a| a.as_str().to_string())
+}
+
+/// Run the whole enrolment; returns the report to print.
+pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
+    let token = opts.token.trim().to_string();
+    if token.is_empty() {
+        return Err(EnrolError::Usage(
+            "--token kosong / --token is empty: paste the token printed by \
+             `pantau-collector agent add`"
+                .into(),
+        ));
+    }
+    let url = opts.collector.trim().trim_end_matches('/').to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || authority(&url).is_none() {
+        return Err(EnrolError::Usage(format!(
+            "--collector `{url}` bukan URL / is not a URL: write e.g. http://10.10.0.5:7470"
+        )));
+    }
+    let spool_dir = path_str("--spool-dir", &opts.spool_dir)?;
+    let token_file = path_str("--token-file", &opts.token_file)?;
+    refuse_to_clobber(opts, &token)?;
+
+    let info = ask_collector(&url, &token).await?;
+    if !config::valid_id(&info.agent_id) {
+        return Err(EnrolError::Collector(format!(
+            "the collector returned an invalid agent id `{}`",
+            info.agent_id
+        )));
+    }
+    let targets = config::targets_from_toml(&info.targets_toml).map_err(|problems| {
+        let list: Vec<String> = problems
+            .iter()
+            .map(|p| format!("  - {}: {}", p.key, p.message))
+            .collect();
+        EnrolError::Collector(format!(
+            "Target bawaan dari collector tidak sah; admin provinsi perlu memperbaiki bagian \
+             [enrol] di konfigurasi collector.\nThe collector's default targets are invalid; \
+             the province admin must fix the [enrol] section of the collector configuration:\n{}",
+            list.join("\n")
+        ))
+    })?;
+    let text = render_config(&info, &url, token_file, spool_dir);
+
+    write_secret(&opts.token_file, &format!("{token}\n"))?;
+    write_file(&opts.config, &text, 0o644)?;
+
+    // Load the files back exactly as `pantau-agent run` will, and check the
+    // connection with them.
+    let cfg = AgentConfig::load(&opts.config).map_err(|e| {
+        EnrolError::Files(format!(
+            "the written configuration does not load (a bug; please report it):\n{e}"
+        ))
+    })?;
+    let stored = cfg.require_token().map_err(EnrolError::Files)?;
+    let again = ask_collector(&cfg.collector_url, &stored).await?;
+    if again.agent_id != cfg.agent_id {
+        return Err(EnrolError::Files(format!(
+            "the collector now says agent `{}`, the configuration says `{}`",
+            again.agent_id, cfg.agent_id
+        )));
+    }
+
+    let mut out = String::new();
+    let opd = if info.opd_name.is_empty() {
+        format!("`{}`", info.opd_id)
+    } else {
+        format!("`{}` ({})", info.opd_id, info.opd_name)
+    };
+    let _ = writeln!(
+        out,
+        "Berhasil: agen `{}` terdaftar di OPD {opd}; collector {url} dapat dihubungi dan \
+         menerima tokennya.",
+        cfg.agent_id
+    );
+    let _ = writeln!(
+        out,
+        "Done: agent `{}` belongs to OPD {opd}; the collector at {url} is reachable and \
+         accepts its token.",
+        cfg.agent_id
+    );
+    let _ = writeln!(
+        out,
+        "\n  konfigurasi / configuration: {}\n  token (0600):                {}\n  \
+         antrean / spool:             {}\n  target / targets:            {}",
+        opts.config.display(),
+        opts.token_file.display(),
+        spool_dir,
+        targets.len()
+    );
+    let _ = writeln!(
+        out,
+        "\nLangkah berikut / Next: systemctl enable --now pantau-agent\n\
+         Uji target kapan saja / Test the targets any time: pantau-agent check --config {}",
+        opts.config.display()
+    );
+    Ok(out)
+}
+
+fn path_str<'a>(flag: &str, p: &'a Path) -> Result<&'a str, EnrolError> {
+    p.to_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| EnrolError::Usage(format!("{flag}: `{}` is not a usable path", p.display())))
+}
+
+/// An existing configuration is kept unless --force, except the untouched
+/// example the package installs. The same for a token file holding another token.
+fn refuse_to_clobber(opts: &EnrolOptions, token: &str) -> Result<(), EnrolError> {
+    if opts.force {
+        return Ok(());
+    }
+    if let Ok(existing) = std::fs::read_to_string(&opts.config)
+        && existing.trim() != SHIPPED_EXAMPLE.trim()
+    {
+        return Err(EnrolError::Exists(format!(
+            "Konfigurasi {path} sudah ada; tidak ditimpa. Tambahkan --force untuk menggantinya \
+             (simpan salinannya dulu bila sudah diubah).\nThe configuration {path} already \
+             exists and was left as it is. Add --force to replace it (keep a copy first if you \
+             changed it).",
+            path = opts.config.display()
+        )));
+    } else if opts.config.exists() && std::fs::read(&opts.config).is_err() {
+        return Err(EnrolError::Exists(format!(
+            "{} exists but cannot be read; add --force to replace it",
+            opts.config.display()
+        )));
+    }
+    if let Ok(existing) = std::fs::read_to_string(&opts.token_file)
+        && existing.lines().next().map(str::trim) != Some(token)
+        && !existing.trim().is_empty()
+    {
+        return Err(EnrolError::Exists(format!(
+            "Berkas token {path} sudah berisi token lain; tidak ditimpa. Tambahkan --force.\n\
+             The token file {path} already holds another token and was left as it is. Add \
+             --force to replace it.",
+            path = opts.token_file.display()
+        )));
+    }
+    Ok(())
+}
+
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// The agent configuration written by `enroll`.
+pub fn render_config(info: &pb::EnrolInfo, url: &str, token_file: &str, spool_dir: &str) -> String {
+    let mut s = String::new();
+    let opd = if info.opd_name.is_empty() {
+        info.opd_id.clone()
+    } else {
+        format!("{} ({})", info.opd_id, info.opd_name)
+    }
+    .replace(|c: char| c.is_control(), " ");
+    let _ = writeln!(
+        s,
+        "# Pantau agent configuration, written by `pantau-agent enroll` on {}.\n\
+         # OPD: {opd}. Every key is described in docs/CONFIG.md; unknown keys are an error.\n\
+         # The targets below are the province's standard set, sent by the collector;\n\
+         # add the OPD's own targets (gateway, applications) at the end.\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
+    let _ = writeln!(
+        s,
+        "[agent]\n# Agent id as registered at the collector.\nid = {}\nheartbeat_interval = \"30s\"\n\
+         max_concurrent_probes = 32\n",
+        quoted(&info.agent_id)
+    );
+    let _ = writeln!(
+        s,
+        "[collector]\n# gRPC address of the provincial collector.\nurl = {}\n\
+         # The agent token (first line), readable only by root and the agent.\ntoken_file = {}\n",
+        quoted(url),
+        quoted(token_file)
+    );
+    let _ = writeln!(
+        s,
+        "[spool]\n# Results wait here until the collector confirms them; outages lose nothing.\n\
+         dir = {}\nmax_size = \"256MiB\"\nmax_age = \"7days\"\nfsync = \"interval\"\n",
+        quoted(spool_dir)
+    );
+    let _ = writeln!(
+        s,
+        "[defaults]\ninterval = \"30s\"\ntimeout = \"5s\"\nicmp_count = 5\n"
+    );
+    if info.targets_toml.trim().is_empty() {
+        s.push_str(
+            "# The collector sent no default targets. Add [[targets]] here (docs/CONFIG.md).\n",
+        );
+    } else {
+        s.push_str("# Targets from the collector / target standar dari collector.\n");
+        s.push_str(info.targets_toml.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+/// Write `text` to `path` through a temporary file and a rename, with `mode`.
+fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), EnrolError> {
+    let fail = |what: &str, e: std::io::Error| {
+        EnrolError::Files(format!(
+            "Tidak dapat menulis / cannot write {}: {what}: {e}",
+            path.display()
+        ))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail("create its directory", e))?;
+    }
+    let tmp = path.with_extension("enroll-tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| fail("create", e))?;
+    let written = f
+        .write_all(text.as_bytes())
+        .and_then(|()| f.set_permissions(std::fs::Permissions::from_mode(mode)))
+        .and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail("write", e));
+    }
+    if mode & 0o077 == 0 {
+        give_to_service_user(&tmp);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail("rename into place", e)
+    })
+}
+
+/// The token: mode 0600, owned by the service user when it exists (so the
+/// packaged service can read it), else by whoever runs enroll.
+fn write_secret(path: &Path, text: &str) -> Result<(), EnrolError> {
+    write_file(path, text, 0o600)
+}
+
+fn give_to_service_user(path: &Path) {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    if let Ok(Some(user)) = nix::unistd::User::from_name(SERVICE_USER) {
+        let _ = std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(targets: &str) -> pb::EnrolInfo {
+        pb::EnrolInfo {
+            agent_id: "dinkes-1".into(),
+            opd_id: "dinkes".into(),
+            opd_name: "Dinas Kesehatan\nbaris baru".into(),
+            targets_toml: targets.into(),
+            collector_version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn the_written_configuration_loads_with_the_agents_loader() {
+        let dir = tempfile::tempdir().unwrap();
+        let targets = "[[targets]]\nid = \"pusat-data\"\ngroup = \"datacenter\"\nkind = \"icmp\"\n\
+                       address = \"10.10.0.5\"\n\n[[targets]]\nid = \"pusat-data-tcp\"\n\
+                       group = \"datacenter\"\nkind = \"tcp\"\naddress = \"10.10.0.5:7470\"\n";
+        let text = render_config(
+            &info(targets),
+            "http://10.10.0.5:7470",
+            "/etc/pantau/agent.token",
+            "/var/lib/pantau-agent/spool",
+        );
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, &text).unwrap();
+        let cfg = AgentConfig::load(&path).unwrap();
+        assert_eq!(cfg.agent_id, "dinkes-1");
+        assert_eq!(cfg.collector_url, "http://10.10.0.5:7470");
+        assert_eq!(
+            cfg.token,
+            Some(config::TokenSource::File("/etc/pantau/agent.token".into()))
+        );
+        assert_eq!(cfg.spool.dir, PathBuf::from("/var/lib/pantau-agent/spool"));
+        let ids: Vec<&str> = cfg.targets.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["pusat-data", "pusat-data-tcp"]);
+        assert!(text.contains("# OPD: dinkes (Dinas Kesehatan baris baru)."));
+
+        let empty = render_config(&info(""), "http://[::1]:7470", "t", "s");
+        std::fs::write(&path, &empty).unwrap();
+        assert!(AgentConfig::load(&path).unwrap().targets.is_empty());
+    }
+
+    #[test]
+    fn authority_is_host_and_port() {
+        assert_eq!(
+            authority("http://10.10.0.5:7470").as_deref(),
+            Some("10.10.0.5:7470")
+        );
+        assert_eq!(
+            authority("http://[::1]:7470/").as_deref(),
+            Some("[::1]:7470")
+        );
+        assert_eq!(authority("not a url"), None);
+    }
+
+    #[test]
+    fn secrets_are_written_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("agent.token");
+        write_secret(&path, "pantau_x\n").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "pantau_x\n");
+    }
+}

@@ -1,0 +1,144 @@
+//! Enrolment of new agents (`pantau-agent enroll`): the `[enrol]` section of
+//! the collector configuration, which holds the province's standard target
+//! set for new agents, and the built-in default when it is absent.
+
+use pantau_agent::config::{self, TomlTable};
+use pantau_agent::confload::Problem;
+use pantau_agent::model::ProbeKind;
+use serde::Deserialize;
+
+/// `[enrol]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawEnrol {
+    /// Targets written into the configuration of every newly enrolled agent,
+    /// as `[[enrol.targets]]` tables in the agent's target syntax.
+    pub targets: Option<Vec<TomlTable>>,
+}
+
+/// Validate `[enrol]`: `None` when the section (or its `targets`) is absent,
+/// so the built-in default applies; otherwise the targets as a `[[targets]]`
+/// TOML fragment (empty when the list is empty).
+pub fn validate(raw: Option<RawEnrol>, p: &mut Vec<Problem>) -> Option<String> {
+    let tables = raw?.targets?;
+    match config::targets_fragment(tables) {
+        Ok(text) => Some(text),
+        Err(problems) => {
+            p.extend(
+                problems
+                    .into_iter()
+                    .map(|q| Problem::new(format!("enrol.{}", q.key), q.message)),
+            );
+            None
+        }
+    }
+}
+
+fn quoted(s: &str) -> String {
+    config::TomlValue::String(s.to_string()).to_string()
+}
+
+/// The built-in default targets: the collector itself, at the address the
+/// agent used to reach it (`authority`, `host:port`), probed by ICMP and
+/// TCP as group `datacenter`. `fallback` is the socket address the connection
+/// arrived on, used when the agent sent no usable authority.
+pub fn default_targets(authority: &str, fallback: Option<std::net::SocketAddr>) -> String {
+    let from_agent = config::split_host_port(authority).filter(|(host, _)| {
+        config::check_address(ProbeKind::Icmp, host).is_ok()
+            && config::check_address(ProbeKind::Tcp, authority).is_ok()
+    });
+    let (host, tcp) = match (from_agent, fallback) {
+        (Some((host, _)), _) => (host.to_string(), authority.to_string()),
+        (None, Some(a)) if !a.ip().is_unspecified() => (a.ip().to_string(), a.to_string()),
+        _ => return String::new(),
+    };
+    format!(
+        "[[targets]]\nid = \"pusat-data-pantau\"\ngroup = \"datacenter\"\nkind = \"icmp\"\n\
+         address = {}\nlabel = \"Server Pantau di Pusat Data (ping)\"\n\n\
+         [[targets]]\nid = \"pusat-data-pantau-tcp\"\ngroup = \"datacenter\"\nkind = \"tcp\"\n\
+         address = {}\nlabel = \"Layanan Pantau di Pusat Data (TCP)\"\n",
+        quoted(&host),
+        quoted(&tcp)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_probes_the_address_the_agent_used() {
+        let text = default_targets("10.10.0.5:7470", None);
+        let targets = config::targets_from_toml(&text).unwrap();
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[0].kind, ProbeKind::Icmp);
+        assert_eq!(targets[0].address, "10.10.0.5");
+        assert_eq!(targets[1].kind, ProbeKind::Tcp);
+        assert_eq!(targets[1].address, "10.10.0.5:7470");
+        assert!(
+            targets
+                .iter()
+                .all(|t| t.group == pantau_agent::model::Group::Datacenter)
+        );
+
+        let v6 = config::targets_from_toml(&default_targets("[::1]:7470", None)).unwrap();
+        assert_eq!(v6[0].address, "::1");
+        assert_eq!(v6[1].address, "[::1]:7470");
+
+        let fallback = default_targets("", Some("192.0.2.7:7470".parse().unwrap()));
+        let targets = config::targets_from_toml(&fallback).unwrap();
+        assert_eq!(targets[1].address, "192.0.2.7:7470");
+        assert_eq!(
+            default_targets("", Some("0.0.0.0:7470".parse().unwrap())),
+            ""
+        );
+    }
+
+    #[test]
+    fn enrol_targets_are_validated_with_their_keys() {
+        let mut p = Vec::new();
+        assert_eq!(validate(None, &mut p), None);
+        assert_eq!(validate(Some(RawEnrol::default()), &mut p), None);
+        assert_eq!(
+            validate(
+                Some(RawEnrol {
+                    targets: Some(vec![])
+                }),
+                &mut p
+            ),
+            Some(String::new())
+        );
+        assert!(p.is_empty());
+
+        let good: TomlTable = toml_table(
+            "id = \"jip\"\ngroup = \"jip\"\nkind = \"tcp\"\naddress = \"10.254.0.10:443\"",
+        );
+        let bad: TomlTable = toml_table(
+            "id = \"x\"\ngroup = \"kantor\"\nkind = \"icmp\"\naddress = \"10.0.0.1\"\ncolour = 1",
+        );
+        let text = validate(
+            Some(RawEnrol {
+                targets: Some(vec![good.clone()]),
+            }),
+            &mut p,
+        )
+        .unwrap();
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(config::targets_from_toml(&text).unwrap()[0].id, "jip");
+
+        assert_eq!(
+            validate(
+                Some(RawEnrol {
+                    targets: Some(vec![good, bad])
+                }),
+                &mut p
+            ),
+            None
+        );
+        let keys: Vec<&str> = p.iter().map(|q| q.key.as_str()).collect();
+        assert_eq!(keys, ["enrol.targets[1].colour", "enrol.targets[1].group"]);
+    }
+
+    fn toml_table(s: &str) -> TomlTable {
+        s.parse().unwrap()
+    }
+}

@@ -1,0 +1,301 @@
+//! `pantau-agent enroll` against a real collector: the files it writes, the
+//! agent started with them delivering results, and the refusals (wrong
+//! token, collector unreachable, existing configuration without --force).
+//! Also the collector's `[enrol]` section handing out the province's
+//! standard targets.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+use pantau_agent::config::{AgentConfig, TokenSource};
+use pantau_agent::model::{Group, ProbeKind};
+
+fn enroll(collector: &str, token: &str, dir: &Path, extra: &[&str]) -> Output {
+    Command::new(bin("pantau-agent"))
+        .args([
+            "enroll",
+            "--collector",
+            collector,
+            "--token",
+            token,
+            "--config",
+        ])
+        .arg(dir.join("etc/agent.toml"))
+        .arg("--token-file")
+        .arg(dir.join("etc/agent.token"))
+        .arg("--spool-dir")
+        .arg(dir.join("spool"))
+        .args(extra)
+        .output()
+        .expect("run pantau-agent enroll")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+#[test]
+fn enroll_writes_a_working_configuration_and_the_agent_delivers() {
+    let data = tempfile::tempdir().unwrap();
+    let token = enrol(data.path(), "dinkes", "dinkes-1");
+    let collector = Collector::start(data.path());
+    let url = format!("http://{}", collector.grpc);
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = enroll(&url, &token, dir.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "enroll failed:\n{stdout}\n{stderr}");
+    // Indonesian first, then English.
+    let id = stdout.find("Berhasil: agen `dinkes-1` terdaftar di OPD `dinkes` (OPD dinkes)");
+    let en = stdout.find("Done: agent `dinkes-1` belongs to OPD `dinkes` (OPD dinkes)");
+    assert!(id.is_some() && en.is_some() && id < en, "{stdout}");
+
+    // The token: its own line, mode 0600.
+    let token_path = dir.path().join("etc/agent.token");
+    assert_eq!(
+        std::fs::read_to_string(&token_path).unwrap(),
+        format!("{token}\n")
+    );
+    let mode = std::fs::metadata(&token_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "token file mode {mode:o}");
+
+    // The configuration loads with the agent's own loader, with the agent id
+    // and the default targets from the collector: the collector itself, at
+    // the address the agent used, by ICMP and TCP, group datacenter.
+    let config = dir.path().join("etc/agent.toml");
+    let cfg = AgentConfig::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.agent_id, "dinkes-1");
+    assert_eq!(cfg.collector_url, url);
+    assert_eq!(cfg.token, Some(TokenSource::File(token_path.clone())));
+    assert_eq!(cfg.spool.dir, dir.path().join("spool"));
+    assert_eq!(cfg.require_token().unwrap(), token);
+    let targets: Vec<(&str, Group, ProbeKind, &str)> = cfg
+        .targets
+        .iter()
+        .map(|t| (t.id.as_str(), t.group, t.kind, t.address.as_str()))
+        .collect();
+    let tcp_address = collector.grpc.to_string();
+    assert_eq!(
+        targets,
+        [
+            (
+                "pusat-data-pantau",
+                Group::Datacenter,
+                ProbeKind::Icmp,
+                "127.0.0.1"
+            ),
+            (
+                "pusat-data-pantau-tcp",
+                Group::Datacenter,
+                ProbeKind::Tcp,
+                tcp_address.as_str()
+            ),
+        ]
+    );
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.contains("# OPD: dinkes (OPD dinkes)."), "{written}");
+
+    // Run the agent with exactly these files: its results reach the collector.
+    let mut agent = start_agent(&config);
+    for target in ["pusat-data-pantau", "pusat-data-pantau-tcp"] {
+        let ok = wait_for(
+            &format!("a result of {target} at the collector"),
+            Duration::from_secs(90),
+            || {
+                metric(
+                    &collector.metrics(),
+                    "pantau_probe_success",
+                    &[("opd", "dinkes"), ("agent", "dinkes-1"), ("target", target)],
+                )
+            },
+        );
+        assert_eq!(ok, 1.0, "{target} probed from the agent");
+    }
+    let received = metric(
+        &collector.metrics(),
+        "pantau_ingest_results_total",
+        &[("opd", "dinkes")],
+    )
+    .unwrap_or(0.0);
+    assert!(received >= 2.0, "results received: {received}");
+    assert!(agent.terminate().success());
+
+    // Enrolling again over the existing configuration is refused without
+    // --force and leaves the files as they are.
+    let before = std::fs::read_to_string(&config).unwrap();
+    let again = enroll(&url, &token, dir.path(), &[]);
+    let (_, stderr) = text(&again);
+    assert_eq!(again.status.code(), Some(73), "{stderr}");
+    assert!(stderr.contains("sudah ada; tidak ditimpa"), "{stderr}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+
+    // With --force it is replaced (and still loads).
+    let forced = enroll(&url, &token, dir.path(), &["--force"]);
+    assert!(forced.status.success(), "{:?}", text(&forced));
+    AgentConfig::load(&config).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_wrong_token_or_an_unreachable_collector_writes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let _token = enrol(data.path(), "bappeda", "bappeda-1");
+    let collector = Collector::start(data.path());
+    let url = format!("http://{}", collector.grpc);
+
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = format!("pantau_{}", "0".repeat(64));
+    let out = enroll(&url, &wrong, dir.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("Token ditolak oleh collector"), "{stderr}");
+    assert!(
+        stderr.contains("The collector rejected the token"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("etc").exists(),
+        "nothing may be written for a wrong token"
+    );
+
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let out = enroll(&closed, &wrong, dir.path(), &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Tidak dapat menghubungi collector"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Cannot reach the collector"), "{stderr}");
+    assert!(!dir.path().join("etc").exists());
+}
+
+/// Start a collector with a configuration file; returns it and its gRPC address.
+fn start_with_config(data: &Path, config: &Path) -> (Proc, String) {
+    let mut child = Command::new(bin("pantau-collector"))
+        .arg("--config")
+        .arg(config)
+        .args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start pantau-collector");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let grpc = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("grpc="))
+        .unwrap_or_else(|| panic!("no ready line: {line:?}"))
+        .to_string();
+    (
+        Proc {
+            child,
+            name: "pantau-collector",
+        },
+        grpc,
+    )
+}
+
+#[test]
+fn the_collector_hands_out_the_provinces_standard_targets() {
+    let data = tempfile::tempdir().unwrap();
+    let token = enrol(data.path(), "dishub", "dishub-1");
+    let conf = data.path().join("collector.toml");
+    std::fs::write(
+        &conf,
+        r#"
+[enrol]
+[[enrol.targets]]
+id = "jip-simpul"
+group = "jip"
+kind = "tcp"
+address = "10.254.0.10:443"
+label = "Simpul JIP"
+
+[[enrol.targets]]
+id = "internet-dns"
+group = "internet"
+kind = "dns"
+address = "www.go.id"
+server = "10.10.0.53"
+interval = "1m"
+
+[[enrol.targets]]
+id = "portal"
+group = "app"
+kind = "http"
+address = "https://portal.sulbarprov.go.id/"
+expect_status = [200, 302]
+"#,
+    )
+    .unwrap();
+    let (_collector, grpc) = start_with_config(data.path(), &conf);
+    let dir = tempfile::tempdir().unwrap();
+    let out = enroll(&format!("http://{grpc}"), &token, dir.path(), &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let cfg =
+        AgentConfig::load(&dir.path().join("etc/agent.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<(&str, Group, ProbeKind, &str)> = cfg
+        .targets
+        .iter()
+        .map(|t| (t.id.as_str(), t.group, t.kind, t.address.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("jip-simpul", Group::Jip, ProbeKind::Tcp, "10.254.0.10:443"),
+            ("internet-dns", Group::Internet, ProbeKind::Dns, "www.go.id"),
+            (
+                "portal",
+                Group::App,
+                ProbeKind::Http,
+                "https://portal.sulbarprov.go.id/"
+            ),
+        ]
+    );
+    assert_eq!(cfg.targets[0].label, "Simpul JIP");
+    assert_eq!(cfg.targets[1].interval, Duration::from_secs(60));
+    assert_eq!(
+        cfg.targets[1].dns_server,
+        Some("10.10.0.53:53".parse().unwrap())
+    );
+    assert_eq!(cfg.targets[2].expect_status, [200, 302]);
+
+    // A bad [enrol] target stops the collector at start-up, naming the key.
+    std::fs::write(
+        &conf,
+        "[[enrol.targets]]\nid = \"x\"\ngroup = \"kantor\"\nkind = \"icmp\"\naddress = \"10.0.0.1\"\n",
+    )
+    .unwrap();
+    let bad = Command::new(bin("pantau-collector"))
+        .arg("--config")
+        .arg(&conf)
+        .args(["opd", "list", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&bad);
+    assert_eq!(bad.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("enrol.targets[0].group"), "{stderr}");
+}
