@@ -164,10 +164,24 @@ pub struct RawLink {
     pub source: Option<String>,
     /// SNMP: ifIndex of the interface.
     pub if_index: Option<u32>,
-    /// SNMP version: "2c" ("3" is not supported yet).
+    /// SNMP version: "2c" or "3" (v3 always authPriv).
     pub version: Option<String>,
     /// SNMP v2c community.
     pub community: Option<String>,
+    /// SNMP v3: USM user name.
+    pub user: Option<String>,
+    /// SNMP v3: "sha" (HMAC-SHA-96) or "sha256" (HMAC-SHA-256-192).
+    pub auth_protocol: Option<String>,
+    /// SNMP v3: authentication password, inline. Prefer `auth_password_file`.
+    pub auth_password: Option<String>,
+    /// SNMP v3: file whose first line is the authentication password.
+    pub auth_password_file: Option<PathBuf>,
+    /// SNMP v3: "aes" (AES-128-CFB).
+    pub priv_protocol: Option<String>,
+    /// SNMP v3: privacy password, inline. Prefer `priv_password_file`.
+    pub priv_password: Option<String>,
+    /// SNMP v3: file whose first line is the privacy password.
+    pub priv_password_file: Option<PathBuf>,
     /// Contracted bandwidth of the link in Mbit/s; overrides the device's ifHighSpeed.
     pub contracted_mbps: Option<f64>,
 }
@@ -284,15 +298,52 @@ pub struct BandwidthPolicy {
 /// Where a link's counters come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkSource {
-    /// SNMP v2c against `address`.
+    /// SNMP against `address`.
     Snmp {
         /// ifIndex.
         if_index: u32,
-        /// Community string.
-        community: String,
+        /// Version and credentials.
+        auth: SnmpAuth,
     },
     /// /proc/net/dev of this machine; `address` is the interface.
     Local,
+}
+
+/// SNMP version and credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnmpAuth {
+    /// v2c with a community.
+    V2c {
+        /// Community string.
+        community: String,
+    },
+    /// v3, USM authPriv.
+    V3(SnmpV3User),
+}
+
+/// A password that `Debug` does not print.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// An SNMP v3 USM user (always authPriv), passwords already read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnmpV3User {
+    /// User name.
+    pub user: String,
+    /// Authentication protocol.
+    pub auth_protocol: crate::probe::usm::AuthProtocol,
+    /// Authentication password.
+    pub auth_password: Secret,
+    /// Privacy protocol.
+    pub priv_protocol: crate::probe::usm::PrivProtocol,
+    /// Privacy password.
+    pub priv_password: Secret,
 }
 
 /// A validated link target's settings.
@@ -903,19 +954,46 @@ fn validate_link(key: &str, address: &str, raw: RawLink, p: &mut Vec<Problem>) -
             None
         }
     };
+    let has_v3_keys = raw.user.is_some()
+        || raw.auth_protocol.is_some()
+        || raw.auth_password.is_some()
+        || raw.auth_password_file.is_some()
+        || raw.priv_protocol.is_some()
+        || raw.priv_password.is_some()
+        || raw.priv_password_file.is_some();
     let source = match raw.source.as_deref().unwrap_or("snmp") {
         "snmp" => {
-            match raw.version.as_deref().unwrap_or("2c") {
-                "2c" => {}
-                "3" => p.push(Problem::new(
-                    k("version"),
-                    "SNMP v3 is not supported yet; use \"2c\" (read-only community, ideally on a management VLAN)",
-                )),
-                other => p.push(Problem::new(
-                    k("version"),
-                    format!("`{other}` is not supported; allowed: 2c"),
-                )),
-            }
+            let auth = match raw.version.as_deref().unwrap_or("2c") {
+                "2c" => {
+                    if has_v3_keys {
+                        p.push(Problem::new(
+                            k("version"),
+                            "user, auth_* and priv_* are SNMP v3 settings; set version = \"3\" or remove them",
+                        ));
+                    }
+                    SnmpAuth::V2c {
+                        community: raw.community.clone().unwrap_or_else(|| "public".into()),
+                    }
+                }
+                "3" => {
+                    if raw.community.is_some() {
+                        p.push(Problem::new(
+                            k("community"),
+                            "SNMP v3 uses user, auth_* and priv_*, not a community",
+                        ));
+                    }
+                    validate_v3(&k, &raw, p)
+                }
+                other => {
+                    p.push(Problem::new(
+                        k("version"),
+                        format!("`{other}` is not supported; allowed: 2c, 3"),
+                    ));
+                    SnmpAuth::V2c {
+                        community: String::new(),
+                    }
+                }
+            };
             if split_host_port(address).is_none_or(|(h, _)| !valid_host(h)) && !valid_host(address)
             {
                 p.push(Problem::new(
@@ -933,16 +1011,17 @@ fn validate_link(key: &str, address: &str, raw: RawLink, p: &mut Vec<Problem>) -
                     0
                 }
             };
-            LinkSource::Snmp {
-                if_index,
-                community: raw.community.unwrap_or_else(|| "public".into()),
-            }
+            LinkSource::Snmp { if_index, auth }
         }
         "local" => {
-            if raw.if_index.is_some() || raw.community.is_some() || raw.version.is_some() {
+            if raw.if_index.is_some()
+                || raw.community.is_some()
+                || raw.version.is_some()
+                || has_v3_keys
+            {
                 p.push(Problem::new(
                     k("source"),
-                    "local links take no if_index, version or community",
+                    "local links take no if_index, version, community or SNMP v3 settings",
                 ));
             }
             if !valid_ifname(address) {
@@ -965,6 +1044,147 @@ fn validate_link(key: &str, address: &str, raw: RawLink, p: &mut Vec<Problem>) -
         source,
         contracted_bps,
     })
+}
+
+/// The v3 half of [`validate_link`]: authPriv only, every key checked.
+fn validate_v3(k: &dyn Fn(&str) -> String, raw: &RawLink, p: &mut Vec<Problem>) -> SnmpAuth {
+    use crate::probe::usm::{AuthProtocol, PrivProtocol};
+    let user = match raw.user.as_deref() {
+        Some(u) if !u.is_empty() && u.len() <= 32 && u.chars().all(|c| c.is_ascii_graphic()) => {
+            u.to_string()
+        }
+        Some(u) => {
+            p.push(Problem::new(
+                k("user"),
+                format!("`{u}` is not a USM user name (1-32 printable ASCII characters)"),
+            ));
+            String::new()
+        }
+        None => {
+            p.push(Problem::new(
+                k("user"),
+                "SNMP v3 needs the USM user name the router was configured with",
+            ));
+            String::new()
+        }
+    };
+    let auth_protocol = match raw.auth_protocol.as_deref() {
+        Some("sha") => AuthProtocol::Sha1,
+        Some("sha256") => AuthProtocol::Sha256,
+        Some(other) => {
+            p.push(Problem::new(
+                k("auth_protocol"),
+                format!(
+                    "`{other}` is not supported; allowed: sha, sha256 (MD5 is broken and not offered)"
+                ),
+            ));
+            AuthProtocol::Sha1
+        }
+        None => {
+            p.push(Problem::new(
+                k("auth_protocol"),
+                "SNMP v3 runs authPriv only: set auth_protocol (sha or sha256)",
+            ));
+            AuthProtocol::Sha1
+        }
+    };
+    let priv_protocol = match raw.priv_protocol.as_deref() {
+        Some("aes") => PrivProtocol::Aes128,
+        Some(other) => {
+            p.push(Problem::new(
+                k("priv_protocol"),
+                format!(
+                    "`{other}` is not supported; allowed: aes (AES-128-CFB; DES is broken and not offered)"
+                ),
+            ));
+            PrivProtocol::Aes128
+        }
+        None => {
+            p.push(Problem::new(
+                k("priv_protocol"),
+                "SNMP v3 runs authPriv only (no noAuthNoPriv or authNoPriv): set priv_protocol = \"aes\"",
+            ));
+            PrivProtocol::Aes128
+        }
+    };
+    let auth_password = v3_password(
+        k,
+        "auth_password",
+        raw.auth_password.as_deref(),
+        raw.auth_password_file.as_deref(),
+        p,
+    );
+    let priv_password = v3_password(
+        k,
+        "priv_password",
+        raw.priv_password.as_deref(),
+        raw.priv_password_file.as_deref(),
+        p,
+    );
+    SnmpAuth::V3(SnmpV3User {
+        user,
+        auth_protocol,
+        auth_password: Secret(auth_password),
+        priv_protocol,
+        priv_password: Secret(priv_password),
+    })
+}
+
+/// A v3 password, inline or from the first line of a file (read now, so a
+/// missing or unreadable file stops `check` and the start, naming it).
+fn v3_password(
+    k: &dyn Fn(&str) -> String,
+    name: &str,
+    inline: Option<&str>,
+    file: Option<&Path>,
+    p: &mut Vec<Problem>,
+) -> String {
+    let file_key = format!("{name}_file");
+    let value = match (inline, file) {
+        (Some(_), Some(_)) => {
+            p.push(Problem::new(
+                k(name),
+                format!("set either {name} or {file_key}, not both"),
+            ));
+            return String::new();
+        }
+        (None, None) => {
+            p.push(Problem::new(
+                k(&file_key),
+                format!("SNMP v3 runs authPriv only: set {file_key} (or {name})"),
+            ));
+            return String::new();
+        }
+        (Some(v), None) => v.to_string(),
+        (None, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(text) => text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('\r')
+                .to_string(),
+            Err(e) => {
+                p.push(Problem::new(
+                    k(&file_key),
+                    format!("cannot read {}: {e}", f.display()),
+                ));
+                return String::new();
+            }
+        },
+    };
+    // RFC 3414 11.2: shorter passwords are refused by net-snmp and by most
+    // routers, and are guessable from one captured message.
+    if value.chars().count() < 8 {
+        let (key, what) = match file {
+            Some(f) => (k(&file_key), format!("the first line of {}", f.display())),
+            None => (k(name), name.to_string()),
+        };
+        p.push(Problem::new(
+            key,
+            format!("{what} is shorter than 8 characters, which SNMP v3 does not allow"),
+        ));
+    }
+    value
 }
 
 /// A Linux interface name: 1-15 characters, no '/', ':' or whitespace.
@@ -1214,18 +1434,18 @@ mod tests {
                 "bandwidth.monthly_budget",
                 "targets[0].bandwidth.upload_url",
                 "targets[0].bandwidth.warmup",
-                "targets[1].link.version",
+                "targets[1].link.user",
+                "targets[1].link.auth_protocol",
+                "targets[1].link.priv_protocol",
+                "targets[1].link.auth_password_file",
+                "targets[1].link.priv_password_file",
                 "targets[1].link.if_index",
                 "targets[2].link.contracted_mbps",
                 "targets[2].link.source",
                 "targets[3].link",
             ]
         );
-        assert!(
-            errs[3].message.contains("v3 is not supported"),
-            "{:?}",
-            errs[3]
-        );
+        assert!(errs[5].message.contains("authPriv only"), "{:?}", errs[5]);
 
         let ok = raw(r#"
             [agent]
@@ -1262,6 +1482,109 @@ mod tests {
             (&l.source, l.contracted_bps),
             (&LinkSource::Local, Some(50_000_000))
         );
+    }
+
+    #[test]
+    fn snmp_v3_is_authpriv_with_passwords_inline_or_in_files() {
+        use crate::probe::usm::{AuthProtocol, PrivProtocol};
+        let dir = tempfile::tempdir().unwrap();
+        let auth_file = dir.path().join("auth");
+        std::fs::write(&auth_file, "auth-secret-1\nignored second line\n").unwrap();
+        let short_file = dir.path().join("short");
+        std::fs::write(&short_file, "short\n").unwrap();
+        let missing = dir.path().join("missing");
+        let target = |id: &str, link: &str| {
+            format!(
+                "[[targets]]\nid = \"{id}\"\ngroup = \"intranet\"\nkind = \"link\"\naddress = \"10.0.0.1\"\n[targets.link]\nif_index = 2\n{link}\n"
+            )
+        };
+        let ok = raw(&format!(
+            "[agent]\nid = \"a\"\n{}",
+            target(
+                "v3",
+                &format!(
+                    "version = \"3\"\nuser = \"pantau\"\nauth_protocol = \"sha256\"\nauth_password_file = \"{}\"\npriv_protocol = \"aes\"\npriv_password = \"priv-secret-2\"",
+                    auth_file.display()
+                )
+            )
+        ))
+        .validate("h".into())
+        .unwrap();
+        let LinkSource::Snmp {
+            if_index: 2,
+            auth: SnmpAuth::V3(u),
+        } = &ok.targets[0].link.as_ref().unwrap().source
+        else {
+            panic!("{:?}", ok.targets[0].link)
+        };
+        assert_eq!(
+            (u.user.as_str(), u.auth_protocol, u.priv_protocol),
+            ("pantau", AuthProtocol::Sha256, PrivProtocol::Aes128)
+        );
+        assert_eq!(u.auth_password.0, "auth-secret-1");
+        assert_eq!(u.priv_password.0, "priv-secret-2");
+        assert!(
+            !format!("{u:?}").contains("secret"),
+            "Debug hides passwords"
+        );
+
+        let errs = raw(&format!(
+            "[agent]\nid = \"a\"\n{}{}{}{}",
+            target(
+                "md5",
+                &format!(
+                    "version = \"3\"\nuser = \"pantau\"\nauth_protocol = \"md5\"\nauth_password = \"x\"\nauth_password_file = \"{}\"\npriv_protocol = \"des\"\npriv_password_file = \"{}\"\ncommunity = \"public\"",
+                    auth_file.display(),
+                    missing.display()
+                )
+            ),
+            target(
+                "short",
+                &format!(
+                    "version = \"3\"\nuser = \"pantau\"\nauth_protocol = \"sha\"\nauth_password = \"1234567\"\npriv_protocol = \"aes\"\npriv_password_file = \"{}\"",
+                    short_file.display()
+                )
+            ),
+            target("v2-with-user", "user = \"pantau\""),
+            target("v1", "version = \"1\""),
+        ))
+        .validate("h".into())
+        .unwrap_err();
+        let got: Vec<(&str, &str)> = errs
+            .iter()
+            .map(|p| (p.key.as_str(), p.message.as_str()))
+            .collect();
+        let keys: Vec<&str> = got.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            keys,
+            [
+                "targets[0].link.community",
+                "targets[0].link.auth_protocol",
+                "targets[0].link.priv_protocol",
+                "targets[0].link.auth_password",
+                "targets[0].link.priv_password_file",
+                "targets[1].link.auth_password",
+                "targets[1].link.priv_password_file",
+                "targets[2].link.version",
+                "targets[3].link.version",
+            ]
+        );
+        assert!(got[1].1.contains("MD5 is broken"), "{:?}", got[1]);
+        assert!(got[2].1.contains("DES is broken"), "{:?}", got[2]);
+        assert!(got[3].1.contains("not both"), "{:?}", got[3]);
+        assert!(
+            got[4].1.contains(&missing.display().to_string()),
+            "{:?}",
+            got[4]
+        );
+        assert!(got[5].1.contains("shorter than 8"), "{:?}", got[5]);
+        assert!(
+            got[6].1.contains(&short_file.display().to_string()),
+            "{:?}",
+            got[6]
+        );
+        assert!(got[7].1.contains("version = \"3\""), "{:?}", got[7]);
+        assert!(got[8].1.contains("allowed: 2c, 3"), "{:?}", got[8]);
     }
 
     #[test]
