@@ -3,169 +3,65 @@
 //! Accuracy bar (issue 4, section 3): measured throughput within ±10 % of
 //! the shaped rate, both directions, at 20 and 100 Mbit/s.
 //!
+//! The internet case: a plain HTTP server (python3 http.server) in the
+//! "internet" namespace of the shared [`Chain`], the data centre's link to
+//! the site shaped with tbf, the agent downloading a file from its URL.
+//!
 //! Needs root (network namespaces); without it the tests say so and pass,
 //! unless `CI` is set, where they fail.
 
 mod common;
+mod netns;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{Proc, bin, enrol, metric, wait_for};
-
-/// A network namespace deleted on drop.
-struct Ns(String);
-
-impl Ns {
-    fn new(role: &str) -> Option<Ns> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "pbw-{role}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return None;
-        }
-        let ns = Ns(name);
-        ns.sh(&["ip", "link", "set", "lo", "up"]);
-        Some(ns)
-    }
-
-    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0]).arg(program);
-        c
-    }
-
-    fn sh(&self, argv: &[&str]) -> String {
-        let out = self.cmd(argv[0]).args(&argv[1..]).output().expect("run");
-        assert!(
-            out.status.success(),
-            "{argv:?} in {} failed: {}",
-            self.0,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// GET over HTTP/1.0 from inside the namespace with bash's /dev/tcp, so
-    /// the test needs no address outside its namespaces.
-    fn http_get(&self, host: &str, port: u16, path: &str) -> String {
-        let script = format!(
-            "exec 3<>/dev/tcp/{host}/{port}; printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' >&3; cat <&3"
-        );
-        let out = self
-            .cmd("bash")
-            .args(["-c", &script])
-            .output()
-            .expect("bash");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
+use common::{Proc, enrol, metric, wait_for};
+use netns::{Chain, Netns, veth};
 
 /// Two namespaces joined by a veth pair 10.98.`net`.1/30 (collector side,
 /// "vc") and .2 (agent side, "va"), each side's egress shaped with tbf.
 ///
 /// Throughput tests in this binary run one at a time: two at once would
 /// share the CPU and measure each other.
-fn shaped_pair(net: u8, rate_mbit: u32) -> Option<(std::sync::MutexGuard<'static, ()>, Ns, Ns)> {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(c) = Ns::new("c") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but network namespaces cannot be created (run as root)"
-        );
-        eprintln!("skipped: cannot create network namespaces (needs root)");
+fn shaped_pair(
+    net: u8,
+    rate_mbit: u32,
+) -> Option<(std::sync::MutexGuard<'static, ()>, Netns, Netns)> {
+    let guard = one_at_a_time();
+    if !netns::available() {
         return None;
-    };
-    let a = Ns::new("a").expect("second namespace");
-    let out = Command::new("ip")
-        .args([
-            "link", "add", "vc", "netns", &c.0, "type", "veth", "peer", "name", "va", "netns", &a.0,
-        ])
-        .output()
-        .expect("ip link add");
-    assert!(
-        out.status.success(),
-        "veth: {}",
-        String::from_utf8_lossy(&out.stderr)
+    }
+    let (c, a) = (Netns::new("c"), Netns::new("a"));
+    veth(
+        &c,
+        "vc",
+        &format!("10.98.{net}.1/30"),
+        &a,
+        "va",
+        &format!("10.98.{net}.2/30"),
     );
-    for (ns, dev, ip) in [(&c, "vc", 1), (&a, "va", 2)] {
-        ns.sh(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("10.98.{net}.{ip}/30"),
-            "dev",
-            dev,
-        ]);
-        ns.sh(&["ip", "link", "set", dev, "up"]);
+    for (ns, dev) in [(&c, "vc"), (&a, "va")] {
         // Burst above a 64 KiB GSO segment so tbf never drops one outright;
         // the agent's warm-up discards the burst.
-        ns.sh(&[
-            "tc",
-            "qdisc",
-            "add",
-            "dev",
-            dev,
-            "root",
-            "tbf",
-            "rate",
-            &format!("{rate_mbit}mbit"),
-            "burst",
-            "256kb",
-            "latency",
-            "50ms",
-        ]);
+        ns.tbf(dev, &format!("{rate_mbit}mbit"), "256kb", "50ms");
     }
     Some((guard, c, a))
 }
 
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Start the collector inside `ns` on 10.98.`net`.1; returns the process.
-fn collector_in(ns: &Ns, data: &Path, net: u8) -> Proc {
-    let mut child = ns
-        .cmd(bin("pantau-collector"))
-        .args([
-            "serve",
-            "--grpc-listen",
-            &format!("10.98.{net}.1:7470"),
-            "--http-listen",
-            &format!("10.98.{net}.1:7471"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start collector");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("ready line");
-    assert!(line.contains("listening"), "collector said {line:?}");
-    Proc {
-        child,
-        name: "pantau-collector",
-    }
+fn collector_in(ns: &Netns, data: &Path, net: u8) -> Proc {
+    ns.start_collector(
+        data,
+        &format!("10.98.{net}.1:7470"),
+        &format!("10.98.{net}.1:7471"),
+    )
+    .proc
 }
 
 fn agent_config(
@@ -236,7 +132,7 @@ fn accuracy_at(rate_mbit: u32, net: u8) {
         "1h",
     );
     let out = a
-        .cmd(bin("pantau-agent"))
+        .cmd(common::bin("pantau-agent"))
         .args(["check", "--config"])
         .arg(&cfg)
         .output()
@@ -299,16 +195,7 @@ fn scheduled_tests_reach_the_collector_and_stop_at_the_monthly_budget() {
         "direction = \"both\"\nstreams = 2\nmax_bytes = \"4MB\"\nmax_duration = \"1s\"\nwarmup = \"300ms\"",
         "6s",
     );
-    let mut agent = Proc {
-        child: a
-            .cmd(bin("pantau-agent"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("agent"),
-        name: "pantau-agent",
-    };
+    let mut agent = a.start_agent(&cfg);
     let host = format!("10.98.{net}.1");
     let results = wait_for(
         "a skipped bandwidth result",
@@ -389,4 +276,91 @@ fn endpoint_needs_the_agent_token() {
     );
     let out = c.cmd("bash").args(["-c", &script]).output().expect("bash");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "HTTP/1.0 401");
+}
+
+/// Internet URL, end to end: `server = "http"` downloads a large file from a
+/// plain HTTP server (python3 http.server) in the "internet" namespace of
+/// the shared chain; the data centre's link towards the site is shaped to
+/// 20 Mbit/s. The measured download is within ±10 % of the shaped rate.
+#[test]
+fn internet_url_download_within_ten_percent_at_20_mbit() {
+    let _one = one_at_a_time();
+    if !netns::available() {
+        return;
+    }
+    let rate_mbit = 20;
+    let chain = Chain::new();
+    chain
+        .dc
+        .tbf("to-site", &format!("{rate_mbit}mbit"), "256kb", "50ms");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("siap.txt"), "siap").unwrap();
+    // 256 MB (sparse): more than 10 s at 20 Mbit/s for every stream.
+    std::fs::File::create(www.join("besar.bin"))
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let server = chain
+        .inet
+        .cmd("python3")
+        .args([
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            Chain::INET,
+            "--directory",
+        ])
+        .arg(&www)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 http.server (python3 is installed by tests/run.sh)");
+    let _server = Proc {
+        child: server,
+        name: "python3 http.server",
+    };
+    wait_for("the HTTP server", Duration::from_secs(20), || {
+        (chain.site.http_get(Chain::INET, 8080, "/siap.txt") == "siap").then_some(())
+    });
+    let cfg = netns::agent_config(
+        dir.path(),
+        "bw-agent",
+        "127.0.0.1:9",
+        "pantau_unused",
+        "",
+        &format!(
+            "[bandwidth]\nmin_gap = \"0s\"\n\n[[targets]]\nid = \"bw-internet\"\ngroup = \"internet\"\n\
+             kind = \"bandwidth\"\naddress = \"http://{}:8080/besar.bin\"\ninterval = \"1h\"\n\
+             [targets.bandwidth]\nserver = \"http\"\ndirection = \"download\"\nstreams = 4\n\
+             max_bytes = \"1GB\"\nmax_duration = \"10s\"\nwarmup = \"2s\"\n",
+            Chain::INET
+        ),
+    );
+    let out = chain
+        .site
+        .cmd(common::bin("pantau-agent"))
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("pantau-agent check");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "check failed:\n{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (down, _) = parse_rates(&table);
+    let shaped = f64::from(rate_mbit);
+    let err = (down - shaped) / shaped;
+    eprintln!(
+        "internet URL: shaped {shaped} Mbit/s, download {down} Mbit/s ({:+.1} %)",
+        err * 100.0
+    );
+    assert!(
+        err.abs() <= 0.10,
+        "download {down} Mbit/s vs shaped {shaped}"
+    );
 }

@@ -1,22 +1,25 @@
 //! Paths (issue 4, section 5): the agent's traceroute through a chain of
 //! namespace routers with known hops, stored by the collector as path
-//! observations; re-routing a router shows as a path change.
+//! observations; re-routing a router shows as a path change. The same
+//! chain runs over IPv4 and over IPv6 (ICMPv6 time exceeded / echo reply).
+//! The stored paths are then read back through `/api/v1/paths`, the
+//! `/jalur` topology page and the report's topology appendix.
 //!
 //! ```text
 //! site 10.99.1.2 -- 10.99.1.1 r1 10.99.2.1 -- 10.99.2.2 r2 10.99.3.1 -- 10.99.3.2 dst
 //!                             r1 10.99.4.1 -- 10.99.4.2 r3 10.99.5.1 -- 10.99.5.2 dst
 //! ```
-//! First r1 routes 10.99.3.0/24 via r2, then via r3.
+//! First r1 routes 10.99.3.0/24 via r2, then via r3. Over IPv6 the
+//! addresses are fd99:N::H/64 for 10.99.N.H/24.
 
 mod common;
 mod netns;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Proc, bin, enrol, wait_for};
-use netns::{Netns, veth};
+use common::{enrol, wait_for};
+use netns::{Netns, agent_config, veth, veth6};
 
 /// One stored path.
 #[derive(Debug)]
@@ -64,11 +67,84 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-#[test]
-fn traceroute_finds_known_hops_and_path_changes() {
+/// `ms` as RFC 3339 UTC, e.g. "2026-12-01T20:15:00.123Z".
+fn utc(ms: i64) -> String {
+    // Civil date from days since 1970-01-01 (Hinnant's algorithm).
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// Address of host `h` on network `n` of the chain.
+fn addr(v6: bool, n: u8, h: u8) -> String {
+    if v6 {
+        format!("fd99:{n}::{h}")
+    } else {
+        format!("10.99.{n}.{h}")
+    }
+}
+
+fn net(v6: bool, n: u8) -> String {
+    if v6 {
+        format!("fd99:{n}::/64")
+    } else {
+        format!("10.99.{n}.0/24")
+    }
+}
+
+/// Route `dst` via `via` in `ns` (`ip route`, or `ip -6 route`).
+fn route(ns: &Netns, v6: bool, verb: &str, dst: &str, via: &str) {
+    let fam = if v6 { "-6" } else { "-4" };
+    ns.run(&["ip", fam, "route", verb, dst, "via", via]);
+}
+
+/// `pantau-collector report` for OPD `opd-uji` over yesterday..tomorrow
+/// (UTC), in `format`; returns the report file.
+fn report(data: &Path, out: &Path, format: &str) -> std::path::PathBuf {
+    let day = |d: i64| utc(now_ms() + d * 86_400_000)[..10].to_string();
+    let out_s = out.to_str().unwrap();
+    let (from, to) = (day(-1), day(1));
+    let stdout = common::collector_cmd(
+        data,
+        &[
+            "report", "--opd", "opd-uji", "--from", &from, "--to", &to, "--format", format,
+            "--out", out_s,
+        ],
+    );
+    let p = std::path::PathBuf::from(stdout.lines().next().unwrap());
+    assert!(p.exists(), "{p:?} missing; stdout {stdout}");
+    p
+}
+
+fn hops_of(path: &serde_json::Value) -> Vec<String> {
+    path["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["address"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn trace_case(v6: bool) {
     if !netns::available() {
         return;
     }
+    let a = |n, h| addr(v6, n, h);
+    let cidr = |n, h| format!("{}/{}", a(n, h), if v6 { 64 } else { 24 });
     let (site, r1, r2, r3, dst) = (
         Netns::new("site"),
         Netns::new("r1"),
@@ -76,83 +152,53 @@ fn traceroute_finds_known_hops_and_path_changes() {
         Netns::new("r3"),
         Netns::new("dst"),
     );
-    veth(&site, "r1", "10.99.1.2/24", &r1, "site", "10.99.1.1/24");
-    veth(&r1, "r2", "10.99.2.1/24", &r2, "r1", "10.99.2.2/24");
-    veth(&r2, "dst", "10.99.3.1/24", &dst, "r2", "10.99.3.2/24");
-    veth(&r1, "r3", "10.99.4.1/24", &r3, "r1", "10.99.4.2/24");
-    veth(&r3, "dst", "10.99.5.1/24", &dst, "r3", "10.99.5.2/24");
+    let link = if v6 { veth6 } else { veth };
+    link(&site, "r1", &cidr(1, 2), &r1, "site", &cidr(1, 1));
+    link(&r1, "r2", &cidr(2, 1), &r2, "r1", &cidr(2, 2));
+    link(&r2, "dst", &cidr(3, 1), &dst, "r2", &cidr(3, 2));
+    link(&r1, "r3", &cidr(4, 1), &r3, "r1", &cidr(4, 2));
+    link(&r3, "dst", &cidr(5, 1), &dst, "r3", &cidr(5, 2));
     for r in [&r1, &r2, &r3] {
-        r.sysctl("net.ipv4.ip_forward", "1");
+        if v6 {
+            r.sysctl("net.ipv6.conf.all.forwarding", "1");
+            // One time-exceeded per traceroute per second is far below the
+            // default rate limit, but keep the limit out of the picture.
+            r.sysctl("net.ipv6.icmp.ratelimit", "0");
+        } else {
+            r.sysctl("net.ipv4.ip_forward", "1");
+        }
     }
-    site.route("default", "10.99.1.1");
-    r1.route("10.99.3.0/24", "10.99.2.2");
-    r2.route("10.99.1.0/24", "10.99.2.1");
-    r3.route("10.99.1.0/24", "10.99.4.1");
-    r3.route("10.99.3.0/24", "10.99.5.2");
-    dst.route("default", "10.99.3.1");
+    route(&site, v6, "add", "default", &a(1, 1));
+    route(&r1, v6, "add", &net(v6, 3), &a(2, 2));
+    route(&r2, v6, "add", &net(v6, 1), &a(2, 1));
+    route(&r3, v6, "add", &net(v6, 1), &a(4, 1));
+    route(&r3, v6, "add", &net(v6, 3), &a(5, 2));
+    route(&dst, v6, "add", "default", &a(3, 1));
 
     // Collector and agent in the site namespace.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let token = enrol(&data, "opd-uji", "uji-1");
-    let mut child = site
-        .cmd(bin("pantau-collector"))
-        .args([
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pantau-collector");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _collector = Proc {
-        child,
-        name: "pantau-collector",
-    };
-    let grpc = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("grpc="))
-        .unwrap_or_else(|| panic!("no grpc= in {line:?}"))
-        .to_string();
-    std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[agent]\nid = \"uji-1\"\n\n[collector]\nurl = \"http://{grpc}\"\ntoken_file = \"{}\"\n\n\
-             [spool]\ndir = \"{}\"\n\n[[targets]]\nid = \"dst\"\ngroup = \"datacenter\"\n\
-             kind = \"traceroute\"\naddress = \"10.99.3.2\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
-            dir.path().join("token").display(),
-            dir.path().join("spool").display(),
+    let collector = site.start_collector(&data, "127.0.0.1:0", "127.0.0.1:0");
+    let http_port: u16 = collector.http.rsplit(':').next().unwrap().parse().unwrap();
+    let target = a(3, 2);
+    let cfg = agent_config(
+        dir.path(),
+        "uji-1",
+        &collector.grpc,
+        &token,
+        "",
+        &format!(
+            "[[targets]]\nid = \"dst\"\ngroup = \"datacenter\"\nlabel = \"Pusat Data\"\n\
+             kind = \"traceroute\"\naddress = \"{target}\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n"
         ),
-    )
-    .unwrap();
-    let agent = site
-        .cmd(bin("pantau-agent"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pantau-agent");
-    let _agent = Proc {
-        child: agent,
-        name: "pantau-agent",
-    };
+    );
+    let _agent = site.start_agent(&cfg);
     let db = rusqlite::Connection::open(data.join("pantau.db")).unwrap();
+    let get = |path: &str| site.http_get("127.0.0.1", http_port, path);
 
-    let via_r2 = ["10.99.1.1", "10.99.2.2", "10.99.3.2"];
-    let via_r3 = ["10.99.1.1", "10.99.4.2", "10.99.3.2"];
+    let via_r2 = [a(1, 1), a(2, 2), a(3, 2)];
+    let via_r3 = [a(1, 1), a(4, 2), a(3, 2)];
     wait_for(
         "the path via r2 seen three times",
         Duration::from_secs(30),
@@ -179,8 +225,20 @@ fn traceroute_finds_known_hops_and_path_changes() {
     );
     assert_eq!(first.previous_id, None);
 
+    // The API shows the same path with per-hop RTTs.
+    let api: serde_json::Value =
+        serde_json::from_str(&get("/api/v1/paths?agent=uji-1&target=dst")).unwrap();
+    let ps = api["paths"].as_array().unwrap();
+    assert_eq!(ps.len(), 1, "{api}");
+    assert_eq!(hops_of(&ps[0]), via_r2);
+    assert_eq!(ps[0]["opd"], "opd-uji");
+    for h in ps[0]["hops"].as_array().unwrap() {
+        assert!(h["rtt_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{h}");
+    }
+    assert_eq!(api["changes"].as_array().unwrap().len(), 0, "{api}");
+
     let changed_at = now_ms();
-    r1.run(&["ip", "route", "replace", "10.99.3.0/24", "via", "10.99.4.2"]);
+    route(&r1, v6, "replace", &net(v6, 3), &a(4, 2));
     let after = wait_for("a path via r3", Duration::from_secs(30), || {
         let ps = paths(&db);
         ps.iter()
@@ -203,4 +261,113 @@ fn traceroute_finds_known_hops_and_path_changes() {
         old.last_seen_ms,
         new.first_seen_ms
     );
+
+    // API: both paths and the change event; a window before the change
+    // holds only the old path; bad input is refused with the key named.
+    let api: serde_json::Value = serde_json::from_str(&get("/api/v1/paths?opd=opd-uji")).unwrap();
+    eprintln!("api: {api:#}");
+    let ps = api["paths"].as_array().unwrap();
+    assert_eq!(ps.len(), 2, "{api}");
+    assert_eq!(hops_of(&ps[0]), via_r2);
+    assert_eq!(hops_of(&ps[1]), via_r3);
+    let changes = api["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{api}");
+    assert_eq!(changes[0]["old_hops"], serde_json::json!(via_r2));
+    assert_eq!(changes[0]["new_hops"], serde_json::json!(via_r3));
+    assert_eq!(changes[0]["previous_id"], old.id);
+    let t = utc;
+    let early: serde_json::Value = serde_json::from_str(&get(&format!(
+        "/api/v1/paths?agent=uji-1&from={}&to={}",
+        t(old.first_seen_ms),
+        t(old.first_seen_ms + 1)
+    )))
+    .unwrap();
+    let ps = early["paths"].as_array().unwrap();
+    assert_eq!(ps.len(), 1, "{early}");
+    assert_eq!(hops_of(&ps[0]), via_r2);
+    let bad = get("/api/v1/paths?from=gestern");
+    assert!(bad.contains("`from`"), "{bad}");
+    let unknown = get("/api/v1/paths?agent=nobody");
+    assert!(unknown.contains("no agent `nobody`"), "{unknown}");
+
+    // The topology page draws the current hops and lists the change.
+    let page = get("/jalur");
+    assert!(page.contains("Topologi jaringan"), "{page}");
+    let svg = &page[page.find("<svg").expect("an inline SVG")..page.find("</svg>").unwrap()];
+    for h in &via_r3 {
+        assert!(
+            svg.contains(&format!("data-address=\"{h}\"")),
+            "{h} in {svg}"
+        );
+    }
+    assert!(
+        !svg.contains(&format!("data-address=\"{}\"", a(2, 2))),
+        "the old hop r2 is no longer current: {svg}"
+    );
+    assert!(svg.contains("opd-uji (uji-1)"), "{svg}");
+    let row = format!(
+        "<td>{}</td><td>{}</td>",
+        via_r2.join(" → "),
+        via_r3.join(" → ")
+    );
+    assert!(page.contains(&row), "change row {row} in {page}");
+    assert!(
+        !page.contains("src=\"http") && !page.contains("href=\"http"),
+        "no external assets"
+    );
+    let overview = get("/");
+    assert!(
+        overview.contains("href=\"/jalur\""),
+        "overview links the topology page"
+    );
+
+    // Reports: the topology appendix in HTML (SVG), JSON (graph) and PDF.
+    let html = std::fs::read_to_string(report(&data, &dir.path().join("rh"), "html")).unwrap();
+    assert!(html.contains("Lampiran: Topologi intranet"));
+    for h in &via_r3 {
+        assert!(
+            html.contains(&format!("data-address=\"{h}\"")),
+            "{h} in report"
+        );
+    }
+    assert!(html.contains(&row), "change row in the report");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report(&data, &dir.path().join("rj"), "json")).unwrap(),
+    )
+    .unwrap();
+    let topo = &json["topology"];
+    let mut addrs: Vec<&str> = topo["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["address"].as_str())
+        .collect();
+    addrs.sort_unstable();
+    let mut want: Vec<&str> = via_r3.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(addrs, want, "{topo:#}");
+    assert_eq!(topo["edges"].as_array().unwrap().len(), 3, "{topo:#}");
+    assert_eq!(topo["changes"].as_array().unwrap().len(), 1, "{topo:#}");
+    let pdf = report(&data, &dir.path().join("rp"), "pdf");
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by tests/run.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Lampiran: Topologi intranet"), "{text}");
+    for h in &via_r3 {
+        assert!(text.contains(h.as_str()), "{h} in the PDF:\n{text}");
+    }
+}
+
+#[test]
+fn traceroute_finds_known_hops_and_path_changes() {
+    trace_case(false);
+}
+
+#[test]
+fn traceroute_over_ipv6_finds_known_hops_and_path_changes() {
+    trace_case(true);
 }

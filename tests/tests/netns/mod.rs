@@ -222,3 +222,137 @@ impl Chain {
         Chain { site, dc, inet }
     }
 }
+
+// ---- Shared launchers: a collector and an agent inside a namespace. ----
+
+/// A `pantau-collector serve` running inside a namespace.
+pub struct NsCollector {
+    /// The process (terminated on drop).
+    pub proc: crate::common::Proc,
+    /// gRPC address as printed on the ready line.
+    pub grpc: String,
+    /// HTTP address as printed on the ready line.
+    pub http: String,
+}
+
+impl Netns {
+    /// Start `pantau-collector serve` inside the namespace with data in
+    /// `data`, listening on `grpc_listen` and `http_listen` (e.g.
+    /// "127.0.0.1:0"); waits for its ready line.
+    pub fn start_collector(
+        &self,
+        data: &std::path::Path,
+        grpc_listen: &str,
+        http_listen: &str,
+    ) -> NsCollector {
+        use std::io::{BufRead, BufReader};
+        let mut child = self
+            .cmd(crate::common::bin("pantau-collector"))
+            .args([
+                "serve",
+                "--grpc-listen",
+                grpc_listen,
+                "--http-listen",
+                http_listen,
+                "--data-dir",
+            ])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start pantau-collector in {}: {e}", self.name));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("collector stdout"))
+            .read_line(&mut line)
+            .expect("collector ready line");
+        let field = |k: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .unwrap_or_else(|| panic!("no {k} in collector line {line:?}"))
+                .to_string()
+        };
+        let (grpc, http) = (field("grpc="), field("http="));
+        NsCollector {
+            proc: crate::common::Proc {
+                child,
+                name: "pantau-collector",
+            },
+            grpc,
+            http,
+        }
+    }
+
+    /// Run `pantau-agent run --config <config>` inside the namespace.
+    pub fn start_agent(&self, config: &std::path::Path) -> crate::common::Proc {
+        let child = self
+            .cmd(crate::common::bin("pantau-agent"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start pantau-agent in {}: {e}", self.name));
+        crate::common::Proc {
+            child,
+            name: "pantau-agent",
+        }
+    }
+
+    /// GET `path` over HTTP/1.0 from inside the namespace (bash's /dev/tcp,
+    /// so nothing outside the test's namespaces is needed); returns the body.
+    pub fn http_get(&self, host: &str, port: u16, path: &str) -> String {
+        let script = format!(
+            "exec 3<>/dev/tcp/{host}/{port}; printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' >&3; cat <&3"
+        );
+        let out = self
+            .cmd("bash")
+            .args(["-c", &script])
+            .output()
+            .expect("bash");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Write `<dir>/agent.toml` for agent `id` sending to `grpc` with the
+/// token in `<dir>/token` and its spool in `<dir>/spool`; `agent_extra` is
+/// added to the `[agent]` table (TOML lines, may be empty) and `rest`
+/// appended verbatim (e.g. `[defaults]` and `[[targets]]`). Returns the path.
+pub fn agent_config(
+    dir: &std::path::Path,
+    id: &str,
+    grpc: &str,
+    token: &str,
+    agent_extra: &str,
+    rest: &str,
+) -> std::path::PathBuf {
+    std::fs::write(dir.join("token"), format!("{token}\n")).expect("write token");
+    let cfg = dir.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nid = \"{id}\"\n{agent_extra}\n\n[collector]\nurl = \"http://{grpc}\"\ntoken_file = \"{}\"\n\n\
+             [spool]\ndir = \"{}\"\n\n{rest}",
+            dir.join("token").display(),
+            dir.join("spool").display(),
+        ),
+    )
+    .expect("write agent config");
+    cfg
+}
+
+/// Like [`veth`] with IPv6 addresses (`a_cidr`, `b_cidr`, e.g.
+/// "fd99:1::2/64"), added `nodad` so they are usable at once.
+pub fn veth6(a: &Netns, a_dev: &str, a_cidr: &str, b: &Netns, b_dev: &str, b_cidr: &str) {
+    must(Command::new("ip").args([
+        "link", "add", a_dev, "netns", &a.name, "type", "veth", "peer", "name", b_dev, "netns",
+        &b.name,
+    ]));
+    for (ns, dev, cidr) in [(a, a_dev, a_cidr), (b, b_dev, b_cidr)] {
+        ns.run(&["ip", "-6", "addr", "add", cidr, "dev", dev, "nodad"]);
+        ns.link(dev, true);
+    }
+}
