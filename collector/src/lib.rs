@@ -147,6 +147,7 @@ pub async fn serve(
         read,
         settings,
         public_key: report::sign::public_hex(&key),
+        key: Arc::new(key),
     }));
     let http_server =
         axum::serve(http, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());

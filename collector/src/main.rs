@@ -173,6 +173,15 @@ enum OpdCmd {
     },
     /// List OPDs.
     List,
+    /// Set the contracted bandwidth of an OPD's link (Mbit/s), shown against the
+    /// measured throughput in reports; 0 clears it. Example: pantau-collector opd contract dinkes --mbps 20
+    Contract {
+        /// OPD id.
+        id: String,
+        /// Contracted bandwidth in Mbit/s (0 clears it).
+        #[arg(long)]
+        mbps: f64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -336,6 +345,13 @@ fn main() -> ExitCode {
                 }
                 store::add_opd(conn, &id, &name).map_err(|e| e.to_string())?;
                 println!("OPD `{id}` ditambahkan / added: {name}");
+                Ok(())
+            }
+            OpdCmd::Contract { id, mbps } => {
+                println!(
+                    "{}",
+                    pantau_collector::report::capacity::set_contract(conn, &id, mbps)?
+                );
                 Ok(())
             }
             OpdCmd::List => {

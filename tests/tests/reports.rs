@@ -474,7 +474,18 @@ fn xlsx_reads_back_with_the_figures() {
     let path = report(&data, &out, "xlsx", &[]);
     let mut wb: Xlsx<_> = open_workbook(&path).unwrap();
     let sheets = wb.sheet_names();
-    assert_eq!(sheets, ["Ringkasan", "Per OPD", "Gangguan", "Reviu"]);
+    assert_eq!(
+        sheets,
+        [
+            "Ringkasan",
+            "Per OPD",
+            "Pusat Data dan JIP",
+            "Kecepatan aktual",
+            "Pemanfaatan",
+            "Gangguan",
+            "Reviu"
+        ]
+    );
     let per = wb.worksheet_range("Per OPD").unwrap();
     let row = per
         .rows()

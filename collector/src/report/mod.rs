@@ -9,6 +9,7 @@
 //! - [`sign`]: Ed25519 key, signed manifest, raw export, `verify`.
 //! - [`web`]: report pages and the download API.
 
+pub mod capacity;
 pub mod command;
 pub mod histogram;
 pub mod incident;
@@ -236,6 +237,8 @@ pub struct Report {
     pub incidents: Vec<Incident>,
     /// Before/after.
     pub comparison: Option<Comparison>,
+    /// Pusat Data/JIP reachability, throughput vs contract, link utilisation.
+    pub capacity: capacity::Evidence,
     /// Draft findings (permasalahan).
     pub findings: Vec<String>,
     /// Draft recommendations (rekomendasi).
@@ -573,8 +576,24 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
         }
         None => None,
     };
-    let (findings, recommendations) = review(&figures, &coverage, &incidents, req.lang);
-    Ok(Report {
+    let (mut findings, mut recommendations) = review(&figures, &coverage, &incidents, req.lang);
+    let capacity = capacity::load(
+        conn,
+        req.opd.as_deref(),
+        &figures,
+        from_ms,
+        to_ms,
+        crate::store::now_ms(),
+    )?;
+    capacity::review(&capacity, req.lang, &mut findings, &mut recommendations);
+    if findings.is_empty() {
+        findings.push(if req.lang == Lang::En {
+            "No problems found in the period.".to_string()
+        } else {
+            "Tidak ditemukan permasalahan dalam periode ini.".to_string()
+        });
+    }
+    let mut report = Report {
         meta: Meta {
             agency: s.agency.clone(),
             number: req.number.clone(),
@@ -597,10 +616,13 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
         opds: figures,
         incidents,
         comparison,
+        capacity,
         findings,
         recommendations,
         topology: topology::for_report(conn, req.opd.as_deref(), from_ms, to_ms)?,
-    })
+    };
+    report.meta.parameters.extend(capacity::parameters());
+    Ok(report)
 }
 
 /// Draft "Laporan Reviu dan Evaluasi": findings and recommendations for a
@@ -684,13 +706,6 @@ fn review(
             "Untuk OPD di bawah target SLA, periksa kapasitas dan redundansi tautan, lalu bandingkan dengan periode berikutnya.".to_string()
         });
     }
-    if f.is_empty() {
-        f.push(if en {
-            "No problems found in the period.".to_string()
-        } else {
-            "Tidak ditemukan permasalahan dalam periode ini.".to_string()
-        });
-    }
     (f, r)
 }
 
@@ -772,6 +787,20 @@ pub fn produce_bundle(
     dir: &std::path::Path,
 ) -> Result<String, sign::IntegrityError> {
     rollup::refresh(conn, &s.rules, s.utc_offset_minutes)?;
+    let (name, files) = bundle_files(conn, s, req, format, key)?;
+    sign::write_bundle(dir, &files, key)?;
+    Ok(name)
+}
+
+/// The files of a signed bundle (rollups must be fresh): the report and the
+/// raw results of the period. Returns the report file name and the files.
+pub fn bundle_files(
+    conn: &Connection,
+    s: &Settings,
+    req: &Request,
+    format: Format,
+    key: &ed25519_dalek::SigningKey,
+) -> Result<(String, sign::Files), StoreError> {
     let mut r = assemble(conn, s, req)?;
     r.meta.public_key = Some(sign::public_hex(key));
     let scope = req.opd.clone().unwrap_or_else(|| "provinsi".into());

@@ -323,6 +323,7 @@ pub fn pdf(r: &Report) -> Vec<u8> {
     let mut w = vec![1.4, 1.0];
     w.extend(gw);
     d.table(&headers, &rows, &w);
+    capacity_sections(&mut d, r);
 
     d.para(11.0, &format!("4. {}", t(l, "incidents")));
     if r.incidents.is_empty() {
@@ -398,6 +399,27 @@ fn topology_section(d: &mut Doc, r: &Report) {
     let (heads, rows) = topology::change_table(g, &r.meta);
     if !rows.is_empty() {
         d.table(&heads, &rows, &[1.2, 1.0, 0.8, 2.0, 2.0]);
+    }
+}
+
+/// Sections 3a-3c: Pusat Data/JIP reachability, throughput, utilisation (capacity.rs).
+fn capacity_sections(d: &mut Doc, r: &Report) {
+    let l = r.meta.lang;
+    for s in super::capacity::sections(r) {
+        d.para(11.0, &s.title);
+        d.para(8.0, &s.note);
+        let heads: Vec<&str> = s.headers.iter().map(String::as_str).collect();
+        let mut rows = s.text_rows(l);
+        if rows.is_empty() {
+            let mut row = vec![if l == super::Lang::En {
+                "No data in the period.".to_string()
+            } else {
+                "Tidak ada data dalam periode ini.".to_string()
+            }];
+            row.resize(heads.len(), String::new());
+            rows.push(row);
+        }
+        d.table(&heads, &rows, &s.weights);
     }
 }
 

@@ -308,6 +308,7 @@ pub fn csv(r: &Report) -> Vec<u8> {
             );
         }
     }
+    super::capacity::csv(r, &mut s);
     s.into_bytes()
 }
 
@@ -448,6 +449,7 @@ td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#e
         }
     }
     table(&mut h, &headers, &rows);
+    h.push_str(&super::capacity::html(r));
     let _ = write!(h, "<h2>4. {}</h2>", esc(t(l, "incidents")));
     if r.incidents.is_empty() {
         let _ = write!(h, "<p>{}</p>", t(l, "none"));

@@ -164,7 +164,7 @@ pub fn rebuild_hour(
         let mut st = conn
             .prepare_cached(
                 "SELECT t.agent_id, t.id, t.grp, t.interval_ms FROM target t JOIN agent a ON a.id = t.agent_id
-                 WHERE a.opd_id = ?1 AND (
+                 WHERE a.opd_id = ?1 AND t.kind NOT IN ('bandwidth', 'link') AND (
                    (t.first_seen_ms < ?3 AND t.last_declared_ms =
                      (SELECT MAX(last_declared_ms) FROM target t2 WHERE t2.agent_id = t.agent_id))
                    OR EXISTS (SELECT 1 FROM result r WHERE r.agent_id = t.agent_id AND r.target_id = t.id
@@ -200,7 +200,7 @@ pub fn rebuild_hour(
             .prepare_cached(
                 "SELECT agent_id, target_id, observed_at_ms, outcome, value_ms, sent, received FROM result
                  WHERE opd_id = ?1 AND observed_at_ms >= ?2 AND observed_at_ms < ?3
-                   AND kind != 'heartbeat' AND clock_flag IS NULL
+                   AND kind NOT IN ('heartbeat', 'bandwidth', 'link') AND clock_flag IS NULL
                  ORDER BY observed_at_ms",
             )
             .map_err(sql("prepare rollup results"))?;
@@ -341,6 +341,8 @@ pub fn rebuild_hour(
         )
         .map_err(sql("insert group hour"))?;
     }
+    // Throughput and utilisation (never part of availability).
+    super::capacity::rebuild_hour(conn, opd, hour)?;
     Ok(())
 }
 
@@ -441,6 +443,7 @@ pub fn rebuild_day(
         )
         .map_err(sql("insert day"))?;
     }
+    super::capacity::rebuild_day(conn, opd, day)?;
     Ok(())
 }
 

@@ -89,6 +89,19 @@ pub fn public_hex(key: &SigningKey) -> String {
     hex::encode(key.verifying_key().to_bytes())
 }
 
+/// Files of a bundle: name and bytes.
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// The manifest text and its detached signature (hex line) for `files`.
+pub fn signed_manifest(files: &[(String, Vec<u8>)], key: &SigningKey) -> (String, String) {
+    let mut manifest = format!("{MAGIC}\npublic-key {}\n", public_hex(key));
+    for (name, bytes) in files {
+        manifest.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))));
+    }
+    let sig = key.sign(manifest.as_bytes());
+    (manifest, hex::encode(sig.to_bytes()) + "\n")
+}
+
 /// Write `files` into `dir` with a signed manifest.
 pub fn write_bundle(
     dir: &Path,
@@ -96,24 +109,121 @@ pub fn write_bundle(
     key: &SigningKey,
 ) -> Result<(), IntegrityError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut manifest = format!("{MAGIC}\npublic-key {}\n", public_hex(key));
     for (name, bytes) in files {
         let p = dir.join(name);
         std::fs::write(&p, bytes).map_err(io(&p))?;
-        manifest.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))));
     }
-    let sig = key.sign(manifest.as_bytes());
+    let (manifest, sig) = signed_manifest(files, key);
     let mp = dir.join(MANIFEST);
     std::fs::write(&mp, &manifest).map_err(io(&mp))?;
     let sp = dir.join(SIGNATURE);
-    std::fs::write(&sp, hex::encode(sig.to_bytes()) + "\n").map_err(io(&sp))?;
+    std::fs::write(&sp, sig).map_err(io(&sp))?;
     Ok(())
+}
+
+const BLOCK: usize = 512;
+
+/// The canonical ustar header Pantau writes for a regular file (mode 0644,
+/// owner 0, mtime 0), so that a changed header byte is detected.
+fn tar_header(name: &str, size: usize) -> Option<[u8; BLOCK]> {
+    if name.is_empty() || name.len() > 99 || name.contains('/') {
+        return None;
+    }
+    let mut h = [0u8; BLOCK];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[148..156].copy_from_slice(b"        ");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    let sum: u32 = h.iter().map(|b| *b as u32).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    Some(h)
+}
+
+/// A signed bundle as one ustar archive: the files, then `MANIFEST.txt` and
+/// `MANIFEST.sig`. `pantau-collector verify FILE.tar` checks it as it is.
+pub fn tar_bundle(files: &[(String, Vec<u8>)], key: &SigningKey) -> Vec<u8> {
+    let (manifest, sig) = signed_manifest(files, key);
+    let mut out = Vec::new();
+    let all = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .chain([(MANIFEST, manifest.as_bytes()), (SIGNATURE, sig.as_bytes())]);
+    for (name, bytes) in all {
+        // Names are ours (report and export names); a name too long for
+        // ustar would be a bug, and verify would refuse the archive.
+        let h = tar_header(name, bytes.len()).unwrap_or([0xff; BLOCK]);
+        out.extend_from_slice(&h);
+        out.extend_from_slice(bytes);
+        out.resize(out.len().div_ceil(BLOCK) * BLOCK, 0);
+    }
+    out.resize(out.len() + 2 * BLOCK, 0);
+    out
+}
+
+/// Read a Pantau bundle archive; any byte outside the files that differs
+/// from what [`tar_bundle`] writes is an alteration.
+fn read_tar(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    if !b.len().is_multiple_of(BLOCK) {
+        return Err(format!(
+            "the archive is {} bytes, not a whole number of 512-byte blocks: it was altered or cut short",
+            b.len()
+        ));
+    }
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut at = 0;
+    while at < b.len() {
+        let h = &b[at..at + BLOCK];
+        if h.iter().all(|x| *x == 0) {
+            if b[at..].iter().all(|x| *x == 0) && b.len() - at >= 2 * BLOCK {
+                return Ok(out);
+            }
+            return Err(format!(
+                "the archive has unexpected bytes after its end at byte {at}"
+            ));
+        }
+        let name_len = h[..100].iter().position(|x| *x == 0).unwrap_or(100);
+        let name = std::str::from_utf8(&h[..name_len])
+            .map_err(|_| format!("archive header at byte {at} was altered (file name)"))?
+            .to_string();
+        let size = std::str::from_utf8(&h[124..135])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s, 8).ok())
+            .ok_or_else(|| format!("archive header of `{name}` was altered (size)"))?;
+        if tar_header(&name, size).as_ref().map(|x| &x[..]) != Some(h) {
+            return Err(format!(
+                "archive header of `{name}` (byte {at}) was altered"
+            ));
+        }
+        let start = at + BLOCK;
+        let end = start + size;
+        let padded = start + size.div_ceil(BLOCK) * BLOCK;
+        if padded > b.len() {
+            return Err(format!("`{name}` is cut short in the archive"));
+        }
+        if b[end..padded].iter().any(|x| *x != 0) {
+            return Err(format!(
+                "the padding after `{name}` in the archive was altered"
+            ));
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(format!("`{name}` appears twice in the archive"));
+        }
+        out.push((name, b[start..end].to_vec()));
+        at = padded;
+    }
+    Err("the archive has no end-of-archive blocks: it was cut short".into())
 }
 
 /// What a successful verification checked.
 #[derive(Debug)]
 pub struct Verified {
-    /// Bundle directory.
+    /// Bundle directory (or archive).
     pub dir: PathBuf,
     /// Files whose digests matched.
     pub files: Vec<String>,
@@ -121,25 +231,14 @@ pub struct Verified {
     pub public_key: String,
 }
 
-/// Verify the bundle containing `path` (the directory, or any file in it).
-/// With `expected`, the signer must also be that key.
-pub fn verify(path: &Path, expected: Option<&str>) -> Result<Verified, IntegrityError> {
-    let dir = if path.is_dir() {
-        path.to_path_buf()
-    } else {
-        path.parent().unwrap_or(Path::new(".")).to_path_buf()
-    };
+/// Check a manifest, its signature and every listed file (read by `read`).
+fn check(
+    manifest: Vec<u8>,
+    sig_hex: &str,
+    expected: Option<&str>,
+    read: impl Fn(&str) -> Result<Vec<u8>, String>,
+) -> Result<(Vec<String>, String), IntegrityError> {
     let bad = IntegrityError::Invalid;
-    let mp = dir.join(MANIFEST);
-    let manifest = std::fs::read(&mp).map_err(|e| {
-        bad(format!(
-            "{} cannot be read ({e}); a report bundle has {MANIFEST} and {SIGNATURE} beside the report",
-            mp.display()
-        ))
-    })?;
-    let sp = dir.join(SIGNATURE);
-    let sig_hex = std::fs::read_to_string(&sp)
-        .map_err(|e| bad(format!("{} cannot be read ({e})", sp.display())))?;
     let text = String::from_utf8(manifest.clone())
         .map_err(|_| bad(format!("{MANIFEST} is not text: it was altered")))?;
     let mut lines = text.lines();
@@ -186,8 +285,7 @@ pub fn verify(path: &Path, expected: Option<&str>) -> Result<Verified, Integrity
                 "{MANIFEST}: file name `{name}` is not allowed"
             )));
         }
-        let p = dir.join(name);
-        let bytes = std::fs::read(&p).map_err(|e| {
+        let bytes = read(name).map_err(|e| {
             bad(format!(
                 "{name} is listed in the manifest but cannot be read ({e})"
             ))
@@ -200,6 +298,74 @@ pub fn verify(path: &Path, expected: Option<&str>) -> Result<Verified, Integrity
         }
         files.push(name.to_string());
     }
+    Ok((files, pk_hex))
+}
+
+fn is_archive(path: &Path) -> bool {
+    path.is_file() && path.extension().is_some_and(|e| e == "tar")
+}
+
+/// Verify a signed bundle archive (`.tar`, as downloaded from
+/// `/api/v1/report?bundle=1`).
+fn verify_archive(path: &Path, expected: Option<&str>) -> Result<Verified, IntegrityError> {
+    let bad = IntegrityError::Invalid;
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let entries = read_tar(&bytes).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    let get = |n: &str| {
+        entries
+            .iter()
+            .find(|(x, _)| x == n)
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| "not in the archive".to_string())
+    };
+    let manifest = get(MANIFEST).map_err(|_| {
+        bad(format!(
+            "{} has no {MANIFEST}: not a Pantau report bundle",
+            path.display()
+        ))
+    })?;
+    let sig = get(SIGNATURE).map_err(|_| bad(format!("{} has no {SIGNATURE}", path.display())))?;
+    let sig = String::from_utf8(sig).map_err(|_| bad(format!("{SIGNATURE} is malformed")))?;
+    let (files, public_key) = check(manifest, &sig, expected, get)?;
+    for (n, _) in &entries {
+        if n != MANIFEST && n != SIGNATURE && !files.contains(n) {
+            return Err(bad(format!(
+                "{n} is in the archive but not listed in the signed manifest"
+            )));
+        }
+    }
+    Ok(Verified {
+        dir: path.to_path_buf(),
+        files,
+        public_key,
+    })
+}
+
+/// Verify the bundle containing `path` (the directory, or any file in it, or
+/// a bundle archive `*.tar`). With `expected`, the signer must also be that key.
+pub fn verify(path: &Path, expected: Option<&str>) -> Result<Verified, IntegrityError> {
+    if is_archive(path) {
+        return verify_archive(path, expected);
+    }
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().unwrap_or(Path::new(".")).to_path_buf()
+    };
+    let bad = IntegrityError::Invalid;
+    let mp = dir.join(MANIFEST);
+    let manifest = std::fs::read(&mp).map_err(|e| {
+        bad(format!(
+            "{} cannot be read ({e}); a report bundle has {MANIFEST} and {SIGNATURE} beside the report",
+            mp.display()
+        ))
+    })?;
+    let sp = dir.join(SIGNATURE);
+    let sig_hex = std::fs::read_to_string(&sp)
+        .map_err(|e| bad(format!("{} cannot be read ({e})", sp.display())))?;
+    let (files, public_key) = check(manifest, &sig_hex, expected, |name| {
+        std::fs::read(dir.join(name)).map_err(|e| e.to_string())
+    })?;
     if path.is_file() {
         let own = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if own != MANIFEST && own != SIGNATURE && !files.iter().any(|f| f == own) {
@@ -209,7 +375,7 @@ pub fn verify(path: &Path, expected: Option<&str>) -> Result<Verified, Integrity
     Ok(Verified {
         dir,
         files,
-        public_key: pk_hex,
+        public_key,
     })
 }
 
@@ -221,12 +387,13 @@ pub fn raw_export(
     to_ms: i64,
 ) -> Result<Vec<u8>, StoreError> {
     let mut out = String::from(
-        "agent,epoch,seq,opd,target,kind,observed_at_ms,received_at_ms,outcome,value_ms,sent,received,late,clock_flag\n",
+        "agent,epoch,seq,opd,target,kind,observed_at_ms,received_at_ms,outcome,value_ms,sent,received,late,clock_flag,data\n",
     );
     let mut st = conn
         .prepare(
             "SELECT agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms, received_at_ms, outcome,
-                    value_ms, sent, received, late, clock_flag
+                    value_ms, sent, received, late, clock_flag,
+                    CASE WHEN kind IN ('bandwidth', 'link') THEN data ELSE '' END
              FROM result WHERE observed_at_ms >= ?1 AND observed_at_ms < ?2 AND (?3 IS NULL OR opd_id = ?3)
              ORDER BY opd_id, agent_id, epoch, seq",
         )
@@ -249,8 +416,9 @@ pub fn raw_export(
         let sent: Option<i64> = r.get(10).map_err(e)?;
         let recv: Option<i64> = r.get(11).map_err(e)?;
         let flag: Option<String> = r.get(13).map_err(e)?;
+        let data: String = r.get(14).map_err(e)?;
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.get::<_, String>(0).map_err(e)?,
             r.get::<_, i64>(1).map_err(e)?,
             r.get::<_, i64>(2).map_err(e)?,
@@ -265,6 +433,11 @@ pub fn raw_export(
             recv.map_or(String::new(), |v| v.to_string()),
             r.get::<_, i64>(12).map_err(e)?,
             flag.unwrap_or_default(),
+            if data.is_empty() {
+                data
+            } else {
+                format!("\"{}\"", data.replace('"', "\"\""))
+            },
         ));
     }
     Ok(out.into_bytes())
@@ -311,5 +484,41 @@ mod tests {
         std::fs::write(b.join(MANIFEST), &m).unwrap();
         let e = verify(&b, None).unwrap_err().to_string();
         assert!(e.contains("signature"), "{e}");
+    }
+
+    #[test]
+    fn archive_verifies_and_every_byte_counts() {
+        let d = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let files = vec![
+            (
+                "laporan.csv".to_string(),
+                b"opd,availability\nx,99.5\n".to_vec(),
+            ),
+            ("hasil-mentah.csv".to_string(), vec![b'r'; 700]),
+        ];
+        let tar = tar_bundle(&files, &key);
+        let p = d.path().join("bundle.tar");
+        std::fs::write(&p, &tar).unwrap();
+        let ok = verify(&p, Some(&public_hex(&key))).unwrap();
+        assert_eq!(ok.files, ["laporan.csv", "hasil-mentah.csv"]);
+        // The archive is a standard ustar: the entries read back as written.
+        let entries = read_tar(&tar).unwrap();
+        assert_eq!(entries[0], files[0]);
+        assert_eq!(entries.len(), 4);
+        // A change of any single byte (headers, contents, padding, end
+        // blocks) fails; checked for every 7th byte.
+        for i in (0..tar.len()).step_by(7) {
+            let mut t = tar.clone();
+            t[i] ^= 0x01;
+            std::fs::write(&p, &t).unwrap();
+            assert!(
+                verify(&p, None).is_err(),
+                "byte {i} changed and verify passed"
+            );
+        }
+        // Cut short, or with another file appended, fails too.
+        std::fs::write(&p, &tar[..tar.len() - BLOCK]).unwrap();
+        assert!(verify(&p, None).is_err());
     }
 }

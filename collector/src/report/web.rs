@@ -32,6 +32,8 @@ pub struct ReportWeb {
     pub settings: Arc<Settings>,
     /// Collector public key, hex.
     pub public_key: String,
+    /// The signing key, for signed bundle downloads (`bundle=1`).
+    pub key: Arc<ed25519_dalek::SigningKey>,
 }
 
 /// The routes.
@@ -383,6 +385,9 @@ struct ReportQuery {
     lang: Option<String>,
     number: Option<String>,
     business_hours: Option<bool>,
+    /// `1`/`true`: the signed bundle (report, raw export, manifest and
+    /// signature) as one `.tar`, as `pantau-collector report` writes it.
+    bundle: Option<String>,
 }
 
 fn date_arg(key: &str, v: Option<&str>) -> Result<NaiveDate, WebError> {
@@ -461,6 +466,36 @@ async fn api_report(
         if !exists {
             return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{o}`")));
         }
+    }
+    let bundle = match q.bundle.as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(other) => {
+            return Err(WebError(
+                StatusCode::BAD_REQUEST,
+                format!("`bundle` must be 1 or 0, not `{other}`"),
+            ));
+        }
+    };
+    if bundle {
+        let key = Arc::clone(&s.key);
+        let bytes = refreshed(&s, move |c, st| {
+            let (_, files) = super::bundle_files(c, st, &req, format, &key)?;
+            Ok(super::sign::tar_bundle(&files, &key))
+        })
+        .await?;
+        let name = format!("laporan-{scope}-{from}-{to}-{}.tar", format.ext());
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/x-tar".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response());
     }
     let pk = s.public_key.clone();
     let bytes = refreshed(&s, move |c, st| {

@@ -122,6 +122,26 @@ fn build(rep: &Report) -> Result<Vec<u8>, XlsxError> {
         }
     }
 
+    for sec in super::capacity::sections(rep) {
+        let ws = wb.add_worksheet();
+        ws.set_name(sec.sheet)?;
+        ws.set_column_width(0, 24)?;
+        ws.write_string_with_format(0, 0, &sec.title, &bold)?;
+        ws.write_string(1, 0, &sec.note)?;
+        for (i, h) in sec.headers.iter().enumerate() {
+            ws.write_string_with_format(3, i as u16, h, &bold)?;
+        }
+        for (i, row) in sec.rows.iter().enumerate() {
+            for (j, cell) in row.iter().enumerate() {
+                let (r, c) = (4 + i as u32, j as u16);
+                match cell {
+                    super::capacity::Cell::T(t) => ws.write_string(r, c, t).map(|_| ())?,
+                    super::capacity::Cell::N(v, _) => opt(ws, r, c, *v, &f2)?,
+                }
+            }
+        }
+    }
+
     let ws = wb.add_worksheet();
     ws.set_name("Gangguan")?;
     for (i, h) in render::incident_headers(l).iter().enumerate() {

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_2.sql"),
     include_str!("schema_reports.sql"),
     include_str!("schema_paths.sql"),
+    include_str!("schema_capacity.sql"),
 ];
 
 /// A storage failure, with the operation that failed.
