@@ -5,7 +5,7 @@
 //! - [`confload`]: layered loading shared with the collector.
 //! - [`model`]: domain types (targets, observations, records).
 //! - [`probe`]: icmp, tcp, http, dns, traceroute, bandwidth (throughput tests) and link
-//!   (SNMP v2c or /proc/net/dev utilisation) probes behind one trait.
+//!   (SNMP v2c or v3 authPriv, or /proc/net/dev utilisation) probes behind one trait.
 //! - [`stats`]: RTT and loss statistics.
 //! - [`schedule`]: spreads targets over their interval, bounded concurrency.
 //! - [`spool`]: numbered results waiting for the collector's ack.
