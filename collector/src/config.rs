@@ -7,6 +7,8 @@ use std::time::Duration;
 use pantau_agent::confload::{self, ConfigError, Problem};
 use serde::Deserialize;
 
+use crate::report::rules::{Composite, DEFAULT_SLA_PCT, GROUPS, RuleSet};
+
 /// Environment prefix for overrides: `PANTAU_COLLECTOR__SERVER__DATA_DIR=...`.
 pub const ENV_PREFIX: &str = "PANTAU_COLLECTOR";
 
@@ -27,6 +29,9 @@ pub struct RawConfig {
     /// Rollups, retention and SPBE reports.
     #[serde(default)]
     pub report: RawReport,
+    /// Optional Prometheus remote-write export.
+    #[serde(default)]
+    pub remote_write: crate::remote_write::RawRemoteWrite,
 }
 
 /// `[report]`
@@ -38,6 +43,66 @@ pub struct RawReport {
     pub incident_minutes: Option<u32>,
     /// Target for OPD coverage (connected / total), percent.
     pub coverage_target: Option<f64>,
+    /// SLA availability targets per group, percent.
+    #[serde(default)]
+    pub sla: RawGroups<f64>,
+    /// Minute-state and composite rules.
+    #[serde(default)]
+    pub rules: RawRules,
+}
+
+/// One value per target group (`[report.sla]`, `[report.rules.composite]`).
+#[derive(Debug, Deserialize)]
+pub struct RawGroups<T> {
+    /// Jaringan Intra.
+    pub intranet: Option<T>,
+    /// Pusat Data.
+    pub datacenter: Option<T>,
+    /// Internet.
+    pub internet: Option<T>,
+    /// JIP/PDN interconnection.
+    pub jip: Option<T>,
+    /// Applications.
+    pub app: Option<T>,
+}
+
+impl<T> Default for RawGroups<T> {
+    fn default() -> Self {
+        RawGroups {
+            intranet: None,
+            datacenter: None,
+            internet: None,
+            jip: None,
+            app: None,
+        }
+    }
+}
+
+impl<T> RawGroups<T> {
+    /// The values in [`GROUPS`] order.
+    fn into_array(self) -> [Option<T>; 5] {
+        [
+            self.intranet,
+            self.datacenter,
+            self.internet,
+            self.jip,
+            self.app,
+        ]
+    }
+}
+
+/// `[report.rules]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawRules {
+    /// Packet loss above this percentage makes an answering minute degraded.
+    pub degraded_loss_percent: Option<f64>,
+    /// Latency above this makes an answering minute degraded ("500ms").
+    pub degraded_rtt: Option<String>,
+    /// Business hours for the business-hours variant, local time ("08-16").
+    pub business_hours: Option<String>,
+    /// How each group's targets combine: any, all or quorum:N.
+    #[serde(default)]
+    pub composite: RawGroups<String>,
 }
 
 /// Validated `[report]`.
@@ -49,6 +114,10 @@ pub struct ReportConfig {
     pub incident_minutes: u32,
     /// Coverage target, percent.
     pub coverage_target_pct: f64,
+    /// SLA availability target per group (percent), in [`GROUPS`] order.
+    pub sla_pct: [f64; 5],
+    /// Minute-state and composite rules (versioned).
+    pub rules: RuleSet,
 }
 
 /// `[server]`
@@ -108,6 +177,8 @@ pub struct CollectorConfig {
     pub enrol_targets: Option<String>,
     /// Rollups, retention and reports.
     pub report: ReportConfig,
+    /// Remote-write export, when enabled.
+    pub remote_write: Option<crate::remote_write::RemoteWriteConfig>,
 }
 
 /// How times and names are shown to people. Storage is always UTC.
@@ -260,6 +331,19 @@ impl RawConfig {
                 format!("{coverage_target_pct} is out of range; allowed 0 to 100 (percent)"),
             ));
         }
+        let mut sla_pct = DEFAULT_SLA_PCT;
+        for (i, v) in self.report.sla.into_array().into_iter().enumerate() {
+            match v {
+                Some(v) if (0.0..=100.0).contains(&v) => sla_pct[i] = v,
+                Some(v) => p.push(Problem::new(
+                    format!("report.sla.{}", GROUPS[i]),
+                    format!("{v} is out of range; allowed 0 to 100 (percent)"),
+                )),
+                None => {}
+            }
+        }
+        let rules = rules_of(self.report.rules, incident_minutes, &mut p);
+        let remote_write = self.remote_write.validate(&mut p);
         if p.is_empty() {
             Ok(CollectorConfig {
                 data_dir,
@@ -275,12 +359,79 @@ impl RawConfig {
                     raw_retention,
                     incident_minutes,
                     coverage_target_pct,
+                    sla_pct,
+                    rules,
                 },
+                remote_write,
             })
         } else {
             Err(p)
         }
     }
+}
+
+/// `[report.rules]` -> a versioned [`RuleSet`]: the defaults carry
+/// [`crate::report::rules::RULE_VERSION`]; changed parameters get a version
+/// suffixed with a digest of them, so two reports with the same version
+/// always used the same rules.
+fn rules_of(raw: RawRules, incident_minutes: u32, p: &mut Vec<Problem>) -> RuleSet {
+    let mut r = RuleSet::default();
+    if let Some(v) = raw.degraded_loss_percent {
+        if (0.0..=100.0).contains(&v) {
+            r.degraded_loss = v / 100.0;
+        } else {
+            p.push(Problem::new(
+                "report.rules.degraded_loss_percent",
+                format!("{v} is out of range; allowed 0 to 100 (percent)"),
+            ));
+        }
+    }
+    if let Some(v) = raw.degraded_rtt.as_deref() {
+        if let Some(d) = confload::duration(
+            "report.rules.degraded_rtt",
+            v,
+            Duration::from_millis(1),
+            Duration::from_secs(60),
+            p,
+        ) {
+            r.degraded_rtt_ms = d.as_secs_f64() * 1000.0;
+        }
+    }
+    if let Some(v) = raw.business_hours.as_deref() {
+        let hours = v
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)))
+            .filter(|(a, b)| a < b && *b <= 24);
+        match hours {
+            Some((a, b)) => (r.business_start_hour, r.business_end_hour) = (a, b),
+            None => p.push(Problem::new(
+                "report.rules.business_hours",
+                format!("`{v}` is not START-END in whole local hours, e.g. \"08-16\" (0-24, START before END)"),
+            )),
+        }
+    }
+    for (i, v) in raw.composite.into_array().into_iter().enumerate() {
+        let Some(v) = v else { continue };
+        let c = match v.as_str() {
+            "any" => Some(Composite::Any),
+            "all" => Some(Composite::All),
+            q => q
+                .strip_prefix("quorum:")
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| (1..=100).contains(n))
+                .map(Composite::Quorum),
+        };
+        match c {
+            Some(c) => r.composite[i] = c,
+            None => p.push(Problem::new(
+                format!("report.rules.composite.{}", GROUPS[i]),
+                format!("`{v}` is not one of any, all, quorum:N (N 1 to 100)"),
+            )),
+        }
+    }
+    r.incident_minutes = incident_minutes;
+    r.stamp_version();
+    r
 }
 
 #[cfg(test)]

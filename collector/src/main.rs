@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use pantau_collector::config::CollectorConfig;
 use pantau_collector::{auth, report, store};
 use tokio_util::sync::CancellationToken;
@@ -138,6 +138,32 @@ enum Command {
         #[arg(long)]
         by: String,
     },
+    /// List incidents (gangguan) of a period, with probable cause, notes and
+    /// tickets; times are RFC 3339 in the configured zone.
+    ///
+    /// Example: pantau-collector incidents --opd dinkes --from 2026-11-01 --to 2026-11-30
+    Incidents {
+        /// OPD id (default: every OPD).
+        #[arg(long)]
+        opd: Option<String>,
+        /// First local day.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last local day (inclusive).
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// Language of the labels: id or en.
+        #[arg(long, default_value = "id")]
+        lang: String,
+    },
+    /// List recorded maintenance windows.
+    ///
+    /// Example: pantau-collector maintenance-list --opd dinkes
+    MaintenanceList {
+        /// OPD id (default: every OPD; windows for all OPDs are always shown).
+        #[arg(long)]
+        opd: Option<String>,
+    },
     /// Add an admin note and ticket reference to an incident (gangguan).
     IncidentNote {
         /// OPD id.
@@ -158,6 +184,21 @@ enum Command {
         /// Who writes it.
         #[arg(long)]
         by: String,
+    },
+    /// Print the shell completion script.
+    ///
+    /// Example: pantau-collector completions bash > /etc/bash_completion.d/pantau-collector
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: pantau_agent::clidocs::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    ///
+    /// Example: pantau-collector man | man -l -
+    Man {
+        /// Write pantau-collector.1 and pantau-collector-COMMAND.1 here instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -219,6 +260,19 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => {
+            pantau_agent::clidocs::completions(Cli::command(), *shell, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man { out } => {
+            return match pantau_agent::clidocs::man_command(Cli::command(), out.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            };
+        }
+        _ => {}
+    }
     pantau_agent::process::init_logging(cli.log_json);
     let cfg = match config(&cli) {
         Ok(c) => c,
@@ -320,6 +374,16 @@ fn main() -> ExitCode {
             &reason,
             &by,
         )),
+        Command::Incidents {
+            opd,
+            from,
+            to,
+            lang,
+        } => done(match lang.as_str() {
+            "id" | "en" => report::listing::incidents(&cfg, opd, from, to, lang == "en"),
+            other => Err(format!("unknown --lang `{other}`; use id or en")),
+        }),
+        Command::MaintenanceList { opd } => done(report::listing::maintenance(&cfg, opd)),
         Command::IncidentNote {
             opd,
             group,
@@ -336,6 +400,7 @@ fn main() -> ExitCode {
             &ticket,
             &by,
         )),
+        Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         Command::Opd { cmd } => admin(&cfg, |conn| match cmd {
             OpdCmd::Add { id, name } => {
                 if !pantau_agent::config::valid_id(&id) {

@@ -35,7 +35,8 @@ pub struct ReportArgs {
 /// Settings from the collector configuration.
 pub fn settings(cfg: &CollectorConfig) -> Settings {
     let mut s = Settings::new(&cfg.display);
-    s.rules.incident_minutes = cfg.report.incident_minutes;
+    s.rules = cfg.report.rules.clone();
+    s.sla_pct = cfg.report.sla_pct;
     s.coverage_target_pct = cfg.report.coverage_target_pct;
     s
 }

@@ -12,7 +12,9 @@
 pub mod capacity;
 pub mod command;
 pub mod histogram;
+pub mod history;
 pub mod incident;
+pub mod listing;
 pub mod pdf;
 pub mod render;
 pub mod rollup;
@@ -70,12 +72,34 @@ impl Settings {
     pub fn new(d: &crate::config::Display) -> Self {
         Settings {
             rules: RuleSet::default(),
-            sla_pct: [99.5, 99.5, 99.0, 99.0, 99.0],
+            sla_pct: rules::DEFAULT_SLA_PCT,
             coverage_target_pct: 100.0,
             agency: d.agency.clone(),
             zone_name: d.zone_name.clone(),
             utc_offset_minutes: d.utc_offset_minutes,
         }
+    }
+
+    /// Everything that shaped the figures, as printed in reports: the rule
+    /// parameters, SLA and coverage targets, and any earlier rule set that
+    /// still shapes rollups of the period (`older`: version, until UTC ms).
+    pub fn parameters(&self, older: Vec<(String, i64)>) -> Vec<(String, String)> {
+        let mut v = self.rules.parameters();
+        for (g, t) in GROUPS.iter().zip(self.sla_pct) {
+            v.push((format!("sla.{g}"), format!("{t}")));
+        }
+        v.push((
+            "coverage_target".into(),
+            format!("{}", self.coverage_target_pct),
+        ));
+        for (version, until) in older {
+            let local =
+                chrono::DateTime::from_timestamp_millis(until + self.utc_offset_minutes * 60_000)
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default();
+            v.push((format!("rules_before {local} {}", self.zone_name), version));
+        }
+        v
     }
 
     fn sla_of(&self, grp: &str) -> f64 {
@@ -608,7 +632,7 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
             utc_offset_minutes: s.utc_offset_minutes,
             business_hours: req.business_hours,
             rule_version: s.rules.version.clone(),
-            parameters: s.rules.parameters(),
+            parameters: s.parameters(history::older_in(conn, from_ms, to_ms)?),
             public_key: None,
         },
         coverage,
@@ -813,8 +837,7 @@ pub fn bundle_files(
             raw,
         ),
     ];
-    sign::write_bundle(dir, &files, key)?;
-    Ok(name)
+    Ok((name, files))
 }
 
 /// Default report number, e.g. `PANTAU/dinkes/20251101-20251130`.

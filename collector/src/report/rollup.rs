@@ -86,6 +86,7 @@ pub fn mark_range_dirty(
 /// Rebuild every dirty hour and the days containing them; returns the hours
 /// rebuilt.
 pub fn refresh(conn: &Connection, rules: &RuleSet, offset_min: i64) -> Result<usize, StoreError> {
+    super::history::ensure(conn, rules)?;
     let mut total = 0;
     loop {
         let tx = conn.unchecked_transaction().map_err(sql("begin rollup"))?;
@@ -124,6 +125,8 @@ struct TargetInfo {
     id: String,
     grp: String,
     interval_ms: i64,
+    /// When the collector first saw the target declared.
+    first_seen_ms: i64,
 }
 
 #[derive(Default)]
@@ -163,7 +166,7 @@ pub fn rebuild_hour(
     let targets: Vec<TargetInfo> = {
         let mut st = conn
             .prepare_cached(
-                "SELECT t.agent_id, t.id, t.grp, t.interval_ms FROM target t JOIN agent a ON a.id = t.agent_id
+                "SELECT t.agent_id, t.id, t.grp, t.interval_ms, t.first_seen_ms FROM target t JOIN agent a ON a.id = t.agent_id
                  WHERE a.opd_id = ?1 AND t.kind NOT IN ('bandwidth', 'link') AND (
                    (t.first_seen_ms < ?3 AND t.last_declared_ms =
                      (SELECT MAX(last_declared_ms) FROM target t2 WHERE t2.agent_id = t.agent_id))
@@ -178,6 +181,7 @@ pub fn rebuild_hour(
                 id: r.get(1)?,
                 grp: r.get(2)?,
                 interval_ms: r.get(3)?,
+                first_seen_ms: r.get(4)?,
             })
         })
         .map_err(sql("rollup targets"))?
@@ -237,6 +241,7 @@ pub fn rebuild_hour(
         by_target.entry((&r.0, &r.1)).or_default().push(r);
     }
     let mut groups: BTreeMap<&str, (Vec<[MinuteState; 60]>, Acc)> = BTreeMap::new();
+    let mut first_result: HashMap<&str, Option<i64>> = HashMap::new();
     for t in &targets {
         let mut obs: Vec<Vec<Observation>> = vec![Vec::new(); 60];
         // The latest earlier result still within its interval, per minute.
@@ -286,16 +291,33 @@ pub fn rebuild_hour(
                 }
             }
         }
+        // Monitoring began when the target was first declared, or earlier
+        // when results spooled before the agent's first connection arrived.
+        let since = match first_result.get(t.agent.as_str()) {
+            Some(v) => *v,
+            None => {
+                let v: Option<i64> = conn
+                    .prepare_cached("SELECT MIN(observed_at_ms) FROM result WHERE agent_id = ?1")
+                    .and_then(|mut st| st.query_row([&t.agent], |r| r.get(0)))
+                    .map_err(sql("agent first result"))?;
+                first_result.insert(t.agent.as_str(), v);
+                v
+            }
+        }
+        .map_or(t.first_seen_ms, |v| v.min(t.first_seen_ms));
         let mut states = [MinuteState::Unknown; 60];
         let mut counts = StateMinutes::default();
         let mut text = String::with_capacity(60);
         for (i, (o, h)) in obs.iter().zip(&held).enumerate() {
-            let s = if in_maintenance(&windows, &t.grp, hour + i as i64 * 60_000) {
+            let at = hour + i as i64 * 60_000;
+            let s = if in_maintenance(&windows, &t.grp, at) {
                 MinuteState::Maintenance
             } else if !o.is_empty() {
                 rules::target_minute(rules, o)
             } else if let Some(h) = h {
                 rules::target_minute(rules, &[*h])
+            } else if at + 60_000 <= since {
+                MinuteState::Unmonitored
             } else {
                 MinuteState::Unknown
             };

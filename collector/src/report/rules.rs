@@ -7,6 +7,9 @@ use serde::Serialize;
 /// Version printed on every report; bump it whenever a rule or default changes.
 pub const RULE_VERSION: &str = "pantau-rules/1";
 
+/// Default SLA availability targets per group (percent), in [`GROUPS`] order.
+pub const DEFAULT_SLA_PCT: [f64; 5] = [99.5, 99.5, 99.0, 99.0, 99.0];
+
 /// Groups a target can belong to, in report order.
 pub const GROUPS: [&str; 5] = ["intranet", "datacenter", "internet", "jip", "app"];
 
@@ -23,6 +26,9 @@ pub enum MinuteState {
     Unknown,
     /// A recorded maintenance window; excluded from availability.
     Maintenance,
+    /// Before the target was first monitored (agent not yet installed or the
+    /// target not yet configured): not counted at all, not even as coverage.
+    Unmonitored,
 }
 
 impl MinuteState {
@@ -34,6 +40,7 @@ impl MinuteState {
             MinuteState::Down => 'D',
             MinuteState::Unknown => '-',
             MinuteState::Maintenance => 'M',
+            MinuteState::Unmonitored => '.',
         }
     }
 
@@ -44,6 +51,7 @@ impl MinuteState {
             'G' => MinuteState::Degraded,
             'D' => MinuteState::Down,
             'M' => MinuteState::Maintenance,
+            '.' => MinuteState::Unmonitored,
             _ => MinuteState::Unknown,
         }
     }
@@ -107,6 +115,44 @@ impl RuleSet {
             .position(|g| *g == group)
             .map(|i| self.composite[i])
             .unwrap_or(Composite::Any)
+    }
+
+    /// Set [`RuleSet::version`] from the parameters: [`RULE_VERSION`] for the
+    /// defaults, otherwise `RULE_VERSION+` the first 8 hex digits of the
+    /// SHA-256 of the parameters, so one version always means one rule set.
+    pub fn stamp_version(&mut self) {
+        let defaults = RuleSet::default();
+        let params = |r: &RuleSet| {
+            r.parameters()
+                .into_iter()
+                .skip(1)
+                .map(|(k, v)| format!("{k}={v}\n"))
+                .collect::<String>()
+        };
+        let mine = params(self);
+        self.version = if mine == params(&defaults) {
+            RULE_VERSION.into()
+        } else {
+            use sha2::{Digest, Sha256};
+            let d = Sha256::digest(mine.as_bytes());
+            format!(
+                "{RULE_VERSION}+{}",
+                d[..4]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            )
+        };
+    }
+
+    /// The parameters that shape stored minute states (rollups): when they
+    /// change, rollups still backed by raw results are rebuilt.
+    pub fn rollup_fingerprint(&self) -> String {
+        self.parameters()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("degraded_") || k.starts_with("composite."))
+            .map(|(k, v)| format!("{k}={v};"))
+            .collect()
     }
 
     /// Parameters as printed in reports.
@@ -176,10 +222,21 @@ pub fn target_minute(rules: &RuleSet, obs: &[Observation]) -> MinuteState {
 }
 
 /// The state of a group during one minute from its targets' states.
+/// Targets not yet monitored are left out; a group none of whose targets was
+/// monitored yet is itself unmonitored.
 pub fn group_minute(composite: Composite, states: &[MinuteState]) -> MinuteState {
     if states.contains(&MinuteState::Maintenance) {
         return MinuteState::Maintenance;
     }
+    let monitored: Vec<MinuteState> = states
+        .iter()
+        .copied()
+        .filter(|s| *s != MinuteState::Unmonitored)
+        .collect();
+    if monitored.is_empty() && !states.is_empty() {
+        return MinuteState::Unmonitored;
+    }
+    let states = &monitored[..];
     let n = states.len() as u32;
     let up = states.iter().filter(|s| **s == MinuteState::Up).count() as u32;
     let deg = states
@@ -234,6 +291,7 @@ impl StateMinutes {
             MinuteState::Down => self.down += 1,
             MinuteState::Unknown => self.unknown += 1,
             MinuteState::Maintenance => self.maintenance += 1,
+            MinuteState::Unmonitored => {}
         }
     }
 
@@ -333,6 +391,17 @@ mod tests {
             group_minute(Composite::Any, &[Up, Maintenance]),
             Maintenance
         );
+        // Targets not yet monitored are left out of the composite.
+        assert_eq!(group_minute(Composite::All, &[Up, Unmonitored]), Up);
+        assert_eq!(group_minute(Composite::All, &[Down, Unmonitored]), Down);
+        assert_eq!(
+            group_minute(Composite::Any, &[Unmonitored, Unmonitored]),
+            Unmonitored
+        );
+        let mut m = StateMinutes::default();
+        m.add(Unmonitored);
+        assert_eq!(m, StateMinutes::default());
+        assert_eq!(MinuteState::from_code(Unmonitored.code()), Unmonitored);
     }
 
     #[test]
@@ -371,6 +440,30 @@ mod tests {
             m2.add(Unknown);
         }
         assert_eq!(m2.availability(), m.availability());
+    }
+
+    #[test]
+    fn version_names_the_parameters() {
+        let mut r = RuleSet::default();
+        r.stamp_version();
+        assert_eq!(r.version, RULE_VERSION);
+        let mut q = RuleSet {
+            degraded_rtt_ms: 250.0,
+            ..RuleSet::default()
+        };
+        q.stamp_version();
+        assert!(q.version.starts_with("pantau-rules/1+"), "{}", q.version);
+        assert_eq!(q.version.len(), RULE_VERSION.len() + 9);
+        assert_ne!(q.rollup_fingerprint(), r.rollup_fingerprint());
+        // Incident minutes change the version but not the stored states.
+        let mut i = RuleSet {
+            incident_minutes: 10,
+            ..RuleSet::default()
+        };
+        i.stamp_version();
+        assert_ne!(i.version, r.version);
+        assert_ne!(i.version, q.version);
+        assert_eq!(i.rollup_fingerprint(), r.rollup_fingerprint());
     }
 
     #[test]

@@ -15,7 +15,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_2.sql"),
     include_str!("schema_reports.sql"),
     include_str!("schema_paths.sql"),
+    include_str!("schema_rules.sql"),
     include_str!("schema_capacity.sql"),
+    include_str!("schema_remote_write.sql"),
 ];
 
 /// A storage failure, with the operation that failed.
