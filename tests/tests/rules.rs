@@ -234,7 +234,8 @@ fn configured_rules_version_rebuild_and_mid_day_install() {
     assert_eq!(f[4], "60");
     assert_eq!(f[6], "inet-a");
     assert!(
-        out.trim_end().ends_with(&format!("1 incident(s); rules {strict_version}")),
+        out.trim_end()
+            .ends_with(&format!("1 incident(s); rules {strict_version}")),
         "{out}"
     );
 
