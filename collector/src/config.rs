@@ -386,16 +386,16 @@ fn rules_of(raw: RawRules, incident_minutes: u32, p: &mut Vec<Problem>) -> RuleS
             ));
         }
     }
-    if let Some(v) = raw.degraded_rtt.as_deref() {
-        if let Some(d) = confload::duration(
+    if let Some(d) = raw.degraded_rtt.as_deref().and_then(|v| {
+        confload::duration(
             "report.rules.degraded_rtt",
             v,
             Duration::from_millis(1),
             Duration::from_secs(60),
             p,
-        ) {
-            r.degraded_rtt_ms = d.as_secs_f64() * 1000.0;
-        }
+        )
+    }) {
+        r.degraded_rtt_ms = d.as_secs_f64() * 1000.0;
     }
     if let Some(v) = raw.business_hours.as_deref() {
         let hours = v
