@@ -11,11 +11,13 @@
 //! - [`spool`]: numbered results waiting for the collector's ack.
 //! - [`export`]: the gRPC stream to the collector.
 //! - [`wire`]: conversion to `pantau.v1` types.
+//! - [`clidocs`]: shell completions and man pages from the clap definitions.
 //! - [`check`]: one-shot run of every probe for `pantau-agent check`.
 //! - [`enroll`]: `pantau-agent enroll`, one-step installation against the collector.
 //! - [`process`]: logging and shutdown signal, shared with the collector binary.
 
 pub mod check;
+pub mod clidocs;
 pub mod config;
 pub mod confload;
 pub mod enroll;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use pantau_agent::config::AgentConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +66,21 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the shell completion script.
+    ///
+    /// Example: pantau-agent completions bash > /etc/bash_completion.d/pantau-agent
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: pantau_agent::clidocs::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    ///
+    /// Example: pantau-agent man | man -l -
+    Man {
+        /// Write pantau-agent.1 and pantau-agent-COMMAND.1 here instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn load(path: &std::path::Path) -> Result<AgentConfig, ExitCode> {
@@ -77,6 +92,22 @@ fn load(path: &std::path::Path) -> Result<AgentConfig, ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => {
+            pantau_agent::clidocs::completions(Cli::command(), *shell, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man { out } => {
+            return match pantau_agent::clidocs::man_command(Cli::command(), out.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pantau-agent man: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     pantau_agent::process::init_logging(cli.log_json);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -136,6 +167,7 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         Command::Check { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,

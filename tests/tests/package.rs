@@ -30,8 +30,10 @@ fn run_ok(cmd: &mut Command) -> String {
 
 /// `cargo deb` for one package, from the existing binaries; returns the .deb.
 fn build_deb(package: &str, out_dir: &Path) -> PathBuf {
-    // Make sure the binaries exist (same profile as this test).
+    // Make sure the binaries exist (same profile as this test), and generate
+    // the completions and man pages the packages ship from them.
     let bins = bin_dir();
+    run_ok(Command::new(repo("deploy/debian/gen-assets.sh")).arg(bins));
     let mut cmd = Command::new(env!("CARGO"));
     // Cargo's per-crate variables of this test process are not cargo-deb's.
     for (k, _) in std::env::vars_os() {
@@ -155,6 +157,48 @@ const COLLECTOR: Pkg = Pkg {
     conf_source: "deploy/config/collector.example.toml",
 };
 
+/// The shell completions and man pages of a package: installed where the
+/// shells and man look, generated from the binary itself (they name its
+/// subcommands), and parseable.
+fn check_docs(p: &Pkg, subcommands: &[&str]) {
+    let bash = format!("/usr/share/bash-completion/completions/{}", p.name);
+    let zsh = format!("/usr/share/zsh/vendor-completions/_{}", p.name);
+    let fish = format!("/usr/share/fish/vendor_completions.d/{}.fish", p.name);
+    for f in [&bash, &zsh, &fish] {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+        for sub in subcommands {
+            assert!(text.contains(sub), "{f} does not complete `{sub}`");
+        }
+    }
+    run_ok(Command::new("bash").arg("-n").arg(&bash));
+    let page = format!("/usr/share/man/man1/{}.1.gz", p.name);
+    assert!(Path::new(&page).is_file(), "{page} not installed");
+    for sub in subcommands {
+        let sub_page = format!("/usr/share/man/man1/{}-{sub}.1.gz", p.name);
+        assert!(Path::new(&sub_page).is_file(), "{sub_page} not installed");
+    }
+    let out = output(
+        Command::new("man")
+            .args(["-l", "--warnings=all"])
+            .arg(&page)
+            .env("MANWIDTH", "100"),
+    );
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    let warnings = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "man -l {page}: {warnings}");
+    assert!(
+        warnings.trim().is_empty(),
+        "man -l {page} warns:\n{warnings}"
+    );
+    assert!(shown.contains("SUBCOMMANDS"), "{shown}");
+    for sub in subcommands {
+        assert!(
+            shown.contains(&format!("{}-{sub}(1)", p.name)),
+            "{sub} not in {page}:\n{shown}"
+        );
+    }
+}
+
 fn check_installed(p: &Pkg) {
     assert_eq!(status(p.name), "install ok installed");
     let version = run_ok(Command::new(p.binary).arg("--version"));
@@ -240,6 +284,44 @@ fn debian_packages_install_verify_and_purge() {
     let _guard = Installed(AGENT.name);
     run_ok(Command::new("dpkg").arg("-i").arg(&agent_deb));
     check_installed(&AGENT);
+    check_docs(&AGENT, &["run", "check", "enroll", "completions", "man"]);
+
+    // Install the .deb, enrol, done: enroll replaces the packaged example
+    // configuration without --force and leaves a token the service user can read.
+    let data = tempfile::tempdir().unwrap();
+    let token = enrol(data.path(), "dinkes", "dinkes-kantor-1");
+    let collector = Collector::start(data.path());
+    let enrolled = run_ok(Command::new(AGENT.binary).args([
+        "enroll",
+        "--collector",
+        &format!("http://{}", collector.grpc),
+        "--token",
+        &token,
+    ]));
+    assert!(
+        enrolled.contains("Berhasil: agen `dinkes-kantor-1`"),
+        "{enrolled}"
+    );
+    let cfg = pantau_agent::config::AgentConfig::load(Path::new(AGENT.conf))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.agent_id, "dinkes-kantor-1");
+    assert_eq!(
+        cfg.spool.dir,
+        Path::new("/var/lib/pantau-agent/spool"),
+        "the spool of the systemd unit's StateDirectory="
+    );
+    let meta = run_ok(Command::new("stat").args(["-c", "%U %a", "/etc/pantau/agent.token"]));
+    assert_eq!(meta.trim(), "pantau-agent 600");
+    let read = run_ok(Command::new("setpriv").args([
+        "--reuid=pantau-agent",
+        "--regid=pantau-agent",
+        "--init-groups",
+        "--",
+        "cat",
+        "/etc/pantau/agent.token",
+    ]));
+    assert_eq!(read.trim(), token);
+    drop(collector);
     let unit = std::fs::read_to_string(AGENT.unit).unwrap();
     for line in [
         "AmbientCapabilities=CAP_NET_RAW",
@@ -270,6 +352,18 @@ fn debian_packages_install_verify_and_purge() {
     let _guard = Installed(COLLECTOR.name);
     run_ok(Command::new("dpkg").arg("-i").arg(&collector_deb));
     check_installed(&COLLECTOR);
+    check_docs(
+        &COLLECTOR,
+        &[
+            "serve",
+            "agent",
+            "opd",
+            "report",
+            "verify",
+            "completions",
+            "man",
+        ],
+    );
     assert!(
         !std::fs::read_to_string(COLLECTOR.unit)
             .unwrap()
