@@ -200,21 +200,6 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Print the shell completion script.
-    ///
-    /// Example: pantau-collector completions bash > /etc/bash_completion.d/pantau-collector
-    Completions {
-        /// bash, zsh, fish, elvish or powershell.
-        shell: pantau_agent::clidocs::Shell,
-    },
-    /// Print the man page (roff), or write one page per command into a directory.
-    ///
-    /// Example: pantau-collector man | man -l -
-    Man {
-        /// Write pantau-collector.1 and pantau-collector-COMMAND.1 here instead.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
 }
 
 #[derive(Subcommand)]
@@ -275,19 +260,6 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match &cli.command {
-        Command::Completions { shell } => {
-            pantau_agent::clidocs::completions(Cli::command(), *shell, &mut std::io::stdout());
-            return ExitCode::SUCCESS;
-        }
-        Command::Man { out } => {
-            return match pantau_agent::clidocs::man_command(Cli::command(), out.as_deref()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(e),
-            };
-        }
-        _ => {}
-    }
     match &cli.command {
         Command::Completions { shell } => {
             pantau_agent::clidocs::completions(Cli::command(), *shell, &mut std::io::stdout());
@@ -428,7 +400,6 @@ fn main() -> ExitCode {
             &ticket,
             &by,
         )),
-        Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         Command::Opd { cmd } => admin(&cfg, |conn| match cmd {
             OpdCmd::Add { id, name } => {
