@@ -12,6 +12,7 @@
 //! - [`enrol`]: the standard targets handed to agents by `pantau-agent enroll`.
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
 //! - [`utilisation`]: link utilisation per period (average, p95, peak, coverage).
+//! - [`remote_write`]: optional Prometheus remote-write export at observation times.
 
 pub mod auth;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod enrol;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod remote_write;
 pub mod report;
 pub mod store;
 pub mod utilisation;
@@ -94,8 +96,25 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let write_conn = store::open(&cfg.data_dir)?;
+    // Before the writer stores anything, so no result escapes the queue.
+    let dropped = remote_write::prepare(&write_conn, cfg.remote_write.is_some())?;
+    if dropped > 0 {
+        tracing::warn!(
+            results = dropped,
+            "remote_write disabled; results still queued for it were dropped from the queue"
+        );
+    }
     let read = ReadStore::new(store::open(&cfg.data_dir)?);
     let metrics = Arc::new(Metrics::new());
+    if let Some(rw) = cfg.remote_write.clone() {
+        let counters = remote_write::Counters::register(metrics.registry());
+        tokio::spawn(remote_write::run(
+            rw,
+            cfg.data_dir.clone(),
+            counters,
+            shutdown.clone(),
+        ));
+    }
     let (writer, writer_thread) = Writer::spawn(
         write_conn,
         cfg.data_dir.clone(),

@@ -308,6 +308,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for families owned by other modules (remote write).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

@@ -142,7 +142,17 @@ impl Collector {
 
     /// Start on given addresses (to restart a collector where agents expect it).
     pub fn start_at(data_dir: &Path, grpc: &str, http: &str) -> Collector {
-        let mut child = Command::new(bin("pantau-collector"))
+        Collector::start_with(data_dir, grpc, http, None)
+    }
+
+    /// Start on given addresses with a configuration file (flags still
+    /// override its listen addresses and data directory).
+    pub fn start_with(data_dir: &Path, grpc: &str, http: &str, config: Option<&Path>) -> Collector {
+        let mut cmd = Command::new(bin("pantau-collector"));
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        let mut child = cmd
             .args([
                 "serve",
                 "--grpc-listen",
