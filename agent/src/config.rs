@@ -1588,6 +1588,33 @@ mod tests {
     }
 
     #[test]
+    fn the_commented_snmp_v3_example_loads_once_uncommented() {
+        let example = include_str!("../../deploy/config/agent.example.toml");
+        let start = example
+            .find("#[[targets]]\n#id = \"wan-utilisation-v3\"")
+            .expect("v3 example in agent.example.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let mut block = String::new();
+        for line in example[start..].lines().take_while(|l| l.starts_with('#')) {
+            block.push_str(&line[1..]);
+            block.push('\n');
+        }
+        for name in ["snmp-auth.pass", "snmp-priv.pass"] {
+            let f = dir.path().join(name);
+            std::fs::write(&f, "example-password\n").unwrap();
+            block = block.replace(&format!("/etc/pantau/{name}"), &f.display().to_string());
+        }
+        let cfg = raw(&format!("[agent]\nid = \"a\"\n{block}"))
+            .validate("h".into())
+            .unwrap();
+        let link = cfg.targets[0].link.as_ref().unwrap();
+        assert!(
+            matches!(&link.source, LinkSource::Snmp { auth: SnmpAuth::V3(u), .. } if u.priv_password.0 == "example-password"),
+            "{link:?}"
+        );
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("256MiB"), Some(256 << 20));
         assert_eq!(parse_size("16 KiB"), Some(16 << 10));

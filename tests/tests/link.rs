@@ -166,6 +166,34 @@ fn snmp_and_local_counters_match_the_kernel_and_utilisation_the_traffic() {
         "hv",
         &format!("{NET}.2/30"),
     );
+    // Permanent neighbours: no ARP on the link, so once the traffic stops
+    // nothing crosses it and the counters stay put while the agent polls.
+    let mac = |ns: &Netns, dev: &str| ns.run(&["cat", &format!("/sys/class/net/{dev}/address")]);
+    let (rv_mac, hv_mac) = (mac(&r, "rv"), mac(&h, "hv"));
+    r.run(&[
+        "ip",
+        "neigh",
+        "replace",
+        &format!("{NET}.2"),
+        "lladdr",
+        hv_mac.trim(),
+        "dev",
+        "rv",
+        "nud",
+        "permanent",
+    ]);
+    h.run(&[
+        "ip",
+        "neigh",
+        "replace",
+        &format!("{NET}.1"),
+        "lladdr",
+        rv_mac.trim(),
+        "dev",
+        "hv",
+        "nud",
+        "permanent",
+    ]);
     // Traffic goes to an address behind the router; the router does not
     // forward, so it drops the packets silently (no ICMP error would stop
     // the sender) after its veth has counted them.
@@ -495,19 +523,30 @@ source = "local"
         }
     }
 
-    // Quiet link: the latest polls equal the kernel's own counters.
-    let quiet = unix_ms(SystemTime::now());
+    // Quiet link: the latest polls equal the kernel's own counters. The
+    // kernel is read before and after a round of polls; only a round during
+    // which nothing crossed the link is compared.
     let (krx, ktx) = wait_for(
-        "a poll after the traffic stopped",
-        Duration::from_secs(30),
+        "a round of polls on a quiet link",
+        Duration::from_secs(60),
         || {
-            let k = kernel_counters(&r, "rv");
-            let done = all_targets.iter().all(|t| {
-                link_rows(&r, t)
-                    .last()
-                    .is_some_and(|row| observed_ms(row) > quiet + 500)
+            let before = kernel_counters(&r, "rv");
+            let since = unix_ms(SystemTime::now());
+            wait_for("a poll of every link", Duration::from_secs(20), || {
+                all_targets
+                    .iter()
+                    .all(|t| {
+                        link_rows(&r, t)
+                            .last()
+                            .is_some_and(|row| observed_ms(row) > since + 500)
+                    })
+                    .then_some(())
             });
-            done.then_some(k)
+            let after = kernel_counters(&r, "rv");
+            if before != after {
+                eprintln!("the link was not quiet ({before:?} -> {after:?}); again");
+            }
+            (before == after).then_some(after)
         },
     );
     for t in all_targets {
