@@ -366,7 +366,8 @@ async fn late_results_land_in_prometheus_at_their_observed_time_and_survive_outa
     std::fs::write(
         &cfg,
         format!(
-            "[remote_write]\nenabled = true\nurl = \"http://{prom}/api/v1/write\"\n\
+            "[ingest]\nmax_result_age = \"60days\"\n\
+             [remote_write]\nenabled = true\nurl = \"http://{prom}/api/v1/write\"\n\
              interval = \"1s\"\nmax_samples_per_request = 100\n\
              [remote_write.external_labels]\nsource = \"pantau-rw\"\n"
         ),
@@ -441,12 +442,21 @@ async fn late_results_land_in_prometheus_at_their_observed_time_and_survive_outa
     tokio::task::block_in_place(|| assert_holds(prom, now + 120 * MINUTE, &first));
 
     // Phase 2: Prometheus goes down; minutes 0..20 (older than everything
-    // Prometheus holds) arrive meanwhile and must wait in the queue.
+    // Prometheus holds) arrive meanwhile and must wait in the queue, with
+    // one result from 40 days ago in the middle: the collector accepts it
+    // (max_result_age is 60 days here) but it is older than Prometheus'
+    // out-of-order window, so Prometheus refuses the request holding it.
     assert!(prometheus.terminate().success(), "prometheus exit");
     let mut batch = Vec::new();
     for i in 0..20 {
         batch.extend(minute(1, seq, i, base + i * MINUTE));
         seq += 2;
+        if i == 9 {
+            let mut old = minute(1, seq, i, now - 40 * 24 * 60 * MINUTE)[0].clone();
+            old.seq = seq;
+            seq += 1;
+            batch.push(old);
+        }
     }
     deliver(&mut s, batch).await;
     drop(s);
@@ -458,7 +468,7 @@ async fn late_results_land_in_prometheus_at_their_observed_time_and_survive_outa
             || {
                 let m = c.metrics();
                 (metric(&m, "pantau_remote_write_retries_total", &[]).unwrap_or(0.0) >= 2.0
-                    && metric(&m, "pantau_remote_write_pending_results", &[]) == Some(40.0))
+                    && metric(&m, "pantau_remote_write_pending_results", &[]) == Some(41.0))
                 .then_some(())
             },
         )
@@ -469,11 +479,11 @@ async fn late_results_land_in_prometheus_at_their_observed_time_and_survive_outa
         Some(count(&first) as f64),
         "nothing counted as sent while the receiver is down"
     );
-    assert_eq!(queued(&data), 40);
+    assert_eq!(queued(&data), 41);
 
     // The collector restarts too before Prometheus is back: the queue is in SQLite.
     assert!(collector.proc.terminate().success(), "collector exit");
-    assert_eq!(queued(&data), 40);
+    assert_eq!(queued(&data), 41);
     prometheus = tokio::task::block_in_place(|| {
         start_prometheus(&prom_dir, prom, &http, "prometheus-2.log")
     });
@@ -488,6 +498,7 @@ async fn late_results_land_in_prometheus_at_their_observed_time_and_survive_outa
                 let m = c.metrics();
                 (metric(&m, "pantau_remote_write_samples_total", &[])
                     == Some(count(&second) as f64)
+                    && metric(&m, "pantau_remote_write_samples_rejected_total", &[]) == Some(3.0)
                     && queued(&data) == 0)
                     .then_some(())
             },
@@ -501,10 +512,12 @@ async fn late_results_land_in_prometheus_at_their_observed_time_and_survive_outa
         v.sort_by_key(|s| s.0);
     }
     tokio::task::block_in_place(|| assert_holds(prom, now + 120 * MINUTE, &all));
+    // Only the old result's three samples (success, duration, loss) were
+    // refused; the requests were split until the rest went through.
     let m = collector.metrics();
     assert_eq!(
         metric(&m, "pantau_remote_write_samples_rejected_total", &[]),
-        Some(0.0)
+        Some(3.0)
     );
 
     assert!(collector.proc.terminate().success());

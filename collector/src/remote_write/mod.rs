@@ -65,7 +65,7 @@ impl Counters {
         }
         Counters {
             sent: reg(r, IntCounter::new("pantau_remote_write_samples_total", "Samples the remote-write receiver accepted.").unwrap()),
-            rejected: reg(r, IntCounter::new("pantau_remote_write_samples_rejected_total", "Samples the receiver refused as bad data (HTTP 4xx other than 401, 403, 404, 405, 407, 408, 429); they are not sent again.").unwrap()),
+            rejected: reg(r, IntCounter::new("pantau_remote_write_samples_rejected_total", "Samples the receiver refused as bad data (HTTP 4xx other than 401, 403, 404, 405, 407, 408, 429, or a TSDB sample error such as too old sample); they are not sent again.").unwrap()),
             skipped: reg(r, IntCounterVec::new(Opts::new("pantau_remote_write_results_skipped_total", "Stored results not exported, by reason: untrusted_time (agent clock flagged future or past), expired (deleted by raw retention before export)."), &["reason"]).unwrap()),
             retries: reg(r, IntCounter::new("pantau_remote_write_retries_total", "Requests that failed (connection error, timeout, 429, 5xx, 401/403/404) and are retried.").unwrap()),
             pending: reg(r, IntGauge::new("pantau_remote_write_pending_results", "Stored results not yet exported.").unwrap()),
@@ -233,11 +233,25 @@ pub enum Verdict {
     Retry(String),
 }
 
-/// Judge an HTTP status. 401/403/404/405/407 are the operator's to fix
+/// Prometheus TSDB errors that refuse the samples themselves. Prometheus
+/// 2.42 (Debian bookworm) answers "too old sample" (older than its
+/// out-of-order window) with HTTP 500, which as a plain 5xx would be retried
+/// forever and hold up every later result.
+const SAMPLE_ERRORS: &[&str] = &[
+    "too old sample",
+    "out of bounds",
+    "out of order sample",
+    "duplicate sample for timestamp",
+];
+
+/// Judge a response. 401/403/404/405/407 are the operator's to fix
 /// (credentials, URL, receiver flag) and must not cost data, so they are
 /// retried like 5xx and 429.
 pub fn verdict(status: u16, text: &str) -> Verdict {
     let msg = format!("HTTP {status}: {text}");
+    if !(200..=299).contains(&status) && SAMPLE_ERRORS.iter().any(|e| text.contains(e)) {
+        return Verdict::Rejected(msg);
+    }
     match status {
         200..=299 => Verdict::Accepted,
         401 | 403 | 404 | 405 | 407 | 408 | 429 => Verdict::Retry(msg),
@@ -498,6 +512,15 @@ mod tests {
         for s in [400, 409, 413, 422] {
             assert!(matches!(verdict(s, ""), Verdict::Rejected(_)), "{s}");
         }
+        // Prometheus 2.42's answer to a sample older than its window.
+        assert!(matches!(
+            verdict(500, "too old sample"),
+            Verdict::Rejected(_)
+        ));
+        assert!(matches!(
+            verdict(500, "no space left on device"),
+            Verdict::Retry(_)
+        ));
     }
 
     #[test]
