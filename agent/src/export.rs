@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use pantau_proto::v1 as pb;
 use pantau_proto::v1::ingest_client::IngestClient;
@@ -20,6 +20,10 @@ use crate::wire::unix_ms;
 
 /// Batches sent but not yet acknowledged, at most.
 pub const MAX_IN_FLIGHT: usize = 4;
+/// Backlogs of at least this many results get progress lines while replayed.
+pub const REPLAY_LOG_MIN: u64 = 50;
+/// How often replay progress is logged.
+pub const REPLAY_LOG_EVERY: Duration = Duration::from_secs(10);
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(120);
 
@@ -59,6 +63,68 @@ pub enum StreamError {
         /// What happened.
         what: String,
     },
+}
+
+/// Progress of sending the results that waited in the spool while the
+/// collector was unreachable: what is logged, and when.
+#[derive(Debug)]
+pub struct Replay {
+    /// Highest seq the collector had committed at connect.
+    base: u64,
+    /// Last seq held at connect: the backlog is (base, end].
+    end: u64,
+    /// Results in the backlog.
+    total: u64,
+    started: Instant,
+    last_log: Instant,
+}
+
+impl Replay {
+    /// A replay to report, when the backlog is at least [`REPLAY_LOG_MIN`].
+    /// Returns it with its first log line.
+    pub fn start(committed: u64, held: u64, next_seq: u64, now: Instant) -> Option<(Self, String)> {
+        if held < REPLAY_LOG_MIN {
+            return None;
+        }
+        let r = Replay {
+            base: committed,
+            end: next_seq.saturating_sub(1),
+            total: held,
+            started: now,
+            last_log: now,
+        };
+        let line = r.line(0);
+        Some((r, line))
+    }
+
+    /// The collector acknowledged up to `up_to`: a progress line every
+    /// [`REPLAY_LOG_EVERY`], and a closing line when the backlog is through
+    /// (then `finished` is true and the replay is over).
+    pub fn ack(&mut self, up_to: u64, now: Instant) -> (Option<String>, bool) {
+        if up_to >= self.end {
+            let secs = now.duration_since(self.started).as_secs_f64();
+            return (
+                Some(format!(
+                    "antrean terkirim: {n} hasil dalam {secs:.1} s / backlog replayed: {n} results in {secs:.1} s",
+                    n = self.total
+                )),
+                true,
+            );
+        }
+        if now.duration_since(self.last_log) < REPLAY_LOG_EVERY {
+            return (None, false);
+        }
+        self.last_log = now;
+        let sent = up_to.saturating_sub(self.base).min(self.total);
+        (Some(self.line(sent)), false)
+    }
+
+    fn line(&self, sent: u64) -> String {
+        format!(
+            "mengirim ulang antrean: {sent} dari {n} hasil terkirim / replaying backlog: {sent} of {n} sent",
+            n = self.total
+        )
+    }
 }
 
 /// Next backoff: double, capped, then +-20 % jitter.
@@ -203,6 +269,21 @@ async fn stream_once(
     if welcome.epoch == epoch {
         spool.ack(epoch, welcome.committed_seq);
     }
+    let held = spool.state();
+    let mut replay = Replay::start(
+        if welcome.epoch == epoch {
+            welcome.committed_seq
+        } else {
+            0
+        },
+        held.records,
+        held.next_seq,
+        Instant::now(),
+    )
+    .map(|(r, line)| {
+        info!(backlog = r.total, "{line}");
+        r
+    });
     let batch_max = match welcome.max_batch_results as usize {
         0 => cfg.batch_max,
         n => n.min(cfg.batch_max),
@@ -253,6 +334,15 @@ async fn stream_once(
                 Some(pb::CollectorMessage { msg: Some(m) }) => match m {
                     pb::collector_message::Msg::Ack(a) => {
                         spool.ack(a.epoch, a.up_to_seq);
+                        if let Some(r) = replay.as_mut().filter(|_| a.epoch == epoch) {
+                            let (line, finished) = r.ack(a.up_to_seq, Instant::now());
+                            if let Some(line) = line {
+                                info!(backlog = r.total, acked_seq = a.up_to_seq, "{line}");
+                            }
+                            if finished {
+                                replay = None;
+                            }
+                        }
                         while in_flight.front().is_some_and(|s| *s <= a.up_to_seq) {
                             in_flight.pop_front();
                         }
@@ -278,6 +368,39 @@ async fn stream_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replay_progress_is_logged_at_start_periodically_and_at_the_end() {
+        let t0 = Instant::now();
+        assert!(Replay::start(100, REPLAY_LOG_MIN - 1, 150, t0).is_none());
+        let (mut r, first) = Replay::start(100, 400, 501, t0).unwrap();
+        assert_eq!(
+            first,
+            "mengirim ulang antrean: 0 dari 400 hasil terkirim / replaying backlog: 0 of 400 sent"
+        );
+        // Not yet time for another line.
+        assert_eq!(r.ack(200, t0 + Duration::from_secs(3)), (None, false));
+        let (line, done) = r.ack(300, t0 + REPLAY_LOG_EVERY);
+        assert!(!done);
+        assert_eq!(
+            line.as_deref(),
+            Some(
+                "mengirim ulang antrean: 200 dari 400 hasil terkirim / replaying backlog: 200 of 400 sent"
+            )
+        );
+        assert_eq!(
+            r.ack(350, t0 + REPLAY_LOG_EVERY + Duration::from_secs(1)),
+            (None, false)
+        );
+        let (line, done) = r.ack(500, t0 + Duration::from_secs(25));
+        assert!(done);
+        assert_eq!(
+            line.as_deref(),
+            Some(
+                "antrean terkirim: 400 hasil dalam 25.0 s / backlog replayed: 400 results in 25.0 s"
+            )
+        );
+    }
 
     #[test]
     fn backoff_doubles_to_a_cap() {

@@ -104,6 +104,9 @@ enum Command {
         /// Compare with an earlier period: its last day.
         #[arg(long, requires = "compare_from")]
         compare_to: Option<chrono::NaiveDate>,
+        /// Print progress steps to stderr (automatic when stderr is a terminal).
+        #[arg(long)]
+        progress: bool,
     },
     /// Verify a report bundle (directory or any file in it); exit 1 if anything changed.
     ///
@@ -341,6 +344,7 @@ fn main() -> ExitCode {
             business_hours,
             compare_from,
             compare_to,
+            progress,
         } => done(report::command::report(
             &cfg,
             report::command::ReportArgs {
@@ -353,6 +357,7 @@ fn main() -> ExitCode {
                 number,
                 business_hours,
                 compare: compare_from.zip(compare_to),
+                progress,
             },
         )),
         Command::Verify { path, public_key } => {

@@ -30,6 +30,8 @@ pub struct ReportArgs {
     pub business_hours: bool,
     /// Earlier period to compare with.
     pub compare: Option<(NaiveDate, NaiveDate)>,
+    /// Print progress steps to stderr even when it is not a terminal.
+    pub progress: bool,
 }
 
 /// Settings from the collector configuration.
@@ -80,8 +82,15 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, String> {
         business_hours: a.business_hours,
         compare: a.compare,
     };
-    let name = produce_bundle(&conn, &settings(cfg), &req, format, &key, &a.out)
-        .map_err(|e| e.to_string())?;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let produce = || produce_bundle(&conn, &settings(cfg), &req, format, &key, &a.out);
+    let name = if a.progress || terminal {
+        let sink = super::progress::Sink::new(Box::new(std::io::stderr()), terminal);
+        super::progress::with(sink, produce)
+    } else {
+        produce()
+    }
+    .map_err(|e| e.to_string())?;
     Ok(format!(
         "{}\nsigned with collector key {}\ncheck with: pantau-collector verify {}",
         a.out.join(&name).display(),

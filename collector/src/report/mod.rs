@@ -16,6 +16,7 @@ pub mod history;
 pub mod incident;
 pub mod listing;
 pub mod pdf;
+pub mod progress;
 pub mod render;
 pub mod rollup;
 pub mod rules;
@@ -515,7 +516,8 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
         load_days(conn, req.opd.as_deref(), from_ms, to_ms, req.business_hours)?;
     let mut province: BTreeMap<String, Agg> = BTreeMap::new();
     let mut figures = Vec::with_capacity(opds.len());
-    for (id, name) in &opds {
+    for (i, (id, name)) in opds.iter().enumerate() {
+        progress::opd(i + 1, opds.len(), id);
         let mut groups: Vec<GroupFigure> = aggs
             .range((id.clone(), String::new())..)
             .take_while(|((o, _), _)| o == id)
@@ -810,8 +812,16 @@ pub fn produce_bundle(
     key: &ed25519_dalek::SigningKey,
     dir: &std::path::Path,
 ) -> Result<String, sign::IntegrityError> {
+    progress::step(
+        "Memperbarui rekap per jam dan per hari",
+        "Refreshing the hourly and daily rollups",
+    );
     rollup::refresh(conn, &s.rules, s.utc_offset_minutes)?;
     let (name, files) = bundle_files(conn, s, req, format, key)?;
+    progress::step(
+        "Menandatangani dan menulis bundel",
+        "Signing and writing the bundle",
+    );
     sign::write_bundle(dir, &files, key)?;
     Ok(name)
 }
@@ -825,11 +835,17 @@ pub fn bundle_files(
     format: Format,
     key: &ed25519_dalek::SigningKey,
 ) -> Result<(String, sign::Files), StoreError> {
+    progress::step("Membaca rekap periode", "Reading the period's rollups");
     let mut r = assemble(conn, s, req)?;
     r.meta.public_key = Some(sign::public_hex(key));
     let scope = req.opd.clone().unwrap_or_else(|| "provinsi".into());
     let name = format!("laporan-{scope}-{}-{}.{}", req.from, req.to, format.ext());
+    progress::step("Mengekspor hasil mentah", "Exporting the raw results");
     let raw = sign::raw_export(conn, req.opd.as_deref(), r.meta.from_ms, r.meta.to_ms)?;
+    progress::step(
+        &format!("Menulis laporan {}", format.ext()),
+        &format!("Writing the {} report", format.ext()),
+    );
     let files = vec![
         (name.clone(), render_as(&r, format)),
         (
