@@ -138,6 +138,31 @@ mod tests {
         assert_eq!(keys, ["enrol.targets[1].colour", "enrol.targets[1].group"]);
     }
 
+    #[test]
+    fn nested_target_tables_survive_the_trip_to_the_agent() {
+        let bw = toml_table(
+            "id = \"pusat-data-throughput\"\ngroup = \"datacenter\"\nkind = \"bandwidth\"\n\
+             address = \"http://10.10.0.5:7471\"\ninterval = \"6h\"\ntimeout = \"10s\"\n\
+             [bandwidth]\nserver = \"collector\"\ndirection = \"both\"\nstreams = 4\n\
+             busy_interface = \"eth0\"\nbusy_threshold_mbps = 5",
+        );
+        let mut p = Vec::new();
+        let text = validate(
+            Some(RawEnrol {
+                targets: Some(vec![bw]),
+            }),
+            &mut p,
+        )
+        .unwrap_or_else(|| panic!("{p:?}"));
+        assert!(p.is_empty(), "{p:?}");
+        let t = &config::targets_from_toml(&text).unwrap()[0];
+        let b = t.bandwidth.as_ref().unwrap();
+        assert_eq!(b.streams, 4);
+        assert_eq!(b.direction, pantau_agent::config::Direction::Both);
+        assert!(b.collector);
+        assert_eq!(b.busy, Some(("eth0".to_string(), 5_000_000)));
+    }
+
     fn toml_table(s: &str) -> TomlTable {
         s.parse().unwrap()
     }
