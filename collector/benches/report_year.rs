@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use pantau_collector::config::Display;
 use pantau_collector::model::{AgentIdentity, HelloInfo, ResultRow, TargetDecl};
+use pantau_collector::report::capacity::RateHist;
 use pantau_collector::report::histogram::Histogram;
 use pantau_collector::report::rollup::{self, DAY_MS, HOUR_MS};
 use pantau_collector::report::rules::GROUPS;
@@ -76,6 +77,40 @@ fn main() {
                     }
                 }
             }
+        }
+    }
+    // One link (utilisation) and one bandwidth target per OPD: a day row each
+    // (60 rate buckets in each direction, 4 tests a day).
+    for o in 0..OPDS {
+        let id = format!("opd-{o:02}");
+        for d in 0..DAYS {
+            let day = day0 + d * DAY_MS;
+            let (mut hin, mut hout) = (RateHist::default(), RateHist::default());
+            for k in 0..60u64 {
+                hin.record(1e6 * (1.0 + k as f64 * 0.3), 24_000);
+                hout.record(0.5e6 * (1.0 + k as f64 * 0.2), 24_000);
+            }
+            tx.execute(
+                "INSERT INTO rollup_link_day (opd_id, day_ms, agent_id, target_id, if_name, polls, no_rate, covered_ms,
+                   in_bits, out_bits, in_peak, out_peak, in_hist, out_hist, capacity_bps, contracted, capacity_at_ms)
+                 VALUES (?1, ?2, 'a', 'wan', 'ether1', 1440, 2, 86280000, 5e11, 2e11, 18.7e6, 12.3e6, ?3, ?4, 20e6, 1, ?2)",
+                params![id, day, hin.to_bytes(), hout.to_bytes()],
+            )
+            .expect("link day row");
+            let dl: Vec<u8> = [15e6f64, 18e6, 12e6, 16e6]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect();
+            let ul: Vec<u8> = [8e6f64, 9e6, 10e6, 7e6]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect();
+            tx.execute(
+                "INSERT INTO rollup_bw_day (opd_id, day_ms, agent_id, target_id, n_ok, n_skipped, n_fail, dl, ul)
+                 VALUES (?1, ?2, 'a', 'bw', 4, 1, 0, ?3, ?4)",
+                params![id, day, dl, ul],
+            )
+            .expect("bandwidth day row");
         }
     }
     tx.commit().expect("commit");
