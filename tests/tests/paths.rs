@@ -139,6 +139,112 @@ fn hops_of(path: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Whether a binary PPM (P6, 8 bit) holds a solid block of at least
+/// `side` x `side` pixels of `rgb` (within ±8 per channel): a drawn node
+/// square, which no text glyph makes.
+fn has_block(ppm: &[u8], rgb: [u8; 3], side: usize) -> bool {
+    // Header: "P6", width, height, maxval, each after whitespace, then one
+    // whitespace byte and the pixels.
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while ppm[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !ppm[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8_lossy(&ppm[start..i]).into_owned());
+    }
+    let w: usize = fields[1].parse().unwrap();
+    let px = &ppm[i + 1..];
+    // Per column: rows in a row with a horizontal run of `side` ending here.
+    let mut tall = vec![0usize; w];
+    for row in px.chunks_exact(w * 3) {
+        let mut run = 0;
+        for (x, p) in row.chunks_exact(3).enumerate() {
+            run = if (0..3).all(|k| p[k].abs_diff(rgb[k]) <= 8) {
+                run + 1
+            } else {
+                0
+            };
+            tall[x] = if run >= side { tall[x] + 1 } else { 0 };
+            if tall[x] >= side {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Real Chromium (headless, inside the site namespace) prints `/jalur` to
+/// PDF: the SVG's labels come out as text, and rasterised (pdftoppm) the
+/// agent and target squares show as solid blocks of their colours.
+fn browser_renders(site: &Netns, port: u16, hops: &[String], dir: &Path) {
+    let profile = dir.join("chromium");
+    let printed = dir.join("jalur.pdf");
+    let out = site
+        .cmd("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--print-to-pdf={}", printed.display()))
+        .arg(format!("http://127.0.0.1:{port}/jalur"))
+        .output()
+        .expect("chromium is installed by tests/run.sh");
+    assert!(
+        printed.exists(),
+        "chromium printed nothing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::process::Command::new("pdftotext")
+        .arg(&printed)
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Topologi jaringan"), "{text}");
+    assert!(text.contains("opd-uji (uji-1)"), "agent label: {text}");
+    for h in hops {
+        assert!(text.contains(h.as_str()), "{h} drawn: {text}");
+    }
+    let raster = dir.join("jalur");
+    let ok = std::process::Command::new("pdftoppm")
+        .args(["-r", "96", "-f", "1", "-l", "1"])
+        .arg(&printed)
+        .arg(&raster)
+        .status()
+        .expect("pdftoppm (poppler-utils)")
+        .success();
+    assert!(ok, "pdftoppm failed");
+    let ppm = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "ppm"))
+        .expect("pdftoppm output");
+    let ppm = std::fs::read(ppm).unwrap();
+    // Each square is 10 x 10 CSS pixels, 10 x 10 at 96 dpi; allow for
+    // anti-aliased edges.
+    assert!(
+        has_block(&ppm, [0x1f, 0x5f, 0xa8], 8),
+        "the agent's blue square is drawn"
+    );
+    assert!(
+        has_block(&ppm, [0x17, 0x6c, 0x2b], 8),
+        "the target's green square is drawn"
+    );
+}
+
 fn trace_case(v6: bool) {
     if !netns::available() {
         return;
@@ -175,13 +281,25 @@ fn trace_case(v6: bool) {
     route(&r3, v6, "add", &net(v6, 3), &a(5, 2));
     route(&dst, v6, "add", "default", &a(3, 1));
 
+    // The chain carries traffic end to end (neighbour discovery done)
+    // before the agent starts, so its first traceroute already sees it all.
+    let target = a(3, 2);
+    wait_for("the target answers ping", Duration::from_secs(20), || {
+        site.cmd("ping")
+            .args(["-n", "-c", "1", "-W", "1", &target])
+            .output()
+            .expect("ping (iputils-ping is installed by tests/run.sh)")
+            .status
+            .success()
+            .then_some(())
+    });
+
     // Collector and agent in the site namespace.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let token = enrol(&data, "opd-uji", "uji-1");
     let collector = site.start_collector(&data, "127.0.0.1:0", "127.0.0.1:0");
     let http_port: u16 = collector.http.rsplit(':').next().unwrap().parse().unwrap();
-    let target = a(3, 2);
     let cfg = agent_config(
         dir.path(),
         "uji-1",
@@ -315,6 +433,7 @@ fn trace_case(v6: bool) {
         !page.contains("src=\"http") && !page.contains("href=\"http"),
         "no external assets"
     );
+    browser_renders(&site, http_port, &via_r3, dir.path());
     let overview = get("/");
     assert!(
         overview.contains("href=\"/jalur\""),
@@ -348,6 +467,21 @@ fn trace_case(v6: bool) {
     assert_eq!(addrs, want, "{topo:#}");
     assert_eq!(topo["edges"].as_array().unwrap().len(), 3, "{topo:#}");
     assert_eq!(topo["changes"].as_array().unwrap().len(), 1, "{topo:#}");
+    let xlsx = report(&data, &dir.path().join("rx"), "xlsx");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+             print(z.read('xl/workbook.xml').decode()); print(z.read('xl/sharedStrings.xml').decode())",
+        ])
+        .arg(&xlsx)
+        .output()
+        .expect("python3");
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(xml.contains("name=\"Jalur\""), "sheet Jalur: {xml}");
+    for h in &via_r3 {
+        assert!(xml.contains(h.as_str()), "{h} in the XLSX");
+    }
     let pdf = report(&data, &dir.path().join("rp"), "pdf");
     let out = std::process::Command::new("pdftotext")
         .args(["-layout"])

@@ -566,6 +566,45 @@ pub fn html_section(g: &Topology, m: &Meta) -> String {
     h
 }
 
+/// XLSX sheet "Jalur": the path changes, then the nodes of the topology
+/// with the OPDs whose current paths pass through them.
+pub fn xlsx_sheet(
+    wb: &mut rust_xlsxwriter::Workbook,
+    g: &Topology,
+    m: &Meta,
+) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let en = m.lang == Lang::En;
+    let ws = wb.add_worksheet();
+    ws.set_name("Jalur")?;
+    let (heads, rows) = change_table(g, m);
+    for (c, h) in heads.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, &bold)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            ws.write_string(1 + r as u32, c as u16, cell)?;
+        }
+    }
+    let mut r = rows.len() as u32 + 2;
+    let node_heads = if en {
+        ["Node", "Kind", "Address", "OPDs"]
+    } else {
+        ["Simpul", "Jenis", "Alamat", "OPD"]
+    };
+    for (c, h) in node_heads.iter().enumerate() {
+        ws.write_string_with_format(r, c as u16, *h, &bold)?;
+    }
+    for n in &g.nodes {
+        r += 1;
+        ws.write_string(r, 0, &n.label)?;
+        ws.write_string(r, 1, format!("{:?}", n.kind).to_lowercase())?;
+        ws.write_string(r, 2, n.address.as_deref().unwrap_or("-"))?;
+        ws.write_string(r, 3, n.opds.join(", "))?;
+    }
+    Ok(())
+}
+
 /// Height in points the PDF drawing of `g` takes at `width`.
 pub fn pdf_height(g: &Topology, width: f32) -> f32 {
     if g.nodes.is_empty() {

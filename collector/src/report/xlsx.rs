@@ -182,6 +182,7 @@ fn build(rep: &Report) -> Result<Vec<u8>, XlsxError> {
         ws.write_string(r, 0, k)?;
         ws.write_string(r, 1, v)?;
     }
+    super::topology::xlsx_sheet(&mut wb, &rep.topology, m)?;
     wb.save_to_buffer()
 }
 

@@ -136,8 +136,8 @@ small{{color:#555}}.svg{{overflow-x:auto;border:1px solid #ddd;margin-bottom:1em
 <h1>Topologi jaringan <small>(Network paths)</small></h1><p>{} · Diperbarui / updated: {}</p>\
 <p><small>Jalur terkini setiap agen ke setiap target traceroute; router yang dilalui beberapa OPD digabung menjadi satu simpul. \
 / Current path of every agent to every traceroute target; routers shared by several OPDs are one node. \
-<span style=\"color:#1f5fa8\">■ agen / agent</span> <span style=\"color:#555\">● router</span> \
-<span style=\"color:#aaa\">● tidak menjawab / silent</span> <span style=\"color:#176c2b\">■ target</span></small></p>",
+Warna / colours: <b style=\"color:#1f5fa8\">agen / agent</b> (kotak / square), <b style=\"color:#555\">router</b> \
+(bulat / circle), <b style=\"color:#aaa\">tidak menjawab / silent</b>, <b style=\"color:#176c2b\">target</b> (kotak / square).</small></p>",
         esc(&d.agency),
         local_time(d, now)
     );
