@@ -12,14 +12,12 @@ mod common;
 mod netns;
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Proc, bin, enrol, wait_for};
+use common::{Proc, enrol, wait_for};
 use netns::{Chain, Netns};
 
 /// z for a two-sided 99 % interval.
@@ -79,37 +77,22 @@ impl Site {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let token = enrol(&data, "opd-uji", "uji-1");
-        let (collector, grpc) = start_collector(ns, &data);
-        std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
-        let cfg = dir.path().join("agent.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[agent]\nid = \"uji-1\"\nheartbeat_interval = \"30s\"\n\n\
-                 [collector]\nurl = \"http://{grpc}\"\ntoken_file = \"{}\"\n\n\
-                 [spool]\ndir = \"{}\"\n\n[defaults]\n{defaults}\n\n{targets}",
-                dir.path().join("token").display(),
-                dir.path().join("spool").display(),
-            ),
-        )
-        .unwrap();
-        let agent = ns
-            .cmd(bin("pantau-agent"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("RUST_LOG", "warn")
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pantau-agent in the site namespace");
+        let collector = ns.start_collector(&data, "127.0.0.1:0", "127.0.0.1:0");
+        let cfg = netns::agent_config(
+            dir.path(),
+            "uji-1",
+            &collector.grpc,
+            &token,
+            "heartbeat_interval = \"30s\"",
+            &format!("[defaults]\n{defaults}\n\n{targets}"),
+        );
+        let agent = ns.start_agent(&cfg);
         let db = rusqlite::Connection::open(data.join("pantau.db")).unwrap();
         Site {
             _dir: dir,
             db,
-            _collector: collector,
-            agent: Some(Proc {
-                child: agent,
-                name: "pantau-agent",
-            }),
+            _collector: collector.proc,
+            agent: Some(agent),
         }
     }
 
@@ -161,43 +144,6 @@ impl Site {
             assert!(status.success(), "agent exit status {status:?}");
         }
     }
-}
-
-/// `pantau-collector serve` on the namespace's loopback; returns its gRPC address.
-fn start_collector(ns: &Netns, data: &Path) -> (Proc, SocketAddr) {
-    let mut child = ns
-        .cmd(bin("pantau-collector"))
-        .args([
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pantau-collector in the site namespace");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let grpc = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("grpc="))
-        .unwrap_or_else(|| panic!("no grpc= in {line:?}"))
-        .parse()
-        .unwrap();
-    (
-        Proc {
-            child,
-            name: "pantau-collector",
-        },
-        grpc,
-    )
 }
 
 /// `echo_responder` in `ns` with kernel echo replies off, at real-time
