@@ -149,8 +149,11 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
             "--collector `{url}` bukan URL / is not a URL: write e.g. http://10.10.0.5:7470"
         )));
     }
-    let spool_dir = path_str("--spool-dir", &opts.spool_dir)?;
-    let token_file = path_str("--token-file", &opts.token_file)?;
+    // The service starts in /, so relative paths are made absolute.
+    let spool_abs = absolute("--spool-dir", &opts.spool_dir)?;
+    let token_abs = absolute("--token-file", &opts.token_file)?;
+    let spool_dir = path_str("--spool-dir", &spool_abs)?;
+    let token_file = path_str("--token-file", &token_abs)?;
     refuse_to_clobber(opts, &token)?;
 
     let info = ask_collector(&url, &token).await?;
@@ -216,7 +219,7 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
         "\n  konfigurasi / configuration: {}\n  token (0600):                {}\n  \
          antrean / spool:             {}\n  target / targets:            {}",
         opts.config.display(),
-        opts.token_file.display(),
+        token_file,
         spool_dir,
         targets.len()
     );
@@ -227,6 +230,10 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
         opts.config.display()
     );
     Ok(out)
+}
+
+fn absolute(flag: &str, p: &Path) -> Result<PathBuf, EnrolError> {
+    std::path::absolute(p).map_err(|e| EnrolError::Usage(format!("{flag}: `{}`: {e}", p.display())))
 }
 
 fn path_str<'a>(flag: &str, p: &'a Path) -> Result<&'a str, EnrolError> {
@@ -320,7 +327,7 @@ pub fn render_config(info: &pb::EnrolInfo, url: &str, token_file: &str, spool_di
             "# The collector sent no default targets. Add [[targets]] here (docs/CONFIG.md).\n",
         );
     } else {
-        s.push_str("# Targets from the collector / target standar dari collector.\n");
+        s.push_str("# Target standar dari collector / the standard targets from the collector.\n");
         s.push_str(info.targets_toml.trim_end());
         s.push('\n');
     }
