@@ -232,7 +232,7 @@ fn pdf_report_carries_hand_computed_figures_and_verifies() {
     // Review draft, methodology, rule version and public key.
     assert!(text.contains("Draf Laporan Reviu dan Evaluasi"), "{text}");
     assert!(text.contains("disdik"), "{text}");
-    assert!(text.contains("pantau-rules/1"), "{text}");
+    assert!(text.contains("pantau-rules/2"), "{text}");
     assert!(text.contains("Kunci publik kolektor"), "{text}");
 
     // Verify passes, then fails after a one-byte change anywhere.

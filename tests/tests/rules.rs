@@ -161,7 +161,7 @@ fn configured_rules_version_rebuild_and_mid_day_install() {
 
     // Default rules: any internet target answering keeps internet up.
     let r = json_report(&data, None, &dir.path().join("a"));
-    assert_eq!(r["meta"]["rule_version"], "pantau-rules/1");
+    assert_eq!(r["meta"]["rule_version"], "pantau-rules/2");
     let inet = group(&r, "internet");
     assert_eq!(inet["minutes"]["up"], monitored, "{inet:#}");
     assert_eq!(inet["minutes"]["down"], 0);
@@ -185,7 +185,7 @@ fn configured_rules_version_rebuild_and_mid_day_install() {
     let r = json_report(&data, Some(&strict), &dir.path().join("b"));
     let strict_version = r["meta"]["rule_version"].as_str().unwrap().to_string();
     assert!(
-        strict_version.starts_with("pantau-rules/1+"),
+        strict_version.starts_with("pantau-rules/2+"),
         "{strict_version}"
     );
     assert_eq!(parameter(&r, "composite.internet").as_deref(), Some("all"));

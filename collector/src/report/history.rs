@@ -25,16 +25,20 @@ pub fn ensure(conn: &Connection, rules: &RuleSet) -> Result<bool, StoreError> {
         Some((v, _)) if *v == rules.version => return Ok(false),
         Some((_, f)) => f.clone(),
         None => {
-            // Rollups built before the history existed used the defaults.
             let any: bool = conn
                 .query_row("SELECT EXISTS(SELECT 1 FROM rollup_group_hour)", [], |r| {
                     r.get(0)
                 })
                 .map_err(sql("read rollups"))?;
             if any {
-                let d = RuleSet::default();
-                record(conn, &d, None)?;
-                d.rollup_fingerprint()
+                // Rollups built before the history existed: the last rule
+                // set without one (bandwidth and link results still counted).
+                let before = RuleSet {
+                    version: PRE_HISTORY_VERSION.into(),
+                    ..RuleSet::default()
+                };
+                record(conn, &before, PRE_HISTORY_VERSION, None)?;
+                PRE_HISTORY_VERSION.to_string()
             } else {
                 fingerprint.clone()
             }
@@ -66,12 +70,20 @@ pub fn ensure(conn: &Connection, rules: &RuleSet) -> Result<bool, StoreError> {
             "rule parameters changed: rebuilding rollups backed by raw results"
         );
     }
-    record(&tx, rules, rebuilt_from)?;
+    record(&tx, rules, &fingerprint, rebuilt_from)?;
     tx.commit().map_err(sql("commit rule change"))?;
     Ok(rebuild)
 }
 
-fn record(conn: &Connection, rules: &RuleSet, rebuilt_from: Option<i64>) -> Result<(), StoreError> {
+/// The rule version of rollups built before the history was kept.
+const PRE_HISTORY_VERSION: &str = "pantau-rules/1";
+
+fn record(
+    conn: &Connection,
+    rules: &RuleSet,
+    fingerprint: &str,
+    rebuilt_from: Option<i64>,
+) -> Result<(), StoreError> {
     let text: String = rules
         .parameters()
         .into_iter()
@@ -82,7 +94,7 @@ fn record(conn: &Connection, rules: &RuleSet, rebuilt_from: Option<i64>) -> Resu
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             rules.version,
-            rules.rollup_fingerprint(),
+            fingerprint,
             text,
             crate::store::now_ms(),
             rebuilt_from

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// Version printed on every report; bump it whenever a rule or default changes.
-pub const RULE_VERSION: &str = "pantau-rules/1";
+pub const RULE_VERSION: &str = "pantau-rules/2";
 
 /// Default SLA availability targets per group (percent), in [`GROUPS`] order.
 pub const DEFAULT_SLA_PCT: [f64; 5] = [99.5, 99.5, 99.0, 99.0, 99.0];
@@ -452,7 +452,7 @@ mod tests {
             ..RuleSet::default()
         };
         q.stamp_version();
-        assert!(q.version.starts_with("pantau-rules/1+"), "{}", q.version);
+        assert!(q.version.starts_with("pantau-rules/2+"), "{}", q.version);
         assert_eq!(q.version.len(), RULE_VERSION.len() + 9);
         assert_ne!(q.rollup_fingerprint(), r.rollup_fingerprint());
         // Incident minutes change the version but not the stored states.
