@@ -483,7 +483,8 @@ fn xlsx_reads_back_with_the_figures() {
             "Kecepatan aktual",
             "Pemanfaatan",
             "Gangguan",
-            "Reviu"
+            "Reviu",
+            "Jalur"
         ]
     );
     let per = wb.worksheet_range("Per OPD").unwrap();
