@@ -461,7 +461,8 @@ pub async fn run(
                     break;
                 }
                 Err(e) => {
-                    // Not acknowledged: the batch is sent again later (the
+                    // Keep trying to acknowledge; if the collector stops
+                    // first, the batch is sent again at the next start (the
                     // receiver ignores identical samples).
                     warn!(error = %e, "remote write cannot acknowledge its queue; retrying");
                     if !idle(&ex).await {
