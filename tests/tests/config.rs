@@ -60,6 +60,11 @@ fn example_configs_load() {
         c.data_dir,
         std::path::PathBuf::from("/var/lib/pantau-collector")
     );
+    // The [enrol] example hands new agents a target in four of the groups.
+    let enrol = pantau_agent::config::targets_from_toml(c.enrol_targets.as_deref().unwrap())
+        .expect("the example's enrol targets are valid agent targets");
+    let groups: Vec<&str> = enrol.iter().map(|t| t.group.as_str()).collect();
+    assert_eq!(groups, ["datacenter", "jip", "internet", "app"]);
 }
 
 #[test]
