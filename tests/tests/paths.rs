@@ -484,16 +484,23 @@ fn trace_case(v6: bool) {
     }
     let pdf = report(&data, &dir.path().join("rp"), "pdf");
     let out = std::process::Command::new("pdftotext")
-        .args(["-layout"])
         .arg(&pdf)
         .arg("-")
         .output()
         .expect("pdftotext (poppler-utils) is installed by tests/run.sh");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(text.contains("Lampiran: Topologi intranet"), "{text}");
     for h in &via_r3 {
         assert!(text.contains(h.as_str()), "{h} in the PDF:\n{text}");
     }
+    // The change row: the new hop after an arrow the PDF font can show.
+    assert!(
+        text.contains(&format!("-> {} ->", a(4, 2))),
+        "change row in the PDF: {text}"
+    );
 }
 
 #[test]

@@ -396,7 +396,7 @@ fn topology_section(d: &mut Doc, r: &Report) {
         topology::draw_pdf(d.pages.last_mut().expect("a page"), MARGIN, top, w, g, &enc);
         d.y = top - h;
     }
-    let (heads, rows) = topology::change_table(g, &r.meta);
+    let (heads, rows) = topology::change_table(g, &r.meta, " -> ");
     if !rows.is_empty() {
         d.table(&heads, &rows, &[1.2, 1.0, 0.8, 2.0, 2.0]);
     }

@@ -393,10 +393,14 @@ pub fn esc(s: &str) -> String {
 
 /// Hops as text: `a → b → *`.
 pub fn hops_text(h: &[String]) -> String {
+    hops_joined(h, " → ")
+}
+
+fn hops_joined(h: &[String], arrow: &str) -> String {
     h.iter()
         .map(|a| if a.is_empty() { "*" } else { a.as_str() })
         .collect::<Vec<_>>()
-        .join(" → ")
+        .join(arrow)
 }
 
 const COL_W: f64 = 170.0;
@@ -481,8 +485,9 @@ viewBox=\"0 0 {w:.0} {h:.0}\" font-family=\"sans-serif\" font-size=\"10\" role=\
     s
 }
 
-/// Rows of the change table: when, OPD/agent, target, old hops, new hops.
-pub fn change_table(g: &Topology, m: &Meta) -> ([&'static str; 5], Vec<Vec<String>>) {
+/// Rows of the change table: when, OPD/agent, target, old hops, new hops;
+/// hops joined with `arrow` (the PDF's WinAnsi font has no "→").
+pub fn change_table(g: &Topology, m: &Meta, arrow: &str) -> ([&'static str; 5], Vec<Vec<String>>) {
     let en = m.lang == Lang::En;
     let heads = if en {
         [
@@ -509,8 +514,8 @@ pub fn change_table(g: &Topology, m: &Meta) -> ([&'static str; 5], Vec<Vec<Strin
                 date_time(c.at_ms, m.utc_offset_minutes, &m.zone, m.lang),
                 format!("{} / {}", c.opd, c.agent),
                 c.target.clone(),
-                hops_text(&c.old_hops),
-                hops_text(&c.new_hops),
+                hops_joined(&c.old_hops, arrow),
+                hops_joined(&c.new_hops, arrow),
             ]
         })
         .collect();
@@ -532,7 +537,7 @@ pub fn html_section(g: &Topology, m: &Meta) -> String {
     h.push_str("<div style=\"overflow-x:auto\">");
     h.push_str(&svg(g, l));
     h.push_str("</div>");
-    let (heads, rows) = change_table(g, m);
+    let (heads, rows) = change_table(g, m, " → ");
     let _ = write!(
         h,
         "<h3>{}</h3>",
@@ -577,7 +582,7 @@ pub fn xlsx_sheet(
     let en = m.lang == Lang::En;
     let ws = wb.add_worksheet();
     ws.set_name("Jalur")?;
-    let (heads, rows) = change_table(g, m);
+    let (heads, rows) = change_table(g, m, " → ");
     for (c, h) in heads.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &bold)?;
     }
