@@ -15,32 +15,19 @@ use std::process::Command;
 
 use common::*;
 use pantau_collector::ingest::validate;
-use pantau_collector::model::{AgentIdentity, HelloInfo, ResultRow, TargetDecl};
-use pantau_collector::store;
+use pantau_collector::model::{ResultRow, TargetDecl};
 use pantau_proto::v1 as pb;
 
 /// 2026-11-02 00:00 WITA (UTC+8) = 2026-11-01T16:00:00Z.
 const DAY0: i64 = 1_793_548_800_000;
 const MIN: i64 = 60_000;
 
-fn target(id: &str, group: &str, kind: &'static str, interval_ms: u64) -> TargetDecl {
-    TargetDecl {
-        id: id.into(),
-        group: group.into(),
-        kind,
-        address: format!("{id}.example.invalid"),
-        label: id.into(),
-        interval_ms,
-        timeout_ms: 5_000,
-    }
-}
-
 fn targets() -> Vec<TargetDecl> {
     vec![
-        target("pusdat", "datacenter", "icmp", 60_000),
-        target("jip-a", "jip", "icmp", 60_000),
-        target("wan", "intranet", "link", 60_000),
-        target("bw", "datacenter", "bandwidth", 6 * 3_600_000),
+        decl("pusdat", "datacenter", "icmp", 60_000),
+        decl("jip-a", "jip", "icmp", 60_000),
+        decl("wan", "intranet", "link", 60_000),
+        decl("bw", "datacenter", "bandwidth", 6 * 3_600_000),
     ]
 }
 
@@ -165,55 +152,14 @@ fn day_rows(seq: &mut u64) -> Vec<ResultRow> {
     rows
 }
 
-fn store_rows(data: &Path, rows: &[ResultRow]) {
-    let conn = store::open(data).unwrap();
-    let mut conn = conn;
-    let who = AgentIdentity {
-        agent_id: "dinkes-1".into(),
-        opd_id: "dinkes".into(),
-    };
-    let tx = conn.transaction().unwrap();
-    store::insert_results(&tx, &who, rows, DAY0 + 2 * 86_400_000).unwrap();
-    pantau_collector::report::rollup::mark_dirty(&tx, "dinkes", rows).unwrap();
-    tx.commit().unwrap();
-}
-
 fn seed(data: &Path) -> u64 {
     enrol(data, "dinkes", "dinkes-1");
     enrol(data, "disdik", "disdik-1");
-    let mut conn = store::open(data).unwrap();
-    let who = AgentIdentity {
-        agent_id: "dinkes-1".into(),
-        opd_id: "dinkes".into(),
-    };
-    let hello = HelloInfo {
-        version: "test".into(),
-        config_hash: "x".into(),
-        hostname: "h".into(),
-        epoch: 1,
-        agent_time_ms: None,
-        targets: targets(),
-    };
-    store::record_hello(&mut conn, &who, &hello, None).unwrap();
-    drop(conn);
+    declare(data, "dinkes", "dinkes-1", targets());
     let mut seq = 0;
     let rows = day_rows(&mut seq);
-    store_rows(data, &rows);
+    store_rows(data, "dinkes", "dinkes-1", &rows, DAY0 + 2 * 86_400_000);
     seq
-}
-
-fn run(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(bin("pantau-collector"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run pantau-collector");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
 }
 
 fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::PathBuf {
@@ -232,7 +178,7 @@ fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::P
         o,
     ];
     args.extend(extra);
-    let (ok, stdout, stderr) = run(data, &args);
+    let (ok, stdout, stderr) = collector_run(data, &args);
     assert!(ok, "report failed: {stderr}");
     std::path::PathBuf::from(stdout.lines().next().unwrap())
 }
@@ -512,9 +458,9 @@ fn throughput_utilisation_and_reachability_in_every_format() {
 
     // The OPD registry's contract overrides the link's: 15 / 18 = 83,3 %,
     // no longer under 80 %; the upload (8 / 18) still is.
-    let (ok, _, e) = run(&data, &["opd", "contract", "dinkes", "--mbps", "18"]);
+    let (ok, _, e) = collector_run(&data, &["opd", "contract", "dinkes", "--mbps", "18"]);
     assert!(ok, "{e}");
-    let (ok, _, e) = run(&data, &["opd", "contract", "nope", "--mbps", "18"]);
+    let (ok, _, e) = collector_run(&data, &["opd", "contract", "nope", "--mbps", "18"]);
     assert!(!ok && e.contains("no OPD `nope`"), "{e}");
     // Late link polls for the gap (delivered after the outage) correct the
     // rollups: 60 more covered minutes at 4 Mbit/s in.
@@ -529,7 +475,13 @@ fn throughput_utilisation_and_reachability_in_every_format() {
             )
         })
         .collect();
-    store_rows(&data, &who_rows);
+    store_rows(
+        &data,
+        "dinkes",
+        "dinkes-1",
+        &who_rows,
+        DAY0 + 2 * 86_400_000,
+    );
     let json: serde_json::Value = serde_json::from_slice(
         &std::fs::read(report(&data, &dir.path().join("j2"), "json", &[])).unwrap(),
     )
@@ -572,7 +524,7 @@ fn throughput_utilisation_and_reachability_in_every_format() {
     c.proc.terminate();
     let tar = dir.path().join("laporan.tar");
     std::fs::write(&tar, &body).unwrap();
-    let (ok, stdout, stderr) = run(&data, &["verify", tar.to_str().unwrap()]);
+    let (ok, stdout, stderr) = collector_run(&data, &["verify", tar.to_str().unwrap()]);
     assert!(ok, "verify failed on the downloaded bundle: {stderr}");
     assert!(stdout.starts_with("OK: 2 file(s)"), "{stdout}");
     // The archive is a plain tar: the system tar lists the four members.
@@ -586,6 +538,6 @@ fn throughput_utilisation_and_reachability_in_every_format() {
     let i = b.len() / 2;
     b[i] ^= 0x01;
     std::fs::write(&tar, &b).unwrap();
-    let (ok, _, stderr) = run(&data, &["verify", tar.to_str().unwrap()]);
+    let (ok, _, stderr) = collector_run(&data, &["verify", tar.to_str().unwrap()]);
     assert!(!ok && stderr.contains("VERIFICATION FAILED"), "{stderr}");
 }

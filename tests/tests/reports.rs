@@ -11,23 +11,10 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use pantau_collector::model::{AgentIdentity, HelloInfo, ResultRow, TargetDecl};
-use pantau_collector::store;
+use pantau_collector::model::{ResultRow, TargetDecl};
 
 /// 2026-11-02 00:00 WITA (UTC+8) = 2026-11-01T16:00:00Z.
 const DAY0: i64 = 1_793_548_800_000;
-
-fn target(id: &str, group: &str, kind: &'static str) -> TargetDecl {
-    TargetDecl {
-        id: id.into(),
-        group: group.into(),
-        kind,
-        address: format!("{id}.example.invalid"),
-        label: id.into(),
-        interval_ms: 30_000,
-        timeout_ms: 5_000,
-    }
-}
 
 /// Whether `target` is down at local minute `m`; `None` = no data (agent off).
 fn state(target: &str, m: i64) -> Option<bool> {
@@ -84,10 +71,10 @@ fn rows_for(
 
 fn targets() -> Vec<TargetDecl> {
     vec![
-        target("pusdat", "intranet", "icmp"),
-        target("inet-a", "internet", "tcp"),
-        target("inet-b", "internet", "tcp"),
-        target("simpeg", "app", "http"),
+        decl("pusdat", "intranet", "icmp", 30_000),
+        decl("inet-a", "internet", "tcp", 30_000),
+        decl("inet-b", "internet", "tcp", 30_000),
+        decl("simpeg", "app", "http", 30_000),
     ]
 }
 
@@ -95,40 +82,10 @@ fn targets() -> Vec<TargetDecl> {
 fn seed(data: &Path) {
     enrol(data, "dinkes", "dinkes-1");
     enrol(data, "disdik", "disdik-1");
-    let mut conn = store::open(data).unwrap();
-    let who = AgentIdentity {
-        agent_id: "dinkes-1".into(),
-        opd_id: "dinkes".into(),
-    };
-    let hello = HelloInfo {
-        version: "test".into(),
-        config_hash: "x".into(),
-        hostname: "h".into(),
-        epoch: 1,
-        agent_time_ms: None,
-        targets: targets(),
-    };
-    store::record_hello(&mut conn, &who, &hello, None).unwrap();
+    declare(data, "dinkes", "dinkes-1", targets());
     let mut seq = 0;
     let rows = rows_for(&targets(), 0..1440, &mut seq, DAY0);
-    let tx = conn.transaction().unwrap();
-    store::insert_results(&tx, &who, &rows, DAY0 + 86_400_000).unwrap();
-    pantau_collector::report::rollup::mark_dirty(&tx, "dinkes", &rows).unwrap();
-    tx.commit().unwrap();
-}
-
-fn run(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(bin("pantau-collector"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run pantau-collector");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    store_rows(data, "dinkes", "dinkes-1", &rows, DAY0 + 86_400_000);
 }
 
 fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::PathBuf {
@@ -149,7 +106,7 @@ fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::P
     let o = out.to_str().unwrap();
     args.push(o);
     args.extend(extra);
-    let (ok, stdout, stderr) = run(data, &args);
+    let (ok, stdout, stderr) = collector_run(data, &args);
     assert!(ok, "report failed: {stderr}");
     let first = stdout.lines().next().unwrap().to_string();
     let p = std::path::PathBuf::from(first);
@@ -236,14 +193,14 @@ fn pdf_report_carries_hand_computed_figures_and_verifies() {
     assert!(text.contains("Kunci publik kolektor"), "{text}");
 
     // Verify passes, then fails after a one-byte change anywhere.
-    let (ok, stdout, stderr) = run(&data, &["verify", out.to_str().unwrap()]);
+    let (ok, stdout, stderr) = collector_run(&data, &["verify", out.to_str().unwrap()]);
     assert!(ok, "verify failed on an intact bundle: {stderr}");
     assert!(stdout.starts_with("OK: 2 file(s)"), "{stdout}");
     let mut b = bytes.clone();
     let i = b.len() / 2;
     b[i] ^= 0x01;
     std::fs::write(&pdf, &b).unwrap();
-    let (ok, _, stderr) = run(&data, &["verify", pdf.to_str().unwrap()]);
+    let (ok, _, stderr) = collector_run(&data, &["verify", pdf.to_str().unwrap()]);
     assert!(!ok, "verify passed on a changed PDF");
     assert!(
         stderr.contains("VERIFICATION FAILED") && stderr.contains("was changed after signing"),
@@ -264,11 +221,11 @@ fn pdf_report_carries_hand_computed_figures_and_verifies() {
     // 1410 minutes x 4 targets x 2 results + header.
     assert_eq!(raw_text.lines().count(), 1410 * 4 * 2 + 1);
     std::fs::write(&raw, raw_text.replacen("timeout", "ok", 1)).unwrap();
-    let (ok, _, stderr) = run(&data, &["verify", out.to_str().unwrap()]);
+    let (ok, _, stderr) = collector_run(&data, &["verify", out.to_str().unwrap()]);
     assert!(!ok && stderr.contains("hasil-mentah"), "{stderr}");
     // A different expected key fails too.
     std::fs::write(&raw, &raw_text).unwrap();
-    let (ok, _, _) = run(
+    let (ok, _, _) = collector_run(
         &data,
         &[
             "verify",
@@ -278,7 +235,7 @@ fn pdf_report_carries_hand_computed_figures_and_verifies() {
         ],
     );
     assert!(!ok);
-    let (ok, _, _) = run(&data, &["verify", out.to_str().unwrap()]);
+    let (ok, _, _) = collector_run(&data, &["verify", out.to_str().unwrap()]);
     assert!(ok);
 }
 
@@ -347,11 +304,6 @@ fn csv_json_html_english_and_late_data_correction() {
     assert!(html.contains("2 November 2026"));
 
     // Late results for the no-data window (agent was off, delivered later).
-    let mut conn = store::open(&data).unwrap();
-    let who = AgentIdentity {
-        agent_id: "dinkes-1".into(),
-        opd_id: "dinkes".into(),
-    };
     let mut seq = 1_000_000;
     let mut late: Vec<ResultRow> = Vec::new();
     for m in 1000..1030 {
@@ -375,11 +327,7 @@ fn csv_json_html_english_and_late_data_correction() {
             });
         }
     }
-    let tx = conn.transaction().unwrap();
-    store::insert_results(&tx, &who, &late, DAY0 + 2 * 86_400_000).unwrap();
-    pantau_collector::report::rollup::mark_dirty(&tx, "dinkes", &late).unwrap();
-    tx.commit().unwrap();
-    drop(conn);
+    store_rows(&data, "dinkes", "dinkes-1", &late, DAY0 + 2 * 86_400_000);
     let csv = std::fs::read_to_string(report(&data, &dir.path().join("c2"), "csv", &[])).unwrap();
     let line = csv
         .lines()
@@ -398,7 +346,7 @@ fn maintenance_is_excluded_and_bad_arguments_explain_themselves() {
     let data = dir.path().join("data");
     seed(&data);
     // The 20-minute internet outage (11.40-12.00 WITA = 03:40-04:00Z) was planned.
-    let (ok, _, e) = run(
+    let (ok, _, e) = collector_run(
         &data,
         &[
             "maintenance",
@@ -428,7 +376,7 @@ fn maintenance_is_excluded_and_bad_arguments_explain_themselves() {
     let avail: f64 = f[3].parse().unwrap();
     assert!((avail - 1380.0 / 1390.0 * 100.0).abs() < 1e-3, "{line}");
 
-    let (ok, _, e) = run(
+    let (ok, _, e) = collector_run(
         &data,
         &[
             "report",
@@ -443,7 +391,7 @@ fn maintenance_is_excluded_and_bad_arguments_explain_themselves() {
         ],
     );
     assert!(!ok && e.contains("no OPD `nope`"), "{e}");
-    let (ok, _, e) = run(
+    let (ok, _, e) = collector_run(
         &data,
         &[
             "report",
@@ -460,7 +408,7 @@ fn maintenance_is_excluded_and_bad_arguments_explain_themselves() {
         ],
     );
     assert!(!ok && e.contains("unknown format `doc`"), "{e}");
-    let (ok, _, e) = run(&data, &["verify", dir.path().to_str().unwrap()]);
+    let (ok, _, e) = collector_run(&data, &["verify", dir.path().to_str().unwrap()]);
     assert!(!ok && e.contains("MANIFEST.txt"), "{e}");
 }
 
@@ -519,6 +467,6 @@ fn xlsx_reads_back_with_the_figures() {
             .any(|r| r[1] == Data::String("005/DISKOMINFO/XI/2026".into()))
     );
     // The bundle verifies.
-    let (ok, _, e) = run(&data, &["verify", out.to_str().unwrap()]);
+    let (ok, _, e) = collector_run(&data, &["verify", out.to_str().unwrap()]);
     assert!(ok, "{e}");
 }

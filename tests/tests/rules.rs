@@ -9,10 +9,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
-use pantau_collector::model::{AgentIdentity, HelloInfo, ResultRow, TargetDecl};
+use pantau_collector::model::ResultRow;
 use pantau_collector::store;
 
 /// 2026-11-02 00:00 WITA (UTC+8).
@@ -22,39 +21,14 @@ const INSTALLED_MIN: i64 = 630;
 /// inet-a is down 11:40-12:40 local.
 const DOWN: std::ops::Range<i64> = 700..760;
 
-fn target(id: &str, group: &str, kind: &'static str) -> TargetDecl {
-    TargetDecl {
-        id: id.into(),
-        group: group.into(),
-        kind,
-        address: format!("{id}.example.invalid"),
-        label: id.into(),
-        interval_ms: 30_000,
-        timeout_ms: 5_000,
-    }
-}
-
 fn seed(data: &Path) {
     enrol(data, "dinas", "dinas-1");
     let targets = vec![
-        target("pusdat", "intranet", "icmp"),
-        target("inet-a", "internet", "tcp"),
-        target("inet-b", "internet", "tcp"),
+        decl("pusdat", "intranet", "icmp", 30_000),
+        decl("inet-a", "internet", "tcp", 30_000),
+        decl("inet-b", "internet", "tcp", 30_000),
     ];
-    let mut conn = store::open(data).unwrap();
-    let who = AgentIdentity {
-        agent_id: "dinas-1".into(),
-        opd_id: "dinas".into(),
-    };
-    let hello = HelloInfo {
-        version: "test".into(),
-        config_hash: "x".into(),
-        hostname: "h".into(),
-        epoch: 1,
-        agent_time_ms: None,
-        targets: targets.clone(),
-    };
-    store::record_hello(&mut conn, &who, &hello, None).unwrap();
+    declare(data, "dinas", "dinas-1", targets.clone());
     let mut rows = Vec::new();
     let mut seq = 0;
     for m in INSTALLED_MIN..1440 {
@@ -82,32 +56,11 @@ fn seed(data: &Path) {
             }
         }
     }
-    let tx = conn.transaction().unwrap();
-    store::insert_results(&tx, &who, &rows, DAY0 + 86_400_000).unwrap();
-    pantau_collector::report::rollup::mark_dirty(&tx, "dinas", &rows).unwrap();
-    tx.commit().unwrap();
-}
-
-fn collector(data: &Path, config: Option<&Path>, args: &[&str]) -> (i32, String, String) {
-    let mut c = Command::new(bin("pantau-collector"));
-    if let Some(cfg) = config {
-        c.arg("--config").arg(cfg);
-    }
-    let out = c
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run pantau-collector");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    store_rows(data, "dinas", "dinas-1", &rows, DAY0 + 86_400_000);
 }
 
 fn json_report(data: &Path, config: Option<&Path>, out: &Path) -> serde_json::Value {
-    let (code, stdout, stderr) = collector(
+    let (code, stdout, stderr) = collector_cli(
         data,
         config,
         &[
@@ -210,7 +163,7 @@ fn configured_rules_version_rebuild_and_mid_day_install() {
     assert!(parameter(&r, "rules_before").is_none());
 
     // The incident list shows it with a start to copy into incident-note.
-    let (code, out, err) = collector(
+    let (code, out, err) = collector_cli(
         &data,
         Some(&strict),
         &[
@@ -259,7 +212,7 @@ fn configured_rules_version_rebuild_and_mid_day_install() {
     );
 
     // Maintenance windows can be listed.
-    let (code, _, err) = collector(
+    let (code, _, err) = collector_cli(
         &data,
         None,
         &[
@@ -277,7 +230,7 @@ fn configured_rules_version_rebuild_and_mid_day_install() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = collector(&data, None, &["maintenance-list", "--opd", "dinas"]);
+    let (code, out, err) = collector_cli(&data, None, &["maintenance-list", "--opd", "dinas"]);
     assert_eq!(code, 0, "{err}");
     let line = out.lines().nth(1).expect(&out);
     assert!(
@@ -295,7 +248,7 @@ fn bad_rule_keys_are_named_with_the_file() {
         &dir.path().join("bad.toml"),
         "[report.sla]\napp = 120\n\n[report.rules]\ndegraded_loss_percent = -1\nbusiness_hours = \"16-08\"\n\n[report.rules.composite]\ninternet = \"most\"\n",
     );
-    let (code, _, err) = collector(&dir.path().join("data"), Some(&cfg), &["opd", "list"]);
+    let (code, _, err) = collector_cli(&dir.path().join("data"), Some(&cfg), &["opd", "list"]);
     assert_eq!(code, 64, "{err}");
     for key in [
         "report.sla.app",

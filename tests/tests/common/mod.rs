@@ -352,3 +352,92 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             .flatten()
     })
 }
+
+/// A target as an agent's Hello declares it, at a placeholder address.
+pub fn decl(
+    id: &str,
+    group: &str,
+    kind: &'static str,
+    interval_ms: u64,
+) -> pantau_collector::model::TargetDecl {
+    pantau_collector::model::TargetDecl {
+        id: id.into(),
+        group: group.into(),
+        kind,
+        address: format!("{id}.example.invalid"),
+        label: id.into(),
+        interval_ms,
+        timeout_ms: 5_000,
+    }
+}
+
+fn identity(opd: &str, agent: &str) -> pantau_collector::model::AgentIdentity {
+    pantau_collector::model::AgentIdentity {
+        agent_id: agent.into(),
+        opd_id: opd.into(),
+    }
+}
+
+/// Record the Hello of `agent` (enrolled in `opd`) declaring `targets`, as
+/// the ingest does when the agent connects.
+pub fn declare(
+    data: &Path,
+    opd: &str,
+    agent: &str,
+    targets: Vec<pantau_collector::model::TargetDecl>,
+) {
+    let mut conn = pantau_collector::store::open(data).expect("open store");
+    let hello = pantau_collector::model::HelloInfo {
+        version: "test".into(),
+        config_hash: "x".into(),
+        hostname: "h".into(),
+        epoch: 1,
+        agent_time_ms: None,
+        targets,
+    };
+    pantau_collector::store::record_hello(&mut conn, &identity(opd, agent), &hello, None)
+        .expect("record hello");
+}
+
+/// Store results of `agent` received at `received_ms` as the writer does:
+/// one transaction that also marks their rollup hours dirty.
+pub fn store_rows(
+    data: &Path,
+    opd: &str,
+    agent: &str,
+    rows: &[pantau_collector::model::ResultRow],
+    received_ms: i64,
+) {
+    let mut conn = pantau_collector::store::open(data).expect("open store");
+    let tx = conn.transaction().expect("begin");
+    pantau_collector::store::insert_results(&tx, &identity(opd, agent), rows, received_ms)
+        .expect("insert results");
+    pantau_collector::report::rollup::mark_dirty(&tx, opd, rows).expect("mark dirty");
+    tx.commit().expect("commit");
+}
+
+/// Run `pantau-collector [--config CONFIG] --data-dir DATA ARGS`: exit code,
+/// stdout, stderr.
+pub fn collector_cli(data: &Path, config: Option<&Path>, args: &[&str]) -> (i32, String, String) {
+    let mut c = Command::new(bin("pantau-collector"));
+    if let Some(cfg) = config {
+        c.arg("--config").arg(cfg);
+    }
+    let out = c
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run pantau-collector");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// [`collector_cli`] without a config file, success as a flag.
+pub fn collector_run(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let (code, out, err) = collector_cli(data, None, args);
+    (code == 0, out, err)
+}
