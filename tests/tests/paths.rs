@@ -16,9 +16,9 @@ mod common;
 mod netns;
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use common::{enrol, wait_for};
+use common::{enrol, local_date, now_ms, wait_for};
 use netns::{Netns, agent_config, veth, veth6};
 
 /// One stored path.
@@ -59,36 +59,6 @@ fn paths(db: &rusqlite::Connection) -> Vec<PathRow> {
     .collect::<Result<_, _>>()
     .unwrap()
 }
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// `ms` as RFC 3339 UTC, e.g. "2026-12-01T20:15:00.123Z".
-fn utc(ms: i64) -> String {
-    // Civil date from days since 1970-01-01 (Hinnant's algorithm).
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
-}
-
 /// Address of host `h` on network `n` of the chain.
 fn addr(v6: bool, n: u8, h: u8) -> String {
     if v6 {
@@ -115,7 +85,7 @@ fn route(ns: &Netns, v6: bool, verb: &str, dst: &str, via: &str) {
 /// `pantau-collector report` for OPD `opd-uji` over yesterday..tomorrow
 /// (UTC), in `format`; returns the report file.
 fn report(data: &Path, out: &Path, format: &str) -> std::path::PathBuf {
-    let day = |d: i64| utc(now_ms() + d * 86_400_000)[..10].to_string();
+    let day = |d: i64| local_date(now_ms() + d * 86_400_000, 0);
     let out_s = out.to_str().unwrap();
     let (from, to) = (day(-1), day(1));
     let stdout = common::collector_cmd(
@@ -393,7 +363,11 @@ fn trace_case(v6: bool) {
     assert_eq!(changes[0]["old_hops"], serde_json::json!(via_r2));
     assert_eq!(changes[0]["new_hops"], serde_json::json!(via_r3));
     assert_eq!(changes[0]["previous_id"], old.id);
-    let t = utc;
+    let t = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
     let early: serde_json::Value = serde_json::from_str(&get(&format!(
         "/api/v1/paths?agent=uji-1&from={}&to={}",
         t(old.first_seen_ms),

@@ -316,18 +316,6 @@ fn dashboards_are_well_formed_and_every_exemption_is_used() {
 
 // ---------------------------------------------------------------- live
 
-/// Percent-encode a query parameter.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A running Prometheus, killed on drop (via `Proc`).
 struct Prometheus {
     _proc: Proc,

@@ -82,18 +82,6 @@ fn start_prometheus(dir: &Path, addr: SocketAddr, collector: &str, log_name: &st
     p
 }
 
-/// Percent-encode a query parameter.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Raw samples of the series matching `selector` in (at - range, at]:
 /// labels -> [(timestamp ms, value)].
 fn raw_samples(

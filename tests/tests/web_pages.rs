@@ -9,30 +9,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-
-/// Civil date (UTC+8, WITA) of a Unix time in ms, as YYYY-MM-DD.
-fn wita_date(ms: i64) -> String {
-    let days = (ms + 8 * 3_600_000).div_euclid(86_400_000);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// Count pixels of a colour in a PNG (8-bit RGB/RGBA, non-interlaced) with
 /// Python's standard library, so the check needs no image crate.
 fn count_color(png: &std::path::Path, rgb: (u8, u8, u8)) -> u64 {
@@ -159,7 +135,10 @@ address = "127.0.0.1:{closed}"
     let _agent = start_agent(&cfg);
 
     let now = now_ms();
-    let (from, to) = (wita_date(now - 86_400_000), wita_date(now + 86_400_000));
+    let (from, to) = (
+        local_date(now - 86_400_000, 8),
+        local_date(now + 86_400_000, 8),
+    );
     let q = format!("/api/v1/report?opd=bappeda&from={from}&to={to}&format=json");
     // The API refreshes rollups from the writer's dirty marks before answering.
     let report: serde_json::Value =

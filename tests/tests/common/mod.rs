@@ -441,3 +441,30 @@ pub fn collector_run(data: &Path, args: &[&str]) -> (bool, String, String) {
     let (code, out, err) = collector_cli(data, None, args);
     (code == 0, out, err)
 }
+
+/// Now, Unix ms.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The local date (YYYY-MM-DD) of `ms` at a fixed UTC offset in hours.
+pub fn local_date(ms: i64, offset_hours: i32) -> String {
+    let zone = chrono::FixedOffset::east_opt(offset_hours * 3600).expect("offset");
+    chrono::DateTime::from_timestamp_millis(ms)
+        .expect("time in range")
+        .with_timezone(&zone)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Percent-encode a query parameter value.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
