@@ -4,19 +4,31 @@
 #   deploy/debian/gen-assets.sh target/release
 # writes target/release/share/{completions,man}/. `cargo deb` picks them up
 # (see [package.metadata.deb] assets in agent/Cargo.toml and collector/Cargo.toml).
+# Optional binary names after the directory (default: both). For binaries of
+# another architecture, PANTAU_RUNNER is put in front of each run, e.g.
+#   PANTAU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+#     deploy/debian/gen-assets.sh target/cross/aarch64-unknown-linux-gnu/release pantau-agent
 set -eu
 
-dir="${1:?usage: gen-assets.sh TARGET_PROFILE_DIR (e.g. target/release)}"
+dir="${1:?usage: gen-assets.sh TARGET_PROFILE_DIR [BINARY...] (e.g. target/release)}"
+shift
+[ $# -gt 0 ] || set -- pantau-agent pantau-collector
+runner="${PANTAU_RUNNER:-}"
 out="$dir/share"
 rm -rf "$out"
 mkdir -p "$out/completions" "$out/man"
-for bin in pantau-agent pantau-collector; do
+for bin in "$@"; do
+    case "$bin" in
+        pantau-agent|pantau-collector) ;;
+        *) echo "gen-assets.sh: unknown binary '$bin' (pantau-agent or pantau-collector)" >&2; exit 1 ;;
+    esac
     exe="$dir/$bin"
     [ -x "$exe" ] || { echo "gen-assets.sh: $exe not built; run cargo build first" >&2; exit 1; }
-    "$exe" completions bash > "$out/completions/$bin.bash"
-    "$exe" completions zsh > "$out/completions/_$bin"
-    "$exe" completions fish > "$out/completions/$bin.fish"
-    "$exe" man --out "$out/man" > /dev/null
+    # $runner is deliberately split into words (a command and its options).
+    $runner "$exe" completions bash > "$out/completions/$bin.bash"
+    $runner "$exe" completions zsh > "$out/completions/_$bin"
+    $runner "$exe" completions fish > "$out/completions/$bin.fish"
+    $runner "$exe" man --out "$out/man" > /dev/null
     gzip -9nf "$out/man/$bin"*.1
 done
 echo "$out"
