@@ -318,7 +318,8 @@ fn record_path(
         return Ok(());
     }
     let field = |k: &str| -> Vec<serde_json::Value> { hops.iter().map(|h| h[k].clone()).collect() };
-    let addrs = serde_json::Value::Array(field("address")).to_string();
+    let new_addrs = field("address");
+    let addrs = serde_json::Value::Array(new_addrs.clone()).to_string();
     let rtts = serde_json::Value::Array(field("rtt_us")).to_string();
     let reached = r.data["reached"].as_bool().unwrap_or(false);
     let latest: Option<(i64, String, i64)> = tx
@@ -330,13 +331,18 @@ fn record_path(
         )
         .optional()
         .op("read latest path")?;
+    let merged = latest.as_ref().and_then(|(_, old, _)| {
+        let old: Vec<serde_json::Value> = serde_json::from_str(old).ok()?;
+        merge_hops(&old, &new_addrs)
+    });
     match latest {
-        Some((id, same, last)) if same == addrs => {
+        Some((id, _, last)) if merged.is_some() => {
+            let hops = serde_json::Value::Array(merged.unwrap_or_default()).to_string();
             tx.execute(
                 "UPDATE path SET last_seen_ms = MAX(last_seen_ms, ?2), times_seen = times_seen + 1,
-                        rtt_us = CASE WHEN ?2 >= ?3 THEN ?4 ELSE rtt_us END, reached = ?5
+                        rtt_us = CASE WHEN ?2 >= ?3 THEN ?4 ELSE rtt_us END, reached = ?5, hops = ?6
                  WHERE id = ?1",
-                params![id, r.observed_at_ms, last, rtts, reached],
+                params![id, r.observed_at_ms, last, rtts, reached, hops],
             )
             .op("extend path")?;
         }
@@ -359,6 +365,59 @@ fn record_path(
         }
     }
     Ok(())
+}
+
+/// The hops of one path seen again, if `new` is the same path as `old`: the
+/// same length and every hop equal, or unanswered (null) in one of them —
+/// routers that rate-limit or drop ICMP must not look like a route change.
+/// The result fills the unanswered hops of either from the other.
+fn merge_hops(
+    old: &[serde_json::Value],
+    new: &[serde_json::Value],
+) -> Option<Vec<serde_json::Value>> {
+    if old.len() != new.len() {
+        return None;
+    }
+    old.iter()
+        .zip(new)
+        .map(|(o, n)| match (o.is_null(), n.is_null()) {
+            (true, _) => Some(n.clone()),
+            (_, true) => Some(o.clone()),
+            _ => (o == n).then(|| o.clone()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::merge_hops;
+    use serde_json::{Value, json};
+
+    fn v(x: Value) -> Vec<Value> {
+        x.as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn unanswered_hops_are_not_a_path_change() {
+        let old = v(json!(["10.0.0.1", "10.0.1.1", "10.0.2.1"]));
+        assert_eq!(merge_hops(&old, &old), Some(old.clone()));
+        // A rate-limited router: same path, the stored hops keep the address.
+        assert_eq!(
+            merge_hops(&old, &v(json!([null, "10.0.1.1", "10.0.2.1"]))),
+            Some(old.clone())
+        );
+        // An earlier gap is filled in.
+        assert_eq!(
+            merge_hops(&v(json!(["10.0.0.1", null, "10.0.2.1"])), &old),
+            Some(old.clone())
+        );
+        // A different router, or another length, is a change.
+        assert_eq!(
+            merge_hops(&old, &v(json!(["10.0.0.1", "10.0.9.1", "10.0.2.1"]))),
+            None
+        );
+        assert_eq!(merge_hops(&old, &v(json!(["10.0.0.1", "10.0.2.1"]))), None);
+    }
 }
 
 /// Everything the read API and pages need.
