@@ -78,11 +78,15 @@ enum Command {
         #[arg(long)]
         opd: String,
         /// First day (YYYY-MM-DD, local time).
-        #[arg(long)]
-        from: chrono::NaiveDate,
+        #[arg(long, required_unless_present = "period", requires = "to")]
+        from: Option<chrono::NaiveDate>,
         /// Last day, inclusive (YYYY-MM-DD).
-        #[arg(long)]
-        to: chrono::NaiveDate,
+        #[arg(long, required_unless_present = "period", requires = "from")]
+        to: Option<chrono::NaiveDate>,
+        /// Instead of --from/--to: 2026 (year), 2026-S1 (semester),
+        /// 2026-Q3 (quarter) or 2026-11 (month).
+        #[arg(long, conflicts_with_all = ["from", "to"], value_parser = report::parse_period)]
+        period: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
         /// pdf, xlsx, csv, html or json.
         #[arg(long, default_value = "pdf")]
         format: String,
@@ -337,6 +341,7 @@ fn main() -> ExitCode {
             opd,
             from,
             to,
+            period,
             format,
             out,
             lang,
@@ -345,21 +350,24 @@ fn main() -> ExitCode {
             compare_from,
             compare_to,
             progress,
-        } => done(report::command::report(
-            &cfg,
-            report::command::ReportArgs {
-                opd,
-                from,
-                to,
-                format,
-                out,
-                lang,
-                number,
-                business_hours,
-                compare: compare_from.zip(compare_to),
-                progress,
-            },
-        )),
+        } => done(match period.or(from.zip(to)) {
+            None => Err("give --from and --to, or --period".into()),
+            Some((from, to)) => report::command::report(
+                &cfg,
+                report::command::ReportArgs {
+                    opd,
+                    from,
+                    to,
+                    format,
+                    out,
+                    lang,
+                    number,
+                    business_hours,
+                    compare: compare_from.zip(compare_to),
+                    progress,
+                },
+            ),
+        }),
         Command::Verify { path, public_key } => {
             done(report::command::verify(&cfg.data_dir, &path, public_key))
         }

@@ -521,6 +521,25 @@ fn throughput_utilisation_and_reachability_in_every_format() {
         "/api/v1/report?opd=all&from=2026-11-02&to=2026-11-02&bundle=yes",
     );
     assert_eq!(code, 400);
+    // An evaluation period instead of dates: the month holding the data.
+    let (code, body_m) = get_bytes(
+        c.http,
+        "/api/v1/report?opd=dinkes&period=2026-11&format=json",
+    );
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body_m));
+    let month: serde_json::Value = serde_json::from_slice(&body_m).unwrap();
+    assert_eq!(
+        (month["meta"]["from"].as_str(), month["meta"]["to"].as_str()),
+        (Some("2026-11-01"), Some("2026-11-30"))
+    );
+    close(
+        &month["capacity"]["bandwidth"][0]["download"]["median_bps"],
+        15e6,
+        "the month holds the same one day of tests",
+    );
+    let (code, body_b) = get_bytes(c.http, "/api/v1/report?opd=dinkes&period=2026-Q5");
+    assert_eq!(code, 400);
+    assert!(String::from_utf8_lossy(&body_b).contains("`2026-Q5` is not a period"));
     c.proc.terminate();
     let tar = dir.path().join("laporan.tar");
     std::fs::write(&tar, &body).unwrap();

@@ -242,6 +242,74 @@ fn configured_rules_version_rebuild_and_mid_day_install() {
 }
 
 #[test]
+fn evaluation_periods_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    seed(&data);
+    for (period, from, to) in [
+        ("2026-11", "2026-11-01", "2026-11-30"),
+        ("2026-Q4", "2026-10-01", "2026-12-31"),
+        ("2026-S2", "2026-07-01", "2026-12-31"),
+        ("2026", "2026-01-01", "2026-12-31"),
+    ] {
+        let out = dir.path().join(period);
+        let (code, stdout, stderr) = collector_cli(
+            &data,
+            None,
+            &[
+                "report",
+                "--opd",
+                "dinas",
+                "--period",
+                period,
+                "--format",
+                "json",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 0, "{period}: {stderr}");
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(stdout.lines().next().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(r["meta"]["from"], from, "{period}");
+        assert_eq!(r["meta"]["to"], to, "{period}");
+        // The one day of data is inside every one of these periods.
+        assert_eq!(
+            group(&r, "intranet")["minutes"]["up"],
+            1440 - INSTALLED_MIN,
+            "{period}"
+        );
+    }
+    let (code, _, stderr) = collector_cli(
+        &data,
+        None,
+        &[
+            "report", "--opd", "dinas", "--period", "2026-13", "--out", "x",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("`2026-13` is not a period"), "{stderr}");
+    let (code, _, stderr) = collector_cli(
+        &data,
+        None,
+        &[
+            "report",
+            "--opd",
+            "dinas",
+            "--period",
+            "2026",
+            "--from",
+            "2026-01-01",
+            "--out",
+            "x",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+#[test]
 fn bad_rule_keys_are_named_with_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(

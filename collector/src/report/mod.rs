@@ -856,6 +856,47 @@ pub fn bundle_files(
     Ok((name, files))
 }
 
+/// The days of an evaluation period written as `2026` (year), `2026-S1` /
+/// `2026-S2` (semester), `2026-Q1`..`2026-Q4` (quarter) or `2026-11` (month):
+/// first and last local day, inclusive.
+pub fn parse_period(s: &str) -> Result<(NaiveDate, NaiveDate), String> {
+    let bad = || {
+        format!(
+            "`{s}` is not a period: use YYYY (year), YYYY-S1/S2 (semester), YYYY-Q1..Q4 (quarter) or YYYY-MM (month)"
+        )
+    };
+    let (year, rest) = match s.split_once('-') {
+        Some((y, r)) => (y, Some(r)),
+        None => (s, None),
+    };
+    let year: i32 = year
+        .parse()
+        .ok()
+        .filter(|y| (2000..=2999).contains(y))
+        .ok_or_else(bad)?;
+    let (first_month, months) = match rest.map(|r| r.to_ascii_uppercase()) {
+        None => (1, 12),
+        Some(r) if r.starts_with('S') => match &r[1..] {
+            "1" => (1, 6),
+            "2" => (7, 6),
+            _ => return Err(bad()),
+        },
+        Some(r) if r.starts_with('Q') => match r[1..].parse::<u32>() {
+            Ok(q @ 1..=4) => (3 * q - 2, 3),
+            _ => return Err(bad()),
+        },
+        Some(r) => match r.parse::<u32>() {
+            Ok(m @ 1..=12) if r.len() == 2 => (m, 1),
+            _ => return Err(bad()),
+        },
+    };
+    let from = NaiveDate::from_ymd_opt(year, first_month, 1).ok_or_else(bad)?;
+    let after = from
+        .checked_add_months(chrono::Months::new(months))
+        .ok_or_else(bad)?;
+    Ok((from, after.pred_opt().ok_or_else(bad)?))
+}
+
 /// Default report number, e.g. `PANTAU/dinkes/20251101-20251130`.
 pub fn default_number(scope: &str, from: NaiveDate, to: NaiveDate) -> String {
     format!(

@@ -379,6 +379,8 @@ async fn incidents_page(State(s): State<ReportWeb>) -> Result<Html<String>, WebE
 #[derive(Deserialize)]
 struct ReportQuery {
     opd: Option<String>,
+    /// Instead of `from`/`to`: 2026, 2026-S1, 2026-Q3 or 2026-11.
+    period: Option<String>,
     from: Option<String>,
     to: Option<String>,
     format: Option<String>,
@@ -409,8 +411,13 @@ async fn api_report(
     State(s): State<ReportWeb>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, WebError> {
-    let from = date_arg("from", q.from.as_deref())?;
-    let to = date_arg("to", q.to.as_deref())?;
+    let (from, to) = match q.period.as_deref() {
+        Some(p) => super::parse_period(p).map_err(|e| WebError(StatusCode::BAD_REQUEST, e))?,
+        None => (
+            date_arg("from", q.from.as_deref())?,
+            date_arg("to", q.to.as_deref())?,
+        ),
+    };
     if to < from {
         return Err(WebError(
             StatusCode::BAD_REQUEST,
