@@ -46,6 +46,10 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests start these binaries; build them once, up front.
 cargo build --workspace --bins --locked
+# The aarch64 (Raspberry Pi class) agent, cross-built with Debian's
+# rustc-web and its arm64 standard library (installs them with apt), plus its
+# arm64 .deb; tests/tests/aarch64.rs runs it under qemu-user.
+bash deploy/cross/build-aarch64.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"

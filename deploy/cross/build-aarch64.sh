@@ -33,7 +33,12 @@ done
 # not used here, so name the binaries explicitly.
 rustc=/usr/bin/rustc
 cargo=/usr/bin/cargo
-qemu="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+# qemu-user runs the aarch64 binaries with the arm64 libc6 that dpkg multiarch
+# installs in /lib/aarch64-linux-gnu (its own loader, /lib/ld-linux-aarch64.so.1).
+# Not -L /usr/aarch64-linux-gnu: that loader (libc6-arm64-cross, used for
+# linking) would load /lib/aarch64-linux-gnu/libc.so.6 of another glibc build,
+# and the first pthread_create then spins forever.
+qemu="qemu-aarch64 -L /"
 
 # 1. Packages. arm64 as a foreign dpkg architecture, for libstd-rust-web-dev:arm64.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
@@ -42,8 +47,8 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   apt-get update -qq
 fi
 need=()
-for p in rustc-web cargo-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu \
-         libc6-dev-arm64-cross qemu-user; do
+for p in rustc-web cargo-web libstd-rust-web-dev:arm64 libc6:arm64 \
+         gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

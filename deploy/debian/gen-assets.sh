@@ -6,7 +6,7 @@
 # (see [package.metadata.deb] assets in agent/Cargo.toml and collector/Cargo.toml).
 # Optional binary names after the directory (default: both). For binaries of
 # another architecture, PANTAU_RUNNER is put in front of each run, e.g.
-#   PANTAU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+#   PANTAU_RUNNER="qemu-aarch64 -L /" \
 #     deploy/debian/gen-assets.sh target/cross/aarch64-unknown-linux-gnu/release pantau-agent
 set -eu
 
