@@ -307,6 +307,50 @@ fn throughput_utilisation_and_reachability_in_every_format() {
     assert_eq!(u["if_name"], "ether1");
     assert_eq!(u["capacity_contracted"], true);
 
+    // Business hours only (Monday 2 November, 08-16 local): the hour
+    // rollups inside them. Bandwidth: the 12:00 test (12/10) ran, the 09:00
+    // one failed; 00/06/18 and the 03 skip are outside. Link: polls at
+    // minutes 480..959 without 600..659 = 420, one without a rate (660);
+    // 419 intervals = 25 140 s of 28 800; all at 4 in and 2 out. JIP was
+    // down only before 02:00: 100 % in business hours.
+    let bh: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(report(
+            &data,
+            &dir.path().join("jb"),
+            "json",
+            &["--business-hours"],
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let bcap = &bh["capacity"];
+    let bw = &bcap["bandwidth"][0];
+    assert_eq!(
+        (&bw["tests_run"], &bw["tests_skipped"], &bw["tests_failed"]),
+        (&1.into(), &0.into(), &1.into())
+    );
+    close(
+        &bw["download"]["median_bps"],
+        12e6,
+        "business download median",
+    );
+    close(&bw["upload"]["median_bps"], 10e6, "business upload median");
+    let u = &bcap["utilisation"][0];
+    assert_eq!(
+        (&u["polls"], &u["polls_without_rate"]),
+        (&420.into(), &1.into())
+    );
+    close(&u["covered_seconds"], 25_140.0, "business covered");
+    close(&u["period_seconds"], 28_800.0, "business period");
+    close(&u["inbound"]["avg_bps"], 4e6, "business in avg");
+    close(&u["inbound"]["peak_bps"], 4e6, "business in peak");
+    close(&u["outbound"]["avg_bps"], 2e6, "business out avg");
+    close(
+        &bcap["reachability"][1]["figure"]["availability_pct"],
+        100.0,
+        "business jip",
+    );
+
     // Findings with the new evidence.
     let findings: Vec<&str> = json["findings"]
         .as_array()

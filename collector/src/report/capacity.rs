@@ -403,10 +403,11 @@ fn read_bw(
     opd: Option<&str>,
     from: i64,
     to: i64,
+    keep: &dyn Fn(i64) -> bool,
 ) -> Result<BTreeMap<(String, String, String), BwAcc>, StoreError> {
     let mut st = conn
         .prepare_cached(&format!(
-            "SELECT opd_id, agent_id, target_id, n_ok, n_skipped, n_fail, dl, ul FROM {table}
+            "SELECT opd_id, agent_id, target_id, n_ok, n_skipped, n_fail, dl, ul, {time_col} FROM {table}
              WHERE {time_col} >= ?1 AND {time_col} < ?2 AND (?3 IS NULL OR opd_id = ?3)"
         ))
         .map_err(sql("prepare bandwidth rollup"))?;
@@ -415,6 +416,9 @@ fn read_bw(
         .map_err(sql("bandwidth rollup"))?;
     let mut out: BTreeMap<(String, String, String), BwAcc> = BTreeMap::new();
     while let Some(r) = rows.next().map_err(sql("bandwidth rollup"))? {
+        if !keep(r.get(8).map_err(sql("bandwidth rollup row"))?) {
+            continue;
+        }
         let e = sql("bandwidth rollup row");
         let key = (
             r.get(0).map_err(sql("bandwidth rollup row"))?,
@@ -440,10 +444,11 @@ fn read_link(
     opd: Option<&str>,
     from: i64,
     to: i64,
+    keep: &dyn Fn(i64) -> bool,
 ) -> Result<BTreeMap<(String, String, String), LinkAcc>, StoreError> {
     let mut st = conn
         .prepare_cached(&format!(
-            "SELECT {LINK_COLS}, opd_id FROM {table}
+            "SELECT {LINK_COLS}, opd_id, {time_col} FROM {table}
              WHERE {time_col} >= ?1 AND {time_col} < ?2 AND (?3 IS NULL OR opd_id = ?3)
              ORDER BY {time_col}"
         ))
@@ -453,6 +458,9 @@ fn read_link(
         .map_err(sql("link rollup"))?;
     let mut out: BTreeMap<(String, String, String), LinkAcc> = BTreeMap::new();
     while let Some(r) = rows.next().map_err(sql("link rollup"))? {
+        if !keep(r.get(16).map_err(sql("link rollup row"))?) {
+            continue;
+        }
         let key = (
             r.get(15).map_err(sql("link rollup row"))?,
             r.get(0).map_err(sql("link rollup row"))?,
@@ -485,6 +493,7 @@ pub fn rebuild_day(conn: &Connection, opd: &str, day: i64) -> Result<(), StoreEr
         Some(opd),
         day,
         day + DAY_MS,
+        &|_| true,
     )? {
         a.dl.sort_by(f64::total_cmp);
         a.ul.sort_by(f64::total_cmp);
@@ -505,6 +514,7 @@ pub fn rebuild_day(conn: &Connection, opd: &str, day: i64) -> Result<(), StoreEr
         Some(opd),
         day,
         day + DAY_MS,
+        &|_| true,
     )? {
         insert_link(
             conn,
@@ -660,15 +670,22 @@ pub struct Evidence {
 
 /// Load the evidence of `[from_ms, to_ms)` from day rollups; `opds` are the
 /// OPD figures already assembled (for reachability). Figures are computed
-/// up to `data_end` (the time of issue when the period is not over).
+/// up to `data_end` (the time of issue when the period is not over). With
+/// `business` (whether the hour starting at a UTC ms is a business hour),
+/// only business hours count, read from the hour rollups.
 pub fn load(
     conn: &Connection,
     opd: Option<&str>,
     opds: &[OpdFigure],
-    from_ms: i64,
-    to_ms: i64,
+    (from_ms, to_ms): (i64, i64),
     data_end: i64,
+    business: Option<&dyn Fn(i64) -> bool>,
 ) -> Result<Evidence, StoreError> {
+    let all = |_: i64| true;
+    let (keep, bw_table, link_table, time_col): (&dyn Fn(i64) -> bool, _, _, _) = match business {
+        Some(f) => (f, "rollup_bw_hour", "rollup_link_hour", "hour_ms"),
+        None => (&all, "rollup_bw_day", "rollup_link_day", "day_ms"),
+    };
     let mut ev = Evidence::default();
     for o in opds {
         for g in REACH_GROUPS {
@@ -688,8 +705,24 @@ pub fn load(
             .query_row(params![agent, target], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap_or_default()
     };
-    let links = read_link(conn, "rollup_link_day", "day_ms", opd, from_ms, to_ms)?;
-    let period_seconds = ((to_ms.min(data_end) - from_ms).max(0)) as f64 / 1000.0;
+    let links = read_link(conn, link_table, time_col, opd, from_ms, to_ms, keep)?;
+    let period_seconds = match business {
+        None => ((to_ms.min(data_end) - from_ms).max(0)) as f64 / 1000.0,
+        // Business hours of the period so far (hours are whole: periods
+        // start at local midnight and zones are whole hours).
+        Some(f) => {
+            let end = to_ms.min(data_end);
+            let mut secs = 0.0;
+            let mut h = from_ms;
+            while h < end {
+                if f(h) {
+                    secs += ((end - h).min(HOUR_MS)) as f64 / 1000.0;
+                }
+                h += HOUR_MS;
+            }
+            secs
+        }
+    };
     // Contracted capacity per OPD reported by its links (latest).
     let mut link_contract: BTreeMap<&str, (i64, f64)> = BTreeMap::new();
     for ((o, agent, target), a) in &links {
@@ -741,8 +774,7 @@ pub fn load(
     let mut registry = conn
         .prepare_cached("SELECT contracted_mbps FROM opd WHERE id = ?1")
         .map_err(sql("prepare opd contract"))?;
-    for ((o, agent, target), mut a) in
-        read_bw(conn, "rollup_bw_day", "day_ms", opd, from_ms, to_ms)?
+    for ((o, agent, target), mut a) in read_bw(conn, bw_table, time_col, opd, from_ms, to_ms, keep)?
     {
         let reg: Option<f64> = registry
             .query_row([o.as_str()], |r| r.get(0))

@@ -603,13 +603,15 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
         None => None,
     };
     let (mut findings, mut recommendations) = review(&figures, &coverage, &incidents, req.lang);
+    let business = |h: i64| rules::business_hour_at(&s.rules, h, s.utc_offset_minutes);
     let capacity = capacity::load(
         conn,
         req.opd.as_deref(),
         &figures,
-        from_ms,
-        to_ms,
+        (from_ms, to_ms),
         crate::store::now_ms(),
+        req.business_hours
+            .then_some(&business as &dyn Fn(i64) -> bool),
     )?;
     capacity::review(&capacity, req.lang, &mut findings, &mut recommendations);
     if findings.is_empty() {

@@ -404,7 +404,6 @@ pub fn rebuild_day(
     day: i64,
     offset_min: i64,
 ) -> Result<(), StoreError> {
-    use chrono::{Datelike, Timelike};
     conn.execute(
         "DELETE FROM rollup_group_day WHERE opd_id = ?1 AND day_ms = ?2",
         params![opd, day],
@@ -435,9 +434,7 @@ pub fn rebuild_day(
             *x = r.get(2 + i).map_err(sql("day row"))?;
             d.m[i] += *x;
         }
-        let local =
-            chrono::DateTime::from_timestamp_millis(hour + offset_min * 60_000).unwrap_or_default();
-        if rules::business_hour(rules, local.hour(), local.weekday().num_days_from_monday()) {
+        if rules::business_hour_at(rules, hour, offset_min) {
             for (b, x) in d.bh.iter_mut().zip(m) {
                 *b += x;
             }

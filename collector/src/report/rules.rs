@@ -150,7 +150,10 @@ impl RuleSet {
     pub fn rollup_fingerprint(&self) -> String {
         self.parameters()
             .into_iter()
-            .filter(|(k, _)| k.starts_with("degraded_") || k.starts_with("composite."))
+            .filter(|(k, _)| {
+                // Business hours shape the day rollups' business-hours columns.
+                k.starts_with("degraded_") || k.starts_with("composite.") || k == "business_hours"
+            })
             .map(|(k, v)| format!("{k}={v};"))
             .collect()
     }
@@ -318,6 +321,15 @@ impl StateMinutes {
         let total = measured + self.unknown;
         (total > 0).then(|| measured as f64 / total as f64)
     }
+}
+
+/// Whether the hour starting at `ms` (UTC) is a business hour at a local
+/// offset of `offset_min` minutes.
+pub fn business_hour_at(rules: &RuleSet, ms: i64, offset_min: i64) -> bool {
+    use chrono::{Datelike, Timelike};
+    let local =
+        chrono::DateTime::from_timestamp_millis(ms + offset_min * 60_000).unwrap_or_default();
+    business_hour(rules, local.hour(), local.weekday().num_days_from_monday())
 }
 
 /// Whether a local time (hour, weekday 0 = Monday) is within business hours.
