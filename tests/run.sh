@@ -52,6 +52,9 @@ cargo build --workspace --bins --locked
 bash deploy/cross/build-aarch64.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+# Every test binary runs even when one fails, so a red run shows all failures.
+status=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "pantau: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "pantau: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log" || status=1
+exit "$status"
