@@ -278,12 +278,51 @@ fn endpoint_needs_the_agent_token() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "HTTP/1.0 401");
 }
 
+/// An upload sink for the internet test: reads every POST body (chunked or
+/// with a length) and answers with the byte count.
+const UPLOAD_SINK: &str = r#"
+import http.server, sys
+class Sink(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def drain(self, left):
+        n = 0
+        while left:
+            b = self.rfile.read(min(left, 1 << 16))
+            if not b:
+                break
+            left -= len(b)
+            n += len(b)
+        return n
+    def do_POST(self):
+        n = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b""):
+                        pass
+                    break
+                n += self.drain(size)
+                self.rfile.readline()
+        else:
+            n = self.drain(int(self.headers.get("Content-Length", "0")))
+        body = str(n).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Sink).serve_forever()
+"#;
+
 /// Internet URL, end to end: `server = "http"` downloads a large file from a
 /// plain HTTP server (python3 http.server) in the "internet" namespace of
-/// the shared chain; the data centre's link towards the site is shaped to
-/// 20 Mbit/s. The measured download is within ±10 % of the shaped rate.
+/// the shared chain and uploads to a plain upload sink there (`upload_url`);
+/// both directions of the site's link to the data centre are shaped to
+/// 20 Mbit/s. Each measured rate is within ±10 % of the shaped rate.
 #[test]
-fn internet_url_download_within_ten_percent_at_20_mbit() {
+fn internet_url_both_directions_within_ten_percent_at_20_mbit() {
     let _one = one_at_a_time();
     if !netns::available() {
         return;
@@ -293,6 +332,9 @@ fn internet_url_download_within_ten_percent_at_20_mbit() {
     chain
         .dc
         .tbf("to-site", &format!("{rate_mbit}mbit"), "256kb", "50ms");
+    chain
+        .site
+        .tbf("to-dc", &format!("{rate_mbit}mbit"), "256kb", "50ms");
     let dir = tempfile::tempdir().expect("tempdir");
     let www = dir.path().join("www");
     std::fs::create_dir(&www).unwrap();
@@ -322,8 +364,29 @@ fn internet_url_download_within_ten_percent_at_20_mbit() {
         child: server,
         name: "python3 http.server",
     };
+    let sink = chain
+        .inet
+        .cmd("python3")
+        .args(["-c", UPLOAD_SINK, Chain::INET, "8081"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 upload sink");
+    let _sink = Proc {
+        child: sink,
+        name: "python3 upload sink",
+    };
     wait_for("the HTTP server", Duration::from_secs(20), || {
         (chain.site.http_get(Chain::INET, 8080, "/siap.txt") == "siap").then_some(())
+    });
+    wait_for("the upload sink", Duration::from_secs(20), || {
+        let script = format!(
+            "exec 3<>/dev/tcp/{}/8081 && printf 'POST / HTTP/1.0\\r\\nContent-Length: 4\\r\\n\\r\\nsiap' >&3 && cat <&3",
+            Chain::INET
+        );
+        let out = chain.site.cmd("bash").args(["-c", &script]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .ends_with("\r\n\r\n4")
+            .then_some(())
     });
     let cfg = netns::agent_config(
         dir.path(),
@@ -334,8 +397,10 @@ fn internet_url_download_within_ten_percent_at_20_mbit() {
         &format!(
             "[bandwidth]\nmin_gap = \"0s\"\n\n[[targets]]\nid = \"bw-internet\"\ngroup = \"internet\"\n\
              kind = \"bandwidth\"\naddress = \"http://{}:8080/besar.bin\"\ninterval = \"1h\"\n\
-             [targets.bandwidth]\nserver = \"http\"\ndirection = \"download\"\nstreams = 4\n\
+             [targets.bandwidth]\nserver = \"http\"\ndirection = \"both\"\nstreams = 4\n\
+             upload_url = \"http://{}:8081/sink\"\n\
              max_bytes = \"1GB\"\nmax_duration = \"10s\"\nwarmup = \"2s\"\n",
+            Chain::INET,
             Chain::INET
         ),
     );
@@ -352,15 +417,17 @@ fn internet_url_download_within_ten_percent_at_20_mbit() {
         "check failed:\n{table}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (down, _) = parse_rates(&table);
+    let (down, up) = parse_rates(&table);
     let shaped = f64::from(rate_mbit);
-    let err = (down - shaped) / shaped;
-    eprintln!(
-        "internet URL: shaped {shaped} Mbit/s, download {down} Mbit/s ({:+.1} %)",
-        err * 100.0
-    );
-    assert!(
-        err.abs() <= 0.10,
-        "download {down} Mbit/s vs shaped {shaped}"
-    );
+    for (what, got) in [("download", down), ("upload", up)] {
+        let err = (got - shaped) / shaped;
+        eprintln!(
+            "internet URL: shaped {shaped} Mbit/s, {what} {got} Mbit/s ({:+.1} %)",
+            err * 100.0
+        );
+        assert!(
+            err.abs() <= 0.10,
+            "{what} {got} Mbit/s vs shaped {shaped}\n{table}"
+        );
+    }
 }
