@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 
@@ -202,28 +201,6 @@ fn close(v: &serde_json::Value, want: f64, what: &str) {
         (got - want).abs() <= 1e-6 * want.abs().max(1.0),
         "{what}: {got} != {want}"
     );
-}
-
-/// GET with the raw body bytes (the signed archive is binary).
-fn get_bytes(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "{head}"
-    );
-    (code, raw[split + 4..].to_vec())
 }
 
 #[test]
@@ -555,18 +532,18 @@ fn throughput_utilisation_and_reachability_in_every_format() {
     // The signed bundle over HTTP verifies as downloaded, and not after a
     // one-byte change.
     let mut c = Collector::start(&data);
-    let (code, body) = get_bytes(
+    let (code, body) = http_get_bytes(
         c.http,
         "/api/v1/report?opd=all&from=2026-11-02&to=2026-11-02&format=pdf&bundle=1",
     );
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
-    let (code, _) = get_bytes(
+    let (code, _) = http_get_bytes(
         c.http,
         "/api/v1/report?opd=all&from=2026-11-02&to=2026-11-02&bundle=yes",
     );
     assert_eq!(code, 400);
     // An evaluation period instead of dates: the month holding the data.
-    let (code, body_m) = get_bytes(
+    let (code, body_m) = http_get_bytes(
         c.http,
         "/api/v1/report?opd=dinkes&period=2026-11&format=json",
     );
@@ -581,7 +558,7 @@ fn throughput_utilisation_and_reachability_in_every_format() {
         15e6,
         "the month holds the same one day of tests",
     );
-    let (code, body_b) = get_bytes(c.http, "/api/v1/report?opd=dinkes&period=2026-Q5");
+    let (code, body_b) = http_get_bytes(c.http, "/api/v1/report?opd=dinkes&period=2026-Q5");
     assert_eq!(code, 400);
     assert!(String::from_utf8_lossy(&body_b).contains("`2026-Q5` is not a period"));
     c.proc.terminate();

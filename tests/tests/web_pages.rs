@@ -191,6 +191,26 @@ address = "127.0.0.1:{closed}"
         "{overview}"
     );
     assert!(overview.contains("100,00 %"), "{overview}");
+    // The download form offers a period and the signed bundle; submitted
+    // with an empty period it uses the dates, and the bundle is a tar.
+    assert!(
+        overview.contains("name=\"period\"") && overview.contains("name=\"bundle\" value=\"1\""),
+        "{overview}"
+    );
+    let (code, body) = collector.get(&format!(
+        "/api/v1/report?opd=bappeda&from={from}&to={to}&period=&format=json&lang=id"
+    ));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["meta"]["from"],
+        from.as_str()
+    );
+    let (code, tar) = http_get_bytes(
+        collector.http,
+        &format!("/api/v1/report?opd=bappeda&from={from}&to={to}&period=&format=csv&bundle=1"),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(&tar[257..262], b"ustar", "a tar archive");
     let (code, detail) = collector.get("/laporan/opd/bappeda");
     assert_eq!(code, 200);
     assert!(

@@ -194,10 +194,12 @@ async fn overview(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> 
         h,
         "<h2>Unduh laporan / download a report</h2><form action=\"/api/v1/report\" method=\"get\">\
 OPD <input name=\"opd\" value=\"all\" size=\"10\"> dari / from <input name=\"from\" type=\"date\" value=\"{}\"> \
-sampai / to <input name=\"to\" type=\"date\" value=\"{}\"> <select name=\"format\"><option>pdf</option><option>xlsx</option><option>csv</option>\
+sampai / to <input name=\"to\" type=\"date\" value=\"{}\"> atau periode / or period \
+<input name=\"period\" size=\"8\" placeholder=\"2026-Q3\" title=\"2026, 2026-S1, 2026-Q3, 2026-11\"> <select name=\"format\"><option>pdf</option><option>xlsx</option><option>csv</option>\
 <option>html</option><option>json</option></select> <select name=\"lang\"><option value=\"id\">Bahasa Indonesia</option>\
-<option value=\"en\">English</option></select> <button>Unduh / download</button></form>\
-<p><small>Laporan bertanda tangan beserta data mentah: <code>pantau-collector report --opd all --from … --to … --format pdf --out DIR</code></small></p>",
+<option value=\"en\">English</option></select> <label><input type=\"checkbox\" name=\"bundle\" value=\"1\"> \
+bundel bertanda tangan + data mentah / signed bundle + raw data (.tar)</label> <button>Unduh / download</button></form>\
+<p><small>Periksa bundel / verify a bundle: <code>pantau-collector verify FILE.tar</code></small></p>",
         r.meta.from, r.meta.to
     );
     h.push_str(&foot(&s));
@@ -411,7 +413,7 @@ async fn api_report(
     State(s): State<ReportWeb>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, WebError> {
-    let (from, to) = match q.period.as_deref() {
+    let (from, to) = match q.period.as_deref().filter(|p| !p.trim().is_empty()) {
         Some(p) => super::parse_period(p).map_err(|e| WebError(StatusCode::BAD_REQUEST, e))?,
         None => (
             date_arg("from", q.from.as_deref())?,
