@@ -384,9 +384,28 @@ fn trace_case(v6: bool) {
     assert!(bad.contains("`from`"), "{bad}");
     let unknown = get("/api/v1/paths?agent=nobody");
     assert!(unknown.contains("no agent `nobody`"), "{unknown}");
+    // A limit keeps the most recently seen paths: the new one.
+    let one: serde_json::Value =
+        serde_json::from_str(&get("/api/v1/paths?agent=uji-1&limit=1")).unwrap();
+    assert_eq!(one["truncated"], true, "{one}");
+    let ps = one["paths"].as_array().unwrap();
+    assert_eq!(ps.len(), 1, "{one}");
+    assert_eq!(hops_of(&ps[0]), via_r3);
+    assert_eq!(api["truncated"], false);
+    let bad = get("/api/v1/paths?limit=0");
+    assert!(bad.contains("`limit`"), "{bad}");
 
     // The topology page draws the current hops and lists the change.
     let page = get("/jalur");
+    assert!(page.contains("30 hari terakhir"), "the default window");
+    let week = get("/jalur?days=7");
+    assert!(
+        week.contains("7 hari terakhir")
+            && week.contains(&format!("data-address=\"{}\"", via_r3[1])),
+        "{week}"
+    );
+    let bad = get("/jalur?days=0");
+    assert!(bad.contains("`days`"), "{bad}");
     assert!(page.contains("Topologi jaringan"), "{page}");
     let svg = &page[page.find("<svg").expect("an inline SVG")..page.find("</svg>").unwrap()];
     for h in &via_r3 {

@@ -16,8 +16,10 @@ use crate::report::Lang;
 use crate::report::topology::{self, Filter, Topology, esc, hops_text};
 use crate::store::{self, read};
 
-/// How far back the page looks for paths and changes.
-const PAGE_WINDOW_MS: i64 = 30 * 24 * 3_600_000;
+/// How far back the page looks for paths and changes, by default (days).
+const PAGE_DAYS: i64 = 30;
+/// Most paths one API answer carries, by default and at most.
+const API_LIMIT: (usize, usize) = (1000, 10_000);
 
 /// Query of `/api/v1/paths`: every key optional; `from`/`to` are RFC 3339.
 #[derive(Deserialize)]
@@ -28,6 +30,16 @@ pub(super) struct PathsQuery {
     target: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// Most paths in the answer (the most recently seen; default 1000).
+    limit: Option<usize>,
+}
+
+/// Query of `/jalur`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PageQuery {
+    /// Days to look back (1-400, default 30).
+    days: Option<i64>,
 }
 
 /// `GET /api/v1/paths?opd=&agent=&target=&from=&to=`: the paths in use in
@@ -70,7 +82,23 @@ pub(super) async fn api(
         from_ms,
         to_ms,
     };
-    let paths = s.read.with(move |c| topology::load(c, &filter)).await?;
+    let limit = q.limit.unwrap_or(API_LIMIT.0);
+    if !(1..=API_LIMIT.1).contains(&limit) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("`limit` must be 1 to {}", API_LIMIT.1),
+        ));
+    }
+    let mut paths = s.read.with(move |c| topology::load(c, &filter)).await?;
+    let truncated = paths.len() > limit;
+    if truncated {
+        // Keep the most recently seen, in their original order.
+        let mut order: Vec<(i64, i64)> = paths.iter().map(|p| (p.last_seen_ms, p.id)).collect();
+        order.sort_unstable_by(|a, b| b.cmp(a));
+        let keep: std::collections::HashSet<i64> =
+            order.into_iter().take(limit).map(|(_, id)| id).collect();
+        paths.retain(|p| keep.contains(&p.id));
+    }
     let changes_from = from_ms.unwrap_or(i64::MIN);
     let items: Vec<serde_json::Value> = paths
         .iter()
@@ -111,19 +139,32 @@ pub(super) async fn api(
             }))
         })
         .collect();
-    Ok(Json(json!({"paths": items, "changes": changes})))
+    Ok(Json(
+        json!({"paths": items, "changes": changes, "truncated": truncated}),
+    ))
 }
 
-/// `GET /jalur`: the topology drawn from the current paths of every agent,
-/// and per OPD the path changes of the last 30 days.
-pub(super) async fn page(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
+/// `GET /jalur[?days=N]`: the topology drawn from the current paths of every
+/// agent, and per OPD the path changes of the last N days (default 30).
+pub(super) async fn page(
+    State(s): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> Result<Html<String>, ApiError> {
+    let days = q.days.unwrap_or(PAGE_DAYS);
+    if !(1..=400).contains(&days) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "`days` must be 1 to 400".into(),
+        ));
+    }
     let now = store::now_ms();
+    let since = now - days * 86_400_000;
     let filter = Filter {
-        from_ms: Some(now - PAGE_WINDOW_MS),
+        from_ms: Some(since),
         ..Filter::default()
     };
     let paths = s.read.with(move |c| topology::load(c, &filter)).await?;
-    let g = Topology::build(&paths, now - PAGE_WINDOW_MS);
+    let g = Topology::build(&paths, since);
     let d = &s.display;
     let mut h = String::new();
     let _ = write!(
@@ -142,11 +183,17 @@ Warna / colours: <b style=\"color:#1f5fa8\">agen / agent</b> (kotak / square), <
         local_time(d, now)
     );
     if g.nodes.is_empty() {
-        h.push_str("<p>Belum ada data jalur (traceroute) dalam 30 hari terakhir. <small>No traceroute paths in the last 30 days.</small></p>");
+        let _ = write!(
+            h,
+            "<p>Belum ada data jalur (traceroute) dalam {days} hari terakhir. <small>No traceroute paths in the last {days} days.</small></p>"
+        );
     } else {
         let _ = write!(h, "<div class=svg>{}</div>", topology::svg(&g, Lang::Id));
     }
-    h.push_str("<h2>Perubahan jalur <small>path changes, last 30 days</small></h2>");
+    let _ = write!(
+        h,
+        "<h2>Perubahan jalur {days} hari terakhir <small>path changes, last {days} days</small></h2>"
+    );
     if g.changes.is_empty() {
         h.push_str("<p>Tidak ada perubahan jalur. <small>No path changes.</small></p>");
     }
