@@ -13,6 +13,11 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
+
+/// The day's province report.
+fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::PathBuf {
+    day_report(data, "2026-11-02", out, format, extra)
+}
 use pantau_collector::ingest::validate;
 use pantau_collector::model::{ResultRow, TargetDecl};
 use pantau_proto::v1 as pb;
@@ -159,38 +164,6 @@ fn seed(data: &Path) -> u64 {
     let rows = day_rows(&mut seq);
     store_rows(data, "dinkes", "dinkes-1", &rows, DAY0 + 2 * 86_400_000);
     seq
-}
-
-fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::PathBuf {
-    let o = out.to_str().unwrap();
-    let mut args = vec![
-        "report",
-        "--opd",
-        "all",
-        "--from",
-        "2026-11-02",
-        "--to",
-        "2026-11-02",
-        "--format",
-        format,
-        "--out",
-        o,
-    ];
-    args.extend(extra);
-    let (ok, stdout, stderr) = collector_run(data, &args);
-    assert!(ok, "report failed: {stderr}");
-    std::path::PathBuf::from(stdout.lines().next().unwrap())
-}
-
-fn pdftotext(p: &Path) -> String {
-    let out = Command::new("pdftotext")
-        .args(["-layout"])
-        .arg(p)
-        .arg("-")
-        .output()
-        .expect("pdftotext (poppler-utils) is installed by tests/run.sh");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn close(v: &serde_json::Value, want: f64, what: &str) {

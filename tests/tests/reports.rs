@@ -8,9 +8,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
+
+/// The day's province report, numbered.
+fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::PathBuf {
+    let mut args = vec!["--number", "005/DISKOMINFO/XI/2026"];
+    args.extend(extra);
+    day_report(data, "2026-11-02", out, format, &args)
+}
 use pantau_collector::model::{ResultRow, TargetDecl};
 
 /// 2026-11-02 00:00 WITA (UTC+8) = 2026-11-01T16:00:00Z.
@@ -86,47 +92,6 @@ fn seed(data: &Path) {
     let mut seq = 0;
     let rows = rows_for(&targets(), 0..1440, &mut seq, DAY0);
     store_rows(data, "dinkes", "dinkes-1", &rows, DAY0 + 86_400_000);
-}
-
-fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::PathBuf {
-    let mut args = vec![
-        "report",
-        "--opd",
-        "all",
-        "--from",
-        "2026-11-02",
-        "--to",
-        "2026-11-02",
-        "--format",
-        format,
-        "--number",
-        "005/DISKOMINFO/XI/2026",
-        "--out",
-    ];
-    let o = out.to_str().unwrap();
-    args.push(o);
-    args.extend(extra);
-    let (ok, stdout, stderr) = collector_run(data, &args);
-    assert!(ok, "report failed: {stderr}");
-    let first = stdout.lines().next().unwrap().to_string();
-    let p = std::path::PathBuf::from(first);
-    assert!(p.exists(), "{p:?} missing; stdout {stdout}");
-    p
-}
-
-fn pdftotext(p: &Path) -> String {
-    let out = Command::new("pdftotext")
-        .args(["-layout"])
-        .arg(p)
-        .arg("-")
-        .output()
-        .expect("pdftotext (poppler-utils) is installed by tests/run.sh");
-    assert!(
-        out.status.success(),
-        "pdftotext failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

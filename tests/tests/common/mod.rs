@@ -501,3 +501,43 @@ pub fn enc(s: &str) -> String {
         })
         .collect()
 }
+
+/// The text of a PDF, laid out (`pdftotext -layout`, poppler-utils).
+pub fn pdftotext(p: &Path) -> String {
+    let out = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(p)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by tests/run.sh");
+    assert!(
+        out.status.success(),
+        "pdftotext failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 text")
+}
+
+/// `pantau-collector report --opd all --from DAY --to DAY --format F --out
+/// OUT EXTRA...`; the path of the report file it wrote.
+pub fn day_report(data: &Path, day: &str, out: &Path, format: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec![
+        "report",
+        "--opd",
+        "all",
+        "--from",
+        day,
+        "--to",
+        day,
+        "--format",
+        format,
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    args.extend(extra);
+    let (ok, stdout, stderr) = collector_run(data, &args);
+    assert!(ok, "report failed: {stderr}");
+    let p = PathBuf::from(stdout.lines().next().unwrap_or_default());
+    assert!(p.exists(), "{p:?} missing; stdout {stdout}");
+    p
+}
