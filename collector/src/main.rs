@@ -111,6 +111,9 @@ enum Command {
         /// Print progress steps to stderr (automatic when stderr is a terminal).
         #[arg(long)]
         progress: bool,
+        /// Date of issue printed in the header (YYYY-MM-DD; default today).
+        #[arg(long)]
+        issued: Option<chrono::NaiveDate>,
     },
     /// Verify a report bundle (directory or any file in it); exit 1 if anything changed.
     ///
@@ -350,6 +353,7 @@ fn main() -> ExitCode {
             compare_from,
             compare_to,
             progress,
+            issued,
         } => done(match period.or(from.zip(to)) {
             None => Err("give --from and --to, or --period".into()),
             Some((from, to)) => report::command::report(
@@ -365,6 +369,7 @@ fn main() -> ExitCode {
                     business_hours,
                     compare: compare_from.zip(compare_to),
                     progress,
+                    issued,
                 },
             ),
         }),

@@ -281,6 +281,28 @@ fn evaluation_periods_by_name() {
             "{period}"
         );
     }
+    // The date of issue in the header is configurable too.
+    let out = dir.path().join("issued");
+    let (code, stdout, stderr) = collector_cli(
+        &data,
+        None,
+        &[
+            "report",
+            "--opd",
+            "dinas",
+            "--period",
+            "2026-11",
+            "--issued",
+            "2026-12-05",
+            "--format",
+            "html",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let html = std::fs::read_to_string(stdout.lines().next().unwrap()).unwrap();
+    assert!(html.contains("5 Desember 2026"), "date of issue in {html}");
     let (code, _, stderr) = collector_cli(
         &data,
         None,

@@ -205,6 +205,16 @@ address = "127.0.0.1:{closed}"
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["meta"]["from"],
         from.as_str()
     );
+    let (code, body) = collector.get(&format!(
+        "/api/v1/report?opd=bappeda&from={from}&to={to}&issued=2026-12-05&format=html"
+    ));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("5 Desember 2026"), "date of issue");
+    let (code, body) = collector.get(&format!(
+        "/api/v1/report?opd=bappeda&from={from}&to={to}&issued=kemarin"
+    ));
+    assert_eq!(code, 400);
+    assert!(body.contains("`issued`"), "{body}");
     let (code, tar) = http_get_bytes(
         collector.http,
         &format!("/api/v1/report?opd=bappeda&from={from}&to={to}&period=&format=csv&bundle=1"),

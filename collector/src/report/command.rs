@@ -32,6 +32,8 @@ pub struct ReportArgs {
     pub compare: Option<(NaiveDate, NaiveDate)>,
     /// Print progress steps to stderr even when it is not a terminal.
     pub progress: bool,
+    /// Date of issue printed in the header (default: today).
+    pub issued: Option<NaiveDate>,
 }
 
 /// Settings from the collector configuration.
@@ -77,7 +79,9 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, String> {
         opd,
         from: a.from,
         to: a.to,
-        issued_ms: store::now_ms(),
+        issued_ms: a
+            .issued
+            .map_or_else(store::now_ms, |d| settings(cfg).day_start(d)),
         lang,
         business_hours: a.business_hours,
         compare: a.compare,

@@ -383,6 +383,8 @@ struct ReportQuery {
     opd: Option<String>,
     /// Instead of `from`/`to`: 2026, 2026-S1, 2026-Q3 or 2026-11.
     period: Option<String>,
+    /// Date of issue printed in the header (YYYY-MM-DD; default today).
+    issued: Option<String>,
     from: Option<String>,
     to: Option<String>,
     format: Option<String>,
@@ -451,7 +453,10 @@ async fn api_report(
         opd: opd.clone(),
         from,
         to,
-        issued_ms: crate::store::now_ms(),
+        issued_ms: match q.issued.as_deref().filter(|d| !d.trim().is_empty()) {
+            Some(d) => s.settings.day_start(date_arg("issued", Some(d))?),
+            None => crate::store::now_ms(),
+        },
         lang,
         business_hours: q.business_hours.unwrap_or(false),
         compare: None,
