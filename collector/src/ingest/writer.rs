@@ -208,7 +208,7 @@ fn commit_batches(
     let started = Instant::now();
     let received_at = store::now_ms();
     let attempt = (|| {
-        let tx = conn.transaction().map_err(|source| StoreError::Sqlite {
+        let tx = store::write_tx(conn).map_err(|source| StoreError::Sqlite {
             op: "begin batch",
             source,
         })?;

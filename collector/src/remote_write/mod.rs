@@ -89,9 +89,7 @@ pub fn prepare(conn: &Connection, enabled: bool) -> Result<u64, StoreError> {
         .map_err(sql("enable remote write"))?;
         return Ok(0);
     }
-    let tx = conn
-        .unchecked_transaction()
-        .map_err(sql("begin remote write off"))?;
+    let tx = crate::store::write_tx(conn).map_err(sql("begin remote write off"))?;
     tx.execute("DELETE FROM remote_write_state", [])
         .map_err(sql("disable remote write"))?;
     let dropped = tx

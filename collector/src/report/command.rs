@@ -140,7 +140,7 @@ pub fn maintenance_add(
         return Err("--to must be after --from".into());
     }
     let conn = store::open(&cfg.data_dir).map_err(|e| e.to_string())?;
-    let tx = conn.unchecked_transaction().map_err(|e| e.to_string())?;
+    let tx = store::write_tx(&conn).map_err(|e| e.to_string())?;
     tx.execute(
         "INSERT INTO maintenance (opd_id, grp, from_ms, to_ms, reason, recorded_by, recorded_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         rusqlite::params![opd, group, from_ms, to_ms, reason, by, store::now_ms()],

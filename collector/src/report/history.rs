@@ -12,6 +12,22 @@ use crate::store::StoreError;
 /// the last recorded ones, mark every hour with raw results dirty so the next
 /// refresh rebuilds it under `rules`. Returns whether a rebuild was queued.
 pub fn ensure(conn: &Connection, rules: &RuleSet) -> Result<bool, StoreError> {
+    // The common case, a read only: the rules are already recorded.
+    let current: Option<String> = conn
+        .query_row(
+            "SELECT version FROM rule_history ORDER BY rowid DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql("read rule history"))?;
+    if current.as_deref() == Some(rules.version.as_str()) {
+        return Ok(false);
+    }
+    // Otherwise decide and record under the write lock, so two collectors'
+    // tasks (or a report command beside the server) record a change once.
+    let tx = crate::store::write_tx(conn).map_err(sql("begin rule change"))?;
+    let conn: &Connection = &tx;
     let last: Option<(String, String)> = conn
         .query_row(
             "SELECT version, fingerprint FROM rule_history ORDER BY rowid DESC LIMIT 1",
@@ -45,9 +61,6 @@ pub fn ensure(conn: &Connection, rules: &RuleSet) -> Result<bool, StoreError> {
         }
     };
     let rebuild = prev_fingerprint != fingerprint;
-    let tx = conn
-        .unchecked_transaction()
-        .map_err(sql("begin rule change"))?;
     let mut rebuilt_from: Option<i64> = None;
     if rebuild {
         tx.execute(
@@ -70,7 +83,7 @@ pub fn ensure(conn: &Connection, rules: &RuleSet) -> Result<bool, StoreError> {
             "rule parameters changed: rebuilding rollups backed by raw results"
         );
     }
-    record(&tx, rules, &fingerprint, rebuilt_from)?;
+    record(conn, rules, &fingerprint, rebuilt_from)?;
     tx.commit().map_err(sql("commit rule change"))?;
     Ok(rebuild)
 }

@@ -89,7 +89,7 @@ pub fn refresh(conn: &Connection, rules: &RuleSet, offset_min: i64) -> Result<us
     super::history::ensure(conn, rules)?;
     let mut total = 0;
     loop {
-        let tx = conn.unchecked_transaction().map_err(sql("begin rollup"))?;
+        let tx = crate::store::write_tx(conn).map_err(sql("begin rollup"))?;
         let dirty: Vec<(String, i64)> = {
             let mut st = tx
                 .prepare_cached("SELECT opd_id, hour_ms FROM rollup_dirty LIMIT ?1")

@@ -62,6 +62,14 @@ impl<T> Op<T> for Result<T, rusqlite::Error> {
     }
 }
 
+/// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`).
+/// Every transaction that reads before it writes must use this: a deferred
+/// one that read while another connection committed cannot upgrade (WAL
+/// snapshot) and fails with "database is locked" instead of waiting.
+pub fn write_tx(conn: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Open (creating and migrating) the database in `data_dir`.
 pub fn open(data_dir: &Path) -> Result<Connection, StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
@@ -84,7 +92,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .op("read schema version")?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.unchecked_transaction().op("begin migration")?;
+        let tx = write_tx(conn).op("begin migration")?;
         tx.execute_batch(sql).op("apply migration")?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
             .op("bump schema version")?;
@@ -185,7 +193,7 @@ pub fn record_hello(
     clock_offset_ms: Option<i64>,
 ) -> Result<(), StoreError> {
     let now = now_ms();
-    let tx = conn.transaction().op("begin hello")?;
+    let tx = write_tx(conn).op("begin hello")?;
     tx.execute(
         "UPDATE agent SET version = ?2, config_hash = ?3, hostname = ?4, last_hello_ms = ?5, clock_offset_ms = ?6 WHERE id = ?1",
         params![who.agent_id, h.version, h.config_hash, h.hostname, now, clock_offset_ms],
