@@ -215,6 +215,29 @@ fn decode_oid(b: &[u8]) -> Option<Vec<u32>> {
 /// A decoded varbind: OID and value.
 pub type VarBind = (Vec<u32>, Value);
 
+/// The values of a Response PDU to a GET of `asked` OIDs (v2c and v3 alike):
+/// a non-zero error-status or a different count is a protocol error.
+fn response_values(
+    peer: SocketAddr,
+    status: i64,
+    vbs: Vec<VarBind>,
+    asked: usize,
+) -> Result<Vec<Value>, SnmpError> {
+    if status != 0 {
+        return Err(SnmpError::Protocol {
+            peer,
+            what: format!("error-status {status} in response"),
+        });
+    }
+    if vbs.len() != asked {
+        return Err(SnmpError::Protocol {
+            peer,
+            what: format!("{} values for {asked} OIDs", vbs.len()),
+        });
+    }
+    Ok(vbs.into_iter().map(|(_, v)| v).collect())
+}
+
 /// Decode a PDU body (request id, error status, varbinds).
 fn decode_pdu(pdu: &[u8]) -> Result<(i32, i64, Vec<VarBind>), String> {
     let bad = || "malformed SNMP PDU".to_string();
@@ -290,19 +313,7 @@ pub async fn get(
             if rid != id {
                 continue;
             }
-            if status != 0 {
-                return Err(SnmpError::Protocol {
-                    peer,
-                    what: format!("error-status {status} in response"),
-                });
-            }
-            if vbs.len() != oids.len() {
-                return Err(SnmpError::Protocol {
-                    peer,
-                    what: format!("{} values for {} OIDs", vbs.len(), oids.len()),
-                });
-            }
-            return Ok(vbs.into_iter().map(|(_, v)| v).collect());
+            return response_values(peer, status, vbs, oids.len());
         }
     }
     Err(SnmpError::Timeout {
@@ -911,19 +922,7 @@ pub async fn get_v3(
             }
             Some(Err(f)) => return Err(usm_err(f)),
             Some(Ok(Incoming::Response(_, status, vbs))) => {
-                if status != 0 {
-                    return Err(SnmpError::Protocol {
-                        peer,
-                        what: format!("error-status {status} in response"),
-                    });
-                }
-                if vbs.len() != oids.len() {
-                    return Err(SnmpError::Protocol {
-                        peer,
-                        what: format!("{} values for {} OIDs", vbs.len(), oids.len()),
-                    });
-                }
-                return Ok(vbs.into_iter().map(|(_, v)| v).collect());
+                return response_values(peer, status, vbs, oids.len());
             }
             Some(Ok(Incoming::Report(o, authenticated))) => {
                 let failure = report_failure(&o, &user.user);
