@@ -193,24 +193,14 @@ fn aarch64_agent_results_arrive_at_an_x86_64_collector() {
     let open = open_port();
     let closed = closed_port();
     let dns = dns_responder();
-    std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[agent]
-id = "rpi-1"
-heartbeat_interval = "1s"
-
-[collector]
-url = "http://{grpc}"
-token_file = "{token_file}"
-
-[spool]
-dir = "{spool}"
-
-[defaults]
+    let cfg = agent_config(
+        dir.path(),
+        "rpi-1",
+        &collector.grpc.to_string(),
+        &token,
+        "heartbeat_interval = \"1s\"",
+        &format!(
+            r#"[defaults]
 interval = "1s"
 timeout = "900ms"
 
@@ -239,13 +229,9 @@ kind = "dns"
 address = "pantau.test"
 server = "{dns}"
 "#,
-            grpc = collector.grpc,
             http = collector.http,
-            token_file = dir.path().join("token").display(),
-            spool = dir.path().join("spool").display(),
         ),
-    )
-    .unwrap();
+    );
     let child = qemu(&exe)
         .args(["run", "--config"])
         .arg(&cfg)

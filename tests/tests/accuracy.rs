@@ -78,7 +78,7 @@ impl Site {
         let data = dir.path().join("data");
         let token = enrol(&data, "opd-uji", "uji-1");
         let collector = ns.start_collector(&data, "127.0.0.1:0", "127.0.0.1:0");
-        let cfg = netns::agent_config(
+        let cfg = common::agent_config(
             dir.path(),
             "uji-1",
             &collector.grpc,

@@ -72,32 +72,18 @@ fn agent_config(
     test: &str,
     interval: &str,
 ) -> std::path::PathBuf {
-    let text = format!(
-        r#"
-[agent]
-id = "bw-agent"
-heartbeat_interval = "1h"
-[collector]
-url = "http://10.98.{net}.1:7470"
-token = "{token}"
-[spool]
-dir = "{spool}"
-[bandwidth]
-{extra_policy}
-[[targets]]
-id = "bw-pusat-data"
-group = "datacenter"
-kind = "bandwidth"
-address = "http://10.98.{net}.1:7471"
-interval = "{interval}"
-[targets.bandwidth]
-{test}
-"#,
-        spool = dir.join("spool").display()
-    );
-    let f = dir.join("agent.toml");
-    std::fs::write(&f, text).expect("write config");
-    f
+    common::agent_config(
+        dir,
+        "bw-agent",
+        &format!("10.98.{net}.1:7470"),
+        token,
+        "heartbeat_interval = \"1h\"",
+        &format!(
+            "[bandwidth]\n{extra_policy}\n[[targets]]\nid = \"bw-pusat-data\"\ngroup = \"datacenter\"\n\
+             kind = \"bandwidth\"\naddress = \"http://10.98.{net}.1:7471\"\ninterval = \"{interval}\"\n\
+             [targets.bandwidth]\n{test}\n"
+        ),
+    )
 }
 
 /// "down X Mbit/s, up Y Mbit/s" from the check table.
@@ -113,6 +99,25 @@ fn parse_rates(table: &str) -> (f64, f64) {
             .unwrap_or_else(|| panic!("no number after `{key}` in:\n{table}"))
     };
     (num("down "), num("up "))
+}
+
+/// `pantau-agent check --config CFG` inside `ns`, which must succeed: its
+/// table and the download and upload rates it reports (Mbit/s).
+fn check_rates(ns: &Netns, cfg: &Path) -> (String, f64, f64) {
+    let out = ns
+        .cmd(common::bin("pantau-agent"))
+        .args(["check", "--config"])
+        .arg(cfg)
+        .output()
+        .expect("pantau-agent check");
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "check failed:\n{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (down, up) = parse_rates(&table);
+    (table, down, up)
 }
 
 fn accuracy_at(rate_mbit: u32, net: u8) {
@@ -131,19 +136,7 @@ fn accuracy_at(rate_mbit: u32, net: u8) {
         "direction = \"both\"\nstreams = 4\nmax_bytes = \"1GB\"\nmax_duration = \"10s\"\nwarmup = \"2s\"",
         "1h",
     );
-    let out = a
-        .cmd(common::bin("pantau-agent"))
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("pantau-agent check");
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "check failed:\n{table}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (down, up) = parse_rates(&table);
+    let (_, down, up) = check_rates(&a, &cfg);
     let shaped = f64::from(rate_mbit);
     let (e_down, e_up) = ((down - shaped) / shaped, (up - shaped) / shaped);
     eprintln!(
@@ -388,7 +381,7 @@ fn internet_url_both_directions_within_ten_percent_at_20_mbit() {
             .ends_with("\r\n\r\n4")
             .then_some(())
     });
-    let cfg = netns::agent_config(
+    let cfg = common::agent_config(
         dir.path(),
         "bw-agent",
         "127.0.0.1:9",
@@ -404,20 +397,7 @@ fn internet_url_both_directions_within_ten_percent_at_20_mbit() {
             Chain::INET
         ),
     );
-    let out = chain
-        .site
-        .cmd(common::bin("pantau-agent"))
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("pantau-agent check");
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "check failed:\n{table}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (down, up) = parse_rates(&table);
+    let (table, down, up) = check_rates(&chain.site, &cfg);
     let shaped = f64::from(rate_mbit);
     for (what, got) in [("download", down), ("upload", up)] {
         let err = (got - shaped) / shaped;

@@ -18,8 +18,8 @@ mod netns;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{enrol, local_date, now_ms, wait_for};
-use netns::{Netns, agent_config, veth, veth6};
+use common::{agent_config, enrol, local_date, now_ms, wait_for};
+use netns::{Netns, veth, veth6};
 
 /// One stored path.
 #[derive(Debug)]

@@ -93,24 +93,14 @@ fn pages_and_api_from_a_live_agent_render_in_chromium() {
     let collector = Collector::start(&data);
     let open = open_port();
     let closed = closed_port();
-    std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[agent]
-id = "bappeda-1"
-heartbeat_interval = "1s"
-
-[collector]
-url = "http://{grpc}"
-token_file = "{token}"
-
-[spool]
-dir = "{spool}"
-
-[defaults]
+    let cfg = agent_config(
+        dir.path(),
+        "bappeda-1",
+        &collector.grpc.to_string(),
+        &token,
+        "heartbeat_interval = \"1s\"",
+        &format!(
+            r#"[defaults]
 interval = "1s"
 timeout = "900ms"
 
@@ -126,12 +116,8 @@ group = "internet"
 kind = "tcp"
 address = "127.0.0.1:{closed}"
 "#,
-            grpc = collector.grpc,
-            token = dir.path().join("token").display(),
-            spool = dir.path().join("spool").display(),
         ),
-    )
-    .unwrap();
+    );
     let _agent = start_agent(&cfg);
 
     let now = now_ms();

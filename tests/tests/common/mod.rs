@@ -541,3 +541,30 @@ pub fn day_report(data: &Path, day: &str, out: &Path, format: &str, extra: &[&st
     assert!(p.exists(), "{p:?} missing; stdout {stdout}");
     p
 }
+
+/// Write `<dir>/agent.toml` for agent `id` sending to `grpc` with the
+/// token in `<dir>/token` and its spool in `<dir>/spool`; `agent_extra` is
+/// added to the `[agent]` table (TOML lines, may be empty) and `rest`
+/// appended verbatim (e.g. `[defaults]` and `[[targets]]`). Returns the path.
+pub fn agent_config(
+    dir: &std::path::Path,
+    id: &str,
+    grpc: &str,
+    token: &str,
+    agent_extra: &str,
+    rest: &str,
+) -> std::path::PathBuf {
+    std::fs::write(dir.join("token"), format!("{token}\n")).expect("write token");
+    let cfg = dir.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nid = \"{id}\"\n{agent_extra}\n\n[collector]\nurl = \"http://{grpc}\"\ntoken_file = \"{}\"\n\n\
+             [spool]\ndir = \"{}\"\n\n{rest}",
+            dir.join("token").display(),
+            dir.join("spool").display(),
+        ),
+    )
+    .expect("write agent config");
+    cfg
+}
