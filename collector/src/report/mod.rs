@@ -233,6 +233,10 @@ pub struct Meta {
     pub to_ms: i64,
     /// Issued, UTC ms.
     pub issued_ms: i64,
+    /// Data cut-off, UTC ms (a minute start): minutes at or after it have not
+    /// happened yet when the report was made and are not part of any figure.
+    /// `min(to_ms, time of generation)`, floored to the minute.
+    pub data_until_ms: i64,
     /// Zone name.
     pub zone: String,
     /// Offset minutes.
@@ -495,6 +499,12 @@ fn load_incidents(
     Ok(out)
 }
 
+/// The data cut-off of a report of a period ending at `to_ms` made at
+/// `now_ms`: the start of the minute in progress, or the period's end.
+pub fn data_until(to_ms: i64, now_ms: i64) -> i64 {
+    to_ms.min(now_ms.div_euclid(60_000) * 60_000)
+}
+
 fn group_order(g: &str) -> usize {
     GROUPS.iter().position(|x| *x == g).unwrap_or(GROUPS.len())
 }
@@ -632,6 +642,7 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
             from_ms,
             to_ms,
             issued_ms: req.issued_ms,
+            data_until_ms: data_until(to_ms, crate::store::now_ms()),
             zone: s.zone_name.clone(),
             utc_offset_minutes: s.utc_offset_minutes,
             business_hours: req.business_hours,

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_rules.sql"),
     include_str!("schema_capacity.sql"),
     include_str!("schema_remote_write.sql"),
+    include_str!("schema_evidence.sql"),
 ];
 
 /// A storage failure, with the operation that failed.
