@@ -202,6 +202,8 @@ fn main() {
                 data: serde_json::json!({}),
                 late: false,
                 clock_flag: None,
+                agent_time_ms: day + k as i64 * 30_000,
+                clock_correction_ms: None,
             });
         }
     }

@@ -58,7 +58,8 @@ pub struct ResultRow {
     pub group: String,
     /// Kind name: icmp, tcp, http, dns, heartbeat.
     pub kind: &'static str,
-    /// Agent clock, ms.
+    /// When it was observed, ms (UTC): the agent's clock, or the placed
+    /// time when that clock was off (see `clock_correction_ms`).
     pub observed_at_ms: i64,
     /// Outcome name.
     pub outcome: &'static str,
@@ -76,6 +77,13 @@ pub struct ResultRow {
     pub late: bool,
     /// `future` or `past` when the agent's timestamp is not to be trusted.
     pub clock_flag: Option<&'static str>,
+    /// The agent's own timestamp, ms, as sent. `observed_at_ms` is where the
+    /// result is placed: the same, unless the agent's clock was off by more
+    /// than the skew threshold (see `ingest::clock`).
+    pub agent_time_ms: i64,
+    /// The offset (collector minus agent clock, ms) added to place the
+    /// result, when the agent's clock was not used.
+    pub clock_correction_ms: Option<i64>,
 }
 
 impl ResultRow {

@@ -68,6 +68,8 @@ fn rows_for(
                     data: serde_json::json!({}),
                     late: false,
                     clock_flag: None,
+                    agent_time_ms: day0 + m * 60_000 + half,
+                    clock_correction_ms: None,
                 });
             }
         }
@@ -289,6 +291,8 @@ fn csv_json_html_english_and_late_data_correction() {
                 data: serde_json::json!({}),
                 late: true,
                 clock_flag: None,
+                agent_time_ms: DAY0 + m * 60_000 + 5_000,
+                clock_correction_ms: None,
             });
         }
     }

@@ -52,6 +52,8 @@ fn seed(data: &Path) {
                     data: serde_json::json!({}),
                     late: false,
                     clock_flag: None,
+                    agent_time_ms: DAY0 + m * 60_000 + half,
+                    clock_correction_ms: None,
                 });
             }
         }
@@ -383,6 +385,8 @@ fn concurrent_refreshes_and_writes_never_fail() {
                         data: serde_json::json!({}),
                         late: true,
                         clock_flag: None,
+                        agent_time_ms: DAY0 + m * 60_000 + 10_000,
+                        clock_correction_ms: None,
                     };
                     store_rows(&data, "dinas", "dinas-1", &[row], DAY0 + 86_400_000);
                     pantau_collector::report::rollup::refresh(&conn, &rules, 480)

@@ -11,9 +11,20 @@ pub const LATE_AFTER_MS: i64 = 10_000;
 /// Timestamps further ahead of the collector's clock than this are flagged `future`.
 pub const MAX_FUTURE_MS: i64 = 5 * 60_000;
 
-/// Set `late` and `clock_flag` on rows received at `now_ms`. `offset_ms` is
-/// the collector clock minus the agent clock (estimated at Hello); `max_age_ms`
-/// is the oldest a result may be (the agents' spool age bound).
+/// An agent clock further off than this (either way) is not used to place
+/// its results: they are placed by the collector's offset estimate instead,
+/// keeping the agent's own time beside it. Ten seconds is far above the
+/// estimate's own error (half a round trip: 0.3 s over VSAT) and far below a
+/// minute, the resolution of every availability figure.
+pub const CLOCK_SKEW_MAX_MS: i64 = 10_000;
+
+/// Set `late`, `clock_flag` and the placement of rows received at `now_ms`.
+/// `offset_ms` is the collector clock minus the agent clock (estimated at
+/// Hello); `max_age_ms` is the oldest a result may be (the agents' spool age
+/// bound). Beyond [`CLOCK_SKEW_MAX_MS`], `observed_at_ms` becomes the agent's
+/// time plus the offset and `clock_correction_ms` records the offset; the
+/// agent's time stays in `agent_time_ms`. The `future`/`past` checks then
+/// apply to the placed time.
 pub fn stamp(
     rows: &mut [ResultRow],
     now_ms: i64,
@@ -22,7 +33,12 @@ pub fn stamp(
     cat: &Catalogue,
 ) {
     for r in rows {
-        let corrected = r.observed_at_ms.saturating_add(offset_ms);
+        r.agent_time_ms = r.observed_at_ms;
+        if offset_ms.abs() > CLOCK_SKEW_MAX_MS {
+            r.observed_at_ms = r.observed_at_ms.saturating_add(offset_ms);
+            r.clock_correction_ms = Some(offset_ms);
+        }
+        let corrected = r.agent_time_ms.saturating_add(offset_ms);
         let interval = cat.get(&r.target_id).map_or(0, |(_, _, iv)| *iv as i64);
         r.late = now_ms - corrected > LATE_AFTER_MS.max(3 * interval);
         r.clock_flag = if r.observed_at_ms > now_ms + MAX_FUTURE_MS {
@@ -55,6 +71,8 @@ mod tests {
             data: serde_json::json!({}),
             late: false,
             clock_flag: None,
+            agent_time_ms: observed,
+            clock_correction_ms: None,
         }
     }
 
@@ -81,9 +99,25 @@ mod tests {
             flags,
             [None, None, None, None, Some("future"), Some("past")]
         );
-        // An agent clock 2 minutes behind is corrected by the offset before judging lateness.
+        assert!(rows.iter().all(|r| r.clock_correction_ms.is_none()));
+        // An agent clock 2 minutes behind: judged late by the corrected time,
+        // placed by the offset, its own time kept.
         let mut r = vec![row("fast", now - 120_000 - 5_000)];
         stamp(&mut r, now, 120_000, 8 * day, &cat);
         assert!(!r[0].late);
+        assert_eq!(r[0].observed_at_ms, now - 5_000);
+        assert_eq!(r[0].agent_time_ms, now - 125_000);
+        assert_eq!(r[0].clock_correction_ms, Some(120_000));
+        // Three hours ahead: placed where it happened, not flagged `future`.
+        let mut r = vec![row("fast", now + 3 * 3_600_000)];
+        stamp(&mut r, now, -3 * 3_600_000, 8 * day, &cat);
+        assert_eq!((r[0].observed_at_ms, r[0].clock_flag), (now, None));
+        // Within the threshold the agent's own time is used.
+        let mut r = vec![row("fast", now - 3_000)];
+        stamp(&mut r, now, CLOCK_SKEW_MAX_MS, 8 * day, &cat);
+        assert_eq!(
+            (r[0].observed_at_ms, r[0].clock_correction_ms),
+            (now - 3_000, None)
+        );
     }
 }

@@ -326,6 +326,8 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
         data,
         late: false,
         clock_flag: None,
+        agent_time_ms: observed_at_ms,
+        clock_correction_ms: None,
     })
 }
 

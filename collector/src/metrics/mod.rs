@@ -347,6 +347,8 @@ mod tests {
             data: serde_json::json!({"samples_us": [800, 1200, 30000, 40000]}),
             late: false,
             clock_flag: None,
+            agent_time_ms: observed,
+            clock_correction_ms: None,
         }
     }
 

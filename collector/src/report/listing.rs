@@ -29,7 +29,6 @@ pub fn incidents(
     }
     let s = super::command::settings(cfg);
     let conn = store::open(&cfg.data_dir).map_err(|e| e.to_string())?;
-    rollup::refresh(&conn, &s.rules, s.utc_offset_minutes).map_err(|e| e.to_string())?;
     let req = Request {
         opd,
         from,
@@ -40,7 +39,10 @@ pub fn incidents(
         business_hours: false,
         compare: None,
     };
-    let r = assemble(&conn, &s, &req).map_err(|e| e.to_string())?;
+    let r = rollup::consistent(&conn, &s.rules, s.utc_offset_minutes, None, |c| {
+        assemble(c, &s, &req)
+    })
+    .map_err(|e: crate::store::StoreError| e.to_string())?;
     let mut out = String::from(if english {
         "OPD\tgroup\tstart\tend\tminutes\tprobable cause\taffected\tnote\tticket\n"
     } else {

@@ -10,6 +10,7 @@
 //! - [`web`]: report pages and the download API.
 
 pub mod capacity;
+pub mod clock;
 pub mod command;
 pub mod histogram;
 pub mod history;
@@ -274,6 +275,9 @@ pub struct Report {
     pub recommendations: Vec<String>,
     /// Intranet topology and path changes (traceroute), see [`topology`].
     pub topology: topology::Topology,
+    /// Agents whose clock was corrected or whose results were left out for
+    /// an impossible time, see [`clock`].
+    pub clock: Vec<clock::ClockNote>,
 }
 
 #[derive(Default, Clone)]
@@ -361,9 +365,9 @@ fn load_days(
         a.m.down += down as u64;
         a.m.unknown += unk as u64;
         a.m.maintenance += mt as u64;
-        // Days with down minutes, or with gaps in otherwise measured data
-        // (agent offline), are examined for incidents.
-        if down > 0 || (unk > 0 && up + deg + down > 0) {
+        // Days with down minutes, or with minutes without data (an agent
+        // offline, possibly for whole days), are examined for incidents.
+        if down > 0 || unk > 0 {
             down_days.insert((o, day));
         }
         a.n_ok += r.get::<_, i64>(8).map_err(sql("report day row"))?;
@@ -384,7 +388,7 @@ fn load_incidents(
     conn: &Connection,
     s: &Settings,
     down_days: &BTreeSet<(String, i64)>,
-    to_ms: i64,
+    data_until: i64,
 ) -> Result<Vec<Incident>, StoreError> {
     let mut per_opd: BTreeMap<String, Timelines> = BTreeMap::new();
     let mut st = conn
@@ -433,18 +437,23 @@ fn load_incidents(
             }
             let t = tl.entry(g).or_default();
             for (i, c) in m.chars().enumerate() {
-                t.insert(h + i as i64 * 60_000, MinuteState::from_code(c));
+                let at = h + i as i64 * 60_000;
+                // Minutes that had not happened when the rollup or the report
+                // was made are no part of any run.
+                if c == MinuteState::NotYet.code() || at >= data_until {
+                    break;
+                }
+                t.insert(at, MinuteState::from_code(c));
             }
         }
     }
-    let data_end = to_ms.min(crate::store::now_ms());
     let mut out = Vec::new();
     for (opd, tl) in per_opd {
         out.extend(incident::detect(
             &opd,
             &tl,
             s.rules.incident_minutes,
-            data_end,
+            data_until,
         ));
     }
     // Affected targets and admin notes.
@@ -497,12 +506,6 @@ fn load_incidents(
         }
     }
     Ok(out)
-}
-
-/// The data cut-off of a report of a period ending at `to_ms` made at
-/// `now_ms`: the start of the minute in progress, or the period's end.
-pub fn data_until(to_ms: i64, now_ms: i64) -> i64 {
-    to_ms.min(now_ms.div_euclid(60_000) * 60_000)
 }
 
 fn group_order(g: &str) -> usize {
@@ -573,7 +576,8 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
             .map(|o| o.id.clone())
             .collect(),
     };
-    let incidents = load_incidents(conn, s, &down_days, to_ms)?;
+    let data_until = to_ms.min(rollup::cut_off(conn, req.opd.as_deref())?);
+    let incidents = load_incidents(conn, s, &down_days, data_until)?;
     let comparison = match req.compare {
         Some((bf, bt)) => {
             let b_from = s.day_start(bf);
@@ -584,7 +588,7 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
             for ((_, g), a) in &b {
                 before.entry(g.clone()).or_default().merge(a);
             }
-            let b_inc = load_incidents(conn, s, &b_down, b_to)?;
+            let b_inc = load_incidents(conn, s, &b_down, b_to.min(data_until))?;
             let mut gs: Vec<(String, Option<f64>, Option<f64>)> = GROUPS
                 .iter()
                 .filter(|g| before.contains_key(**g) || province.contains_key(**g))
@@ -642,7 +646,7 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
             from_ms,
             to_ms,
             issued_ms: req.issued_ms,
-            data_until_ms: data_until(to_ms, crate::store::now_ms()),
+            data_until_ms: data_until,
             zone: s.zone_name.clone(),
             utc_offset_minutes: s.utc_offset_minutes,
             business_hours: req.business_hours,
@@ -659,6 +663,7 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
         findings,
         recommendations,
         topology: topology::for_report(conn, req.opd.as_deref(), from_ms, to_ms)?,
+        clock: clock::notes(conn, req.opd.as_deref(), from_ms, data_until)?,
     };
     report.meta.parameters.extend(capacity::parameters());
     Ok(report)
@@ -829,8 +834,13 @@ pub fn produce_bundle(
         "Memperbarui rekap per jam dan per hari",
         "Refreshing the hourly and daily rollups",
     );
-    rollup::refresh(conn, &s.rules, s.utc_offset_minutes)?;
-    let (name, files) = bundle_files(conn, s, req, format, key)?;
+    let (name, files) = rollup::consistent(
+        conn,
+        &s.rules,
+        s.utc_offset_minutes,
+        req.opd.as_deref(),
+        |c| bundle_files(c, s, req, format, key),
+    )?;
     progress::step(
         "Menandatangani dan menulis bundel",
         "Signing and writing the bundle",

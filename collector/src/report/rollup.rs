@@ -83,10 +83,22 @@ pub fn mark_range_dirty(
     Ok(())
 }
 
-/// Rebuild every dirty hour and the days containing them; returns the hours
-/// rebuilt.
+/// Rebuild every dirty hour and the days containing them, as of now;
+/// returns the hours rebuilt.
 pub fn refresh(conn: &Connection, rules: &RuleSet, offset_min: i64) -> Result<usize, StoreError> {
+    refresh_at(conn, rules, offset_min, crate::store::now_ms())
+}
+
+/// [`refresh`] with the data cut-off at `now_ms`: minutes from the start of
+/// the minute containing `now_ms` on are "not yet" ([`MinuteState::NotYet`]).
+pub fn refresh_at(
+    conn: &Connection,
+    rules: &RuleSet,
+    offset_min: i64,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
     super::history::ensure(conn, rules)?;
+    advance_watermark(conn, now_ms.div_euclid(60_000) * 60_000)?;
     let mut total = 0;
     loop {
         let tx = crate::store::write_tx(conn).map_err(sql("begin rollup"))?;
@@ -104,7 +116,8 @@ pub fn refresh(conn: &Connection, rules: &RuleSet, offset_min: i64) -> Result<us
         }
         let mut days = BTreeSet::new();
         for (opd, hour) in &dirty {
-            rebuild_hour(&tx, rules, opd, *hour)?;
+            let until = watermark(&tx, opd)?.unwrap_or(i64::MAX);
+            rebuild_hour_until(&tx, rules, opd, *hour, until)?;
             days.insert((opd.clone(), day_of(*hour, offset_min)));
             tx.execute(
                 "DELETE FROM rollup_dirty WHERE opd_id = ?1 AND hour_ms = ?2",
@@ -118,6 +131,128 @@ pub fn refresh(conn: &Connection, rules: &RuleSet, offset_min: i64) -> Result<us
         tx.commit().map_err(sql("commit rollup"))?;
         total += dirty.len();
     }
+}
+
+/// Refresh, then run `f` on one read snapshot in which no hour of `opd` (or
+/// of any OPD) is waiting to be rolled up, so the rollups `f` reads and the
+/// raw results it exports agree: a result stored between the refresh and the
+/// snapshot marks its hour dirty, and the refresh is repeated.
+pub fn consistent<T, E: From<StoreError>>(
+    conn: &Connection,
+    rules: &RuleSet,
+    offset_min: i64,
+    opd: Option<&str>,
+    mut f: impl FnMut(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    const TRIES: usize = 5;
+    for attempt in 1..=TRIES {
+        refresh(conn, rules, offset_min)?;
+        // A deferred transaction that only reads: one WAL snapshot.
+        let tx = conn
+            .unchecked_transaction()
+            .map_err(sql("begin report snapshot"))?;
+        let pending: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM rollup_dirty WHERE ?1 IS NULL OR opd_id = ?1",
+                [opd],
+                |r| r.get(0),
+            )
+            .map_err(sql("pending rollups"))?;
+        if pending == 0 || attempt == TRIES {
+            if pending > 0 {
+                tracing::warn!(
+                    pending,
+                    "results keep arriving: report made with rollups a few seconds behind"
+                );
+            }
+            return f(&tx);
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// The data cut-off of a report of `opd` (or of every OPD): the oldest
+/// watermark in scope, or the start of the current minute when nothing is
+/// rolled up yet.
+pub fn cut_off(conn: &Connection, opd: Option<&str>) -> Result<i64, StoreError> {
+    let wm: Option<i64> = conn
+        .prepare_cached(
+            "SELECT MIN(until_ms) FROM rollup_watermark WHERE ?1 IS NULL OR opd_id = ?1",
+        )
+        .and_then(|mut st| st.query_row([opd], |r| r.get(0)))
+        .map_err(sql("read watermarks"))?;
+    Ok(wm.unwrap_or_else(|| crate::store::now_ms().div_euclid(60_000) * 60_000))
+}
+
+/// The instant up to which an OPD's rollups are complete (minutes from it on
+/// are "not yet"), if it is monitored at all.
+pub fn watermark(conn: &Connection, opd: &str) -> Result<Option<i64>, StoreError> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached("SELECT until_ms FROM rollup_watermark WHERE opd_id = ?1")
+        .and_then(|mut st| st.query_row([opd], |r| r.get(0)).optional())
+        .map_err(sql("read watermark"))
+}
+
+/// Move every OPD's watermark to `until` (a minute start) and mark dirty
+/// each hour whose rollup was made with another cut-off: the hours between
+/// the old and the new watermark, so hours in which nothing arrived (an agent
+/// that is off) are rolled up too and their minutes count as unknown. An OPD
+/// seen for the first time starts at its start of monitoring.
+fn advance_watermark(conn: &Connection, until: i64) -> Result<(), StoreError> {
+    let tx = crate::store::write_tx(conn).map_err(sql("begin watermark"))?;
+    let opds: Vec<(String, Option<i64>, Option<i64>)> = {
+        let mut st = tx
+            .prepare_cached(
+                "SELECT o.id, w.until_ms, CASE
+                   WHEN EXISTS (SELECT 1 FROM rollup_group_hour g WHERE g.opd_id = o.id)
+                     THEN (SELECT MIN(r.observed_at_ms) FROM result r WHERE r.opd_id = o.id)
+                   ELSE MIN(COALESCE((SELECT MIN(t.first_seen_ms) FROM target t JOIN agent a ON a.id = t.agent_id
+                                      WHERE a.opd_id = o.id), 9223372036854775807),
+                            COALESCE((SELECT MIN(r.observed_at_ms) FROM result r WHERE r.opd_id = o.id), 9223372036854775807))
+                   END
+                 FROM opd o LEFT JOIN rollup_watermark w ON w.opd_id = o.id",
+            )
+            .map_err(sql("prepare watermarks"))?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sql("watermarks"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql("watermarks"))?
+    };
+    let mut changed = false;
+    for (opd, old, start) in opds {
+        let (lo, hi) = match (old, start) {
+            (Some(old), _) if old == until => continue,
+            (Some(old), _) => (old.min(until), old.max(until)),
+            // First rollup of this OPD: from its start of monitoring. A store
+            // made before watermarks existed starts at its oldest raw result
+            // still held: hours whose raw results were pruned keep their
+            // rollups. An OPD without targets or results is not monitored yet.
+            (None, Some(start)) if start < i64::MAX => (start.min(until), until),
+            (None, _) => continue,
+        };
+        let mut h = hour_of(lo);
+        // The hour holding the cut-off minute is partial: include it (and
+        // the hour of `hi` itself, even when `hi` is an hour start).
+        while h <= hour_of(hi) {
+            tx.execute(
+                "INSERT OR IGNORE INTO rollup_dirty (opd_id, hour_ms) VALUES (?1, ?2)",
+                params![opd, h],
+            )
+            .map_err(sql("mark dirty"))?;
+            h += HOUR_MS;
+        }
+        tx.execute(
+            "INSERT INTO rollup_watermark (opd_id, until_ms) VALUES (?1, ?2)
+             ON CONFLICT (opd_id) DO UPDATE SET until_ms = excluded.until_ms",
+            params![opd, until],
+        )
+        .map_err(sql("set watermark"))?;
+        changed = true;
+    }
+    if changed {
+        tx.commit().map_err(sql("commit watermark"))?;
+    }
+    Ok(())
 }
 
 struct TargetInfo {
@@ -152,12 +287,26 @@ impl Acc {
     }
 }
 
-/// Rebuild the target and group rows of one OPD hour from raw results.
+/// Rebuild the target and group rows of one OPD hour from raw results, with
+/// the OPD's current watermark as the cut-off.
 pub fn rebuild_hour(
     conn: &Connection,
     rules: &RuleSet,
     opd: &str,
     hour: i64,
+) -> Result<(), StoreError> {
+    let until = watermark(conn, opd)?.unwrap_or(i64::MAX);
+    rebuild_hour_until(conn, rules, opd, hour, until)
+}
+
+/// Rebuild one OPD hour; minutes starting at or after `until` have not
+/// happened yet and are stored as [`MinuteState::NotYet`].
+fn rebuild_hour_until(
+    conn: &Connection,
+    rules: &RuleSet,
+    opd: &str,
+    hour: i64,
+    until: i64,
 ) -> Result<(), StoreError> {
     let end = hour + HOUR_MS;
     // Targets expected this hour: with results in it, or first seen before
@@ -188,8 +337,9 @@ pub fn rebuild_hour(
         .collect::<Result<_, _>>()
         .map_err(sql("rollup targets"))?
     };
-    let max_interval = targets.iter().map(|t| t.interval_ms).max().unwrap_or(0);
-    // Results from one interval before the hour (they hold into it).
+    // Results from one interval (and a minute more, for jitter) before the
+    // hour: they hold into it, and the last answer pairs with the first.
+    let max_interval = targets.iter().map(|t| t.interval_ms).max().unwrap_or(0) + 60_000;
     type Row = (
         String,
         String,
@@ -254,6 +404,11 @@ pub fn rebuild_hour(
             .into_iter()
             .flatten()
         {
+            // Results after the cut-off have not happened as far as this
+            // rollup knows (a report made "as of" an earlier time).
+            if r.2 >= until {
+                continue;
+            }
             let ok = r.3 == "ok";
             let loss = match (r.5, r.6) {
                 (Some(s), Some(rc)) if s > 0 => Some(1.0 - rc as f64 / s as f64),
@@ -282,6 +437,10 @@ pub fn rebuild_hour(
                 }
                 acc.sent += r.5.unwrap_or(0);
                 acc.received += r.6.unwrap_or(0);
+            } else if ok && r.4.is_some() {
+                // The last answer before the hour: its pair with the hour's
+                // first answer belongs to this hour's jitter.
+                last_ok = r.4;
             }
             // A result holds for its interval into following minutes.
             for k in 1..hold {
@@ -310,7 +469,9 @@ pub fn rebuild_hour(
         let mut text = String::with_capacity(60);
         for (i, (o, h)) in obs.iter().zip(&held).enumerate() {
             let at = hour + i as i64 * 60_000;
-            let s = if in_maintenance(&windows, &t.grp, at) {
+            let s = if at >= until {
+                MinuteState::NotYet
+            } else if in_maintenance(&windows, &t.grp, at) {
                 MinuteState::Maintenance
             } else if !o.is_empty() {
                 rules::target_minute(rules, o)

@@ -29,6 +29,9 @@ pub enum MinuteState {
     /// Before the target was first monitored (agent not yet installed or the
     /// target not yet configured): not counted at all, not even as coverage.
     Unmonitored,
+    /// After the data cut-off (the time the rollup was made): the minute has
+    /// not happened yet. Not counted at all; rebuilt once it has passed.
+    NotYet,
 }
 
 impl MinuteState {
@@ -41,6 +44,7 @@ impl MinuteState {
             MinuteState::Unknown => '-',
             MinuteState::Maintenance => 'M',
             MinuteState::Unmonitored => '.',
+            MinuteState::NotYet => '>',
         }
     }
 
@@ -52,6 +56,7 @@ impl MinuteState {
             'D' => MinuteState::Down,
             'M' => MinuteState::Maintenance,
             '.' => MinuteState::Unmonitored,
+            '>' => MinuteState::NotYet,
             _ => MinuteState::Unknown,
         }
     }
@@ -228,6 +233,10 @@ pub fn target_minute(rules: &RuleSet, obs: &[Observation]) -> MinuteState {
 /// Targets not yet monitored are left out; a group none of whose targets was
 /// monitored yet is itself unmonitored.
 pub fn group_minute(composite: Composite, states: &[MinuteState]) -> MinuteState {
+    // Every target of an hour shares the cut-off.
+    if states.contains(&MinuteState::NotYet) {
+        return MinuteState::NotYet;
+    }
     if states.contains(&MinuteState::Maintenance) {
         return MinuteState::Maintenance;
     }
@@ -294,7 +303,7 @@ impl StateMinutes {
             MinuteState::Down => self.down += 1,
             MinuteState::Unknown => self.unknown += 1,
             MinuteState::Maintenance => self.maintenance += 1,
-            MinuteState::Unmonitored => {}
+            MinuteState::Unmonitored | MinuteState::NotYet => {}
         }
     }
 

@@ -114,8 +114,10 @@ async fn refreshed<T: Send + 'static>(
     let st = Arc::clone(&s.settings);
     s.read
         .with(move |c| {
-            rollup::refresh(c, &st.rules, st.utc_offset_minutes)?;
-            f(c, &st)
+            let mut f = Some(f);
+            rollup::consistent(c, &st.rules, st.utc_offset_minutes, None, |c| {
+                f.take().expect("called once")(c, &st)
+            })
         })
         .await
 }

@@ -277,8 +277,9 @@ pub fn insert_results(
     let mut st = tx
         .prepare_cached(
             "INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms, received_at_ms,
-                                 outcome, detail, value_ms, sent, received, data, late, clock_flag)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                                 outcome, detail, value_ms, sent, received, data, late, clock_flag,
+                                 agent_time_ms, clock_correction_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
              ON CONFLICT DO NOTHING",
         )
         .op("prepare result insert")?;
@@ -302,6 +303,8 @@ pub fn insert_results(
                 r.data.to_string(),
                 r.late,
                 r.clock_flag,
+                r.agent_time_ms,
+                r.clock_correction_ms,
             ])
             .op("insert result")?;
         if inserted == 1 && r.kind == "traceroute" {
@@ -736,6 +739,8 @@ mod tests {
             data: serde_json::json!({"samples_us": [1500]}),
             late: false,
             clock_flag: None,
+            agent_time_ms: 1_000 * seq as i64,
+            clock_correction_ms: None,
         }
     }
 
