@@ -25,6 +25,9 @@ command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+# Evidence tests set a process's clock (a report issued mid-hour, an agent
+# whose clock is hours off) with faketime.
+command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 # Man pages generated from the CLI are rendered with man (man-db, with groff).
 command -v man >/dev/null 2>&1 || missing+=(man-db)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -205,10 +205,11 @@ fn advance_watermark(conn: &Connection, until: i64) -> Result<(), StoreError> {
             .prepare_cached(
                 "SELECT o.id, w.until_ms, CASE
                    WHEN EXISTS (SELECT 1 FROM rollup_group_hour g WHERE g.opd_id = o.id)
-                     THEN (SELECT MIN(r.observed_at_ms) FROM result r WHERE r.opd_id = o.id)
+                     THEN (SELECT MIN(r.observed_at_ms) FROM result r WHERE r.opd_id = o.id AND r.clock_flag IS NULL)
                    ELSE MIN(COALESCE((SELECT MIN(t.first_seen_ms) FROM target t JOIN agent a ON a.id = t.agent_id
                                       WHERE a.opd_id = o.id), 9223372036854775807),
-                            COALESCE((SELECT MIN(r.observed_at_ms) FROM result r WHERE r.opd_id = o.id), 9223372036854775807))
+                            COALESCE((SELECT MIN(r.observed_at_ms) FROM result r WHERE r.opd_id = o.id
+                                      AND r.clock_flag IS NULL), 9223372036854775807))
                    END
                  FROM opd o LEFT JOIN rollup_watermark w ON w.opd_id = o.id",
             )
@@ -309,15 +310,18 @@ fn rebuild_hour_until(
     until: i64,
 ) -> Result<(), StoreError> {
     let end = hour + HOUR_MS;
-    // Targets expected this hour: with results in it, or first seen before
-    // its end and in their agent's latest declaration (a removed target does
-    // not turn later minutes unknown).
+    // Targets expected this hour: with results in it, or monitored before its
+    // end (declared, or the agent's first result, whichever came first) and
+    // in their agent's latest declaration (a removed target does not turn
+    // later minutes unknown).
     let targets: Vec<TargetInfo> = {
         let mut st = conn
             .prepare_cached(
                 "SELECT t.agent_id, t.id, t.grp, t.interval_ms, t.first_seen_ms FROM target t JOIN agent a ON a.id = t.agent_id
                  WHERE a.opd_id = ?1 AND t.kind NOT IN ('bandwidth', 'link') AND (
-                   (t.first_seen_ms < ?3 AND t.last_declared_ms =
+                   (MIN(t.first_seen_ms, COALESCE((SELECT MIN(r0.observed_at_ms) FROM result r0
+                          WHERE r0.agent_id = t.agent_id AND r0.clock_flag IS NULL), t.first_seen_ms)) < ?3
+                    AND t.last_declared_ms =
                      (SELECT MAX(last_declared_ms) FROM target t2 WHERE t2.agent_id = t.agent_id))
                    OR EXISTS (SELECT 1 FROM result r WHERE r.agent_id = t.agent_id AND r.target_id = t.id
                               AND r.observed_at_ms >= ?2 AND r.observed_at_ms < ?3))
@@ -456,7 +460,9 @@ fn rebuild_hour_until(
             Some(v) => *v,
             None => {
                 let v: Option<i64> = conn
-                    .prepare_cached("SELECT MIN(observed_at_ms) FROM result WHERE agent_id = ?1")
+                    .prepare_cached(
+                        "SELECT MIN(observed_at_ms) FROM result WHERE agent_id = ?1 AND clock_flag IS NULL",
+                    )
                     .and_then(|mut st| st.query_row([&t.agent], |r| r.get(0)))
                     .map_err(sql("agent first result"))?;
                 first_result.insert(t.agent.as_str(), v);
