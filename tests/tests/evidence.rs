@@ -330,3 +330,145 @@ fn a_scripted_day_reported_mid_hour_and_after_its_end() {
         ]
     );
 }
+
+/// libfaketime from Debian's faketime package (multiarch path).
+fn libfaketime() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .expect("/usr/lib")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime.so.1 (Debian package faketime, installed by tests/run.sh)")
+}
+
+fn db(data: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(data.join("pantau.db")).expect("open database")
+}
+
+/// An agent whose clock is three hours behind (faketime), against a real
+/// collector that is killed with SIGKILL and restarted under load: every
+/// result is placed where it happened (the collector's offset estimate),
+/// with the agent's own time kept beside it; the report lists the agent and
+/// its corrected minutes; the minutes of the collector's downtime are
+/// measured (the spool replayed them), not unknown.
+#[test]
+fn a_skewed_agent_clock_is_placed_and_disclosed_across_a_collector_kill() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let token = enrol(&data, "dishub", "dishub-1");
+    let (grpc, http) = (free_addr(), free_addr());
+    let mut collector = Collector::start_at(&data, &grpc, &http);
+    let port = open_port();
+    let cfg = agent_config(
+        tmp.path(),
+        "dishub-1",
+        &grpc,
+        &token,
+        "heartbeat_interval = \"1s\"",
+        &format!(
+            "[defaults]\ninterval = \"1s\"\ntimeout = \"500ms\"\n\n\
+             [[targets]]\nid = \"pusdat\"\ngroup = \"datacenter\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
+        ),
+    );
+    let mut agent = Proc {
+        // libfaketime preloaded into the agent itself (the `faketime`
+        // wrapper would be the process the test stops, not the agent).
+        child: Command::new(bin("pantau-agent"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("LD_PRELOAD", libfaketime())
+            .env("FAKETIME", "-3h")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("start the agent under faketime"),
+        name: "pantau-agent",
+    };
+    let count = |data: &Path| -> i64 {
+        db(data)
+            .query_row("SELECT COUNT(*) FROM result WHERE kind = 'tcp'", [], |r| r.get(0))
+            .expect("count")
+    };
+    wait_for("results from the skewed agent", std::time::Duration::from_secs(30), || {
+        (count(&data) >= 5).then_some(())
+    });
+    kill9(&mut collector.proc);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let before = count(&data);
+    collector = Collector::start_at(&data, &grpc, &http);
+    wait_for("the backlog replayed", std::time::Duration::from_secs(30), || {
+        (count(&data) >= before + 8).then_some(())
+    });
+    agent.terminate();
+    collector.proc.terminate();
+
+    // Placed within seconds of when the collector received them; the agent's
+    // own time is three hours earlier.
+    let c = db(&data);
+    let (n, worst_place, min_corr, max_corr, flagged): (i64, i64, i64, i64, i64) = c
+        .query_row(
+            "SELECT COUNT(*), MAX(ABS(received_at_ms - observed_at_ms)),
+                    MIN(clock_correction_ms), MAX(clock_correction_ms),
+                    SUM(clock_flag IS NOT NULL)
+             FROM result WHERE kind = 'tcp'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .expect("placement");
+    assert!(n >= before + 8);
+    assert_eq!(flagged, 0, "corrected results are counted, not flagged");
+    // Replayed results were received up to ~4 s after they happened.
+    assert!(worst_place < 15_000, "placed {worst_place} ms from receipt");
+    let three_h = 3 * 3_600_000;
+    assert!(
+        (min_corr - three_h).abs() < 5_000 && (max_corr - three_h).abs() < 5_000,
+        "corrections {min_corr}..{max_corr} ms"
+    );
+    let kept: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM result WHERE kind = 'tcp' AND observed_at_ms - agent_time_ms = clock_correction_ms",
+            [],
+            |r| r.get(0),
+        )
+        .expect("agent time");
+    assert_eq!(kept, n, "every result keeps the agent's own time");
+
+    // The report of today lists the agent, its corrected results and minutes.
+    let today = local_date(now_ms(), 8);
+    let out = tmp.path().join("report");
+    let p = day_report(&data, &today, &out, "json", &["--opd", "dishub"]);
+    let r: Value = serde_json::from_slice(&std::fs::read(p).expect("report")).expect("JSON");
+    let notes = r["clock"].as_array().expect("clock notes");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["agent"], "dishub-1");
+    let corrected = notes[0]["corrected_results"].as_i64().expect("results");
+    let heartbeats: i64 = c
+        .query_row("SELECT COUNT(*) FROM result WHERE kind = 'heartbeat'", [], |r| r.get(0))
+        .expect("heartbeats");
+    assert_eq!(corrected, n + heartbeats);
+    let distinct_minutes: i64 = c
+        .query_row(
+            "SELECT COUNT(DISTINCT observed_at_ms / 60000) FROM result WHERE clock_correction_ms IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("minutes");
+    assert_eq!(notes[0]["corrected_minutes"].as_i64(), Some(distinct_minutes));
+
+    // No unknown minute between the first and the last measured minute of
+    // the target: the collector's downtime was filled by the replay.
+    let mut st = c
+        .prepare("SELECT minutes FROM rollup_target_hour WHERE target_id = 'pusdat' ORDER BY hour_ms")
+        .expect("rollups");
+    let line: String = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .expect("rollups")
+        .map(|m| m.expect("row"))
+        .collect();
+    let measured = line.trim_matches(|c| c == '.' || c == '>' || c == '-');
+    assert!(!measured.is_empty(), "{line}");
+    assert!(
+        measured.chars().all(|c| c == 'U'),
+        "a gap inside the measured minutes: {measured}"
+    );
+}
