@@ -120,7 +120,11 @@ impl Histogram {
         };
         let last = self.counts.iter().rposition(|c| *c != 0).unwrap_or(first);
         let mut out = vec![VERSION, first as u8];
-        out.extend(self.counts[first..=last].iter().flat_map(|c| c.to_le_bytes()));
+        out.extend(
+            self.counts[first..=last]
+                .iter()
+                .flat_map(|c| c.to_le_bytes()),
+        );
         out
     }
 
@@ -192,7 +196,10 @@ mod tests {
             counts[i] += 1;
         }
         let last = counts.iter().rposition(|c| *c != 0).map_or(0, |i| i + 1);
-        counts[..last].iter().flat_map(|c| c.to_le_bytes()).collect()
+        counts[..last]
+            .iter()
+            .flat_map(|c| c.to_le_bytes())
+            .collect()
     }
 
     #[test]

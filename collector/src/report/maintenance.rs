@@ -130,9 +130,9 @@ pub fn rows(r: &Report) -> Vec<Vec<String>> {
         .iter()
         .map(|w| {
             vec![
-                w.opd.clone().unwrap_or_else(|| {
-                    if en { "all OPD" } else { "semua OPD" }.to_string()
-                }),
+                w.opd
+                    .clone()
+                    .unwrap_or_else(|| if en { "all OPD" } else { "semua OPD" }.to_string()),
                 w.group.as_deref().map_or_else(
                     || if en { "all groups" } else { "semua kelompok" }.to_string(),
                     |g| group_label(g, l),

@@ -333,7 +333,7 @@ pub fn pdf(r: &Report) -> Vec<u8> {
         d.table(
             &render::incident_headers(l),
             &render::incident_rows(r),
-            &[1.0, 1.0, 1.6, 1.6, 0.9, 2.0, 1.4, 1.4],
+            &[0.9, 0.9, 1.5, 1.5, 0.9, 2.4, 1.3, 1.3],
         );
     }
     maintenance_section(&mut d, r);

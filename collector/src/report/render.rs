@@ -290,7 +290,7 @@ pub fn latency(v: Option<f64>, lang: Lang) -> String {
         || "-".into(),
         |v| {
             let places = match v.abs() {
-                x if x >= 1.0 => 1,
+                x if x >= 1.0 || x == 0.0 => 1,
                 x if x >= 0.1 => 2,
                 _ => 3,
             };
@@ -339,11 +339,17 @@ fn parameter_label(key: &str, l: Lang) -> String {
     let pick = |id: &str, e: &str| if en { e.to_string() } else { id.to_string() };
     if let Some(g) = key.strip_prefix("sla.") {
         let g = group_label(g, l);
-        return pick(&format!("target SLA {g} (%)"), &format!("SLA target, {g} (%)"));
+        return pick(
+            &format!("target SLA {g} (%)"),
+            &format!("SLA target, {g} (%)"),
+        );
     }
     if let Some(g) = key.strip_prefix("composite.") {
         let g = group_label(g, l);
-        return pick(&format!("aturan komposit {g}"), &format!("composite rule, {g}"));
+        return pick(
+            &format!("aturan komposit {g}"),
+            &format!("composite rule, {g}"),
+        );
     }
     if let Some(rest) = key.strip_prefix("rules_before ") {
         return pick(
@@ -357,13 +363,19 @@ fn parameter_label(key: &str, l: Lang) -> String {
             "ambang kehilangan paket menurun",
             "degraded packet-loss threshold",
         ),
-        "degraded_rtt_ms" => pick("ambang latensi menurun (ms)", "degraded latency threshold (ms)"),
+        "degraded_rtt_ms" => pick(
+            "ambang latensi menurun (ms)",
+            "degraded latency threshold (ms)",
+        ),
         "incident_minutes" => pick(
             "menit henti berturut-turut minimum untuk gangguan",
             "minimum consecutive down minutes for an incident",
         ),
         "business_hours" => pick("jam kerja", "business hours"),
-        "coverage_target" => pick("target cakupan OPD terhubung (%)", "OPD coverage target (%)"),
+        "coverage_target" => pick(
+            "target cakupan OPD terhubung (%)",
+            "OPD coverage target (%)",
+        ),
         "saturation_p95_pct" => pick(
             "ambang jenuh pemanfaatan tautan p95 (%)",
             "link saturation threshold, p95 utilisation (%)",
@@ -384,12 +396,14 @@ fn parameter_value(key: &str, v: &str, l: Lang) -> String {
     let en = l == Lang::En;
     if key.starts_with("composite.") {
         return match v {
-            "any" => if en { "any target" } else { "salah satu target" }.to_string(),
+            "any" => if en {
+                "any target"
+            } else {
+                "salah satu target"
+            }
+            .to_string(),
             "all" => if en { "every target" } else { "semua target" }.to_string(),
-            q => match q
-                .strip_prefix("quorum(")
-                .and_then(|r| r.strip_suffix(')'))
-            {
+            q => match q.strip_prefix("quorum(").and_then(|r| r.strip_suffix(')')) {
                 Some(n) if en => format!("quorum of {n} targets"),
                 Some(n) => format!("kuorum {n} target"),
                 None => q.to_string(),
@@ -775,7 +789,10 @@ mod tests {
         assert_eq!(line(&id, 6), "versi aturan: pantau-rules/2");
         let en = parameter_rows(&meta(Lang::En, p));
         assert_eq!(line(&en, 0), "degraded packet-loss threshold: 0.2");
-        assert_eq!(line(&en, 3), "composite rule, Applications: quorum of 2 targets");
+        assert_eq!(
+            line(&en, 3),
+            "composite rule, Applications: quorum of 2 targets"
+        );
         assert_eq!(line(&en, 5), "SLA target, Data centre (%): 99.5");
         assert_eq!(parameter_headers(Lang::Id), ["Parameter", "Nilai"]);
     }
@@ -793,6 +810,7 @@ mod tests {
         assert_eq!(latency(Some(0.04), Lang::Id), "0,040");
         assert_eq!(latency(Some(0.25), Lang::Id), "0,25");
         assert_eq!(latency(Some(12.34), Lang::En), "12.3");
+        assert_eq!(latency(Some(0.0), Lang::Id), "0,0");
         assert_eq!(latency(None, Lang::En), "-");
     }
 }
