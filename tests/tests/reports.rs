@@ -504,6 +504,14 @@ fn retroactive_maintenance_is_disclosed_in_every_format() {
     assert!((before..=now_ms()).contains(&at), "{at}");
     assert_eq!(w[0]["retroactive"], true);
     assert_eq!(j["meta"]["data_until_ms"], DAY0 + 86_400_000);
+    // Findings name groups as the report does, never by internal id
+    // (simpeg: 1394 / 1410 = 98,87 % under the 99 % SLA).
+    let findings = j["findings"].to_string();
+    assert!(
+        findings.contains("dinkes: ketersediaan Aplikasi 98,87 % di bawah target SLA 99,0 %."),
+        "{findings}"
+    );
+    assert!(!findings.contains(" app "), "{findings}");
 
     // CSV: the group row, the cut-off column and the window section.
     let csv = std::fs::read_to_string(report(&data, &dir.path().join("c"), "csv", &[])).unwrap();

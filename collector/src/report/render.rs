@@ -813,4 +813,64 @@ mod tests {
         assert_eq!(latency(Some(0.0), Lang::Id), "0,0");
         assert_eq!(latency(None, Lang::En), "-");
     }
+
+    #[test]
+    fn an_ongoing_incident_has_no_end_and_a_duration_so_far() {
+        use super::super::incident::{Cause, Incident};
+        // 2026-11-17 08.00 WITA; closed after 20 minutes / still down after 54.
+        let start = 1_794_873_600_000;
+        let inc = |open: bool, minutes: i64| Incident {
+            opd: "dinkes".into(),
+            group: "datacenter".into(),
+            start_ms: start,
+            end_ms: start + minutes * 60_000,
+            minutes,
+            open,
+            cause: Cause::IntranetLink,
+            affected: vec!["pusdat".into()],
+            note: None,
+            ticket: None,
+        };
+        let report = |lang| Report {
+            meta: meta(lang, vec![]),
+            coverage: super::super::Coverage {
+                total: 1,
+                connected: 1,
+                connected_pct: 100.0,
+                target_pct: 100.0,
+                met: true,
+                not_connected: vec![],
+            },
+            groups: vec![],
+            opds: vec![],
+            incidents: vec![inc(false, 20), inc(true, 54)],
+            maintenance: vec![],
+            comparison: None,
+            capacity: Default::default(),
+            findings: vec![],
+            recommendations: vec![],
+            topology: Default::default(),
+        };
+        let id = incident_rows(&report(Lang::Id));
+        assert_eq!(incident_headers(Lang::Id)[3], "Selesai");
+        assert_eq!(id[0][1], "Pusat Data");
+        assert_eq!(id[0][3], "17 November 2026 08.20 WITA");
+        assert_eq!(id[0][4], "20");
+        assert_eq!(id[1][3], "berlangsung");
+        assert_eq!(id[1][4], "54 (durasi s.d. data terakhir)");
+        let en = incident_rows(&report(Lang::En));
+        assert_eq!(
+            (en[1][3].as_str(), en[1][4].as_str()),
+            ("ongoing", "54 (duration so far)")
+        );
+        let csv = String::from_utf8(csv(&report(Lang::Id))).unwrap();
+        let lines: Vec<&str> = csv.lines().filter(|l| l.starts_with("incident,")).collect();
+        assert_eq!(
+            lines,
+            [
+                "incident,dinkes,datacenter,2026-11-17T08:00:00+08:00,2026-11-17T08:20:00+08:00,20,false,intranet_link,pusdat",
+                "incident,dinkes,datacenter,2026-11-17T08:00:00+08:00,,54,true,intranet_link,pusdat",
+            ]
+        );
+    }
 }
