@@ -400,6 +400,7 @@ fn xlsx_reads_back_with_the_figures() {
             "Kecepatan aktual",
             "Pemanfaatan",
             "Gangguan",
+            "Pemeliharaan",
             "Reviu",
             "Jalur"
         ]
@@ -424,7 +425,7 @@ fn xlsx_reads_back_with_the_figures() {
     let mins: Vec<f64> = inc
         .rows()
         .skip(1)
-        .filter_map(|r| match r[3] {
+        .filter_map(|r| match r[4] {
             Data::Float(v) => Some(v),
             _ => None,
         })
@@ -438,4 +439,174 @@ fn xlsx_reads_back_with_the_figures() {
     // The bundle verifies.
     let (ok, _, e) = collector_run(&data, &["verify", out.to_str().unwrap()]);
     assert!(ok, "{e}");
+}
+
+/// Issue 10, defect 5: a maintenance window recorded (through the CLI) after
+/// the outage it covers turns down minutes into maintenance; every format
+/// shows the maintenance minutes per OPD and group and the window, marked
+/// retroactive, and every header says up to when data counts.
+#[test]
+fn retroactive_maintenance_is_disclosed_in_every_format() {
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    seed(&data);
+    let before = now_ms();
+    // Half of the 20-minute internet outage (11.40-12.00 WITA), recorded
+    // now, long after it started.
+    let (ok, _, e) = collector_run(
+        &data,
+        &[
+            "maintenance",
+            "--opd",
+            "dinkes",
+            "--group",
+            "internet",
+            "--from",
+            "2026-11-02T11:40:00+08:00",
+            "--to",
+            "2026-11-02T11:50:00+08:00",
+            "--reason",
+            "penggantian router ISP",
+            "--by",
+            "admin",
+        ],
+    );
+    assert!(ok, "{e}");
+
+    // JSON: figures, the window, the cut-off; the per-group field is
+    // completeness, not coverage.
+    let p = report(&data, &dir.path().join("j"), "json", &[]);
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    let inet = j["opds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "dinkes")
+        .unwrap()["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "internet")
+        .unwrap()
+        .clone();
+    // Down 30 (local outage 10 + internet 20) of which 10 now maintenance.
+    assert_eq!(inet["minutes"]["maintenance"], 10, "{inet:#}");
+    assert_eq!(inet["minutes"]["down"], 20, "{inet:#}");
+    assert!(inet.get("coverage_pct").is_none(), "{inet:#}");
+    let done = inet["completeness_pct"].as_f64().unwrap();
+    assert!((done - 1400.0 / 1430.0 * 100.0).abs() < 1e-9, "{inet:#}");
+    let w = j["maintenance"].as_array().unwrap();
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!(w[0]["opd"], "dinkes");
+    assert_eq!(w[0]["group"], "internet");
+    assert_eq!(w[0]["from_ms"], DAY0 + 700 * 60_000);
+    assert_eq!(w[0]["to_ms"], DAY0 + 710 * 60_000);
+    assert_eq!(w[0]["reason"], "penggantian router ISP");
+    assert_eq!(w[0]["recorded_by"], "admin");
+    let at = w[0]["recorded_at_ms"].as_i64().unwrap();
+    assert!((before..=now_ms()).contains(&at), "{at}");
+    assert_eq!(w[0]["retroactive"], true);
+    assert_eq!(j["meta"]["data_until_ms"], DAY0 + 86_400_000);
+    // Findings name groups as the report does, never by internal id
+    // (simpeg: 1394 / 1410 = 98,87 % under the 99 % SLA).
+    let findings = j["findings"].to_string();
+    assert!(
+        findings.contains("dinkes: ketersediaan Aplikasi 98,87 % di bawah target SLA 99,0 %."),
+        "{findings}"
+    );
+    assert!(!findings.contains(" app "), "{findings}");
+
+    // CSV: the group row, the cut-off column and the window section.
+    let csv = std::fs::read_to_string(report(&data, &dir.path().join("c"), "csv", &[])).unwrap();
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(head[6], "completeness_pct");
+    assert_eq!((head[11], head[18]), ("maintenance_min", "data_until"));
+    let line = csv
+        .lines()
+        .find(|l| l.starts_with("dinkes,") && l.contains(",internet,"))
+        .unwrap();
+    let f: Vec<&str> = line.split(',').collect();
+    assert_eq!((f[9], f[11]), ("20", "10"), "{line}");
+    assert_eq!(f[18], "2026-11-03T00:00:00+08:00", "{line}");
+    let win = csv
+        .lines()
+        .find(|l| l.starts_with("maintenance,"))
+        .expect(&csv);
+    assert!(
+        win.starts_with(
+            "maintenance,dinkes,internet,2026-11-02T11:40:00+08:00,2026-11-02T11:50:00+08:00,penggantian router ISP,admin,"
+        ) && win.ends_with(",true"),
+        "{win}"
+    );
+
+    // HTML, Indonesian and English.
+    let html = std::fs::read_to_string(report(&data, &dir.path().join("h"), "html", &[])).unwrap();
+    for want in [
+        "Data s.d. 3 November 2026, 00.00 WITA",
+        "Pemeliharaan menit",
+        "<td>dinkes</td><td>Internet</td><td>2 November 2026 11.40 WITA – 2 November 2026 11.50 WITA</td><td>penggantian router ISP</td><td>admin</td>",
+        "<td>retroaktif</td>",
+    ] {
+        assert!(html.contains(want), "{want} not in the HTML");
+    }
+    let en = std::fs::read_to_string(report(
+        &data,
+        &dir.path().join("he"),
+        "html",
+        &["--lang", "en"],
+    ))
+    .unwrap();
+    for want in [
+        "Data up to 3 November 2026, 00:00 WITA",
+        "Maintenance min",
+        "<td>retroactive</td>",
+        "2 November 2026 11:40 WITA – 2 November 2026 11:50 WITA",
+    ] {
+        assert!(en.contains(want), "{want} not in the English HTML");
+    }
+
+    // PDF text.
+    let pdf = pdftotext(&report(&data, &dir.path().join("p"), "pdf", &[]));
+    for want in [
+        "Data s.d. 3 November 2026, 00.00 WITA",
+        "4a. Jendela pemeliharaan",
+        "retroaktif",
+        "penggantian router",
+    ] {
+        assert!(pdf.contains(want), "{want} not in the PDF text:\n{pdf}");
+    }
+    // The per-OPD internet row ends with down, no-data and maintenance minutes.
+    let row = pdf
+        .lines()
+        .find(|l| l.trim_start().starts_with("dinkes") && l.contains("Internet"))
+        .expect(&pdf);
+    let tail: Vec<&str> = row.split_whitespace().rev().take(3).collect();
+    assert_eq!(tail, ["10", "30", "20"], "{row}");
+
+    // XLSX: the maintenance minutes as a number and the window sheet.
+    let path = report(&data, &dir.path().join("x"), "xlsx", &[]);
+    let mut wb: Xlsx<_> = open_workbook(&path).unwrap();
+    let per = wb.worksheet_range("Per OPD").unwrap();
+    let row = per
+        .rows()
+        .find(|r| r[0] == Data::String("dinkes".into()) && r[3] == Data::String("Internet".into()))
+        .expect("dinkes internet row");
+    assert_eq!(
+        (&row[11], &row[13]),
+        (&Data::Float(20.0), &Data::Float(10.0))
+    );
+    let sheet = wb.worksheet_range("Pemeliharaan").unwrap();
+    let row = sheet
+        .rows()
+        .find(|r| r[0] == Data::String("dinkes".into()))
+        .expect("window row");
+    assert_eq!(row[1], Data::String("Internet".into()));
+    assert_eq!(row[3], Data::String("penggantian router ISP".into()));
+    assert_eq!(row[6], Data::String("retroaktif".into()));
+    let sum = wb.worksheet_range("Ringkasan").unwrap();
+    assert!(
+        sum.rows()
+            .any(|r| r[1] == Data::String("Data s.d. 3 November 2026, 00.00 WITA".into()))
+    );
 }

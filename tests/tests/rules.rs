@@ -123,7 +123,7 @@ fn configured_rules_version_rebuild_and_mid_day_install() {
     // Installed at 10:30: the morning is neither unknown nor an incident.
     assert_eq!(inet["minutes"]["unknown"], 0, "{inet:#}");
     assert_eq!(group(&r, "intranet")["minutes"]["unknown"], 0);
-    assert_eq!(inet["coverage_pct"], 100.0);
+    assert_eq!(inet["completeness_pct"], 100.0);
     assert_eq!(
         r["incidents"],
         serde_json::json!([]),

@@ -829,12 +829,12 @@ pub fn review(ev: &Evidence, lang: Lang, f: &mut Vec<String>, r: &mut Vec<String
             let show = |v: Option<f64>| v.map_or("-".into(), |v| num(v, 1, l));
             f.push(if en {
                 format!(
-                    "{}: link {} is saturated: p95 utilisation in {} %, out {} % of {} Mbit/s (threshold {} %; data coverage {} %).",
+                    "{}: link {} is saturated: p95 utilisation in {} %, out {} % of {} Mbit/s (threshold {} %; data completeness {} %).",
                     k.opd, k.label, show(i), show(o), cap, num(SATURATION_P95_PCT, 0, l), num(k.coverage_pct, 1, l)
                 )
             } else {
                 format!(
-                    "{}: tautan {} jenuh: pemanfaatan p95 masuk {} %, keluar {} % dari {} Mbit/s (ambang {} %; cakupan data {} %).",
+                    "{}: tautan {} jenuh: pemanfaatan p95 masuk {} %, keluar {} % dari {} Mbit/s (ambang {} %; kelengkapan data {} %).",
                     k.opd, k.label, show(i), show(o), cap, num(SATURATION_P95_PCT, 0, l), num(k.coverage_pct, 1, l)
                 )
             });
@@ -1001,7 +1001,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                     Cell::N(g.loss_pct, 2),
                     Cell::N(Some(g.minutes.down as f64), 0),
                     Cell::N(Some(g.minutes.unknown as f64), 0),
-                    Cell::N(g.coverage_pct, 1),
+                    Cell::N(g.completeness_pct, 1),
                 ]),
                 None => {
                     row.push(Cell::T(s("tidak diukur", "not measured")));
@@ -1139,18 +1139,18 @@ pub fn sections(r: &Report) -> Vec<Section> {
             "3c. Link utilisation",
         ),
         note: s(
-            "Mbit/s: rata-rata (tertimbang waktu), p95 dan puncak laju per selang polling, masuk dan keluar. p95 % = p95 tertinggi dari kedua arah / kapasitas. Cakupan = detik yang memiliki laju / detik periode; selang tanpa laju (polling pertama, reset, celah) dihitung dan tidak diinterpolasi.",
+            "Mbit/s: rata-rata (tertimbang waktu), p95 dan puncak laju per selang polling, masuk dan keluar. p95 % = p95 tertinggi dari kedua arah / kapasitas. Kelengkapan data = detik yang memiliki laju / detik periode; selang tanpa laju (polling pertama, reset, celah) dihitung dan tidak diinterpolasi.",
             "Mbit/s: time-weighted average, p95 and peak of the per-poll-interval rates, in and out. p95 % = the higher p95 of both directions / capacity. Coverage = seconds with a rate / seconds of the period; intervals without a rate (first poll, reset, gap) are counted and never interpolated.",
         ),
         headers: if en {
             [
                 "OPD", "Link", "Capacity Mbit/s", "In avg", "In p95", "In peak", "Out avg",
-                "Out p95", "Out peak", "p95 %", "Coverage %", "No-rate polls",
+                "Out p95", "Out peak", "p95 %", "Data completeness %", "No-rate polls",
             ]
         } else {
             [
                 "OPD", "Tautan", "Kapasitas Mbit/s", "Masuk rata2", "Masuk p95", "Masuk puncak",
-                "Keluar rata2", "Keluar p95", "Keluar puncak", "p95 %", "Cakupan %",
+                "Keluar rata2", "Keluar p95", "Keluar puncak", "p95 %", "Kelengkapan data %",
                 "Polling tanpa laju",
             ]
         }
@@ -1218,7 +1218,7 @@ pub fn csv(r: &Report, s: &mut String) {
     let ev = &r.capacity;
     let _ = writeln!(
         s,
-        "\nsection,opd,group,availability_pct,sla_pct,sla_met,coverage_pct,down_min,unknown_min,p50_ms,p95_ms,loss_pct,rule_version"
+        "\nsection,opd,group,availability_pct,sla_pct,sla_met,completeness_pct,down_min,unknown_min,p50_ms,p95_ms,loss_pct,rule_version"
     );
     for x in &ev.reachability {
         let g = x.figure.as_ref();
@@ -1231,7 +1231,7 @@ pub fn csv(r: &Report, s: &mut String) {
             g.map_or(String::new(), |g| g.sla_pct.to_string()),
             g.and_then(|g| g.sla_met)
                 .map_or(String::new(), |m| m.to_string()),
-            f(g.and_then(|g| g.coverage_pct)),
+            f(g.and_then(|g| g.completeness_pct)),
             g.map_or(String::new(), |g| g.minutes.down.to_string()),
             g.map_or(String::new(), |g| g.minutes.unknown.to_string()),
             f(g.and_then(|g| g.p50_ms)),

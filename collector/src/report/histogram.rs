@@ -2,13 +2,28 @@
 //! into days and days into years by adding counts, and a percentile over any
 //! period is read from the merged counts (within one bucket, about 9 %),
 //! never averaged from per-hour percentiles.
+//!
+//! Range: bucket 1 starts at 0.1 ms / 2^7 (about 0.78 µs), so LAN answers
+//! well under 0.1 ms keep their value; the last bucket holds everything from
+//! about 74 s. Stored bytes (version 2): `[2, first]` then little-endian u32
+//! counts from bucket `first` to the last non-empty one. Histograms stored
+//! before (version 1: u32 counts from bucket 0, whose bucket 1 started at
+//! 0.1 ms) still decode and merge: their buckets map exactly onto the
+//! current ones, and their "below 0.1 ms" count is placed at 0.05 ms, the
+//! value it was reported as.
 
 /// Number of buckets.
-pub const BUCKETS: usize = 80;
+pub const BUCKETS: usize = 108;
+/// Buckets below 0.1 ms added in version 2 (seven doublings).
+const EXTRA: usize = 28;
 /// Lower bound of bucket 1, ms; bucket 0 holds everything below it.
-const BASE_MS: f64 = 0.1;
+const BASE_MS: f64 = 0.1 / 128.0;
 /// Four buckets per doubling.
 const PER_OCTAVE: f64 = 4.0;
+/// Tag of the current stored format.
+const VERSION: u8 = 2;
+/// Where a version-1 "below 0.1 ms" count goes: the bucket starting at 0.05 ms.
+const V1_BELOW: usize = EXTRA - 3;
 
 /// Counts per bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +54,24 @@ fn lower(i: usize) -> f64 {
     } else {
         BASE_MS * 2f64.powf((i - 1) as f64 / PER_OCTAVE)
     }
+}
+
+/// Stored counts as (bucket, count), in either format.
+fn decode(b: &[u8]) -> impl Iterator<Item = (usize, u32)> + '_ {
+    let (start, body, v1) = if b.len() % 4 == 2 && b[0] == VERSION {
+        (b[1] as usize, &b[2..], false)
+    } else {
+        (0, b, true)
+    };
+    body.chunks_exact(4).enumerate().filter_map(move |(i, c)| {
+        let n = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        let at = match (v1, i) {
+            (true, 0) => V1_BELOW,
+            (true, i) => i + EXTRA,
+            (false, i) => start + i,
+        };
+        (at < BUCKETS && n > 0).then_some((at, n))
+    })
 }
 
 impl Histogram {
@@ -79,32 +112,32 @@ impl Histogram {
         None
     }
 
-    /// Little-endian bytes for storage; trailing empty buckets are dropped.
+    /// Bytes for storage (format version 2, see the module text); empty
+    /// for an empty histogram.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let last = self
-            .counts
-            .iter()
-            .rposition(|c| *c != 0)
-            .map_or(0, |i| i + 1);
-        self.counts[..last]
-            .iter()
-            .flat_map(|c| c.to_le_bytes())
-            .collect()
+        let Some(first) = self.counts.iter().position(|c| *c != 0) else {
+            return Vec::new();
+        };
+        let last = self.counts.iter().rposition(|c| *c != 0).unwrap_or(first);
+        let mut out = vec![VERSION, first as u8];
+        out.extend(
+            self.counts[first..=last]
+                .iter()
+                .flat_map(|c| c.to_le_bytes()),
+        );
+        out
     }
 
-    /// Read stored bytes (extra or partial bytes are ignored).
+    /// Read stored bytes of either format (extra or partial bytes are ignored).
     pub fn from_bytes(b: &[u8]) -> Self {
         let mut h = Histogram::default();
-        for (i, chunk) in b.chunks_exact(4).take(BUCKETS).enumerate() {
-            h.counts[i] = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        }
+        h.merge_bytes(b);
         h
     }
 
-    /// Add stored bytes without building another histogram.
+    /// Add stored bytes of either format without building another histogram.
     pub fn merge_bytes(&mut self, b: &[u8]) {
-        for (i, chunk) in b.chunks_exact(4).take(BUCKETS).enumerate() {
-            let c = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        for (i, c) in decode(b) {
             self.counts[i] = self.counts[i].saturating_add(c);
         }
     }
@@ -147,6 +180,71 @@ mod tests {
         let mut x = a.clone();
         x.merge_bytes(&b.to_bytes());
         assert_eq!(x, m);
+        assert_eq!(Histogram::from_bytes(&m.to_bytes()), m);
+    }
+
+    /// Version-1 bytes as the collector wrote them before the range grew:
+    /// u32 counts from bucket 0 (< 0.1 ms), bucket 1 starting at 0.1 ms.
+    fn v1_bytes(values_ms: &[f64]) -> Vec<u8> {
+        let mut counts = [0u32; 80];
+        for v in values_ms {
+            let i = if *v < 0.1 {
+                0
+            } else {
+                (((v / 0.1).log2() * 4.0).floor() as usize + 1).min(79)
+            };
+            counts[i] += 1;
+        }
+        let last = counts.iter().rposition(|c| *c != 0).map_or(0, |i| i + 1);
+        counts[..last]
+            .iter()
+            .flat_map(|c| c.to_le_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn sub_tenth_millisecond_values_keep_their_size() {
+        let mut h = Histogram::default();
+        for _ in 0..10 {
+            h.record(0.02);
+        }
+        h.record(0.001);
+        let p50 = h.quantile(0.5).unwrap();
+        assert!((p50 / 0.02 - 1.0).abs() < 0.1, "p50 {p50}");
+        let p0 = h.quantile(0.0).unwrap();
+        assert!((p0 / 0.001 - 1.0).abs() < 0.1, "min {p0}");
+        // The top of the range is where it was: about 74 s and beyond.
+        let mut slow = Histogram::default();
+        slow.record(30_000.0);
+        assert!((slow.quantile(0.5).unwrap() / 30_000.0 - 1.0).abs() < 0.1);
+        assert_eq!(bucket(1e9), BUCKETS - 1);
+        assert_eq!(Histogram::from_bytes(&h.to_bytes()), h);
+        assert!(Histogram::default().to_bytes().is_empty());
+    }
+
+    #[test]
+    fn version_one_bytes_decode_and_merge() {
+        let old = v1_bytes(&[0.05, 0.5, 12.0, 12.0, 600.0]);
+        assert_eq!(old.len() % 4, 0);
+        let h = Histogram::from_bytes(&old);
+        assert_eq!(h.count(), 5);
+        // Old buckets map exactly onto new ones: same values come back.
+        let mut fresh = Histogram::default();
+        for v in [0.5, 12.0, 12.0, 600.0] {
+            fresh.record(v);
+        }
+        let mut old_above = h.clone();
+        old_above.counts[V1_BELOW] = 0;
+        assert_eq!(old_above, fresh);
+        // The old "below 0.1 ms" count reads as about 0.05 ms.
+        let p0 = h.quantile(0.0).unwrap();
+        assert!((0.05..0.06).contains(&p0), "{p0}");
+        // Old and new bytes merge into one distribution.
+        let mut m = Histogram::default();
+        m.merge_bytes(&old);
+        m.merge_bytes(&fresh.to_bytes());
+        assert_eq!(m.count(), 9);
+        assert!((m.quantile(0.5).unwrap() / 12.0 - 1.0).abs() < 0.1);
         assert_eq!(Histogram::from_bytes(&m.to_bytes()), m);
     }
 }

@@ -16,6 +16,7 @@ pub mod histogram;
 pub mod history;
 pub mod incident;
 pub mod listing;
+pub mod maintenance;
 pub mod pdf;
 pub mod progress;
 pub mod render;
@@ -150,8 +151,9 @@ pub struct GroupFigure {
     pub minutes: StateMinutes,
     /// Availability, percent.
     pub availability_pct: Option<f64>,
-    /// Data coverage, percent.
-    pub coverage_pct: Option<f64>,
+    /// Data completeness, percent: measured minutes / minutes outside
+    /// maintenance ("kelengkapan data"; not OPD coverage).
+    pub completeness_pct: Option<f64>,
     /// SLA target, percent.
     pub sla_pct: f64,
     /// SLA met (None without measured minutes).
@@ -265,6 +267,8 @@ pub struct Report {
     pub opds: Vec<OpdFigure>,
     /// Gangguan.
     pub incidents: Vec<Incident>,
+    /// Maintenance windows overlapping the period, see [`maintenance`].
+    pub maintenance: Vec<maintenance::MaintenanceWindow>,
     /// Before/after.
     pub comparison: Option<Comparison>,
     /// Pusat Data/JIP reachability, throughput vs contract, link utilisation.
@@ -311,7 +315,7 @@ impl Agg {
             group: grp.to_string(),
             minutes: self.m,
             availability_pct: a,
-            coverage_pct: self.m.coverage().map(|x| x * 100.0),
+            completeness_pct: self.m.coverage().map(|x| x * 100.0),
             sla_pct: sla,
             sla_met: a.map(|a| a >= sla),
             p50_ms: self.hist.quantile(0.5),
@@ -542,7 +546,7 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
         groups.sort_by_key(|g| group_order(&g.group));
         let completeness = groups
             .iter()
-            .filter_map(|g| g.coverage_pct)
+            .filter_map(|g| g.completeness_pct)
             .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
         let connected = groups
             .iter()
@@ -658,6 +662,7 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
         groups,
         opds: figures,
         incidents,
+        maintenance: maintenance::load(conn, req.opd.as_deref(), from_ms, to_ms)?,
         comparison,
         capacity,
         findings,
@@ -711,15 +716,16 @@ fn review(
             if g.sla_met == Some(false) {
                 let a = render::num(g.availability_pct.unwrap_or(0.0), 2, lang);
                 let t = render::num(g.sla_pct, 1, lang);
+                let name = render::group_label(&g.group, lang);
                 f.push(if en {
                     format!(
-                        "{}: {} availability {a}% is under the SLA target {t}%.",
-                        o.id, g.group
+                        "{}: {name} availability {a}% is under the SLA target {t}%.",
+                        o.id
                     )
                 } else {
                     format!(
-                        "{}: ketersediaan {} {a} % di bawah target SLA {t} %.",
-                        o.id, g.group
+                        "{}: ketersediaan {name} {a} % di bawah target SLA {t} %.",
+                        o.id
                     )
                 });
             }
@@ -730,6 +736,7 @@ fn review(
         *recurring.entry((&i.opd, &i.group)).or_default() += 1;
     }
     for ((o, g), n) in recurring.into_iter().filter(|(_, n)| *n >= 3) {
+        let g = render::group_label(g, lang);
         f.push(if en {
             format!("{o}: {n} recurring {g} incidents in the period.")
         } else {

@@ -277,6 +277,7 @@ pub fn pdf(r: &Report) -> Vec<u8> {
     };
     d.para(9.0, &format!("{}: {scope}{bh}", t(l, "scope")));
     d.para(9.0, &format!("Zona waktu / time zone: {}", m.zone));
+    d.para(9.0, &render::data_until(m));
     d.gap(6.0);
 
     let c = &r.coverage;
@@ -297,7 +298,7 @@ pub fn pdf(r: &Report) -> Vec<u8> {
     d.gap(4.0);
     d.para(11.0, &format!("2. {}", t(l, "availability")));
     let rows: Vec<Vec<String>> = r.groups.iter().map(|g| render::group_cells(g, l)).collect();
-    let gw = [1.6, 1.2, 0.8, 1.1, 1.0, 1.0, 0.9, 1.0, 1.0, 1.0];
+    let gw = [1.6, 1.2, 0.8, 1.1, 1.0, 1.0, 0.9, 1.0, 1.0, 1.0, 1.1];
     d.table(&render::group_headers(l), &rows, &gw);
 
     d.para(11.0, &format!("3. {}", t(l, "per_opd")));
@@ -316,7 +317,7 @@ pub fn pdf(r: &Report) -> Vec<u8> {
         }
         if o.groups.is_empty() {
             let mut row = vec![o.id.clone(), "0".into()];
-            row.extend(std::iter::repeat_n("-".to_string(), 10));
+            row.extend(std::iter::repeat_n("-".to_string(), 11));
             rows.push(row);
         }
     }
@@ -332,9 +333,10 @@ pub fn pdf(r: &Report) -> Vec<u8> {
         d.table(
             &render::incident_headers(l),
             &render::incident_rows(r),
-            &[1.0, 1.0, 1.6, 0.9, 2.0, 1.4, 1.4],
+            &[0.9, 0.9, 1.5, 1.5, 0.9, 2.4, 1.3, 1.3],
         );
     }
+    maintenance_section(&mut d, r);
     if let Some(cmp) = &r.comparison {
         d.para(11.0, &format!("5. {}", t(l, "comparison")));
         let rows: Vec<Vec<String>> = cmp
@@ -369,17 +371,33 @@ pub fn pdf(r: &Report) -> Vec<u8> {
     d.gap(4.0);
     d.para(11.0, &format!("7. {}", t(l, "methodology")));
     d.para(8.5, t(l, "method_text"));
-    let rows: Vec<Vec<String>> = m
-        .parameters
-        .iter()
-        .map(|(k, v)| vec![k.clone(), v.clone()])
-        .collect();
-    d.table(&["parameter", "value"], &rows, &[1.0, 1.5]);
+    d.table(
+        &render::parameter_headers(l),
+        &render::parameter_rows(m),
+        &[1.5, 1.0],
+    );
     if let Some(k) = &m.public_key {
         d.para(8.5, &format!("{}: {k}", t(l, "public_key")));
     }
     topology_section(&mut d, r);
     assemble(d, &face)
+}
+
+/// Section 4a: the maintenance windows of the period (maintenance.rs).
+fn maintenance_section(d: &mut Doc, r: &Report) {
+    use super::maintenance;
+    let l = r.meta.lang;
+    d.para(11.0, &format!("4a. {}", maintenance::title(l)));
+    d.para(8.0, maintenance::note(l));
+    if r.maintenance.is_empty() {
+        d.para(9.0, maintenance::none(l));
+    } else {
+        d.table(
+            &maintenance::headers(l),
+            &maintenance::rows(r),
+            &[1.0, 1.0, 2.4, 1.6, 1.0, 1.6, 0.9],
+        );
+    }
 }
 
 /// Appendix: the intranet topology drawing and the path changes (topology.rs).

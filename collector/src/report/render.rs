@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{GroupFigure, Lang, Report};
+use super::{GroupFigure, Lang, Meta, Report};
 
 /// Indonesian month names.
 pub(crate) const BULAN: [&str; 12] = [
@@ -97,6 +97,38 @@ pub fn date_time(ms: i64, offset_min: i64, zone: &str, lang: Lang) -> String {
     )
 }
 
+/// RFC 3339 in the report's zone, e.g. "2026-11-02T18:05:00+08:00" (CSV).
+pub fn rfc3339(ms: i64, offset_min: i64) -> String {
+    let zone = chrono::FixedOffset::east_opt((offset_min * 60) as i32)
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&zone).to_rfc3339())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// The data cut-off line of every header: "Data s.d. 17 November 2026,
+/// 18.05 WITA" / "Data up to 17 November 2026, 18:05 WITA".
+pub fn data_until(m: &Meta) -> String {
+    use chrono::Timelike;
+    let ms = m.data_until_ms;
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms + m.utc_offset_minutes * 60_000)
+    else {
+        return "-".into();
+    };
+    let (lead, sep) = if m.lang == Lang::En {
+        ("Data up to", ':')
+    } else {
+        ("Data s.d.", '.')
+    };
+    format!(
+        "{lead} {}, {:02}{sep}{:02} {}",
+        date(ms, m.utc_offset_minutes, m.lang),
+        t.hour(),
+        t.minute(),
+        m.zone
+    )
+}
+
 /// Fixed labels.
 pub fn t(lang: Lang, key: &str) -> &'static str {
     let en = lang == Lang::En;
@@ -155,10 +187,19 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "down_min" => "Waktu henti menit",
         "unknown_min" if en => "No data min",
         "unknown_min" => "Tanpa data menit",
+        "maint_min" if en => "Maintenance min",
+        "maint_min" => "Pemeliharaan menit",
         "completeness" if en => "Data completeness %",
         "completeness" => "Kelengkapan data %",
         "start" if en => "Start",
         "start" => "Mulai",
+        "end" if en => "End",
+        "end" => "Selesai",
+        "so_far" if en => "duration so far",
+        "so_far" => "durasi s.d. data terakhir",
+        "param" => "Parameter",
+        "value" if en => "Value",
+        "value" => "Nilai",
         "duration" if en => "Duration (min)",
         "duration" => "Durasi (menit)",
         "cause" if en => "Probable cause",
@@ -181,10 +222,10 @@ pub fn t(lang: Lang, key: &str) -> &'static str {
         "business" if en => "business hours only",
         "business" => "hanya jam kerja",
         "method_text" if en => {
-            "Per target and minute: up, degraded, down or no data. Groups combine their targets by the composite rule. Availability = (up + degraded) / (up + degraded + down); no-data minutes are reported as coverage and maintenance is excluded. Full text: docs/METHODOLOGY.md."
+            "Per target and minute: up, degraded, down or no data. Groups combine their targets by the composite rule. Availability = (up + degraded) / (up + degraded + down); no-data minutes are reported as data completeness (per group: measured minutes / minutes outside maintenance; “coverage” means OPD connected only) and recorded maintenance windows are excluded and listed. Full text: docs/METHODOLOGY.md."
         }
         "method_text" => {
-            "Per target per menit: aktif, menurun, henti, atau tanpa data. Kelompok menggabungkan targetnya menurut aturan komposit. Ketersediaan = (aktif + menurun) / (aktif + menurun + henti); menit tanpa data dilaporkan sebagai cakupan data dan pemeliharaan dikecualikan. Teks lengkap: docs/METHODOLOGY.md."
+            "Per target per menit: aktif, menurun, henti, atau tanpa data. Kelompok menggabungkan targetnya menurut aturan komposit. Ketersediaan = (aktif + menurun) / (aktif + menurun + henti); menit tanpa data dilaporkan sebagai kelengkapan data (per kelompok: menit terukur / menit di luar pemeliharaan; “cakupan” hanya berarti OPD terhubung) dan jendela pemeliharaan yang dicatat dikecualikan serta dicantumkan. Teks lengkap: docs/METHODOLOGY.md."
         }
         _ => "",
     }
@@ -232,13 +273,30 @@ pub fn group_cells(g: &GroupFigure, lang: Lang) -> Vec<String> {
             Some(false) => t(lang, "no").into(),
             None => "-".into(),
         },
-        opt(g.p50_ms, 1, lang),
-        opt(g.p95_ms, 1, lang),
-        opt(g.jitter_ms, 1, lang),
+        latency(g.p50_ms, lang),
+        latency(g.p95_ms, lang),
+        latency(g.jitter_ms, lang),
         opt(g.loss_pct, 2, lang),
         num(g.minutes.down as f64, 0, lang),
         num(g.minutes.unknown as f64, 0, lang),
+        num(g.minutes.maintenance as f64, 0, lang),
     ]
+}
+
+/// A latency in ms: one decimal, more below 1 ms so LAN answers under
+/// 0.1 ms do not print as zero ("0,04").
+pub fn latency(v: Option<f64>, lang: Lang) -> String {
+    v.map_or_else(
+        || "-".into(),
+        |v| {
+            let places = match v.abs() {
+                x if x >= 1.0 || x == 0.0 => 1,
+                x if x >= 0.1 => 2,
+                _ => 3,
+            };
+            num(v, places, lang)
+        },
+    )
 }
 
 /// Headers matching [`group_cells`].
@@ -254,10 +312,115 @@ pub fn group_headers(lang: Lang) -> Vec<&'static str> {
         "loss",
         "down_min",
         "unknown_min",
+        "maint_min",
     ]
     .iter()
     .map(|k| t(lang, k))
     .collect()
+}
+
+/// The §7 parameter table: a label in the report's language for each
+/// machine key of [`Meta::parameters`] (JSON keeps the keys) and the value
+/// with the language's decimal mark.
+pub fn parameter_rows(m: &Meta) -> Vec<Vec<String>> {
+    m.parameters
+        .iter()
+        .map(|(k, v)| vec![parameter_label(k, m.lang), parameter_value(k, v, m.lang)])
+        .collect()
+}
+
+/// Headers matching [`parameter_rows`].
+pub fn parameter_headers(l: Lang) -> [&'static str; 2] {
+    [t(l, "param"), t(l, "value")]
+}
+
+fn parameter_label(key: &str, l: Lang) -> String {
+    let en = l == Lang::En;
+    let pick = |id: &str, e: &str| if en { e.to_string() } else { id.to_string() };
+    if let Some(g) = key.strip_prefix("sla.") {
+        let g = group_label(g, l);
+        return pick(
+            &format!("target SLA {g} (%)"),
+            &format!("SLA target, {g} (%)"),
+        );
+    }
+    if let Some(g) = key.strip_prefix("composite.") {
+        let g = group_label(g, l);
+        return pick(
+            &format!("aturan komposit {g}"),
+            &format!("composite rule, {g}"),
+        );
+    }
+    if let Some(rest) = key.strip_prefix("rules_before ") {
+        return pick(
+            &format!("aturan yang berlaku sebelum {rest}"),
+            &format!("rules in force before {rest}"),
+        );
+    }
+    match key {
+        "rule_version" => pick("versi aturan", "rule version"),
+        "degraded_loss" => pick(
+            "ambang kehilangan paket menurun",
+            "degraded packet-loss threshold",
+        ),
+        "degraded_rtt_ms" => pick(
+            "ambang latensi menurun (ms)",
+            "degraded latency threshold (ms)",
+        ),
+        "incident_minutes" => pick(
+            "menit henti berturut-turut minimum untuk gangguan",
+            "minimum consecutive down minutes for an incident",
+        ),
+        "business_hours" => pick("jam kerja", "business hours"),
+        "coverage_target" => pick(
+            "target cakupan OPD terhubung (%)",
+            "OPD coverage target (%)",
+        ),
+        "saturation_p95_pct" => pick(
+            "ambang jenuh pemanfaatan tautan p95 (%)",
+            "link saturation threshold, p95 utilisation (%)",
+        ),
+        "throughput_min_pct_of_contract" => pick(
+            "kecepatan minimum terhadap kontrak (%)",
+            "minimum throughput, percent of contract",
+        ),
+        "utilisation_hist_buckets_per_doubling" => pick(
+            "ember histogram pemanfaatan per kelipatan dua",
+            "utilisation histogram buckets per doubling",
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn parameter_value(key: &str, v: &str, l: Lang) -> String {
+    let en = l == Lang::En;
+    if key.starts_with("composite.") {
+        return match v {
+            "any" => if en {
+                "any target"
+            } else {
+                "salah satu target"
+            }
+            .to_string(),
+            "all" => if en { "every target" } else { "semua target" }.to_string(),
+            q => match q.strip_prefix("quorum(").and_then(|r| r.strip_suffix(')')) {
+                Some(n) if en => format!("quorum of {n} targets"),
+                Some(n) => format!("kuorum {n} target"),
+                None => q.to_string(),
+            },
+        };
+    }
+    if en {
+        return v.to_string();
+    }
+    if key == "business_hours" {
+        return v.replace(':', ".").replace("Mon-Fri", "Senin-Jumat");
+    }
+    // A plain number as configured ("0.2", "99.5"), with the decimal comma.
+    if v.parse::<f64>().is_ok() {
+        return v.replace('.', ",");
+    }
+    v.to_string()
 }
 
 /// JSON (machine figures, unformatted numbers).
@@ -265,7 +428,7 @@ pub fn json(r: &Report) -> Vec<u8> {
     serde_json::to_vec_pretty(r).unwrap_or_default()
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', ';']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -279,21 +442,22 @@ pub fn csv(r: &Report) -> Vec<u8> {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "opd,opd_name,group,availability_pct,sla_pct,sla_met,coverage_pct,up_min,degraded_min,down_min,unknown_min,maintenance_min,p50_ms,p95_ms,jitter_ms,loss_pct,results,rule_version"
+        "opd,opd_name,group,availability_pct,sla_pct,sla_met,completeness_pct,up_min,degraded_min,down_min,unknown_min,maintenance_min,p50_ms,p95_ms,jitter_ms,loss_pct,results,rule_version,data_until"
     );
+    let until = rfc3339(r.meta.data_until_ms, r.meta.utc_offset_minutes);
     let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
     for o in &r.opds {
         for g in &o.groups {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{until}",
                 csv_field(&o.id),
                 csv_field(&o.name),
                 g.group,
                 f(g.availability_pct),
                 g.sla_pct,
                 g.sla_met.map_or(String::new(), |m| m.to_string()),
-                f(g.coverage_pct),
+                f(g.completeness_pct),
                 g.minutes.up,
                 g.minutes.degraded,
                 g.minutes.down,
@@ -309,7 +473,36 @@ pub fn csv(r: &Report) -> Vec<u8> {
         }
     }
     super::capacity::csv(r, &mut s);
+    incident_csv(r, &mut s);
+    super::maintenance::csv(r, &mut s);
     s.into_bytes()
+}
+
+/// CSV block of incidents: an open one has no end (`open` true, minutes so
+/// far, up to the data cut-off).
+fn incident_csv(r: &Report, s: &mut String) {
+    let t = |ms| rfc3339(ms, r.meta.utc_offset_minutes);
+    let _ = writeln!(
+        s,
+        "\nsection,opd,group,start,end,minutes,open,cause,affected"
+    );
+    for i in &r.incidents {
+        let _ = writeln!(
+            s,
+            "incident,{},{},{},{},{},{},{},{}",
+            csv_field(&i.opd),
+            i.group,
+            t(i.start_ms),
+            if i.open { String::new() } else { t(i.end_ms) },
+            i.minutes,
+            i.open,
+            serde_json::to_value(i.cause)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            csv_field(&i.affected.join(" "))
+        );
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -346,7 +539,12 @@ pub fn incident_rows(r: &Report) -> Vec<Vec<String>> {
                 group_label(&i.group, l),
                 date_time(i.start_ms, off, z, l),
                 if i.open {
-                    format!("{} ({})", num(i.minutes as f64, 0, l), t(l, "ongoing"))
+                    t(l, "ongoing").to_string()
+                } else {
+                    date_time(i.end_ms, off, z, l)
+                },
+                if i.open {
+                    format!("{} ({})", num(i.minutes as f64, 0, l), t(l, "so_far"))
                 } else {
                     num(i.minutes as f64, 0, l)
                 },
@@ -368,6 +566,7 @@ pub fn incident_headers(l: Lang) -> Vec<&'static str> {
         "OPD",
         t(l, "group"),
         t(l, "start"),
+        t(l, "end"),
         t(l, "duration"),
         t(l, "cause"),
         t(l, "affected"),
@@ -413,6 +612,7 @@ td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#e
             String::new()
         }
     );
+    let _ = write!(h, "<p><b>{}</b></p>", esc(&data_until(m)));
     let c = &r.coverage;
     let _ = write!(
         h,
@@ -444,7 +644,7 @@ td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#e
         }
         if o.groups.is_empty() {
             let mut row = vec![format!("{} — {}", o.id, o.name), "0".into()];
-            row.extend(std::iter::repeat_n("-".to_string(), 10));
+            row.extend(std::iter::repeat_n("-".to_string(), 11));
             rows.push(row);
         }
     }
@@ -455,6 +655,21 @@ td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#e
         let _ = write!(h, "<p>{}</p>", t(l, "none"));
     } else {
         table(&mut h, &incident_headers(l), &incident_rows(r));
+    }
+    let _ = write!(
+        h,
+        "<h2>4a. {}</h2><p>{}</p>",
+        esc(super::maintenance::title(l)),
+        esc(super::maintenance::note(l))
+    );
+    if r.maintenance.is_empty() {
+        let _ = write!(h, "<p>{}</p>", esc(super::maintenance::none(l)));
+    } else {
+        table(
+            &mut h,
+            &super::maintenance::headers(l),
+            &super::maintenance::rows(r),
+        );
     }
     if let Some(cmp) = &r.comparison {
         let _ = write!(h, "<h2>5. {}</h2>", esc(t(l, "comparison")));
@@ -497,12 +712,7 @@ td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#e
         esc(t(l, "methodology")),
         esc(t(l, "method_text"))
     );
-    let rows: Vec<Vec<String>> = m
-        .parameters
-        .iter()
-        .map(|(k, v)| vec![k.clone(), v.clone()])
-        .collect();
-    table(&mut h, &["parameter", "value"], &rows);
+    table(&mut h, &parameter_headers(l), &parameter_rows(m));
     if let Some(k) = &m.public_key {
         let _ = write!(h, "<p>{}: <code>{}</code></p>", t(l, "public_key"), esc(k));
     }
@@ -529,6 +739,138 @@ mod tests {
         assert_eq!(
             date_time(ms, 480, "WITA", Lang::Id),
             "17 November 2025 00.30 WITA"
+        );
+    }
+
+    fn meta(lang: Lang, parameters: Vec<(String, String)>) -> Meta {
+        Meta {
+            agency: "Diskominfo".into(),
+            number: "1".into(),
+            scope: "all".into(),
+            lang,
+            from: "2026-11-17".into(),
+            to: "2026-11-17".into(),
+            from_ms: 0,
+            to_ms: 0,
+            issued_ms: 0,
+            // 2026-11-17T10:05:00Z = 18.05 WITA.
+            data_until_ms: 1_794_909_900_000,
+            zone: "WITA".into(),
+            utc_offset_minutes: 480,
+            business_hours: false,
+            rule_version: "pantau-rules/2".into(),
+            parameters,
+            public_key: None,
+        }
+    }
+
+    #[test]
+    fn parameters_in_the_report_language() {
+        let p: Vec<(String, String)> = [
+            ("degraded_loss", "0.2"),
+            ("degraded_rtt_ms", "150"),
+            ("business_hours", "08:00-16:00 Mon-Fri"),
+            ("composite.app", "quorum(2)"),
+            ("composite.internet", "any"),
+            ("sla.datacenter", "99.5"),
+            ("rule_version", "pantau-rules/2"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let id = parameter_rows(&meta(Lang::Id, p.clone()));
+        let line = |rows: &[Vec<String>], i: usize| format!("{}: {}", rows[i][0], rows[i][1]);
+        assert_eq!(line(&id, 0), "ambang kehilangan paket menurun: 0,2");
+        assert_eq!(line(&id, 1), "ambang latensi menurun (ms): 150");
+        assert_eq!(line(&id, 2), "jam kerja: 08.00-16.00 Senin-Jumat");
+        assert_eq!(line(&id, 3), "aturan komposit Aplikasi: kuorum 2 target");
+        assert_eq!(line(&id, 4), "aturan komposit Internet: salah satu target");
+        assert_eq!(line(&id, 5), "target SLA Pusat Data (%): 99,5");
+        assert_eq!(line(&id, 6), "versi aturan: pantau-rules/2");
+        let en = parameter_rows(&meta(Lang::En, p));
+        assert_eq!(line(&en, 0), "degraded packet-loss threshold: 0.2");
+        assert_eq!(
+            line(&en, 3),
+            "composite rule, Applications: quorum of 2 targets"
+        );
+        assert_eq!(line(&en, 5), "SLA target, Data centre (%): 99.5");
+        assert_eq!(parameter_headers(Lang::Id), ["Parameter", "Nilai"]);
+    }
+
+    #[test]
+    fn data_cut_off_line_and_small_latencies() {
+        assert_eq!(
+            data_until(&meta(Lang::Id, vec![])),
+            "Data s.d. 17 November 2026, 18.05 WITA"
+        );
+        assert_eq!(
+            data_until(&meta(Lang::En, vec![])),
+            "Data up to 17 November 2026, 18:05 WITA"
+        );
+        assert_eq!(latency(Some(0.04), Lang::Id), "0,040");
+        assert_eq!(latency(Some(0.25), Lang::Id), "0,25");
+        assert_eq!(latency(Some(12.34), Lang::En), "12.3");
+        assert_eq!(latency(Some(0.0), Lang::Id), "0,0");
+        assert_eq!(latency(None, Lang::En), "-");
+    }
+
+    #[test]
+    fn an_ongoing_incident_has_no_end_and_a_duration_so_far() {
+        use super::super::incident::{Cause, Incident};
+        // 2026-11-17 08.00 WITA; closed after 20 minutes / still down after 54.
+        let start = 1_794_873_600_000;
+        let inc = |open: bool, minutes: i64| Incident {
+            opd: "dinkes".into(),
+            group: "datacenter".into(),
+            start_ms: start,
+            end_ms: start + minutes * 60_000,
+            minutes,
+            open,
+            cause: Cause::IntranetLink,
+            affected: vec!["pusdat".into()],
+            note: None,
+            ticket: None,
+        };
+        let report = |lang| Report {
+            meta: meta(lang, vec![]),
+            coverage: super::super::Coverage {
+                total: 1,
+                connected: 1,
+                connected_pct: 100.0,
+                target_pct: 100.0,
+                met: true,
+                not_connected: vec![],
+            },
+            groups: vec![],
+            opds: vec![],
+            incidents: vec![inc(false, 20), inc(true, 54)],
+            maintenance: vec![],
+            comparison: None,
+            capacity: Default::default(),
+            findings: vec![],
+            recommendations: vec![],
+            topology: Default::default(),
+        };
+        let id = incident_rows(&report(Lang::Id));
+        assert_eq!(incident_headers(Lang::Id)[3], "Selesai");
+        assert_eq!(id[0][1], "Pusat Data");
+        assert_eq!(id[0][3], "17 November 2026 08.20 WITA");
+        assert_eq!(id[0][4], "20");
+        assert_eq!(id[1][3], "berlangsung");
+        assert_eq!(id[1][4], "54 (durasi s.d. data terakhir)");
+        let en = incident_rows(&report(Lang::En));
+        assert_eq!(
+            (en[1][3].as_str(), en[1][4].as_str()),
+            ("ongoing", "54 (duration so far)")
+        );
+        let csv = String::from_utf8(csv(&report(Lang::Id))).unwrap();
+        let lines: Vec<&str> = csv.lines().filter(|l| l.starts_with("incident,")).collect();
+        assert_eq!(
+            lines,
+            [
+                "incident,dinkes,datacenter,2026-11-17T08:00:00+08:00,2026-11-17T08:20:00+08:00,20,false,intranet_link,pusdat",
+                "incident,dinkes,datacenter,2026-11-17T08:00:00+08:00,,54,true,intranet_link,pusdat",
+            ]
         );
     }
 }

@@ -46,6 +46,7 @@ fn group_row(
     opt(ws, r, c0 + 7, g.loss_pct, f2)?;
     ws.write_number(r, c0 + 8, g.minutes.down as f64)?;
     ws.write_number(r, c0 + 9, g.minutes.unknown as f64)?;
+    ws.write_number(r, c0 + 10, g.minutes.maintenance as f64)?;
     Ok(())
 }
 
@@ -76,6 +77,14 @@ fn build(rep: &Report) -> Result<Vec<u8>, XlsxError> {
                 m.scope.clone()
             },
         ),
+        (
+            if l == super::Lang::En {
+                "Data cut-off"
+            } else {
+                "Batas data"
+            },
+            render::data_until(m),
+        ),
         ("Rule", m.rule_version.clone()),
         (t(l, "public_key"), m.public_key.clone().unwrap_or_default()),
     ];
@@ -84,18 +93,18 @@ fn build(rep: &Report) -> Result<Vec<u8>, XlsxError> {
         ws.write_string(3 + i as u32, 1, v)?;
     }
     let c = &rep.coverage;
-    ws.write_string_with_format(10, 0, t(l, "coverage"), &bold)?;
-    ws.write_number(11, 0, c.connected as f64)?;
-    ws.write_number(11, 1, c.total as f64)?;
-    ws.write_number_with_format(11, 2, c.connected_pct, &f2)?;
-    ws.write_number_with_format(11, 3, c.target_pct, &f2)?;
-    ws.write_string(11, 4, if c.met { t(l, "yes") } else { t(l, "no") })?;
-    ws.write_string_with_format(13, 0, t(l, "availability"), &bold)?;
+    ws.write_string_with_format(11, 0, t(l, "coverage"), &bold)?;
+    ws.write_number(12, 0, c.connected as f64)?;
+    ws.write_number(12, 1, c.total as f64)?;
+    ws.write_number_with_format(12, 2, c.connected_pct, &f2)?;
+    ws.write_number_with_format(12, 3, c.target_pct, &f2)?;
+    ws.write_string(12, 4, if c.met { t(l, "yes") } else { t(l, "no") })?;
+    ws.write_string_with_format(14, 0, t(l, "availability"), &bold)?;
     for (i, h) in render::group_headers(l).iter().enumerate() {
-        ws.write_string_with_format(14, i as u16, *h, &bold)?;
+        ws.write_string_with_format(15, i as u16, *h, &bold)?;
     }
     for (i, g) in rep.groups.iter().enumerate() {
-        group_row(ws, 15 + i as u32, 0, g, rep, &f2)?;
+        group_row(ws, 16 + i as u32, 0, g, rep, &f2)?;
     }
 
     let ws = wb.add_worksheet();
@@ -149,13 +158,30 @@ fn build(rep: &Report) -> Result<Vec<u8>, XlsxError> {
     }
     for (i, row) in render::incident_rows(rep).iter().enumerate() {
         for (j, cell) in row.iter().enumerate() {
-            if j == 3 {
-                // Duration as a number.
+            if j == 4 {
+                // Duration as a number (minutes so far when ongoing).
                 ws.write_number(1 + i as u32, j as u16, rep.incidents[i].minutes as f64)?;
             } else {
                 ws.write_string(1 + i as u32, j as u16, cell)?;
             }
         }
+    }
+
+    let ws = wb.add_worksheet();
+    ws.set_name("Pemeliharaan")?;
+    ws.set_column_width(2, 40)?;
+    ws.write_string_with_format(0, 0, super::maintenance::title(l), &bold)?;
+    ws.write_string(1, 0, super::maintenance::note(l))?;
+    for (i, h) in super::maintenance::headers(l).iter().enumerate() {
+        ws.write_string_with_format(3, i as u16, *h, &bold)?;
+    }
+    for (i, row) in super::maintenance::rows(rep).iter().enumerate() {
+        for (j, cell) in row.iter().enumerate() {
+            ws.write_string(4 + i as u32, j as u16, cell)?;
+        }
+    }
+    if rep.maintenance.is_empty() {
+        ws.write_string(4, 0, super::maintenance::none(l))?;
     }
 
     let ws = wb.add_worksheet();
@@ -177,10 +203,10 @@ fn build(rep: &Report) -> Result<Vec<u8>, XlsxError> {
     ws.write_string_with_format(r, 0, t(l, "methodology"), &bold)?;
     r += 1;
     ws.write_string(r, 0, t(l, "method_text"))?;
-    for (k, v) in &m.parameters {
+    for row in render::parameter_rows(m) {
         r += 1;
-        ws.write_string(r, 0, k)?;
-        ws.write_string(r, 1, v)?;
+        ws.write_string(r, 0, &row[0])?;
+        ws.write_string(r, 1, &row[1])?;
     }
     super::topology::xlsx_sheet(&mut wb, &rep.topology, m)?;
     wb.save_to_buffer()
