@@ -83,8 +83,7 @@ pub struct Signoff {
 }
 
 /// Printed when `report.public_key_url` is not set.
-pub const DEFAULT_PUBLIC_KEY_URL: &str =
-    "halaman /laporan kolektor dan papan pengumuman resmi Diskominfo / the collector's /laporan page and the official Diskominfo notice";
+pub const DEFAULT_PUBLIC_KEY_URL: &str = "halaman /laporan kolektor dan papan pengumuman resmi Diskominfo / the collector's /laporan page and the official Diskominfo notice";
 
 fn signoff(raw: Option<RawSignoff>, p: &mut Vec<Problem>) -> Option<Signoff> {
     let raw = raw?;

@@ -215,14 +215,21 @@ fn bundle_recomputes_every_figure_and_verify_is_honest() {
     // The catalogue lists the silent agent's targets too.
     let cat = std::fs::read_to_string(out.join("katalog-target.csv")).unwrap();
     assert!(cat.starts_with("agent,opd,id,group,kind,address,label,interval_ms,"));
-    assert_eq!(cat.lines().filter(|l| l.starts_with("disdik-1,")).count(), 4);
+    assert_eq!(
+        cat.lines().filter(|l| l.starts_with("disdik-1,")).count(),
+        4
+    );
     let raw = std::fs::read_to_string(out.join(&raw_name)).unwrap();
     assert!(raw.starts_with(
         "agent,epoch,seq,opd,group,target,kind,observed_at_ms,agent_time_ms,clock_correction_ms,received_at_ms,"
     ));
     // The rows of minute -1 (before the period) are exported: they hold into it.
     let before = day0 - 60_000 + 10_000;
-    assert!(raw.contains(&format!(",intranet,pusdat,icmp,{before},")), "{}", &raw[..400]);
+    assert!(
+        raw.contains(&format!(",intranet,pusdat,icmp,{before},")),
+        "{}",
+        &raw[..400]
+    );
 
     // The recomputation agrees with every figure.
     let script = out.join("pantau-recompute.py");
@@ -246,18 +253,29 @@ fn bundle_recomputes_every_figure_and_verify_is_honest() {
     // Internet: down 600-609 and 700-719; maintenance 300-319; silent 1000-1029.
     let inet = group("internet");
     assert_eq!(
-        (inet["down"].as_i64(), inet["maintenance"].as_i64(), inet["unknown"].as_i64()),
+        (
+            inet["down"].as_i64(),
+            inet["maintenance"].as_i64(),
+            inet["unknown"].as_i64()
+        ),
         (Some(30), Some(20), Some(30)),
         "{inet}"
     );
     // App: down 600-609 and 800-805, degraded 900-909.
     let app = group("app");
-    assert_eq!((app["down"].as_i64(), app["degraded"].as_i64()), (Some(16), Some(10)));
+    assert_eq!(
+        (app["down"].as_i64(), app["degraded"].as_i64()),
+        (Some(16), Some(10))
+    );
     // Intranet: each two-minute result holds the next minute, so the outage
     // is 601-610, the silence 1001-1030, degraded 1101-1110 (loss 40 %).
     let intra = group("intranet");
     assert_eq!(
-        (intra["down"].as_i64(), intra["unknown"].as_i64(), intra["degraded"].as_i64()),
+        (
+            intra["down"].as_i64(),
+            intra["unknown"].as_i64(),
+            intra["degraded"].as_i64()
+        ),
         (Some(10), Some(30), Some(10)),
         "{intra}"
     );
@@ -265,10 +283,18 @@ fn bundle_recomputes_every_figure_and_verify_is_honest() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["group"].as_str().unwrap().to_string(), i["minutes"].as_i64().unwrap()))
+        .map(|i| {
+            (
+                i["group"].as_str().unwrap().to_string(),
+                i["minutes"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert!(incidents.contains(&("agent".into(), 29)), "{incidents:?}");
-    assert!(incidents.contains(&("internet".into(), 20)), "{incidents:?}");
+    assert!(
+        incidents.contains(&("internet".into(), 20)),
+        "{incidents:?}"
+    );
 
     // Verify with this collector's key: origin checked.
     let (code, stdout, stderr) = collector_cli(&data, None, &["verify", out.to_str().unwrap()]);
@@ -299,7 +325,10 @@ fn bundle_recomputes_every_figure_and_verify_is_honest() {
     // The PDF's closing box: raw export name and SHA-256, the verify command,
     // where the official key is published, and the sign-off block.
     let pdf = pdftotext(&out.join(format!("{base}.pdf")));
-    let sum = Command::new("sha256sum").arg(out.join(&raw_name)).output().unwrap();
+    let sum = Command::new("sha256sum")
+        .arg(out.join(&raw_name))
+        .output()
+        .unwrap();
     let sum = String::from_utf8_lossy(&sum.stdout)[..64].to_string();
     for want in [
         "Keabsahan dokumen",
@@ -335,7 +364,10 @@ fn bundle_recomputes_every_figure_and_verify_is_honest() {
     let (code, text) = recompute(&script, &copy);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("BERBEDA / DIFFERENT"), "{text}");
-    assert!(text.contains("dinkes app down: skrip/script 17 != laporan/report 16"), "{text}");
+    assert!(
+        text.contains("dinkes app down: skrip/script 17 != laporan/report 16"),
+        "{text}"
+    );
     let (code, _, e) = collector_cli(&data, None, &["verify", copy.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(e.contains("was changed after signing"), "{e}");
@@ -344,7 +376,10 @@ fn bundle_recomputes_every_figure_and_verify_is_honest() {
     std::fs::write(out.join("hasil-mentah-koreksi.csv"), "agent\n").unwrap();
     let (code, _, e) = collector_cli(&data, None, &["verify", out.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(e.contains("hasil-mentah-koreksi.csv is in the bundle folder but not listed"), "{e}");
+    assert!(
+        e.contains("hasil-mentah-koreksi.csv is in the bundle folder but not listed"),
+        "{e}"
+    );
     // Unusable input: exit 2.
     let (code, text) = recompute(&script, &dir.path().join("nothing"));
     assert_eq!(code, 2, "{text}");

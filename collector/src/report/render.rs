@@ -534,16 +534,28 @@ pub fn validity(r: &Report) -> Validity {
     let (raw, digest) = match &m.raw_export {
         Some(x) => (x.file.clone(), x.sha256.clone()),
         None => {
-            let none = pick("- (bukan bundel bertanda tangan)", "- (not a signed bundle)");
+            let none = pick(
+                "- (bukan bundel bertanda tangan)",
+                "- (not a signed bundle)",
+            );
             (none.to_string(), none.to_string())
         }
     };
     let mut rows = vec![
         (pick("Berkas hasil mentah", "Raw export file"), raw),
         (pick("SHA-256 hasil mentah", "Raw export SHA-256"), digest),
-        (pick("Kunci publik kolektor (Ed25519)", "Collector public key (Ed25519)"), key.clone()),
         (
-            pick("Kunci publik resmi diterbitkan di", "Official public key published at"),
+            pick(
+                "Kunci publik kolektor (Ed25519)",
+                "Collector public key (Ed25519)",
+            ),
+            key.clone(),
+        ),
+        (
+            pick(
+                "Kunci publik resmi diterbitkan di",
+                "Official public key published at",
+            ),
             m.public_key_url.clone(),
         ),
         (
@@ -565,7 +577,11 @@ pub fn validity(r: &Report) -> Validity {
     ));
     let signoff = m.signoff.as_ref().map_or_else(Vec::new, |s| {
         vec![
-            format!("{}, {}", s.place, date(m.issued_ms, m.utc_offset_minutes, m.lang)),
+            format!(
+                "{}, {}",
+                s.place,
+                date(m.issued_ms, m.utc_offset_minutes, m.lang)
+            ),
             s.position.clone(),
             String::new(),
             String::new(),
@@ -587,7 +603,12 @@ fn validity_html(r: &Report) -> String {
         esc(v.title)
     );
     for (k, x) in &v.rows {
-        let _ = write!(h, "<tr><th>{}</th><td><code>{}</code></td></tr>", esc(k), esc(x));
+        let _ = write!(
+            h,
+            "<tr><th>{}</th><td><code>{}</code></td></tr>",
+            esc(k),
+            esc(x)
+        );
     }
     h.push_str("</table>");
     if !v.signoff.is_empty() {

@@ -446,7 +446,9 @@ mod tests {
         write_bundle(&b, &[("laporan.json".into(), b"{}".to_vec())], &key).unwrap();
         assert!(verify(&b, None).is_ok());
         std::fs::write(b.join("hasil-mentah-koreksi.csv"), b"x").unwrap();
-        let e = verify(&b.join("laporan.json"), None).unwrap_err().to_string();
+        let e = verify(&b.join("laporan.json"), None)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("hasil-mentah-koreksi.csv is in the bundle folder but not listed"),
             "{e}"

@@ -297,7 +297,7 @@ def incidents(opd, tl, min_minutes, until_ms):
 def fmt(v):
     if v is None:
         return "-"
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
+    return f"{v:.4f}".replace(".", ",") if isinstance(v, float) else str(v)  # decimal comma
 
 
 def same(a, b):
@@ -333,7 +333,7 @@ def main(argv):
     diffs = []
     mine_incidents = []
     province = {}
-    print(f"\n{'OPD':<14}{'kelompok/group':<13}{'':>8}{'naik':>7}{'menurun':>8}{'putus':>7}"
+    print(f"\n{'OPD':<14}{'kelompok/group':<15}{'':<16}{'naik':>7}{'menurun':>8}{'putus':>7}"
           f"{'t.data':>7}{'pemel.':>7}{'ketersediaan %':>16}{'kelengkapan %':>15}")
     keys = ["up", "degraded", "down", "unknown", "maintenance", "availability_pct", "coverage_pct"]
     for o in report["opds"]:
@@ -346,7 +346,7 @@ def main(argv):
             a, b = mine.get(g), theirs.get(g)
             for label, f in (("skrip/script", a), ("laporan/report", b)):
                 cells = "".join(f"{fmt(f[k] if f else None):>{w}}" for k, w in zip(keys, (7, 8, 7, 7, 7, 16, 15)))
-                print(f"{o['id']:<14}{g:<13}{label:>8}  {cells}")
+                print(f"{o['id']:<14}{g:<15}{label:<16}{cells}")
             if a and not b or b and not a:
                 diffs.append(f"{o['id']} {g}: kelompok hanya di {'skrip' if a else 'laporan'} / group only in one")
                 continue
