@@ -49,6 +49,71 @@ pub struct RawReport {
     /// Minute-state and composite rules.
     #[serde(default)]
     pub rules: RawRules,
+    /// Where the official public key of the collector is published (a URL or
+    /// a short text), printed in every report's validity box.
+    pub public_key_url: Option<String>,
+    /// Sign-off block printed at the end of every report.
+    pub signoff: Option<RawSignoff>,
+}
+
+/// `[report.signoff]`: who signs the report off.
+#[derive(Debug, Deserialize, Default)]
+pub struct RawSignoff {
+    /// Nama (full name with titles).
+    pub name: Option<String>,
+    /// NIP: the 18-digit civil servant number (spaces allowed).
+    pub nip: Option<String>,
+    /// Jabatan (position).
+    pub position: Option<String>,
+    /// Tempat (place of signing); the date is the report's date of issue.
+    pub place: Option<String>,
+}
+
+/// Validated `[report.signoff]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Signoff {
+    /// Nama.
+    pub name: String,
+    /// NIP, 18 digits (as written).
+    pub nip: String,
+    /// Jabatan.
+    pub position: String,
+    /// Tempat.
+    pub place: String,
+}
+
+/// Printed when `report.public_key_url` is not set.
+pub const DEFAULT_PUBLIC_KEY_URL: &str = "halaman /laporan kolektor dan papan pengumuman resmi Diskominfo / the collector's /laporan page and the official Diskominfo notice";
+
+fn signoff(raw: Option<RawSignoff>, p: &mut Vec<Problem>) -> Option<Signoff> {
+    let raw = raw?;
+    let mut text = |key: &str, v: Option<String>| {
+        let v = v.unwrap_or_default().trim().to_string();
+        if v.is_empty() || v.chars().count() > 120 || v.contains(['\n', '\r']) {
+            p.push(Problem::new(
+                format!("report.signoff.{key}"),
+                "must be one line of 1 to 120 characters",
+            ));
+        }
+        v
+    };
+    let name = text("name", raw.name);
+    let position = text("position", raw.position);
+    let place = text("place", raw.place);
+    let nip = raw.nip.unwrap_or_default().trim().to_string();
+    let digits: String = nip.chars().filter(|c| !c.is_whitespace()).collect();
+    if digits.len() != 18 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        p.push(Problem::new(
+            "report.signoff.nip",
+            format!("`{nip}` is not a NIP: 18 digits expected (spaces allowed)"),
+        ));
+    }
+    Some(Signoff {
+        name,
+        nip,
+        position,
+        place,
+    })
 }
 
 /// One value per target group (`[report.sla]`, `[report.rules.composite]`).
@@ -118,6 +183,10 @@ pub struct ReportConfig {
     pub sla_pct: [f64; 5],
     /// Minute-state and composite rules (versioned).
     pub rules: RuleSet,
+    /// Where the official public key is published.
+    pub public_key_url: String,
+    /// Sign-off block, when configured.
+    pub signoff: Option<Signoff>,
 }
 
 /// `[server]`
@@ -343,6 +412,18 @@ impl RawConfig {
             }
         }
         let rules = rules_of(self.report.rules, incident_minutes, &mut p);
+        let public_key_url = self
+            .report
+            .public_key_url
+            .map(|u| u.trim().to_string())
+            .unwrap_or_else(|| DEFAULT_PUBLIC_KEY_URL.into());
+        if public_key_url.is_empty() || public_key_url.chars().count() > 300 {
+            p.push(Problem::new(
+                "report.public_key_url",
+                "must be a URL or text of 1 to 300 characters",
+            ));
+        }
+        let signoff = signoff(self.report.signoff, &mut p);
         let remote_write = self.remote_write.validate(&mut p);
         if p.is_empty() {
             Ok(CollectorConfig {
@@ -361,6 +442,8 @@ impl RawConfig {
                     coverage_target_pct,
                     sla_pct,
                     rules,
+                    public_key_url,
+                    signoff,
                 },
                 remote_write,
             })
@@ -474,5 +557,46 @@ mod tests {
                 "display.time_zone"
             ]
         );
+    }
+
+    #[test]
+    fn signoff_names_each_bad_key() {
+        let raw = RawConfig {
+            report: RawReport {
+                signoff: Some(RawSignoff {
+                    name: Some("Dr. Andi, S.Kom.".into()),
+                    nip: Some("19800101 200501 1 00".into()),
+                    position: None,
+                    place: Some("Mamuju".into()),
+                }),
+                public_key_url: Some(String::new()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let keys: Vec<String> = raw
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "report.public_key_url",
+                "report.signoff.position",
+                "report.signoff.nip"
+            ]
+        );
+        let ok = signoff(
+            Some(RawSignoff {
+                name: Some("Andi".into()),
+                nip: Some("19800101 200501 1 001".into()),
+                position: Some("Kepala Dinas".into()),
+                place: Some("Mamuju".into()),
+            }),
+            &mut Vec::new(),
+        );
+        assert_eq!(ok.map(|s| s.nip), Some("19800101 200501 1 001".into()));
     }
 }

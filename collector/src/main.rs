@@ -115,9 +115,15 @@ enum Command {
         #[arg(long)]
         issued: Option<chrono::NaiveDate>,
     },
-    /// Verify a report bundle (directory or any file in it); exit 1 if anything changed.
+    /// Verify a signed report bundle (directory, any file in it, or a .tar).
     ///
-    /// Example: pantau-collector verify laporan-nov
+    /// Exit codes: 0 intact and signed by the expected key (--public-key, or
+    /// this collector's own key in its data directory); 1 verification failed
+    /// (a file changed, missing, or not listed in the manifest; a bad
+    /// signature; another key); 3 intact, but no expected key was known, so
+    /// integrity was checked and origin was NOT (asal-usul tidak diperiksa).
+    ///
+    /// Example: pantau-collector verify laporan-nov --public-key 3b6a27bc...
     Verify {
         /// Bundle directory or a file in it.
         path: PathBuf,
@@ -374,7 +380,17 @@ fn main() -> ExitCode {
             ),
         }),
         Command::Verify { path, public_key } => {
-            done(report::command::verify(&cfg.data_dir, &path, public_key))
+            match report::command::verify(&cfg.data_dir, &path, public_key) {
+                Ok(v) if v.origin_checked => {
+                    println!("{}", v.message);
+                    ExitCode::SUCCESS
+                }
+                Ok(v) => {
+                    println!("{}", v.message);
+                    ExitCode::from(report::command::EXIT_ORIGIN_NOT_CHECKED)
+                }
+                Err(e) => fail(e),
+            }
         }
         Command::Maintenance {
             opd,

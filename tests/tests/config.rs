@@ -172,7 +172,8 @@ fn bad_collector_config_lists_every_problem() {
     let path = dir.path().join("collector.toml");
     std::fs::write(
         &path,
-        "[server]\ngrpc_listen = \"everywhere\"\n[display]\ntime_zone = \"CET\"\n",
+        "[server]\ngrpc_listen = \"everywhere\"\n[display]\ntime_zone = \"CET\"\n\
+         [report.signoff]\nname = \"Andi\"\nnip = \"1980\"\nposition = \"Kepala\"\nplace = \"Mamuju\"\n",
     )
     .unwrap();
     let out = Command::new(bin("pantau-collector"))
@@ -189,6 +190,10 @@ fn bad_collector_config_lists_every_problem() {
     );
     assert!(
         err.contains(&format!("{file}: display.time_zone:")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}: report.signoff.nip: `1980` is not a NIP")),
         "{err}"
     );
 }

@@ -162,7 +162,7 @@ fn pdf_report_carries_hand_computed_figures_and_verifies() {
     // Verify passes, then fails after a one-byte change anywhere.
     let (ok, stdout, stderr) = collector_run(&data, &["verify", out.to_str().unwrap()]);
     assert!(ok, "verify failed on an intact bundle: {stderr}");
-    assert!(stdout.starts_with("OK: 2 file(s)"), "{stdout}");
+    assert!(stdout.starts_with("OK: 9 file(s)"), "{stdout}");
     let mut b = bytes.clone();
     let i = b.len() / 2;
     b[i] ^= 0x01;
@@ -204,6 +204,20 @@ fn pdf_report_carries_hand_computed_figures_and_verifies() {
     assert!(!ok);
     let (ok, _, _) = collector_run(&data, &["verify", out.to_str().unwrap()]);
     assert!(ok);
+    // The bundled independent recomputation finds every figure equal.
+    let run = std::process::Command::new("python3")
+        .arg(out.join("pantau-recompute.py"))
+        .arg(&out)
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(text.contains("SAMA / EQUAL"), "{text}");
 }
 
 #[test]

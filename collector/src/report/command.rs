@@ -42,6 +42,8 @@ pub fn settings(cfg: &CollectorConfig) -> Settings {
     s.rules = cfg.report.rules.clone();
     s.sla_pct = cfg.report.sla_pct;
     s.coverage_target_pct = cfg.report.coverage_target_pct;
+    s.public_key_url.clone_from(&cfg.report.public_key_url);
+    s.signoff.clone_from(&cfg.report.signoff);
     s
 }
 
@@ -103,27 +105,57 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, String> {
     ))
 }
 
+/// Exit code of `verify` when the bundle is intact but no expected key was
+/// known (no `--public-key`, no key in the data directory): integrity was
+/// checked, origin was not.
+pub const EXIT_ORIGIN_NOT_CHECKED: u8 = 3;
+
+/// What `verify` found: the message and whether the signer was compared with
+/// an expected key (origin checked).
+#[derive(Debug)]
+pub struct VerifyOutcome {
+    /// Report for stdout.
+    pub message: String,
+    /// The signer was the expected key.
+    pub origin_checked: bool,
+}
+
 /// `pantau-collector verify`: checks the bundle; with no `--public-key`, also
 /// compares with this collector's key when its data directory has one.
-pub fn verify(data_dir: &Path, path: &Path, public_key: Option<String>) -> Result<String, String> {
+pub fn verify(
+    data_dir: &Path,
+    path: &Path,
+    public_key: Option<String>,
+) -> Result<VerifyOutcome, String> {
     let local = std::fs::read_to_string(data_dir.join(sign::KEY_FILE))
         .ok()
         .and_then(|_| sign::load_or_create_key(data_dir).ok())
         .map(|k| sign::public_hex(&k));
     let expected = public_key.or(local);
     let v = sign::verify(path, expected.as_deref()).map_err(|e| e.to_string())?;
-    Ok(format!(
-        "OK: {} file(s) match the signed manifest in {}: {}\nsigned by Ed25519 key {}{}",
+    let mut message = format!(
+        "OK: {} file(s) match the signed manifest in {}: {}\nsigned by Ed25519 key {}",
         v.files.len(),
         v.dir.display(),
         v.files.join(", "),
         v.public_key,
-        if expected.is_some() {
-            " (the expected collector key)"
-        } else {
-            " (compare it with the key shown on the collector's pages)"
-        }
-    ))
+    );
+    if expected.is_some() {
+        message.push_str(" (the expected collector key)");
+    } else {
+        message.push_str(&format!(
+            "\nINTEGRITAS DIPERIKSA, ASAL-USUL TIDAK: isi bundel cocok dengan manifesnya, tetapi \
+             siapa pun dapat menandatangani bundel dengan kuncinya sendiri. Bandingkan kunci di atas \
+             dengan kunci publik resmi, atau ulangi dengan --public-key KUNCI-RESMI.\n\
+             INTEGRITY CHECKED, ORIGIN WAS NOT: the files match the manifest, but anyone can sign a \
+             bundle with their own key. Compare the key above with the official public key, or run \
+             again with --public-key OFFICIAL-KEY. (exit code {EXIT_ORIGIN_NOT_CHECKED})"
+        ));
+    }
+    Ok(VerifyOutcome {
+        message,
+        origin_checked: expected.is_some(),
+    })
 }
 
 /// `pantau-collector maintenance add`.

@@ -6,7 +6,8 @@
 //! - [`rollup`]: minute -> hour -> day rollups, corrected on late data.
 //! - [`incident`]: gangguan detection with a probable-cause hint.
 //! - [`render`]: JSON, CSV, HTML; [`pdf`]: native PDF; [`xlsx`]: spreadsheet.
-//! - [`sign`]: Ed25519 key, signed manifest, raw export, `verify`.
+//! - [`sign`]: Ed25519 key, signed manifest, `verify`.
+//! - [`recompute`]: the bundle's data for an independent recomputation, and the script.
 //! - [`web`]: report pages and the download API.
 
 pub mod capacity;
@@ -19,6 +20,7 @@ pub mod listing;
 pub mod maintenance;
 pub mod pdf;
 pub mod progress;
+pub mod recompute;
 pub mod render;
 pub mod rollup;
 pub mod rules;
@@ -68,6 +70,10 @@ pub struct Settings {
     pub zone_name: String,
     /// Offset from UTC, minutes.
     pub utc_offset_minutes: i64,
+    /// Where the official public key is published (printed in the validity box).
+    pub public_key_url: String,
+    /// Who signs the document off (printed in the validity box).
+    pub signoff: Option<crate::config::Signoff>,
 }
 
 impl Settings {
@@ -80,6 +86,8 @@ impl Settings {
             agency: d.agency.clone(),
             zone_name: d.zone_name.clone(),
             utc_offset_minutes: d.utc_offset_minutes,
+            public_key_url: crate::config::DEFAULT_PUBLIC_KEY_URL.into(),
+            signoff: None,
         }
     }
 
@@ -252,6 +260,21 @@ pub struct Meta {
     pub parameters: Vec<(String, String)>,
     /// Collector public key (hex), set when signed.
     pub public_key: Option<String>,
+    /// Where the official public key is published.
+    pub public_key_url: String,
+    /// The raw export in the same signed bundle (set for bundles).
+    pub raw_export: Option<RawExport>,
+    /// Sign-off block (nama, NIP, jabatan, tempat), from the configuration.
+    pub signoff: Option<crate::config::Signoff>,
+}
+
+/// The raw-results file of a signed bundle, named in the report itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawExport {
+    /// File name inside the bundle.
+    pub file: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
 }
 
 /// A whole report.
@@ -657,6 +680,9 @@ pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report
             rule_version: s.rules.version.clone(),
             parameters: s.parameters(history::older_in(conn, from_ms, to_ms)?),
             public_key: None,
+            public_key_url: s.public_key_url.clone(),
+            raw_export: None,
+            signoff: s.signoff.clone(),
         },
         coverage,
         groups,
@@ -856,8 +882,10 @@ pub fn produce_bundle(
     Ok(name)
 }
 
-/// The files of a signed bundle (rollups must be fresh): the report and the
-/// raw results of the period. Returns the report file name and the files.
+/// The files of a signed bundle (rollups must be fresh): the report, its
+/// JSON (always: the figures the recomputation script compares), the raw
+/// results, the data and script to recompute every figure (see
+/// [`recompute`]), and a README. Returns the report file name and the files.
 pub fn bundle_files(
     conn: &Connection,
     s: &Settings,
@@ -865,24 +893,52 @@ pub fn bundle_files(
     format: Format,
     key: &ed25519_dalek::SigningKey,
 ) -> Result<(String, sign::Files), StoreError> {
+    use sha2::Digest as _;
     progress::step("Membaca rekap periode", "Reading the period's rollups");
     let mut r = assemble(conn, s, req)?;
     r.meta.public_key = Some(sign::public_hex(key));
     let scope = req.opd.clone().unwrap_or_else(|| "provinsi".into());
-    let name = format!("laporan-{scope}-{}-{}.{}", req.from, req.to, format.ext());
+    let base = format!("laporan-{scope}-{}-{}", req.from, req.to);
+    let name = format!("{base}.{}", format.ext());
     progress::step("Mengekspor hasil mentah", "Exporting the raw results");
-    let raw = sign::raw_export(conn, req.opd.as_deref(), r.meta.from_ms, r.meta.to_ms)?;
+    let opd = req.opd.as_deref();
+    let (from_ms, to_ms, until_ms) = (r.meta.from_ms, r.meta.to_ms, r.meta.data_until_ms);
+    let raw = recompute::raw_results(conn, opd, from_ms, until_ms)?;
+    let raw_name = format!("hasil-mentah-{scope}-{}-{}.csv", req.from, req.to);
+    r.meta.raw_export = Some(RawExport {
+        file: raw_name.clone(),
+        sha256: hex::encode(sha2::Sha256::digest(&raw)),
+    });
     progress::step(
         &format!("Menulis laporan {}", format.ext()),
         &format!("Writing the {} report", format.ext()),
     );
-    let files = vec![
-        (name.clone(), render_as(&r, format)),
+    let mut files = vec![(name.clone(), render_as(&r, format))];
+    if format != Format::Json {
+        files.push((format!("{base}.json"), render::json(&r)));
+    }
+    let reports: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    files.extend([
+        (raw_name.clone(), raw),
+        (recompute::TARGETS.into(), recompute::targets(conn, opd)?),
+        (recompute::AGENTS.into(), recompute::agents(conn, opd)?),
         (
-            format!("hasil-mentah-{scope}-{}-{}.csv", req.from, req.to),
-            raw,
+            recompute::SESSIONS.into(),
+            recompute::sessions(conn, opd, from_ms, until_ms)?,
         ),
-    ];
+        (
+            recompute::MAINTENANCE.into(),
+            recompute::maintenance(conn, opd, from_ms, to_ms)?,
+        ),
+        (
+            recompute::README.into(),
+            recompute::readme(&reports, &raw_name),
+        ),
+        (
+            recompute::SCRIPT_NAME.into(),
+            recompute::SCRIPT.as_bytes().to_vec(),
+        ),
+    ]);
     Ok((name, files))
 }
 

@@ -380,6 +380,7 @@ pub fn pdf(r: &Report) -> Vec<u8> {
         d.para(8.5, &format!("{}: {k}", t(l, "public_key")));
     }
     topology_section(&mut d, r);
+    validity_section(&mut d, r);
     assemble(d, &face)
 }
 
@@ -397,6 +398,30 @@ fn maintenance_section(d: &mut Doc, r: &Report) {
             &maintenance::rows(r),
             &[1.0, 1.0, 2.4, 1.6, 1.0, 1.6, 0.9],
         );
+    }
+}
+
+/// The closing "Keabsahan dokumen" box (render::validity) and the sign-off.
+fn validity_section(d: &mut Doc, r: &Report) {
+    let v = render::validity(r);
+    d.gap(8.0);
+    d.need(120.0);
+    d.para(11.0, v.title);
+    let rows: Vec<Vec<String>> = v
+        .rows
+        .iter()
+        .map(|(k, x)| vec![k.to_string(), x.clone()])
+        .collect();
+    let head = rows.first().cloned().unwrap_or_default();
+    let head: Vec<&str> = head.iter().map(String::as_str).collect();
+    d.table(&head, &rows[1..], &[1.0, 3.0]);
+    if !v.signoff.is_empty() {
+        d.need(v.signoff.len() as f32 * 13.0);
+        for l in &v.signoff {
+            d.y -= 12.0;
+            let y = d.y;
+            d.text_at(PAGE_W * 0.55, y, 9.0, l);
+        }
     }
 }
 

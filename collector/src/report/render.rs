@@ -717,8 +717,119 @@ td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#e
         let _ = write!(h, "<p>{}: <code>{}</code></p>", t(l, "public_key"), esc(k));
     }
     h.push_str(&super::topology::html_section(&r.topology, m));
+    h.push_str(&validity_html(r));
     h.push_str("</body></html>\n");
     h.into_bytes()
+}
+
+/// The closing "Keabsahan dokumen" box, shared by PDF and HTML: how to
+/// check the bundle, where the official key is, and the sign-off block.
+pub struct Validity {
+    /// Box title.
+    pub title: &'static str,
+    /// Label and value rows.
+    pub rows: Vec<(&'static str, String)>,
+    /// Sign-off lines (place and date, position, blank line for the
+    /// signature, name, NIP); empty without `[report.signoff]`.
+    pub signoff: Vec<String>,
+}
+
+/// The validity box of a report.
+pub fn validity(r: &Report) -> Validity {
+    let m = &r.meta;
+    let en = m.lang == Lang::En;
+    let pick = |id: &'static str, e: &'static str| if en { e } else { id };
+    let bundle = pick("FOLDER-BUNDEL-atau-BERKAS.tar", "BUNDLE-DIR-or-FILE.tar");
+    let key = m.public_key.clone().unwrap_or_else(|| "-".into());
+    let (raw, digest) = match &m.raw_export {
+        Some(x) => (x.file.clone(), x.sha256.clone()),
+        None => {
+            let none = pick(
+                "- (bukan bundel bertanda tangan)",
+                "- (not a signed bundle)",
+            );
+            (none.to_string(), none.to_string())
+        }
+    };
+    let mut rows = vec![
+        (pick("Berkas hasil mentah", "Raw export file"), raw),
+        (pick("SHA-256 hasil mentah", "Raw export SHA-256"), digest),
+        (
+            pick(
+                "Kunci publik kolektor (Ed25519)",
+                "Collector public key (Ed25519)",
+            ),
+            key.clone(),
+        ),
+        (
+            pick(
+                "Kunci publik resmi diterbitkan di",
+                "Official public key published at",
+            ),
+            m.public_key_url.clone(),
+        ),
+        (
+            pick("Periksa keaslian", "Check authenticity"),
+            format!("pantau-collector verify {bundle} --public-key {key}"),
+        ),
+        (
+            pick("Hitung ulang angka", "Recompute the figures"),
+            format!("python3 pantau-recompute.py {bundle}"),
+        ),
+    ];
+    rows.push((
+        pick("Catatan", "Note"),
+        pick(
+            "Tanpa --public-key, verify hanya memeriksa keutuhan (kode keluar 3), bukan asal-usul.",
+            "Without --public-key, verify checks integrity only (exit code 3), not origin.",
+        )
+        .to_string(),
+    ));
+    let signoff = m.signoff.as_ref().map_or_else(Vec::new, |s| {
+        vec![
+            format!(
+                "{}, {}",
+                s.place,
+                date(m.issued_ms, m.utc_offset_minutes, m.lang)
+            ),
+            s.position.clone(),
+            String::new(),
+            String::new(),
+            s.name.clone(),
+            format!("NIP {}", s.nip),
+        ]
+    });
+    Validity {
+        title: pick("Keabsahan dokumen", "Document validity"),
+        rows,
+        signoff,
+    }
+}
+
+fn validity_html(r: &Report) -> String {
+    let v = validity(r);
+    let mut h = format!(
+        "<section class=\"validity\" style=\"border:1px solid #000;padding:6px;margin-top:12px\"><h2>{}</h2><table>",
+        esc(v.title)
+    );
+    for (k, x) in &v.rows {
+        let _ = write!(
+            h,
+            "<tr><th>{}</th><td><code>{}</code></td></tr>",
+            esc(k),
+            esc(x)
+        );
+    }
+    h.push_str("</table>");
+    if !v.signoff.is_empty() {
+        h.push_str("<p style=\"margin-left:55%\">");
+        for l in &v.signoff {
+            let _ = write!(h, "{}<br>", esc(l));
+        }
+        h.push_str("</p>");
+    }
+    h.push_str("</section>");
+    h
 }
 
 #[cfg(test)]

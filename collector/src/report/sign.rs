@@ -1,12 +1,11 @@
 //! Integrity: the collector's Ed25519 key, a signed manifest of SHA-256
-//! digests for every file of a report bundle, the raw-results export, and
-//! verification (`pantau-collector verify`).
+//! digests for every file of a report bundle, and verification
+//! (`pantau-collector verify`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
 use crate::store::StoreError;
@@ -366,6 +365,23 @@ pub fn verify(path: &Path, expected: Option<&str>) -> Result<Verified, Integrity
     let (files, public_key) = check(manifest, &sig_hex, expected, |name| {
         std::fs::read(dir.join(name)).map_err(|e| e.to_string())
     })?;
+    // A file added beside the signed ones (a forged "corrected" export, say)
+    // would be taken as part of the evidence: the bundle is not intact.
+    let mut extra: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(io(&dir))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n != MANIFEST && n != SIGNATURE && !files.contains(n))
+        .collect();
+    if !extra.is_empty() {
+        extra.sort();
+        return Err(bad(format!(
+            "{} {} in the bundle folder but not listed in the signed manifest: remove {} or use the bundle as signed",
+            extra.join(", "),
+            if extra.len() == 1 { "is" } else { "are" },
+            if extra.len() == 1 { "it" } else { "them" },
+        )));
+    }
     if path.is_file() {
         let own = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if own != MANIFEST && own != SIGNATURE && !files.iter().any(|f| f == own) {
@@ -377,70 +393,6 @@ pub fn verify(path: &Path, expected: Option<&str>) -> Result<Verified, Integrity
         files,
         public_key,
     })
-}
-
-/// Raw results of `[from, to)` (one OPD or all) as CSV, for recomputation.
-pub fn raw_export(
-    conn: &Connection,
-    opd: Option<&str>,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Vec<u8>, StoreError> {
-    let mut out = String::from(
-        "agent,epoch,seq,opd,target,kind,observed_at_ms,received_at_ms,outcome,value_ms,sent,received,late,clock_flag,data\n",
-    );
-    let mut st = conn
-        .prepare(
-            "SELECT agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms, received_at_ms, outcome,
-                    value_ms, sent, received, late, clock_flag,
-                    CASE WHEN kind IN ('bandwidth', 'link') THEN data ELSE '' END
-             FROM result WHERE observed_at_ms >= ?1 AND observed_at_ms < ?2 AND (?3 IS NULL OR opd_id = ?3)
-             ORDER BY opd_id, agent_id, epoch, seq",
-        )
-        .map_err(|source| StoreError::Sqlite {
-            op: "prepare raw export",
-            source,
-        })?;
-    let mut rows = st
-        .query(params![from_ms, to_ms, opd])
-        .map_err(|source| StoreError::Sqlite {
-            op: "raw export",
-            source,
-        })?;
-    let e = |source| StoreError::Sqlite {
-        op: "raw export row",
-        source,
-    };
-    while let Some(r) = rows.next().map_err(e)? {
-        let v: Option<f64> = r.get(9).map_err(e)?;
-        let sent: Option<i64> = r.get(10).map_err(e)?;
-        let recv: Option<i64> = r.get(11).map_err(e)?;
-        let flag: Option<String> = r.get(13).map_err(e)?;
-        let data: String = r.get(14).map_err(e)?;
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.get::<_, String>(0).map_err(e)?,
-            r.get::<_, i64>(1).map_err(e)?,
-            r.get::<_, i64>(2).map_err(e)?,
-            r.get::<_, String>(3).map_err(e)?,
-            r.get::<_, String>(4).map_err(e)?,
-            r.get::<_, String>(5).map_err(e)?,
-            r.get::<_, i64>(6).map_err(e)?,
-            r.get::<_, i64>(7).map_err(e)?,
-            r.get::<_, String>(8).map_err(e)?,
-            v.map_or(String::new(), |v| v.to_string()),
-            sent.map_or(String::new(), |v| v.to_string()),
-            recv.map_or(String::new(), |v| v.to_string()),
-            r.get::<_, i64>(12).map_err(e)?,
-            flag.unwrap_or_default(),
-            if data.is_empty() {
-                data
-            } else {
-                format!("\"{}\"", data.replace('"', "\"\""))
-            },
-        ));
-    }
-    Ok(out.into_bytes())
 }
 
 #[cfg(test)]
@@ -484,6 +436,23 @@ mod tests {
         std::fs::write(b.join(MANIFEST), &m).unwrap();
         let e = verify(&b, None).unwrap_err().to_string();
         assert!(e.contains("signature"), "{e}");
+    }
+
+    #[test]
+    fn unlisted_file_in_the_folder_fails() {
+        let d = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let b = d.path().join("b");
+        write_bundle(&b, &[("laporan.json".into(), b"{}".to_vec())], &key).unwrap();
+        assert!(verify(&b, None).is_ok());
+        std::fs::write(b.join("hasil-mentah-koreksi.csv"), b"x").unwrap();
+        let e = verify(&b.join("laporan.json"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("hasil-mentah-koreksi.csv is in the bundle folder but not listed"),
+            "{e}"
+        );
     }
 
     #[test]
