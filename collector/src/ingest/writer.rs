@@ -293,17 +293,25 @@ fn commit_batches(
     }
 }
 
-/// Log and count the conflicting duplicates of one committed batch.
+/// Log and count the conflicting duplicates of one committed batch: one
+/// line per batch (a clone conflicts on every result; the log stays bounded).
 fn conflicts(b: &Pending, stored: &store::Stored, metrics: &Metrics) {
-    if stored.conflicts.is_empty() {
+    let Some(&first) = stored.conflicts.first() else {
         return;
+    };
+    const SHOWN: usize = 20;
+    let mut seqs: Vec<String> = stored
+        .conflicts
+        .iter()
+        .take(SHOWN)
+        .map(|&i| b.rows[i].seq.to_string())
+        .collect();
+    if stored.conflicts.len() > SHOWN {
+        seqs.push("...".into());
     }
-    let peer = b.peer.as_deref().unwrap_or("-");
-    for &i in &stored.conflicts {
-        let r = &b.rows[i];
-        error!(agent = %b.who.agent_id, opd = %b.who.opd_id, epoch = r.epoch, seq = r.seq, peer,
-            "conflicting duplicate: this (agent, epoch, seq) was already stored with different content; \
-             two agents share one identity (cloned agent or two writers on one spool); kept aside in result_conflict");
-    }
+    error!(agent = %b.who.agent_id, opd = %b.who.opd_id, epoch = b.rows[first].epoch,
+        seq = %seqs.join(","), conflicts = stored.conflicts.len(), peer = b.peer.as_deref().unwrap_or("-"),
+        "conflicting duplicates: these (agent, epoch, seq) were already stored with different content; \
+         two agents share one identity (cloned agent or two writers on one spool); kept aside in result_conflict");
     metrics.conflicts(&b.who.opd_id, stored.conflicts.len());
 }
