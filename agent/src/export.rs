@@ -1,5 +1,5 @@
-//! The exporter: keeps one gRPC stream open to the collector, resends from
-//! what the collector says it has committed, sends numbered batches with a
+//! The exporter: keeps one gRPC stream open to the collector, resends
+//! everything its spool holds unacknowledged, sends numbered batches with a
 //! bounded number in flight, and forgets results only when acknowledged.
 //! Reconnects forever with capped exponential backoff and jitter.
 
@@ -266,31 +266,38 @@ async fn stream_once(
     link.connected.store(true, Ordering::Relaxed);
     *backoff = BACKOFF_START;
     let epoch = state.epoch;
-    if welcome.epoch == epoch {
-        spool.ack(epoch, welcome.committed_seq);
-    }
     let held = spool.state();
-    let mut replay = Replay::start(
-        if welcome.epoch == epoch {
-            welcome.committed_seq
-        } else {
-            0
-        },
-        held.records,
-        held.next_seq,
-        Instant::now(),
-    )
-    .map(|(r, line)| {
-        info!(backlog = r.total, "{line}");
-        r
-    });
+    if welcome.epoch == epoch && welcome.committed_seq >= held.next_seq {
+        error!(
+            committed_seq = welcome.committed_seq,
+            next_seq = held.next_seq,
+            "the collector holds results numbered beyond this spool: another pantau-agent probably uses \
+             this agent's identity (a cloned SD card or VM, a copied spool); give each machine its own \
+             agent (pantau-collector agent add)"
+        );
+    }
+    // Resend from this spool's own acknowledgement, not from the collector's
+    // committed seq: a second writer with this identity may have committed
+    // seqs this spool numbered differently, and skipping them would lose
+    // these results without a trace. After a lost ack this resends at most
+    // the batches that were in flight; the collector ignores identical
+    // replays and keeps conflicting ones aside.
+    let mut cursor = if held.records > 0 {
+        held.first_seq.saturating_sub(1)
+    } else {
+        held.next_seq.saturating_sub(1)
+    };
+    let mut replay =
+        Replay::start(cursor, held.records, held.next_seq, Instant::now()).map(|(r, line)| {
+            info!(backlog = r.total, "{line}");
+            r
+        });
     let batch_max = match welcome.max_batch_results as usize {
         0 => cfg.batch_max,
         n => n.min(cfg.batch_max),
     };
     info!(collector = %url, opd = %welcome.opd_id, committed_seq = welcome.committed_seq, "connected to collector");
 
-    let mut cursor = welcome.committed_seq;
     let mut in_flight: std::collections::VecDeque<u64> = Default::default();
     let mut pause_until: Option<tokio::time::Instant> = None;
     loop {

@@ -54,6 +54,14 @@ pub enum RunError {
     Spool(#[from] spool::SpoolError),
 }
 
+impl RunError {
+    /// Whether another pantau-agent holds the spool: not a configuration
+    /// fault, and it may clear once the other process stops.
+    pub fn spool_in_use(&self) -> bool {
+        matches!(self, RunError::Spool(e) if e.in_use())
+    }
+}
+
 /// Run the agent until `shutdown` is cancelled.
 pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), RunError> {
     let token = cfg.require_token().map_err(RunError::Config)?;

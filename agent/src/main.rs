@@ -9,6 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Exit code for a configuration the agent cannot use (sysexits EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
+/// Exit code when another pantau-agent holds the spool (sysexits
+/// EX_TEMPFAIL): systemd retries, and a manual run sees a distinct code.
+const EXIT_SPOOL_IN_USE: u8 = 75;
 
 #[derive(Parser)]
 #[command(
@@ -131,6 +134,10 @@ fn main() -> ExitCode {
                 });
                 match pantau_agent::run(cfg, shutdown).await {
                     Ok(()) => ExitCode::SUCCESS,
+                    Err(e) if e.spool_in_use() => {
+                        eprintln!("pantau-agent: {e}\n(config: {})", config.display());
+                        ExitCode::from(EXIT_SPOOL_IN_USE)
+                    }
                     Err(e) => {
                         eprintln!("pantau-agent: {e} (in {})", config.display());
                         ExitCode::from(EXIT_CONFIG)

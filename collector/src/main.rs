@@ -251,7 +251,8 @@ enum AgentCmd {
         #[arg(long)]
         opd: String,
     },
-    /// List agents.
+    /// List agents: id, OPD, version, and the conflicting duplicates kept
+    /// aside (non-zero: two machines share this agent's identity).
     List,
 }
 
@@ -479,10 +480,11 @@ fn main() -> ExitCode {
             AgentCmd::List => {
                 for a in store::read::agents(conn).map_err(|e| e.to_string())? {
                     println!(
-                        "{}\t{}\t{}",
+                        "{}\t{}\t{}\tkonflik/conflicts={}",
                         a.id,
                         a.opd,
-                        a.version.unwrap_or_else(|| "-".into())
+                        a.version.unwrap_or_else(|| "-".into()),
+                        a.conflicts
                     );
                 }
                 Ok(())

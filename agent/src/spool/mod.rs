@@ -12,6 +12,7 @@
 //!   a new result.
 
 pub mod frame;
+pub mod lock;
 pub mod meta;
 
 use std::collections::VecDeque;
@@ -83,20 +84,46 @@ pub struct SpoolState {
     pub seq_skipped: u64,
 }
 
-/// A spool failure that stops appends (the disk itself failed).
+/// Why the spool cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
-#[error("spool {path}: {op}: {source}")]
-pub struct SpoolError {
-    /// File or directory.
-    pub path: PathBuf,
-    /// What was being done.
-    pub op: &'static str,
-    /// Cause.
-    pub source: std::io::Error,
+pub enum SpoolError {
+    /// The disk or directory failed.
+    #[error("spool {path}: {op}: {source}")]
+    Io {
+        /// File or directory.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Another process has the spool open: two writers would hand out the
+    /// same sequence numbers to different results.
+    #[error(
+        "direktori spool {dir} sedang dipakai proses pantau-agent lain (misalnya layanan \
+         pantau-agent). Hanya satu pantau-agent boleh memakai satu spool. Hentikan dulu yang \
+         lain (`sudo systemctl stop pantau-agent`), atau jalankan dengan konfigurasi lain yang \
+         memakai direktori spool dan token agen sendiri.\n\
+         the spool directory {dir} is in use by another pantau-agent process (for example the \
+         pantau-agent service). Only one pantau-agent may use a spool. Stop the other one first \
+         (`sudo systemctl stop pantau-agent`), or run with another configuration that has its \
+         own spool directory and agent token."
+    )]
+    InUse {
+        /// The spool directory.
+        dir: PathBuf,
+    },
+}
+
+impl SpoolError {
+    /// Whether another process holds the spool (retrying later may work).
+    pub fn in_use(&self) -> bool {
+        matches!(self, SpoolError::InUse { .. })
+    }
 }
 
 fn err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
-    move |source| SpoolError {
+    move |source| SpoolError::Io {
         path: path.to_path_buf(),
         op,
         source,
@@ -156,6 +183,8 @@ struct Inner {
 pub struct DiskSpool {
     cfg: SpoolConfig,
     inner: Mutex<Inner>,
+    /// Held while the spool is open: one writer per directory.
+    _lock: lock::SpoolLock,
     /// Woken when records become available to send.
     pub appended: Notify,
 }
@@ -186,10 +215,17 @@ fn new_epoch() -> u64 {
 
 impl DiskSpool {
     /// Open the spool, recovering whatever is on disk. Bad data is cut off
-    /// and counted, never fatal; only an unusable directory is an error.
+    /// and counted, never fatal; only an unusable directory, or one another
+    /// process has open ([`SpoolError::InUse`]), is an error.
     pub fn open(cfg: SpoolConfig) -> Result<(DiskSpool, Recovery), SpoolError> {
         let dir = cfg.dir.clone();
         std::fs::create_dir_all(&dir).map_err(err(&dir, "create directory"))?;
+        // Before anything is read: recovery must not race a live writer.
+        let held = match lock::SpoolLock::acquire(&dir) {
+            Ok(l) => l,
+            Err(lock::LockFailure::Busy) => return Err(SpoolError::InUse { dir }),
+            Err(lock::LockFailure::Io(e)) => return Err(err(&dir, "lock directory")(e)),
+        };
         let stored = Meta::load(&dir);
         let mut rec = Recovery::default();
         let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
@@ -290,6 +326,7 @@ impl DiskSpool {
             DiskSpool {
                 cfg,
                 inner: Mutex::new(inner),
+                _lock: held,
                 appended: Notify::new(),
             },
             rec,

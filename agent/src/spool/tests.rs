@@ -223,3 +223,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_second_open_of_one_directory_is_refused_while_the_first_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 1 << 20, Fsync::Always);
+    let (s, _) = DiskSpool::open(c.clone()).unwrap();
+    assert_eq!(s.append(Some(ProbeKind::Tcp), obs(1)), 1);
+    let e = DiskSpool::open(c.clone()).unwrap_err();
+    assert!(e.in_use(), "{e}");
+    let text = e.to_string();
+    assert!(text.contains(&dir.path().display().to_string()), "{text}");
+    assert!(
+        text.contains("sedang dipakai") && text.contains("is in use"),
+        "{text}"
+    );
+    assert!(text.contains("systemctl stop pantau-agent"), "{text}");
+    // The refused open touched nothing: the first writer's numbering goes on.
+    assert_eq!(s.append(Some(ProbeKind::Tcp), obs(2)), 2);
+    drop(s);
+    let (s, _) = DiskSpool::open(c).unwrap();
+    assert_eq!(s.append(Some(ProbeKind::Tcp), obs(3)), 3);
+}

@@ -169,6 +169,7 @@ impl Ingest for IngestService {
         req: Request<Streaming<pb::AgentMessage>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let who = self.authenticate(&req).await?;
+        let peer = req.remote_addr().map(|a| a.to_string());
         let mut inbound = req.into_inner();
         let first = match tokio::time::timeout(self.hello_timeout, inbound.message()).await {
             Err(_) => {
@@ -251,6 +252,7 @@ impl Ingest for IngestService {
             after: 0,
             offset_ms: offset.unwrap_or(0),
             id: session_id,
+            peer,
         };
         tokio::spawn(session.run(inbound, out));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -268,6 +270,8 @@ struct Session {
     offset_ms: i64,
     /// Session row id.
     id: i64,
+    /// The agent's address.
+    peer: Option<String>,
 }
 
 impl Session {
@@ -337,6 +341,7 @@ impl Session {
                             session: self.id,
                             who: self.who.clone(),
                             rows,
+                            peer: self.peer.clone(),
                             done,
                         })
                         .await

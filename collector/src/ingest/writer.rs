@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
-use tracing::error;
+use tracing::{error, warn};
 
 use crate::metrics::Metrics;
 use crate::model::{AgentIdentity, HelloInfo, ResultRow};
@@ -49,6 +49,8 @@ pub enum WriteOp {
         who: AgentIdentity,
         /// Rows.
         rows: Vec<ResultRow>,
+        /// The agent's address, for conflicting duplicates.
+        peer: Option<String>,
         /// Answered after commit.
         done: oneshot::Sender<Result<(), StoreError>>,
     },
@@ -111,6 +113,7 @@ fn run(
     if let Err(e) = store::close_dangling_sessions(&conn) {
         error!(error = %e, "cannot close sessions left open by the previous run");
     }
+    seed_opds(&conn, &metrics);
     let mut group = Vec::with_capacity(GROUP_MAX);
     let mut failed_sessions = std::collections::HashSet::new();
     while let Some(op) = rx.blocking_recv() {
@@ -151,6 +154,7 @@ fn run(
                         },
                     );
                     note(&metrics, &healthy, "hello", r.as_ref().err());
+                    metrics.known_opd(&who.opd_id);
                     let _ = done.send(r);
                 }
                 WriteOp::SessionEnd { id, reason } => {
@@ -162,6 +166,7 @@ fn run(
                     session,
                     who,
                     rows,
+                    peer,
                     done,
                 } => {
                     if failed_sessions.contains(&session) {
@@ -169,7 +174,13 @@ fn run(
                             "an earlier batch of this stream was not stored".into(),
                         )));
                     } else {
-                        batches.push((session, who, rows, done));
+                        batches.push(Pending {
+                            session,
+                            who,
+                            rows,
+                            peer,
+                            done,
+                        });
                     }
                 }
             }
@@ -191,12 +202,25 @@ fn note(metrics: &Metrics, healthy: &AtomicBool, op: &str, err: Option<&StoreErr
     }
 }
 
-type Pending = (
-    i64,
-    AgentIdentity,
-    Vec<ResultRow>,
-    oneshot::Sender<Result<(), StoreError>>,
-);
+/// Conflict counters of every registered OPD start at 0.
+fn seed_opds(conn: &Connection, metrics: &Metrics) {
+    let ids = conn.prepare("SELECT id FROM opd").and_then(|mut st| {
+        st.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()
+    });
+    match ids {
+        Ok(ids) => ids.iter().for_each(|id| metrics.known_opd(id)),
+        Err(e) => warn!(error = %e, "cannot list OPDs to initialise metrics"),
+    }
+}
+
+struct Pending {
+    session: i64,
+    who: AgentIdentity,
+    rows: Vec<ResultRow>,
+    peer: Option<String>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
 
 /// Commit batches in one transaction; returns the sessions whose batches failed.
 fn commit_batches(
@@ -213,10 +237,16 @@ fn commit_batches(
             source,
         })?;
         let mut counts = Vec::with_capacity(batches.len());
-        for (_, who, rows, _) in &batches {
-            counts.push(store::insert_results(&tx, who, rows, received_at)?);
+        for b in &batches {
+            counts.push(store::store_results(
+                &tx,
+                &b.who,
+                &b.rows,
+                received_at,
+                b.peer.as_deref(),
+            )?);
             // Same transaction: a stored result always re-rolls its hour.
-            crate::report::rollup::mark_dirty(&tx, &who.opd_id, rows)?;
+            crate::report::rollup::mark_dirty(&tx, &b.who.opd_id, &b.rows)?;
         }
         tx.commit().map_err(|source| StoreError::Sqlite {
             op: "commit batch",
@@ -230,20 +260,58 @@ fn commit_batches(
     note(metrics, healthy, "batch", attempt.as_ref().err());
     match attempt {
         Ok(counts) => {
-            for ((_, who, rows, done), new) in batches.into_iter().zip(counts) {
-                metrics.committed(&who, &rows, new, received_at);
-                let _ = done.send(Ok(()));
+            for (b, stored) in batches.into_iter().zip(counts) {
+                conflicts(&b, &stored, metrics);
+                if stored.conflicts.is_empty() && stored.conflicts_resent.is_empty() {
+                    metrics.committed(&b.who, &b.rows, stored.new, received_at);
+                } else {
+                    // Another writer's results must not move this agent's gauges.
+                    let own: Vec<ResultRow> = b
+                        .rows
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| !stored.is_conflict(*i))
+                        .map(|(_, r)| r)
+                        .collect();
+                    metrics.committed(&b.who, &own, stored.new, received_at);
+                }
+                // Acked like any stored batch: resending cannot resolve a
+                // conflict, and the agent must not retry it forever.
+                let _ = b.done.send(Ok(()));
             }
             Vec::new()
         }
         Err(e) => {
             let text = e.to_string();
             let mut failed = Vec::with_capacity(batches.len());
-            for (session, _, _, done) in batches {
-                failed.push(session);
-                let _ = done.send(Err(StoreError::NotStored(text.clone())));
+            for b in batches {
+                failed.push(b.session);
+                let _ = b.done.send(Err(StoreError::NotStored(text.clone())));
             }
             failed
         }
     }
+}
+
+/// Log and count the conflicting duplicates of one committed batch: one
+/// line per batch (a clone conflicts on every result; the log stays bounded).
+fn conflicts(b: &Pending, stored: &store::Stored, metrics: &Metrics) {
+    let Some(&first) = stored.conflicts.first() else {
+        return;
+    };
+    const SHOWN: usize = 20;
+    let mut seqs: Vec<String> = stored
+        .conflicts
+        .iter()
+        .take(SHOWN)
+        .map(|&i| b.rows[i].seq.to_string())
+        .collect();
+    if stored.conflicts.len() > SHOWN {
+        seqs.push("...".into());
+    }
+    error!(agent = %b.who.agent_id, opd = %b.who.opd_id, epoch = b.rows[first].epoch,
+        seq = %seqs.join(","), conflicts = stored.conflicts.len(), peer = b.peer.as_deref().unwrap_or("-"),
+        "conflicting duplicates: these (agent, epoch, seq) were already stored with different content; \
+         two agents share one identity (cloned agent or two writers on one spool); kept aside in result_conflict");
+    metrics.conflicts(&b.who.opd_id, stored.conflicts.len());
 }

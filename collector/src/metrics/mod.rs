@@ -38,6 +38,7 @@ pub struct Metrics {
     agent_clock_offset: GaugeVec,
     ingest_results: IntCounterVec,
     ingest_duplicates: IntCounterVec,
+    ingest_conflicts: IntCounterVec,
     ingest_batches: IntCounterVec,
     ingest_late: IntCounterVec,
     ingest_clock: IntCounterVec,
@@ -99,6 +100,7 @@ impl Metrics {
             agent_clock_offset: reg(&r, GaugeVec::new(o("pantau_agent_clock_offset_seconds", "Collector clock minus agent clock, estimated at Hello."), AGENT_LABELS).unwrap()),
             ingest_results: reg(&r, IntCounterVec::new(o("pantau_ingest_results_total", "Results newly stored."), &["opd"]).unwrap()),
             ingest_duplicates: reg(&r, IntCounterVec::new(o("pantau_ingest_duplicate_results_total", "Results received again and ignored (already stored)."), &["opd"]).unwrap()),
+            ingest_conflicts: reg(&r, IntCounterVec::new(o("pantau_ingest_conflicts_total", "Results whose (agent, epoch, seq) was already stored with different content (two writers on one spool, a cloned agent); kept aside in result_conflict, not counted."), &["opd"]).unwrap()),
             ingest_batches: reg(&r, IntCounterVec::new(o("pantau_ingest_batches_total", "Batches committed and acknowledged."), &["opd"]).unwrap()),
             ingest_late: reg(&r, IntCounterVec::new(o("pantau_ingest_late_results_total", "Results stored that arrived late, after an outage."), &["opd"]).unwrap()),
             ingest_clock: reg(&r, IntCounterVec::new(o("pantau_ingest_clock_flagged_results_total", "Results whose agent timestamp is far in the future or past, by flag."), &["opd", "flag"]).unwrap()),
@@ -143,6 +145,19 @@ impl Metrics {
         self.agent_clock_offset
             .with_label_values(&[&who.opd_id, &who.agent_id])
             .set(ms as f64 / 1000.0);
+    }
+
+    /// Start the conflict counter of a known OPD at 0, so the first
+    /// conflict is an increase an alert can see.
+    pub fn known_opd(&self, opd: &str) {
+        self.ingest_conflicts.with_label_values(&[opd]);
+    }
+
+    /// Count conflicting duplicates kept aside.
+    pub fn conflicts(&self, opd: &str, n: usize) {
+        self.ingest_conflicts
+            .with_label_values(&[opd])
+            .inc_by(n as u64);
     }
 
     /// Count a refused stream or message.
@@ -350,6 +365,24 @@ mod tests {
             agent_time_ms: observed,
             clock_correction_ms: None,
         }
+    }
+
+    #[test]
+    fn conflicts_start_at_zero_per_known_opd_and_count() {
+        let m = Metrics::new();
+        m.known_opd("dinkes");
+        m.known_opd("dishub");
+        m.conflicts("dinkes", 2);
+        m.conflicts("dinkes", 1);
+        let text = m.render();
+        assert!(
+            text.contains("pantau_ingest_conflicts_total{opd=\"dinkes\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pantau_ingest_conflicts_total{opd=\"dishub\"} 0\n"),
+            "{text}"
+        );
     }
 
     #[test]

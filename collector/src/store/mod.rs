@@ -7,6 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::model::{AgentIdentity, HelloInfo, ResultRow};
 
+pub mod conflict;
+
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pantau.db";
 
@@ -268,12 +270,41 @@ pub fn close_dangling_sessions(conn: &Connection) -> Result<usize, StoreError> {
 }
 
 /// Insert rows inside an open transaction; returns how many were new.
+/// Conflicting duplicates are kept aside (see [`store_results`]).
 pub fn insert_results(
     tx: &rusqlite::Transaction<'_>,
     who: &AgentIdentity,
     rows: &[ResultRow],
     received_at_ms: i64,
 ) -> Result<usize, StoreError> {
+    Ok(store_results(tx, who, rows, received_at_ms, None)?.new)
+}
+
+/// What [`store_results`] did with a batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Rows newly stored.
+    pub new: usize,
+    /// Indices (into the batch) of rows whose identity was already stored
+    /// with different content, newly kept in `result_conflict`.
+    pub conflicts: Vec<usize>,
+    /// Indices of rows that are conflicts kept before (resent after a lost
+    /// ack): not kept or counted again.
+    pub conflicts_resent: Vec<usize>,
+}
+
+/// Insert rows inside an open transaction. A row whose (agent, epoch, seq)
+/// is already stored is compared with the stored one, only then (the
+/// common path costs nothing more): identical is an ordinary replay and is
+/// ignored; different is a conflicting duplicate, kept in `result_conflict`
+/// with the `peer` address, while the stored result stays.
+pub fn store_results(
+    tx: &rusqlite::Transaction<'_>,
+    who: &AgentIdentity,
+    rows: &[ResultRow],
+    received_at_ms: i64,
+    peer: Option<&str>,
+) -> Result<Stored, StoreError> {
     let mut st = tx
         .prepare_cached(
             "INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms, received_at_ms,
@@ -283,8 +314,9 @@ pub fn insert_results(
              ON CONFLICT DO NOTHING",
         )
         .op("prepare result insert")?;
-    let mut new = 0;
-    for r in rows {
+    let mut out = Stored::default();
+    for (i, r) in rows.iter().enumerate() {
+        let data = r.data.to_string();
         let inserted = st
             .execute(params![
                 who.agent_id,
@@ -300,19 +332,48 @@ pub fn insert_results(
                 r.value_ms,
                 r.sent,
                 r.received,
-                r.data.to_string(),
+                data,
                 r.late,
                 r.clock_flag,
                 r.agent_time_ms,
                 r.clock_correction_ms,
             ])
             .op("insert result")?;
-        if inserted == 1 && r.kind == "traceroute" {
-            record_path(tx, &who.agent_id, r)?;
+        if inserted == 1 {
+            if r.kind == "traceroute" {
+                record_path(tx, &who.agent_id, r)?;
+            }
+            out.new += 1;
+            continue;
         }
-        new += inserted;
+        let content = conflict::ResultContent::of(r);
+        let same =
+            conflict::stored(tx, &who.agent_id, r.epoch, r.seq)?.is_none_or(|s| s == content);
+        if same {
+            continue;
+        }
+        if conflict::keep(
+            tx,
+            &who.agent_id,
+            &who.opd_id,
+            r,
+            &content,
+            received_at_ms,
+            peer,
+        )? {
+            out.conflicts.push(i);
+        } else {
+            out.conflicts_resent.push(i);
+        }
     }
-    Ok(new)
+    Ok(out)
+}
+
+impl Stored {
+    /// Whether row `i` of the batch is a conflicting duplicate (new or resent).
+    pub fn is_conflict(&self, i: usize) -> bool {
+        self.conflicts.contains(&i) || self.conflicts_resent.contains(&i)
+    }
 }
 
 /// Fold a traceroute result into the agent's paths to its target: extend the
@@ -467,6 +528,9 @@ pub mod read {
         pub last_seen_ms: Option<i64>,
         /// Estimated agent clock offset, ms.
         pub clock_offset_ms: Option<i64>,
+        /// Conflicting duplicates kept aside: results numbered like stored
+        /// ones but different (a cloned agent, two writers on one spool).
+        pub conflicts: i64,
     }
 
     /// A target with its latest result.
@@ -603,7 +667,8 @@ pub mod read {
         let mut st = conn
             .prepare_cached(
                 "SELECT a.id, a.opd_id, a.version, a.hostname, a.last_hello_ms,
-                        (SELECT MAX(r.received_at_ms) FROM result r WHERE r.agent_id = a.id), a.clock_offset_ms
+                        (SELECT MAX(r.received_at_ms) FROM result r WHERE r.agent_id = a.id), a.clock_offset_ms,
+                        (SELECT COUNT(*) FROM result_conflict c WHERE c.agent_id = a.id)
                  FROM agent a ORDER BY a.id",
             )
             .op("prepare agents")?;
@@ -616,6 +681,7 @@ pub mod read {
                 last_hello_ms: r.get(4)?,
                 last_seen_ms: r.get(5)?,
                 clock_offset_ms: r.get(6)?,
+                conflicts: r.get(7)?,
             })
         })
         .op("query agents")?
