@@ -63,7 +63,9 @@ impl ResultContent {
         ResultContent {
             target: r.target_id.clone(),
             kind: r.kind.to_string(),
-            observed_at_ms: r.observed_at_ms,
+            // The agent's own time: the placement may differ between two
+            // deliveries of the same result (a new offset estimate).
+            observed_at_ms: r.agent_time_ms,
             outcome: r.outcome.to_string(),
             detail: r.detail.clone(),
             value_ms: r.value_ms,
@@ -187,6 +189,8 @@ mod tests {
             data: serde_json::json!({"samples_us": [1500]}),
             late: false,
             clock_flag: None,
+            agent_time_ms: 1_000,
+            clock_correction_ms: None,
         }
     }
 
@@ -197,6 +201,9 @@ mod tests {
         b.late = true;
         b.clock_flag = Some("past");
         b.group = "other".into();
+        // Placed elsewhere by a clock correction: the same result.
+        b.observed_at_ms += 3_600_000;
+        b.clock_correction_ms = Some(3_600_000);
         assert_eq!(ResultContent::of(&a), ResultContent::of(&b));
         let mut nan = row();
         nan.value_ms = Some(f64::NAN);
@@ -211,7 +218,7 @@ mod tests {
         let changes: Vec<Change> = vec![
             ("target", |r| r.target_id = "dc".into()),
             ("kind", |r| r.kind = "tcp"),
-            ("observed_at_ms", |r| r.observed_at_ms += 1),
+            ("agent time", |r| r.agent_time_ms += 1),
             ("outcome", |r| r.outcome = "timeout"),
             ("detail", |r| r.detail = "no reply".into()),
             ("value_ms", |r| r.value_ms = Some(1.6)),
