@@ -106,6 +106,8 @@ pub async fn serve(
     }
     let read = ReadStore::new(store::open(&cfg.data_dir)?);
     let metrics = Arc::new(Metrics::new());
+    let seeded = metrics::seed::from_store(&metrics, &write_conn)?;
+    info!(agents = seeded, "metrics seeded from the store");
     if let Some(rw) = cfg.remote_write.clone() {
         let counters = remote_write::Counters::register(metrics.registry());
         tokio::spawn(remote_write::run(
@@ -155,6 +157,9 @@ pub async fn serve(
         cfg.report.raw_retention.as_millis() as i64,
         std::time::Duration::from_secs(15),
         shutdown.clone(),
+        Some(metrics::availability::Availability::register(
+            metrics.registry(),
+        )),
     ));
     let app = web::router(AppState {
         read: read.clone(),
