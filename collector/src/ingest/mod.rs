@@ -448,7 +448,7 @@ impl Session {
             ),
         };
         if let Some(s) = end {
-            warn!(agent = %self.who.agent_id, peer = %self.peer, code = ?s.code(), message = %s.message(), "closing agent stream");
+            warn!(agent = %self.who.agent_id, peer = %self.peer, code = ?s.code(), status = %s.message(), "closing agent stream");
             let _ = out.send(Err(s)).await;
         }
         let _ = self
