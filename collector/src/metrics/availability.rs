@@ -9,6 +9,11 @@
 //! current hour and the 23 before it, `30d` the current hour and the 719
 //! before it (hour rollups, UTC hours).
 //!
+//! `pantau_availability_measured_minutes{opd,group,window}` gives the
+//! measured minutes behind each ratio, so a sum over OPDs weighted by them is
+//! the report's province figure. `pantau_availability_target_ratio{group}` is
+//! the SLA target (`[report.sla]`).
+//!
 //! `pantau_incidents_open{opd,group}` counts the incidents still open in the
 //! report of yesterday and today (local days), as [`report::assemble`]
 //! detects them; group `agent` is an agent that stopped reporting.
@@ -70,19 +75,19 @@ pub fn minutes(
         .map_err(sql("availability minutes"))
 }
 
-/// Availability (0..1) per (opd, group, window) at `now_ms`; only groups
-/// with measured minutes in the window.
+/// Availability (0..1) and measured minutes per (opd, group, window) at
+/// `now_ms`; only groups with measured minutes in the window.
 pub fn ratios(
     conn: &Connection,
     now_ms: i64,
-) -> Result<BTreeMap<(String, String, &'static str), f64>, StoreError> {
+) -> Result<BTreeMap<(String, String, &'static str), (f64, u64)>, StoreError> {
     let current = hour_of(now_ms);
     let mut out = BTreeMap::new();
     for (window, hours) in WINDOWS {
         let from = current - (hours - 1) * HOUR_MS;
         for ((opd, grp), m) in minutes(conn, from, current)? {
             if let Some(a) = m.availability() {
-                out.insert((opd, grp, window), a);
+                out.insert((opd, grp, window), (a, m.up + m.degraded + m.down));
             }
         }
     }
@@ -131,6 +136,8 @@ type Published = (BTreeSet<[String; 3]>, BTreeSet<[String; 2]>);
 #[derive(Debug)]
 pub struct Availability {
     ratio: GaugeVec,
+    measured: IntGaugeVec,
+    target: GaugeVec,
     open: IntGaugeVec,
     published: Mutex<Published>,
 }
@@ -146,6 +153,22 @@ impl Availability {
             &["opd", "group", "window"],
         )
         .expect("valid metric");
+        let measured = IntGaugeVec::new(
+            Opts::new(
+                "pantau_availability_measured_minutes",
+                "Measured composite minutes (up + degraded + down) behind pantau_availability_ratio; weights for sums over OPDs (the report's province figure).",
+            ),
+            &["opd", "group", "window"],
+        )
+        .expect("valid metric");
+        let target = GaugeVec::new(
+            Opts::new(
+                "pantau_availability_target_ratio",
+                "SLA availability target of the group as the report uses it ([report.sla]), 0 to 1.",
+            ),
+            &["group"],
+        )
+        .expect("valid metric");
         let open = IntGaugeVec::new(
             Opts::new(
                 "pantau_incidents_open",
@@ -158,8 +181,14 @@ impl Availability {
             .expect("metric names are unique");
         r.register(Box::new(open.clone()))
             .expect("metric names are unique");
+        r.register(Box::new(target.clone()))
+            .expect("metric names are unique");
+        r.register(Box::new(measured.clone()))
+            .expect("metric names are unique");
         Arc::new(Availability {
             ratio,
+            measured,
+            target,
             open,
             published: Mutex::default(),
         })
@@ -168,6 +197,9 @@ impl Availability {
     /// Recompute from fresh rollups (after [`report::rollup::refresh`]).
     /// A failure is logged and leaves the previous values.
     pub fn publish(&self, conn: &Connection, s: &Settings) {
+        for (g, pct) in GROUPS.iter().zip(s.sla_pct) {
+            self.target.with_label_values(&[g]).set(pct / 100.0);
+        }
         let now = crate::store::now_ms();
         let figures = ratios(conn, now).and_then(|r| Ok((r, open_incidents(conn, s, now)?)));
         let (ratios, open) = match figures {
@@ -179,14 +211,16 @@ impl Availability {
         };
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
         let mut now_ratio = BTreeSet::new();
-        for ((opd, grp, window), a) in ratios {
-            self.ratio.with_label_values(&[&opd, &grp, window]).set(a);
+        for ((opd, grp, window), (a, n)) in ratios {
+            let labels = [opd.as_str(), grp.as_str(), window];
+            self.ratio.with_label_values(&labels).set(a);
+            self.measured.with_label_values(&labels).set(n as i64);
             now_ratio.insert([opd, grp, window.to_string()]);
         }
         for gone in published.0.difference(&now_ratio) {
-            let _ = self
-                .ratio
-                .remove_label_values(&[&gone[0], &gone[1], &gone[2]]);
+            let labels = [gone[0].as_str(), gone[1].as_str(), gone[2].as_str()];
+            let _ = self.ratio.remove_label_values(&labels);
+            let _ = self.measured.remove_label_values(&labels);
         }
         let mut now_open = BTreeSet::new();
         for ((opd, grp), n) in open {
@@ -251,9 +285,9 @@ mod tests {
         let r = ratios(&conn, now).unwrap();
         let get = |g: &str, w: &'static str| r.get(&("dinkes".to_string(), g.to_string(), w));
         // (30 + 10 + 40) / (30 + 10 + 40 + 10 + 10) = 0.8
-        assert_eq!(get("intranet", "1d"), Some(&0.8));
+        assert_eq!(get("intranet", "1d"), Some(&(0.8, 100)));
         // 80 / (100 + 60) = 0.5
-        assert_eq!(get("intranet", "30d"), Some(&0.5));
+        assert_eq!(get("intranet", "30d"), Some(&(0.5, 160)));
         assert_eq!(get("jip", "1d"), None);
         assert_eq!(get("jip", "30d"), None);
         assert_eq!(r.len(), 2, "{r:?}");
