@@ -173,8 +173,12 @@ pub async fn serve(
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
     }));
-    let http_server =
-        axum::serve(http, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http_server = axum::serve(
+        http,
+        // The peer address, for logging refused agent tokens.
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
     let (g, h) = tokio::join!(grpc_server, http_server);
     g?;

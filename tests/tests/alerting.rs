@@ -245,6 +245,35 @@ async fn newer_stream_wins_and_refused_tokens_are_logged_with_the_peer() {
             .is_some_and(|p| p.starts_with("127.0.0.1:")),
         "{refused}"
     );
+    // The same on the bandwidth endpoint (HTTP, same tokens).
+    let code = tokio::task::block_in_place(|| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(c.http).unwrap();
+        write!(
+            s,
+            "GET /api/v1/bandwidth/download?bytes=1 HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer {wrong}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        r.split_whitespace().nth(1).unwrap_or_default().to_string()
+    });
+    assert_eq!(code, "401");
+    let refused_http = tokio::task::block_in_place(|| {
+        wait_for("HTTP refusal logged", Duration::from_secs(10), || {
+            log_lines(&log, "on the bandwidth endpoint")
+                .first()
+                .cloned()
+        })
+    });
+    assert_eq!(refused_http["level"], "WARN");
+    assert!(
+        refused_http["fields"]["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.1:")),
+        "{refused_http}"
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains(&wrong) && !text.contains(&token[7..]));
     let m = tokio::task::block_in_place(|| c.metrics());
@@ -254,7 +283,7 @@ async fn newer_stream_wins_and_refused_tokens_are_logged_with_the_peer() {
             "pantau_ingest_rejected_total",
             &[("reason", "unauthenticated")]
         ),
-        Some(1.0)
+        Some(2.0)
     );
     assert_eq!(
         metric(

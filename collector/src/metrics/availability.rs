@@ -75,12 +75,12 @@ pub fn minutes(
         .map_err(sql("availability minutes"))
 }
 
+/// (opd, group, window) -> (availability 0..1, measured minutes).
+pub type Ratios = BTreeMap<(String, String, &'static str), (f64, u64)>;
+
 /// Availability (0..1) and measured minutes per (opd, group, window) at
 /// `now_ms`; only groups with measured minutes in the window.
-pub fn ratios(
-    conn: &Connection,
-    now_ms: i64,
-) -> Result<BTreeMap<(String, String, &'static str), (f64, u64)>, StoreError> {
+pub fn ratios(conn: &Connection, now_ms: i64) -> Result<Ratios, StoreError> {
     let current = hour_of(now_ms);
     let mut out = BTreeMap::new();
     for (window, hours) in WINDOWS {
