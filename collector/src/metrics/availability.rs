@@ -43,36 +43,53 @@ fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
 }
 
 /// Composite group minutes per (opd, group) over the hour rollups starting in
-/// `[from_hour_ms, to_hour_ms]`.
+/// `[from_hour_ms, to_hour_ms]`, for every registered OPD and group (one
+/// primary-key range per pair, so the cost does not grow with history).
 pub fn minutes(
     conn: &Connection,
     from_hour_ms: i64,
     to_hour_ms: i64,
 ) -> Result<BTreeMap<(String, String), StateMinutes>, StoreError> {
+    let opds: Vec<String> = conn
+        .prepare_cached("SELECT id FROM opd ORDER BY id")
+        .map_err(sql("prepare availability opds"))?
+        .query_map([], |r| r.get(0))
+        .map_err(sql("availability opds"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql("availability opds"))?;
     let mut st = conn
         .prepare_cached(
-            "SELECT opd_id, grp, SUM(up), SUM(degraded), SUM(down), SUM(unknown), SUM(maint)
-             FROM rollup_group_hour WHERE hour_ms >= ?1 AND hour_ms <= ?2
-             GROUP BY opd_id, grp",
+            "SELECT COUNT(*), SUM(up), SUM(degraded), SUM(down), SUM(unknown), SUM(maint)
+             FROM rollup_group_hour WHERE opd_id = ?1 AND grp = ?2 AND hour_ms >= ?3 AND hour_ms <= ?4",
         )
         .map_err(sql("prepare availability minutes"))?;
-    let rows = st
-        .query_map(params![from_hour_ms, to_hour_ms], |r| {
-            let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-            Ok((
-                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                StateMinutes {
-                    up: n(2)?,
-                    degraded: n(3)?,
-                    down: n(4)?,
-                    unknown: n(5)?,
-                    maintenance: n(6)?,
-                },
-            ))
-        })
-        .map_err(sql("availability minutes"))?;
-    rows.collect::<Result<_, _>>()
-        .map_err(sql("availability minutes"))
+    let mut out = BTreeMap::new();
+    for opd in &opds {
+        for grp in GROUPS {
+            let (rows, m) = st
+                .query_row(params![opd, grp, from_hour_ms, to_hour_ms], |r| {
+                    let n = |i: usize| {
+                        r.get::<_, Option<i64>>(i)
+                            .map(|v| v.unwrap_or(0).max(0) as u64)
+                    };
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        StateMinutes {
+                            up: n(1)?,
+                            degraded: n(2)?,
+                            down: n(3)?,
+                            unknown: n(4)?,
+                            maintenance: n(5)?,
+                        },
+                    ))
+                })
+                .map_err(sql("availability minutes"))?;
+            if rows > 0 {
+                out.insert((opd.clone(), grp.to_string()), m);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// (opd, group, window) -> (availability 0..1, measured minutes).
@@ -252,6 +269,11 @@ mod tests {
     fn windows_count_composite_minutes_like_the_report() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open(dir.path()).unwrap();
+        conn.execute(
+            "INSERT INTO opd (id, name, created_at_ms) VALUES ('dinkes', 'Dinas Kesehatan', 0)",
+            [],
+        )
+        .unwrap();
         let now = 1_000 * HOUR_MS + 30 * 60_000;
         let h = hour_of(now);
         // Current hour: 30 up, 10 degraded, 10 down, 10 unknown.
@@ -294,11 +316,6 @@ mod tests {
 
         let reg = Registry::new();
         let a = Availability::register(&reg);
-        conn.execute(
-            "INSERT INTO opd (id, name, created_at_ms) VALUES ('dinkes', 'Dinas Kesehatan', 0)",
-            [],
-        )
-        .unwrap();
         let s = Settings::new(&crate::config::Display::default());
         a.publish(&conn, &s);
         let text = {
@@ -307,6 +324,14 @@ mod tests {
                 .unwrap();
             String::from_utf8(buf).unwrap()
         };
+        let sla = s.sla_pct[0] / 100.0;
+        assert!(
+            text.contains(&format!(
+                "pantau_availability_target_ratio{{group=\"{}\"}} {sla}\n",
+                GROUPS[0]
+            )),
+            "{text}"
+        );
         // Every OPD and group has an open-incident count, 0 without one.
         for g in GROUPS.iter().chain([&AGENT_GROUP]) {
             assert!(
