@@ -245,21 +245,25 @@ async fn newer_stream_wins_and_refused_tokens_are_logged_with_the_peer() {
             .is_some_and(|p| p.starts_with("127.0.0.1:")),
         "{refused}"
     );
-    // The same on the bandwidth endpoint (HTTP, same tokens).
-    let code = tokio::task::block_in_place(|| {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(c.http).unwrap();
-        write!(
-            s,
-            "GET /api/v1/bandwidth/download?bytes=1 HTTP/1.1\r\nHost: x\r\n\
-             Authorization: Bearer {wrong}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut r = String::new();
-        s.read_to_string(&mut r).unwrap();
-        r.split_whitespace().nth(1).unwrap_or_default().to_string()
-    });
-    assert_eq!(code, "401");
+    // The same on the bandwidth endpoint (HTTP, same tokens); the right
+    // token still gets its bytes.
+    let download = |t: &str| {
+        tokio::task::block_in_place(|| {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(c.http).unwrap();
+            write!(
+                s,
+                "GET /api/v1/bandwidth/download?bytes=1 HTTP/1.1\r\nHost: x\r\n\
+                 Authorization: Bearer {t}\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut r = String::new();
+            s.read_to_string(&mut r).unwrap();
+            r.split_whitespace().nth(1).unwrap_or_default().to_string()
+        })
+    };
+    assert_eq!(download(&token), "200");
+    assert_eq!(download(&wrong), "401");
     let refused_http = tokio::task::block_in_place(|| {
         wait_for("HTTP refusal logged", Duration::from_secs(10), || {
             log_lines(&log, "on the bandwidth endpoint")
