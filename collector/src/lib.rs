@@ -106,6 +106,8 @@ pub async fn serve(
     }
     let read = ReadStore::new(store::open(&cfg.data_dir)?);
     let metrics = Arc::new(Metrics::new());
+    let seeded = metrics::seed::from_store(&metrics, &write_conn)?;
+    info!(agents = seeded, "metrics seeded from the store");
     if let Some(rw) = cfg.remote_write.clone() {
         let counters = remote_write::Counters::register(metrics.registry());
         tokio::spawn(remote_write::run(
@@ -155,6 +157,9 @@ pub async fn serve(
         cfg.report.raw_retention.as_millis() as i64,
         std::time::Duration::from_secs(15),
         shutdown.clone(),
+        Some(metrics::availability::Availability::register(
+            metrics.registry(),
+        )),
     ));
     let app = web::router(AppState {
         read: read.clone(),
@@ -168,8 +173,12 @@ pub async fn serve(
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
     }));
-    let http_server =
-        axum::serve(http, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http_server = axum::serve(
+        http,
+        // The peer address, for logging refused agent tokens.
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
     let (g, h) = tokio::join!(grpc_server, http_server);
     g?;

@@ -6,8 +6,10 @@ pub mod clock;
 pub mod validate;
 pub mod writer;
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pantau_proto::v1 as pb;
@@ -28,6 +30,28 @@ use writer::{WriteOp, Writer};
 /// Batches received but not yet acknowledged, per stream.
 const ACK_QUEUE: usize = 16;
 
+/// A peer address for logs and messages (`unknown` when the transport has none).
+fn peer_text(p: Option<SocketAddr>) -> String {
+    p.map_or_else(|| "unknown".to_string(), |a| a.to_string())
+}
+
+/// The open stream of an agent.
+#[derive(Debug)]
+struct Live {
+    /// Distinguishes this stream from a later one of the same agent.
+    generation: u64,
+    /// Closes the stream, naming the newer connection's peer.
+    replace: Option<oneshot::Sender<String>>,
+}
+
+/// Open streams by agent id: at most one per agent. A newer stream with the
+/// same identity wins; the older one is closed with ABORTED.
+#[derive(Debug, Default)]
+struct LiveStreams {
+    next: u64,
+    by_agent: HashMap<String, Live>,
+}
+
 /// The Ingest service.
 #[derive(Debug, Clone)]
 pub struct IngestService {
@@ -40,6 +64,7 @@ pub struct IngestService {
     shutdown: CancellationToken,
     /// `[enrol]` targets (a `[[targets]]` fragment); `None`: built-in default.
     enrol_targets: Option<Arc<str>>,
+    live: Arc<Mutex<LiveStreams>>,
 }
 
 impl IngestService {
@@ -62,6 +87,7 @@ impl IngestService {
             max_age_ms,
             shutdown,
             enrol_targets: None,
+            live: Arc::default(),
         }
     }
 
@@ -73,8 +99,11 @@ impl IngestService {
     }
 
     async fn authenticate<T>(&self, req: &Request<T>) -> Result<AgentIdentity, Status> {
+        let peer = req.remote_addr();
         let deny = |m: &Metrics| {
             m.reject("unauthenticated");
+            // Never the token: only where the attempt came from.
+            warn!(peer = %peer_text(peer), "agent token refused (missing or unknown)");
             Status::unauthenticated(
                 "missing or unknown agent token; enrol the agent with `pantau-collector agent add`",
             )
@@ -169,7 +198,7 @@ impl Ingest for IngestService {
         req: Request<Streaming<pb::AgentMessage>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let who = self.authenticate(&req).await?;
-        let peer = req.remote_addr().map(|a| a.to_string());
+        let peer = peer_text(req.remote_addr());
         let mut inbound = req.into_inner();
         let first = match tokio::time::timeout(self.hello_timeout, inbound.message()).await {
             Err(_) => {
@@ -226,7 +255,7 @@ impl Ingest for IngestService {
         if let Some(o) = offset {
             self.metrics.clock_offset(&who, o);
         }
-        info!(agent = %who.agent_id, opd = %who.opd_id, epoch, committed, "agent connected");
+        info!(agent = %who.agent_id, opd = %who.opd_id, %peer, epoch, committed, "agent connected");
 
         let (out, rx) = mpsc::channel(ACK_QUEUE + 4);
         let welcome = pb::Welcome {
@@ -241,7 +270,27 @@ impl Ingest for IngestService {
                 msg: Some(pb::collector_message::Msg::Welcome(welcome)),
             }))
             .await;
-        self.metrics.connected(&who, true);
+        let (replace, replaced) = oneshot::channel();
+        let generation = {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.next += 1;
+            let generation = live.next;
+            let older = live.by_agent.insert(
+                who.agent_id.clone(),
+                Live {
+                    generation,
+                    replace: Some(replace),
+                },
+            );
+            if let Some(tx) = older.and_then(|mut o| o.replace.take()) {
+                // The older stream logs its own peer when it closes.
+                warn!(agent = %who.agent_id, opd = %who.opd_id, newer_peer = %peer,
+                    "a second stream with the same agent identity: the newer wins, closing the older");
+                let _ = tx.send(peer.clone());
+            }
+            self.metrics.connected(&who, true);
+            generation
+        };
         // Replays at or below `committed` are accepted and ignored by the store's
         // unique key; only order within the stream is enforced.
         let session = Session {
@@ -253,8 +302,9 @@ impl Ingest for IngestService {
             offset_ms: offset.unwrap_or(0),
             id: session_id,
             peer,
+            generation,
         };
-        tokio::spawn(session.run(inbound, out));
+        tokio::spawn(session.run(inbound, out, replaced));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -270,12 +320,27 @@ struct Session {
     offset_ms: i64,
     /// Session row id.
     id: i64,
-    /// The agent's address.
-    peer: Option<String>,
+    /// The agent's address, for logs and kept-aside conflicts.
+    peer: String,
+    /// This stream's entry in the service's open streams.
+    generation: u64,
 }
 
 impl Session {
-    async fn run(mut self, mut inbound: Streaming<pb::AgentMessage>, out: Out) {
+    async fn run(
+        mut self,
+        mut inbound: Streaming<pb::AgentMessage>,
+        out: Out,
+        replaced: oneshot::Receiver<String>,
+    ) {
+        // Only a sent peer closes the stream; a dropped sender never does.
+        let replaced = async move {
+            match replaced.await {
+                Ok(newer) => newer,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::pin!(replaced);
         let (ack_tx, ack_rx) =
             mpsc::channel::<(u64, oneshot::Receiver<Result<(), StoreError>>)>(ACK_QUEUE);
         let acker = tokio::spawn(acker(self.epoch, ack_rx, out.clone()));
@@ -283,6 +348,13 @@ impl Session {
         let end: Option<Status> = loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => break Some(Status::unavailable("collector is shutting down; reconnect later")),
+                newer = &mut replaced => {
+                    self.svc.metrics.reject("replaced");
+                    break Some(Status::aborted(format!(
+                        "replaced by a newer connection from {newer} with the same agent identity; \
+                         two agents may be sharing one token"
+                    )));
+                }
                 m = inbound.message() => m,
             };
             let msg = match next {
@@ -341,7 +413,7 @@ impl Session {
                             session: self.id,
                             who: self.who.clone(),
                             rows,
-                            peer: self.peer.clone(),
+                            peer: Some(self.peer.clone()),
                             done,
                         })
                         .await
@@ -377,7 +449,7 @@ impl Session {
             ),
         };
         if let Some(s) = end {
-            warn!(agent = %self.who.agent_id, code = ?s.code(), message = %s.message(), "closing agent stream");
+            warn!(agent = %self.who.agent_id, peer = %self.peer, code = ?s.code(), status = %s.message(), "closing agent stream");
             let _ = out.send(Err(s)).await;
         }
         let _ = self
@@ -388,8 +460,20 @@ impl Session {
                 reason,
             })
             .await;
-        self.svc.metrics.connected(&self.who, false);
-        info!(agent = %self.who.agent_id, "agent disconnected");
+        // Disconnected only when no newer stream of the agent is open.
+        let last = {
+            let mut live = self.svc.live.lock().unwrap_or_else(|p| p.into_inner());
+            let mine = live
+                .by_agent
+                .get(&self.who.agent_id)
+                .is_some_and(|l| l.generation == self.generation);
+            if mine {
+                live.by_agent.remove(&self.who.agent_id);
+                self.svc.metrics.connected(&self.who, false);
+            }
+            mine
+        };
+        info!(agent = %self.who.agent_id, peer = %self.peer, still_connected = !last, "agent disconnected");
     }
 }
 

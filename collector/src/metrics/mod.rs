@@ -1,6 +1,14 @@
 //! Prometheus metrics. Labels come only from registered OPDs and agents and
 //! from targets declared in a validated Hello; per-agent target series are
 //! capped and refusals counted.
+//!
+//! - [`seed`]: at start, series of every agent and OPD in the database and
+//!   every known label value at 0, so alerts see what happened before.
+//! - [`availability`]: the report's availability and open incidents, from
+//!   the rollups, after each refresh.
+
+pub mod availability;
+pub mod seed;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -17,6 +25,22 @@ pub const MAX_TARGETS_PER_AGENT: usize = 500;
 
 const TARGET_LABELS: &[&str] = &["opd", "agent", "target", "group", "kind"];
 const AGENT_LABELS: &[&str] = &["opd", "agent"];
+
+/// Every `op` of `pantau_store_errors_total` (the writer's operations).
+pub const STORE_OPS: &[&str] = &["hello", "session", "batch"];
+
+/// Every `reason` of `pantau_ingest_rejected_total`.
+pub const REJECT_REASONS: &[&str] = &[
+    "unauthenticated",
+    "wrong_agent",
+    "invalid",
+    "malformed",
+    "too_large",
+    "replaced",
+];
+
+/// Every `flag` of `pantau_ingest_clock_flagged_results_total`.
+pub const CLOCK_FLAGS: &[&str] = &["future", "past"];
 
 /// The collector's metric families.
 pub struct Metrics {
@@ -82,7 +106,7 @@ impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
         let o = |n: &str, h: &str| Opts::new(n, h);
-        Metrics {
+        let m = Metrics {
             probe_success: reg(&r, IntGaugeVec::new(o("pantau_probe_success", "1 if the latest probe of the target succeeded, else 0."), TARGET_LABELS).unwrap()),
             probe_duration: reg(&r, GaugeVec::new(o("pantau_probe_duration_seconds", "Latest headline duration: ICMP mean RTT, TCP connect, HTTP total, DNS resolve."), TARGET_LABELS).unwrap()),
             probe_loss: reg(&r, GaugeVec::new(o("pantau_probe_loss_ratio", "Packet loss of the latest ICMP round, 0 to 1."), TARGET_LABELS).unwrap()),
@@ -115,6 +139,53 @@ impl Metrics {
             bandwidth_month_bytes: reg(&r, GaugeVec::new(o("pantau_bandwidth_month_bytes", "Bytes the agent's bandwidth tests used this calendar month (UTC), from its latest test."), AGENT_LABELS).unwrap()),
             registry: r,
             state: Mutex::new(State::default()),
+        };
+        // Known label values exist from the start at 0, so the first
+        // increment is an increase that rate()/increase() can see.
+        for op in STORE_OPS {
+            m.store_errors.with_label_values(&[op]);
+        }
+        for reason in REJECT_REASONS {
+            m.ingest_rejected.with_label_values(&[reason]);
+        }
+        m
+    }
+
+    /// Series of an OPD known from the database, at 0 until data arrives.
+    pub fn seed_opd(&self, opd: &str) {
+        for c in [
+            &self.ingest_results,
+            &self.ingest_duplicates,
+            &self.ingest_batches,
+            &self.ingest_late,
+        ] {
+            c.with_label_values(&[opd]);
+        }
+        for flag in CLOCK_FLAGS {
+            self.ingest_clock.with_label_values(&[opd, flag]);
+        }
+    }
+
+    /// Series of an agent known from the database: not connected, last
+    /// stored result and clock offset as the database has them. An agent
+    /// that never reconnects after a collector restart keeps its last-seen
+    /// time, so `PantauAgentSilent` fires for it.
+    pub fn seed_agent(
+        &self,
+        who: &AgentIdentity,
+        last_seen_ms: Option<i64>,
+        offset_ms: Option<i64>,
+    ) {
+        let labels = [who.opd_id.as_str(), who.agent_id.as_str()];
+        self.agent_connected.with_label_values(&labels).set(0);
+        self.series_refused.with_label_values(&labels);
+        if let Some(ms) = last_seen_ms {
+            self.agent_last_seen
+                .with_label_values(&labels)
+                .set(ms as f64 / 1000.0);
+        }
+        if let Some(ms) = offset_ms {
+            self.clock_offset(who, ms);
         }
     }
 
@@ -122,11 +193,12 @@ impl Metrics {
     pub fn declare_targets<'a>(&self, who: &AgentIdentity, ids: impl Iterator<Item = &'a str>) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let set = st.targets.entry(who.agent_id.clone()).or_default();
+        let refused = self
+            .series_refused
+            .with_label_values(&[&who.opd_id, &who.agent_id]);
         for id in ids {
             if set.len() >= MAX_TARGETS_PER_AGENT && !set.contains(id) {
-                self.series_refused
-                    .with_label_values(&[&who.opd_id, &who.agent_id])
-                    .inc();
+                refused.inc();
                 continue;
             }
             set.insert(id.to_string());

@@ -999,6 +999,7 @@ pub async fn rollup_task(
     raw_retention_ms: i64,
     every: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
+    availability: Option<std::sync::Arc<crate::metrics::availability::Availability>>,
 ) {
     let mut last_prune = 0i64;
     loop {
@@ -1006,11 +1007,16 @@ pub async fn rollup_task(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let (dir, st) = (data_dir.clone(), std::sync::Arc::clone(&settings));
+        let (dir, st, av) = (
+            data_dir.clone(),
+            std::sync::Arc::clone(&settings),
+            availability.clone(),
+        );
         let prune = crate::store::now_ms() - last_prune > rollup::HOUR_MS;
         let r = tokio::task::spawn_blocking(move || {
             let conn = crate::store::open(&dir)?;
             rollup::refresh(&conn, &st.rules, st.utc_offset_minutes)?;
+            av.inspect(|a| a.publish(&conn, &st));
             if prune {
                 rollup::prune_raw(&conn, crate::store::now_ms(), raw_retention_ms)?;
             }

@@ -5,14 +5,15 @@
 //! as the gRPC ingest does, and both are bounded: bytes per request and
 //! streams at once.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -41,9 +42,19 @@ fn refuse(code: StatusCode, msg: &str) -> Response {
 }
 
 /// The agent behind the bearer token, or the response to send instead.
-async fn authenticate(s: &AppState, headers: &HeaderMap) -> Result<AgentIdentity, Response> {
+async fn authenticate(
+    s: &AppState,
+    headers: &HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<AgentIdentity, Response> {
     let deny = || {
         s.metrics.reject("unauthenticated");
+        // Never the token: only where the attempt came from.
+        let peer = peer.map_or_else(
+            || "unknown".to_string(),
+            |Extension(ConnectInfo(p))| p.to_string(),
+        );
+        tracing::warn!(%peer, "agent token refused (missing or unknown) on the bandwidth endpoint");
         refuse(
             StatusCode::UNAUTHORIZED,
             "missing or unknown agent token; enrol the agent with `pantau-collector agent add`",
@@ -92,9 +103,10 @@ pub(super) struct DownloadQuery {
 pub(super) async fn download(
     State(s): State<AppState>,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Query(q): Query<DownloadQuery>,
 ) -> Response {
-    let who = match authenticate(&s, &headers).await {
+    let who = match authenticate(&s, &headers, peer).await {
         Ok(w) => w,
         Err(r) => return r,
     };
@@ -132,8 +144,13 @@ pub(super) async fn download(
 }
 
 /// Read and discard the body; answer how many bytes arrived and how long it took.
-pub(super) async fn upload(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let who = match authenticate(&s, &headers).await {
+pub(super) async fn upload(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Body,
+) -> Response {
+    let who = match authenticate(&s, &headers, peer).await {
         Ok(w) => w,
         Err(r) => return r,
     };
