@@ -466,6 +466,8 @@ fn availability_gauge_equals_the_reports_availability() {
                 data: serde_json::json!({}),
                 late: false,
                 clock_flag: None,
+                agent_time_ms: at,
+                clock_correction_ms: None,
             });
         }
     }

@@ -386,19 +386,25 @@ fn a_skewed_agent_clock_is_placed_and_disclosed_across_a_collector_kill() {
     };
     let count = |data: &Path| -> i64 {
         db(data)
-            .query_row("SELECT COUNT(*) FROM result WHERE kind = 'tcp'", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM result WHERE kind = 'tcp'", [], |r| {
+                r.get(0)
+            })
             .expect("count")
     };
-    wait_for("results from the skewed agent", std::time::Duration::from_secs(30), || {
-        (count(&data) >= 5).then_some(())
-    });
+    wait_for(
+        "results from the skewed agent",
+        std::time::Duration::from_secs(30),
+        || (count(&data) >= 5).then_some(()),
+    );
     kill9(&mut collector.proc);
     std::thread::sleep(std::time::Duration::from_secs(4));
     let before = count(&data);
     collector = Collector::start_at(&data, &grpc, &http);
-    wait_for("the backlog replayed", std::time::Duration::from_secs(30), || {
-        (count(&data) >= before + 8).then_some(())
-    });
+    wait_for(
+        "the backlog replayed",
+        std::time::Duration::from_secs(30),
+        || (count(&data) >= before + 8).then_some(()),
+    );
     agent.terminate();
     collector.proc.terminate();
 
@@ -443,7 +449,11 @@ fn a_skewed_agent_clock_is_placed_and_disclosed_across_a_collector_kill() {
     assert_eq!(notes[0]["agent"], "dishub-1");
     let corrected = notes[0]["corrected_results"].as_i64().expect("results");
     let heartbeats: i64 = c
-        .query_row("SELECT COUNT(*) FROM result WHERE kind = 'heartbeat'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM result WHERE kind = 'heartbeat'",
+            [],
+            |r| r.get(0),
+        )
         .expect("heartbeats");
     assert_eq!(corrected, n + heartbeats);
     let distinct_minutes: i64 = c
@@ -453,12 +463,17 @@ fn a_skewed_agent_clock_is_placed_and_disclosed_across_a_collector_kill() {
             |r| r.get(0),
         )
         .expect("minutes");
-    assert_eq!(notes[0]["corrected_minutes"].as_i64(), Some(distinct_minutes));
+    assert_eq!(
+        notes[0]["corrected_minutes"].as_i64(),
+        Some(distinct_minutes)
+    );
 
     // No unknown minute between the first and the last measured minute of
     // the target: the collector's downtime was filled by the replay.
     let mut st = c
-        .prepare("SELECT minutes FROM rollup_target_hour WHERE target_id = 'pusdat' ORDER BY hour_ms")
+        .prepare(
+            "SELECT minutes FROM rollup_target_hour WHERE target_id = 'pusdat' ORDER BY hour_ms",
+        )
         .expect("rollups");
     let line: String = st
         .query_map([], |r| r.get::<_, String>(0))

@@ -84,6 +84,8 @@ fn rows(day0: i64) -> Vec<ResultRow> {
                     data: serde_json::json!({}),
                     late: false,
                     clock_flag: None,
+                    agent_time_ms: day0 + m * 60_000 + off,
+                    clock_correction_ms: None,
                 });
             }
         }

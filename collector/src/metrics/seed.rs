@@ -107,6 +107,8 @@ mod tests {
             data: serde_json::json!({}),
             late: false,
             clock_flag: None,
+            agent_time_ms: 1_000_000,
+            clock_correction_ms: None,
         };
         let tx = conn.transaction().unwrap();
         crate::store::insert_results(&tx, &who, &[row], 1_234_567).unwrap();

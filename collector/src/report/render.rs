@@ -872,6 +872,9 @@ mod tests {
             rule_version: "pantau-rules/2".into(),
             parameters,
             public_key: None,
+            public_key_url: String::new(),
+            raw_export: None,
+            signoff: None,
         }
     }
 
@@ -961,6 +964,7 @@ mod tests {
             findings: vec![],
             recommendations: vec![],
             topology: Default::default(),
+            clock: vec![],
         };
         let id = incident_rows(&report(Lang::Id));
         assert_eq!(incident_headers(Lang::Id)[3], "Selesai");
