@@ -7,7 +7,9 @@
 //! - an agent silent across whole hours gives every silent minute as unknown
 //!   and one "agent offline" incident, not one per hour;
 //! - a maintenance window recorded after the outage is disclosed;
-//! - the same day reported after its end counts the silent evening.
+//! - the same day reported after its end counts the silent evening;
+//! - every report's bundle carries `pantau-recompute.py`, which recomputes
+//!   the same figures from the bundled raw results alone.
 
 mod common;
 
@@ -141,6 +143,21 @@ fn report_at(data: &Path, now_ms: i64, out: &Path) -> Value {
         .next()
         .unwrap_or_default()
         .to_string();
+    // The bundle's own script, in another language than the collector,
+    // recomputes every figure from the bundled raw results and agrees.
+    let script = out.join("pantau-recompute.py");
+    let r = Command::new("python3")
+        .arg(&script)
+        .arg(out)
+        .output()
+        .expect("python3 is installed by tests/run.sh");
+    let text = String::from_utf8_lossy(&r.stdout).to_string() + &String::from_utf8_lossy(&r.stderr);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "recomputation at {stamp}:\n{text}"
+    );
+    assert!(text.contains("SAMA / EQUAL"), "{text}");
     serde_json::from_slice(&std::fs::read(&path).expect("report file")).expect("report JSON")
 }
 
@@ -442,7 +459,7 @@ fn a_skewed_agent_clock_is_placed_and_disclosed_across_a_collector_kill() {
     // The report of today lists the agent, its corrected results and minutes.
     let today = local_date(now_ms(), 8);
     let out = tmp.path().join("report");
-    let p = day_report(&data, &today, &out, "json", &["--opd", "dishub"]);
+    let p = day_report(&data, &today, &out, "json", &[]);
     let r: Value = serde_json::from_slice(&std::fs::read(p).expect("report")).expect("JSON");
     let notes = r["clock"].as_array().expect("clock notes");
     assert_eq!(notes.len(), 1, "{notes:?}");
@@ -467,6 +484,30 @@ fn a_skewed_agent_clock_is_placed_and_disclosed_across_a_collector_kill() {
         notes[0]["corrected_minutes"].as_i64(),
         Some(distinct_minutes)
     );
+    // ... and the bundle's own script agrees with the report's figures.
+    let rc = Command::new("python3")
+        .arg(out.join("pantau-recompute.py"))
+        .arg(&out)
+        .output()
+        .expect("python3");
+    let text =
+        String::from_utf8_lossy(&rc.stdout).to_string() + &String::from_utf8_lossy(&rc.stderr);
+    assert_eq!(rc.status.code(), Some(0), "{text}");
+    // The PDF discloses the agent in its clock section.
+    let pdf = day_report(
+        &data,
+        &today,
+        &tmp.path().join("pdf"),
+        "pdf",
+        &["--opd", "dishub"],
+    );
+    let text = pdftotext(&pdf);
+    let row = text
+        .lines()
+        .find(|l| l.contains("dishub-1"))
+        .unwrap_or_else(|| panic!("no clock row in the PDF:\n{text}"));
+    assert!(row.contains("+3 j 0 mnt"), "{row}");
+    assert!(text.contains("4b. Jam agen"), "{text}");
 
     // No unknown minute between the first and the last measured minute of
     // the target: the collector's downtime was filled by the replay.

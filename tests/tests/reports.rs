@@ -415,6 +415,7 @@ fn xlsx_reads_back_with_the_figures() {
             "Pemanfaatan",
             "Gangguan",
             "Pemeliharaan",
+            "Jam agen",
             "Reviu",
             "Jalur"
         ]

@@ -337,6 +337,7 @@ pub fn pdf(r: &Report) -> Vec<u8> {
         );
     }
     maintenance_section(&mut d, r);
+    clock_section(&mut d, r);
     if let Some(cmp) = &r.comparison {
         d.para(11.0, &format!("5. {}", t(l, "comparison")));
         let rows: Vec<Vec<String>> = cmp
@@ -382,6 +383,23 @@ pub fn pdf(r: &Report) -> Vec<u8> {
     topology_section(&mut d, r);
     validity_section(&mut d, r);
     assemble(d, &face)
+}
+
+/// Section 4b: agents whose clock was corrected (clock.rs).
+fn clock_section(d: &mut Doc, r: &Report) {
+    use super::clock;
+    let l = r.meta.lang;
+    d.para(11.0, &format!("4b. {}", clock::title(l)));
+    d.para(8.0, clock::note(l));
+    if r.clock.is_empty() {
+        d.para(9.0, clock::none(l));
+    } else {
+        d.table(
+            &clock::headers(l),
+            &clock::rows(&r.clock, l),
+            &[1.0, 1.2, 1.0, 1.0, 1.6, 1.0],
+        );
+    }
 }
 
 /// Section 4a: the maintenance windows of the period (maintenance.rs).

@@ -475,6 +475,7 @@ pub fn csv(r: &Report) -> Vec<u8> {
     super::capacity::csv(r, &mut s);
     incident_csv(r, &mut s);
     super::maintenance::csv(r, &mut s);
+    super::clock::csv(&r.clock, &mut s);
     s.into_bytes()
 }
 
@@ -669,6 +670,21 @@ td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#e
             &mut h,
             &super::maintenance::headers(l),
             &super::maintenance::rows(r),
+        );
+    }
+    let _ = write!(
+        h,
+        "<h2>4b. {}</h2><p>{}</p>",
+        esc(super::clock::title(l)),
+        esc(super::clock::note(l))
+    );
+    if r.clock.is_empty() {
+        let _ = write!(h, "<p>{}</p>", esc(super::clock::none(l)));
+    } else {
+        table(
+            &mut h,
+            &super::clock::headers(l),
+            &super::clock::rows(&r.clock, l),
         );
     }
     if let Some(cmp) = &r.comparison {

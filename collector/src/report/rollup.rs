@@ -324,11 +324,12 @@ fn rebuild_hour_until(
                     AND t.last_declared_ms =
                      (SELECT MAX(last_declared_ms) FROM target t2 WHERE t2.agent_id = t.agent_id))
                    OR EXISTS (SELECT 1 FROM result r WHERE r.agent_id = t.agent_id AND r.target_id = t.id
-                              AND r.observed_at_ms >= ?2 AND r.observed_at_ms < ?3))
+                              AND r.observed_at_ms >= ?2 AND r.observed_at_ms < MIN(?3, ?4)
+                              AND r.clock_flag IS NULL))
                  ORDER BY t.agent_id, t.id",
             )
             .map_err(sql("prepare rollup targets"))?;
-        st.query_map(params![opd, hour, end], |r| {
+        st.query_map(params![opd, hour, end, until], |r| {
             Ok(TargetInfo {
                 agent: r.get(0)?,
                 id: r.get(1)?,

@@ -185,6 +185,31 @@ fn build(rep: &Report) -> Result<Vec<u8>, XlsxError> {
     }
 
     let ws = wb.add_worksheet();
+    ws.set_name("Jam agen")?;
+    ws.write_string_with_format(0, 0, super::clock::title(l), &bold)?;
+    ws.write_string(1, 0, super::clock::note(l))?;
+    for (i, h) in super::clock::headers(l).iter().enumerate() {
+        ws.write_string_with_format(3, i as u16, *h, &bold)?;
+    }
+    for (i, (n, row)) in rep
+        .clock
+        .iter()
+        .zip(super::clock::rows(&rep.clock, l))
+        .enumerate()
+    {
+        let y = 4 + i as u32;
+        ws.write_string(y, 0, &row[0])?;
+        ws.write_string(y, 1, &row[1])?;
+        ws.write_number(y, 2, n.corrected_results as f64)?;
+        ws.write_number(y, 3, n.corrected_minutes as f64)?;
+        ws.write_string(y, 4, &row[4])?;
+        ws.write_number(y, 5, n.excluded_results as f64)?;
+    }
+    if rep.clock.is_empty() {
+        ws.write_string(4, 0, super::clock::none(l))?;
+    }
+
+    let ws = wb.add_worksheet();
     ws.set_name("Reviu")?;
     ws.write_string_with_format(0, 0, t(l, "findings"), &bold)?;
     let mut r = 1;

@@ -119,7 +119,7 @@ pub fn targets(conn: &Connection, opd: Option<&str>) -> Result<Vec<u8>, StoreErr
 agent_first_result_ms",
         "SELECT t.agent_id, a.opd_id, t.id, t.grp, t.kind, t.address, t.label, t.interval_ms, t.timeout_ms,
                 t.first_seen_ms, t.last_declared_ms,
-                (SELECT MIN(r.observed_at_ms) FROM result r WHERE r.agent_id = t.agent_id)
+                (SELECT MIN(r.observed_at_ms) FROM result r WHERE r.agent_id = t.agent_id AND r.clock_flag IS NULL)
          FROM target t JOIN agent a ON a.id = t.agent_id
          WHERE ?1 IS NULL OR a.opd_id = ?1 ORDER BY a.opd_id, t.agent_id, t.id",
         params![opd],
@@ -193,7 +193,7 @@ Semua waktu dalam milidetik sejak 1970-01-01 UTC (*_ms). Berkas CSV memakai koma
     sent, received, late, clock_flag (terisi = tidak dihitung), data.
 {TARGETS}
     Katalog target semua agen dalam cakupan: agent, opd, id, group, kind, address, label, interval_ms,
-    timeout_ms, first_seen_ms, last_declared_ms, agent_first_result_ms (hasil paling awal agen itu).
+    timeout_ms, first_seen_ms, last_declared_ms, agent_first_result_ms (hasil paling awal agen itu yang jamnya tepercaya / the agent's earliest result with a trusted time).
 {AGENTS}
     Agen: agent, opd, clock_offset_ms (perkiraan selisih jam kolektor - agen), last_hello_ms, version.
 {SESSIONS}

@@ -188,7 +188,8 @@ def minute_timelines(opd, rules, catalogue, results, windows, from_ms, until_ms)
     timelines = {}
     while hour < until_ms:
         in_hour = [t for t in minute_targets
-                   if (int(t["first_seen_ms"]) < hour + HOUR and int(t["last_declared_ms"]) == latest[t["agent"]])
+                   if (since[(t["agent"], t["id"])] < hour + HOUR
+                       and int(t["last_declared_ms"]) == latest[t["agent"]])
                    or hour in counted_hours[(t["agent"], t["id"])]]
         per_group = {}
         for t in in_hour:
@@ -232,7 +233,7 @@ def with_percentages(m):
     avail, measured = m["up"] + m["degraded"], m["up"] + m["degraded"] + m["down"]
     m = dict(m)
     m["availability_pct"] = avail / measured * 100.0 if measured else None
-    m["coverage_pct"] = measured / (measured + m["unknown"]) * 100.0 if measured + m["unknown"] else None
+    m["completeness_pct"] = measured / (measured + m["unknown"]) * 100.0 if measured + m["unknown"] else None
     return m
 
 
@@ -335,12 +336,12 @@ def main(argv):
     province = {}
     print(f"\n{'OPD':<14}{'kelompok/group':<15}{'':<16}{'naik':>7}{'menurun':>8}{'putus':>7}"
           f"{'t.data':>7}{'pemel.':>7}{'ketersediaan %':>16}{'kelengkapan %':>15}")
-    keys = ["up", "degraded", "down", "unknown", "maintenance", "availability_pct", "coverage_pct"]
+    keys = ["up", "degraded", "down", "unknown", "maintenance", "availability_pct", "completeness_pct"]
     for o in report["opds"]:
         tl = minute_timelines(o["id"], rules, catalogue, results, windows, from_ms, until_ms)
         mine_incidents += incidents(o["id"], tl, rules["incident_minutes"], until_ms)
         theirs = {g["group"]: dict(g["minutes"], availability_pct=g["availability_pct"],
-                                   coverage_pct=g["coverage_pct"]) for g in o["groups"]}
+                                   completeness_pct=g["completeness_pct"]) for g in o["groups"]}
         mine = {g: figures(t) for g, t in tl.items()}
         for g in sorted(set(mine) | set(theirs), key=lambda g: (GROUP_ORDER + [g]).index(g)):
             a, b = mine.get(g), theirs.get(g)
@@ -356,7 +357,7 @@ def main(argv):
             p = province.setdefault(g, {k: 0 for k in keys[:5]})
             for k in keys[:5]:
                 p[k] += a[k]
-        covs = [f["coverage_pct"] for f in mine.values() if f["coverage_pct"] is not None]
+        covs = [f["completeness_pct"] for f in mine.values() if f["completeness_pct"] is not None]
         completeness = max(covs) if covs else None
         print(f"{o['id']:<14}kelengkapan OPD / OPD completeness = maks/max(kelengkapan kelompok / group "
               f"completeness) = {fmt(completeness)} (laporan/report {fmt(o['completeness_pct'])})")
@@ -365,7 +366,7 @@ def main(argv):
                          f"laporan/report {fmt(o['completeness_pct'])}")
     for g in report["groups"]:
         a = with_percentages(province.get(g["group"], {k: 0 for k in keys[:5]}))
-        b = dict(g["minutes"], availability_pct=g["availability_pct"], coverage_pct=g["coverage_pct"])
+        b = dict(g["minutes"], availability_pct=g["availability_pct"], completeness_pct=g["completeness_pct"])
         for k in keys:
             if not same(a[k], b[k]):
                 diffs.append(f"total {g['group']} {k}: skrip/script {fmt(a[k])} != laporan/report {fmt(b[k])}")
