@@ -196,7 +196,7 @@ mod tests {
         let id = rows(std::slice::from_ref(&n), Lang::Id);
         assert_eq!(id[0][4], "+3 j 0 mnt 0 dtk");
         assert_eq!(id[0][2..4], ["120".to_string(), "2".to_string()]);
-        let en = rows(&[n.clone()], Lang::En);
+        let en = rows(std::slice::from_ref(&n), Lang::En);
         assert_eq!(en[0][4], "+3 h 0 min 0 s");
         let mut s = String::new();
         csv(&[n], &mut s);
