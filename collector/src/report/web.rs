@@ -201,7 +201,9 @@ sampai / to <input name=\"to\" type=\"date\" value=\"{}\"> atau periode / or per
 <option>html</option><option>json</option></select> <select name=\"lang\"><option value=\"id\">Bahasa Indonesia</option>\
 <option value=\"en\">English</option></select> <label><input type=\"checkbox\" name=\"bundle\" value=\"1\"> \
 bundel bertanda tangan + data mentah / signed bundle + raw data (.tar)</label> <button>Unduh / download</button></form>\
-<p><small>Periksa bundel / verify a bundle: <code>pantau-collector verify FILE.tar</code></small></p>",
+<p><small>Periksa bundel / verify a bundle: <code>pantau-collector verify --public-key KUNCI-RESMI FILE.tar</code> \
+(tanpa kunci resmi hanya keutuhan yang diperiksa, bukan asal-usul / without the official key only integrity is checked, not origin); \
+hitung ulang / recompute: <code>python3 pantau-recompute.py FILE.tar</code></small></p>",
         r.meta.from, r.meta.to
     );
     h.push_str(&foot(&s));
