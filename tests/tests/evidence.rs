@@ -457,12 +457,34 @@ fn a_skewed_agent_clock_is_placed_and_disclosed_across_a_collector_kill() {
     assert_eq!(kept, n, "every result keeps the agent's own time");
 
     // The report of today lists the agent, its corrected results and minutes.
+    // Issued two minutes from now (libfaketime), so the minutes of every
+    // result have passed: a report counts no minute still in progress.
     let today = local_date(now_ms(), 8);
     let out = tmp.path().join("report");
-    let p = day_report(&data, &today, &out, "json", &[]);
+    let report = |format: &str, out: &Path| -> std::path::PathBuf {
+        let o = Command::new(bin("pantau-collector"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["report", "--opd", "all", "--from", &today, "--to", &today])
+            .args(["--format", format, "--out"])
+            .arg(out)
+            .env("LD_PRELOAD", libfaketime())
+            .env("FAKETIME", "+2m")
+            .output()
+            .expect("report");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let first = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        std::path::PathBuf::from(first)
+    };
+    let p = report("json", &out);
     let r: Value = serde_json::from_slice(&std::fs::read(p).expect("report")).expect("JSON");
+    assert!(r["meta"]["data_until_ms"].as_i64().expect("cut-off") > now_ms());
     let notes = r["clock"].as_array().expect("clock notes");
-    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes.len(), 1, "{notes:?} {}", r["meta"]);
     assert_eq!(notes[0]["agent"], "dishub-1");
     let corrected = notes[0]["corrected_results"].as_i64().expect("results");
     let heartbeats: i64 = c
@@ -494,13 +516,7 @@ fn a_skewed_agent_clock_is_placed_and_disclosed_across_a_collector_kill() {
         String::from_utf8_lossy(&rc.stdout).to_string() + &String::from_utf8_lossy(&rc.stderr);
     assert_eq!(rc.status.code(), Some(0), "{text}");
     // The PDF discloses the agent in its clock section.
-    let pdf = day_report(
-        &data,
-        &today,
-        &tmp.path().join("pdf"),
-        "pdf",
-        &["--opd", "dishub"],
-    );
+    let pdf = report("pdf", &tmp.path().join("pdf"));
     let text = pdftotext(&pdf);
     let row = text
         .lines()
