@@ -200,8 +200,11 @@ fn a_cloned_spool_loses_nothing_silently_and_every_conflict_is_counted() {
     // Both boxes probe while the collector is down (a network outage), so
     // both number their new results from the same point.
     assert!(c.proc.terminate().success());
+    // The clone starts more than one probe interval later: both follow the
+    // same schedule, so with less than a slot between them the same seq could
+    // be the same probe at the same instant (a true duplicate, not a conflict).
     let mut a = start_agent(&cfg_a);
-    std::thread::sleep(Duration::from_millis(600));
+    std::thread::sleep(Duration::from_millis(1_500));
     let mut b = start_agent(&cfg_b);
     std::thread::sleep(Duration::from_secs(4));
     assert!(a.terminate().success());
