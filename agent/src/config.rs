@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::confload::{self, ConfigError, Problem};
 use crate::model::{Group, ProbeKind};
 use crate::spool::{Fsync, SpoolConfig};
+use pantau_core::confload::{self, ConfigError, Problem};
 
 /// Environment prefix for overrides: `PANTAU_AGENT__COLLECTOR__URL=...`.
 pub const ENV_PREFIX: &str = "PANTAU_AGENT";
@@ -395,12 +395,16 @@ impl AgentConfig {
     }
 }
 
-/// A valid id: 1-64 of letters, digits, '-', '_', '.'.
-pub fn valid_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+/// The one id rule, from `pantau_core` (kept here for existing callers).
+pub use pantau_core::valid_id;
+
+/// The message for an id that breaks the rule.
+fn invalid_id(id: &str) -> String {
+    pantau_core::InvalidId {
+        what: pantau_core::TargetId::WHAT,
+        value: id.to_string(),
+    }
+    .to_string()
 }
 
 impl RawConfig {
@@ -410,10 +414,7 @@ impl RawConfig {
         let agent_id = match self.agent.id {
             Some(id) if valid_id(&id) => id,
             Some(id) => {
-                p.push(Problem::new(
-                    "agent.id",
-                    format!("`{id}` is not a valid id: use 1-64 letters, digits, '-', '_' or '.'"),
-                ));
+                p.push(Problem::new("agent.id", invalid_id(&id)));
                 String::new()
             }
             None => {
@@ -641,10 +642,7 @@ fn validate_target(
     let before = p.len();
     let id = t.id.unwrap_or_default();
     if !valid_id(&id) {
-        p.push(Problem::new(
-            key("id"),
-            format!("`{id}` is not a valid id: use 1-64 letters, digits, '-', '_' or '.'"),
-        ));
+        p.push(Problem::new(key("id"), invalid_id(&id)));
     } else if !seen.insert(id.clone()) {
         p.push(Problem::new(
             key("id"),

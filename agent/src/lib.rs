@@ -2,7 +2,6 @@
 //! results to the collector.
 //!
 //! - [`config`]: TOML file + `PANTAU_AGENT__*` overrides -> validated config.
-//! - [`confload`]: layered loading shared with the collector.
 //! - [`model`]: domain types (targets, observations, records).
 //! - [`probe`]: icmp, tcp, http, dns, traceroute, bandwidth (throughput tests) and link
 //!   (SNMP v2c or v3 authPriv, or /proc/net/dev utilisation) probes behind one trait.
@@ -11,15 +10,15 @@
 //! - [`spool`]: numbered results waiting for the collector's ack.
 //! - [`export`]: the gRPC stream to the collector.
 //! - [`wire`]: conversion to `pantau.v1` types.
-//! - [`clidocs`]: shell completions and man pages from the clap definitions.
 //! - [`check`]: one-shot run of every probe for `pantau-agent check`.
 //! - [`enroll`]: `pantau-agent enroll`, one-step installation against the collector.
-//! - [`process`]: logging and shutdown signal, shared with the collector binary.
+//! - [`process`]: logging and the shutdown signal for the binary.
+//!
+//! Shared vocabulary (probe kinds, groups, outcomes, the id rule, config
+//! loading, CLI docs) lives in `pantau_core`; [`model`] re-exports the enums.
 
 pub mod check;
-pub mod clidocs;
 pub mod config;
-pub mod confload;
 pub mod enroll;
 pub mod export;
 pub mod model;

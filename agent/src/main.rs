@@ -74,7 +74,7 @@ enum Command {
     /// Example: pantau-agent completions bash > /etc/bash_completion.d/pantau-agent
     Completions {
         /// bash, zsh, fish, elvish or powershell.
-        shell: pantau_agent::clidocs::Shell,
+        shell: pantau_core::clidocs::Shell,
     },
     /// Print the man page (roff), or write one page per command into a directory.
     ///
@@ -97,11 +97,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Completions { shell } => {
-            pantau_agent::clidocs::completions(Cli::command(), *shell, &mut std::io::stdout());
+            pantau_core::clidocs::completions(Cli::command(), *shell, &mut std::io::stdout());
             return ExitCode::SUCCESS;
         }
         Command::Man { out } => {
-            return match pantau_agent::clidocs::man_command(Cli::command(), out.as_deref()) {
+            return match pantau_core::clidocs::man_command(Cli::command(), out.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("pantau-agent man: {e}");

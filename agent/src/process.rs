@@ -1,16 +1,8 @@
-//! Process plumbing shared by the `pantau-agent` and `pantau-collector`
-//! binaries: logging set-up and the shutdown signal.
+//! Process plumbing of the `pantau-agent` binary: logging (from
+//! `pantau_core`) and the shutdown signal, which needs tokio and so cannot
+//! live in the core crate.
 
-/// Log to stderr, as text or JSON lines (for journald or Loki); the level
-/// comes from `RUST_LOG` (default `info`).
-pub fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json { b.json().init() } else { b.init() }
-}
+pub use pantau_core::process::init_logging;
 
 /// Resolve on Ctrl-C or SIGTERM (what systemd sends on stop).
 pub async fn shutdown_signal() {

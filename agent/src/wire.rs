@@ -24,39 +24,38 @@ fn ts(t: SystemTime) -> prost_types::Timestamp {
     pantau_proto::timestamp_from_millis(unix_ms(t))
 }
 
-impl From<ProbeKind> for pb::ProbeKind {
-    fn from(k: ProbeKind) -> Self {
-        match k {
-            ProbeKind::Icmp => pb::ProbeKind::Icmp,
-            ProbeKind::Tcp => pb::ProbeKind::Tcp,
-            ProbeKind::Http => pb::ProbeKind::Http,
-            ProbeKind::Dns => pb::ProbeKind::Dns,
-            ProbeKind::Bandwidth => pb::ProbeKind::Bandwidth,
-            ProbeKind::Link => pb::ProbeKind::Link,
-            ProbeKind::Traceroute => pb::ProbeKind::Traceroute,
-        }
+/// The wire value of a probe kind (the enum lives in `pantau_core`, so a
+/// function rather than a `From` impl).
+pub fn wire_kind(k: ProbeKind) -> pb::ProbeKind {
+    match k {
+        ProbeKind::Icmp => pb::ProbeKind::Icmp,
+        ProbeKind::Tcp => pb::ProbeKind::Tcp,
+        ProbeKind::Http => pb::ProbeKind::Http,
+        ProbeKind::Dns => pb::ProbeKind::Dns,
+        ProbeKind::Bandwidth => pb::ProbeKind::Bandwidth,
+        ProbeKind::Link => pb::ProbeKind::Link,
+        ProbeKind::Traceroute => pb::ProbeKind::Traceroute,
     }
 }
 
-impl From<Outcome> for pb::Outcome {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Ok => pb::Outcome::Ok,
-            Outcome::Timeout => pb::Outcome::Timeout,
-            Outcome::Refused => pb::Outcome::Refused,
-            Outcome::Unreachable => pb::Outcome::Unreachable,
-            Outcome::DnsError => pb::Outcome::DnsError,
-            Outcome::TlsError => pb::Outcome::TlsError,
-            Outcome::HttpStatus => pb::Outcome::HttpStatus,
-            Outcome::Other => pb::Outcome::Other,
-        }
+/// The wire value of an outcome.
+pub fn wire_outcome(o: Outcome) -> pb::Outcome {
+    match o {
+        Outcome::Ok => pb::Outcome::Ok,
+        Outcome::Timeout => pb::Outcome::Timeout,
+        Outcome::Refused => pb::Outcome::Refused,
+        Outcome::Unreachable => pb::Outcome::Unreachable,
+        Outcome::DnsError => pb::Outcome::DnsError,
+        Outcome::TlsError => pb::Outcome::TlsError,
+        Outcome::HttpStatus => pb::Outcome::HttpStatus,
+        Outcome::Other => pb::Outcome::Other,
     }
 }
 
 impl From<&Record> for pb::Result {
     fn from(r: &Record) -> Self {
         use pb::result::Measurement as M;
-        let kind = r.kind.map_or(pb::ProbeKind::Heartbeat, pb::ProbeKind::from);
+        let kind = r.kind.map_or(pb::ProbeKind::Heartbeat, wire_kind);
         let measurement = match &r.obs.measurement {
             Measurement::Ping(p) => Some(M::Ping(pb::PingMeasurement {
                 sent: p.sent,
@@ -151,7 +150,7 @@ impl From<&Record> for pb::Result {
             target_id: r.obs.target_id.clone(),
             kind: kind.into(),
             observed_at: Some(ts(r.obs.observed_at)),
-            outcome: pb::Outcome::from(r.obs.outcome).into(),
+            outcome: wire_outcome(r.obs.outcome).into(),
             detail: r.obs.detail.clone(),
             measurement,
         }
@@ -163,7 +162,7 @@ impl From<&Target> for pb::TargetInfo {
         pb::TargetInfo {
             id: t.id.clone(),
             group: t.group.as_str().to_string(),
-            kind: pb::ProbeKind::from(t.kind).into(),
+            kind: wire_kind(t.kind).into(),
             address: t.address.clone(),
             interval_ms: t.interval.as_millis() as u64,
             timeout_ms: t.timeout.as_millis() as u64,

@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use pantau_collector::config::Display;
-use pantau_collector::model::{AgentIdentity, HelloInfo, ResultRow, TargetDecl};
+use pantau_collector::model::{
+    AgentIdentity, Group, HelloInfo, Outcome, ProbeKind, ResultRow, TargetDecl,
+};
 use pantau_collector::report::capacity::RateHist;
 use pantau_collector::report::histogram::Histogram;
 use pantau_collector::report::rollup::{self, DAY_MS, HOUR_MS};
@@ -161,8 +163,8 @@ fn main() {
     let targets: Vec<TargetDecl> = (0..20)
         .map(|i| TargetDecl {
             id: format!("t{i}"),
-            group: GROUPS[i % 5].into(),
-            kind: "tcp",
+            group: Group::parse(GROUPS[i % 5]).expect("a group name"),
+            kind: ProbeKind::Tcp,
             address: "x".into(),
             label: "x".into(),
             interval_ms: 30_000,
@@ -191,10 +193,10 @@ fn main() {
                 epoch: 1,
                 seq: (k * 20 + i) as u64 + 1,
                 target_id: t.id.clone(),
-                group: t.group.clone(),
-                kind: "tcp",
+                group: t.group.to_string(),
+                kind: ProbeKind::Tcp.into(),
                 observed_at_ms: day + k as i64 * 30_000,
-                outcome: "ok",
+                outcome: Outcome::Ok,
                 detail: String::new(),
                 value_ms: Some(10.0 + (k % 50) as f64),
                 sent: None,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pantau_agent::confload::{self, ConfigError, Problem};
+use pantau_core::confload::{self, ConfigError, Problem};
 use serde::Deserialize;
 
 use crate::report::rules::{Composite, DEFAULT_SLA_PCT, GROUPS, RuleSet};

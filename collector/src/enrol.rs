@@ -3,8 +3,8 @@
 //! set for new agents, and the built-in default when it is absent.
 
 use pantau_agent::config::{self, TomlTable};
-use pantau_agent::confload::Problem;
-use pantau_agent::model::ProbeKind;
+use pantau_core::ProbeKind;
+use pantau_core::confload::Problem;
 use serde::Deserialize;
 
 /// `[enrol]`
@@ -77,7 +77,7 @@ mod tests {
         assert!(
             targets
                 .iter()
-                .all(|t| t.group == pantau_agent::model::Group::Datacenter)
+                .all(|t| t.group == pantau_core::Group::Datacenter)
         );
 
         let v6 = config::targets_from_toml(&default_targets("[::1]:7470", None)).unwrap();

@@ -11,8 +11,11 @@
 //! - [`demo`]: the quickstart (collector + local agent).
 //! - [`enrol`]: the standard targets handed to agents by `pantau-agent enroll`.
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
-//! - [`utilisation`]: link utilisation per period (average, p95, peak, coverage).
 //! - [`remote_write`]: optional Prometheus remote-write export at observation times.
+//! - [`process`]: the shutdown signal of the binary.
+//!
+//! Probe kinds, groups, outcomes, the id rule, config loading and CLI docs come
+//! from `pantau_core`; the agent crate is used only by [`demo`] and [`enrol`].
 
 pub mod auth;
 pub mod config;
@@ -21,10 +24,10 @@ pub mod enrol;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod process;
 pub mod remote_write;
 pub mod report;
 pub mod store;
-pub mod utilisation;
 pub mod web;
 
 use std::sync::Arc;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use pantau_collector::config::CollectorConfig;
 use pantau_collector::{auth, report, store};
+use pantau_core::{AgentId, OpdId};
 use tokio_util::sync::CancellationToken;
 
 /// Exit code for a configuration or usage the collector cannot use.
@@ -206,7 +207,7 @@ enum Command {
     /// Example: pantau-collector completions bash > /etc/bash_completion.d/pantau-collector
     Completions {
         /// bash, zsh, fish, elvish or powershell.
-        shell: pantau_agent::clidocs::Shell,
+        shell: pantau_core::clidocs::Shell,
     },
     /// Print the man page (roff), or write one page per command into a directory.
     ///
@@ -279,18 +280,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Completions { shell } => {
-            pantau_agent::clidocs::completions(Cli::command(), *shell, &mut std::io::stdout());
+            pantau_core::clidocs::completions(Cli::command(), *shell, &mut std::io::stdout());
             return ExitCode::SUCCESS;
         }
         Command::Man { out } => {
-            return match pantau_agent::clidocs::man_command(Cli::command(), out.as_deref()) {
+            return match pantau_core::clidocs::man_command(Cli::command(), out.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             };
         }
         _ => {}
     }
-    pantau_agent::process::init_logging(cli.log_json);
+    pantau_core::process::init_logging(cli.log_json);
     let cfg = match config(&cli) {
         Ok(c) => c,
         Err(code) => return code,
@@ -438,11 +439,7 @@ fn main() -> ExitCode {
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         Command::Opd { cmd } => admin(&cfg, |conn| match cmd {
             OpdCmd::Add { id, name } => {
-                if !pantau_agent::config::valid_id(&id) {
-                    return Err(format!(
-                        "`{id}` is not a valid OPD id: use 1-64 letters, digits, '-', '_' or '.'"
-                    ));
-                }
+                OpdId::new(id.as_str()).map_err(|e| e.to_string())?;
                 store::add_opd(conn, &id, &name).map_err(|e| e.to_string())?;
                 println!("OPD `{id}` ditambahkan / added: {name}");
                 Ok(())
@@ -463,11 +460,7 @@ fn main() -> ExitCode {
         }),
         Command::Agent { cmd } => admin(&cfg, |conn| match cmd {
             AgentCmd::Add { agent_id, opd } => {
-                if !pantau_agent::config::valid_id(&agent_id) {
-                    return Err(format!(
-                        "`{agent_id}` is not a valid agent id: use 1-64 letters, digits, '-', '_' or '.'"
-                    ));
-                }
+                AgentId::new(agent_id.as_str()).map_err(|e| e.to_string())?;
                 let token = auth::new_token();
                 store::add_agent(conn, &agent_id, &opd, &auth::digest(&token))
                     .map_err(|e| e.to_string())?;
@@ -530,7 +523,7 @@ where
     rt.block_on(async {
         let s = shutdown.clone();
         tokio::spawn(async move {
-            pantau_agent::process::shutdown_signal().await;
+            pantau_collector::process::shutdown_signal().await;
             s.cancel();
         });
         match body(shutdown).await {

@@ -1,4 +1,57 @@
 //! Domain types of the collector. Wire types are converted in `ingest::validate`.
+//! Probe kinds, groups and outcomes are the `pantau_core` enums; their
+//! `as_str` names are the text stored in SQL and shown in labels.
+
+use std::fmt;
+
+pub use pantau_core::{Group, Outcome, ProbeKind};
+
+/// What a stored result is: the result of a probe, or an agent heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowKind {
+    /// A probe's result.
+    Probe(ProbeKind),
+    /// Agent health, carried by no target.
+    Heartbeat,
+}
+
+impl RowKind {
+    /// Stored and label name: the probe kind's, or `heartbeat`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Probe(k) => k.as_str(),
+            Self::Heartbeat => "heartbeat",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "heartbeat" => Some(Self::Heartbeat),
+            _ => ProbeKind::parse(s).map(Self::Probe),
+        }
+    }
+
+    /// The probe kind, unless this is a heartbeat.
+    pub fn probe(self) -> Option<ProbeKind> {
+        match self {
+            Self::Probe(k) => Some(k),
+            Self::Heartbeat => None,
+        }
+    }
+}
+
+impl From<ProbeKind> for RowKind {
+    fn from(k: ProbeKind) -> Self {
+        Self::Probe(k)
+    }
+}
+
+impl fmt::Display for RowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The agent and OPD a stream belongs to, derived from its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,10 +67,10 @@ pub struct AgentIdentity {
 pub struct TargetDecl {
     /// Target id.
     pub id: String,
-    /// Group name.
-    pub group: String,
-    /// Probe kind name.
-    pub kind: &'static str,
+    /// Group.
+    pub group: Group,
+    /// Probe kind.
+    pub kind: ProbeKind,
     /// Probed address.
     pub address: String,
     /// Label.
@@ -56,13 +109,13 @@ pub struct ResultRow {
     pub target_id: String,
     /// Group of the target ("" for heartbeats).
     pub group: String,
-    /// Kind name: icmp, tcp, http, dns, heartbeat.
-    pub kind: &'static str,
+    /// A probe kind, or heartbeat.
+    pub kind: RowKind,
     /// When it was observed, ms (UTC): the agent's clock, or the placed
     /// time when that clock was off (see `clock_correction_ms`).
     pub observed_at_ms: i64,
-    /// Outcome name.
-    pub outcome: &'static str,
+    /// Outcome.
+    pub outcome: Outcome,
     /// Failure detail.
     pub detail: String,
     /// Headline duration, ms.

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use pantau_collector::model::Outcome;
 use pantau_proto::v1 as pb;
 use pantau_proto::v1::ingest_client::IngestClient;
 use tokio::sync::mpsc;
@@ -456,9 +457,9 @@ fn availability_gauge_equals_the_reports_availability() {
                 seq: rows.len() as u64 + 1,
                 target_id: target.into(),
                 group: group.into(),
-                kind: "tcp",
+                kind: pantau_collector::model::ProbeKind::Tcp.into(),
                 observed_at_ms: at,
-                outcome: if down { "refused" } else { "ok" },
+                outcome: if down { Outcome::Refused } else { Outcome::Ok },
                 detail: String::new(),
                 value_ms: (!down).then_some(1.0),
                 sent: None,

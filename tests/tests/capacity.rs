@@ -62,7 +62,7 @@ fn convert(seq: &mut u64, t: &str, at: i64, ok: bool, m: pb::result::Measurement
     row.group = targets()
         .iter()
         .find(|x| x.id == t)
-        .map(|x| x.group.clone())
+        .map(|x| x.group.to_string())
         .unwrap();
     row
 }

@@ -18,6 +18,7 @@ use std::process::Command;
 
 use common::*;
 use pantau_collector::model::ResultRow;
+use pantau_collector::model::{Outcome, ProbeKind};
 use serde_json::Value;
 
 /// 2026-11-17 00:00 WITA (UTC+8), UTC ms.
@@ -64,15 +65,15 @@ fn seed(data: &Path) {
                     continue;
                 }
                 seq += 1;
-                let icmp = t.kind == "icmp";
+                let icmp = t.kind == ProbeKind::Icmp;
                 rows.push(ResultRow {
                     epoch: 1,
                     seq,
                     target_id: t.id.clone(),
-                    group: t.group.clone(),
-                    kind: t.kind,
+                    group: t.group.to_string(),
+                    kind: t.kind.into(),
                     observed_at_ms: at(m, half),
-                    outcome: if down { "timeout" } else { "ok" },
+                    outcome: if down { Outcome::Timeout } else { Outcome::Ok },
                     detail: String::new(),
                     value_ms: (!down).then_some(if icmp { 12.0 } else { 40.0 }),
                     sent: icmp.then_some(5),

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use pantau_collector::model::{Outcome, ProbeKind};
 use pantau_collector::model::{ResultRow, TargetDecl};
 
 const OFFSET_H: i32 = 8;
@@ -68,15 +69,15 @@ fn rows(day0: i64) -> Vec<ResultRow> {
             };
             for off in offsets {
                 seq += 1;
-                let icmp = t.kind == "icmp";
+                let icmp = t.kind == ProbeKind::Icmp;
                 out.push(ResultRow {
                     epoch: 1,
                     seq,
                     target_id: t.id.clone(),
-                    group: t.group.clone(),
-                    kind: t.kind,
+                    group: t.group.to_string(),
+                    kind: t.kind.into(),
                     observed_at_ms: day0 + m * 60_000 + off,
-                    outcome: if ok { "ok" } else { "timeout" },
+                    outcome: if ok { Outcome::Ok } else { Outcome::Timeout },
                     detail: String::new(),
                     value_ms: ok.then_some(v),
                     sent: icmp.then_some(5),

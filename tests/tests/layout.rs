@@ -1,23 +1,30 @@
-//! The agent stays lightweight: its dependency tree must not contain the
-//! collector's storage, metrics or web stack.
+//! The crate map holds: the agent stays lightweight (no storage, metrics or
+//! web stack), `pantau-core` pulls in no runtime crate, the collector uses the
+//! agent crate only where it must, and the id rule is written once.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[test]
-fn agent_does_not_pull_collector_dependencies() {
+/// The workspace root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `cargo tree` of one package's normal dependencies, one crate a line.
+fn tree(package: &str) -> String {
     let out = Command::new(env!("CARGO"))
         .args([
             "tree",
             "--locked",
             "--offline",
             "-p",
-            "pantau-agent",
+            package,
             "-e",
             "normal",
             "--prefix",
             "none",
         ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .current_dir(root())
         .output()
         .expect("run cargo tree");
     assert!(
@@ -25,7 +32,41 @@ fn agent_does_not_pull_collector_dependencies() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every `.rs` file under `dir`, sorted.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether `text` names the crate `pantau_agent` in code (metric names such
+/// as `pantau_agent_connected` do not count).
+fn names_agent_crate(text: &str) -> bool {
+    text.match_indices("pantau_agent").any(|(i, m)| {
+        !text[i + m.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn agent_does_not_pull_collector_dependencies() {
+    let tree = tree("pantau-agent");
     assert!(
         tree.lines().any(|l| l.starts_with("nix ")),
         "unexpected tree:\n{tree}"
@@ -35,6 +76,8 @@ fn agent_does_not_pull_collector_dependencies() {
         "libsqlite3-sys ",
         "prometheus ",
         "axum ",
+        "pdf-writer ",
+        "rust_xlsxwriter ",
         "pantau-collector ",
     ] {
         assert!(
@@ -42,4 +85,98 @@ fn agent_does_not_pull_collector_dependencies() {
             "the agent depends on {heavy}"
         );
     }
+}
+
+#[test]
+fn core_pulls_in_no_runtime_crate() {
+    let tree = tree("pantau-core");
+    assert!(
+        tree.lines().any(|l| l.starts_with("pantau-core "))
+            && tree.lines().any(|l| l.starts_with("serde ")),
+        "unexpected tree:\n{tree}"
+    );
+    for runtime in [
+        "tokio ",
+        "mio ",
+        "rusqlite ",
+        "libsqlite3-sys ",
+        "tonic ",
+        "prost ",
+        "hyper ",
+        "reqwest ",
+        "axum ",
+        "prometheus ",
+        "pantau-proto ",
+        "pantau-agent ",
+        "pantau-collector ",
+    ] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(runtime)),
+            "pantau-core depends on {runtime}"
+        );
+    }
+}
+
+#[test]
+fn collector_names_the_agent_crate_only_in_demo_and_enrol() {
+    // demo runs an agent in-process; enrol validates the province's standard
+    // targets with the agent's own target rules (until probe kinds own their
+    // config, issue 11 item 4). Everything else comes from pantau-core.
+    let allowed = ["collector/src/demo.rs", "collector/src/enrol.rs"];
+    let root = root();
+    let mut naming = Vec::new();
+    for dir in ["collector/src", "collector/benches"] {
+        for f in rust_files(&root.join(dir)) {
+            let text = std::fs::read_to_string(&f).unwrap();
+            if names_agent_crate(&text) {
+                let rel = f
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                naming.push(rel);
+            }
+        }
+    }
+    assert!(
+        naming.iter().any(|f| f == "collector/src/demo.rs"),
+        "the scan found no use in demo.rs; is it still reading the sources? {naming:?}"
+    );
+    let stray: Vec<_> = naming
+        .iter()
+        .filter(|f| !allowed.contains(&f.as_str()))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "the collector names pantau_agent outside demo/enrol: {stray:?}; use pantau_core"
+    );
+    assert!(!names_agent_crate("pantau_agent_connected{agent=\"a\"}"));
+    assert!(names_agent_crate("use pantau_agent::config;"));
+}
+
+#[test]
+fn the_id_rule_is_written_once() {
+    let root = root();
+    let mut found = Vec::new();
+    for dir in ["core/src", "agent/src", "collector/src"] {
+        for f in rust_files(&root.join(dir)) {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let rel = f
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if text.contains("fn valid_id(") {
+                found.push(format!("{rel}: fn valid_id"));
+            }
+            if rel != "core/src/id.rs" && text.contains("1-64 letters") {
+                found.push(format!("{rel}: rule text"));
+            }
+        }
+    }
+    assert_eq!(
+        found,
+        ["core/src/id.rs: fn valid_id"],
+        "the id rule belongs in pantau_core::id only"
+    );
 }

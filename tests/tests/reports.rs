@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use pantau_collector::model::{Outcome, ProbeKind};
 
 /// The day's province report, numbered.
 fn report(data: &Path, out: &Path, format: &str, extra: &[&str]) -> std::path::PathBuf {
@@ -52,15 +53,15 @@ fn rows_for(
             };
             for half in [5_000, 35_000] {
                 *seq += 1;
-                let icmp = t.kind == "icmp";
+                let icmp = t.kind == ProbeKind::Icmp;
                 rows.push(ResultRow {
                     epoch: 1,
                     seq: *seq,
                     target_id: t.id.clone(),
-                    group: t.group.clone(),
-                    kind: t.kind,
+                    group: t.group.to_string(),
+                    kind: t.kind.into(),
                     observed_at_ms: day0 + m * 60_000 + half,
-                    outcome: if down { "timeout" } else { "ok" },
+                    outcome: if down { Outcome::Timeout } else { Outcome::Ok },
                     detail: String::new(),
                     value_ms: (!down).then_some(if icmp { 12.0 } else { 40.0 }),
                     sent: icmp.then_some(5),
@@ -294,14 +295,14 @@ fn csv_json_html_english_and_late_data_correction() {
                 epoch: 2,
                 seq,
                 target_id: t.id.clone(),
-                group: t.group.clone(),
-                kind: t.kind,
+                group: t.group.to_string(),
+                kind: t.kind.into(),
                 observed_at_ms: DAY0 + m * 60_000 + 5_000,
-                outcome: "timeout",
+                outcome: Outcome::Timeout,
                 detail: String::new(),
                 value_ms: None,
-                sent: (t.kind == "icmp").then_some(5),
-                received: (t.kind == "icmp").then_some(0),
+                sent: (t.kind == ProbeKind::Icmp).then_some(5),
+                received: (t.kind == ProbeKind::Icmp).then_some(0),
                 data: serde_json::json!({}),
                 late: true,
                 clock_flag: None,

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use common::*;
 use pantau_collector::model::ResultRow;
+use pantau_collector::model::{Outcome, ProbeKind};
 use pantau_collector::store;
 
 /// 2026-11-02 00:00 WITA (UTC+8).
@@ -36,15 +37,15 @@ fn seed(data: &Path) {
             let down = t.id == "inet-a" && DOWN.contains(&m);
             for half in [5_000, 35_000] {
                 seq += 1;
-                let icmp = t.kind == "icmp";
+                let icmp = t.kind == ProbeKind::Icmp;
                 rows.push(ResultRow {
                     epoch: 1,
                     seq,
                     target_id: t.id.clone(),
-                    group: t.group.clone(),
-                    kind: t.kind,
+                    group: t.group.to_string(),
+                    kind: t.kind.into(),
                     observed_at_ms: DAY0 + m * 60_000 + half,
-                    outcome: if down { "timeout" } else { "ok" },
+                    outcome: if down { Outcome::Timeout } else { Outcome::Ok },
                     detail: String::new(),
                     value_ms: (!down).then_some(if icmp { 12.0 } else { 40.0 }),
                     sent: icmp.then_some(5),
@@ -375,9 +376,9 @@ fn concurrent_refreshes_and_writes_never_fail() {
                         seq: 1_000_000 + k * 1000 + i,
                         target_id: "pusdat".into(),
                         group: "intranet".into(),
-                        kind: "icmp",
+                        kind: ProbeKind::Icmp.into(),
                         observed_at_ms: DAY0 + m * 60_000 + 10_000,
-                        outcome: "ok",
+                        outcome: Outcome::Ok,
                         detail: String::new(),
                         value_ms: Some(12.0),
                         sent: Some(5),

@@ -54,6 +54,7 @@ pub fn stamp(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Group, Outcome, ProbeKind};
 
     fn row(target: &str, observed: i64) -> ResultRow {
         ResultRow {
@@ -61,9 +62,9 @@ mod tests {
             seq: 1,
             target_id: target.into(),
             group: "intranet".into(),
-            kind: "tcp",
+            kind: ProbeKind::Tcp.into(),
             observed_at_ms: observed,
-            outcome: "ok",
+            outcome: Outcome::Ok,
             detail: String::new(),
             value_ms: None,
             sent: None,
@@ -78,7 +79,7 @@ mod tests {
 
     #[test]
     fn late_and_untrusted_times_are_flagged() {
-        let cat: Catalogue = [("slow".to_string(), ("app".to_string(), "tcp", 300_000))]
+        let cat: Catalogue = [("slow".to_string(), (Group::App, ProbeKind::Tcp, 300_000))]
             .into_iter()
             .collect();
         let now = 1_000_000_000;

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use pantau_agent::config::valid_id;
+use pantau_core::valid_id;
 use pantau_proto::v1 as pb;
 use serde_json::json;
 
-use crate::model::{HelloInfo, ResultRow, TargetDecl};
+use crate::model::{Group, HelloInfo, Outcome, ProbeKind, ResultRow, RowKind, TargetDecl};
 
 /// Most targets one agent may declare.
 pub const MAX_TARGETS: usize = 500;
@@ -19,35 +19,33 @@ pub const MAX_HOPS: usize = 64;
 /// Most RTT samples in one ping result.
 pub const MAX_SAMPLES: usize = 1000;
 
-fn kind_name(k: i32) -> Option<&'static str> {
+fn row_kind(k: i32) -> Option<RowKind> {
     Some(match pb::ProbeKind::try_from(k).ok()? {
-        pb::ProbeKind::Icmp => "icmp",
-        pb::ProbeKind::Tcp => "tcp",
-        pb::ProbeKind::Http => "http",
-        pb::ProbeKind::Dns => "dns",
-        pb::ProbeKind::Heartbeat => "heartbeat",
-        pb::ProbeKind::Bandwidth => "bandwidth",
-        pb::ProbeKind::Link => "link",
-        pb::ProbeKind::Traceroute => "traceroute",
+        pb::ProbeKind::Icmp => ProbeKind::Icmp.into(),
+        pb::ProbeKind::Tcp => ProbeKind::Tcp.into(),
+        pb::ProbeKind::Http => ProbeKind::Http.into(),
+        pb::ProbeKind::Dns => ProbeKind::Dns.into(),
+        pb::ProbeKind::Heartbeat => RowKind::Heartbeat,
+        pb::ProbeKind::Bandwidth => ProbeKind::Bandwidth.into(),
+        pb::ProbeKind::Link => ProbeKind::Link.into(),
+        pb::ProbeKind::Traceroute => ProbeKind::Traceroute.into(),
         pb::ProbeKind::Unspecified => return None,
     })
 }
 
-fn outcome_name(o: i32) -> Option<&'static str> {
+fn outcome(o: i32) -> Option<Outcome> {
     Some(match pb::Outcome::try_from(o).ok()? {
-        pb::Outcome::Ok => "ok",
-        pb::Outcome::Timeout => "timeout",
-        pb::Outcome::Refused => "refused",
-        pb::Outcome::Unreachable => "unreachable",
-        pb::Outcome::DnsError => "dns_error",
-        pb::Outcome::TlsError => "tls_error",
-        pb::Outcome::HttpStatus => "http_status",
-        pb::Outcome::Other => "other",
+        pb::Outcome::Ok => Outcome::Ok,
+        pb::Outcome::Timeout => Outcome::Timeout,
+        pb::Outcome::Refused => Outcome::Refused,
+        pb::Outcome::Unreachable => Outcome::Unreachable,
+        pb::Outcome::DnsError => Outcome::DnsError,
+        pb::Outcome::TlsError => Outcome::TlsError,
+        pb::Outcome::HttpStatus => Outcome::HttpStatus,
+        pb::Outcome::Other => Outcome::Other,
         pb::Outcome::Unspecified => return None,
     })
 }
-
-const GROUPS: &[&str] = &["internet", "intranet", "datacenter", "jip", "app"];
 
 /// Validate a Hello.
 pub fn hello(h: pb::Hello) -> Result<HelloInfo, String> {
@@ -70,21 +68,21 @@ pub fn hello(h: pb::Hello) -> Result<HelloInfo, String> {
         if !seen.insert(t.id.clone()) {
             return Err(format!("targets[{i}].id `{}` is declared twice", t.id));
         }
-        if !GROUPS.contains(&t.group.as_str()) {
+        let Some(group) = Group::parse(&t.group) else {
             return Err(format!(
                 "targets[{i}].group `{}` is unknown",
                 short(&t.group)
             ));
-        }
-        let kind = kind_name(t.kind)
-            .filter(|k| *k != "heartbeat")
+        };
+        let kind = row_kind(t.kind)
+            .and_then(RowKind::probe)
             .ok_or(format!("targets[{i}].kind is invalid"))?;
         if t.address.len() > 512 || t.label.len() > 256 {
             return Err(format!("targets[{i}] address or label is too long"));
         }
         targets.push(TargetDecl {
             id: t.id,
-            group: t.group,
+            group,
             kind,
             address: t.address,
             label: t.label,
@@ -121,13 +119,13 @@ fn cap(mut s: String, n: usize) -> String {
 }
 
 /// Targets of a session: id -> (group, kind, interval ms).
-pub type Catalogue = HashMap<String, (String, &'static str, u64)>;
+pub type Catalogue = HashMap<String, (Group, ProbeKind, u64)>;
 
 /// Build the catalogue from a validated Hello.
 pub fn catalogue(h: &HelloInfo) -> Catalogue {
     h.targets
         .iter()
-        .map(|t| (t.id.clone(), (t.group.clone(), t.kind, t.interval_ms)))
+        .map(|t| (t.id.clone(), (t.group, t.kind, t.interval_ms)))
         .collect()
 }
 
@@ -171,25 +169,25 @@ pub fn batch(
 }
 
 fn attach_group(mut row: ResultRow, cat: &Catalogue) -> Result<ResultRow, String> {
-    if row.kind == "heartbeat" {
+    let RowKind::Probe(row_kind) = row.kind else {
         if !row.target_id.is_empty() {
             return Err("heartbeat must not name a target".into());
         }
         return Ok(row);
-    }
+    };
     let (group, kind, _) = cat.get(&row.target_id).ok_or_else(|| {
         format!(
             "target `{}` was not declared in Hello",
             short(&row.target_id)
         )
     })?;
-    if *kind != row.kind {
+    if *kind != row_kind {
         return Err(format!(
             "target `{}` is {kind}, result says {}",
             row.target_id, row.kind
         ));
     }
-    row.group.clone_from(group);
+    row.group = group.as_str().to_string();
     Ok(row)
 }
 
@@ -200,8 +198,8 @@ fn ms(us: u64) -> f64 {
 /// Convert one result (without catalogue checks).
 pub fn result(r: pb::Result) -> Result<ResultRow, String> {
     use pb::result::Measurement as M;
-    let kind = kind_name(r.kind).ok_or("kind is missing or unknown")?;
-    let outcome = outcome_name(r.outcome).ok_or("outcome is missing or unknown")?;
+    let kind = row_kind(r.kind).ok_or("kind is missing or unknown")?;
+    let outcome = outcome(r.outcome).ok_or("outcome is missing or unknown")?;
     let observed_at_ms = r
         .observed_at
         .as_ref()
@@ -212,7 +210,7 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
     }
     let (mut value_ms, mut sent, mut received) = (None, None, None);
     let data = match (kind, r.measurement) {
-        ("icmp", Some(M::Ping(p))) => {
+        (RowKind::Probe(ProbeKind::Icmp), Some(M::Ping(p))) => {
             if p.samples_us.len() > MAX_SAMPLES
                 || p.received > p.sent
                 || p.samples_us.len() != p.received as usize
@@ -227,13 +225,13 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
             json!({"rtt_min_us": p.rtt_min_us, "rtt_avg_us": p.rtt_avg_us, "rtt_max_us": p.rtt_max_us,
                    "rtt_stddev_us": p.rtt_stddev_us, "samples_us": p.samples_us})
         }
-        ("tcp", Some(M::Tcp(t))) => {
-            if outcome == "ok" {
+        (RowKind::Probe(ProbeKind::Tcp), Some(M::Tcp(t))) => {
+            if outcome == Outcome::Ok {
                 value_ms = Some(ms(t.connect_us));
             }
             json!({"connect_us": t.connect_us})
         }
-        ("http", Some(M::Http(h))) => {
+        (RowKind::Probe(ProbeKind::Http), Some(M::Http(h))) => {
             if h.status > 0 {
                 value_ms = Some(ms(h.total_us));
             }
@@ -244,18 +242,18 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
             json!({"status": h.status, "ttfb_us": h.ttfb_us, "total_us": h.total_us,
                    "tls_not_after_ms": not_after, "body_bytes": h.body_bytes})
         }
-        ("dns", Some(M::Dns(d))) => {
-            if outcome == "ok" {
+        (RowKind::Probe(ProbeKind::Dns), Some(M::Dns(d))) => {
+            if outcome == Outcome::Ok {
                 value_ms = Some(ms(d.resolve_us));
             }
             json!({"resolve_us": d.resolve_us, "answers": d.answers, "rcode": d.rcode})
         }
-        ("heartbeat", Some(M::Heartbeat(h))) => json!({
+        (RowKind::Heartbeat, Some(M::Heartbeat(h))) => json!({
             "uptime_seconds": h.uptime_seconds, "spool_records": h.spool_records, "spool_bytes": h.spool_bytes,
             "results_dropped": h.results_dropped, "clock_offset_ms": h.clock_offset_ms,
             "probes_in_flight": h.probes_in_flight, "spool_corrupt_bytes": h.spool_corrupt_bytes,
             "seq_skipped": h.seq_skipped}),
-        ("bandwidth", Some(M::Bandwidth(b))) => {
+        (RowKind::Probe(ProbeKind::Bandwidth), Some(M::Bandwidth(b))) => {
             if b.streams > 64 || b.skipped.len() > 16 {
                 return Err("bandwidth measurement is out of range".into());
             }
@@ -265,7 +263,7 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
                    "streams": b.streams, "skipped": b.skipped, "busy_bps": b.busy_bps,
                    "month_bytes": b.month_bytes})
         }
-        ("link", Some(M::Link(l))) => {
+        (RowKind::Probe(ProbeKind::Link), Some(M::Link(l))) => {
             let finite = [l.interval_seconds, l.in_bps, l.out_bps]
                 .iter()
                 .all(|v| v.is_finite() && *v >= 0.0);
@@ -284,7 +282,7 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
                    "interval_seconds": l.interval_seconds, "in_bps": l.in_bps, "out_bps": l.out_bps,
                    "no_rate": l.no_rate, "wraps": l.wraps})
         }
-        ("traceroute", Some(M::Traceroute(t))) => {
+        (RowKind::Probe(ProbeKind::Traceroute), Some(M::Traceroute(t))) => {
             let valid = t.hops.len() <= MAX_HOPS
                 && t.hops.iter().enumerate().all(|(i, h)| {
                     h.ttl as usize == i + 1
@@ -304,11 +302,11 @@ pub fn result(r: pb::Result) -> Result<ResultRow, String> {
                 .collect();
             json!({"hops": hops, "reached": t.reached})
         }
-        ("heartbeat", None) => return Err("heartbeat without health".into()),
+        (RowKind::Heartbeat, None) => return Err("heartbeat without health".into()),
         (_, None) => json!({}),
         (k, Some(_)) => return Err(format!("measurement does not match kind {k}")),
     };
-    if kind == "icmp" && outcome == "ok" && received == Some(0) {
+    if kind == RowKind::Probe(ProbeKind::Icmp) && outcome == Outcome::Ok && received == Some(0) {
         return Err("ok ping result with no replies".into());
     }
     Ok(ResultRow {
@@ -357,9 +355,12 @@ mod tests {
     }
 
     fn cat() -> Catalogue {
-        [("core".to_string(), ("intranet".to_string(), "icmp", 30_000))]
-            .into_iter()
-            .collect()
+        [(
+            "core".to_string(),
+            (Group::Intranet, ProbeKind::Icmp, 30_000),
+        )]
+        .into_iter()
+        .collect()
     }
 
     #[test]
@@ -444,7 +445,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert_eq!(hello(h.clone()).unwrap().targets[0].kind, "icmp");
+        assert_eq!(hello(h.clone()).unwrap().targets[0].kind, ProbeKind::Icmp);
         h.targets[0].group = "mars".into();
         assert!(hello(h.clone()).unwrap_err().contains("group"));
         h.targets[0].group = "app".into();

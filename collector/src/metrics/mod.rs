@@ -18,7 +18,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::model::{AgentIdentity, ResultRow};
+use crate::model::{AgentIdentity, Outcome, ProbeKind, ResultRow, RowKind};
 
 /// Most target series one agent may create.
 pub const MAX_TARGETS_PER_AGENT: usize = 500;
@@ -264,7 +264,7 @@ impl Metrics {
             if let Some(flag) = r.clock_flag {
                 self.ingest_clock.with_label_values(&[opd, flag]).inc();
             }
-            if r.kind == "heartbeat" {
+            if r.kind == RowKind::Heartbeat {
                 if let Some(h) = r.data.as_object() {
                     let get = |k: &str| h.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
                     for (gauge, key) in [
@@ -286,9 +286,15 @@ impl Metrics {
             if !declared {
                 continue;
             }
-            let labels = [opd, agent, r.target_id.as_str(), r.group.as_str(), r.kind];
+            let labels = [
+                opd,
+                agent,
+                r.target_id.as_str(),
+                r.group.as_str(),
+                r.kind.as_str(),
+            ];
             let mut with_outcome = labels.to_vec();
-            with_outcome.push(r.outcome);
+            with_outcome.push(r.outcome.as_str());
             self.probe_results.with_label_values(&with_outcome).inc();
             if let Some(samples) = r
                 .data
@@ -316,7 +322,7 @@ impl Metrics {
             st.latest.insert(key, r.observed_at_ms);
             self.probe_success
                 .with_label_values(&labels)
-                .set(i64::from(r.outcome == "ok"));
+                .set(i64::from(r.outcome == Outcome::Ok));
             self.probe_last_seen
                 .with_label_values(&labels)
                 .set(r.observed_at_ms as f64 / 1000.0);
@@ -333,8 +339,8 @@ impl Metrics {
                 self.probe_loss.with_label_values(&labels).set(l);
             }
             match r.kind {
-                "link" => self.link(opd, agent, r),
-                "bandwidth" => self.bandwidth(opd, agent, r),
+                RowKind::Probe(ProbeKind::Link) => self.link(opd, agent, r),
+                RowKind::Probe(ProbeKind::Bandwidth) => self.bandwidth(opd, agent, r),
                 _ => {}
             }
         }
@@ -353,7 +359,7 @@ impl Metrics {
                 let _ = self.link_capacity.remove_label_values(&[opd, agent, link]);
             }
         }
-        let has_rate = r.outcome == "ok" && f("interval_seconds").is_some_and(|s| s > 0.0);
+        let has_rate = r.outcome == Outcome::Ok && f("interval_seconds").is_some_and(|s| s > 0.0);
         for (direction, key) in [("in", "in_bps"), ("out", "out_bps")] {
             let l = [opd, agent, link, direction];
             match (has_rate, f(key)) {
@@ -383,7 +389,7 @@ impl Metrics {
                 .set(b as f64);
         }
         let ran = r.data.get("skipped").and_then(serde_json::Value::as_str) == Some("");
-        if r.outcome != "ok" || !ran {
+        if r.outcome != Outcome::Ok || !ran {
             return;
         }
         for (direction, key) in [("download", "download_bps"), ("upload", "upload_bps")] {
@@ -418,19 +424,19 @@ impl Default for Metrics {
 mod tests {
     use super::*;
 
-    fn row(target: &str, observed: i64, outcome: &'static str, value: f64) -> ResultRow {
+    fn row(target: &str, observed: i64, outcome: Outcome, value: f64) -> ResultRow {
         ResultRow {
             epoch: 1,
             seq: 1,
             target_id: target.into(),
             group: "intranet".into(),
-            kind: "icmp",
+            kind: ProbeKind::Icmp.into(),
             observed_at_ms: observed,
             outcome,
             detail: String::new(),
             value_ms: Some(value),
             sent: Some(5),
-            received: Some(if outcome == "ok" { 4 } else { 0 }),
+            received: Some(if outcome == Outcome::Ok { 4 } else { 0 }),
             data: serde_json::json!({"samples_us": [800, 1200, 30000, 40000]}),
             late: false,
             clock_flag: None,
@@ -468,14 +474,14 @@ mod tests {
         m.committed(
             &who,
             &[
-                row("core", 2_000, "ok", 12.5),
-                row("rogue", 2_000, "ok", 1.0),
+                row("core", 2_000, Outcome::Ok, 12.5),
+                row("rogue", 2_000, Outcome::Ok, 1.0),
             ],
             2,
             3_000,
         );
         // A late result from before must not overwrite the newer state.
-        m.committed(&who, &[row("core", 1_000, "timeout", 0.0)], 1, 4_000);
+        m.committed(&who, &[row("core", 1_000, Outcome::Timeout, 0.0)], 1, 4_000);
         let text = m.render();
         let l = r#"{agent="a1",group="intranet",kind="icmp",opd="dinkes",target="core"}"#;
         assert!(
@@ -513,8 +519,8 @@ mod tests {
             opd_id: "dinkes".into(),
         };
         m.declare_targets(&who, ["wan1"].into_iter());
-        let mut r = row("wan1", 1_000, "ok", 0.0);
-        r.kind = "link";
+        let mut r = row("wan1", 1_000, Outcome::Ok, 0.0);
+        r.kind = ProbeKind::Link.into();
         r.value_ms = None;
         r.sent = None;
         r.received = None;

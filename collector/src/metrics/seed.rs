@@ -70,6 +70,7 @@ pub fn from_store(m: &Metrics, conn: &Connection) -> Result<usize, StoreError> {
 mod tests {
     use super::*;
     use crate::model::{HelloInfo, ResultRow};
+    use crate::model::{Outcome, ProbeKind};
 
     #[test]
     fn agents_and_opds_from_the_store_have_series_after_a_restart() {
@@ -97,9 +98,9 @@ mod tests {
             seq: 1,
             target_id: "core".into(),
             group: "intranet".into(),
-            kind: "icmp",
+            kind: ProbeKind::Icmp.into(),
             observed_at_ms: 1_000_000,
-            outcome: "ok",
+            outcome: Outcome::Ok,
             detail: String::new(),
             value_ms: Some(1.0),
             sent: Some(1),

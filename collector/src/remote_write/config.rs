@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pantau_agent::confload::{self, Problem};
+use pantau_core::confload::{self, Problem};
 use serde::Deserialize;
 
 /// Labels the exported series already carry; external labels may not reuse them.

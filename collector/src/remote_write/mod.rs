@@ -29,6 +29,7 @@ use rusqlite::{Connection, params};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::model::{Outcome, RowKind};
 use crate::store::{self, StoreError};
 pub use config::{Auth, RawRemoteWrite, RemoteWriteConfig};
 use series::{Point, StoredResult};
@@ -152,9 +153,9 @@ pub fn read_batch(conn: &Connection, max_samples: usize) -> Result<Option<Batch>
             agent: get(4)?,
             target: get(5)?,
             group: get(6)?,
-            kind: get(7)?,
+            kind: store::text_enum(row, 7, RowKind::parse).map_err(sql("read result"))?,
             observed_at_ms: row.get(8).map_err(sql("read result"))?,
-            outcome: get(9)?,
+            outcome: store::text_enum(row, 9, Outcome::parse).map_err(sql("read result"))?,
             value_ms: row.get(10).map_err(sql("read result"))?,
             sent: row.get(11).map_err(sql("read result"))?,
             received: row.get(12).map_err(sql("read result"))?,

@@ -6,6 +6,8 @@
 
 use serde_json::Value;
 
+use crate::model::{Outcome, ProbeKind, RowKind};
+
 /// A result as read back from the store for export.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredResult {
@@ -17,12 +19,12 @@ pub struct StoredResult {
     pub target: String,
     /// Target group as currently declared ("" if unknown).
     pub group: String,
-    /// Kind name.
-    pub kind: String,
+    /// A probe kind, or heartbeat.
+    pub kind: RowKind,
     /// Agent clock, ms.
     pub observed_at_ms: i64,
-    /// Outcome name.
-    pub outcome: String,
+    /// Outcome.
+    pub outcome: Outcome,
     /// Headline duration, ms.
     pub value_ms: Option<f64>,
     /// ICMP echoes sent.
@@ -65,7 +67,7 @@ pub fn points(r: &StoredResult) -> Vec<Point> {
     };
     let agent_labels = || vec![("opd", r.opd.clone()), ("agent", r.agent.clone())];
     let num = |k: &str| r.data.get(k).and_then(Value::as_f64);
-    if r.kind == "heartbeat" {
+    if r.kind == RowKind::Heartbeat {
         for (name, key) in [
             ("pantau_agent_spool_records", "spool_records"),
             ("pantau_agent_dropped_results", "results_dropped"),
@@ -83,10 +85,10 @@ pub fn points(r: &StoredResult) -> Vec<Point> {
             ("agent", r.agent.clone()),
             ("target", r.target.clone()),
             ("group", r.group.clone()),
-            ("kind", r.kind.clone()),
+            ("kind", r.kind.as_str().to_string()),
         ]
     };
-    let ok = r.outcome == "ok";
+    let ok = r.outcome == Outcome::Ok;
     push(
         "pantau_probe_success",
         target_labels(),
@@ -111,8 +113,8 @@ pub fn points(r: &StoredResult) -> Vec<Point> {
             ms as f64 / 1000.0,
         );
     }
-    match r.kind.as_str() {
-        "link" => {
+    match r.kind {
+        RowKind::Probe(ProbeKind::Link) => {
             let link = || {
                 vec![
                     ("opd", r.opd.clone()),
@@ -137,7 +139,7 @@ pub fn points(r: &StoredResult) -> Vec<Point> {
                 }
             }
         }
-        "bandwidth" => {
+        RowKind::Probe(ProbeKind::Bandwidth) => {
             if let Some(b) = num("month_bytes") {
                 push("pantau_bandwidth_month_bytes", agent_labels(), b);
             }
@@ -175,9 +177,9 @@ mod tests {
             agent: "a1".into(),
             target: "t1".into(),
             group: "intranet".into(),
-            kind: kind.into(),
+            kind: RowKind::parse(kind).unwrap(),
             observed_at_ms: 1_700_000_000_000,
-            outcome: outcome.into(),
+            outcome: Outcome::parse(outcome).unwrap(),
             value_ms: None,
             sent: None,
             received: None,

@@ -29,7 +29,8 @@ use serde::Serialize;
 use super::render::{group_label, num};
 use super::rollup::{DAY_MS, HOUR_MS};
 use super::{GroupFigure, Lang, OpdFigure, Report};
-use crate::store::StoreError;
+use crate::model::{Outcome, ProbeKind, RowKind};
+use crate::store::{self, StoreError};
 
 /// A link whose p95 utilisation (in or out) is above this percentage of its
 /// capacity is reported as saturated.
@@ -335,14 +336,15 @@ pub fn rebuild_hour(conn: &Connection, opd: &str, hour: i64) -> Result<(), Store
             r.get(0).map_err(sql("capacity row"))?,
             r.get(1).map_err(sql("capacity row"))?,
         );
-        let kind: String = r.get(2).map_err(sql("capacity row"))?;
+        let kind = store::text_enum(r, 2, RowKind::parse).map_err(sql("capacity row"))?;
         let at: i64 = r.get(3).map_err(sql("capacity row"))?;
-        let ok = r.get::<_, String>(4).map_err(sql("capacity row"))? == "ok";
+        let ok =
+            store::text_enum(r, 4, Outcome::parse).map_err(sql("capacity row"))? == Outcome::Ok;
         let data: serde_json::Value =
             serde_json::from_str(&r.get::<_, String>(5).map_err(sql("capacity row"))?)
                 .unwrap_or_default();
         let f = |k: &str| data[k].as_f64().unwrap_or(0.0);
-        if kind == "bandwidth" {
+        if kind == RowKind::Probe(ProbeKind::Bandwidth) {
             let a = bw.entry(key).or_default();
             let skipped = data["skipped"].as_str().unwrap_or("");
             if !ok {

@@ -172,6 +172,7 @@ pub fn keep(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Outcome, ProbeKind};
 
     fn row() -> ResultRow {
         ResultRow {
@@ -179,9 +180,9 @@ mod tests {
             seq: 1,
             target_id: "core".into(),
             group: "intranet".into(),
-            kind: "icmp",
+            kind: ProbeKind::Icmp.into(),
             observed_at_ms: 1_000,
-            outcome: "ok",
+            outcome: Outcome::Ok,
             detail: String::new(),
             value_ms: Some(1.5),
             sent: Some(5),
@@ -217,9 +218,9 @@ mod tests {
         let base = ResultContent::of(&row());
         let changes: Vec<Change> = vec![
             ("target", |r| r.target_id = "dc".into()),
-            ("kind", |r| r.kind = "tcp"),
+            ("kind", |r| r.kind = ProbeKind::Tcp.into()),
             ("agent time", |r| r.agent_time_ms += 1),
-            ("outcome", |r| r.outcome = "timeout"),
+            ("outcome", |r| r.outcome = Outcome::Timeout),
             ("detail", |r| r.detail = "no reply".into()),
             ("value_ms", |r| r.value_ms = Some(1.6)),
             ("value_ms none", |r| r.value_ms = None),
@@ -257,7 +258,7 @@ mod tests {
             opd_id: "dinkes".into(),
         };
         let mut other = row();
-        other.outcome = "timeout";
+        other.outcome = Outcome::Timeout;
         other.value_ms = None;
         let mut replay = row();
         replay.late = true;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::model::{AgentIdentity, HelloInfo, ResultRow};
+use crate::model::{AgentIdentity, HelloInfo, ProbeKind, ResultRow, RowKind};
 
 pub mod conflict;
 
@@ -63,6 +63,23 @@ impl<T> Op<T> for Result<T, rusqlite::Error> {
     fn op(self, op: &'static str) -> Result<T, StoreError> {
         self.map_err(|source| StoreError::Sqlite { op, source })
     }
+}
+
+/// Read a stored kind or outcome name back into its enum. Other text means
+/// the row was not written by this collector's ingest, and is an error.
+pub fn text_enum<T>(
+    row: &rusqlite::Row<'_>,
+    i: usize,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let s: String = row.get(i)?;
+    parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unknown name `{s}`").into(),
+        )
+    })
 }
 
 /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`).
@@ -216,8 +233,8 @@ pub fn record_hello(
             st.execute(params![
                 who.agent_id,
                 t.id,
-                t.group,
-                t.kind,
+                t.group.as_str(),
+                t.kind.as_str(),
                 t.address,
                 t.label,
                 t.interval_ms as i64,
@@ -324,10 +341,10 @@ pub fn store_results(
                 r.seq as i64,
                 who.opd_id,
                 r.target_id,
-                r.kind,
+                r.kind.as_str(),
                 r.observed_at_ms,
                 received_at_ms,
-                r.outcome,
+                r.outcome.as_str(),
                 r.detail,
                 r.value_ms,
                 r.sent,
@@ -340,7 +357,7 @@ pub fn store_results(
             ])
             .op("insert result")?;
         if inserted == 1 {
-            if r.kind == "traceroute" {
+            if r.kind == RowKind::Probe(ProbeKind::Traceroute) {
                 record_path(tx, &who.agent_id, r)?;
             }
             out.new += 1;
@@ -788,6 +805,7 @@ pub mod read {
 mod tests {
     use super::*;
     use crate::model::TargetDecl;
+    use crate::model::{Group, Outcome};
 
     fn row(seq: u64) -> ResultRow {
         ResultRow {
@@ -795,9 +813,9 @@ mod tests {
             seq,
             target_id: "core".into(),
             group: "intranet".into(),
-            kind: "icmp",
+            kind: ProbeKind::Icmp.into(),
             observed_at_ms: 1_000 * seq as i64,
-            outcome: "ok",
+            outcome: Outcome::Ok,
             detail: String::new(),
             value_ms: Some(1.5),
             sent: Some(5),
@@ -843,8 +861,8 @@ mod tests {
             agent_time_ms: None,
             targets: vec![TargetDecl {
                 id: "core".into(),
-                group: "intranet".into(),
-                kind: "icmp",
+                group: Group::Intranet,
+                kind: ProbeKind::Icmp,
                 address: "10.0.0.1".into(),
                 label: String::new(),
                 interval_ms: 30_000,

@@ -390,13 +390,13 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 pub fn decl(
     id: &str,
     group: &str,
-    kind: &'static str,
+    kind: &str,
     interval_ms: u64,
 ) -> pantau_collector::model::TargetDecl {
     pantau_collector::model::TargetDecl {
         id: id.into(),
-        group: group.into(),
-        kind,
+        group: pantau_collector::model::Group::parse(group).expect("a group name"),
+        kind: pantau_collector::model::ProbeKind::parse(kind).expect("a probe kind name"),
         address: format!("{id}.example.invalid"),
         label: id.into(),
         interval_ms,

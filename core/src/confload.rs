@@ -93,7 +93,7 @@ pub fn load<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, Con
 }
 
 /// Render an ignored path as `targets[0].intervall`, the form validation uses.
-pub(crate) fn key_of(p: &serde_ignored::Path<'_>) -> String {
+pub fn key_of(p: &serde_ignored::Path<'_>) -> String {
     use serde_ignored::Path;
     match p {
         Path::Root => String::new(),
