@@ -644,3 +644,140 @@ pub fn prune_raw(conn: &Connection, now_ms: i64, keep_ms: i64) -> Result<usize, 
     )
     .map_err(sql("prune raw results"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AgentIdentity, HelloInfo, Outcome, ProbeKind, ResultRow, TargetDecl};
+
+    /// One OPD with one 30 s TCP target declared at `declared_ms`; `rows`
+    /// (observed ms, ok, latency ms) stored.
+    fn store(declared_ms: i64, rows: &[(i64, bool, f64)]) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::store::open(dir.path()).unwrap();
+        crate::store::add_opd(&conn, "dinkes", "Dinas Kesehatan").unwrap();
+        crate::store::add_agent(&conn, "dinkes-1", "dinkes", &crate::auth::digest("t")).unwrap();
+        let who = AgentIdentity {
+            agent_id: "dinkes-1".into(),
+            opd_id: "dinkes".into(),
+        };
+        let hello = HelloInfo {
+            version: "t".into(),
+            config_hash: "x".into(),
+            hostname: "h".into(),
+            epoch: 1,
+            agent_time_ms: None,
+            targets: vec![TargetDecl {
+                id: "web".into(),
+                group: pantau_core::Group::Internet,
+                kind: ProbeKind::Tcp,
+                address: "web.example.invalid:443".into(),
+                label: "web".into(),
+                interval_ms: 30_000,
+                timeout_ms: 5_000,
+            }],
+        };
+        crate::store::record_hello(&mut conn, &who, &hello, None).unwrap();
+        conn.execute(
+            "UPDATE target SET first_seen_ms = ?1, last_declared_ms = ?1",
+            [declared_ms],
+        )
+        .unwrap();
+        let rows: Vec<ResultRow> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (at, ok, v))| ResultRow {
+                epoch: 1,
+                seq: i as u64 + 1,
+                target_id: "web".into(),
+                group: "internet".into(),
+                kind: ProbeKind::Tcp.into(),
+                observed_at_ms: *at,
+                outcome: if *ok { Outcome::Ok } else { Outcome::Timeout },
+                detail: String::new(),
+                value_ms: ok.then_some(*v),
+                sent: None,
+                received: None,
+                data: serde_json::json!({}),
+                late: false,
+                clock_flag: None,
+                agent_time_ms: *at,
+                clock_correction_ms: None,
+            })
+            .collect();
+        let tx = conn.transaction().unwrap();
+        crate::store::insert_results(&tx, &who, &rows, 0).unwrap();
+        mark_dirty(&tx, "dinkes", &rows).unwrap();
+        tx.commit().unwrap();
+        (dir, conn)
+    }
+
+    fn group_hours(conn: &Connection) -> Vec<(i64, String, i64)> {
+        let mut st = conn
+            .prepare("SELECT hour_ms, minutes, jit_n FROM rollup_group_hour ORDER BY hour_ms")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    const H0: i64 = 1_794_844_800_000;
+
+    #[test]
+    fn silent_hours_are_rolled_up_and_the_future_is_not_yet() {
+        // Results every 30 s during the first hour only; refreshed 2 h 30 min
+        // and 30 s later.
+        let rows: Vec<_> = (0..120).map(|i| (H0 + i * 30_000, true, 10.0)).collect();
+        let (_d, conn) = store(H0, &rows);
+        refresh_at(
+            &conn,
+            &RuleSet::default(),
+            480,
+            H0 + 2 * HOUR_MS + 30 * 60_000 + 30_000,
+        )
+        .unwrap();
+        let h = group_hours(&conn);
+        assert_eq!(h.len(), 3, "{h:?}");
+        assert_eq!(h[0].1, "U".repeat(60));
+        // The silent hour is there, every minute unknown.
+        assert_eq!(h[1].1, "-".repeat(60));
+        // The hour in progress: 30 minutes have happened, not the rest.
+        assert_eq!(h[2].1, "-".repeat(30) + &">".repeat(30));
+        assert_eq!(
+            watermark(&conn, "dinkes").unwrap(),
+            Some(H0 + 2 * HOUR_MS + 30 * 60_000)
+        );
+        // Later the rest of the hour has happened: rebuilt without new results.
+        refresh_at(&conn, &RuleSet::default(), 480, H0 + 3 * HOUR_MS).unwrap();
+        assert_eq!(group_hours(&conn)[2].1, "-".repeat(60));
+    }
+
+    #[test]
+    fn jitter_keeps_the_pair_straddling_the_hour() {
+        // One answer a minute alternating 10/20 ms across two hours.
+        let rows: Vec<_> = (0..120)
+            .map(|i| {
+                (
+                    H0 + i * 60_000 + 5_000,
+                    true,
+                    if i % 2 == 0 { 10.0 } else { 20.0 },
+                )
+            })
+            .collect();
+        let (_d, conn) = store(H0, &rows);
+        refresh_at(&conn, &RuleSet::default(), 480, H0 + 2 * HOUR_MS).unwrap();
+        let h = group_hours(&conn);
+        // 59 pairs inside the first hour; the second hour has its 59 and the
+        // pair (59th minute, 60th minute) across the boundary.
+        assert_eq!((h[0].2, h[1].2), (59, 60));
+        let (sum, n): (f64, i64) = conn
+            .query_row(
+                "SELECT jit_sum, jit_n FROM rollup_group_hour WHERE hour_ms = ?1",
+                [H0 + HOUR_MS],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(sum / n as f64, 10.0);
+    }
+}
