@@ -389,33 +389,50 @@ pub fn pdf(r: &Report) -> Vec<u8> {
 fn clock_section(d: &mut Doc, r: &Report) {
     use super::clock;
     let l = r.meta.lang;
-    d.para(11.0, &format!("4b. {}", clock::title(l)));
-    d.para(8.0, clock::note(l));
-    if r.clock.is_empty() {
-        d.para(9.0, clock::none(l));
-    } else {
-        d.table(
-            &clock::headers(l),
-            &clock::rows(&r.clock, l),
-            &[1.0, 1.2, 1.0, 1.0, 1.6, 1.0],
-        );
-    }
+    disclosure(
+        d,
+        "4b",
+        [clock::title(l), clock::note(l), clock::none(l)],
+        &clock::headers(l),
+        &clock::rows(&r.clock, l),
+        &[1.0, 1.2, 1.0, 1.0, 1.6, 1.0],
+    );
 }
 
 /// Section 4a: the maintenance windows of the period (maintenance.rs).
 fn maintenance_section(d: &mut Doc, r: &Report) {
     use super::maintenance;
     let l = r.meta.lang;
-    d.para(11.0, &format!("4a. {}", maintenance::title(l)));
-    d.para(8.0, maintenance::note(l));
-    if r.maintenance.is_empty() {
-        d.para(9.0, maintenance::none(l));
+    disclosure(
+        d,
+        "4a",
+        [
+            maintenance::title(l),
+            maintenance::note(l),
+            maintenance::none(l),
+        ],
+        &maintenance::headers(l),
+        &maintenance::rows(r),
+        &[1.0, 1.0, 2.4, 1.6, 1.0, 1.6, 0.9],
+    );
+}
+
+/// A numbered disclosure section: title, note, then its table, or the
+/// "none" text when it has no row.
+fn disclosure(
+    d: &mut Doc,
+    number: &str,
+    [title, note, none]: [&str; 3],
+    headers: &[&str],
+    rows: &[Vec<String>],
+    widths: &[f32],
+) {
+    d.para(11.0, &format!("{number}. {title}"));
+    d.para(8.0, note);
+    if rows.is_empty() {
+        d.para(9.0, none);
     } else {
-        d.table(
-            &maintenance::headers(l),
-            &maintenance::rows(r),
-            &[1.0, 1.0, 2.4, 1.6, 1.0, 1.6, 0.9],
-        );
+        d.table(headers, rows, widths);
     }
 }
 

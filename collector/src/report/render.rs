@@ -513,6 +513,23 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A numbered disclosure section: title, note, then its table, or the
+/// "none" text when it has no row.
+fn disclosure(
+    h: &mut String,
+    number: &str,
+    [title, note, none]: [&str; 3],
+    headers: &[&str],
+    rows: &[Vec<String>],
+) {
+    let _ = write!(h, "<h2>{number}. {}</h2><p>{}</p>", esc(title), esc(note));
+    if rows.is_empty() {
+        let _ = write!(h, "<p>{}</p>", esc(none));
+    } else {
+        table(h, headers, rows);
+    }
+}
+
 fn table(h: &mut String, headers: &[&str], rows: &[Vec<String>]) {
     h.push_str("<table><tr>");
     for x in headers {
@@ -657,36 +674,28 @@ td,th{{border:1px solid #999;padding:.2em .5em;font-size:.9em}}th{{background:#e
     } else {
         table(&mut h, &incident_headers(l), &incident_rows(r));
     }
-    let _ = write!(
-        h,
-        "<h2>4a. {}</h2><p>{}</p>",
-        esc(super::maintenance::title(l)),
-        esc(super::maintenance::note(l))
+    disclosure(
+        &mut h,
+        "4a",
+        [
+            super::maintenance::title(l),
+            super::maintenance::note(l),
+            super::maintenance::none(l),
+        ],
+        &super::maintenance::headers(l),
+        &super::maintenance::rows(r),
     );
-    if r.maintenance.is_empty() {
-        let _ = write!(h, "<p>{}</p>", esc(super::maintenance::none(l)));
-    } else {
-        table(
-            &mut h,
-            &super::maintenance::headers(l),
-            &super::maintenance::rows(r),
-        );
-    }
-    let _ = write!(
-        h,
-        "<h2>4b. {}</h2><p>{}</p>",
-        esc(super::clock::title(l)),
-        esc(super::clock::note(l))
+    disclosure(
+        &mut h,
+        "4b",
+        [
+            super::clock::title(l),
+            super::clock::note(l),
+            super::clock::none(l),
+        ],
+        &super::clock::headers(l),
+        &super::clock::rows(&r.clock, l),
     );
-    if r.clock.is_empty() {
-        let _ = write!(h, "<p>{}</p>", esc(super::clock::none(l)));
-    } else {
-        table(
-            &mut h,
-            &super::clock::headers(l),
-            &super::clock::rows(&r.clock, l),
-        );
-    }
     if let Some(cmp) = &r.comparison {
         let _ = write!(h, "<h2>5. {}</h2>", esc(t(l, "comparison")));
         let rows: Vec<Vec<String>> = cmp
