@@ -8,20 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::model::{AgentIdentity, HelloInfo, ProbeKind, ResultRow, RowKind};
 
 pub mod conflict;
+pub mod sqlite;
 
-/// File name of the database inside the data directory.
-pub const DB_FILE: &str = "pantau.db";
-
-const MIGRATIONS: &[&str] = &[
-    include_str!("schema.sql"),
-    include_str!("schema_2.sql"),
-    include_str!("schema_reports.sql"),
-    include_str!("schema_paths.sql"),
-    include_str!("schema_rules.sql"),
-    include_str!("schema_capacity.sql"),
-    include_str!("schema_remote_write.sql"),
-    include_str!("schema_evidence.sql"),
-];
+pub use sqlite::{DB_FILE, SqliteStore};
 
 /// A storage failure, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +44,7 @@ pub enum StoreError {
     Exists(String),
 }
 
-trait Op<T> {
+pub(crate) trait Op<T> {
     fn op(self, op: &'static str) -> Result<T, StoreError>;
 }
 
@@ -82,43 +71,12 @@ pub fn text_enum<T>(
     })
 }
 
-/// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`).
-/// Every transaction that reads before it writes must use this: a deferred
-/// one that read while another connection committed cannot upgrade (WAL
-/// snapshot) and fails with "database is locked" instead of waiting.
-pub fn write_tx(conn: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
-}
+pub use sqlite::write_tx;
 
-/// Open (creating and migrating) the database in `data_dir`.
+/// Open (creating and migrating) the database in `data_dir` as one plain
+/// connection.
 pub fn open(data_dir: &Path) -> Result<Connection, StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
-    let conn = Connection::open(data_dir.join(DB_FILE)).op("open database")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .op("set busy timeout")?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-    )
-    .op("set pragmas")?;
-    migrate(&conn)?;
-    Ok(conn)
-}
-
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .op("read schema version")?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = write_tx(conn).op("begin migration")?;
-        tx.execute_batch(sql).op("apply migration")?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-            .op("bump schema version")?;
-        tx.commit().op("commit migration")?;
-    }
-    Ok(())
+    sqlite::open_connection(data_dir)
 }
 
 /// Milliseconds since the Unix epoch, now.

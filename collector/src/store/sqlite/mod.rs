@@ -1,0 +1,221 @@
+//! The SQLite backend: one file in the data directory, its migrations beside
+//! this module, one writer connection and a pool of read connections.
+//!
+//! How synchronous storage meets the async servers (decided once, for every
+//! backend): the store traits are synchronous and every call runs off the
+//! async runtime — on the ingest writer thread, the rollup thread or
+//! `tokio::task::spawn_blocking`. SQLite serves writes on one connection
+//! behind a mutex (SQLite has one writer at a time anyway; the mutex makes
+//! the wait explicit instead of "database is locked") and reads from a pool
+//! of `query_only` connections in WAL mode, so HTTP reads never queue
+//! behind a write or behind each other. An async backend implements the
+//! same traits by blocking on its own runtime handle from those threads, so
+//! no caller changes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+use super::{Op, StoreError};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "pantau.db";
+
+/// Read connections kept open at most; a reader beyond them waits.
+pub const MAX_READERS: usize = 8;
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_2.sql"),
+    include_str!("schema_reports.sql"),
+    include_str!("schema_paths.sql"),
+    include_str!("schema_rules.sql"),
+    include_str!("schema_capacity.sql"),
+    include_str!("schema_remote_write.sql"),
+    include_str!("schema_evidence.sql"),
+];
+
+/// Number of schema versions this build knows (the `user_version` after
+/// migrating).
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`).
+/// Every transaction that reads before it writes must use this: a deferred
+/// one that read while another connection committed cannot upgrade (WAL
+/// snapshot) and fails with "database is locked" instead of waiting.
+pub fn write_tx(conn: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+}
+
+fn create_dir(data_dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })
+}
+
+fn connect(data_dir: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(data_dir.join(DB_FILE)).op("open database")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .op("set busy timeout")?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )
+    .op("set pragmas")?;
+    Ok(conn)
+}
+
+/// Open (creating and migrating) the database in `data_dir` as one plain
+/// connection: for the one-shot commands, tests and benches.
+pub fn open_connection(data_dir: &Path) -> Result<Connection, StoreError> {
+    create_dir(data_dir)?;
+    let conn = connect(data_dir)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .op("read schema version")?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = write_tx(conn).op("begin migration")?;
+        tx.execute_batch(sql).op("apply migration")?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .op("bump schema version")?;
+        tx.commit().op("commit migration")?;
+    }
+    Ok(())
+}
+
+/// The SQLite store: one writer, pooled readers.
+pub struct SqliteStore {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    idle: Mutex<Vec<Connection>>,
+    open_readers: Mutex<usize>,
+    returned: Condvar,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating and migrating) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let writer = open_connection(data_dir)?;
+        Ok(SqliteStore {
+            dir: data_dir.to_path_buf(),
+            writer: Mutex::new(writer),
+            idle: Mutex::new(Vec::new()),
+            open_readers: Mutex::new(0),
+            returned: Condvar::new(),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Run `f` on the writer connection. Callers open their own
+    /// transaction with [`write_tx`] when they read before writing.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut c = lock(&self.writer);
+        f(&mut c)
+    }
+
+    /// Run `f` on a pooled read-only connection.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.take_reader()?;
+        let out = f(&conn);
+        // A reader left inside a transaction (an error mid-snapshot) is
+        // closed rather than handed to the next caller.
+        if conn.is_autocommit() {
+            lock(&self.idle).push(conn);
+        } else {
+            drop(conn);
+            *lock(&self.open_readers) -= 1;
+        }
+        self.returned.notify_one();
+        out
+    }
+
+    fn take_reader(&self) -> Result<Connection, StoreError> {
+        loop {
+            if let Some(c) = lock(&self.idle).pop() {
+                return Ok(c);
+            }
+            let mut open = lock(&self.open_readers);
+            if *open < MAX_READERS {
+                *open += 1;
+                drop(open);
+                return match connect(&self.dir).and_then(|c| {
+                    c.execute_batch("PRAGMA query_only = ON")
+                        .op("make reader read-only")?;
+                    Ok(c)
+                }) {
+                    Ok(c) => Ok(c),
+                    Err(e) => {
+                        *lock(&self.open_readers) -= 1;
+                        Err(e)
+                    }
+                };
+            }
+            // Every reader is busy: wait for one to come back.
+            let _open = self
+                .returned
+                .wait_timeout(open, std::time::Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_are_pooled_read_only_and_see_committed_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        s.write(|c| {
+            c.execute(
+                "INSERT INTO opd (id, name, created_at_ms) VALUES ('a', 'A', 0)",
+                [],
+            )
+            .op("insert")?;
+            Ok(())
+        })
+        .unwrap();
+        let n: i64 = s
+            .read(|c| {
+                c.query_row("SELECT COUNT(*) FROM opd", [], |r| r.get(0))
+                    .op("count")
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+        let refused = s.read(|c| {
+            c.execute("DELETE FROM opd", []).op("delete")?;
+            Ok(())
+        });
+        assert!(refused.is_err(), "a reader must not write");
+        assert_eq!(*lock(&s.open_readers), 1, "the reader was reused");
+    }
+}
