@@ -60,7 +60,11 @@ fn meta(lang: Lang, signed: bool) -> Meta {
     Meta {
         agency: "Dinas Komunikasi & Informatika <Provinsi>".into(),
         number: "005/DISKOMINFO/XI/2026".into(),
-        scope: if signed { "all".into() } else { "dinkes".into() },
+        scope: if signed {
+            "all".into()
+        } else {
+            "dinkes".into()
+        },
         lang,
         from: "2026-11-02".into(),
         to: "2026-11-03".into(),
@@ -347,7 +351,9 @@ fn full() -> Report {
                 .into(),
             "dinkes: ketersediaan <Jaringan Intra> 97,87 % di bawah target SLA 99,5 %.".into(),
         ],
-        recommendations: vec!["Pasang dan daftarkan agen di setiap OPD yang belum terhubung.".into()],
+        recommendations: vec![
+            "Pasang dan daftarkan agen di setiap OPD yang belum terhubung.".into(),
+        ],
         topology: topology(),
         clock: vec![
             ClockNote {
@@ -431,8 +437,8 @@ fn xlsx_cells(bytes: &[u8]) -> String {
 /// The PDF without the embedded font file (the same 750 kB in every
 /// report), so the fixture holds the pages and the font dictionary only.
 fn without_font(pdf: &[u8]) -> Vec<u8> {
-    let font_file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../collector/assets/fonts/DejaVuSans.ttf");
+    let font_file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/assets/fonts/DejaVuSans.ttf");
     let font = std::fs::read(font_file).expect("the report font");
     let at = pdf
         .windows(font.len())
@@ -477,7 +483,12 @@ fn every_format_matches_the_saved_output() {
         if let Some(dir) = std::env::var_os("PANTAU_REPORT_DUMP") {
             std::fs::write(Path::new(&dir).join(format!("{name}.xlsx")), &xlsx).unwrap();
         }
-        check(name, "xlsx.txt", xlsx_cells(&xlsx).as_bytes(), &mut problems);
+        check(
+            name,
+            "xlsx.txt",
+            xlsx_cells(&xlsx).as_bytes(),
+            &mut problems,
+        );
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }

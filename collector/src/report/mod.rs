@@ -5,11 +5,15 @@
 //! - [`histogram`]: mergeable latency distribution.
 //! - [`rollup`]: minute -> hour -> day rollups, corrected on late data.
 //! - [`incident`]: gangguan detection with a probable-cause hint.
-//! - [`render`]: JSON, CSV, HTML; [`pdf`]: native PDF; [`xlsx`]: spreadsheet.
-//! - [`sign`]: Ed25519 key, signed manifest, `verify`.
+//! - [`sections`]: each report section as the neutral [`model`], in the
+//!   report's language ([`text`]: numbers, dates, labels).
+//! - [`render`]: HTML, PDF, XLSX and CSV of the model; JSON of the data.
+//! - [`bundle`]: the signed evidence bundle; [`sign`]: Ed25519 key, signed
+//!   manifest, `verify`.
 //! - [`recompute`]: the bundle's data for an independent recomputation, and the script.
 //! - [`web`]: report pages and the download API.
 
+pub mod bundle;
 pub mod capacity;
 pub mod clock;
 pub mod command;
@@ -18,16 +22,19 @@ pub mod history;
 pub mod incident;
 pub mod listing;
 pub mod maintenance;
-pub mod pdf;
+pub mod model;
 pub mod progress;
 pub mod recompute;
 pub mod render;
 pub mod rollup;
 pub mod rules;
+pub mod sections;
 pub mod sign;
+pub mod text;
 pub mod topology;
 pub mod web;
-pub mod xlsx;
+
+pub use bundle::{bundle_files, produce_bundle};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -841,105 +848,20 @@ impl Format {
     }
 }
 
-/// Render a report in a format.
+/// Render a report in a format: JSON serialises the data, the others
+/// render the sections' model.
 pub fn render_as(r: &Report, f: Format) -> Vec<u8> {
+    if f == Format::Json {
+        return render::json::json(r);
+    }
+    let d = sections::document(r);
     match f {
-        Format::Pdf => pdf::pdf(r),
-        Format::Csv => render::csv(r),
-        Format::Html => render::html(r),
-        Format::Json => render::json(r),
-        Format::Xlsx => xlsx::xlsx(r),
+        Format::Pdf => render::pdf::pdf(&d),
+        Format::Csv => render::csv::csv(&d),
+        Format::Html => render::html::html(&d),
+        Format::Xlsx => render::xlsx::xlsx(&d),
+        Format::Json => unreachable!("handled above"),
     }
-}
-
-/// Refresh rollups, assemble, render and sign a bundle into `dir`: the report,
-/// the raw results of the period and the signed manifest. Returns the
-/// report file name.
-pub fn produce_bundle(
-    conn: &Connection,
-    s: &Settings,
-    req: &Request,
-    format: Format,
-    key: &ed25519_dalek::SigningKey,
-    dir: &std::path::Path,
-) -> Result<String, sign::IntegrityError> {
-    progress::step(
-        "Memperbarui rekap per jam dan per hari",
-        "Refreshing the hourly and daily rollups",
-    );
-    let (name, files) = rollup::consistent(
-        conn,
-        &s.rules,
-        s.utc_offset_minutes,
-        req.opd.as_deref(),
-        |c| bundle_files(c, s, req, format, key),
-    )?;
-    progress::step(
-        "Menandatangani dan menulis bundel",
-        "Signing and writing the bundle",
-    );
-    sign::write_bundle(dir, &files, key)?;
-    Ok(name)
-}
-
-/// The files of a signed bundle (rollups must be fresh): the report, its
-/// JSON (always: the figures the recomputation script compares), the raw
-/// results, the data and script to recompute every figure (see
-/// [`recompute`]), and a README. Returns the report file name and the files.
-pub fn bundle_files(
-    conn: &Connection,
-    s: &Settings,
-    req: &Request,
-    format: Format,
-    key: &ed25519_dalek::SigningKey,
-) -> Result<(String, sign::Files), StoreError> {
-    use sha2::Digest as _;
-    progress::step("Membaca rekap periode", "Reading the period's rollups");
-    let mut r = assemble(conn, s, req)?;
-    r.meta.public_key = Some(sign::public_hex(key));
-    let scope = req.opd.clone().unwrap_or_else(|| "provinsi".into());
-    let base = format!("laporan-{scope}-{}-{}", req.from, req.to);
-    let name = format!("{base}.{}", format.ext());
-    progress::step("Mengekspor hasil mentah", "Exporting the raw results");
-    let opd = req.opd.as_deref();
-    let (from_ms, to_ms, until_ms) = (r.meta.from_ms, r.meta.to_ms, r.meta.data_until_ms);
-    let raw = recompute::raw_results(conn, opd, from_ms, until_ms)?;
-    let raw_name = format!("hasil-mentah-{scope}-{}-{}.csv", req.from, req.to);
-    r.meta.raw_export = Some(RawExport {
-        file: raw_name.clone(),
-        sha256: hex::encode(sha2::Sha256::digest(&raw)),
-    });
-    progress::step(
-        &format!("Menulis laporan {}", format.ext()),
-        &format!("Writing the {} report", format.ext()),
-    );
-    let mut files = vec![(name.clone(), render_as(&r, format))];
-    if format != Format::Json {
-        files.push((format!("{base}.json"), render::json(&r)));
-    }
-    let reports: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
-    files.extend([
-        (raw_name.clone(), raw),
-        (recompute::TARGETS.into(), recompute::targets(conn, opd)?),
-        (recompute::AGENTS.into(), recompute::agents(conn, opd)?),
-        (
-            recompute::SESSIONS.into(),
-            recompute::sessions(conn, opd, from_ms, until_ms)?,
-        ),
-        (
-            recompute::MAINTENANCE.into(),
-            recompute::maintenance(conn, opd, from_ms, to_ms)?,
-        ),
-        (
-            recompute::README.into(),
-            recompute::readme(&reports, &raw_name),
-        ),
-        (
-            recompute::SCRIPT_NAME.into(),
-            recompute::SCRIPT.as_bytes().to_vec(),
-        ),
-    ]);
-    Ok((name, files))
 }
 
 /// The days of an evaluation period written as `2026` (year), `2026-S1` /

@@ -5,17 +5,17 @@
 //! path changes of the period (when, old hops -> new hops).
 //!
 //! Pure apart from [`load`]: [`Topology::build`] turns observations into a
-//! graph with a layered layout, which [`svg`] (HTML report, `/jalur` page)
-//! and [`draw_pdf`] (PDF report) draw; JSON reports carry the graph as is.
+//! graph with a layered layout, which [`diagram`] turns into the report
+//! model's drawing (the report's appendix, and [`svg`] for the `/jalur`
+//! page); JSON reports carry the graph as is.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::render::date_time;
-use super::{Lang, Meta, sql};
+use super::model::{Diagram, Mark, Shape, Tone};
+use super::{Lang, sql};
 use crate::store::StoreError;
 
 /// One stored path: a distinct route an agent saw to a target.
@@ -384,23 +384,14 @@ pub fn title(l: Lang) -> &'static str {
 }
 
 /// Escape for HTML text and attributes.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+pub use super::render::html::esc;
 
 /// Hops as text: `a → b → *`.
 pub fn hops_text(h: &[String]) -> String {
-    hops_joined(h, " → ")
-}
-
-fn hops_joined(h: &[String], arrow: &str) -> String {
     h.iter()
         .map(|a| if a.is_empty() { "*" } else { a.as_str() })
         .collect::<Vec<_>>()
-        .join(arrow)
+        .join(" → ")
 }
 
 const COL_W: f64 = 170.0;
@@ -423,258 +414,47 @@ fn size(g: &Topology) -> (f64, f64) {
     )
 }
 
-fn colour(k: NodeKind) -> &'static str {
-    match k {
-        NodeKind::Agent => "#1f5fa8",
-        NodeKind::Router => "#555",
-        NodeKind::Silent => "#aaa",
-        NodeKind::Target => "#176c2b",
+/// The graph as a neutral drawing (see [`super::model::Diagram`]): agents
+/// and targets as squares, routers and silent hops as dots.
+pub fn diagram(g: &Topology, l: Lang) -> Diagram {
+    let (width, height) = size(g);
+    Diagram {
+        caption: title(l).to_string(),
+        width,
+        height,
+        marks: g
+            .nodes
+            .iter()
+            .map(|n| {
+                let (x, y) = at(n);
+                Mark {
+                    x,
+                    y,
+                    label: n.label.clone(),
+                    class: format!("{:?}", n.kind),
+                    address: n.address.clone(),
+                    shape: match n.kind {
+                        NodeKind::Router | NodeKind::Silent => Shape::Dot,
+                        NodeKind::Agent | NodeKind::Target => Shape::Square,
+                    },
+                    tone: match n.kind {
+                        NodeKind::Agent => Tone::Primary,
+                        NodeKind::Router => Tone::Neutral,
+                        NodeKind::Silent => Tone::Muted,
+                        NodeKind::Target => Tone::Positive,
+                    },
+                }
+            })
+            .collect(),
+        lines: g.edges.iter().map(|e| (e.from, e.to)).collect(),
     }
 }
 
-/// Inline SVG of the graph (no scripts, no external assets). Each node is a
-/// `<g>` with `data-address` for routers and targets.
+/// Inline SVG of the graph (no scripts, no external assets), as on the
+/// `/jalur` page. Each node is a `<g>` with `data-address` for routers and
+/// targets.
 pub fn svg(g: &Topology, l: Lang) -> String {
-    let (w, h) = size(g);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"topologi\" width=\"{w:.0}\" height=\"{h:.0}\" \
-viewBox=\"0 0 {w:.0} {h:.0}\" font-family=\"sans-serif\" font-size=\"10\" role=\"img\" aria-label=\"{}\">",
-        title(l)
-    );
-    for e in &g.edges {
-        let (x1, y1) = at(&g.nodes[e.from]);
-        let (x2, y2) = at(&g.nodes[e.to]);
-        let _ = write!(
-            s,
-            "<line x1=\"{x1:.0}\" y1=\"{y1:.0}\" x2=\"{x2:.0}\" y2=\"{y2:.0}\" stroke=\"#999\"/>"
-        );
-    }
-    for n in &g.nodes {
-        let (x, y) = at(n);
-        let c = colour(n.kind);
-        let addr = n
-            .address
-            .as_deref()
-            .map(|a| format!(" data-address=\"{}\"", esc(a)))
-            .unwrap_or_default();
-        let _ = write!(s, "<g class=\"{:?}\"{addr}>", n.kind);
-        let _ = match n.kind {
-            NodeKind::Router | NodeKind::Silent => {
-                write!(
-                    s,
-                    "<circle cx=\"{x:.0}\" cy=\"{y:.0}\" r=\"5\" fill=\"{c}\"/>"
-                )
-            }
-            _ => write!(
-                s,
-                "<rect x=\"{:.0}\" y=\"{:.0}\" width=\"10\" height=\"10\" fill=\"{c}\"/>",
-                x - 5.0,
-                y - 5.0
-            ),
-        };
-        let _ = write!(
-            s,
-            "<text x=\"{x:.0}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"{c}\">{}</text></g>",
-            y + 16.0,
-            esc(&n.label)
-        );
-    }
-    s.push_str("</svg>");
-    s
-}
-
-/// Rows of the change table: when, OPD/agent, target, old hops, new hops;
-/// hops joined with `arrow` (the PDF's WinAnsi font has no "→").
-pub fn change_table(g: &Topology, m: &Meta, arrow: &str) -> ([&'static str; 5], Vec<Vec<String>>) {
-    let en = m.lang == Lang::En;
-    let heads = if en {
-        [
-            "Changed (first seen)",
-            "OPD / agent",
-            "Target",
-            "Old hops",
-            "New hops",
-        ]
-    } else {
-        [
-            "Berubah (pertama terlihat)",
-            "OPD / agen",
-            "Target",
-            "Jalur lama",
-            "Jalur baru",
-        ]
-    };
-    let rows = g
-        .changes
-        .iter()
-        .map(|c| {
-            vec![
-                date_time(c.at_ms, m.utc_offset_minutes, &m.zone, m.lang),
-                format!("{} / {}", c.opd, c.agent),
-                c.target.clone(),
-                hops_joined(&c.old_hops, arrow),
-                hops_joined(&c.new_hops, arrow),
-            ]
-        })
-        .collect();
-    (heads, rows)
-}
-
-/// The HTML report section: heading, SVG, change table.
-pub fn html_section(g: &Topology, m: &Meta) -> String {
-    let l = m.lang;
-    let mut h = format!("<h2>{}</h2>", esc(title(l)));
-    if g.nodes.is_empty() {
-        h.push_str(if l == Lang::En {
-            "<p>No traceroute paths in this period.</p>"
-        } else {
-            "<p>Tidak ada data jalur (traceroute) pada periode ini.</p>"
-        });
-        return h;
-    }
-    h.push_str("<div style=\"overflow-x:auto\">");
-    h.push_str(&svg(g, l));
-    h.push_str("</div>");
-    let (heads, rows) = change_table(g, m, " → ");
-    let _ = write!(
-        h,
-        "<h3>{}</h3>",
-        if l == Lang::En {
-            "Path changes"
-        } else {
-            "Perubahan jalur"
-        }
-    );
-    if rows.is_empty() {
-        h.push_str(if l == Lang::En {
-            "<p>None.</p>"
-        } else {
-            "<p>Tidak ada.</p>"
-        });
-    } else {
-        h.push_str("<table><tr>");
-        for x in heads {
-            let _ = write!(h, "<th>{}</th>", esc(x));
-        }
-        h.push_str("</tr>");
-        for r in rows {
-            h.push_str("<tr>");
-            for c in r {
-                let _ = write!(h, "<td>{}</td>", esc(&c));
-            }
-            h.push_str("</tr>");
-        }
-        h.push_str("</table>");
-    }
-    h
-}
-
-/// XLSX sheet "Jalur": the path changes, then the nodes of the topology
-/// with the OPDs whose current paths pass through them.
-pub fn xlsx_sheet(
-    wb: &mut rust_xlsxwriter::Workbook,
-    g: &Topology,
-    m: &Meta,
-) -> Result<(), rust_xlsxwriter::XlsxError> {
-    let bold = rust_xlsxwriter::Format::new().set_bold();
-    let en = m.lang == Lang::En;
-    let ws = wb.add_worksheet();
-    ws.set_name("Jalur")?;
-    let (heads, rows) = change_table(g, m, " → ");
-    for (c, h) in heads.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *h, &bold)?;
-    }
-    for (r, row) in rows.iter().enumerate() {
-        for (c, cell) in row.iter().enumerate() {
-            ws.write_string(1 + r as u32, c as u16, cell)?;
-        }
-    }
-    let mut r = rows.len() as u32 + 2;
-    let node_heads = if en {
-        ["Node", "Kind", "Address", "OPDs"]
-    } else {
-        ["Simpul", "Jenis", "Alamat", "OPD"]
-    };
-    for (c, h) in node_heads.iter().enumerate() {
-        ws.write_string_with_format(r, c as u16, *h, &bold)?;
-    }
-    for n in &g.nodes {
-        r += 1;
-        ws.write_string(r, 0, &n.label)?;
-        ws.write_string(r, 1, format!("{:?}", n.kind).to_lowercase())?;
-        ws.write_string(r, 2, n.address.as_deref().unwrap_or("-"))?;
-        ws.write_string(r, 3, n.opds.join(", "))?;
-    }
-    Ok(())
-}
-
-/// Height in points the PDF drawing of `g` takes at `width`.
-pub fn pdf_height(g: &Topology, width: f32) -> f32 {
-    if g.nodes.is_empty() {
-        return 0.0;
-    }
-    let (w, h) = size(g);
-    h as f32 * pdf_scale(g, width, w, h)
-}
-
-fn pdf_scale(_: &Topology, width: f32, w: f64, h: f64) -> f32 {
-    (width / w as f32).min(680.0 / h as f32).min(1.0)
-}
-
-/// Draw `g` into a PDF page with its top-left corner at (`x`, `top`), at
-/// most `width` wide, with the font resource `F1`; `enc` encodes text for
-/// that font.
-pub fn draw_pdf(
-    c: &mut pdf_writer::Content,
-    x: f32,
-    top: f32,
-    width: f32,
-    g: &Topology,
-    enc: &dyn Fn(&str) -> Vec<u8>,
-) {
-    if g.nodes.is_empty() {
-        return;
-    }
-    let (w, h) = size(g);
-    let k = pdf_scale(g, width, w, h);
-    let p = |n: &Node| {
-        let (sx, sy) = at(n);
-        (x + sx as f32 * k, top - sy as f32 * k)
-    };
-    c.set_line_width(0.5);
-    c.set_stroke_rgb(0.6, 0.6, 0.6);
-    for e in &g.edges {
-        let (x1, y1) = p(&g.nodes[e.from]);
-        let (x2, y2) = p(&g.nodes[e.to]);
-        c.move_to(x1, y1);
-        c.line_to(x2, y2);
-    }
-    c.stroke();
-    let font = (7.0 * k).max(4.0);
-    for n in &g.nodes {
-        let (nx, ny) = p(n);
-        let (r, gr, b) = match n.kind {
-            NodeKind::Agent => (0.12, 0.37, 0.66),
-            NodeKind::Router => (0.33, 0.33, 0.33),
-            NodeKind::Silent => (0.67, 0.67, 0.67),
-            NodeKind::Target => (0.09, 0.42, 0.17),
-        };
-        c.set_fill_rgb(r, gr, b);
-        let s = 8.0 * k;
-        c.rect(nx - s / 2.0, ny - s / 2.0, s, s);
-        c.fill_nonzero();
-        let text = enc(&n.label);
-        let tw = n.label.chars().count() as f32 * font * 0.5;
-        c.begin_text();
-        c.set_font(pdf_writer::Name(b"F1"), font);
-        c.next_line(nx - tw / 2.0, ny - s / 2.0 - font - 1.0);
-        c.show(pdf_writer::Str(&text));
-        c.end_text();
-    }
-    c.set_fill_rgb(0.0, 0.0, 0.0);
-    c.set_stroke_rgb(0.0, 0.0, 0.0);
+    super::render::html::svg(&diagram(g, l))
 }
 
 #[cfg(test)]

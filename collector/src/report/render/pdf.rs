@@ -4,11 +4,13 @@
 use pdf_writer::types::FontFlags;
 use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str};
 
-use super::Report;
-use super::render::{self, t};
+use crate::report::Lang;
+use crate::report::model::{
+    Block, Body, Diagram, Document, Empty, FieldStyle, Mark, Media, Size, Span, Table, Tone,
+};
 
 /// The embedded font (Bitstream Vera licence, see assets/fonts/DejaVu-LICENSE).
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 const PAGE_W: f32 = 595.28;
 const PAGE_H: f32 = 841.89;
@@ -240,264 +242,188 @@ fn enc(s: &str) -> Vec<u8> {
     s.chars().map(winansi).collect()
 }
 
-/// Render a report as PDF bytes.
-pub fn pdf(r: &Report) -> Vec<u8> {
+/// The PDF's text: its WinAnsi font has no arrow.
+fn shaped(s: &str) -> String {
+    s.replace('→', "->")
+}
+
+/// Render a document as PDF bytes.
+pub fn pdf(doc: &Document) -> Vec<u8> {
     let face = ttf_parser::Face::parse(FONT, 0).expect("the embedded font parses");
-    let l = r.meta.lang;
-    let m = &r.meta;
     let mut d = Doc {
         m: Metrics::new(&face),
         pages: Vec::new(),
         y: 0.0,
-        footer: format!("{} — {} {}", m.agency, t(l, "number"), m.number),
+        footer: doc.footer.clone(),
     };
     d.need(0.0);
-    d.para(15.0, t(l, "title"));
-    d.para(11.0, &m.agency);
-    d.gap(4.0);
-    d.para(9.0, &format!("{}: {}", t(l, "number"), m.number));
-    d.para(9.0, &format!("{}: {}", t(l, "period"), render::period(r)));
-    d.para(
-        9.0,
-        &format!(
-            "{}: {}",
-            t(l, "issued"),
-            render::date(m.issued_ms, m.utc_offset_minutes, l)
-        ),
-    );
-    let scope = if m.scope == "all" {
-        t(l, "all")
-    } else {
-        &m.scope
-    };
-    let bh = if m.business_hours {
-        format!(" ({})", t(l, "business"))
-    } else {
-        String::new()
-    };
-    d.para(9.0, &format!("{}: {scope}{bh}", t(l, "scope")));
-    d.para(9.0, &format!("Zona waktu / time zone: {}", m.zone));
-    d.para(9.0, &render::data_until(m));
-    d.gap(6.0);
-
-    let c = &r.coverage;
-    d.para(11.0, &format!("1. {}", t(l, "coverage")));
-    d.para(
-        9.0,
-        &format!(
-            "{} / {} OPD {} = {} % ({} {} %: {})",
-            c.connected,
-            c.total,
-            t(l, "connected"),
-            render::num(c.connected_pct, 1, l),
-            t(l, "target"),
-            render::num(c.target_pct, 1, l),
-            if c.met { t(l, "yes") } else { t(l, "no") }
-        ),
-    );
-    d.gap(4.0);
-    d.para(11.0, &format!("2. {}", t(l, "availability")));
-    let rows: Vec<Vec<String>> = r.groups.iter().map(|g| render::group_cells(g, l)).collect();
-    let gw = [1.6, 1.2, 0.8, 1.1, 1.0, 1.0, 0.9, 1.0, 1.0, 1.0, 1.1];
-    d.table(&render::group_headers(l), &rows, &gw);
-
-    d.para(11.0, &format!("3. {}", t(l, "per_opd")));
-    let mut headers = vec!["OPD", t(l, "completeness")];
-    headers.extend(render::group_headers(l));
-    let mut rows = Vec::new();
-    for o in &r.opds {
-        for g in &o.groups {
-            let mut row = vec![
-                o.id.clone(),
-                o.completeness_pct
-                    .map_or("-".into(), |v| render::num(v, 1, l)),
-            ];
-            row.extend(render::group_cells(g, l));
-            rows.push(row);
-        }
-        if o.groups.is_empty() {
-            let mut row = vec![o.id.clone(), "0".into()];
-            row.extend(std::iter::repeat_n("-".to_string(), 11));
-            rows.push(row);
-        }
+    for s in &doc.sections {
+        d.blocks(&s.blocks, doc.lang);
     }
-    let mut w = vec![1.4, 1.0];
-    w.extend(gw);
-    d.table(&headers, &rows, &w);
-    capacity_sections(&mut d, r);
-
-    d.para(11.0, &format!("4. {}", t(l, "incidents")));
-    if r.incidents.is_empty() {
-        d.para(9.0, t(l, "none"));
-    } else {
-        d.table(
-            &render::incident_headers(l),
-            &render::incident_rows(r),
-            &[0.9, 0.9, 1.5, 1.5, 0.9, 2.4, 1.3, 1.3],
-        );
-    }
-    maintenance_section(&mut d, r);
-    clock_section(&mut d, r);
-    if let Some(cmp) = &r.comparison {
-        d.para(11.0, &format!("5. {}", t(l, "comparison")));
-        let rows: Vec<Vec<String>> = cmp
-            .groups
-            .iter()
-            .map(|(g, b, a)| {
-                vec![
-                    render::group_label(g, l),
-                    b.map_or("-".into(), |v| render::num(v, 2, l)),
-                    a.map_or("-".into(), |v| render::num(v, 2, l)),
-                ]
-            })
-            .collect();
-        let before = format!(
-            "{} ({} – {}) %",
-            t(l, "before"),
-            cmp.before_from,
-            cmp.before_to
-        );
-        let after = format!("{} %", t(l, "after"));
-        d.table(&[t(l, "group"), &before, &after], &rows, &[1.0, 1.5, 1.0]);
-    }
-    d.para(11.0, &format!("6. {}", t(l, "review")));
-    d.para(9.5, t(l, "findings"));
-    for f in &r.findings {
-        d.para(8.5, &format!("• {f}"));
-    }
-    d.para(9.5, t(l, "recommendations"));
-    for x in &r.recommendations {
-        d.para(8.5, &format!("• {x}"));
-    }
-    d.gap(4.0);
-    d.para(11.0, &format!("7. {}", t(l, "methodology")));
-    d.para(8.5, t(l, "method_text"));
-    d.table(
-        &render::parameter_headers(l),
-        &render::parameter_rows(m),
-        &[1.5, 1.0],
-    );
-    if let Some(k) = &m.public_key {
-        d.para(8.5, &format!("{}: {k}", t(l, "public_key")));
-    }
-    topology_section(&mut d, r);
-    validity_section(&mut d, r);
     assemble(d, &face)
 }
 
-/// Section 4b: agents whose clock was corrected (clock.rs).
-fn clock_section(d: &mut Doc, r: &Report) {
-    use super::clock;
-    let l = r.meta.lang;
-    disclosure(
-        d,
-        "4b",
-        [clock::title(l), clock::note(l), clock::none(l)],
-        &clock::headers(l),
-        &clock::rows(&r.clock, l),
-        &[1.0, 1.2, 1.0, 1.0, 1.6, 1.0],
-    );
-}
-
-/// Section 4a: the maintenance windows of the period (maintenance.rs).
-fn maintenance_section(d: &mut Doc, r: &Report) {
-    use super::maintenance;
-    let l = r.meta.lang;
-    disclosure(
-        d,
-        "4a",
-        [
-            maintenance::title(l),
-            maintenance::note(l),
-            maintenance::none(l),
-        ],
-        &maintenance::headers(l),
-        &maintenance::rows(r),
-        &[1.0, 1.0, 2.4, 1.6, 1.0, 1.6, 0.9],
-    );
-}
-
-/// A numbered disclosure section: title, note, then its table, or the
-/// "none" text when it has no row.
-fn disclosure(
-    d: &mut Doc,
-    number: &str,
-    [title, note, none]: [&str; 3],
-    headers: &[&str],
-    rows: &[Vec<String>],
-    widths: &[f32],
-) {
-    d.para(11.0, &format!("{number}. {title}"));
-    d.para(8.0, note);
-    if rows.is_empty() {
-        d.para(9.0, none);
-    } else {
-        d.table(headers, rows, widths);
-    }
-}
-
-/// The closing "Keabsahan dokumen" box (render::validity) and the sign-off.
-fn validity_section(d: &mut Doc, r: &Report) {
-    let v = render::validity(r);
-    d.gap(8.0);
-    d.need(120.0);
-    d.para(11.0, v.title);
-    let rows: Vec<Vec<String>> = v
-        .rows
-        .iter()
-        .map(|(k, x)| vec![k.to_string(), x.clone()])
-        .collect();
-    let head = rows.first().cloned().unwrap_or_default();
-    let head: Vec<&str> = head.iter().map(String::as_str).collect();
-    d.table(&head, &rows[1..], &[1.0, 3.0]);
-    if !v.signoff.is_empty() {
-        d.need(v.signoff.len() as f32 * 13.0);
-        for l in &v.signoff {
-            d.y -= 12.0;
-            let y = d.y;
-            d.text_at(PAGE_W * 0.55, y, 9.0, l);
+impl Doc {
+    fn blocks(&mut self, list: &[Block], l: Lang) {
+        for b in list.iter().filter(|b| b.media.has(Media::PDF)) {
+            self.block(&b.body, l);
         }
     }
-}
 
-/// Appendix: the intranet topology drawing and the path changes (topology.rs).
-fn topology_section(d: &mut Doc, r: &Report) {
-    use super::topology;
-    let g = &r.topology;
-    d.gap(6.0);
-    d.para(11.0, topology::title(r.meta.lang));
-    let w = PAGE_W - 2.0 * MARGIN;
-    let h = topology::pdf_height(g, w);
-    if h > 0.0 {
-        d.need(h + 4.0);
-        let top = d.y - 4.0;
-        topology::draw_pdf(d.pages.last_mut().expect("a page"), MARGIN, top, w, g, &enc);
-        d.y = top - h;
+    fn block(&mut self, body: &Body, l: Lang) {
+        match body {
+            Body::Heading {
+                level,
+                number,
+                text,
+            } => {
+                let size = match level {
+                    1 => 15.0,
+                    2 => 11.0,
+                    _ => 9.5,
+                };
+                match number {
+                    Some(n) => self.para(size, &format!("{n}. {text}")),
+                    None => self.para(size, text),
+                }
+            }
+            Body::Para(p) => {
+                let size = match p.size {
+                    Size::Lead => 11.0,
+                    Size::Body => 9.0,
+                    Size::Small => 8.5,
+                    Size::Note => 8.0,
+                };
+                // Each line break starts a paragraph of its own.
+                let mut line = String::new();
+                for s in &p.spans {
+                    match s {
+                        Span::Text(t) | Span::Strong(t) | Span::Code(t) => line.push_str(t),
+                        Span::Break => self.para(size, &std::mem::take(&mut line)),
+                    }
+                }
+                self.para(size, &line);
+            }
+            Body::Table(t) => self.model_table(t, l),
+            Body::List(items) => {
+                for x in items {
+                    self.para(8.5, &format!("• {x}"));
+                }
+            }
+            Body::Fields {
+                style: FieldStyle::Lines,
+                rows,
+            } => {
+                for (k, v) in rows {
+                    self.para(9.0, &format!("{k}: {v}"));
+                }
+            }
+            Body::Fields {
+                style: FieldStyle::Boxed,
+                rows,
+            } => {
+                // The first pair heads the box.
+                let rows: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|(k, v)| vec![k.clone(), v.clone()])
+                    .collect();
+                let head = rows.first().cloned().unwrap_or_default();
+                let head: Vec<&str> = head.iter().map(String::as_str).collect();
+                self.table(&head, rows.get(1..).unwrap_or_default(), &[1.0, 3.0]);
+            }
+            Body::Figure(g) => self.figure(g),
+            Body::Frame { keep, blocks, .. } => {
+                self.need(*keep);
+                self.blocks(blocks, l);
+            }
+            Body::Signature(lines) => {
+                if !lines.is_empty() {
+                    self.need(lines.len() as f32 * 13.0);
+                    for x in lines {
+                        self.y -= 12.0;
+                        let y = self.y;
+                        self.text_at(PAGE_W * 0.55, y, 9.0, x);
+                    }
+                }
+            }
+            Body::Gap(points) => self.gap(*points),
+            Body::Records(_) => {}
+        }
     }
-    let (heads, rows) = topology::change_table(g, &r.meta, " -> ");
-    if !rows.is_empty() {
-        d.table(&heads, &rows, &[1.2, 1.0, 0.8, 2.0, 2.0]);
-    }
-}
 
-/// Sections 3a-3c: Pusat Data/JIP reachability, throughput, utilisation (capacity.rs).
-fn capacity_sections(d: &mut Doc, r: &Report) {
-    let l = r.meta.lang;
-    for s in super::capacity::sections(r) {
-        d.para(11.0, &s.title);
-        d.para(8.0, &s.note);
-        let heads: Vec<&str> = s.headers.iter().map(String::as_str).collect();
-        let mut rows = s.text_rows(l);
+    fn model_table(&mut self, t: &Table, l: Lang) {
+        let heads: Vec<String> = t.columns.iter().map(|c| shaped(c)).collect();
+        let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
+        let mut rows: Vec<Vec<String>> = t
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| shaped(&c.show(l, false))).collect())
+            .collect();
         if rows.is_empty() {
-            let mut row = vec![if l == super::Lang::En {
-                "No data in the period.".to_string()
-            } else {
-                "Tidak ada data dalam periode ini.".to_string()
-            }];
-            row.resize(heads.len(), String::new());
-            rows.push(row);
+            match &t.empty {
+                Empty::Headers => {}
+                Empty::Row(none) => {
+                    let mut row = vec![none.clone()];
+                    row.resize(heads.len(), String::new());
+                    rows.push(row);
+                }
+                Empty::Text(none) => {
+                    self.para(9.0, none);
+                    return;
+                }
+            }
         }
-        d.table(&heads, &rows, &s.weights);
+        self.table(&heads, &rows, &t.weights);
+    }
+
+    /// A drawing, as wide as the text and at most 680 points high.
+    fn figure(&mut self, g: &Diagram) {
+        if g.marks.is_empty() {
+            return;
+        }
+        let width = PAGE_W - 2.0 * MARGIN;
+        let k = (width / g.width as f32)
+            .min(680.0 / g.height as f32)
+            .min(1.0);
+        let h = g.height as f32 * k;
+        self.need(h + 4.0);
+        let top = self.y - 4.0;
+        let c = self.pages.last_mut().expect("a page");
+        let p = |m: &Mark| (MARGIN + m.x as f32 * k, top - m.y as f32 * k);
+        c.set_line_width(0.5);
+        c.set_stroke_rgb(0.6, 0.6, 0.6);
+        for (a, b) in &g.lines {
+            let (x1, y1) = p(&g.marks[*a]);
+            let (x2, y2) = p(&g.marks[*b]);
+            c.move_to(x1, y1);
+            c.line_to(x2, y2);
+        }
+        c.stroke();
+        let font = (7.0 * k).max(4.0);
+        for n in &g.marks {
+            let (nx, ny) = p(n);
+            let (r, gr, b) = match n.tone {
+                Tone::Primary => (0.12, 0.37, 0.66),
+                Tone::Neutral => (0.33, 0.33, 0.33),
+                Tone::Muted => (0.67, 0.67, 0.67),
+                Tone::Positive => (0.09, 0.42, 0.17),
+            };
+            c.set_fill_rgb(r, gr, b);
+            // Every mark is a square at this size.
+            let s = 8.0 * k;
+            c.rect(nx - s / 2.0, ny - s / 2.0, s, s);
+            c.fill_nonzero();
+            let text = enc(&n.label);
+            let tw = n.label.chars().count() as f32 * font * 0.5;
+            c.begin_text();
+            c.set_font(Name(b"F1"), font);
+            c.next_line(nx - tw / 2.0, ny - s / 2.0 - font - 1.0);
+            c.show(Str(&text));
+            c.end_text();
+        }
+        c.set_fill_rgb(0.0, 0.0, 0.0);
+        c.set_stroke_rgb(0.0, 0.0, 0.0);
+        self.y = top - h;
     }
 }
 
