@@ -23,8 +23,7 @@ use tracing::{info, warn};
 use crate::auth;
 use crate::metrics::Metrics;
 use crate::model::AgentIdentity;
-use crate::store::{self, StoreError};
-use crate::web::ReadStore;
+use crate::store::{self, SharedStore, StoreError};
 use writer::{WriteOp, Writer};
 
 /// Batches received but not yet acknowledged, per stream.
@@ -55,7 +54,7 @@ struct LiveStreams {
 /// The Ingest service.
 #[derive(Debug, Clone)]
 pub struct IngestService {
-    read: ReadStore,
+    store: SharedStore,
     writer: Writer,
     metrics: Arc<Metrics>,
     hello_timeout: Duration,
@@ -70,7 +69,7 @@ pub struct IngestService {
 impl IngestService {
     /// Build the service. Open streams end when `shutdown` is cancelled.
     pub fn new(
-        read: ReadStore,
+        store: SharedStore,
         writer: Writer,
         metrics: Arc<Metrics>,
         hello_timeout: Duration,
@@ -79,7 +78,7 @@ impl IngestService {
         shutdown: CancellationToken,
     ) -> Self {
         IngestService {
-            read,
+            store,
             writer,
             metrics,
             hello_timeout,
@@ -119,8 +118,8 @@ impl IngestService {
         };
         let digest = auth::digest(&token);
         let found = self
-            .read
-            .with(move |c| store::agent_by_token(c, &digest))
+            .store
+            .with(move |s| s.agent_by_token(&digest))
             .await
             .map_err(|e| Status::unavailable(format!("cannot check token: {e}")))?;
         match found {
@@ -161,19 +160,8 @@ impl Ingest for IngestService {
         let r = req.into_inner();
         let opd = who.opd_id.clone();
         let opd_name = self
-            .read
-            .with(move |c| {
-                match c.query_row("SELECT name FROM opd WHERE id = ?1", [&opd], |row| {
-                    row.get::<_, String>(0)
-                }) {
-                    Ok(n) => Ok(n),
-                    Err(rusqlite::Error::QueryReturnedNoRows) => Ok(String::new()),
-                    Err(source) => Err(StoreError::Sqlite {
-                        op: "read OPD name",
-                        source,
-                    }),
-                }
-            })
+            .store
+            .with(move |s| Ok(s.opd_name(&opd)?.unwrap_or_default()))
             .await
             .map_err(|e| Status::unavailable(format!("store unavailable: {e}")))?;
         let targets_toml = match &self.enrol_targets {
