@@ -21,6 +21,8 @@ use super::{Op, StoreError};
 
 pub mod api;
 pub mod conflict;
+#[cfg(test)]
+mod conformance;
 pub mod export;
 pub mod ingest;
 pub mod registry;
@@ -99,10 +101,16 @@ pub fn open_connection(data_dir: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Apply the migrations up to schema version `target` (tests build older
+/// databases with it).
+fn migrate_to(conn: &Connection, target: usize) -> Result<(), StoreError> {
     let version: usize = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .op("read schema version")?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(version) {
         let tx = write_tx(conn).op("begin migration")?;
         tx.execute_batch(sql).op("apply migration")?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
