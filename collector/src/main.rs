@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use pantau_collector::cli::admin::{AgentCmd, OpdCmd};
 use pantau_collector::cli::{self, done, fail};
+use pantau_collector::config::CollectorConfig;
 use pantau_collector::report;
 
 #[derive(Parser)]
@@ -237,7 +238,14 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match cli.command {
+    run(cli.command, cfg, cli.data_dir)
+}
+
+/// The commands that need the configuration. `data_dir` is the command
+/// line's own (the demo makes a fresh one when it is not given).
+#[cfg_attr(not(feature = "demo"), allow(unused_variables))]
+fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> ExitCode {
+    match command {
         Command::Serve {
             grpc_listen,
             http_listen,
@@ -254,7 +262,7 @@ fn main() -> ExitCode {
             offline,
         } => {
             let opts = pantau_collector::demo::DemoOptions {
-                data_dir: cli.data_dir.clone(),
+                data_dir,
                 grpc_listen,
                 http_listen,
                 offline,
@@ -265,6 +273,23 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("{e:#}"))
             })
         }
+        Command::Opd { cmd } => {
+            cli::exit(cli::admin::opd(&cfg.data_dir, cmd, &mut std::io::stdout()))
+        }
+        Command::Agent { cmd } => cli::exit(cli::admin::agent(
+            &cfg.data_dir,
+            cmd,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
+        Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
+        other => report_command(other, &cfg),
+    }
+}
+
+/// The report commands and listings: one-line delegations to the report side.
+fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
+    match command {
         Command::Report {
             opd,
             from,
@@ -282,7 +307,7 @@ fn main() -> ExitCode {
         } => done(match period.or(from.zip(to)) {
             None => Err("give --from and --to, or --period".into()),
             Some((from, to)) => report::command::report(
-                &cfg,
+                cfg,
                 report::command::ReportArgs {
                     opd,
                     from,
@@ -319,7 +344,7 @@ fn main() -> ExitCode {
             reason,
             by,
         } => done(report::command::maintenance_add(
-            &cfg,
+            cfg,
             opd,
             group,
             from.timestamp_millis(),
@@ -333,10 +358,10 @@ fn main() -> ExitCode {
             to,
             lang,
         } => done(match lang.as_str() {
-            "id" | "en" => report::listing::incidents(&cfg, opd, from, to, lang == "en"),
+            "id" | "en" => report::listing::incidents(cfg, opd, from, to, lang == "en"),
             other => Err(format!("unknown --lang `{other}`; use id or en")),
         }),
-        Command::MaintenanceList { opd } => done(report::listing::maintenance(&cfg, opd)),
+        Command::MaintenanceList { opd } => done(report::listing::maintenance(cfg, opd)),
         Command::IncidentNote {
             opd,
             group,
@@ -345,7 +370,7 @@ fn main() -> ExitCode {
             ticket,
             by,
         } => done(report::command::incident_note(
-            &cfg,
+            cfg,
             &opd,
             &group,
             start.timestamp_millis(),
@@ -353,15 +378,6 @@ fn main() -> ExitCode {
             &ticket,
             &by,
         )),
-        Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
-        Command::Opd { cmd } => {
-            cli::exit(cli::admin::opd(&cfg.data_dir, cmd, &mut std::io::stdout()))
-        }
-        Command::Agent { cmd } => cli::exit(cli::admin::agent(
-            &cfg.data_dir,
-            cmd,
-            &mut std::io::stdout(),
-            &mut std::io::stderr(),
-        )),
+        _ => unreachable!("run() dispatches every other command"),
     }
 }

@@ -358,59 +358,8 @@ impl Session {
             };
             match msg.msg {
                 Some(pb::agent_message::Msg::Batch(b)) => {
-                    if b.results.len() > self.svc.max_batch {
-                        self.svc.metrics.reject("too_large");
-                        break Some(Status::resource_exhausted(format!(
-                            "batch of {} results; at most {}",
-                            b.results.len(),
-                            self.svc.max_batch
-                        )));
-                    }
-                    let mut rows = match validate::batch(b, self.epoch, self.after, &self.catalogue)
-                    {
-                        Ok(r) => r,
-                        Err(e) => {
-                            self.svc.metrics.reject("invalid");
-                            break Some(Status::invalid_argument(e));
-                        }
-                    };
-                    clock::stamp(
-                        &mut rows,
-                        store::now_ms(),
-                        self.offset_ms,
-                        self.svc.max_age_ms,
-                        &self.catalogue,
-                    );
-                    if self.svc.writer.busy() {
-                        let hint = pb::Backoff {
-                            delay_ms: 1000,
-                            reason: "store busy".into(),
-                        };
-                        let msg = pb::CollectorMessage {
-                            msg: Some(pb::collector_message::Msg::Backoff(hint)),
-                        };
-                        let _ = out.try_send(Ok(msg));
-                    }
-                    let last = rows.last().map_or(self.after, |r| r.seq);
-                    self.after = last;
-                    let (done, committed) = oneshot::channel();
-                    if self
-                        .svc
-                        .writer
-                        .send(WriteOp::Batch {
-                            session: self.id,
-                            who: self.who.clone(),
-                            rows,
-                            peer: Some(self.peer.clone()),
-                            done,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        break Some(Status::unavailable("collector is shutting down"));
-                    }
-                    if ack_tx.send((last, committed)).await.is_err() {
-                        break None;
+                    if let Some(end) = self.batch(b, &out, &ack_tx).await {
+                        break end;
                     }
                 }
                 Some(pb::agent_message::Msg::Hello(_)) => {
@@ -462,6 +411,70 @@ impl Session {
             mine
         };
         info!(agent = %self.who.agent_id, peer = %self.peer, still_connected = !last, "agent disconnected");
+    }
+
+    /// Validate, stamp and queue one batch for the writer, its ack for the
+    /// acker. `Some(end)` ends the stream (`end` as in [`Session::run`]).
+    async fn batch(
+        &mut self,
+        b: pb::ResultBatch,
+        out: &Out,
+        ack_tx: &mpsc::Sender<(u64, oneshot::Receiver<Result<(), StoreError>>)>,
+    ) -> Option<Option<Status>> {
+        if b.results.len() > self.svc.max_batch {
+            self.svc.metrics.reject("too_large");
+            return Some(Some(Status::resource_exhausted(format!(
+                "batch of {} results; at most {}",
+                b.results.len(),
+                self.svc.max_batch
+            ))));
+        }
+        let mut rows = match validate::batch(b, self.epoch, self.after, &self.catalogue) {
+            Ok(r) => r,
+            Err(e) => {
+                self.svc.metrics.reject("invalid");
+                return Some(Some(Status::invalid_argument(e)));
+            }
+        };
+        clock::stamp(
+            &mut rows,
+            store::now_ms(),
+            self.offset_ms,
+            self.svc.max_age_ms,
+            &self.catalogue,
+        );
+        if self.svc.writer.busy() {
+            let hint = pb::Backoff {
+                delay_ms: 1000,
+                reason: "store busy".into(),
+            };
+            let msg = pb::CollectorMessage {
+                msg: Some(pb::collector_message::Msg::Backoff(hint)),
+            };
+            let _ = out.try_send(Ok(msg));
+        }
+        let last = rows.last().map_or(self.after, |r| r.seq);
+        self.after = last;
+        let (done, committed) = oneshot::channel();
+        if self
+            .svc
+            .writer
+            .send(WriteOp::Batch {
+                session: self.id,
+                who: self.who.clone(),
+                rows,
+                peer: Some(self.peer.clone()),
+                done,
+            })
+            .await
+            .is_err()
+        {
+            return Some(Some(Status::unavailable("collector is shutting down")));
+        }
+        if ack_tx.send((last, committed)).await.is_err() {
+            return Some(None);
+        }
+        None
     }
 }
 
