@@ -300,6 +300,8 @@ fn addr(p: &mut Vec<Problem>, key: &str, v: Option<String>, default: &str) -> So
 
 impl RawConfig {
     /// Check everything, collecting all problems.
+    // Long on purpose: one straight pass over every key, in file order, so
+    // each key's rule sits beside its message and all problems are listed.
     pub fn validate(self) -> Result<CollectorConfig, Vec<Problem>> {
         let mut p = Vec::new();
         let data_dir = self

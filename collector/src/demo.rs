@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CollectorConfig;
-use crate::{auth, store};
+use crate::store::{self, Registry, SqliteStore};
 
 /// Demo options.
 #[derive(Debug, Clone)]
@@ -112,11 +112,11 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
             data_dir.display()
         );
     }
-    let token = auth::new_token();
+    let token = crate::auth::new_token();
     {
-        let conn = store::open(&data_dir)?;
-        store::add_opd(&conn, "demo", "OPD Demo (Dinas Komunikasi dan Informatika)")?;
-        store::add_agent(&conn, "demo-agent", "demo", &auth::digest(&token))?;
+        let s = SqliteStore::open(&data_dir)?;
+        s.add_opd("demo", "OPD Demo (Dinas Komunikasi dan Informatika)")?;
+        s.add_agent("demo-agent", "demo", &crate::auth::digest(&token))?;
     }
     let grpc = TcpListener::bind(opts.grpc_listen).await?;
     let http = TcpListener::bind(opts.http_listen).await?;

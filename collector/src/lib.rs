@@ -2,23 +2,27 @@
 //! and serves metrics, a JSON API and pages.
 //!
 //! - [`config`]: TOML + `PANTAU_COLLECTOR__*` overrides -> validated config.
-//! - [`store`]: SQLite schema, registry, writes and read queries.
+//! - [`store`]: the storage boundary: traits shaped by their users, the
+//!   SQLite backend and its migrations, the conformance suite.
 //! - [`ingest`]: the gRPC service, wire validation and the single writer.
 //! - [`metrics`]: Prometheus families with bounded labels.
 //! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` (with the agents' bandwidth-test endpoint)
 //!   and the overview page.
 //! - [`auth`]: agent tokens.
-//! - [`demo`]: the quickstart (collector + local agent).
+//! - [`cli`]: the command-line commands behind the binary.
+//! - `demo` (feature `demo`): the quickstart (collector + local agent).
 //! - [`enrol`]: the standard targets handed to agents by `pantau-agent enroll`.
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
 //! - [`remote_write`]: optional Prometheus remote-write export at observation times.
 //! - [`process`]: the shutdown signal of the binary.
 //!
 //! Probe kinds, groups, outcomes, the id rule, config loading and CLI docs come
-//! from `pantau_core`; the agent crate is used only by [`demo`] and [`enrol`].
+//! from `pantau_core`; the agent crate is used only by `demo` and [`enrol`].
 
 pub mod auth;
+pub mod cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod enrol;
 pub mod ingest;
@@ -41,6 +45,7 @@ use crate::config::CollectorConfig;
 use crate::ingest::IngestService;
 use crate::ingest::writer::Writer;
 use crate::metrics::Metrics;
+use crate::store::{SharedStore, SqliteStore, Store};
 use crate::web::{AppState, ReadStore};
 
 /// Why the collector stopped with an error.
@@ -98,37 +103,45 @@ pub async fn serve(
     http: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let write_conn = store::open(&cfg.data_dir)?;
+    // One store for everyone: the writer thread, remote write, HTTP reads.
+    let opened: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir)?);
+    let store = SharedStore::new(opened);
     // Before the writer stores anything, so no result escapes the queue.
-    let dropped = remote_write::prepare(&write_conn, cfg.remote_write.is_some())?;
+    let enabled = cfg.remote_write.is_some();
+    let dropped = store.with(move |s| s.export_prepare(enabled)).await?;
     if dropped > 0 {
         tracing::warn!(
             results = dropped,
             "remote_write disabled; results still queued for it were dropped from the queue"
         );
     }
-    let read = ReadStore::new(store::open(&cfg.data_dir)?);
+    // The report pages and the topology still read with their own SQL.
+    let reports = ReadStore::open(&cfg.data_dir)?;
     let metrics = Arc::new(Metrics::new());
-    let seeded = metrics::seed::from_store(&metrics, &write_conn)?;
+    let seeded = {
+        let m = Arc::clone(&metrics);
+        store
+            .with(move |s| metrics::seed::from_store(&m, s))
+            .await?
+    };
     info!(agents = seeded, "metrics seeded from the store");
     if let Some(rw) = cfg.remote_write.clone() {
         let counters = remote_write::Counters::register(metrics.registry());
         tokio::spawn(remote_write::run(
             rw,
-            cfg.data_dir.clone(),
+            store.clone(),
             counters,
             shutdown.clone(),
         ));
     }
     let (writer, writer_thread) = Writer::spawn(
-        write_conn,
-        cfg.data_dir.clone(),
+        Arc::clone(store.store()),
         Arc::clone(&metrics),
         cfg.write_queue,
     );
 
     let svc = IngestService::new(
-        read.clone(),
+        store.clone(),
         writer.clone(),
         Arc::clone(&metrics),
         cfg.hello_timeout,
@@ -165,13 +178,14 @@ pub async fn serve(
         )),
     ));
     let app = web::router(AppState {
-        read: read.clone(),
+        store,
+        reports: reports.clone(),
         metrics,
         writer,
         display: Arc::new(cfg.display.clone()),
     })
     .merge(report::web::routes(report::web::ReportWeb {
-        read,
+        read: reports,
         settings,
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),

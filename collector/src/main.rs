@@ -1,17 +1,15 @@
-//! `pantau-collector`: parse the command line, load configuration, dispatch.
+//! `pantau-collector`: parse the command line, load configuration, dispatch
+//! to the library (`pantau_collector::cli` and the report commands).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use pantau_collector::cli::admin::{AgentCmd, OpdCmd};
+use pantau_collector::cli::{self, done, fail};
 use pantau_collector::config::CollectorConfig;
-use pantau_collector::{auth, report, store};
-use pantau_core::{AgentId, OpdId};
-use tokio_util::sync::CancellationToken;
-
-/// Exit code for a configuration or usage the collector cannot use.
-const EXIT_CONFIG: u8 = 64;
+use pantau_collector::report;
 
 #[derive(Parser)]
 #[command(
@@ -59,6 +57,7 @@ enum Command {
     /// Quickstart: a collector on a fresh data directory plus a local agent.
     ///
     /// Example: pantau-collector demo
+    #[cfg(feature = "demo")]
     Demo {
         /// gRPC listen address.
         #[arg(long, default_value = "127.0.0.1:7470")]
@@ -219,63 +218,6 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum OpdCmd {
-    /// Register an OPD. Example: pantau-collector opd add dinkes --name "Dinas Kesehatan"
-    Add {
-        /// OPD id (letters, digits, '-', '_', '.').
-        id: String,
-        /// Full name.
-        #[arg(long)]
-        name: String,
-    },
-    /// List OPDs.
-    List,
-    /// Set the contracted bandwidth of an OPD's link (Mbit/s), shown against the
-    /// measured throughput in reports; 0 clears it. Example: pantau-collector opd contract dinkes --mbps 20
-    Contract {
-        /// OPD id.
-        id: String,
-        /// Contracted bandwidth in Mbit/s (0 clears it).
-        #[arg(long)]
-        mbps: f64,
-    },
-}
-
-#[derive(Subcommand)]
-enum AgentCmd {
-    /// Register an agent and print its token once. Example: pantau-collector agent add dinkes-1 --opd dinkes
-    Add {
-        /// Agent id.
-        agent_id: String,
-        /// The OPD it belongs to.
-        #[arg(long)]
-        opd: String,
-    },
-    /// List agents: id, OPD, version, and the conflicting duplicates kept
-    /// aside (non-zero: two machines share this agent's identity).
-    List,
-}
-
-fn config(cli: &Cli) -> Result<CollectorConfig, ExitCode> {
-    let mut cfg = match &cli.config {
-        Some(p) => CollectorConfig::load(p).map_err(|e| {
-            eprint!("{e}");
-            ExitCode::from(EXIT_CONFIG)
-        })?,
-        None => CollectorConfig::defaults(),
-    };
-    if let Some(d) = &cli.data_dir {
-        cfg.data_dir.clone_from(d);
-    }
-    Ok(cfg)
-}
-
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("pantau-collector: {msg}");
-    ExitCode::FAILURE
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -292,11 +234,18 @@ fn main() -> ExitCode {
         _ => {}
     }
     pantau_core::process::init_logging(cli.log_json);
-    let cfg = match config(&cli) {
+    let cfg = match cli::config(cli.config.as_deref(), cli.data_dir.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match cli.command {
+    run(cli.command, cfg, cli.data_dir)
+}
+
+/// The commands that need the configuration. `data_dir` is the command
+/// line's own (the demo makes a fresh one when it is not given).
+#[cfg_attr(not(feature = "demo"), allow(unused_variables))]
+fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> ExitCode {
+    match command {
         Command::Serve {
             grpc_listen,
             http_listen,
@@ -304,50 +253,43 @@ fn main() -> ExitCode {
             let mut cfg = cfg;
             cfg.grpc_listen = grpc_listen.unwrap_or(cfg.grpc_listen);
             cfg.http_listen = http_listen.unwrap_or(cfg.http_listen);
-            runtime(|shutdown| async move {
-                let grpc = tokio::net::TcpListener::bind(cfg.grpc_listen)
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot listen on {} (server.grpc_listen): {e}",
-                            cfg.grpc_listen
-                        )
-                    })?;
-                let http = tokio::net::TcpListener::bind(cfg.http_listen)
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot listen on {} (server.http_listen): {e}",
-                            cfg.http_listen
-                        )
-                    })?;
-                let (g, h) = (
-                    grpc.local_addr().map_err(|e| e.to_string())?,
-                    http.local_addr().map_err(|e| e.to_string())?,
-                );
-                println!("pantau-collector listening grpc={g} http={h}");
-                pantau_collector::serve(cfg, grpc, http, shutdown)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
+            cli::runtime(|shutdown| cli::serve(cfg, shutdown))
         }
+        #[cfg(feature = "demo")]
         Command::Demo {
             grpc_listen,
             http_listen,
             offline,
         } => {
             let opts = pantau_collector::demo::DemoOptions {
-                data_dir: cli.data_dir.clone(),
+                data_dir,
                 grpc_listen,
                 http_listen,
                 offline,
             };
-            runtime(|shutdown| async move {
+            cli::runtime(|shutdown| async move {
                 pantau_collector::demo::run(opts, shutdown)
                     .await
                     .map_err(|e| format!("{e:#}"))
             })
         }
+        Command::Opd { cmd } => {
+            cli::exit(cli::admin::opd(&cfg.data_dir, cmd, &mut std::io::stdout()))
+        }
+        Command::Agent { cmd } => cli::exit(cli::admin::agent(
+            &cfg.data_dir,
+            cmd,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
+        Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
+        other => report_command(other, &cfg),
+    }
+}
+
+/// The report commands and listings: one-line delegations to the report side.
+fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
+    match command {
         Command::Report {
             opd,
             from,
@@ -365,7 +307,7 @@ fn main() -> ExitCode {
         } => done(match period.or(from.zip(to)) {
             None => Err("give --from and --to, or --period".into()),
             Some((from, to)) => report::command::report(
-                &cfg,
+                cfg,
                 report::command::ReportArgs {
                     opd,
                     from,
@@ -402,7 +344,7 @@ fn main() -> ExitCode {
             reason,
             by,
         } => done(report::command::maintenance_add(
-            &cfg,
+            cfg,
             opd,
             group,
             from.timestamp_millis(),
@@ -416,10 +358,10 @@ fn main() -> ExitCode {
             to,
             lang,
         } => done(match lang.as_str() {
-            "id" | "en" => report::listing::incidents(&cfg, opd, from, to, lang == "en"),
+            "id" | "en" => report::listing::incidents(cfg, opd, from, to, lang == "en"),
             other => Err(format!("unknown --lang `{other}`; use id or en")),
         }),
-        Command::MaintenanceList { opd } => done(report::listing::maintenance(&cfg, opd)),
+        Command::MaintenanceList { opd } => done(report::listing::maintenance(cfg, opd)),
         Command::IncidentNote {
             opd,
             group,
@@ -428,7 +370,7 @@ fn main() -> ExitCode {
             ticket,
             by,
         } => done(report::command::incident_note(
-            &cfg,
+            cfg,
             &opd,
             &group,
             start.timestamp_millis(),
@@ -436,99 +378,6 @@ fn main() -> ExitCode {
             &ticket,
             &by,
         )),
-        Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
-        Command::Opd { cmd } => admin(&cfg, |conn| match cmd {
-            OpdCmd::Add { id, name } => {
-                OpdId::new(id.as_str()).map_err(|e| e.to_string())?;
-                store::add_opd(conn, &id, &name).map_err(|e| e.to_string())?;
-                println!("OPD `{id}` ditambahkan / added: {name}");
-                Ok(())
-            }
-            OpdCmd::Contract { id, mbps } => {
-                println!(
-                    "{}",
-                    pantau_collector::report::capacity::set_contract(conn, &id, mbps)?
-                );
-                Ok(())
-            }
-            OpdCmd::List => {
-                for o in store::read::opds(conn).map_err(|e| e.to_string())? {
-                    println!("{}\t{}\t{} agent(s)", o.id, o.name, o.agents);
-                }
-                Ok(())
-            }
-        }),
-        Command::Agent { cmd } => admin(&cfg, |conn| match cmd {
-            AgentCmd::Add { agent_id, opd } => {
-                AgentId::new(agent_id.as_str()).map_err(|e| e.to_string())?;
-                let token = auth::new_token();
-                store::add_agent(conn, &agent_id, &opd, &auth::digest(&token))
-                    .map_err(|e| e.to_string())?;
-                eprintln!(
-                    "Agent `{agent_id}` added to OPD `{opd}`. Its token is shown only once; put it in the agent's token file:"
-                );
-                println!("{token}");
-                Ok(())
-            }
-            AgentCmd::List => {
-                for a in store::read::agents(conn).map_err(|e| e.to_string())? {
-                    println!(
-                        "{}\t{}\t{}\tkonflik/conflicts={}",
-                        a.id,
-                        a.opd,
-                        a.version.unwrap_or_else(|| "-".into()),
-                        a.conflicts
-                    );
-                }
-                Ok(())
-            }
-        }),
+        _ => unreachable!("run() dispatches every other command"),
     }
-}
-
-fn done(r: Result<String, String>) -> ExitCode {
-    match r {
-        Ok(msg) => {
-            println!("{msg}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
-}
-
-fn admin(
-    cfg: &CollectorConfig,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<(), String>,
-) -> ExitCode {
-    let conn = match store::open(&cfg.data_dir) {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
-    match f(&conn) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
-}
-
-fn runtime<F, Fut>(body: F) -> ExitCode
-where
-    F: FnOnce(CancellationToken) -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
-    };
-    let shutdown = CancellationToken::new();
-    rt.block_on(async {
-        let s = shutdown.clone();
-        tokio::spawn(async move {
-            pantau_collector::process::shutdown_signal().await;
-            s.cancel();
-        });
-        match body(shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(e),
-        }
-    })
 }

@@ -23,8 +23,7 @@ use tracing::{info, warn};
 use crate::auth;
 use crate::metrics::Metrics;
 use crate::model::AgentIdentity;
-use crate::store::{self, StoreError};
-use crate::web::ReadStore;
+use crate::store::{self, SharedStore, StoreError};
 use writer::{WriteOp, Writer};
 
 /// Batches received but not yet acknowledged, per stream.
@@ -55,7 +54,7 @@ struct LiveStreams {
 /// The Ingest service.
 #[derive(Debug, Clone)]
 pub struct IngestService {
-    read: ReadStore,
+    store: SharedStore,
     writer: Writer,
     metrics: Arc<Metrics>,
     hello_timeout: Duration,
@@ -70,7 +69,7 @@ pub struct IngestService {
 impl IngestService {
     /// Build the service. Open streams end when `shutdown` is cancelled.
     pub fn new(
-        read: ReadStore,
+        store: SharedStore,
         writer: Writer,
         metrics: Arc<Metrics>,
         hello_timeout: Duration,
@@ -79,7 +78,7 @@ impl IngestService {
         shutdown: CancellationToken,
     ) -> Self {
         IngestService {
-            read,
+            store,
             writer,
             metrics,
             hello_timeout,
@@ -119,8 +118,8 @@ impl IngestService {
         };
         let digest = auth::digest(&token);
         let found = self
-            .read
-            .with(move |c| store::agent_by_token(c, &digest))
+            .store
+            .with(move |s| s.agent_by_token(&digest))
             .await
             .map_err(|e| Status::unavailable(format!("cannot check token: {e}")))?;
         match found {
@@ -161,19 +160,8 @@ impl Ingest for IngestService {
         let r = req.into_inner();
         let opd = who.opd_id.clone();
         let opd_name = self
-            .read
-            .with(move |c| {
-                match c.query_row("SELECT name FROM opd WHERE id = ?1", [&opd], |row| {
-                    row.get::<_, String>(0)
-                }) {
-                    Ok(n) => Ok(n),
-                    Err(rusqlite::Error::QueryReturnedNoRows) => Ok(String::new()),
-                    Err(source) => Err(StoreError::Sqlite {
-                        op: "read OPD name",
-                        source,
-                    }),
-                }
-            })
+            .store
+            .with(move |s| Ok(s.opd_name(&opd)?.unwrap_or_default()))
             .await
             .map_err(|e| Status::unavailable(format!("store unavailable: {e}")))?;
         let targets_toml = match &self.enrol_targets {
@@ -370,59 +358,8 @@ impl Session {
             };
             match msg.msg {
                 Some(pb::agent_message::Msg::Batch(b)) => {
-                    if b.results.len() > self.svc.max_batch {
-                        self.svc.metrics.reject("too_large");
-                        break Some(Status::resource_exhausted(format!(
-                            "batch of {} results; at most {}",
-                            b.results.len(),
-                            self.svc.max_batch
-                        )));
-                    }
-                    let mut rows = match validate::batch(b, self.epoch, self.after, &self.catalogue)
-                    {
-                        Ok(r) => r,
-                        Err(e) => {
-                            self.svc.metrics.reject("invalid");
-                            break Some(Status::invalid_argument(e));
-                        }
-                    };
-                    clock::stamp(
-                        &mut rows,
-                        store::now_ms(),
-                        self.offset_ms,
-                        self.svc.max_age_ms,
-                        &self.catalogue,
-                    );
-                    if self.svc.writer.busy() {
-                        let hint = pb::Backoff {
-                            delay_ms: 1000,
-                            reason: "store busy".into(),
-                        };
-                        let msg = pb::CollectorMessage {
-                            msg: Some(pb::collector_message::Msg::Backoff(hint)),
-                        };
-                        let _ = out.try_send(Ok(msg));
-                    }
-                    let last = rows.last().map_or(self.after, |r| r.seq);
-                    self.after = last;
-                    let (done, committed) = oneshot::channel();
-                    if self
-                        .svc
-                        .writer
-                        .send(WriteOp::Batch {
-                            session: self.id,
-                            who: self.who.clone(),
-                            rows,
-                            peer: Some(self.peer.clone()),
-                            done,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        break Some(Status::unavailable("collector is shutting down"));
-                    }
-                    if ack_tx.send((last, committed)).await.is_err() {
-                        break None;
+                    if let Some(end) = self.batch(b, &out, &ack_tx).await {
+                        break end;
                     }
                 }
                 Some(pb::agent_message::Msg::Hello(_)) => {
@@ -474,6 +411,70 @@ impl Session {
             mine
         };
         info!(agent = %self.who.agent_id, peer = %self.peer, still_connected = !last, "agent disconnected");
+    }
+
+    /// Validate, stamp and queue one batch for the writer, its ack for the
+    /// acker. `Some(end)` ends the stream (`end` as in [`Session::run`]).
+    async fn batch(
+        &mut self,
+        b: pb::ResultBatch,
+        out: &Out,
+        ack_tx: &mpsc::Sender<(u64, oneshot::Receiver<Result<(), StoreError>>)>,
+    ) -> Option<Option<Status>> {
+        if b.results.len() > self.svc.max_batch {
+            self.svc.metrics.reject("too_large");
+            return Some(Some(Status::resource_exhausted(format!(
+                "batch of {} results; at most {}",
+                b.results.len(),
+                self.svc.max_batch
+            ))));
+        }
+        let mut rows = match validate::batch(b, self.epoch, self.after, &self.catalogue) {
+            Ok(r) => r,
+            Err(e) => {
+                self.svc.metrics.reject("invalid");
+                return Some(Some(Status::invalid_argument(e)));
+            }
+        };
+        clock::stamp(
+            &mut rows,
+            store::now_ms(),
+            self.offset_ms,
+            self.svc.max_age_ms,
+            &self.catalogue,
+        );
+        if self.svc.writer.busy() {
+            let hint = pb::Backoff {
+                delay_ms: 1000,
+                reason: "store busy".into(),
+            };
+            let msg = pb::CollectorMessage {
+                msg: Some(pb::collector_message::Msg::Backoff(hint)),
+            };
+            let _ = out.try_send(Ok(msg));
+        }
+        let last = rows.last().map_or(self.after, |r| r.seq);
+        self.after = last;
+        let (done, committed) = oneshot::channel();
+        if self
+            .svc
+            .writer
+            .send(WriteOp::Batch {
+                session: self.id,
+                who: self.who.clone(),
+                rows,
+                peer: Some(self.peer.clone()),
+                done,
+            })
+            .await
+            .is_err()
+        {
+            return Some(Some(Status::unavailable("collector is shutting down")));
+        }
+        if ack_tx.send((last, committed)).await.is_err() {
+            return Some(None);
+        }
+        None
     }
 }
 

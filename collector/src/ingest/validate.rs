@@ -196,6 +196,8 @@ fn ms(us: u64) -> f64 {
 }
 
 /// Convert one result (without catalogue checks).
+// Long on purpose: one arm per probe kind's measurements, read in one place
+// so the wire-to-domain boundary is a single function to audit.
 pub fn result(r: pb::Result) -> Result<ResultRow, String> {
     use pb::result::Measurement as M;
     let kind = row_kind(r.kind).ok_or("kind is missing or unknown")?;

@@ -1,4 +1,4 @@
-//! The single writer: one thread owns the write connection, takes operations
+//! The single writer: one thread owns the store's writes, takes operations
 //! from a bounded channel, commits batches from many agents in one
 //! transaction, and answers each sender only after the commit.
 
@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
 use crate::metrics::Metrics;
 use crate::model::{AgentIdentity, HelloInfo, ResultRow};
-use crate::store::{self, StoreError};
+use crate::store::{self, IncomingBatch, Store, StoreError};
 
 /// Most batches folded into one transaction.
 const GROUP_MAX: usize = 64;
@@ -69,11 +68,10 @@ pub struct Writer {
 pub struct WriterGone;
 
 impl Writer {
-    /// Start the writer thread owning `conn` (reopened from `data_dir` after
-    /// a failure); `queue` bounds pending operations.
+    /// Start the writer thread writing to `store`; `queue` bounds pending
+    /// operations.
     pub fn spawn(
-        conn: Connection,
-        data_dir: std::path::PathBuf,
+        store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
         queue: usize,
     ) -> (Self, std::thread::JoinHandle<()>) {
@@ -82,7 +80,7 @@ impl Writer {
         let h = Arc::clone(&healthy);
         let join = std::thread::Builder::new()
             .name("pantau-writer".into())
-            .spawn(move || run(conn, &data_dir, rx, metrics, h))
+            .spawn(move || run(&*store, rx, metrics, h))
             .expect("spawning the writer thread");
         (Writer { tx, healthy }, join)
     }
@@ -104,16 +102,15 @@ impl Writer {
 }
 
 fn run(
-    mut conn: Connection,
-    data_dir: &std::path::Path,
+    store: &dyn Store,
     mut rx: mpsc::Receiver<WriteOp>,
     metrics: Arc<Metrics>,
     healthy: Arc<AtomicBool>,
 ) {
-    if let Err(e) = store::close_dangling_sessions(&conn) {
+    if let Err(e) = store.close_dangling_sessions() {
         error!(error = %e, "cannot close sessions left open by the previous run");
     }
-    seed_opds(&conn, &metrics);
+    seed_opds(store, &metrics);
     let mut group = Vec::with_capacity(GROUP_MAX);
     let mut failed_sessions = std::collections::HashSet::new();
     while let Some(op) = rx.blocking_recv() {
@@ -125,11 +122,10 @@ fn run(
             }
         }
         if !healthy.load(Ordering::Relaxed) {
-            // After a failure (disk full, read-only, I/O error) start from a
-            // fresh connection; SQLite may keep a broken handle otherwise.
-            match store::open(data_dir) {
-                Ok(c) => conn = c,
-                Err(e) => error!(error = %e, "store still unavailable"),
+            // After a failure (disk full, read-only, I/O error) let the store
+            // reopen what it holds: SQLite may keep a broken handle otherwise.
+            if let Err(e) = store.recover() {
+                error!(error = %e, "store still unavailable");
             }
         }
         let mut batches = Vec::new();
@@ -141,25 +137,16 @@ fn run(
                     clock_offset_ms,
                     done,
                 } => {
-                    let r = store::record_hello(&mut conn, &who, &info, clock_offset_ms).and_then(
-                        |()| {
-                            let committed = store::committed_seq(&conn, &who.agent_id, info.epoch)?;
-                            let session = store::start_session(
-                                &conn,
-                                &who.agent_id,
-                                info.epoch,
-                                store::now_ms(),
-                            )?;
-                            Ok((committed, session))
-                        },
-                    );
+                    let r = store
+                        .hello(&who, &info, clock_offset_ms, store::now_ms())
+                        .map(|o| (o.committed_seq, o.session));
                     note(&metrics, &healthy, "hello", r.as_ref().err());
                     metrics.known_opd(&who.opd_id);
                     let _ = done.send(r);
                 }
                 WriteOp::SessionEnd { id, reason } => {
                     failed_sessions.remove(&id);
-                    let r = store::end_session(&conn, id, store::now_ms(), &reason);
+                    let r = store.end_session(id, store::now_ms(), &reason);
                     note(&metrics, &healthy, "session", r.as_ref().err());
                 }
                 WriteOp::Batch {
@@ -186,7 +173,7 @@ fn run(
             }
         }
         if !batches.is_empty() {
-            failed_sessions.extend(commit_batches(&mut conn, batches, &metrics, &healthy));
+            failed_sessions.extend(commit_batches(store, batches, &metrics, &healthy));
         }
     }
 }
@@ -203,12 +190,8 @@ fn note(metrics: &Metrics, healthy: &AtomicBool, op: &str, err: Option<&StoreErr
 }
 
 /// Conflict counters of every registered OPD start at 0.
-fn seed_opds(conn: &Connection, metrics: &Metrics) {
-    let ids = conn.prepare("SELECT id FROM opd").and_then(|mut st| {
-        st.query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()
-    });
-    match ids {
+fn seed_opds(store: &dyn Store, metrics: &Metrics) {
+    match store.opd_ids() {
         Ok(ids) => ids.iter().for_each(|id| metrics.known_opd(id)),
         Err(e) => warn!(error = %e, "cannot list OPDs to initialise metrics"),
     }
@@ -224,36 +207,23 @@ struct Pending {
 
 /// Commit batches in one transaction; returns the sessions whose batches failed.
 fn commit_batches(
-    conn: &mut Connection,
+    store: &dyn Store,
     batches: Vec<Pending>,
     metrics: &Metrics,
     healthy: &AtomicBool,
 ) -> Vec<i64> {
     let started = Instant::now();
     let received_at = store::now_ms();
-    let attempt = (|| {
-        let tx = store::write_tx(conn).map_err(|source| StoreError::Sqlite {
-            op: "begin batch",
-            source,
-        })?;
-        let mut counts = Vec::with_capacity(batches.len());
-        for b in &batches {
-            counts.push(store::store_results(
-                &tx,
-                &b.who,
-                &b.rows,
-                received_at,
-                b.peer.as_deref(),
-            )?);
-            // Same transaction: a stored result always re-rolls its hour.
-            crate::report::rollup::mark_dirty(&tx, &b.who.opd_id, &b.rows)?;
-        }
-        tx.commit().map_err(|source| StoreError::Sqlite {
-            op: "commit batch",
-            source,
-        })?;
-        Ok::<_, StoreError>(counts)
-    })();
+    let incoming: Vec<IncomingBatch<'_>> = batches
+        .iter()
+        .map(|b| IncomingBatch {
+            who: &b.who,
+            rows: &b.rows,
+            peer: b.peer.as_deref(),
+        })
+        .collect();
+    let attempt = store.store_batches(&incoming, received_at);
+    drop(incoming);
     metrics
         .commit_seconds
         .observe(started.elapsed().as_secs_f64());

@@ -4,15 +4,8 @@
 //! no series after the restart, and `PantauAgentSilent` (which reads
 //! `pantau_agent_last_seen_timestamp_seconds`) would never fire for it.
 
-use rusqlite::{Connection, params};
-
 use super::Metrics;
-use crate::model::AgentIdentity;
-use crate::store::StoreError;
-
-fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { op, source }
-}
+use crate::store::{Registry, StoreError};
 
 /// How far back from an agent's newest observation its last stored result
 /// is looked for: bounds the scan, and a replay stores the newest results last.
@@ -20,48 +13,14 @@ const LAST_SEEN_LOOKBACK_MS: i64 = 86_400_000;
 
 /// Seed every OPD's and agent's series from the store; returns the number
 /// of agents seeded.
-pub fn from_store(m: &Metrics, conn: &Connection) -> Result<usize, StoreError> {
-    let opds: Vec<String> = conn
-        .prepare("SELECT id FROM opd ORDER BY id")
-        .map_err(sql("prepare seed opds"))?
-        .query_map([], |r| r.get(0))
-        .map_err(sql("seed opds"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("seed opds"))?;
-    for o in &opds {
+pub fn from_store(m: &Metrics, store: &dyn Registry) -> Result<usize, StoreError> {
+    for o in &store.opd_ids()? {
         m.seed_opd(o);
     }
-    let agents: Vec<(String, String, Option<i64>)> = conn
-        .prepare("SELECT id, opd_id, clock_offset_ms FROM agent ORDER BY id")
-        .map_err(sql("prepare seed agents"))?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(sql("seed agents"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("seed agents"))?;
-    let mut last_seen = conn
-        .prepare(
-            "SELECT MAX(received_at_ms) FROM result WHERE agent_id = ?1
-             AND observed_at_ms >= (SELECT MAX(observed_at_ms) FROM result WHERE agent_id = ?1) - ?2",
-        )
-        .map_err(sql("prepare seed last seen"))?;
-    let mut targets = conn
-        .prepare("SELECT id FROM target WHERE agent_id = ?1 ORDER BY id")
-        .map_err(sql("prepare seed targets"))?;
-    for (agent, opd, offset) in &agents {
-        let who = AgentIdentity {
-            agent_id: agent.clone(),
-            opd_id: opd.clone(),
-        };
-        let seen: Option<i64> = last_seen
-            .query_row(params![agent, LAST_SEEN_LOOKBACK_MS], |r| r.get(0))
-            .map_err(sql("seed last seen"))?;
-        m.seed_agent(&who, seen, *offset);
-        let ids: Vec<String> = targets
-            .query_map([agent], |r| r.get(0))
-            .map_err(sql("seed targets"))?
-            .collect::<Result<_, _>>()
-            .map_err(sql("seed targets"))?;
-        m.declare_targets(&who, ids.iter().map(String::as_str));
+    let agents = store.agent_series(LAST_SEEN_LOOKBACK_MS)?;
+    for a in &agents {
+        m.seed_agent(&a.who, a.last_seen_ms, a.clock_offset_ms);
+        m.declare_targets(&a.who, a.targets.iter().map(String::as_str));
     }
     Ok(agents.len())
 }
@@ -69,7 +28,7 @@ pub fn from_store(m: &Metrics, conn: &Connection) -> Result<usize, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{HelloInfo, ResultRow};
+    use crate::model::{AgentIdentity, HelloInfo, ResultRow};
     use crate::model::{Outcome, ProbeKind};
 
     #[test]
@@ -116,7 +75,9 @@ mod tests {
         tx.commit().unwrap();
 
         let m = Metrics::new();
-        assert_eq!(from_store(&m, &conn).unwrap(), 2);
+        drop(conn);
+        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(from_store(&m, &store).unwrap(), 2);
         let text = m.render();
         for line in [
             r#"pantau_agent_connected{agent="dinkes-1",opd="dinkes"} 0"#,

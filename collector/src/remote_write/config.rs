@@ -111,6 +111,8 @@ fn label_name_ok(n: &str) -> bool {
 impl RawRemoteWrite {
     /// Check every key (secret files are read only when enabled); `None`
     /// when disabled or invalid.
+    // Long on purpose: one straight pass over every `[remote_write]` key,
+    // each rule beside its message, collecting every problem.
     pub fn validate(self, p: &mut Vec<Problem>) -> Option<RemoteWriteConfig> {
         let before = p.len();
         let enabled = self.enabled.unwrap_or(false);

@@ -7,8 +7,8 @@
 //! - [`series`]: which samples a result becomes (the `/metrics` gauge families).
 //! - [`wire`]: the protobuf messages and snappy body.
 //!
-//! Lossless: a trigger queues each new result in SQLite (see
-//! `store/schema_remote_write.sql`); queue rows are deleted only after the
+//! Lossless: the store queues each new result (see [`ExportQueue`]; in
+//! SQLite a trigger, `store/sqlite/schema_remote_write.sql`); entries are deleted only after the
 //! receiver answered 2xx, or refused exactly those results as bad data. A
 //! receiver that is down, overloaded (429, 5xx) or misconfigured (401, 403,
 //! 404) is retried with backoff for as long as it takes, across collector
@@ -20,19 +20,16 @@ pub mod series;
 pub mod wire;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
-use rusqlite::{Connection, params};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::model::{Outcome, RowKind};
-use crate::store::{self, StoreError};
+use crate::store::export::{QueueEntry, Queued};
+use crate::store::{self, ExportQueue, SharedStore, StoreError};
 pub use config::{Auth, RawRemoteWrite, RemoteWriteConfig};
-use series::{Point, StoredResult};
+use series::Point;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -75,31 +72,6 @@ impl Counters {
     }
 }
 
-fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { op, source }
-}
-
-/// Switch queueing on or off before ingest starts. Switching off empties the
-/// queue (nothing would ever send it); returns how many results it held.
-pub fn prepare(conn: &Connection, enabled: bool) -> Result<u64, StoreError> {
-    if enabled {
-        conn.execute(
-            "INSERT OR IGNORE INTO remote_write_state (id, enabled_at_ms) VALUES (1, ?1)",
-            [store::now_ms()],
-        )
-        .map_err(sql("enable remote write"))?;
-        return Ok(0);
-    }
-    let tx = crate::store::write_tx(conn).map_err(sql("begin remote write off"))?;
-    tx.execute("DELETE FROM remote_write_state", [])
-        .map_err(sql("disable remote write"))?;
-    let dropped = tx
-        .execute("DELETE FROM remote_write_queue", [])
-        .map_err(sql("empty remote write queue"))?;
-    tx.commit().map_err(sql("commit remote write off"))?;
-    Ok(dropped as u64)
-}
-
 /// The oldest queued results, turned into samples.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -115,51 +87,33 @@ pub struct Batch {
 
 /// Read the oldest queued results, at most `max_samples` samples; `None`
 /// when the queue is empty.
-pub fn read_batch(conn: &Connection, max_samples: usize) -> Result<Option<Batch>, StoreError> {
-    let mut st = conn
-        .prepare_cached(
-            "SELECT q.id, r.agent_id IS NULL, r.clock_flag, r.opd_id, r.agent_id, r.target_id,
-                    COALESCE(t.grp, ''), r.kind, r.observed_at_ms, r.outcome, r.value_ms,
-                    r.sent, r.received, r.data
-             FROM remote_write_queue q
-             LEFT JOIN result r ON r.agent_id = q.agent_id AND r.epoch = q.epoch AND r.seq = q.seq
-             LEFT JOIN target t ON t.agent_id = r.agent_id AND t.id = r.target_id
-             ORDER BY q.id LIMIT ?1",
-        )
-        .map_err(sql("prepare remote write read"))?;
-    let mut rows = st
-        .query([max_samples as i64])
-        .map_err(sql("read remote write queue"))?;
+pub fn read_batch(
+    store: &dyn ExportQueue,
+    max_samples: usize,
+) -> Result<Option<Batch>, StoreError> {
+    // A result is at least one sample: `max_samples` entries always suffice.
+    Ok(batch(store.export_take(max_samples)?, max_samples))
+}
+
+/// Fold queue entries, oldest first, into a batch of at most `max_samples`
+/// samples (at least one result, however many samples it has).
+pub fn batch(entries: Vec<QueueEntry>, max_samples: usize) -> Option<Batch> {
     let mut b = Batch::default();
     let mut found = false;
     let mut samples = 0;
-    while let Some(row) = rows.next().map_err(sql("read remote write queue"))? {
-        let id: i64 = row.get(0).map_err(sql("read queue id"))?;
-        let gone: bool = row.get(1).map_err(sql("read queue row"))?;
-        let flag: Option<String> = row.get(2).map_err(sql("read queue row"))?;
-        if gone || flag.is_some() {
-            (b.last_id, found) = (id, true);
-            if gone {
+    for e in entries {
+        let r = match e.item {
+            Queued::Expired => {
+                (b.last_id, found) = (e.id, true);
                 b.expired += 1;
-            } else {
-                b.untrusted += 1;
+                continue;
             }
-            continue;
-        }
-        let get = |i| -> Result<String, StoreError> { row.get(i).map_err(sql("read result")) };
-        let data: String = get(13)?;
-        let r = StoredResult {
-            opd: get(3)?,
-            agent: get(4)?,
-            target: get(5)?,
-            group: get(6)?,
-            kind: store::text_enum(row, 7, RowKind::parse).map_err(sql("read result"))?,
-            observed_at_ms: row.get(8).map_err(sql("read result"))?,
-            outcome: store::text_enum(row, 9, Outcome::parse).map_err(sql("read result"))?,
-            value_ms: row.get(10).map_err(sql("read result"))?,
-            sent: row.get(11).map_err(sql("read result"))?,
-            received: row.get(12).map_err(sql("read result"))?,
-            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            Queued::Untrusted => {
+                (b.last_id, found) = (e.id, true);
+                b.untrusted += 1;
+                continue;
+            }
+            Queued::Result(r) => r,
         };
         let points = series::points(&r);
         if samples + points.len() > max_samples && found {
@@ -167,25 +121,9 @@ pub fn read_batch(conn: &Connection, max_samples: usize) -> Result<Option<Batch>
         }
         samples += points.len();
         b.results.push(points);
-        (b.last_id, found) = (id, true);
+        (b.last_id, found) = (e.id, true);
     }
-    Ok(found.then_some(b))
-}
-
-/// Forget queued results up to `last_id`: they were delivered.
-pub fn ack(conn: &Connection, last_id: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM remote_write_queue WHERE id <= ?1",
-        params![last_id],
-    )
-    .map(|_| ())
-    .map_err(sql("acknowledge remote write queue"))
-}
-
-/// Results waiting in the queue.
-pub fn pending(conn: &Connection) -> Result<i64, StoreError> {
-    conn.query_row("SELECT COUNT(*) FROM remote_write_queue", [], |r| r.get(0))
-        .map_err(sql("count remote write queue"))
+    found.then_some(b)
 }
 
 /// One request's worth of results as a `WriteRequest`: samples grouped per
@@ -361,31 +299,14 @@ impl Exporter {
     }
 }
 
-async fn db<T: Send + 'static>(
-    conn: &Arc<Mutex<Connection>>,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let c = Arc::clone(conn);
-    tokio::task::spawn_blocking(move || f(&c.lock().unwrap_or_else(|p| p.into_inner())))
-        .await
-        .map_err(|e| StoreError::NotStored(format!("remote write store task: {e}")))?
-}
-
-/// Export queued results until `shutdown` is cancelled. Call [`prepare`]
-/// with `true` before ingest starts.
+/// Export queued results until `shutdown` is cancelled. Call
+/// [`ExportQueue::export_prepare`] with `true` before ingest starts.
 pub async fn run(
     cfg: RemoteWriteConfig,
-    data_dir: PathBuf,
+    store: SharedStore,
     counters: Counters,
     shutdown: CancellationToken,
 ) {
-    let conn = match store::open(&data_dir) {
-        Ok(c) => Arc::new(Mutex::new(c)),
-        Err(e) => {
-            error!(error = %e, "remote write cannot open the store; results stay queued");
-            return;
-        }
-    };
     let client = match reqwest::Client::builder()
         .timeout(cfg.timeout)
         .user_agent(concat!("pantau-collector/", env!("CARGO_PKG_VERSION")))
@@ -418,7 +339,7 @@ pub async fn run(
             return;
         }
         let max = ex.cfg.max_samples_per_request;
-        let batch = match db(&conn, move |c| read_batch(c, max)).await {
+        let batch = match store.with(move |s| read_batch(s, max)).await {
             Ok(Some(b)) => b,
             Ok(None) => {
                 ex.counters.pending.set(0);
@@ -435,7 +356,7 @@ pub async fn run(
                 continue;
             }
         };
-        if let Ok(n) = db(&conn, pending).await {
+        if let Ok(n) = store.with(|s| s.export_pending()).await {
             ex.counters.pending.set(n);
         }
         for (reason, n) in [
@@ -451,7 +372,10 @@ pub async fn run(
         }
         let last = batch.last_id;
         loop {
-            match db(&conn, move |c| ack(c, last).and_then(|()| pending(c))).await {
+            match store
+                .with(move |s| s.export_ack(last).and_then(|()| s.export_pending()))
+                .await
+            {
                 Ok(n) => {
                     ex.counters.pending.set(n);
                     if n == 0 && !idle(&ex).await {
@@ -521,64 +445,5 @@ mod tests {
             verdict(500, "no space left on device"),
             Verdict::Retry(_)
         ));
-    }
-
-    #[test]
-    fn queue_fills_only_while_enabled_and_acks_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = store::open(dir.path()).unwrap();
-        store::add_opd(&conn, "o", "O").unwrap();
-        store::add_agent(&conn, "a", "o", &[1; 32]).unwrap();
-        let insert = |seq: i64, flag: Option<&str>| {
-            conn.execute(
-                "INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms,
-                   received_at_ms, outcome, detail, value_ms, sent, received, data, late, clock_flag)
-                 VALUES ('a', 1, ?1, 'o', 't', 'tcp', ?2, 0, 'ok', '', 1.5, NULL, NULL, '{}', 0, ?3)",
-                params![seq, 1_000 * seq, flag],
-            )
-            .unwrap();
-        };
-        insert(1, None);
-        assert_eq!(pending(&conn).unwrap(), 0, "disabled: nothing queued");
-        prepare(&conn, true).unwrap();
-        insert(2, None);
-        insert(3, Some("future"));
-        insert(4, None);
-        // A replayed result is not stored again, so not queued again.
-        conn.execute(
-            "INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms,
-               received_at_ms, outcome, detail, data) VALUES ('a', 1, 2, 'o', 't', 'tcp', 0, 0, 'ok', '', '{}')
-             ON CONFLICT DO NOTHING",
-            [],
-        )
-        .unwrap();
-        assert_eq!(pending(&conn).unwrap(), 3);
-        // 100 samples fit two results of two samples each.
-        let b = read_batch(&conn, 100).unwrap().unwrap();
-        assert_eq!((b.results.len(), b.untrusted, b.expired), (2, 1, 0));
-        let ts: Vec<i64> = b.results.iter().map(|r| r[0].timestamp_ms).collect();
-        assert_eq!(ts, [2_000, 4_000]);
-        let acked = b.last_id;
-        ack(&conn, acked).unwrap();
-        drop(conn);
-        let conn = store::open(dir.path()).unwrap();
-        assert_eq!(pending(&conn).unwrap(), 0);
-        assert!(read_batch(&conn, 100).unwrap().is_none());
-        // Ids keep growing after the queue was emptied: no reuse.
-        conn.execute(
-            "INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms,
-               received_at_ms, outcome, detail, data) VALUES ('a', 1, 5, 'o', 't', 'tcp', 5000, 0, 'ok', '', '{}')",
-            [],
-        )
-        .unwrap();
-        let b = read_batch(&conn, 100).unwrap().unwrap();
-        assert_eq!(b.last_id, acked + 1);
-        // Retention deleted a queued result: skipped as expired.
-        conn.execute("DELETE FROM result WHERE seq = 5", [])
-            .unwrap();
-        let b = read_batch(&conn, 100).unwrap().unwrap();
-        assert_eq!((b.results.len(), b.expired), (0, 1));
-        assert_eq!(prepare(&conn, false).unwrap(), 1);
-        assert_eq!(pending(&conn).unwrap(), 0);
     }
 }

@@ -9,31 +9,7 @@ use serde_json::Value;
 use crate::model::{Outcome, ProbeKind, RowKind};
 
 /// A result as read back from the store for export.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredResult {
-    /// OPD id.
-    pub opd: String,
-    /// Agent id.
-    pub agent: String,
-    /// Target id ("" for heartbeats).
-    pub target: String,
-    /// Target group as currently declared ("" if unknown).
-    pub group: String,
-    /// A probe kind, or heartbeat.
-    pub kind: RowKind,
-    /// Agent clock, ms.
-    pub observed_at_ms: i64,
-    /// Outcome.
-    pub outcome: Outcome,
-    /// Headline duration, ms.
-    pub value_ms: Option<f64>,
-    /// ICMP echoes sent.
-    pub sent: Option<i64>,
-    /// ICMP echoes received.
-    pub received: Option<i64>,
-    /// Kind-specific measurements.
-    pub data: Value,
-}
+pub use crate::store::export::QueuedResult as StoredResult;
 
 /// One sample of one series.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,7 +22,6 @@ use tokio_stream::StreamExt as _;
 use super::AppState;
 use crate::auth;
 use crate::model::AgentIdentity;
-use crate::store;
 
 /// Most bytes one request may move.
 pub const MAX_BYTES: u64 = 1 << 30;
@@ -69,11 +68,7 @@ async fn authenticate(
         return Err(deny());
     };
     let digest = auth::digest(&token);
-    match s
-        .read
-        .with(move |c| store::agent_by_token(c, &digest))
-        .await
-    {
+    match s.store.with(move |st| st.agent_by_token(&digest)).await {
         Ok(Some((who, stored))) if auth::matches(&token, &stored) => Ok(who),
         Ok(_) => Err(deny()),
         Err(e) => Err(refuse(

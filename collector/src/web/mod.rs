@@ -1,70 +1,41 @@
 //! HTTP: `/metrics`, `/healthz`, the JSON API under `/api/v1/` and a light
-//! overview page. Reads go through [`ReadStore`], never the writer.
+//! overview page. Reads go through the store's [`ApiRead`] on the blocking
+//! pool (the SQLite backend serves them from its pool of readers), never
+//! through the ingest writer.
 
 mod bandwidth;
 mod page;
 mod paths;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::Display;
 use crate::ingest::writer::Writer;
 use crate::metrics::Metrics;
-use crate::store::{self, StoreError, read};
+use crate::store::{self, SharedStore, StoreError, api};
 
 /// Most rows one results request returns.
 pub const MAX_RESULTS: usize = 10_000;
 
-/// A read-only connection shared by the HTTP handlers and authentication.
-#[derive(Clone)]
-pub struct ReadStore {
-    conn: Arc<Mutex<Connection>>,
-}
-
-impl std::fmt::Debug for ReadStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReadStore")
-    }
-}
-
-impl ReadStore {
-    /// Wrap a connection.
-    pub fn new(conn: Connection) -> Self {
-        ReadStore {
-            conn: Arc::new(Mutex::new(conn)),
-        }
-    }
-
-    /// Run `f` on the connection on a blocking thread.
-    pub async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let c = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&c)
-        })
-        .await
-        .map_err(|e| StoreError::NotStored(format!("read task failed: {e}")))?
-    }
-}
+/// The connection the report pages and the topology loader still read
+/// through (with their own SQL) until they use the report store traits.
+pub use crate::store::sqlite::ReportConnection as ReadStore;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// Reads.
-    pub read: ReadStore,
+    /// The store.
+    pub store: SharedStore,
+    /// Paths (topology) still load through the report connection.
+    pub reports: ReadStore,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Writer health.
@@ -120,13 +91,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
-    let db = s
-        .read
-        .with(|c| {
-            c.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(|e| StoreError::NotStored(e.to_string()))
-        })
-        .await;
+    let db = s.store.with(|st| st.ping()).await;
     let writer = s.writer.healthy();
     let ok = db.is_ok() && writer;
     let code = if ok {
@@ -137,12 +102,12 @@ async fn healthz(State(s): State<AppState>) -> Response {
     (code, Json(json!({"status": if ok {"ok"} else {"unavailable"}, "database": db.is_ok(), "writer": writer}))).into_response()
 }
 
-async fn opds(State(s): State<AppState>) -> Result<Json<Vec<read::Opd>>, ApiError> {
-    Ok(Json(s.read.with(read::opds).await?))
+async fn opds(State(s): State<AppState>) -> Result<Json<Vec<api::Opd>>, ApiError> {
+    Ok(Json(s.store.with(|st| st.opds()).await?))
 }
 
-async fn agents(State(s): State<AppState>) -> Result<Json<Vec<read::Agent>>, ApiError> {
-    Ok(Json(s.read.with(read::agents).await?))
+async fn agents(State(s): State<AppState>) -> Result<Json<Vec<api::Agent>>, ApiError> {
+    Ok(Json(s.store.with(|st| st.agents()).await?))
 }
 
 #[derive(Deserialize)]
@@ -153,10 +118,10 @@ struct TargetsQuery {
 async fn targets(
     State(s): State<AppState>,
     Query(q): Query<TargetsQuery>,
-) -> Result<Json<Vec<read::Target>>, ApiError> {
+) -> Result<Json<Vec<api::Target>>, ApiError> {
     Ok(Json(
-        s.read
-            .with(move |c| read::targets(c, q.agent.as_deref()))
+        s.store
+            .with(move |st| st.targets(q.agent.as_deref()))
             .await?,
     ))
 }
@@ -207,7 +172,7 @@ async fn agent_window(s: &AppState, q: ResultsQuery) -> Result<(String, i64, i64
         ));
     }
     let a = agent.clone();
-    if !s.read.with(move |c| read::agent_exists(c, &a)).await? {
+    if !s.store.with(move |st| st.agent_exists(&a)).await? {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no agent `{agent}`"),
@@ -223,8 +188,8 @@ async fn results(
     let limit = q.limit.unwrap_or(MAX_RESULTS).clamp(1, MAX_RESULTS);
     let (agent, from, to) = agent_window(&s, q).await?;
     let rows = s
-        .read
-        .with(move |c| read::results(c, &agent, from, to, limit + 1))
+        .store
+        .with(move |st| st.results(&agent, from, to, limit + 1))
         .await?;
     let truncated = rows.len() > limit;
     let items: Vec<serde_json::Value> = rows
@@ -250,8 +215,8 @@ async fn sessions(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (agent, from, to) = agent_window(&s, q).await?;
     let rows = s
-        .read
-        .with(move |c| read::sessions(c, &agent, from, to))
+        .store
+        .with(move |st| st.sessions(&agent, from, to))
         .await?;
     let items: Vec<serde_json::Value> = rows
         .into_iter()
@@ -269,8 +234,8 @@ async fn sessions(
 
 async fn overview(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
     let (opds, targets) = s
-        .read
-        .with(|c| Ok((read::opds(c)?, read::targets(c, None)?)))
+        .store
+        .with(|st| Ok((st.opds()?, st.targets(None)?)))
         .await?;
     Ok(Html(page::overview(
         &s.display,

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::config::Display;
-use crate::store::read;
+use crate::store::api;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -39,7 +39,7 @@ pub fn decimal(v: f64, places: usize) -> String {
 }
 
 /// Render the overview.
-pub fn overview(d: &Display, opds: &[read::Opd], targets: &[read::Target], now_ms: i64) -> String {
+pub fn overview(d: &Display, opds: &[api::Opd], targets: &[api::Target], now_ms: i64) -> String {
     let mut h = String::new();
     let _ = write!(
         h,

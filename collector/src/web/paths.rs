@@ -14,7 +14,7 @@ use super::page::local_time;
 use super::{ApiError, AppState, parse_time, rfc3339};
 use crate::report::Lang;
 use crate::report::topology::{self, Filter, Topology, esc, hops_text};
-use crate::store::{self, read};
+use crate::store;
 
 /// How far back the page looks for paths and changes, by default (days).
 const PAGE_DAYS: i64 = 30;
@@ -68,7 +68,7 @@ pub(super) async fn api(
     }
     if let Some(a) = q.agent.clone() {
         let name = a.clone();
-        if !s.read.with(move |c| read::agent_exists(c, &a)).await? {
+        if !s.store.with(move |st| st.agent_exists(&a)).await? {
             return Err(ApiError(
                 StatusCode::NOT_FOUND,
                 format!("no agent `{name}`"),
@@ -89,7 +89,7 @@ pub(super) async fn api(
             format!("`limit` must be 1 to {}", API_LIMIT.1),
         ));
     }
-    let mut paths = s.read.with(move |c| topology::load(c, &filter)).await?;
+    let mut paths = s.reports.with(move |c| topology::load(c, &filter)).await?;
     let truncated = paths.len() > limit;
     if truncated {
         // Keep the most recently seen, in their original order.
@@ -163,7 +163,7 @@ pub(super) async fn page(
         from_ms: Some(since),
         ..Filter::default()
     };
-    let paths = s.read.with(move |c| topology::load(c, &filter)).await?;
+    let paths = s.reports.with(move |c| topology::load(c, &filter)).await?;
     let g = Topology::build(&paths, since);
     let d = &s.display;
     let mut h = String::new();

@@ -19,6 +19,14 @@ use rusqlite::Connection;
 
 use super::{Op, StoreError};
 
+pub mod api;
+pub mod conflict;
+#[cfg(test)]
+mod conformance;
+pub mod export;
+pub mod ingest;
+pub mod registry;
+
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pantau.db";
 
@@ -46,6 +54,23 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 /// snapshot) and fails with "database is locked" instead of waiting.
 pub fn write_tx(conn: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
     rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+}
+
+/// Read a stored kind or outcome name back into its enum. Other text means
+/// the row was not written by this collector's ingest, and is an error.
+pub fn text_enum<T>(
+    row: &rusqlite::Row<'_>,
+    i: usize,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let s: String = row.get(i)?;
+    parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unknown name `{s}`").into(),
+        )
+    })
 }
 
 fn create_dir(data_dir: &Path) -> Result<(), StoreError> {
@@ -76,10 +101,16 @@ pub fn open_connection(data_dir: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Apply the migrations up to schema version `target` (tests build older
+/// databases with it).
+fn migrate_to(conn: &Connection, target: usize) -> Result<(), StoreError> {
     let version: usize = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .op("read schema version")?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(version) {
         let tx = write_tx(conn).op("begin migration")?;
         tx.execute_batch(sql).op("apply migration")?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
@@ -180,6 +211,46 @@ impl SqliteStore {
                 .wait_timeout(open, std::time::Duration::from_millis(50))
                 .unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+/// One plain read-write connection shared behind a mutex: what the report
+/// pages (`report::web`) and the topology loader still run on, with their own
+/// SQL, until they read through the report store traits. Nothing else uses it.
+#[derive(Clone)]
+pub struct ReportConnection {
+    conn: std::sync::Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for ReportConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReportConnection")
+    }
+}
+
+impl ReportConnection {
+    /// Wrap a connection.
+    pub fn new(conn: Connection) -> Self {
+        ReportConnection {
+            conn: std::sync::Arc::new(Mutex::new(conn)),
+        }
+    }
+
+    /// Open (creating and migrating) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        open_connection(data_dir).map(Self::new)
+    }
+
+    /// Run `f` on the connection on a blocking thread.
+    pub async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = std::sync::Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || f(&lock(&conn)))
+            .await
+            .map_err(|e| StoreError::NotStored(format!("read task failed: {e}")))?
     }
 }
 

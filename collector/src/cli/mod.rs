@@ -1,0 +1,132 @@
+//! The commands behind the `pantau-collector` binary, so `main.rs` only
+//! parses arguments and dispatches:
+//!
+//! - [`admin`]: the registry commands (`opd`, `agent`).
+//! - here: configuration loading, the `serve` command, and the exit-code
+//!   and message conventions every command shares.
+//!
+//! The report commands and listings (`report`, `verify`, `maintenance`,
+//! `incidents`, ...) are delegated to `report::command` / `report::listing`;
+//! they move to `cli/report.rs` with the report side.
+// pub mod report;
+
+pub mod admin;
+
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::ServeError;
+use crate::config::CollectorConfig;
+
+/// Exit code for a configuration or usage the collector cannot use.
+pub const EXIT_CONFIG: u8 = 64;
+
+/// Why `serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeCommandError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The configuration key it came from.
+        key: &'static str,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A bound socket has no local address.
+    #[error("{0}")]
+    LocalAddr(std::io::Error),
+    /// The collector failed.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// The configuration: the file if given (else the defaults), with the data
+/// directory overridden. A bad file is printed and ends in [`EXIT_CONFIG`].
+pub fn config(path: Option<&Path>, data_dir: Option<&Path>) -> Result<CollectorConfig, ExitCode> {
+    let mut cfg = match path {
+        Some(p) => CollectorConfig::load(p).map_err(|e| {
+            eprint!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        })?,
+        None => CollectorConfig::defaults(),
+    };
+    if let Some(d) = data_dir {
+        cfg.data_dir = d.to_path_buf();
+    }
+    Ok(cfg)
+}
+
+/// Print `pantau-collector: {msg}` on stderr; exit code 1.
+pub fn fail(msg: impl Display) -> ExitCode {
+    eprintln!("pantau-collector: {msg}");
+    ExitCode::FAILURE
+}
+
+/// Print the message of a command that succeeded, or fail with its error.
+pub fn done<E: Display>(r: Result<String, E>) -> ExitCode {
+    match r {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Success, or fail with the error.
+pub fn exit<E: Display>(r: Result<(), E>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Run `body` on a new async runtime; Ctrl-C or SIGTERM cancels its token.
+pub fn runtime<F, Fut, E>(body: F) -> ExitCode
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let shutdown = CancellationToken::new();
+    rt.block_on(async {
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            crate::process::shutdown_signal().await;
+            s.cancel();
+        });
+        exit(body(shutdown).await)
+    })
+}
+
+/// `serve`: bind both listeners, print where, serve until `shutdown`.
+pub async fn serve(
+    cfg: CollectorConfig,
+    shutdown: CancellationToken,
+) -> Result<(), ServeCommandError> {
+    let bind = |addr: SocketAddr, key: &'static str| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeCommandError::Listen { addr, key, source })
+    };
+    let grpc = bind(cfg.grpc_listen, "server.grpc_listen").await?;
+    let http = bind(cfg.http_listen, "server.http_listen").await?;
+    let (g, h) = (
+        grpc.local_addr().map_err(ServeCommandError::LocalAddr)?,
+        http.local_addr().map_err(ServeCommandError::LocalAddr)?,
+    );
+    println!("pantau-collector listening grpc={g} http={h}");
+    crate::serve(cfg, grpc, http, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,373 @@
+//! Conformance checks of the core traits: [`Registry`], [`IngestStore`],
+//! [`ExportQueue`], [`ApiRead`]. Each takes an empty store (except
+//! [`previous_schema_data_survives`]) and panics on a deviation.
+
+use crate::model::{AgentIdentity, Group, HelloInfo, Outcome, ProbeKind, ResultRow, TargetDecl};
+use crate::store::export::Queued;
+use crate::store::{IncomingBatch, Store, StoreError};
+
+fn who(agent: &str, opd: &str) -> AgentIdentity {
+    AgentIdentity {
+        agent_id: agent.into(),
+        opd_id: opd.into(),
+    }
+}
+
+fn target(id: &str, label: &str) -> TargetDecl {
+    TargetDecl {
+        id: id.into(),
+        group: Group::Intranet,
+        kind: ProbeKind::Icmp,
+        address: "10.0.0.1".into(),
+        label: label.into(),
+        interval_ms: 30_000,
+        timeout_ms: 5_000,
+    }
+}
+
+fn hello(epoch: u64, targets: Vec<TargetDecl>) -> HelloInfo {
+    HelloInfo {
+        version: "0.1.0".into(),
+        config_hash: "h".into(),
+        hostname: "box".into(),
+        epoch,
+        agent_time_ms: None,
+        targets,
+    }
+}
+
+/// A result of target `core` as the agent sent it.
+pub fn row(epoch: u64, seq: u64) -> ResultRow {
+    let at = 60_000 * seq as i64;
+    ResultRow {
+        epoch,
+        seq,
+        target_id: "core".into(),
+        group: "intranet".into(),
+        kind: ProbeKind::Icmp.into(),
+        observed_at_ms: at,
+        outcome: Outcome::Ok,
+        detail: String::new(),
+        value_ms: Some(1.5),
+        sent: Some(5),
+        received: Some(5),
+        data: serde_json::json!({"samples_us": [1500]}),
+        late: false,
+        clock_flag: None,
+        agent_time_ms: at,
+        clock_correction_ms: None,
+    }
+}
+
+/// One OPD with one agent that said Hello declaring target `core`.
+fn enrolled(s: &dyn Store) -> AgentIdentity {
+    s.add_opd("dinkes", "Dinas Kesehatan").unwrap();
+    s.add_agent("a1", "dinkes", &[1; 32]).unwrap();
+    let w = who("a1", "dinkes");
+    s.hello(&w, &hello(5, vec![target("core", "Core")]), Some(3), 1_000)
+        .unwrap();
+    w
+}
+
+fn store(s: &dyn Store, w: &AgentIdentity, rows: &[ResultRow], at: i64) -> crate::store::Stored {
+    let b = IncomingBatch {
+        who: w,
+        rows,
+        peer: Some("192.0.2.1:4000"),
+    };
+    let mut out = s.store_batches(&[b], at).unwrap();
+    assert_eq!(out.len(), 1, "one answer per batch");
+    out.remove(0)
+}
+
+/// OPDs, agents and tokens: ids are unique, an agent needs its OPD, a token
+/// finds its agent, listings count and sort.
+pub fn registry_opds_agents_and_tokens(s: &dyn Store) {
+    s.ping().unwrap();
+    s.add_opd("dishub", "Dinas Perhubungan").unwrap();
+    s.add_opd("dinkes", "Dinas Kesehatan").unwrap();
+    assert!(matches!(
+        s.add_opd("dinkes", "x"),
+        Err(StoreError::Exists(_))
+    ));
+    assert!(matches!(
+        s.add_agent("a1", "nope", &[1; 32]),
+        Err(StoreError::UnknownOpd(o)) if o == "nope"
+    ));
+    s.add_agent("a1", "dinkes", &[1; 32]).unwrap();
+    assert!(matches!(
+        s.add_agent("a1", "dishub", &[2; 32]),
+        Err(StoreError::Exists(_))
+    ));
+    let (w, digest) = s.agent_by_token(&[1; 32]).unwrap().unwrap();
+    assert_eq!(w, who("a1", "dinkes"));
+    assert_eq!(digest, [1; 32]);
+    assert!(s.agent_by_token(&[9; 32]).unwrap().is_none());
+    assert_eq!(
+        s.opd_name("dinkes").unwrap().as_deref(),
+        Some("Dinas Kesehatan")
+    );
+    assert_eq!(s.opd_name("nope").unwrap(), None);
+    assert_eq!(s.opd_ids().unwrap(), ["dinkes", "dishub"]);
+    let opds = s.opds().unwrap();
+    let counts: Vec<(&str, u32)> = opds.iter().map(|o| (o.id.as_str(), o.agents)).collect();
+    assert_eq!(counts, [("dinkes", 1), ("dishub", 0)]);
+    assert_eq!(opds[0].last_seen_ms, None);
+    let agents = s.agents().unwrap();
+    assert_eq!(agents.len(), 1);
+    assert_eq!(
+        (agents[0].id.as_str(), agents[0].opd.as_str()),
+        ("a1", "dinkes")
+    );
+    assert_eq!(
+        (agents[0].version.as_deref(), agents[0].conflicts),
+        (None, 0)
+    );
+    assert!(s.agent_exists("a1").unwrap());
+    assert!(!s.agent_exists("a2").unwrap());
+}
+
+/// A Hello records the agent's facts and upserts its targets; each Hello
+/// opens a session; the metric seeding sees all of it.
+pub fn hello_declares_targets_and_opens_a_session(s: &dyn Store) {
+    let w = enrolled(s);
+    let a = &s.agents().unwrap()[0];
+    assert_eq!(a.version.as_deref(), Some("0.1.0"));
+    assert_eq!(a.hostname.as_deref(), Some("box"));
+    assert_eq!(a.clock_offset_ms, Some(3));
+    // A second Hello relabels `core` and adds `dc`.
+    let again = s
+        .hello(
+            &w,
+            &hello(5, vec![target("core", "Core router"), target("dc", "DC")]),
+            None,
+            2_000,
+        )
+        .unwrap();
+    assert_eq!(again.committed_seq, 0);
+    let ts = s.targets(None).unwrap();
+    let ids: Vec<(&str, &str)> = ts
+        .iter()
+        .map(|t| (t.id.as_str(), t.label.as_str()))
+        .collect();
+    assert_eq!(ids, [("core", "Core router"), ("dc", "DC")]);
+    assert_eq!(
+        (ts[0].group.as_str(), ts[0].kind.as_str()),
+        ("intranet", "icmp")
+    );
+    assert_eq!(ts[0].observed_at_ms, None, "no result yet");
+    assert!(s.targets(Some("other")).unwrap().is_empty());
+    let sessions = s.sessions("a1", 0, 10_000).unwrap();
+    let open: Vec<(i64, Option<i64>)> = sessions
+        .iter()
+        .map(|x| (x.connected_at_ms, x.disconnected_at_ms))
+        .collect();
+    assert_eq!(open, [(1_000, None), (2_000, None)]);
+    assert_eq!(sessions[0].epoch, 5);
+    let seeded = s.agent_series(86_400_000).unwrap();
+    assert_eq!(seeded.len(), 1);
+    assert_eq!(seeded[0].who, w);
+    assert_eq!(seeded[0].targets, ["core", "dc"]);
+    assert_eq!(seeded[0].last_seen_ms, None);
+    assert_eq!(
+        seeded[0].clock_offset_ms, None,
+        "the latest Hello's estimate"
+    );
+}
+
+/// A replayed batch (a lost ack) stores nothing twice; the committed seq is
+/// per epoch; the API reads what was stored.
+pub fn replayed_batch_is_stored_once(s: &dyn Store) {
+    let w = enrolled(s);
+    let first = store(s, &w, &[row(5, 1), row(5, 2), row(5, 3)], 200_000);
+    assert_eq!((first.new, first.conflicts.len()), (3, 0));
+    let again = store(s, &w, &[row(5, 2), row(5, 3), row(5, 4)], 300_000);
+    assert_eq!(again.new, 1, "only seq 4 is new");
+    assert!(again.conflicts.is_empty() && again.conflicts_resent.is_empty());
+    assert_eq!(s.committed_seq("a1", 5).unwrap(), 4);
+    assert_eq!(s.committed_seq("a1", 6).unwrap(), 0);
+    assert_eq!(
+        s.hello(&w, &hello(5, vec![]), None, 400_000)
+            .unwrap()
+            .committed_seq,
+        4
+    );
+    let rs = s.results("a1", 0, 1_000_000, 100).unwrap();
+    assert_eq!(rs.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(rs[1].received_at_ms, 200_000, "the first delivery stays");
+    assert_eq!(
+        (
+            rs[0].opd.as_str(),
+            rs[0].kind.as_str(),
+            rs[0].outcome.as_str()
+        ),
+        ("dinkes", "icmp", "ok")
+    );
+    assert_eq!(rs[0].data, serde_json::json!({"samples_us": [1500]}));
+    // The window is [from, to) and the limit holds.
+    let window = s.results("a1", 120_000, 240_000, 100).unwrap();
+    assert_eq!(window.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(s.results("a1", 0, 1_000_000, 2).unwrap().len(), 2);
+    let t = &s.targets(None).unwrap()[0];
+    assert_eq!((t.observed_at_ms, t.loss), (Some(240_000), Some(0.0)));
+    assert_eq!(s.opds().unwrap()[0].last_seen_ms, Some(300_000));
+    assert_eq!(
+        s.agent_series(86_400_000).unwrap()[0].last_seen_ms,
+        Some(300_000)
+    );
+}
+
+/// A different result under a stored identity is kept aside once, counted
+/// once, and never replaces the stored one.
+pub fn conflicting_duplicate_is_kept_aside_once(s: &dyn Store) {
+    let w = enrolled(s);
+    store(s, &w, &[row(5, 1)], 100_000);
+    let mut other = row(5, 1);
+    other.outcome = Outcome::Timeout;
+    other.value_ms = None;
+    let mut replay = row(5, 1);
+    replay.late = true;
+    let got = store(s, &w, &[replay, other.clone(), row(5, 2)], 200_000);
+    assert_eq!((got.new, got.conflicts.clone()), (1, vec![1]));
+    assert!(got.is_conflict(1) && !got.is_conflict(0) && !got.is_conflict(2));
+    let resent = store(s, &w, &[other], 300_000);
+    assert_eq!(
+        (
+            resent.new,
+            resent.conflicts.len(),
+            resent.conflicts_resent.clone()
+        ),
+        (0, 0, vec![0])
+    );
+    assert_eq!(s.agents().unwrap()[0].conflicts, 1);
+    let rs = s.results("a1", 0, 1_000_000, 100).unwrap();
+    assert_eq!(rs.len(), 2);
+    assert_eq!(rs[0].outcome, "ok", "the first stored result stays");
+}
+
+/// Sessions end with a reason; those left open by a stopped collector end
+/// at the last result received in them.
+pub fn sessions_end_and_dangling_ones_close(s: &dyn Store) {
+    let w = enrolled(s);
+    let first = s.sessions("a1", 0, 10_000).unwrap();
+    assert_eq!(first.len(), 1);
+    let id = s
+        .hello(&w, &hello(5, vec![]), None, 50_000)
+        .unwrap()
+        .session;
+    // The first (id unknown to the caller here) is closed as dangling below.
+    s.end_session(id, 70_000, "agent closed the stream")
+        .unwrap();
+    s.end_session(id, 90_000, "twice").unwrap();
+    store(s, &w, &[row(5, 1)], 40_000);
+    assert_eq!(s.close_dangling_sessions().unwrap(), 1);
+    assert_eq!(s.close_dangling_sessions().unwrap(), 0);
+    let all = s.sessions("a1", 0, 1_000_000).unwrap();
+    let got: Vec<(i64, Option<i64>, Option<&str>)> = all
+        .iter()
+        .map(|x| {
+            (
+                x.connected_at_ms,
+                x.disconnected_at_ms,
+                x.end_reason.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1_000, Some(40_000), Some("collector stopped")),
+            (50_000, Some(70_000), Some("agent closed the stream")),
+        ]
+    );
+    // Overlap: a session ending at `from` still counts, one starting at `to` not.
+    assert_eq!(s.sessions("a1", 70_000, 80_000).unwrap().len(), 1);
+    assert_eq!(s.sessions("a1", 71_000, 1_000_000).unwrap().len(), 0);
+    assert!(s.sessions("a1", 0, 1_000).unwrap().is_empty());
+}
+
+/// Results queue for export only while export is enabled, oldest first;
+/// acknowledged entries go; switching export off empties the queue.
+pub fn export_queue_fills_only_while_enabled(s: &dyn Store) {
+    let w = enrolled(s);
+    assert_eq!(s.export_prepare(false).unwrap(), 0);
+    store(s, &w, &[row(5, 1)], 100_000);
+    assert_eq!(s.export_pending().unwrap(), 0, "disabled: nothing queued");
+    assert!(s.export_take(10).unwrap().is_empty());
+    assert_eq!(s.export_prepare(true).unwrap(), 0);
+    let mut flagged = row(5, 3);
+    flagged.clock_flag = Some("future");
+    store(s, &w, &[row(5, 1), row(5, 2), flagged, row(5, 4)], 200_000);
+    assert_eq!(
+        s.export_pending().unwrap(),
+        3,
+        "a replay is not queued again"
+    );
+    let q = s.export_take(10).unwrap();
+    assert_eq!(q.len(), 3);
+    assert!(q.windows(2).all(|p| p[0].id < p[1].id), "oldest first");
+    let Queued::Result(r) = &q[0].item else {
+        panic!("a result: {:?}", q[0].item)
+    };
+    assert_eq!(
+        (
+            r.opd.as_str(),
+            r.agent.as_str(),
+            r.target.as_str(),
+            r.group.as_str()
+        ),
+        ("dinkes", "a1", "core", "intranet")
+    );
+    assert_eq!(
+        (r.observed_at_ms, r.outcome, r.value_ms, r.sent, r.received),
+        (120_000, Outcome::Ok, Some(1.5), Some(5), Some(5))
+    );
+    assert_eq!(q[1].item, Queued::Untrusted);
+    assert!(matches!(&q[2].item, Queued::Result(r) if r.observed_at_ms == 240_000));
+    assert_eq!(s.export_take(1).unwrap().len(), 1);
+    s.export_ack(q[0].id).unwrap();
+    assert_eq!(s.export_pending().unwrap(), 2);
+    assert_eq!(s.export_take(10).unwrap()[0].id, q[1].id);
+    // Enabling twice keeps the queue.
+    assert_eq!(s.export_prepare(true).unwrap(), 0);
+    assert_eq!(s.export_prepare(false).unwrap(), 2);
+    assert_eq!(s.export_pending().unwrap(), 0);
+    store(s, &w, &[row(5, 5)], 300_000);
+    assert_eq!(s.export_pending().unwrap(), 0, "disabled again");
+}
+
+/// The data written at the previous schema version is all there after
+/// migrating, and the new schema's features work on it. The fixture holds,
+/// written with that schema's own means: OPD `old` ("Old OPD"), agent
+/// `old-1` with token digest `[7; 32]`, its ICMP target `core` (group
+/// intranet, address 10.0.0.1, label "Core", interval 30 s, timeout 5 s)
+/// and one result of it: epoch 1, seq 1, observed at 60 000 ms, received at
+/// 61 000 ms, outcome ok, 1.5 ms, 5 of 5 echoes, data `{"samples_us":[1500]}`.
+pub fn previous_schema_data_survives(s: &dyn Store) {
+    assert_eq!(s.opd_name("old").unwrap().as_deref(), Some("Old OPD"));
+    let (w, _) = s.agent_by_token(&[7; 32]).unwrap().expect("the old agent");
+    assert_eq!(w, who("old-1", "old"));
+    let t = s.targets(None).unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].id.as_str(), t[0].label.as_str(), t[0].address.as_str()),
+        ("core", "Core", "10.0.0.1")
+    );
+    assert_eq!(t[0].observed_at_ms, Some(60_000));
+    let rs = s.results("old-1", 0, 1_000_000, 10).unwrap();
+    assert_eq!(rs.len(), 1);
+    assert_eq!(
+        (rs[0].epoch, rs[0].seq, rs[0].received_at_ms, rs[0].value_ms),
+        (1, 1, 61_000, Some(1.5))
+    );
+    assert_eq!(rs[0].data, serde_json::json!({"samples_us": [1500]}));
+    assert_eq!(s.committed_seq("old-1", 1).unwrap(), 1);
+    // A replay of the old result is recognised as one; a different result
+    // under its identity is kept aside; new results store.
+    let mut other = row(1, 1);
+    other.outcome = Outcome::Timeout;
+    let got = store(s, &w, &[row(1, 1), other, row(1, 2)], 200_000);
+    assert_eq!((got.new, got.conflicts.clone()), (1, vec![1]));
+    assert_eq!(s.committed_seq("old-1", 1).unwrap(), 2);
+    assert_eq!(s.agents().unwrap()[0].conflicts, 1);
+}

@@ -1,0 +1,63 @@
+//! The storage conformance suite: checks written against the store traits,
+//! never against a backend, run for every backend by [`store_conformance!`].
+//!
+//! A backend adds one line in its tests:
+//!
+//! ```ignore
+//! crate::store_conformance!(fresh: my_fixture::fresh(), previous_schema: my_fixture::previous());
+//! ```
+//!
+//! `fresh` is an expression giving a [`Fixture`] on an empty store;
+//! `previous_schema` one on a store created at the previous schema version
+//! holding the data [`core::previous_schema_data_survives`] describes, then opened (migrated) by
+//! this build. Each check is one `#[test]`, so a failure names the check.
+//!
+//! - [`core`]: registry, Hello and sessions, ingest with dedupe and
+//!   conflicting duplicates, committed seq, the remote-write queue,
+//!   migration from the previous schema.
+// - `report`: rollups, incidents, capacity, paths (the report side adds it).
+// pub mod report;
+
+pub mod core;
+
+use std::sync::Arc;
+
+use super::Store;
+
+/// A store under test and whatever keeps it alive (a temporary directory,
+/// a scratch database).
+pub struct Fixture {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Dropped after the store.
+    pub keep: Box<dyn std::any::Any + Send>,
+}
+
+/// Expand one `#[test]` per conformance check against a backend's fixtures.
+#[macro_export]
+macro_rules! store_conformance {
+    (fresh: $fresh:expr, previous_schema: $previous:expr $(,)?) => {
+        $crate::store_conformance!(@checks $fresh;
+            registry_opds_agents_and_tokens,
+            hello_declares_targets_and_opens_a_session,
+            replayed_batch_is_stored_once,
+            conflicting_duplicate_is_kept_aside_once,
+            sessions_end_and_dangling_ones_close,
+            export_queue_fills_only_while_enabled,
+        );
+        #[test]
+        fn previous_schema_data_survives_migration() {
+            let f: $crate::store::conformance::Fixture = $previous;
+            $crate::store::conformance::core::previous_schema_data_survives(&*f.store);
+        }
+    };
+    (@checks $fresh:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let f: $crate::store::conformance::Fixture = $fresh;
+                $crate::store::conformance::core::$check(&*f.store);
+            }
+        )*
+    };
+}

@@ -1,0 +1,326 @@
+//! Ingest in SQLite: Hello and sessions, results stored with dedupe and
+//! conflicting duplicates kept aside, traceroute paths, committed seq.
+//!
+//! The free functions take a connection or an open transaction: the
+//! [`IngestStore`] implementation below uses them, and so do tests and
+//! benches that prepare a database directly.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{SqliteStore, conflict, open_connection, write_tx};
+use crate::model::{AgentIdentity, HelloInfo, ProbeKind, ResultRow, RowKind};
+use crate::store::conflict::ResultContent;
+use crate::store::ingest::{IncomingBatch, IngestStore, Opened, Stored, merge_hops};
+use crate::store::{Op, StoreError, now_ms};
+
+/// Highest committed seq of an agent's epoch (0 if none).
+pub fn committed_seq(conn: &Connection, agent: &str, epoch: u64) -> Result<u64, StoreError> {
+    let v: Option<i64> = conn
+        .query_row(
+            "SELECT MAX(seq) FROM result WHERE agent_id = ?1 AND epoch = ?2",
+            params![agent, epoch as i64],
+            |r| r.get(0),
+        )
+        .op("read committed seq")?;
+    Ok(v.unwrap_or(0) as u64)
+}
+
+/// Record a Hello: agent facts and its target catalogue.
+pub fn record_hello(
+    conn: &mut Connection,
+    who: &AgentIdentity,
+    h: &HelloInfo,
+    clock_offset_ms: Option<i64>,
+) -> Result<(), StoreError> {
+    record_hello_at(conn, who, h, clock_offset_ms, now_ms())
+}
+
+fn record_hello_at(
+    conn: &mut Connection,
+    who: &AgentIdentity,
+    h: &HelloInfo,
+    clock_offset_ms: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let tx = write_tx(conn).op("begin hello")?;
+    tx.execute(
+        "UPDATE agent SET version = ?2, config_hash = ?3, hostname = ?4, last_hello_ms = ?5, clock_offset_ms = ?6 WHERE id = ?1",
+        params![who.agent_id, h.version, h.config_hash, h.hostname, now, clock_offset_ms],
+    )
+    .op("update agent")?;
+    {
+        let mut st = tx
+            .prepare_cached(
+                "INSERT INTO target (agent_id, id, grp, kind, address, label, interval_ms, timeout_ms, first_seen_ms, last_declared_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                 ON CONFLICT(agent_id, id) DO UPDATE SET grp = excluded.grp, kind = excluded.kind,
+                   address = excluded.address, label = excluded.label, interval_ms = excluded.interval_ms,
+                   timeout_ms = excluded.timeout_ms, last_declared_ms = excluded.last_declared_ms",
+            )
+            .op("prepare target upsert")?;
+        for t in &h.targets {
+            st.execute(params![
+                who.agent_id,
+                t.id,
+                t.group.as_str(),
+                t.kind.as_str(),
+                t.address,
+                t.label,
+                t.interval_ms as i64,
+                t.timeout_ms as i64,
+                now
+            ])
+            .op("upsert target")?;
+        }
+    }
+    tx.commit().op("commit hello")
+}
+
+/// Open a session row for a connected agent; returns its id.
+pub fn start_session(
+    conn: &Connection,
+    agent: &str,
+    epoch: u64,
+    at_ms: i64,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO agent_session (agent_id, epoch, connected_at_ms) VALUES (?1, ?2, ?3)",
+        params![agent, epoch as i64, at_ms],
+    )
+    .op("start session")?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Close a session.
+pub fn end_session(conn: &Connection, id: i64, at_ms: i64, reason: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE agent_session SET disconnected_at_ms = ?2, end_reason = ?3 WHERE id = ?1 AND disconnected_at_ms IS NULL",
+        params![id, at_ms, reason],
+    )
+    .op("end session")?;
+    Ok(())
+}
+
+/// Close sessions left open by a collector that stopped without closing
+/// them (crash, kill -9): they end at the last result received in them.
+pub fn close_dangling_sessions(conn: &Connection) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE agent_session SET end_reason = 'collector stopped',
+           disconnected_at_ms = MAX(connected_at_ms, COALESCE((SELECT MAX(r.received_at_ms) FROM result r
+             WHERE r.agent_id = agent_session.agent_id AND r.received_at_ms >= agent_session.connected_at_ms),
+             connected_at_ms))
+         WHERE disconnected_at_ms IS NULL",
+        [],
+    )
+    .op("close dangling sessions")
+}
+
+/// Insert rows inside an open transaction; returns how many were new.
+/// Conflicting duplicates are kept aside (see [`store_results`]).
+pub fn insert_results(
+    tx: &rusqlite::Transaction<'_>,
+    who: &AgentIdentity,
+    rows: &[ResultRow],
+    received_at_ms: i64,
+) -> Result<usize, StoreError> {
+    Ok(store_results(tx, who, rows, received_at_ms, None)?.new)
+}
+
+/// Insert rows inside an open transaction. A row whose (agent, epoch, seq)
+/// is already stored is compared with the stored one, only then (the
+/// common path costs nothing more): identical is an ordinary replay and is
+/// ignored; different is a conflicting duplicate, kept in `result_conflict`
+/// with the `peer` address, while the stored result stays.
+pub fn store_results(
+    tx: &rusqlite::Transaction<'_>,
+    who: &AgentIdentity,
+    rows: &[ResultRow],
+    received_at_ms: i64,
+    peer: Option<&str>,
+) -> Result<Stored, StoreError> {
+    let mut st = tx
+        .prepare_cached(
+            "INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms, received_at_ms,
+                                 outcome, detail, value_ms, sent, received, data, late, clock_flag,
+                                 agent_time_ms, clock_correction_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+             ON CONFLICT DO NOTHING",
+        )
+        .op("prepare result insert")?;
+    let mut out = Stored::default();
+    for (i, r) in rows.iter().enumerate() {
+        let data = r.data.to_string();
+        let inserted = st
+            .execute(params![
+                who.agent_id,
+                r.epoch as i64,
+                r.seq as i64,
+                who.opd_id,
+                r.target_id,
+                r.kind.as_str(),
+                r.observed_at_ms,
+                received_at_ms,
+                r.outcome.as_str(),
+                r.detail,
+                r.value_ms,
+                r.sent,
+                r.received,
+                data,
+                r.late,
+                r.clock_flag,
+                r.agent_time_ms,
+                r.clock_correction_ms,
+            ])
+            .op("insert result")?;
+        if inserted == 1 {
+            if r.kind == RowKind::Probe(ProbeKind::Traceroute) {
+                record_path(tx, &who.agent_id, r)?;
+            }
+            out.new += 1;
+            continue;
+        }
+        let content = ResultContent::of(r);
+        let same =
+            conflict::stored(tx, &who.agent_id, r.epoch, r.seq)?.is_none_or(|s| s == content);
+        if same {
+            continue;
+        }
+        if conflict::keep(
+            tx,
+            &who.agent_id,
+            &who.opd_id,
+            r,
+            &content,
+            received_at_ms,
+            peer,
+        )? {
+            out.conflicts.push(i);
+        } else {
+            out.conflicts_resent.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// Fold a traceroute result into the agent's paths to its target: extend the
+/// latest path if the hops are the same, else start a new one (a path change).
+/// Results arrive in sequence order, so "latest" is by observation time.
+fn record_path(
+    tx: &rusqlite::Transaction<'_>,
+    agent_id: &str,
+    r: &ResultRow,
+) -> Result<(), StoreError> {
+    let Some(hops) = r.data.get("hops").and_then(serde_json::Value::as_array) else {
+        return Ok(());
+    };
+    if hops.is_empty() {
+        return Ok(());
+    }
+    let field = |k: &str| -> Vec<serde_json::Value> { hops.iter().map(|h| h[k].clone()).collect() };
+    let new_addrs = field("address");
+    let addrs = serde_json::Value::Array(new_addrs.clone()).to_string();
+    let rtts = serde_json::Value::Array(field("rtt_us")).to_string();
+    let reached = r.data["reached"].as_bool().unwrap_or(false);
+    let latest: Option<(i64, String, i64)> = tx
+        .query_row(
+            "SELECT id, hops, last_seen_ms FROM path WHERE agent_id = ?1 AND target_id = ?2
+             ORDER BY last_seen_ms DESC, id DESC LIMIT 1",
+            params![agent_id, r.target_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .op("read latest path")?;
+    let merged = latest.as_ref().and_then(|(_, old, _)| {
+        let old: Vec<serde_json::Value> = serde_json::from_str(old).ok()?;
+        merge_hops(&old, &new_addrs)
+    });
+    match latest {
+        Some((id, _, last)) if merged.is_some() => {
+            let hops = serde_json::Value::Array(merged.unwrap_or_default()).to_string();
+            tx.execute(
+                "UPDATE path SET last_seen_ms = MAX(last_seen_ms, ?2), times_seen = times_seen + 1,
+                        rtt_us = CASE WHEN ?2 >= ?3 THEN ?4 ELSE rtt_us END, reached = ?5, hops = ?6
+                 WHERE id = ?1",
+                params![id, r.observed_at_ms, last, rtts, reached, hops],
+            )
+            .op("extend path")?;
+        }
+        previous => {
+            tx.execute(
+                "INSERT INTO path (agent_id, target_id, hops, reached, rtt_us, first_seen_ms,
+                                   last_seen_ms, times_seen, previous_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 1, ?7)",
+                params![
+                    agent_id,
+                    r.target_id,
+                    addrs,
+                    reached,
+                    rtts,
+                    r.observed_at_ms,
+                    previous.map(|(id, _, _)| id)
+                ],
+            )
+            .op("insert path")?;
+        }
+    }
+    Ok(())
+}
+
+impl IngestStore for SqliteStore {
+    fn hello(
+        &self,
+        who: &AgentIdentity,
+        info: &HelloInfo,
+        clock_offset_ms: Option<i64>,
+        at_ms: i64,
+    ) -> Result<Opened, StoreError> {
+        self.write(|c| {
+            record_hello_at(c, who, info, clock_offset_ms, at_ms)?;
+            let committed_seq = committed_seq(c, &who.agent_id, info.epoch)?;
+            let session = start_session(c, &who.agent_id, info.epoch, at_ms)?;
+            Ok(Opened {
+                committed_seq,
+                session,
+            })
+        })
+    }
+
+    fn end_session(&self, id: i64, at_ms: i64, reason: &str) -> Result<(), StoreError> {
+        self.write(|c| end_session(c, id, at_ms, reason))
+    }
+
+    fn close_dangling_sessions(&self) -> Result<usize, StoreError> {
+        self.write(|c| close_dangling_sessions(c))
+    }
+
+    fn committed_seq(&self, agent: &str, epoch: u64) -> Result<u64, StoreError> {
+        self.read(|c| committed_seq(c, agent, epoch))
+    }
+
+    fn store_batches(
+        &self,
+        batches: &[IncomingBatch<'_>],
+        received_at_ms: i64,
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.write(|c| {
+            let tx = write_tx(c).op("begin batch")?;
+            let mut counts = Vec::with_capacity(batches.len());
+            for b in batches {
+                counts.push(store_results(&tx, b.who, b.rows, received_at_ms, b.peer)?);
+                // Same transaction: a stored result always re-rolls its hour.
+                crate::report::rollup::mark_dirty(&tx, &b.who.opd_id, b.rows)?;
+            }
+            tx.commit().op("commit batch")?;
+            Ok(counts)
+        })
+    }
+
+    fn recover(&self) -> Result<(), StoreError> {
+        // SQLite may keep a broken handle after an I/O error: start afresh.
+        let fresh = open_connection(self.dir())?;
+        self.write(|c| {
+            *c = fresh;
+            Ok(())
+        })
+    }
+}
