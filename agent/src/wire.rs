@@ -4,9 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use pantau_proto::v1 as pb;
 
-use crate::config::Target;
 use crate::model::{Measurement, Outcome, ProbeKind, Record};
 use crate::spool::SpoolState;
+use pantau_core::probe::Target;
 
 fn us(d: Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
@@ -157,17 +157,17 @@ impl From<&Record> for pb::Result {
     }
 }
 
-impl From<&Target> for pb::TargetInfo {
-    fn from(t: &Target) -> Self {
-        pb::TargetInfo {
-            id: t.id.clone(),
-            group: t.group.as_str().to_string(),
-            kind: wire_kind(t.kind).into(),
-            address: t.address.clone(),
-            interval_ms: t.interval.as_millis() as u64,
-            timeout_ms: t.timeout.as_millis() as u64,
-            label: t.label.clone(),
-        }
+/// The wire description of a configured target (the type lives in
+/// `pantau_core`, so a function rather than a `From` impl).
+pub fn target_info(t: &Target) -> pb::TargetInfo {
+    pb::TargetInfo {
+        id: t.id.clone(),
+        group: t.group.as_str().to_string(),
+        kind: wire_kind(t.kind()).into(),
+        address: t.address.clone(),
+        interval_ms: t.interval.as_millis() as u64,
+        timeout_ms: t.timeout.as_millis() as u64,
+        label: t.label.clone(),
     }
 }
 

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Mutex;
 
 use super::{failed, link, ok};
-use crate::config::{BandwidthPolicy, BandwidthTest, Direction, Target};
+use crate::config::BandwidthPolicy;
+use pantau_core::probe::{BandwidthSpec, Direction, Target};
 use crate::model::{BandwidthResult, Measurement, Observation, Outcome};
 
 /// Size of the chunks an upload stream sends.
@@ -147,14 +148,7 @@ impl BandwidthProber {
     }
 
     /// Run one test for `t`.
-    pub async fn probe(&self, t: &Target) -> Observation {
-        let Some(spec) = &t.bandwidth else {
-            return failed(
-                Outcome::Other,
-                "bandwidth target without settings",
-                Measurement::None,
-            );
-        };
+    pub async fn probe(&self, t: &Target, spec: &BandwidthSpec) -> Observation {
         // One test at a time: held for the whole test.
         let mut last = self.last_start.lock().await;
         let month = month_of(SystemTime::now());
@@ -266,7 +260,7 @@ impl BandwidthProber {
     async fn run_direction(
         &self,
         t: &Target,
-        spec: &BandwidthTest,
+        spec: &BandwidthSpec,
         upload: bool,
     ) -> Result<DirResult, (u64, (Outcome, String))> {
         let counter = Arc::new(AtomicU64::new(0));
@@ -383,7 +377,7 @@ impl BandwidthProber {
     fn request(
         &self,
         t: &Target,
-        spec: &BandwidthTest,
+        spec: &BandwidthSpec,
         upload: bool,
         bytes: u64,
         counter: &Arc<AtomicU64>,

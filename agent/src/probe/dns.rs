@@ -7,17 +7,17 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 use super::{failed, io_outcome, ok};
-use crate::config::Target;
+use pantau_core::probe::{DnsSpec, Target};
 use crate::model::{Measurement, Observation, Outcome};
 
 /// Run one query.
-pub async fn probe(t: &Target) -> Observation {
+pub async fn probe(t: &Target, spec: &DnsSpec) -> Observation {
     let none = |rcode| Measurement::Dns {
         resolve: Duration::ZERO,
         answers: 0,
         rcode,
     };
-    let server = match t.dns_server.or_else(system_resolver) {
+    let server = match spec.server.or_else(system_resolver) {
         Some(s) => s,
         None => {
             return failed(
@@ -28,7 +28,7 @@ pub async fn probe(t: &Target) -> Observation {
         }
     };
     let id: u16 = rand::random();
-    let Some(query) = build_query(id, &t.address, if t.dns_aaaa { 28 } else { 1 }) else {
+    let Some(query) = build_query(id, &t.address, if spec.aaaa { 28 } else { 1 }) else {
         return failed(
             Outcome::Other,
             format!("`{}` is not a valid DNS name", t.address),

@@ -5,7 +5,7 @@ use std::error::Error as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{failed, ok};
-use crate::config::Target;
+use pantau_core::probe::{HttpSpec, Target};
 use crate::model::{Measurement, Observation, Outcome};
 
 /// Most body bytes read per probe; the rest is not downloaded.
@@ -31,7 +31,7 @@ impl HttpProber {
     }
 
     /// Request the target URL once.
-    pub async fn probe(&self, t: &Target) -> Observation {
+    pub async fn probe(&self, t: &Target, spec: &HttpSpec) -> Observation {
         let start = Instant::now();
         let blank = |status: u16| Measurement::Http {
             status,
@@ -76,12 +76,7 @@ impl HttpProber {
                     tls_not_after,
                     body_bytes,
                 };
-                let expected = if t.expect_status.is_empty() {
-                    (200..400).contains(&status)
-                } else {
-                    t.expect_status.contains(&status)
-                };
-                if expected {
+                if spec.accepts(status) {
                     ok(m)
                 } else {
                     failed(Outcome::HttpStatus, format!("HTTP status {status}"), m)

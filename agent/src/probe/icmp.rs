@@ -22,7 +22,7 @@ use nix::sys::socket::{
 use tokio::io::unix::AsyncFd;
 
 use super::{failed, io_outcome, ok, resolve_one};
-use crate::config::Target;
+use pantau_core::probe::{IcmpSpec, Target};
 use crate::model::{Measurement, Observation, Outcome, PingStats};
 use crate::stats::ping_stats;
 
@@ -228,7 +228,7 @@ impl IcmpProber {
     }
 
     /// Run one round against the target.
-    pub async fn probe(&self, t: &Target) -> Observation {
+    pub async fn probe(&self, t: &Target, spec: &IcmpSpec) -> Observation {
         let none = |sent| {
             Measurement::Ping(PingStats {
                 sent,
@@ -243,7 +243,7 @@ impl IcmpProber {
             Ok(s) => s,
             Err(e) => return failed(Outcome::Other, e, none(0)),
         };
-        let round = echo_round(&sock, ip, t.count, t.timeout).await;
+        let round = echo_round(&sock, ip, spec.count, t.timeout).await;
         let stats = ping_stats(round.sent, round.samples);
         if stats.received > 0 {
             ok(Measurement::Ping(stats))
@@ -252,7 +252,7 @@ impl IcmpProber {
         } else {
             failed(
                 Outcome::Timeout,
-                format!("no echo reply from {ip} ({} sent)", t.count),
+                format!("no echo reply from {ip} ({} sent)", spec.count),
                 Measurement::Ping(stats),
             )
         }

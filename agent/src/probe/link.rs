@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::snmp::{self, Value};
 use super::usm::UserKeys;
 use super::{failed, ok};
-use crate::config::{LinkSource, LinkSpec, SnmpAuth, Target, split_host_port};
+use pantau_core::probe::{LinkSource, LinkSpec, SnmpAuth, Target, split_host_port};
 use crate::model::{LinkSample, Measurement, Observation, Outcome};
 
 /// Counters read in one poll.
@@ -221,14 +221,7 @@ pub struct LinkProber {
 
 impl LinkProber {
     /// Poll `t` once.
-    pub async fn probe(&self, t: &Target) -> Observation {
-        let Some(spec) = &t.link else {
-            return failed(
-                Outcome::Other,
-                "link target without [targets.link]",
-                Measurement::None,
-            );
-        };
+    pub async fn probe(&self, t: &Target, spec: &LinkSpec) -> Observation {
         let read = self.read(t, spec).await;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let entry = st.entry(t.id.clone()).or_default();
@@ -336,9 +329,9 @@ impl LinkProber {
                         let mut session = taken.unwrap_or_else(|| {
                             snmp::V3Session::new(Arc::new(UserKeys::new(
                                 &u.user,
-                                u.auth_protocol,
+                                u.auth_protocol.into(),
                                 &u.auth_password.0,
-                                u.priv_protocol,
+                                u.priv_protocol.into(),
                                 &u.priv_password.0,
                             )))
                         });

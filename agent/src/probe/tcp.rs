@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use super::{failed, io_outcome, ok, resolve_one};
-use crate::config::{Target, split_host_port};
+use pantau_core::probe::{Target, split_host_port};
 use crate::model::{Measurement, Observation, Outcome};
 
 const NONE: Measurement = Measurement::Tcp {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use super::icmp::{EchoSocket, PERMISSION_HINT};
 use super::{failed, io_outcome, ok, resolve_one};
-use crate::config::Target;
+use pantau_core::probe::Target;
 use crate::model::{Hop, Measurement, Observation, Outcome, PathTrace};
 
 /// Highest TTL tried.
