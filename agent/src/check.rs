@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::config::AgentConfig;
-use pantau_core::probe::Target;
 use crate::model::{Observation, Outcome};
 use crate::probe::{Probe, Prober};
+use pantau_core::probe::Target;
 
 /// Run every probe once; results in configuration order.
 pub async fn run_all<P: Probe>(prober: Arc<P>, targets: &[Target]) -> Vec<Observation> {

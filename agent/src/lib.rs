@@ -71,7 +71,10 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ru
     let mut prober = Prober::new().map_err(RunError::Config)?;
     prober.configure_bandwidth(Some(token.clone()), cfg.bandwidth.clone());
     let prober = Arc::new(prober);
-    if cfg.targets.iter().any(|t| t.kind() == model::ProbeKind::Icmp)
+    if cfg
+        .targets
+        .iter()
+        .any(|t| t.kind() == model::ProbeKind::Icmp)
         && let Err(e) = prober.icmp_preflight()
     {
         tracing::error!(error = %e, "ICMP probes will fail until this is fixed");

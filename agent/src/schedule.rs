@@ -10,9 +10,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use pantau_core::probe::Target;
 use crate::model::{Observation, ProbeKind};
 use crate::probe::Probe;
+use pantau_core::probe::Target;
 
 /// A stable offset in `[0, interval)` for a target, so restarts keep the same
 /// spread and targets with one interval do not all fire at once.

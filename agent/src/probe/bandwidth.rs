@@ -19,8 +19,8 @@ use tokio::sync::Mutex;
 
 use super::{failed, link, ok};
 use crate::config::BandwidthPolicy;
-use pantau_core::probe::{BandwidthSpec, Direction, Target};
 use crate::model::{BandwidthResult, Measurement, Observation, Outcome};
+use pantau_core::probe::{BandwidthSpec, Direction, Target};
 
 /// Size of the chunks an upload stream sends.
 const CHUNK: usize = 64 * 1024;

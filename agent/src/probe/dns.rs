@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 use super::{failed, io_outcome, ok};
-use pantau_core::probe::{DnsSpec, Target};
 use crate::model::{Measurement, Observation, Outcome};
+use pantau_core::probe::{DnsSpec, Target};
 
 /// Run one query.
 pub async fn probe(t: &Target, spec: &DnsSpec) -> Observation {

@@ -5,8 +5,8 @@ use std::error::Error as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{failed, ok};
-use pantau_core::probe::{HttpSpec, Target};
 use crate::model::{Measurement, Observation, Outcome};
+use pantau_core::probe::{HttpSpec, Target};
 
 /// Most body bytes read per probe; the rest is not downloaded.
 const BODY_CAP: u64 = 1024 * 1024;

@@ -22,9 +22,9 @@ use nix::sys::socket::{
 use tokio::io::unix::AsyncFd;
 
 use super::{failed, io_outcome, ok, resolve_one};
-use pantau_core::probe::{IcmpSpec, Target};
 use crate::model::{Measurement, Observation, Outcome, PingStats};
 use crate::stats::ping_stats;
+use pantau_core::probe::{IcmpSpec, Target};
 
 /// Plain-words fix shown when the ICMP socket cannot be opened.
 pub const PERMISSION_HINT: &str = "ICMP needs permission to open a ping socket. Fix one of: \

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use super::snmp::{self, Value};
 use super::usm::UserKeys;
 use super::{failed, ok};
-use pantau_core::probe::{LinkSource, LinkSpec, SnmpAuth, Target, split_host_port};
 use crate::model::{LinkSample, Measurement, Observation, Outcome};
+use pantau_core::probe::{LinkSource, LinkSpec, SnmpAuth, Target, split_host_port};
 
 /// Counters read in one poll.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use super::{failed, io_outcome, ok, resolve_one};
-use pantau_core::probe::{Target, split_host_port};
 use crate::model::{Measurement, Observation, Outcome};
+use pantau_core::probe::{Target, split_host_port};
 
 const NONE: Measurement = Measurement::Tcp {
     connect: Duration::ZERO,

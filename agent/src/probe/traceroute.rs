@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use super::icmp::{EchoSocket, PERMISSION_HINT};
 use super::{failed, io_outcome, ok, resolve_one};
-use pantau_core::probe::Target;
 use crate::model::{Hop, Measurement, Observation, Outcome, PathTrace};
+use pantau_core::probe::Target;
 
 /// Highest TTL tried.
 pub const MAX_HOPS: u8 = 30;

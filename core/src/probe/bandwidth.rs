@@ -99,11 +99,7 @@ impl KindConfig for BandwidthSpec {
         BadAddress::unless(valid_http_url(a), a, "an http:// or https:// URL")
     }
 
-    fn validate(
-        keys: BandwidthKeys,
-        cx: &TargetContext<'_>,
-        p: &mut Vec<Problem>,
-    ) -> Option<Self> {
+    fn validate(keys: BandwidthKeys, cx: &TargetContext<'_>, p: &mut Vec<Problem>) -> Option<Self> {
         let raw = keys.table.unwrap_or_default();
         let before = p.len();
         let k = |s: &str| cx.key(&format!("bandwidth.{s}"));

@@ -35,8 +35,8 @@ pub use bandwidth::{BandwidthSpec, Direction, RawBandwidthTest};
 pub use dns::DnsSpec;
 pub use http::HttpSpec;
 pub use icmp::IcmpSpec;
-pub use link::{AuthProtocol, LinkSource, LinkSpec, PrivProtocol, RawLink, Secret, SnmpAuth};
 pub use link::SnmpV3User;
+pub use link::{AuthProtocol, LinkSource, LinkSpec, PrivProtocol, RawLink, Secret, SnmpAuth};
 pub use tcp::TcpSpec;
 pub use traceroute::TracerouteSpec;
 
@@ -154,8 +154,7 @@ pub trait KindConfig: Sized {
     /// Check the target's address; the error says what form is expected.
     fn check_address(address: &str) -> Result<(), BadAddress>;
     /// Validate the kind's keys into its spec, pushing every problem found.
-    fn validate(keys: Self::Keys, cx: &TargetContext<'_>, p: &mut Vec<Problem>)
-    -> Option<Self>;
+    fn validate(keys: Self::Keys, cx: &TargetContext<'_>, p: &mut Vec<Problem>) -> Option<Self>;
 }
 
 /// The raw keys one kind adds to a `[[targets]]` table.
@@ -571,5 +570,97 @@ pub fn targets_from_toml(fragment: &str) -> Result<Vec<Target>, Vec<Problem>> {
         Ok(targets)
     } else {
         Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(split_host_port("10.0.0.1:443"), Some(("10.0.0.1", 443)));
+        assert_eq!(split_host_port("[::1]:80"), Some(("::1", 80)));
+        assert_eq!(split_host_port("example.go.id:0"), None);
+        assert_eq!(split_host_port("example.go.id"), None);
+        assert!(check_address(ProbeKind::Http, "ftp://x").is_err());
+        assert!(check_address(ProbeKind::Icmp, "::1").is_ok());
+        assert!(check_address(ProbeKind::Icmp, "bad host!").is_err());
+        assert_eq!(
+            check_address(ProbeKind::Tcp, "10.0.0.1")
+                .unwrap_err()
+                .to_string(),
+            "`10.0.0.1` is not host:port (IPv6: [addr]:port)"
+        );
+    }
+
+    fn problems(fragment: &str) -> Vec<(String, String)> {
+        targets_from_toml(fragment)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| (p.key, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn each_kind_takes_its_own_keys_from_the_flat_table() {
+        let targets = targets_from_toml(
+            "[[targets]]\nid = \"i\"\ngroup = \"app\"\nkind = \"icmp\"\naddress = \"10.0.0.1\"\ncount = 3\n\
+             [[targets]]\nid = \"d\"\ngroup = \"app\"\nkind = \"dns\"\naddress = \"go.id\"\nserver = \"10.0.0.53\"\nrecord = \"AAAA\"\n\
+             [[targets]]\nid = \"t\"\ngroup = \"app\"\nkind = \"traceroute\"\naddress = \"10.0.0.1\"\n",
+        )
+        .unwrap();
+        let specs: Vec<&ProbeSpec> = targets.iter().map(|t| &t.spec).collect();
+        assert_eq!(
+            specs,
+            [
+                &ProbeSpec::Icmp(IcmpSpec { count: 3 }),
+                &ProbeSpec::Dns(DnsSpec {
+                    server: Some("10.0.0.53:53".parse().unwrap()),
+                    aaaa: true
+                }),
+                &ProbeSpec::Traceroute(TracerouteSpec),
+            ]
+        );
+        assert_eq!(targets[2].kind(), ProbeKind::Traceroute);
+    }
+
+    #[test]
+    fn keys_of_another_kind_and_unknown_keys_are_named() {
+        let got = problems(
+            "[[targets]]\nid = \"t\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"10.0.0.1:80\"\n\
+             count = 3\nexpect_status = [200]\nrecord = \"A\"\ncolour = 1\n[targets.link]\nsource = \"local\"\n",
+        );
+        assert_eq!(
+            got,
+            [
+                (
+                    "targets[0].colour".to_string(),
+                    "unknown key (check the spelling against docs/CONFIG.md)".to_string()
+                ),
+                (
+                    "targets[0].count".to_string(),
+                    "only icmp targets take count".to_string()
+                ),
+                (
+                    "targets[0].expect_status".to_string(),
+                    "only http targets take expect_status".to_string()
+                ),
+                (
+                    "targets[0].server".to_string(),
+                    "only dns targets take server and record".to_string()
+                ),
+                (
+                    "targets[0].link".to_string(),
+                    "only link targets take [targets.link]".to_string()
+                ),
+            ]
+        );
+        let kind =
+            problems("[[targets]]\nid = \"t\"\ngroup = \"app\"\nkind = \"ftp\"\naddress = \"x\"\n");
+        assert_eq!(
+            kind[0].1,
+            "`ftp` is not a probe kind; allowed: icmp, tcp, http, dns, bandwidth, link, traceroute"
+        );
     }
 }
