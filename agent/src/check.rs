@@ -199,7 +199,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::model::{Group, Measurement, ProbeKind};
+    use crate::model::{Group, Measurement};
 
     fn target(id: &str) -> Target {
         Target {

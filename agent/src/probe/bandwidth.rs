@@ -20,7 +20,9 @@ use tokio::sync::Mutex;
 use super::{failed, link, ok};
 use crate::config::BandwidthPolicy;
 use crate::model::{BandwidthResult, Measurement, Observation, Outcome};
+use crate::wire::us;
 use pantau_core::probe::{BandwidthSpec, Direction, Target};
+use pantau_proto::v1 as pb;
 
 /// Size of the chunks an upload stream sends.
 const CHUNK: usize = 64 * 1024;
@@ -444,6 +446,22 @@ async fn busy_rate(iface: &str) -> Result<u64, String> {
     let (rx1, tx1) = link::local_counters(iface)?;
     let bytes = rx1.saturating_sub(rx0) + tx1.saturating_sub(tx0);
     Ok(bits_per_second(bytes, t0.elapsed()))
+}
+
+/// The wire form of one test.
+pub(crate) fn to_wire(b: &BandwidthResult) -> pb::BandwidthMeasurement {
+    pb::BandwidthMeasurement {
+        download_bps: b.download_bps,
+        upload_bps: b.upload_bps,
+        download_bytes: b.download_bytes,
+        upload_bytes: b.upload_bytes,
+        download_window_us: us(b.download_window),
+        upload_window_us: us(b.upload_window),
+        streams: b.streams,
+        skipped: b.skipped.clone(),
+        busy_bps: b.busy_bps,
+        month_bytes: b.month_bytes,
+    }
 }
 
 #[cfg(test)]

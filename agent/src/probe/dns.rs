@@ -8,7 +8,9 @@ use tokio::net::UdpSocket;
 
 use super::{failed, io_outcome, ok};
 use crate::model::{Measurement, Observation, Outcome};
+use crate::wire::us;
 use pantau_core::probe::{DnsSpec, Target};
+use pantau_proto::v1 as pb;
 
 /// Run one query.
 pub async fn probe(t: &Target, spec: &DnsSpec) -> Observation {
@@ -141,6 +143,23 @@ pub fn parse_header(b: &[u8], id: u16) -> Option<Header> {
     Some(Header {
         rcode: b[3] & 0x0f,
         answers: u32::from(u16::from_be_bytes([b[6], b[7]])),
+    })
+}
+
+/// The wire form of one lookup (`None` for another kind's measurement).
+pub(crate) fn to_wire(m: &Measurement) -> Option<pb::DnsMeasurement> {
+    let Measurement::Dns {
+        resolve,
+        answers,
+        rcode,
+    } = m
+    else {
+        return None;
+    };
+    Some(pb::DnsMeasurement {
+        resolve_us: us(*resolve),
+        answers: *answers,
+        rcode: u32::from(*rcode),
     })
 }
 

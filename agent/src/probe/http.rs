@@ -6,7 +6,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{failed, ok};
 use crate::model::{Measurement, Observation, Outcome};
+use crate::wire::{ts, us};
 use pantau_core::probe::{HttpSpec, Target};
+use pantau_proto::v1 as pb;
 
 /// Most body bytes read per probe; the rest is not downloaded.
 const BODY_CAP: u64 = 1024 * 1024;
@@ -186,6 +188,27 @@ fn parse_der_time(tag: u8, s: &str) -> Option<SystemTime> {
     )?;
     let secs = dt.and_utc().timestamp();
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// The wire form of one request (`None` for another kind's measurement).
+pub(crate) fn to_wire(m: &Measurement) -> Option<pb::HttpMeasurement> {
+    let Measurement::Http {
+        status,
+        ttfb,
+        total,
+        tls_not_after,
+        body_bytes,
+    } = m
+    else {
+        return None;
+    };
+    Some(pb::HttpMeasurement {
+        status: u32::from(*status),
+        ttfb_us: us(*ttfb),
+        total_us: us(*total),
+        tls_not_after: tls_not_after.map(ts),
+        body_bytes: *body_bytes,
+    })
 }
 
 #[cfg(test)]

@@ -24,7 +24,9 @@ use tokio::io::unix::AsyncFd;
 use super::{failed, io_outcome, ok, resolve_one};
 use crate::model::{Measurement, Observation, Outcome, PingStats};
 use crate::stats::ping_stats;
+use crate::wire::us;
 use pantau_core::probe::{IcmpSpec, Target};
+use pantau_proto::v1 as pb;
 
 /// Plain-words fix shown when the ICMP socket cannot be opened.
 pub const PERMISSION_HINT: &str = "ICMP needs permission to open a ping socket. Fix one of: \
@@ -317,6 +319,19 @@ async fn echo_round(sock: &EchoSocket, ip: IpAddr, count: u32, timeout: Duration
         sent: count,
         samples: rtt.into_iter().flatten().collect(),
         error,
+    }
+}
+
+/// The wire form of one round.
+pub(crate) fn to_wire(p: &PingStats) -> pb::PingMeasurement {
+    pb::PingMeasurement {
+        sent: p.sent,
+        received: p.received,
+        rtt_min_us: us(p.min),
+        rtt_avg_us: us(p.avg),
+        rtt_max_us: us(p.max),
+        rtt_stddev_us: us(p.stddev),
+        samples_us: p.samples.iter().map(|d| us(*d)).collect(),
     }
 }
 

@@ -17,6 +17,7 @@ use super::usm::UserKeys;
 use super::{failed, ok};
 use crate::model::{LinkSample, Measurement, Observation, Outcome};
 use pantau_core::probe::{LinkSource, LinkSpec, SnmpAuth, Target, split_host_port};
+use pantau_proto::v1 as pb;
 
 /// Counters read in one poll.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -378,6 +379,27 @@ impl LinkProber {
                 ))
             }
         }
+    }
+}
+
+/// The wire form of one poll.
+pub(crate) fn to_wire(l: &LinkSample) -> pb::LinkMeasurement {
+    pb::LinkMeasurement {
+        source: l.source.to_string(),
+        if_index: l.if_index,
+        if_name: l.if_name.clone(),
+        in_octets: l.in_octets,
+        out_octets: l.out_octets,
+        counter_bits: l.counter_bits,
+        sys_uptime_cs: l.sys_uptime_cs,
+        oper_status: l.oper_status,
+        capacity_bps: l.capacity_bps,
+        contracted: l.contracted,
+        interval_seconds: l.interval_seconds,
+        in_bps: l.in_bps,
+        out_bps: l.out_bps,
+        no_rate: l.no_rate.to_string(),
+        wraps: l.wraps,
     }
 }
 
