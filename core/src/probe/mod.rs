@@ -110,7 +110,10 @@ impl RawSettings {
 
     /// For each kind (in [`ProbeKind::ALL`] order) the key to name if any of
     /// its keys is set, and what it takes.
-    fn set_keys(&self) -> [(ProbeKind, Option<(&'static str, &'static str)>); 7] {
+    /// The length follows [`ProbeKind::ALL`], so a new kind must be listed.
+    fn set_keys(
+        &self,
+    ) -> [(ProbeKind, Option<(&'static str, &'static str)>); ProbeKind::ALL.len()] {
         [
             (IcmpSpec::KIND, self.icmp.set_key()),
             (TcpSpec::KIND, self.tcp.set_key()),
@@ -576,6 +579,17 @@ pub fn targets_from_toml(fragment: &str) -> Result<Vec<Target>, Vec<Problem>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_are_listed_in_declaration_order() {
+        // Problems for keys of another kind come out in this order.
+        let listed: Vec<ProbeKind> = RawSettings::default()
+            .set_keys()
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
+        assert_eq!(listed, ProbeKind::ALL);
+    }
 
     #[test]
     fn host_port_forms() {
