@@ -1,27 +1,15 @@
 //! The agent's one boundary with the wire types of `pantau.v1`.
 
-use std::time::{Duration, SystemTime};
-
 use pantau_proto::v1 as pb;
 
 use crate::model::{Measurement, Outcome, ProbeKind, Record};
-use crate::probe;
+use crate::probe::{self, ts};
 use crate::spool::SpoolState;
 use pantau_core::probe::Target;
-
-/// Microseconds, saturating (the wire's unit for durations).
-pub(crate) fn us(d: Duration) -> u64 {
-    d.as_micros().min(u128::from(u64::MAX)) as u64
-}
 
 /// Milliseconds since the Unix epoch (kept here for existing callers; it
 /// lives in [`crate::model`] so the spool needs nothing from this module).
 pub use crate::model::unix_ms;
-
-/// A wire timestamp.
-pub(crate) fn ts(t: SystemTime) -> prost_types::Timestamp {
-    pantau_proto::timestamp_from_millis(unix_ms(t))
-}
 
 /// The wire value of a probe kind (the enum lives in `pantau_core`, so a
 /// function rather than a `From` impl).
@@ -121,6 +109,7 @@ impl From<SpoolState> for pb::SpoolState {
 mod tests {
     use super::*;
     use crate::model::{Observation, PingStats};
+    use std::time::{Duration, SystemTime};
 
     #[test]
     fn ping_record_converts_to_wire() {

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Mutex;
 
+use super::us;
 use super::{failed, link, ok};
 use crate::config::BandwidthPolicy;
 use crate::model::{BandwidthResult, Measurement, Observation, Outcome};
-use crate::wire::us;
 use pantau_core::probe::{BandwidthSpec, Direction, Target};
 use pantau_proto::v1 as pb;
 

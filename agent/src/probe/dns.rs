@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
+use super::us;
 use super::{failed, io_outcome, ok};
 use crate::model::{Measurement, Observation, Outcome};
-use crate::wire::us;
 use pantau_core::probe::{DnsSpec, Target};
 use pantau_proto::v1 as pb;
 

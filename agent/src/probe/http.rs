@@ -5,8 +5,8 @@ use std::error::Error as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{failed, ok};
+use super::{ts, us};
 use crate::model::{Measurement, Observation, Outcome};
-use crate::wire::{ts, us};
 use pantau_core::probe::{HttpSpec, Target};
 use pantau_proto::v1 as pb;
 

@@ -21,10 +21,10 @@ use nix::sys::socket::{
 };
 use tokio::io::unix::AsyncFd;
 
+use super::us;
 use super::{failed, io_outcome, ok, resolve_one};
 use crate::model::{Measurement, Observation, Outcome, PingStats};
 use crate::stats::ping_stats;
-use crate::wire::us;
 use pantau_core::probe::{IcmpSpec, Target};
 use pantau_proto::v1 as pb;
 

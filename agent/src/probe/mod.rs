@@ -80,6 +80,18 @@ impl Probe for Prober {
     }
 }
 
+/// Microseconds, saturating: the wire's unit for durations. Here rather than
+/// in `wire` because each probe converts its own measurement, and `wire`
+/// calls the probes, not the other way round.
+pub(crate) fn us(d: std::time::Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+/// A wire timestamp.
+pub(crate) fn ts(t: SystemTime) -> prost_types::Timestamp {
+    pantau_proto::timestamp_from_millis(crate::model::unix_ms(t))
+}
+
 /// An observation that failed before measuring anything.
 pub(crate) fn failed(outcome: Outcome, detail: impl Into<String>, m: Measurement) -> Observation {
     let mut detail = detail.into();

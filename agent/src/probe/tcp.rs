@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
+use super::us;
 use super::{failed, io_outcome, ok, resolve_one};
 use crate::model::{Measurement, Observation, Outcome};
-use crate::wire::us;
 use pantau_core::probe::{Target, split_host_port};
 use pantau_proto::v1 as pb;
 

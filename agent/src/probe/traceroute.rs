@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use super::icmp::{EchoSocket, PERMISSION_HINT};
+use super::us;
 use super::{failed, io_outcome, ok, resolve_one};
 use crate::model::{Hop, Measurement, Observation, Outcome, PathTrace};
-use crate::wire::us;
 use pantau_core::probe::Target;
 use pantau_proto::v1 as pb;
 
