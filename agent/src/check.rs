@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::config::{AgentConfig, Target};
+use crate::config::AgentConfig;
 use crate::model::{Observation, Outcome};
 use crate::probe::{Probe, Prober};
+use pantau_core::probe::Target;
 
 /// Run every probe once; results in configuration order.
 pub async fn run_all<P: Probe>(prober: Arc<P>, targets: &[Target]) -> Vec<Observation> {
@@ -32,7 +33,7 @@ pub fn render(targets: &[Target], results: &[Observation]) -> String {
             [
                 t.group.as_str().to_string(),
                 t.id.clone(),
-                t.kind.as_str().to_string(),
+                t.kind().as_str().to_string(),
                 t.address.clone(),
                 if o.outcome == Outcome::Ok {
                     "OK".into()
@@ -198,23 +199,17 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::model::{Group, Measurement, ProbeKind};
+    use crate::model::{Group, Measurement};
 
     fn target(id: &str) -> Target {
         Target {
             id: id.into(),
             group: Group::Datacenter,
-            kind: ProbeKind::Tcp,
             address: "192.0.2.1:443".into(),
             label: String::new(),
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
-            count: 5,
-            expect_status: Vec::new(),
-            dns_server: None,
-            dns_aaaa: false,
-            bandwidth: None,
-            link: None,
+            spec: pantau_core::ProbeSpec::Tcp(pantau_core::probe::TcpSpec),
         }
     }
 

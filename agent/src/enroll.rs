@@ -187,7 +187,9 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
             "the written configuration does not load (a bug; please report it):\n{e}"
         ))
     })?;
-    let stored = cfg.require_token().map_err(EnrolError::Files)?;
+    let stored = cfg
+        .require_token()
+        .map_err(|e| EnrolError::Files(e.to_string()))?;
     let again = ask_collector(&cfg.collector_url, &stored).await?;
     if again.agent_id != cfg.agent_id {
         return Err(EnrolError::Files(format!(

@@ -211,7 +211,7 @@ async fn stream_once(
         agent_time: Some(pantau_proto::timestamp_from_millis(unix_ms(
             SystemTime::now(),
         ))),
-        targets: cfg.targets.iter().map(pb::TargetInfo::from).collect(),
+        targets: cfg.targets.iter().map(crate::wire::target_info).collect(),
         hostname: std::fs::read_to_string("/etc/hostname")
             .unwrap_or_default()
             .trim()

@@ -48,6 +48,9 @@ pub enum RunError {
     /// Something the operator must fix in the configuration.
     #[error("{0}")]
     Config(String),
+    /// No usable collector token.
+    #[error(transparent)]
+    Token(#[from] config::TokenError),
     /// The spool directory cannot be used.
     #[error(transparent)]
     Spool(#[from] spool::SpoolError),
@@ -63,12 +66,15 @@ impl RunError {
 
 /// Run the agent until `shutdown` is cancelled.
 pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), RunError> {
-    let token = cfg.require_token().map_err(RunError::Config)?;
+    let token = cfg.require_token()?;
     let cfg = Arc::new(cfg);
     let mut prober = Prober::new().map_err(RunError::Config)?;
     prober.configure_bandwidth(Some(token.clone()), cfg.bandwidth.clone());
     let prober = Arc::new(prober);
-    if cfg.targets.iter().any(|t| t.kind == model::ProbeKind::Icmp)
+    if cfg
+        .targets
+        .iter()
+        .any(|t| t.kind() == model::ProbeKind::Icmp)
         && let Err(e) = prober.icmp_preflight()
     {
         tracing::error!(error = %e, "ICMP probes will fail until this is fixed");

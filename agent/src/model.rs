@@ -4,6 +4,14 @@ use std::time::{Duration, SystemTime};
 
 pub use pantau_core::{Group, Outcome, ProbeKind};
 
+/// Milliseconds since the Unix epoch (negative before it).
+pub fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
 /// ICMP round statistics.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PingStats {

@@ -10,9 +10,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Target;
 use crate::model::{Observation, ProbeKind};
 use crate::probe::Probe;
+use pantau_core::probe::Target;
 
 /// A stable offset in `[0, interval)` for a target, so restarts keep the same
 /// spread and targets with one interval do not all fire at once.
@@ -91,7 +91,7 @@ pub async fn run<P: Probe>(
                         None => return,
                     },
                 };
-                if sink.send((t.kind, obs)).await.is_err() {
+                if sink.send((t.kind(), obs)).await.is_err() {
                     return;
                 }
                 at = next_tick(base, t.interval, &mut k, Instant::now());
@@ -111,17 +111,11 @@ mod tests {
         Target {
             id: id.into(),
             group: Group::Internet,
-            kind: ProbeKind::Tcp,
             address: "127.0.0.1:1".into(),
             label: String::new(),
             interval: Duration::from_secs(interval),
             timeout: Duration::from_secs(timeout),
-            count: 1,
-            expect_status: vec![],
-            dns_server: None,
-            dns_aaaa: false,
-            bandwidth: None,
-            link: None,
+            spec: pantau_core::ProbeSpec::Tcp(pantau_core::probe::TcpSpec),
         }
     }
 

@@ -1,28 +1,15 @@
 //! The agent's one boundary with the wire types of `pantau.v1`.
 
-use std::time::{Duration, SystemTime};
-
 use pantau_proto::v1 as pb;
 
-use crate::config::Target;
 use crate::model::{Measurement, Outcome, ProbeKind, Record};
+use crate::probe::{self, ts};
 use crate::spool::SpoolState;
+use pantau_core::probe::Target;
 
-fn us(d: Duration) -> u64 {
-    d.as_micros().min(u128::from(u64::MAX)) as u64
-}
-
-/// Milliseconds since the Unix epoch (negative before it).
-pub fn unix_ms(t: SystemTime) -> i64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
-    }
-}
-
-fn ts(t: SystemTime) -> prost_types::Timestamp {
-    pantau_proto::timestamp_from_millis(unix_ms(t))
-}
+/// Milliseconds since the Unix epoch (kept here for existing callers; it
+/// lives in [`crate::model`] so the spool needs nothing from this module).
+pub use crate::model::unix_ms;
 
 /// The wire value of a probe kind (the enum lives in `pantau_core`, so a
 /// function rather than a `From` impl).
@@ -57,40 +44,10 @@ impl From<&Record> for pb::Result {
         use pb::result::Measurement as M;
         let kind = r.kind.map_or(pb::ProbeKind::Heartbeat, wire_kind);
         let measurement = match &r.obs.measurement {
-            Measurement::Ping(p) => Some(M::Ping(pb::PingMeasurement {
-                sent: p.sent,
-                received: p.received,
-                rtt_min_us: us(p.min),
-                rtt_avg_us: us(p.avg),
-                rtt_max_us: us(p.max),
-                rtt_stddev_us: us(p.stddev),
-                samples_us: p.samples.iter().map(|d| us(*d)).collect(),
-            })),
-            Measurement::Tcp { connect } => Some(M::Tcp(pb::TcpMeasurement {
-                connect_us: us(*connect),
-            })),
-            Measurement::Http {
-                status,
-                ttfb,
-                total,
-                tls_not_after,
-                body_bytes,
-            } => Some(M::Http(pb::HttpMeasurement {
-                status: u32::from(*status),
-                ttfb_us: us(*ttfb),
-                total_us: us(*total),
-                tls_not_after: tls_not_after.map(ts),
-                body_bytes: *body_bytes,
-            })),
-            Measurement::Dns {
-                resolve,
-                answers,
-                rcode,
-            } => Some(M::Dns(pb::DnsMeasurement {
-                resolve_us: us(*resolve),
-                answers: *answers,
-                rcode: u32::from(*rcode),
-            })),
+            Measurement::Ping(p) => Some(M::Ping(probe::icmp::to_wire(p))),
+            Measurement::Tcp { connect } => Some(M::Tcp(probe::tcp::to_wire(*connect))),
+            Measurement::Http { .. } => probe::http::to_wire(&r.obs.measurement).map(M::Http),
+            Measurement::Dns { .. } => probe::dns::to_wire(&r.obs.measurement).map(M::Dns),
             Measurement::Heartbeat(h) => Some(M::Heartbeat(pb::Heartbeat {
                 uptime_seconds: h.uptime.as_secs(),
                 spool_records: h.spool_records,
@@ -101,47 +58,9 @@ impl From<&Record> for pb::Result {
                 spool_corrupt_bytes: h.corrupt_bytes,
                 seq_skipped: h.seq_skipped,
             })),
-            Measurement::Bandwidth(b) => Some(M::Bandwidth(pb::BandwidthMeasurement {
-                download_bps: b.download_bps,
-                upload_bps: b.upload_bps,
-                download_bytes: b.download_bytes,
-                upload_bytes: b.upload_bytes,
-                download_window_us: us(b.download_window),
-                upload_window_us: us(b.upload_window),
-                streams: b.streams,
-                skipped: b.skipped.clone(),
-                busy_bps: b.busy_bps,
-                month_bytes: b.month_bytes,
-            })),
-            Measurement::Link(l) => Some(M::Link(pb::LinkMeasurement {
-                source: l.source.to_string(),
-                if_index: l.if_index,
-                if_name: l.if_name.clone(),
-                in_octets: l.in_octets,
-                out_octets: l.out_octets,
-                counter_bits: l.counter_bits,
-                sys_uptime_cs: l.sys_uptime_cs,
-                oper_status: l.oper_status,
-                capacity_bps: l.capacity_bps,
-                contracted: l.contracted,
-                interval_seconds: l.interval_seconds,
-                in_bps: l.in_bps,
-                out_bps: l.out_bps,
-                no_rate: l.no_rate.to_string(),
-                wraps: l.wraps,
-            })),
-            Measurement::Path(p) => Some(M::Traceroute(pb::TracerouteMeasurement {
-                hops: p
-                    .hops
-                    .iter()
-                    .map(|h| pb::TracerouteHop {
-                        ttl: u32::from(h.ttl),
-                        address: h.addr.map(|a| a.to_string()).unwrap_or_default(),
-                        rtt_us: h.rtt.map_or(0, us),
-                    })
-                    .collect(),
-                reached: p.reached,
-            })),
+            Measurement::Bandwidth(b) => Some(M::Bandwidth(probe::bandwidth::to_wire(b))),
+            Measurement::Link(l) => Some(M::Link(probe::link::to_wire(l))),
+            Measurement::Path(p) => Some(M::Traceroute(probe::traceroute::to_wire(p))),
             Measurement::None => None,
         };
         pb::Result {
@@ -157,17 +76,17 @@ impl From<&Record> for pb::Result {
     }
 }
 
-impl From<&Target> for pb::TargetInfo {
-    fn from(t: &Target) -> Self {
-        pb::TargetInfo {
-            id: t.id.clone(),
-            group: t.group.as_str().to_string(),
-            kind: wire_kind(t.kind).into(),
-            address: t.address.clone(),
-            interval_ms: t.interval.as_millis() as u64,
-            timeout_ms: t.timeout.as_millis() as u64,
-            label: t.label.clone(),
-        }
+/// The wire description of a configured target (the type lives in
+/// `pantau_core`, so a function rather than a `From` impl).
+pub fn target_info(t: &Target) -> pb::TargetInfo {
+    pb::TargetInfo {
+        id: t.id.clone(),
+        group: t.group.as_str().to_string(),
+        kind: wire_kind(t.kind()).into(),
+        address: t.address.clone(),
+        interval_ms: t.interval.as_millis() as u64,
+        timeout_ms: t.timeout.as_millis() as u64,
+        label: t.label.clone(),
     }
 }
 
@@ -190,6 +109,7 @@ impl From<SpoolState> for pb::SpoolState {
 mod tests {
     use super::*;
     use crate::model::{Observation, PingStats};
+    use std::time::{Duration, SystemTime};
 
     #[test]
     fn ping_record_converts_to_wire() {

@@ -91,7 +91,7 @@ pub fn demo_targets(grpc: SocketAddr, http: SocketAddr, offline: bool) -> Vec<Ra
             "www.google.com".into(),
             "DNS www.google.com via 8.8.8.8",
         );
-        dns.server = Some("8.8.8.8:53".into());
+        dns.settings.dns.server = Some("8.8.8.8:53".into());
         t.push(dns);
     }
     t

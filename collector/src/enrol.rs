@@ -2,9 +2,9 @@
 //! the collector configuration, which holds the province's standard target
 //! set for new agents, and the built-in default when it is absent.
 
-use pantau_agent::config::{self, TomlTable};
 use pantau_core::ProbeKind;
 use pantau_core::confload::Problem;
+use pantau_core::probe::{self, TomlTable, TomlValue};
 use serde::Deserialize;
 
 /// `[enrol]`
@@ -20,7 +20,7 @@ pub struct RawEnrol {
 /// TOML fragment (empty when the list is empty).
 pub fn validate(raw: Option<RawEnrol>, p: &mut Vec<Problem>) -> Option<String> {
     let tables = raw?.targets?;
-    match config::targets_fragment(tables) {
+    match probe::targets_fragment(tables) {
         Ok(text) => Some(text),
         Err(problems) => {
             p.extend(
@@ -34,7 +34,7 @@ pub fn validate(raw: Option<RawEnrol>, p: &mut Vec<Problem>) -> Option<String> {
 }
 
 fn quoted(s: &str) -> String {
-    config::TomlValue::String(s.to_string()).to_string()
+    TomlValue::String(s.to_string()).to_string()
 }
 
 /// The built-in default targets: the collector itself, at the address the
@@ -42,9 +42,9 @@ fn quoted(s: &str) -> String {
 /// TCP as group `datacenter`. `fallback` is the socket address the connection
 /// arrived on, used when the agent sent no usable authority.
 pub fn default_targets(authority: &str, fallback: Option<std::net::SocketAddr>) -> String {
-    let from_agent = config::split_host_port(authority).filter(|(host, _)| {
-        config::check_address(ProbeKind::Icmp, host).is_ok()
-            && config::check_address(ProbeKind::Tcp, authority).is_ok()
+    let from_agent = probe::split_host_port(authority).filter(|(host, _)| {
+        probe::check_address(ProbeKind::Icmp, host).is_ok()
+            && probe::check_address(ProbeKind::Tcp, authority).is_ok()
     });
     let (host, tcp) = match (from_agent, fallback) {
         (Some((host, _)), _) => (host.to_string(), authority.to_string()),
@@ -68,11 +68,11 @@ mod tests {
     #[test]
     fn the_default_probes_the_address_the_agent_used() {
         let text = default_targets("10.10.0.5:7470", None);
-        let targets = config::targets_from_toml(&text).unwrap();
+        let targets = probe::targets_from_toml(&text).unwrap();
         assert_eq!(targets.len(), 2);
-        assert_eq!(targets[0].kind, ProbeKind::Icmp);
+        assert_eq!(targets[0].kind(), ProbeKind::Icmp);
         assert_eq!(targets[0].address, "10.10.0.5");
-        assert_eq!(targets[1].kind, ProbeKind::Tcp);
+        assert_eq!(targets[1].kind(), ProbeKind::Tcp);
         assert_eq!(targets[1].address, "10.10.0.5:7470");
         assert!(
             targets
@@ -80,12 +80,12 @@ mod tests {
                 .all(|t| t.group == pantau_core::Group::Datacenter)
         );
 
-        let v6 = config::targets_from_toml(&default_targets("[::1]:7470", None)).unwrap();
+        let v6 = probe::targets_from_toml(&default_targets("[::1]:7470", None)).unwrap();
         assert_eq!(v6[0].address, "::1");
         assert_eq!(v6[1].address, "[::1]:7470");
 
         let fallback = default_targets("", Some("192.0.2.7:7470".parse().unwrap()));
-        let targets = config::targets_from_toml(&fallback).unwrap();
+        let targets = probe::targets_from_toml(&fallback).unwrap();
         assert_eq!(targets[1].address, "192.0.2.7:7470");
         assert_eq!(
             default_targets("", Some("0.0.0.0:7470".parse().unwrap())),
@@ -123,7 +123,7 @@ mod tests {
         )
         .unwrap();
         assert!(p.is_empty(), "{p:?}");
-        assert_eq!(config::targets_from_toml(&text).unwrap()[0].id, "jip");
+        assert_eq!(probe::targets_from_toml(&text).unwrap()[0].id, "jip");
 
         assert_eq!(
             validate(
@@ -155,10 +155,12 @@ mod tests {
         )
         .unwrap_or_else(|| panic!("{p:?}"));
         assert!(p.is_empty(), "{p:?}");
-        let t = &config::targets_from_toml(&text).unwrap()[0];
-        let b = t.bandwidth.as_ref().unwrap();
+        let t = &probe::targets_from_toml(&text).unwrap()[0];
+        let probe::ProbeSpec::Bandwidth(b) = &t.spec else {
+            panic!("{t:?}")
+        };
         assert_eq!(b.streams, 4);
-        assert_eq!(b.direction, pantau_agent::config::Direction::Both);
+        assert_eq!(b.direction, probe::Direction::Both);
         assert!(b.collector);
         assert_eq!(b.busy, Some(("eth0".to_string(), 5_000_000)));
     }

@@ -153,6 +153,48 @@ pub fn duration(
     }
 }
 
+/// Parse "512", "64KiB", "256MiB", "2GiB" (also KB/MB/GB as powers of 1000).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// `v` (or `default` when unset) if it lies in `min..=max`; otherwise a
+/// problem naming the range, and `default`.
+pub fn bounded(
+    p: &mut Vec<Problem>,
+    key: &str,
+    v: Option<u32>,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> usize {
+    let v = v.unwrap_or(default);
+    if v < min || v > max {
+        p.push(Problem::new(
+            key,
+            format!("{v} is out of range; allowed {min} to {max}"),
+        ));
+        default as usize
+    } else {
+        v as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +206,16 @@ mod tests {
         );
         assert_eq!(p.key, "agent.max_concurrent_probes");
         assert!(p.message.starts_with("invalid type"));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB"), Some(256 << 20));
+        assert_eq!(parse_size("16 KiB"), Some(16 << 10));
+        assert_eq!(parse_size("5MB"), Some(5_000_000));
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("5XB"), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use pantau_agent::config::AgentConfig;
+use pantau_agent::config::{AgentConfig, ProbeSpec};
 use pantau_collector::config::CollectorConfig;
 
 #[test]
@@ -20,12 +20,15 @@ fn example_configs_load() {
         .iter()
         .find(|t| t.id == "pusat-data-path")
         .expect("traceroute target");
-    assert_eq!(path.kind, pantau_agent::model::ProbeKind::Traceroute);
+    assert_eq!(path.kind(), pantau_agent::model::ProbeKind::Traceroute);
     let bw = a
         .targets
         .iter()
         .find(|t| t.id == "pusat-data-throughput")
-        .and_then(|t| t.bandwidth.as_ref())
+        .and_then(|t| match &t.spec {
+            ProbeSpec::Bandwidth(b) => Some(b),
+            _ => None,
+        })
         .expect("bandwidth target");
     assert_eq!((bw.streams, bw.max_bytes), (4, 100_000_000));
     assert_eq!(bw.busy, Some(("eth0".to_string(), 5_000_000)));
@@ -34,7 +37,10 @@ fn example_configs_load() {
         .targets
         .iter()
         .find(|t| t.id == "wan-utilisation")
-        .and_then(|t| t.link.as_ref())
+        .and_then(|t| match &t.spec {
+            ProbeSpec::Link(l) => Some(l),
+            _ => None,
+        })
         .expect("link target");
     assert_eq!(wan.contracted_bps, Some(20_000_000));
     let groups: std::collections::BTreeSet<&str> =
@@ -47,8 +53,11 @@ fn example_configs_load() {
         .iter()
         .find(|t| t.id == "intranet-gateway")
         .unwrap();
+    let ProbeSpec::Icmp(icmp) = &gw.spec else {
+        panic!("{gw:?}")
+    };
     assert_eq!(
-        (gw.count, gw.interval.as_secs(), gw.timeout.as_secs()),
+        (icmp.count, gw.interval.as_secs(), gw.timeout.as_secs()),
         (10, 15, 3)
     );
 

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::*;
-use pantau_agent::config::{AgentConfig, TokenSource};
+use pantau_agent::config::{AgentConfig, ProbeSpec, TokenSource};
 use pantau_agent::model::{Group, ProbeKind};
 
 fn enroll(collector: &str, token: &str, dir: &Path, extra: &[&str]) -> Output {
@@ -81,7 +81,7 @@ fn enroll_writes_a_working_configuration_and_the_agent_delivers() {
     let targets: Vec<(&str, Group, ProbeKind, &str)> = cfg
         .targets
         .iter()
-        .map(|t| (t.id.as_str(), t.group, t.kind, t.address.as_str()))
+        .map(|t| (t.id.as_str(), t.group, t.kind(), t.address.as_str()))
         .collect();
     let tcp_address = collector.grpc.to_string();
     assert_eq!(
@@ -259,7 +259,7 @@ expect_status = [200, 302]
     let got: Vec<(&str, Group, ProbeKind, &str)> = cfg
         .targets
         .iter()
-        .map(|t| (t.id.as_str(), t.group, t.kind, t.address.as_str()))
+        .map(|t| (t.id.as_str(), t.group, t.kind(), t.address.as_str()))
         .collect();
     assert_eq!(
         got,
@@ -276,11 +276,12 @@ expect_status = [200, 302]
     );
     assert_eq!(cfg.targets[0].label, "Simpul JIP");
     assert_eq!(cfg.targets[1].interval, Duration::from_secs(60));
-    assert_eq!(
-        cfg.targets[1].dns_server,
-        Some("10.10.0.53:53".parse().unwrap())
-    );
-    assert_eq!(cfg.targets[2].expect_status, [200, 302]);
+    let (ProbeSpec::Dns(dns), ProbeSpec::Http(http)) = (&cfg.targets[1].spec, &cfg.targets[2].spec)
+    else {
+        panic!("{:?}", cfg.targets)
+    };
+    assert_eq!(dns.server, Some("10.10.0.53:53".parse().unwrap()));
+    assert_eq!(http.expect_status, [200, 302]);
 
     // A bad [enrol] target stops the collector at start-up, naming the key.
     std::fs::write(

@@ -118,11 +118,10 @@ fn core_pulls_in_no_runtime_crate() {
 }
 
 #[test]
-fn collector_names_the_agent_crate_only_in_demo_and_enrol() {
-    // demo runs an agent in-process; enrol validates the province's standard
-    // targets with the agent's own target rules (until probe kinds own their
-    // config, issue 11 item 4). Everything else comes from pantau-core.
-    let allowed = ["collector/src/demo.rs", "collector/src/enrol.rs"];
+fn collector_names_the_agent_crate_only_in_demo() {
+    // demo runs an agent in-process. Everything else, the target rules that
+    // enrol checks included, comes from pantau-core.
+    let allowed = ["collector/src/demo.rs"];
     let root = root();
     let mut naming = Vec::new();
     for dir in ["collector/src", "collector/benches"] {
@@ -148,7 +147,7 @@ fn collector_names_the_agent_crate_only_in_demo_and_enrol() {
         .collect();
     assert!(
         stray.is_empty(),
-        "the collector names pantau_agent outside demo/enrol: {stray:?}; use pantau_core"
+        "the collector names pantau_agent outside demo: {stray:?}; use pantau_core"
     );
     assert!(!names_agent_crate("pantau_agent_connected{agent=\"a\"}"));
     assert!(names_agent_crate("use pantau_agent::config;"));

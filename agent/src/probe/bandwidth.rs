@@ -17,9 +17,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Mutex;
 
+use super::us;
 use super::{failed, link, ok};
-use crate::config::{BandwidthPolicy, BandwidthTest, Direction, Target};
+use crate::config::BandwidthPolicy;
 use crate::model::{BandwidthResult, Measurement, Observation, Outcome};
+use pantau_core::probe::{BandwidthSpec, Direction, Target};
+use pantau_proto::v1 as pb;
 
 /// Size of the chunks an upload stream sends.
 const CHUNK: usize = 64 * 1024;
@@ -147,14 +150,7 @@ impl BandwidthProber {
     }
 
     /// Run one test for `t`.
-    pub async fn probe(&self, t: &Target) -> Observation {
-        let Some(spec) = &t.bandwidth else {
-            return failed(
-                Outcome::Other,
-                "bandwidth target without settings",
-                Measurement::None,
-            );
-        };
+    pub async fn probe(&self, t: &Target, spec: &BandwidthSpec) -> Observation {
         // One test at a time: held for the whole test.
         let mut last = self.last_start.lock().await;
         let month = month_of(SystemTime::now());
@@ -266,7 +262,7 @@ impl BandwidthProber {
     async fn run_direction(
         &self,
         t: &Target,
-        spec: &BandwidthTest,
+        spec: &BandwidthSpec,
         upload: bool,
     ) -> Result<DirResult, (u64, (Outcome, String))> {
         let counter = Arc::new(AtomicU64::new(0));
@@ -383,7 +379,7 @@ impl BandwidthProber {
     fn request(
         &self,
         t: &Target,
-        spec: &BandwidthTest,
+        spec: &BandwidthSpec,
         upload: bool,
         bytes: u64,
         counter: &Arc<AtomicU64>,
@@ -450,6 +446,22 @@ async fn busy_rate(iface: &str) -> Result<u64, String> {
     let (rx1, tx1) = link::local_counters(iface)?;
     let bytes = rx1.saturating_sub(rx0) + tx1.saturating_sub(tx0);
     Ok(bits_per_second(bytes, t0.elapsed()))
+}
+
+/// The wire form of one test.
+pub(crate) fn to_wire(b: &BandwidthResult) -> pb::BandwidthMeasurement {
+    pb::BandwidthMeasurement {
+        download_bps: b.download_bps,
+        upload_bps: b.upload_bps,
+        download_bytes: b.download_bytes,
+        upload_bytes: b.upload_bytes,
+        download_window_us: us(b.download_window),
+        upload_window_us: us(b.upload_window),
+        streams: b.streams,
+        skipped: b.skipped.clone(),
+        busy_bps: b.busy_bps,
+        month_bytes: b.month_bytes,
+    }
 }
 
 #[cfg(test)]

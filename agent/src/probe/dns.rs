@@ -6,18 +6,20 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
+use super::us;
 use super::{failed, io_outcome, ok};
-use crate::config::Target;
 use crate::model::{Measurement, Observation, Outcome};
+use pantau_core::probe::{DnsSpec, Target};
+use pantau_proto::v1 as pb;
 
 /// Run one query.
-pub async fn probe(t: &Target) -> Observation {
+pub async fn probe(t: &Target, spec: &DnsSpec) -> Observation {
     let none = |rcode| Measurement::Dns {
         resolve: Duration::ZERO,
         answers: 0,
         rcode,
     };
-    let server = match t.dns_server.or_else(system_resolver) {
+    let server = match spec.server.or_else(system_resolver) {
         Some(s) => s,
         None => {
             return failed(
@@ -28,7 +30,7 @@ pub async fn probe(t: &Target) -> Observation {
         }
     };
     let id: u16 = rand::random();
-    let Some(query) = build_query(id, &t.address, if t.dns_aaaa { 28 } else { 1 }) else {
+    let Some(query) = build_query(id, &t.address, if spec.aaaa { 28 } else { 1 }) else {
         return failed(
             Outcome::Other,
             format!("`{}` is not a valid DNS name", t.address),
@@ -141,6 +143,23 @@ pub fn parse_header(b: &[u8], id: u16) -> Option<Header> {
     Some(Header {
         rcode: b[3] & 0x0f,
         answers: u32::from(u16::from_be_bytes([b[6], b[7]])),
+    })
+}
+
+/// The wire form of one lookup (`None` for another kind's measurement).
+pub(crate) fn to_wire(m: &Measurement) -> Option<pb::DnsMeasurement> {
+    let Measurement::Dns {
+        resolve,
+        answers,
+        rcode,
+    } = m
+    else {
+        return None;
+    };
+    Some(pb::DnsMeasurement {
+        resolve_us: us(*resolve),
+        answers: *answers,
+        rcode: u32::from(*rcode),
     })
 }
 

@@ -5,8 +5,10 @@ use std::error::Error as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{failed, ok};
-use crate::config::Target;
+use super::{ts, us};
 use crate::model::{Measurement, Observation, Outcome};
+use pantau_core::probe::{HttpSpec, Target};
+use pantau_proto::v1 as pb;
 
 /// Most body bytes read per probe; the rest is not downloaded.
 const BODY_CAP: u64 = 1024 * 1024;
@@ -31,7 +33,7 @@ impl HttpProber {
     }
 
     /// Request the target URL once.
-    pub async fn probe(&self, t: &Target) -> Observation {
+    pub async fn probe(&self, t: &Target, spec: &HttpSpec) -> Observation {
         let start = Instant::now();
         let blank = |status: u16| Measurement::Http {
             status,
@@ -76,12 +78,7 @@ impl HttpProber {
                     tls_not_after,
                     body_bytes,
                 };
-                let expected = if t.expect_status.is_empty() {
-                    (200..400).contains(&status)
-                } else {
-                    t.expect_status.contains(&status)
-                };
-                if expected {
+                if spec.accepts(status) {
                     ok(m)
                 } else {
                     failed(Outcome::HttpStatus, format!("HTTP status {status}"), m)
@@ -191,6 +188,27 @@ fn parse_der_time(tag: u8, s: &str) -> Option<SystemTime> {
     )?;
     let secs = dt.and_utc().timestamp();
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// The wire form of one request (`None` for another kind's measurement).
+pub(crate) fn to_wire(m: &Measurement) -> Option<pb::HttpMeasurement> {
+    let Measurement::Http {
+        status,
+        ttfb,
+        total,
+        tls_not_after,
+        body_bytes,
+    } = m
+    else {
+        return None;
+    };
+    Some(pb::HttpMeasurement {
+        status: u32::from(*status),
+        ttfb_us: us(*ttfb),
+        total_us: us(*total),
+        tls_not_after: tls_not_after.map(ts),
+        body_bytes: *body_bytes,
+    })
 }
 
 #[cfg(test)]

@@ -21,10 +21,12 @@ use nix::sys::socket::{
 };
 use tokio::io::unix::AsyncFd;
 
+use super::us;
 use super::{failed, io_outcome, ok, resolve_one};
-use crate::config::Target;
 use crate::model::{Measurement, Observation, Outcome, PingStats};
 use crate::stats::ping_stats;
+use pantau_core::probe::{IcmpSpec, Target};
+use pantau_proto::v1 as pb;
 
 /// Plain-words fix shown when the ICMP socket cannot be opened.
 pub const PERMISSION_HINT: &str = "ICMP needs permission to open a ping socket. Fix one of: \
@@ -228,7 +230,7 @@ impl IcmpProber {
     }
 
     /// Run one round against the target.
-    pub async fn probe(&self, t: &Target) -> Observation {
+    pub async fn probe(&self, t: &Target, spec: &IcmpSpec) -> Observation {
         let none = |sent| {
             Measurement::Ping(PingStats {
                 sent,
@@ -243,7 +245,7 @@ impl IcmpProber {
             Ok(s) => s,
             Err(e) => return failed(Outcome::Other, e, none(0)),
         };
-        let round = echo_round(&sock, ip, t.count, t.timeout).await;
+        let round = echo_round(&sock, ip, spec.count, t.timeout).await;
         let stats = ping_stats(round.sent, round.samples);
         if stats.received > 0 {
             ok(Measurement::Ping(stats))
@@ -252,7 +254,7 @@ impl IcmpProber {
         } else {
             failed(
                 Outcome::Timeout,
-                format!("no echo reply from {ip} ({} sent)", t.count),
+                format!("no echo reply from {ip} ({} sent)", spec.count),
                 Measurement::Ping(stats),
             )
         }
@@ -317,6 +319,19 @@ async fn echo_round(sock: &EchoSocket, ip: IpAddr, count: u32, timeout: Duration
         sent: count,
         samples: rtt.into_iter().flatten().collect(),
         error,
+    }
+}
+
+/// The wire form of one round.
+pub(crate) fn to_wire(p: &PingStats) -> pb::PingMeasurement {
+    pb::PingMeasurement {
+        sent: p.sent,
+        received: p.received,
+        rtt_min_us: us(p.min),
+        rtt_avg_us: us(p.avg),
+        rtt_max_us: us(p.max),
+        rtt_stddev_us: us(p.stddev),
+        samples_us: p.samples.iter().map(|d| us(*d)).collect(),
     }
 }
 

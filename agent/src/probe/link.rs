@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use super::snmp::{self, Value};
 use super::usm::UserKeys;
 use super::{failed, ok};
-use crate::config::{LinkSource, LinkSpec, SnmpAuth, Target, split_host_port};
 use crate::model::{LinkSample, Measurement, Observation, Outcome};
+use pantau_core::probe::{LinkSource, LinkSpec, SnmpAuth, Target, split_host_port};
+use pantau_proto::v1 as pb;
 
 /// Counters read in one poll.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -221,14 +222,7 @@ pub struct LinkProber {
 
 impl LinkProber {
     /// Poll `t` once.
-    pub async fn probe(&self, t: &Target) -> Observation {
-        let Some(spec) = &t.link else {
-            return failed(
-                Outcome::Other,
-                "link target without [targets.link]",
-                Measurement::None,
-            );
-        };
+    pub async fn probe(&self, t: &Target, spec: &LinkSpec) -> Observation {
         let read = self.read(t, spec).await;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let entry = st.entry(t.id.clone()).or_default();
@@ -336,9 +330,9 @@ impl LinkProber {
                         let mut session = taken.unwrap_or_else(|| {
                             snmp::V3Session::new(Arc::new(UserKeys::new(
                                 &u.user,
-                                u.auth_protocol,
+                                u.auth_protocol.into(),
                                 &u.auth_password.0,
-                                u.priv_protocol,
+                                u.priv_protocol.into(),
                                 &u.priv_password.0,
                             )))
                         });
@@ -385,6 +379,27 @@ impl LinkProber {
                 ))
             }
         }
+    }
+}
+
+/// The wire form of one poll.
+pub(crate) fn to_wire(l: &LinkSample) -> pb::LinkMeasurement {
+    pb::LinkMeasurement {
+        source: l.source.to_string(),
+        if_index: l.if_index,
+        if_name: l.if_name.clone(),
+        in_octets: l.in_octets,
+        out_octets: l.out_octets,
+        counter_bits: l.counter_bits,
+        sys_uptime_cs: l.sys_uptime_cs,
+        oper_status: l.oper_status,
+        capacity_bps: l.capacity_bps,
+        contracted: l.contracted,
+        interval_seconds: l.interval_seconds,
+        in_bps: l.in_bps,
+        out_bps: l.out_bps,
+        no_rate: l.no_rate.to_string(),
+        wraps: l.wraps,
     }
 }
 

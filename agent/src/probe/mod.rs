@@ -16,8 +16,8 @@ use std::future::Future;
 use std::io;
 use std::time::SystemTime;
 
-use crate::config::Target;
-use crate::model::{Measurement, Observation, Outcome, ProbeKind};
+use crate::model::{Measurement, Observation, Outcome};
+use pantau_core::probe::{ProbeSpec, Target};
 
 /// Something that can probe a target.
 pub trait Probe: Send + Sync + 'static {
@@ -65,19 +65,31 @@ impl Prober {
 impl Probe for Prober {
     async fn probe(&self, target: &Target) -> Observation {
         let started = SystemTime::now();
-        let mut obs = match target.kind {
-            ProbeKind::Icmp => self.icmp.probe(target).await,
-            ProbeKind::Tcp => tcp::probe(target).await,
-            ProbeKind::Http => self.http.probe(target).await,
-            ProbeKind::Dns => dns::probe(target).await,
-            ProbeKind::Bandwidth => self.bandwidth.probe(target).await,
-            ProbeKind::Link => self.link.probe(target).await,
-            ProbeKind::Traceroute => traceroute::probe(target).await,
+        let mut obs = match &target.spec {
+            ProbeSpec::Icmp(spec) => self.icmp.probe(target, spec).await,
+            ProbeSpec::Tcp(_) => tcp::probe(target).await,
+            ProbeSpec::Http(spec) => self.http.probe(target, spec).await,
+            ProbeSpec::Dns(spec) => dns::probe(target, spec).await,
+            ProbeSpec::Bandwidth(spec) => self.bandwidth.probe(target, spec).await,
+            ProbeSpec::Link(spec) => self.link.probe(target, spec).await,
+            ProbeSpec::Traceroute(_) => traceroute::probe(target).await,
         };
         obs.observed_at = started;
         obs.target_id.clone_from(&target.id);
         obs
     }
+}
+
+/// Microseconds, saturating: the wire's unit for durations. Here rather than
+/// in `wire` because each probe converts its own measurement, and `wire`
+/// calls the probes, not the other way round.
+pub(crate) fn us(d: std::time::Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}
+
+/// A wire timestamp.
+pub(crate) fn ts(t: SystemTime) -> prost_types::Timestamp {
+    pantau_proto::timestamp_from_millis(crate::model::unix_ms(t))
 }
 
 /// An observation that failed before measuring anything.

@@ -4,9 +4,11 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
+use super::us;
 use super::{failed, io_outcome, ok, resolve_one};
-use crate::config::{Target, split_host_port};
 use crate::model::{Measurement, Observation, Outcome};
+use pantau_core::probe::{Target, split_host_port};
+use pantau_proto::v1 as pb;
 
 const NONE: Measurement = Measurement::Tcp {
     connect: Duration::ZERO,
@@ -41,5 +43,12 @@ pub async fn probe(t: &Target) -> Observation {
             format!("connect {addr}: no answer in {:?}", t.timeout),
             NONE,
         ),
+    }
+}
+
+/// The wire form of one connect.
+pub(crate) fn to_wire(connect: Duration) -> pb::TcpMeasurement {
+    pb::TcpMeasurement {
+        connect_us: us(connect),
     }
 }

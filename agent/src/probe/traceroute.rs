@@ -8,9 +8,11 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use super::icmp::{EchoSocket, PERMISSION_HINT};
+use super::us;
 use super::{failed, io_outcome, ok, resolve_one};
-use crate::config::Target;
 use crate::model::{Hop, Measurement, Observation, Outcome, PathTrace};
+use pantau_core::probe::Target;
+use pantau_proto::v1 as pb;
 
 /// Highest TTL tried.
 pub const MAX_HOPS: u8 = 30;
@@ -178,6 +180,22 @@ async fn trace(sock: &EchoSocket, ip: IpAddr, timeout: Duration) -> Result<PathT
     };
     hops.truncate(len);
     Ok(PathTrace { hops, reached })
+}
+
+/// The wire form of one path.
+pub(crate) fn to_wire(p: &PathTrace) -> pb::TracerouteMeasurement {
+    pb::TracerouteMeasurement {
+        hops: p
+            .hops
+            .iter()
+            .map(|h| pb::TracerouteHop {
+                ttl: u32::from(h.ttl),
+                address: h.addr.map(|a| a.to_string()).unwrap_or_default(),
+                rtt_us: h.rtt.map_or(0, us),
+            })
+            .collect(),
+        reached: p.reached,
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,23 @@ pub enum PrivProtocol {
     Aes128,
 }
 
+impl From<pantau_core::probe::AuthProtocol> for AuthProtocol {
+    fn from(p: pantau_core::probe::AuthProtocol) -> Self {
+        match p {
+            pantau_core::probe::AuthProtocol::Sha1 => AuthProtocol::Sha1,
+            pantau_core::probe::AuthProtocol::Sha256 => AuthProtocol::Sha256,
+        }
+    }
+}
+
+impl From<pantau_core::probe::PrivProtocol> for PrivProtocol {
+    fn from(p: pantau_core::probe::PrivProtocol) -> Self {
+        match p {
+            pantau_core::probe::PrivProtocol::Aes128 => PrivProtocol::Aes128,
+        }
+    }
+}
+
 /// Bytes of password stretched into the master key (RFC 3414 A.2).
 const EXPANSION: usize = 1_048_576;
 

@@ -27,8 +27,7 @@ use prost::Message;
 use tokio::sync::Notify;
 use tracing::{error, warn};
 
-use crate::model::{Observation, ProbeKind, Record};
-use crate::wire::unix_ms;
+use crate::model::{Observation, ProbeKind, Record, unix_ms};
 use meta::Meta;
 
 /// How often appended data is made durable.
