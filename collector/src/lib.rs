@@ -11,6 +11,7 @@
 //! - [`demo`]: the quickstart (collector + local agent).
 //! - [`enrol`]: the standard targets handed to agents by `pantau-agent enroll`.
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
+//! - [`cli`]: the one-shot commands (reports, listings, maintenance, notes).
 //! - [`remote_write`]: optional Prometheus remote-write export at observation times.
 //! - [`process`]: the shutdown signal of the binary.
 //!
@@ -18,6 +19,7 @@
 //! from `pantau_core`; the agent crate is used only by [`demo`] and [`enrol`].
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod enrol;
@@ -152,10 +154,12 @@ pub async fn serve(
             tokio_stream::wrappers::TcpListenerStream::new(grpc),
             shutdown.clone().cancelled_owned(),
         );
-    let settings = Arc::new(report::command::settings(&cfg));
+    let settings = Arc::new(report::Settings::from_config(&cfg));
     let key = report::sign::load_or_create_key(&cfg.data_dir).map_err(ServeError::Report)?;
+    let report_store: Arc<dyn store::report::ReportBackend> =
+        Arc::new(store::SqliteStore::open(&cfg.data_dir)?);
     tokio::spawn(report::rollup_task(
-        cfg.data_dir.clone(),
+        Arc::clone(&report_store),
         Arc::clone(&settings),
         cfg.report.raw_retention.as_millis() as i64,
         std::time::Duration::from_secs(15),
@@ -170,8 +174,9 @@ pub async fn serve(
         writer,
         display: Arc::new(cfg.display.clone()),
     })
-    .merge(report::web::routes(report::web::ReportWeb {
+    .merge(web::report::routes(web::report::ReportWeb {
         read,
+        store: report_store,
         settings,
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use pantau_collector::cli::report as report_cli;
 use pantau_collector::config::CollectorConfig;
 use pantau_collector::{auth, report, store};
 use pantau_core::{AgentId, OpdId};
@@ -364,9 +365,9 @@ fn main() -> ExitCode {
             issued,
         } => done(match period.or(from.zip(to)) {
             None => Err("give --from and --to, or --period".into()),
-            Some((from, to)) => report::command::report(
+            Some((from, to)) => report_cli::report(
                 &cfg,
-                report::command::ReportArgs {
+                report_cli::ReportArgs {
                     opd,
                     from,
                     to,
@@ -379,17 +380,18 @@ fn main() -> ExitCode {
                     progress,
                     issued,
                 },
-            ),
+            )
+            .map_err(|e| e.to_string()),
         }),
         Command::Verify { path, public_key } => {
-            match report::command::verify(&cfg.data_dir, &path, public_key) {
+            match report_cli::verify(&cfg.data_dir, &path, public_key) {
                 Ok(v) if v.origin_checked => {
                     println!("{}", v.message);
                     ExitCode::SUCCESS
                 }
                 Ok(v) => {
                     println!("{}", v.message);
-                    ExitCode::from(report::command::EXIT_ORIGIN_NOT_CHECKED)
+                    ExitCode::from(report_cli::EXIT_ORIGIN_NOT_CHECKED)
                 }
                 Err(e) => fail(e),
             }
@@ -401,25 +403,32 @@ fn main() -> ExitCode {
             to,
             reason,
             by,
-        } => done(report::command::maintenance_add(
-            &cfg,
-            opd,
-            group,
-            from.timestamp_millis(),
-            to.timestamp_millis(),
-            &reason,
-            &by,
-        )),
+        } => done(
+            report_cli::maintenance_add(
+                &cfg,
+                opd,
+                group,
+                from.timestamp_millis(),
+                to.timestamp_millis(),
+                &reason,
+                &by,
+            )
+            .map_err(|e| e.to_string()),
+        ),
         Command::Incidents {
             opd,
             from,
             to,
             lang,
         } => done(match lang.as_str() {
-            "id" | "en" => report::listing::incidents(&cfg, opd, from, to, lang == "en"),
+            "id" | "en" => {
+                report_cli::incidents(&cfg, opd, from, to, lang == "en").map_err(|e| e.to_string())
+            }
             other => Err(format!("unknown --lang `{other}`; use id or en")),
         }),
-        Command::MaintenanceList { opd } => done(report::listing::maintenance(&cfg, opd)),
+        Command::MaintenanceList { opd } => {
+            done(report_cli::maintenance(&cfg, opd).map_err(|e| e.to_string()))
+        }
         Command::IncidentNote {
             opd,
             group,
@@ -427,15 +436,18 @@ fn main() -> ExitCode {
             note,
             ticket,
             by,
-        } => done(report::command::incident_note(
-            &cfg,
-            &opd,
-            &group,
-            start.timestamp_millis(),
-            &note,
-            &ticket,
-            &by,
-        )),
+        } => done(
+            report_cli::incident_note(
+                &cfg,
+                &opd,
+                &group,
+                start.timestamp_millis(),
+                &note,
+                &ticket,
+                &by,
+            )
+            .map_err(|e| e.to_string()),
+        ),
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         Command::Opd { cmd } => admin(&cfg, |conn| match cmd {
             OpdCmd::Add { id, name } => {
@@ -447,7 +459,7 @@ fn main() -> ExitCode {
             OpdCmd::Contract { id, mbps } => {
                 println!(
                     "{}",
-                    pantau_collector::report::capacity::set_contract(conn, &id, mbps)?
+                    report_cli::contract(&cfg, &id, mbps).map_err(|e| e.to_string())?
                 );
                 Ok(())
             }

@@ -246,7 +246,7 @@ fn commit_batches(
                 b.peer.as_deref(),
             )?);
             // Same transaction: a stored result always re-rolls its hour.
-            crate::report::rollup::mark_dirty(&tx, &b.who.opd_id, &b.rows)?;
+            crate::store::sqlite::rollup::mark_dirty(&tx, &b.who.opd_id, &b.rows)?;
         }
         tx.commit().map_err(|source| StoreError::Sqlite {
             op: "commit batch",

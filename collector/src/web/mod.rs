@@ -4,6 +4,7 @@
 mod bandwidth;
 mod page;
 mod paths;
+pub mod report;
 
 use std::sync::{Arc, Mutex};
 

@@ -17,6 +17,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+pub mod report;
+pub mod rollup;
+
 use super::{Op, StoreError};
 
 /// File name of the database inside the data directory.

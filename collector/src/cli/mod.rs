@@ -1,0 +1,4 @@
+//! The one-shot commands of `pantau-collector` (main.rs only parses
+//! arguments and prints).
+
+pub mod report;
