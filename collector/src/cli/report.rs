@@ -87,10 +87,10 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandErr
     }
     let store = open(cfg)?;
     let opd = (a.opd != "all").then(|| a.opd.clone());
-    if let Some(o) = &opd {
-        if !snapshot(&store, |r| r.opd_exists(o))? {
-            return Err(CommandError::UnknownOpd(o.clone()));
-        }
+    if let Some(o) = &opd
+        && !snapshot(&store, |r| r.opd_exists(o))?
+    {
+        return Err(CommandError::UnknownOpd(o.clone()));
     }
     let key = sign::load_or_create_key(&cfg.data_dir)?;
     let scope = opd.clone().unwrap_or_else(|| "provinsi".into());

@@ -2,11 +2,11 @@
 //! contracted bandwidth, link utilisation (pemanfaatan), and reachability of
 //! the Pusat Data and JIP/PDN per OPD.
 //!
-//! Rollups: [`rebuild_hour`] rolls the raw `bandwidth` and `link` results of
-//! one OPD hour into `rollup_bw_hour` / `rollup_link_hour`, [`rebuild_day`]
-//! merges the hours of a local day; both run from [`super::rollup`] for every
-//! dirty hour, so late results correct them like the availability rollups.
-//! Reports read day rows only ([`load`]).
+//! Rollups: [`build_hour`] rolls the raw `bandwidth` and `link` results of
+//! one OPD hour into throughput and utilisation rows, [`build_day`] merges
+//! the hours of a local day; the store runs both (through the rollup
+//! builder) for every dirty hour, so late results correct them like the
+//! availability rollups. Reports read day rows only ([`load`]).
 //!
 //! - Throughput: every measured rate is kept (a test runs at most every
 //!   15 minutes), so median, 5th percentile, minimum and maximum over any

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::model::{AgentIdentity, HelloInfo, ProbeKind, ResultRow, RowKind};
 
 pub mod conflict;
+pub mod conformance;
 pub mod report;
 pub mod sqlite;
 

@@ -365,9 +365,12 @@ fn rebuild_day(
     Ok(())
 }
 
+/// An OPD, its watermark and its start of monitoring.
+type Watermark = (String, Option<i64>, Option<i64>);
+
 /// The OPDs with their watermark and start of monitoring (see
 /// [`RollupStore::advance_watermarks`]).
-fn watermarks(conn: &Connection) -> Result<Vec<(String, Option<i64>, Option<i64>)>, StoreError> {
+fn watermarks(conn: &Connection) -> Result<Vec<Watermark>, StoreError> {
     let mut st = conn
         .prepare_cached(
             "SELECT o.id, w.until_ms, CASE
