@@ -493,6 +493,9 @@ fn group_order(g: &str) -> usize {
 /// Assemble a report from the rollups of one snapshot (see
 /// [`rollup::consistent`]).
 pub fn assemble(conn: &dyn ReportRead, s: &Settings, req: &Request) -> Result<Report, StoreError> {
+    // Long (about 150 lines) because it is the report's table of contents:
+    // each section is loaded in the order it appears; R2's section model
+    // splits it.
     let from_ms = s.day_start(req.from);
     let to_ms = s.day_start(req.to) + DAY_MS;
     let opds: Vec<(String, String)> = conn

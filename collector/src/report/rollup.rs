@@ -189,6 +189,9 @@ fn row_counts(m: &StateMinutes) -> Counts {
 /// after the input's watermark have not happened yet and are
 /// [`MinuteState::NotYet`].
 pub fn build_hour(rules: &RuleSet, input: &HourInput) -> HourRollup {
+    // One pass per target over its minutes, then the composites: kept in one
+    // function (about 130 lines) so the order of the minute rules reads top
+    // to bottom as METHODOLOGY.md states them.
     let (hour, until) = (input.hour_ms, input.until_ms);
     let mut out = HourRollup::default();
     let mut by_target: HashMap<(&str, &str), Vec<&RawResult>> = HashMap::new();
