@@ -133,9 +133,10 @@ fn main() {
         business_hours: false,
         compare: None,
     };
+    let st = store::SqliteStore::open(&data).expect("store");
     for round in 0..3 {
         let t = Instant::now();
-        let r = assemble(&conn, &s, &req).expect("assemble");
+        let r = store::report::snapshot(&st, |c| assemble(c, &s, &req)).expect("assemble");
         let assembled = t.elapsed();
         let pdf = render_as(&r, Format::Pdf);
         let total = t.elapsed();
@@ -211,10 +212,10 @@ fn main() {
     }
     let tx = conn.transaction().expect("tx");
     store::insert_results(&tx, &who, &rows, day + DAY_MS).expect("insert");
-    rollup::mark_dirty(&tx, "opd-00", &rows).expect("dirty");
+    store::sqlite::rollup::mark_dirty(&tx, "opd-00", &rows).expect("dirty");
     tx.commit().expect("commit");
     let t = Instant::now();
-    let n = rollup::refresh(&conn, &s.rules, s.utc_offset_minutes).expect("refresh");
+    let n = rollup::refresh(&st, &s.rules, s.utc_offset_minutes).expect("refresh");
     let el = t.elapsed().as_secs_f64();
     println!(
         "rollup: {n} OPD-hours ({} raw results) rebuilt in {:.3} s; a province day (60 OPD) ~ {:.1} s of background work",

@@ -13,6 +13,7 @@
 //! - `demo` (feature `demo`): the quickstart (collector + local agent).
 //! - [`enrol`]: the standard targets handed to agents by `pantau-agent enroll`.
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
+//! - [`cli`]: the one-shot commands (reports, listings, maintenance, notes).
 //! - [`remote_write`]: optional Prometheus remote-write export at observation times.
 //! - [`process`]: the shutdown signal of the binary.
 //!
@@ -165,10 +166,12 @@ pub async fn serve(
             tokio_stream::wrappers::TcpListenerStream::new(grpc),
             shutdown.clone().cancelled_owned(),
         );
-    let settings = Arc::new(report::command::settings(&cfg));
+    let settings = Arc::new(report::Settings::from_config(&cfg));
     let key = report::sign::load_or_create_key(&cfg.data_dir).map_err(ServeError::Report)?;
+    let report_store: Arc<dyn store::report::ReportBackend> =
+        Arc::new(store::SqliteStore::open(&cfg.data_dir)?);
     tokio::spawn(report::rollup_task(
-        cfg.data_dir.clone(),
+        Arc::clone(&report_store),
         Arc::clone(&settings),
         cfg.report.raw_retention.as_millis() as i64,
         std::time::Duration::from_secs(15),
@@ -184,8 +187,9 @@ pub async fn serve(
         writer,
         display: Arc::new(cfg.display.clone()),
     })
-    .merge(report::web::routes(report::web::ReportWeb {
+    .merge(web::report::routes(web::report::ReportWeb {
         read: reports,
+        store: report_store,
         settings,
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),

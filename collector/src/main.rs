@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use pantau_collector::cli::admin::{AgentCmd, OpdCmd};
+use pantau_collector::cli::report as report_cli;
 use pantau_collector::cli::{self, done, fail};
 use pantau_collector::config::CollectorConfig;
 use pantau_collector::report;
@@ -306,9 +307,9 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             issued,
         } => done(match period.or(from.zip(to)) {
             None => Err("give --from and --to, or --period".into()),
-            Some((from, to)) => report::command::report(
+            Some((from, to)) => report_cli::report(
                 cfg,
-                report::command::ReportArgs {
+                report_cli::ReportArgs {
                     opd,
                     from,
                     to,
@@ -321,17 +322,18 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
                     progress,
                     issued,
                 },
-            ),
+            )
+            .map_err(|e| e.to_string()),
         }),
         Command::Verify { path, public_key } => {
-            match report::command::verify(&cfg.data_dir, &path, public_key) {
+            match report_cli::verify(&cfg.data_dir, &path, public_key) {
                 Ok(v) if v.origin_checked => {
                     println!("{}", v.message);
                     ExitCode::SUCCESS
                 }
                 Ok(v) => {
                     println!("{}", v.message);
-                    ExitCode::from(report::command::EXIT_ORIGIN_NOT_CHECKED)
+                    ExitCode::from(report_cli::EXIT_ORIGIN_NOT_CHECKED)
                 }
                 Err(e) => fail(e),
             }
@@ -343,7 +345,7 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             to,
             reason,
             by,
-        } => done(report::command::maintenance_add(
+        } => done(report_cli::maintenance_add(
             cfg,
             opd,
             group,
@@ -358,10 +360,12 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             to,
             lang,
         } => done(match lang.as_str() {
-            "id" | "en" => report::listing::incidents(cfg, opd, from, to, lang == "en"),
+            "id" | "en" => {
+                report_cli::incidents(cfg, opd, from, to, lang == "en").map_err(|e| e.to_string())
+            }
             other => Err(format!("unknown --lang `{other}`; use id or en")),
         }),
-        Command::MaintenanceList { opd } => done(report::listing::maintenance(cfg, opd)),
+        Command::MaintenanceList { opd } => done(report_cli::maintenance(cfg, opd)),
         Command::IncidentNote {
             opd,
             group,
@@ -369,7 +373,7 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             note,
             ticket,
             by,
-        } => done(report::command::incident_note(
+        } => done(report_cli::incident_note(
             cfg,
             &opd,
             &group,

@@ -179,3 +179,47 @@ fn the_id_rule_is_written_once() {
         "the id rule belongs in pantau_core::id only"
     );
 }
+
+/// Whether a line of Rust holds an SQL statement in a string literal.
+fn holds_sql(line: &str) -> bool {
+    const VERBS: [&str; 10] = [
+        "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "CREATE ", "WITH ", "REPLACE ", "BEGIN",
+        "PRAGMA ", "ALTER ",
+    ];
+    line.match_indices('"').any(|(i, _)| {
+        let rest = line[i + 1..].trim_start();
+        VERBS.iter().any(|v| rest.starts_with(v))
+    })
+}
+
+#[test]
+fn sql_and_rusqlite_live_only_in_the_store() {
+    let root = root();
+    let store = root.join("collector/src/store");
+    let mut stray = Vec::new();
+    let mut inside = 0;
+    for f in rust_files(&root.join("collector/src")) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let sql = text.lines().filter(|l| holds_sql(l)).count();
+        if f.starts_with(&store) {
+            inside += sql;
+            continue;
+        }
+        let rel = f.strip_prefix(&root).unwrap().display().to_string();
+        if text.contains("rusqlite") {
+            stray.push(format!("{rel}: rusqlite"));
+        }
+        if sql > 0 {
+            stray.push(format!("{rel}: {sql} SQL statement(s)"));
+        }
+    }
+    assert!(inside > 20, "the scan found no SQL in the store: {inside}");
+    assert!(
+        stray.is_empty(),
+        "SQL and rusqlite belong in collector/src/store only: {stray:?}"
+    );
+    assert!(holds_sql(
+        r#"    conn.execute("INSERT INTO opd (id) VALUES (?1)", p)"#
+    ));
+    assert!(!holds_sql(r#"    println!("Insert the token");"#));
+}

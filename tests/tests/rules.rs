@@ -367,7 +367,7 @@ fn concurrent_refreshes_and_writes_never_fail() {
         .map(|k| {
             let (data, rules) = (data.clone(), rules.clone());
             std::thread::spawn(move || {
-                let conn = store::open(&data).unwrap();
+                let conn = store::SqliteStore::open(&data).unwrap();
                 for i in 0..40u64 {
                     // Each thread adds late results to a different hour.
                     let m = (k * 60 + i) as i64;

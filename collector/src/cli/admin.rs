@@ -61,8 +61,8 @@ pub enum AdminError {
     #[error(transparent)]
     Id(#[from] InvalidId),
     /// The contracted bandwidth could not be set.
-    #[error("{0}")]
-    Contract(String),
+    #[error(transparent)]
+    Contract(#[from] crate::report::capacity::ContractError),
     /// Standard output or error could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -78,10 +78,8 @@ pub fn opd(data_dir: &Path, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), Admi
             writeln!(out, "OPD `{id}` ditambahkan / added: {name}")?;
         }
         OpdCmd::Contract { id, mbps } => {
-            // The contract lives with the capacity rollups (report side),
-            // which still bring their own SQL: run it on the writer.
-            let msg = store.write(|c| Ok(crate::report::capacity::set_contract(c, &id, mbps)))?;
-            writeln!(out, "{}", msg.map_err(AdminError::Contract)?)?;
+            let msg = crate::report::capacity::set_contract(&store, &id, mbps)?;
+            writeln!(out, "{msg}")?;
         }
         OpdCmd::List => {
             for o in store.opds()? {

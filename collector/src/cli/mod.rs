@@ -5,12 +5,11 @@
 //! - here: configuration loading, the `serve` command, and the exit-code
 //!   and message conventions every command shares.
 //!
-//! The report commands and listings (`report`, `verify`, `maintenance`,
-//! `incidents`, ...) are delegated to `report::command` / `report::listing`;
-//! they move to `cli/report.rs` with the report side.
-// pub mod report;
+//! - [`report`]: the report commands and listings (`report`, `verify`,
+//!   `maintenance`, `incidents`, ...).
 
 pub mod admin;
+pub mod report;
 
 use std::fmt::Display;
 use std::net::SocketAddr;

@@ -25,12 +25,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use prometheus::{GaugeVec, IntGaugeVec, Opts, Registry};
-use rusqlite::{Connection, params};
 
-use crate::report::rollup::{DAY_MS, HOUR_MS, hour_of};
 use crate::report::rules::{GROUPS, StateMinutes};
+use crate::report::time::{DAY_MS, HOUR_MS, hour_of};
 use crate::report::{self, Lang, Request, Settings};
 use crate::store::StoreError;
+use crate::store::report::ReportRead;
 
 /// Windows: label and number of hour rollups (the current hour included).
 pub const WINDOWS: [(&str, i64); 2] = [("1d", 24), ("30d", 30 * 24)];
@@ -38,54 +38,27 @@ pub const WINDOWS: [(&str, i64); 2] = [("1d", 24), ("30d", 30 * 24)];
 /// Group label of an incident where the agent stopped reporting.
 pub const AGENT_GROUP: &str = "agent";
 
-fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { op, source }
-}
-
 /// Composite group minutes per (opd, group) over the hour rollups starting in
 /// `[from_hour_ms, to_hour_ms]`, for every registered OPD and group (one
 /// primary-key range per pair, so the cost does not grow with history).
 pub fn minutes(
-    conn: &Connection,
+    r: &dyn ReportRead,
     from_hour_ms: i64,
     to_hour_ms: i64,
 ) -> Result<BTreeMap<(String, String), StateMinutes>, StoreError> {
-    let opds: Vec<String> = conn
-        .prepare_cached("SELECT id FROM opd ORDER BY id")
-        .map_err(sql("prepare availability opds"))?
-        .query_map([], |r| r.get(0))
-        .map_err(sql("availability opds"))?
-        .collect::<Result<_, _>>()
-        .map_err(sql("availability opds"))?;
-    let mut st = conn
-        .prepare_cached(
-            "SELECT COUNT(*), SUM(up), SUM(degraded), SUM(down), SUM(unknown), SUM(maint)
-             FROM rollup_group_hour WHERE opd_id = ?1 AND grp = ?2 AND hour_ms >= ?3 AND hour_ms <= ?4",
-        )
-        .map_err(sql("prepare availability minutes"))?;
     let mut out = BTreeMap::new();
-    for opd in &opds {
+    for opd in r.opds(None)? {
         for grp in GROUPS {
-            let (rows, m) = st
-                .query_row(params![opd, grp, from_hour_ms, to_hour_ms], |r| {
-                    let n = |i: usize| {
-                        r.get::<_, Option<i64>>(i)
-                            .map(|v| v.unwrap_or(0).max(0) as u64)
-                    };
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        StateMinutes {
-                            up: n(1)?,
-                            degraded: n(2)?,
-                            down: n(3)?,
-                            unknown: n(4)?,
-                            maintenance: n(5)?,
-                        },
-                    ))
-                })
-                .map_err(sql("availability minutes"))?;
-            if rows > 0 {
-                out.insert((opd.clone(), grp.to_string()), m);
+            if let Some(c) = r.group_hour_sums(&opd.id, grp, from_hour_ms, to_hour_ms)? {
+                let n = |i: usize| c[i].max(0) as u64;
+                let m = StateMinutes {
+                    up: n(0),
+                    degraded: n(1),
+                    down: n(2),
+                    unknown: n(3),
+                    maintenance: n(4),
+                };
+                out.insert((opd.id.clone(), grp.to_string()), m);
             }
         }
     }
@@ -97,7 +70,7 @@ pub type Ratios = BTreeMap<(String, String, &'static str), (f64, u64)>;
 
 /// Availability (0..1) and measured minutes per (opd, group, window) at
 /// `now_ms`; only groups with measured minutes in the window.
-pub fn ratios(conn: &Connection, now_ms: i64) -> Result<Ratios, StoreError> {
+pub fn ratios(conn: &dyn ReportRead, now_ms: i64) -> Result<Ratios, StoreError> {
     let current = hour_of(now_ms);
     let mut out = BTreeMap::new();
     for (window, hours) in WINDOWS {
@@ -114,7 +87,7 @@ pub fn ratios(conn: &Connection, now_ms: i64) -> Result<Ratios, StoreError> {
 /// Open incidents per (opd, group) in the report of yesterday and today
 /// (local days) issued at `now_ms`; every OPD and group at 0 first.
 pub fn open_incidents(
-    conn: &Connection,
+    conn: &dyn ReportRead,
     s: &Settings,
     now_ms: i64,
 ) -> Result<BTreeMap<(String, String), i64>, StoreError> {
@@ -211,9 +184,9 @@ impl Availability {
         })
     }
 
-    /// Recompute from fresh rollups (after [`report::rollup::refresh`]).
-    /// A failure is logged and leaves the previous values.
-    pub fn publish(&self, conn: &Connection, s: &Settings) {
+    /// Recompute from fresh rollups (after [`report::rollup::refresh`]), on
+    /// one snapshot. A failure is logged and leaves the previous values.
+    pub fn publish(&self, conn: &dyn ReportRead, s: &Settings) {
         for (g, pct) in GROUPS.iter().zip(s.sla_pct) {
             self.target.with_label_values(&[g]).set(pct / 100.0);
         }
@@ -248,98 +221,5 @@ impl Availability {
             let _ = self.open.remove_label_values(&[&gone[0], &gone[1]]);
         }
         *published = (now_ratio, now_open);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hour(conn: &Connection, opd: &str, grp: &str, hour_ms: i64, m: [i64; 5]) {
-        conn.execute(
-            "INSERT INTO rollup_group_hour (opd_id, grp, hour_ms, minutes, up, degraded, down, unknown, maint,
-               n_ok, n_fail, sent, received, jit_sum, jit_n, hist)
-             VALUES (?1, ?2, ?3, '', ?4, ?5, ?6, ?7, ?8, 0, 0, 0, 0, 0, 0, x'')",
-            params![opd, grp, hour_ms, m[0], m[1], m[2], m[3], m[4]],
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn windows_count_composite_minutes_like_the_report() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open(dir.path()).unwrap();
-        conn.execute(
-            "INSERT INTO opd (id, name, created_at_ms) VALUES ('dinkes', 'Dinas Kesehatan', 0)",
-            [],
-        )
-        .unwrap();
-        let now = 1_000 * HOUR_MS + 30 * 60_000;
-        let h = hour_of(now);
-        // Current hour: 30 up, 10 degraded, 10 down, 10 unknown.
-        hour(&conn, "dinkes", "intranet", h, [30, 10, 10, 10, 0]);
-        // 23 hours ago (still in 1d): 50 up, 10 down; maintenance is excluded.
-        hour(
-            &conn,
-            "dinkes",
-            "intranet",
-            h - 23 * HOUR_MS,
-            [40, 0, 10, 0, 10],
-        );
-        // 24 hours ago: only in 30d.
-        hour(
-            &conn,
-            "dinkes",
-            "intranet",
-            h - 24 * HOUR_MS,
-            [0, 0, 60, 0, 0],
-        );
-        // 720 hours ago: in neither window.
-        hour(
-            &conn,
-            "dinkes",
-            "intranet",
-            h - 720 * HOUR_MS,
-            [0, 0, 60, 0, 0],
-        );
-        // Only unknown minutes: no availability at all.
-        hour(&conn, "dinkes", "jip", h, [0, 0, 0, 60, 0]);
-        let r = ratios(&conn, now).unwrap();
-        let get = |g: &str, w: &'static str| r.get(&("dinkes".to_string(), g.to_string(), w));
-        // (30 + 10 + 40) / (30 + 10 + 40 + 10 + 10) = 0.8
-        assert_eq!(get("intranet", "1d"), Some(&(0.8, 100)));
-        // 80 / (100 + 60) = 0.5
-        assert_eq!(get("intranet", "30d"), Some(&(0.5, 160)));
-        assert_eq!(get("jip", "1d"), None);
-        assert_eq!(get("jip", "30d"), None);
-        assert_eq!(r.len(), 2, "{r:?}");
-
-        let reg = Registry::new();
-        let a = Availability::register(&reg);
-        let s = Settings::new(&crate::config::Display::default());
-        a.publish(&conn, &s);
-        let text = {
-            let mut buf = Vec::new();
-            prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &reg.gather(), &mut buf)
-                .unwrap();
-            String::from_utf8(buf).unwrap()
-        };
-        let sla = s.sla_pct[0] / 100.0;
-        assert!(
-            text.contains(&format!(
-                "pantau_availability_target_ratio{{group=\"{}\"}} {sla}\n",
-                GROUPS[0]
-            )),
-            "{text}"
-        );
-        // Every OPD and group has an open-incident count, 0 without one.
-        for g in GROUPS.iter().chain([&AGENT_GROUP]) {
-            assert!(
-                text.contains(&format!(
-                    "pantau_incidents_open{{group=\"{g}\",opd=\"dinkes\"}} 0\n"
-                )),
-                "{text}"
-            );
-        }
     }
 }

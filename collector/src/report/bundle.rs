@@ -2,19 +2,18 @@
 //! period, the data and script to recompute every figure, a README and the
 //! signed manifest ([`sign`]).
 
-use rusqlite::Connection;
-
 use super::{
     Format, RawExport, Request, Settings, assemble, progress, recompute, render, render_as, rollup,
     sign,
 };
 use crate::store::StoreError;
+use crate::store::report::{ReportBackend, ReportRead};
 
 /// Refresh rollups, assemble, render and sign a bundle into `dir`: the report,
 /// the raw results of the period and the signed manifest. Returns the
 /// report file name.
 pub fn produce_bundle(
-    conn: &Connection,
+    conn: &dyn ReportBackend,
     s: &Settings,
     req: &Request,
     format: Format,
@@ -45,7 +44,7 @@ pub fn produce_bundle(
 /// results, the data and script to recompute every figure (see
 /// [`recompute`]), and a README. Returns the report file name and the files.
 pub fn bundle_files(
-    conn: &Connection,
+    conn: &dyn ReportRead,
     s: &Settings,
     req: &Request,
     format: Format,

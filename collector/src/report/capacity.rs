@@ -2,11 +2,11 @@
 //! contracted bandwidth, link utilisation (pemanfaatan), and reachability of
 //! the Pusat Data and JIP/PDN per OPD.
 //!
-//! Rollups: [`rebuild_hour`] rolls the raw `bandwidth` and `link` results of
-//! one OPD hour into `rollup_bw_hour` / `rollup_link_hour`, [`rebuild_day`]
-//! merges the hours of a local day; both run from [`super::rollup`] for every
-//! dirty hour, so late results correct them like the availability rollups.
-//! Reports read day rows only ([`load`]).
+//! Rollups: [`build_hour`] rolls the raw `bandwidth` and `link` results of
+//! one OPD hour into throughput and utilisation rows, [`build_day`] merges
+//! the hours of a local day; the store runs both (through the rollup
+//! builder) for every dirty hour, so late results correct them like the
+//! availability rollups. Reports read day rows only ([`load`]).
 //!
 //! - Throughput: every measured rate is kept (a test runs at most every
 //!   15 minutes), so median, 5th percentile, minimum and maximum over any
@@ -23,14 +23,14 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::rollup::{DAY_MS, HOUR_MS};
 use super::text::num;
+use super::time::HOUR_MS;
 use super::{GroupFigure, Lang, OpdFigure};
 use crate::model::{Outcome, ProbeKind, RowKind};
-use crate::store::{self, StoreError};
+use crate::store::StoreError;
+use crate::store::report::{BwRow, CapacityResult, LinkRow, ReportAdmin, ReportRead};
 
 /// A link whose p95 utilisation (in or out) is above this percentage of its
 /// capacity is reported as saturated.
@@ -45,28 +45,32 @@ const BASE_BPS: f64 = 1000.0;
 const PER_OCTAVE: f64 = 16.0;
 const MAX_BUCKET: u16 = 16 * 34 + 1;
 
-fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { op, source }
+/// A contract outside 0 (clear) to 1 000 000 Mbit/s, or an unknown OPD.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    /// Out of range.
+    #[error("--mbps must be 0 (clear) to 1000000 Mbit/s, not {0}")]
+    Range(f64),
+    /// No such OPD.
+    #[error("no OPD `{0}`; list them with `pantau-collector opd list`")]
+    UnknownOpd(String),
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
 /// `pantau-collector opd contract ID --mbps N`: record (or with 0 clear) the
 /// contracted bandwidth of an OPD.
-pub fn set_contract(conn: &Connection, opd: &str, mbps: f64) -> Result<String, String> {
+pub fn set_contract(
+    store: &(impl ReportAdmin + ?Sized),
+    opd: &str,
+    mbps: f64,
+) -> Result<String, ContractError> {
     if !(mbps.is_finite() && (0.0..=1_000_000.0).contains(&mbps)) {
-        return Err(format!(
-            "--mbps must be 0 (clear) to 1000000 Mbit/s, not {mbps}"
-        ));
+        return Err(ContractError::Range(mbps));
     }
-    let n = conn
-        .execute(
-            "UPDATE opd SET contracted_mbps = ?2 WHERE id = ?1",
-            params![opd, (mbps > 0.0).then_some(mbps)],
-        )
-        .map_err(|e| e.to_string())?;
-    if n == 0 {
-        return Err(format!(
-            "no OPD `{opd}`; list them with `pantau-collector opd list`"
-        ));
+    if !store.set_contract(opd, (mbps > 0.0).then_some(mbps))? {
+        return Err(ContractError::UnknownOpd(opd.to_string()));
     }
     Ok(if mbps > 0.0 {
         format!("bandwidth kontrak / contracted bandwidth of `{opd}`: {mbps} Mbit/s")
@@ -169,17 +173,6 @@ impl RateHist {
     }
 }
 
-fn f64s_to_bytes(v: &[f64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn bytes_to_f64s(b: &[u8], out: &mut Vec<f64>) {
-    out.extend(
-        b.chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
-    );
-}
-
 #[derive(Default)]
 struct BwAcc {
     ok: i64,
@@ -207,144 +200,86 @@ struct LinkAcc {
 }
 
 impl LinkAcc {
-    fn merge_row(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
-        // Columns: agent, target, if_name, polls, no_rate, covered_ms, in_bits,
-        // out_bits, in_peak, out_peak, in_hist, out_hist, capacity, contracted, cap_at.
-        let cap_at: i64 = r.get(14)?;
-        if cap_at >= self.cap_at || self.if_name.is_empty() {
-            let n: String = r.get(2)?;
-            if !n.is_empty() {
-                self.if_name = n;
-            }
+    fn merge_row(&mut self, r: &LinkRow) {
+        let cap_at = r.capacity_at_ms;
+        if (cap_at >= self.cap_at || self.if_name.is_empty()) && !r.if_name.is_empty() {
+            self.if_name.clone_from(&r.if_name);
         }
-        self.polls += r.get::<_, i64>(3)?;
-        self.no_rate += r.get::<_, i64>(4)?;
-        self.covered_ms += r.get::<_, i64>(5)?;
-        self.in_bits += r.get::<_, f64>(6)?;
-        self.out_bits += r.get::<_, f64>(7)?;
-        self.in_peak = self.in_peak.max(r.get(8)?);
-        self.out_peak = self.out_peak.max(r.get(9)?);
-        self.in_h.merge_bytes(&r.get::<_, Vec<u8>>(10)?);
-        self.out_h.merge_bytes(&r.get::<_, Vec<u8>>(11)?);
-        let cap: f64 = r.get(12)?;
-        if cap > 0.0 && cap_at >= self.cap_at {
-            self.cap = cap;
-            self.contracted = r.get::<_, i64>(13)? != 0;
+        self.polls += r.polls;
+        self.no_rate += r.no_rate;
+        self.covered_ms += r.covered_ms;
+        self.in_bits += r.in_bits;
+        self.out_bits += r.out_bits;
+        self.in_peak = self.in_peak.max(r.in_peak);
+        self.out_peak = self.out_peak.max(r.out_peak);
+        self.in_h.merge_bytes(&r.in_hist);
+        self.out_h.merge_bytes(&r.out_hist);
+        if r.capacity_bps > 0.0 && cap_at >= self.cap_at {
+            self.cap = r.capacity_bps;
+            self.contracted = r.contracted;
             self.cap_at = cap_at;
         }
-        Ok(())
+    }
+
+    fn to_row(&self, opd: &str, at_ms: i64, (agent, target): (String, String)) -> LinkRow {
+        LinkRow {
+            opd: opd.to_string(),
+            at_ms,
+            agent,
+            target,
+            if_name: self.if_name.clone(),
+            polls: self.polls,
+            no_rate: self.no_rate,
+            covered_ms: self.covered_ms,
+            in_bits: self.in_bits,
+            out_bits: self.out_bits,
+            in_peak: self.in_peak,
+            out_peak: self.out_peak,
+            in_hist: self.in_h.to_bytes(),
+            out_hist: self.out_h.to_bytes(),
+            capacity_bps: self.cap,
+            contracted: self.contracted,
+            capacity_at_ms: self.cap_at,
+        }
     }
 }
 
-const LINK_COLS: &str = "agent_id, target_id, if_name, polls, no_rate, covered_ms, in_bits, out_bits, in_peak, out_peak, in_hist, out_hist, capacity_bps, contracted, capacity_at_ms";
+impl BwAcc {
+    fn merge_row(&mut self, r: &BwRow) {
+        self.ok += r.n_ok;
+        self.skipped += r.n_skipped;
+        self.fail += r.n_fail;
+        self.dl.extend_from_slice(&r.dl);
+        self.ul.extend_from_slice(&r.ul);
+    }
 
-fn insert_link(
-    conn: &Connection,
-    table: &str,
-    time_col: &str,
-    opd: &str,
-    at: i64,
-    key: &(String, String),
-    a: &LinkAcc,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO {table} (opd_id, {time_col}, {LINK_COLS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-    ))
-    .and_then(|mut st| {
-        st.execute(params![
-            opd,
-            at,
-            key.0,
-            key.1,
-            a.if_name,
-            a.polls,
-            a.no_rate,
-            a.covered_ms,
-            a.in_bits,
-            a.out_bits,
-            a.in_peak,
-            a.out_peak,
-            a.in_h.to_bytes(),
-            a.out_h.to_bytes(),
-            a.cap,
-            a.contracted as i64,
-            a.cap_at
-        ])
-    })
-    .map_err(sql("insert link rollup"))?;
-    Ok(())
+    fn into_row(self, opd: &str, at_ms: i64, (agent, target): (String, String)) -> BwRow {
+        BwRow {
+            opd: opd.to_string(),
+            at_ms,
+            agent,
+            target,
+            n_ok: self.ok,
+            n_skipped: self.skipped,
+            n_fail: self.fail,
+            dl: self.dl,
+            ul: self.ul,
+        }
+    }
 }
 
-fn insert_bw(
-    conn: &Connection,
-    table: &str,
-    time_col: &str,
-    opd: &str,
-    at: i64,
-    key: &(String, String),
-    a: &BwAcc,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO {table} (opd_id, {time_col}, agent_id, target_id, n_ok, n_skipped, n_fail, dl, ul)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ))
-    .and_then(|mut st| {
-        st.execute(params![
-            opd,
-            at,
-            key.0,
-            key.1,
-            a.ok,
-            a.skipped,
-            a.fail,
-            f64s_to_bytes(&a.dl),
-            f64s_to_bytes(&a.ul)
-        ])
-    })
-    .map_err(sql("insert bandwidth rollup"))?;
-    Ok(())
-}
-
-/// Rebuild the throughput and utilisation rows of one OPD hour from raw results.
-pub fn rebuild_hour(conn: &Connection, opd: &str, hour: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM rollup_bw_hour WHERE opd_id = ?1 AND hour_ms = ?2",
-        params![opd, hour],
-    )
-    .map_err(sql("clear bandwidth hour"))?;
-    conn.execute(
-        "DELETE FROM rollup_link_hour WHERE opd_id = ?1 AND hour_ms = ?2",
-        params![opd, hour],
-    )
-    .map_err(sql("clear link hour"))?;
-    let mut st = conn
-        .prepare_cached(
-            "SELECT agent_id, target_id, kind, observed_at_ms, outcome, data FROM result
-             WHERE opd_id = ?1 AND observed_at_ms >= ?2 AND observed_at_ms < ?3
-               AND kind IN ('bandwidth', 'link') AND clock_flag IS NULL
-             ORDER BY observed_at_ms",
-        )
-        .map_err(sql("prepare capacity results"))?;
-    let mut rows = st
-        .query(params![opd, hour, hour + HOUR_MS])
-        .map_err(sql("capacity results"))?;
+/// Roll up the throughput and utilisation of one OPD hour from its raw
+/// `bandwidth` and `link` results (by time).
+pub fn build_hour(opd: &str, hour: i64, results: &[CapacityResult]) -> (Vec<BwRow>, Vec<LinkRow>) {
     let mut bw: BTreeMap<(String, String), BwAcc> = BTreeMap::new();
     let mut link: BTreeMap<(String, String), LinkAcc> = BTreeMap::new();
-    while let Some(r) = rows.next().map_err(sql("capacity results"))? {
-        let key: (String, String) = (
-            r.get(0).map_err(sql("capacity row"))?,
-            r.get(1).map_err(sql("capacity row"))?,
-        );
-        let kind = store::text_enum(r, 2, RowKind::parse).map_err(sql("capacity row"))?;
-        let at: i64 = r.get(3).map_err(sql("capacity row"))?;
-        let ok =
-            store::text_enum(r, 4, Outcome::parse).map_err(sql("capacity row"))? == Outcome::Ok;
-        let data: serde_json::Value =
-            serde_json::from_str(&r.get::<_, String>(5).map_err(sql("capacity row"))?)
-                .unwrap_or_default();
+    for r in results {
+        let key = (r.agent.clone(), r.target.clone());
+        let at = r.at_ms;
+        let ok = r.outcome == Outcome::Ok;
+        let data: serde_json::Value = serde_json::from_str(&r.data).unwrap_or_default();
         let f = |k: &str| data[k].as_f64().unwrap_or(0.0);
-        if kind == RowKind::Probe(ProbeKind::Bandwidth) {
+        if r.kind == RowKind::Probe(ProbeKind::Bandwidth) {
             let a = bw.entry(key).or_default();
             let skipped = data["skipped"].as_str().unwrap_or("");
             if !ok {
@@ -388,147 +323,60 @@ pub fn rebuild_hour(conn: &Connection, opd: &str, hour: i64) -> Result<(), Store
             }
         }
     }
-    drop(rows);
-    for (k, a) in &bw {
-        insert_bw(conn, "rollup_bw_hour", "hour_ms", opd, hour, k, a)?;
-    }
-    for (k, a) in &link {
-        insert_link(conn, "rollup_link_hour", "hour_ms", opd, hour, k, a)?;
-    }
-    Ok(())
+    (
+        bw.into_iter()
+            .map(|(k, a)| a.into_row(opd, hour, k))
+            .collect(),
+        link.into_iter()
+            .map(|(k, a)| a.to_row(opd, hour, k))
+            .collect(),
+    )
 }
 
-fn read_bw(
-    conn: &Connection,
-    table: &str,
-    time_col: &str,
-    opd: Option<&str>,
-    from: i64,
-    to: i64,
-    keep: &dyn Fn(i64) -> bool,
-) -> Result<BTreeMap<(String, String, String), BwAcc>, StoreError> {
-    let mut st = conn
-        .prepare_cached(&format!(
-            "SELECT opd_id, agent_id, target_id, n_ok, n_skipped, n_fail, dl, ul, {time_col} FROM {table}
-             WHERE {time_col} >= ?1 AND {time_col} < ?2 AND (?3 IS NULL OR opd_id = ?3)"
-        ))
-        .map_err(sql("prepare bandwidth rollup"))?;
-    let mut rows = st
-        .query(params![from, to, opd])
-        .map_err(sql("bandwidth rollup"))?;
-    let mut out: BTreeMap<(String, String, String), BwAcc> = BTreeMap::new();
-    while let Some(r) = rows.next().map_err(sql("bandwidth rollup"))? {
-        if !keep(r.get(8).map_err(sql("bandwidth rollup row"))?) {
-            continue;
-        }
-        let e = sql("bandwidth rollup row");
-        let key = (
-            r.get(0).map_err(sql("bandwidth rollup row"))?,
-            r.get(1).map_err(sql("bandwidth rollup row"))?,
-            r.get(2).map_err(sql("bandwidth rollup row"))?,
-        );
-        let a = out.entry(key).or_default();
-        a.ok += r.get::<_, i64>(3).map_err(sql("bandwidth rollup row"))?;
-        a.skipped += r.get::<_, i64>(4).map_err(sql("bandwidth rollup row"))?;
-        a.fail += r.get::<_, i64>(5).map_err(sql("bandwidth rollup row"))?;
-        let dl: Vec<u8> = r.get(6).map_err(sql("bandwidth rollup row"))?;
-        let ul: Vec<u8> = r.get(7).map_err(e)?;
-        bytes_to_f64s(&dl, &mut a.dl);
-        bytes_to_f64s(&ul, &mut a.ul);
-    }
-    Ok(out)
-}
+type Key = (String, String, String);
 
-fn read_link(
-    conn: &Connection,
-    table: &str,
-    time_col: &str,
-    opd: Option<&str>,
-    from: i64,
-    to: i64,
-    keep: &dyn Fn(i64) -> bool,
-) -> Result<BTreeMap<(String, String, String), LinkAcc>, StoreError> {
-    let mut st = conn
-        .prepare_cached(&format!(
-            "SELECT {LINK_COLS}, opd_id, {time_col} FROM {table}
-             WHERE {time_col} >= ?1 AND {time_col} < ?2 AND (?3 IS NULL OR opd_id = ?3)
-             ORDER BY {time_col}"
-        ))
-        .map_err(sql("prepare link rollup"))?;
-    let mut rows = st
-        .query(params![from, to, opd])
-        .map_err(sql("link rollup"))?;
-    let mut out: BTreeMap<(String, String, String), LinkAcc> = BTreeMap::new();
-    while let Some(r) = rows.next().map_err(sql("link rollup"))? {
-        if !keep(r.get(16).map_err(sql("link rollup row"))?) {
-            continue;
-        }
-        let key = (
-            r.get(15).map_err(sql("link rollup row"))?,
-            r.get(0).map_err(sql("link rollup row"))?,
-            r.get(1).map_err(sql("link rollup row"))?,
-        );
-        out.entry(key)
+fn merge_bw(rows: &[BwRow], keep: &dyn Fn(i64) -> bool) -> BTreeMap<Key, BwAcc> {
+    let mut out: BTreeMap<Key, BwAcc> = BTreeMap::new();
+    for r in rows.iter().filter(|r| keep(r.at_ms)) {
+        out.entry((r.opd.clone(), r.agent.clone(), r.target.clone()))
             .or_default()
-            .merge_row(r)
-            .map_err(sql("link rollup row"))?;
+            .merge_row(r);
     }
-    Ok(out)
+    out
 }
 
-/// Rebuild one OPD's local day of throughput and utilisation from its hours.
-pub fn rebuild_day(conn: &Connection, opd: &str, day: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM rollup_bw_day WHERE opd_id = ?1 AND day_ms = ?2",
-        params![opd, day],
-    )
-    .map_err(sql("clear bandwidth day"))?;
-    conn.execute(
-        "DELETE FROM rollup_link_day WHERE opd_id = ?1 AND day_ms = ?2",
-        params![opd, day],
-    )
-    .map_err(sql("clear link day"))?;
-    for ((_, agent, target), mut a) in read_bw(
-        conn,
-        "rollup_bw_hour",
-        "hour_ms",
-        Some(opd),
-        day,
-        day + DAY_MS,
-        &|_| true,
-    )? {
-        a.dl.sort_by(f64::total_cmp);
-        a.ul.sort_by(f64::total_cmp);
-        insert_bw(
-            conn,
-            "rollup_bw_day",
-            "day_ms",
-            opd,
-            day,
-            &(agent, target),
-            &a,
-        )?;
+/// Merge link rows read by time.
+fn merge_link(rows: &[LinkRow], keep: &dyn Fn(i64) -> bool) -> BTreeMap<Key, LinkAcc> {
+    let mut out: BTreeMap<Key, LinkAcc> = BTreeMap::new();
+    for r in rows.iter().filter(|r| keep(r.at_ms)) {
+        out.entry((r.opd.clone(), r.agent.clone(), r.target.clone()))
+            .or_default()
+            .merge_row(r);
     }
-    for ((_, agent, target), a) in read_link(
-        conn,
-        "rollup_link_hour",
-        "hour_ms",
-        Some(opd),
-        day,
-        day + DAY_MS,
-        &|_| true,
-    )? {
-        insert_link(
-            conn,
-            "rollup_link_day",
-            "day_ms",
-            opd,
-            day,
-            &(agent, target),
-            &a,
-        )?;
-    }
-    Ok(())
+    out
+}
+
+/// Roll up one OPD's local day of throughput and utilisation from its hours
+/// (link hours by time).
+pub fn build_day(
+    opd: &str,
+    day: i64,
+    bw: &[BwRow],
+    links: &[LinkRow],
+) -> (Vec<BwRow>, Vec<LinkRow>) {
+    let bw = merge_bw(bw, &|_| true)
+        .into_iter()
+        .map(|((_, agent, target), mut a)| {
+            a.dl.sort_by(f64::total_cmp);
+            a.ul.sort_by(f64::total_cmp);
+            a.into_row(opd, day, (agent, target))
+        })
+        .collect();
+    let links = merge_link(links, &|_| true)
+        .into_iter()
+        .map(|((_, agent, target), a)| a.to_row(opd, day, (agent, target)))
+        .collect();
+    (bw, links)
 }
 
 /// Distribution of measured throughput over the period, bit/s (exact).
@@ -676,7 +524,7 @@ pub struct Evidence {
 /// `business` (whether the hour starting at a UTC ms is a business hour),
 /// only business hours count, read from the hour rollups.
 pub fn load(
-    conn: &Connection,
+    r: &dyn ReportRead,
     opd: Option<&str>,
     opds: &[OpdFigure],
     (from_ms, to_ms): (i64, i64),
@@ -684,9 +532,9 @@ pub fn load(
     business: Option<&dyn Fn(i64) -> bool>,
 ) -> Result<Evidence, StoreError> {
     let all = |_: i64| true;
-    let (keep, bw_table, link_table, time_col): (&dyn Fn(i64) -> bool, _, _, _) = match business {
-        Some(f) => (f, "rollup_bw_hour", "rollup_link_hour", "hour_ms"),
-        None => (&all, "rollup_bw_day", "rollup_link_day", "day_ms"),
+    let (keep, hourly): (&dyn Fn(i64) -> bool, _) = match business {
+        Some(f) => (f, true),
+        None => (&all, false),
     };
     let mut ev = Evidence::default();
     for o in opds {
@@ -699,15 +547,11 @@ pub fn load(
             });
         }
     }
-    let mut labels = conn
-        .prepare_cached("SELECT grp, label FROM target WHERE agent_id = ?1 AND id = ?2")
-        .map_err(sql("prepare target label"))?;
-    let mut label = |agent: &str, target: &str| -> (String, String) {
-        labels
-            .query_row(params![agent, target], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap_or_default()
+    // A target no longer declared has no label: shown without one.
+    let label = |agent: &str, target: &str| -> (String, String) {
+        r.target_label(agent, target).unwrap_or_default()
     };
-    let links = read_link(conn, link_table, time_col, opd, from_ms, to_ms, keep)?;
+    let links = merge_link(&r.link_rows(opd, from_ms, to_ms, hourly)?, keep);
     let period_seconds = match business {
         None => ((to_ms.min(data_end) - from_ms).max(0)) as f64 / 1000.0,
         // Business hours of the period so far (hours are whole: periods
@@ -773,14 +617,8 @@ pub fn load(
             outbound: dir(a.out_bits, a.out_peak, &a.out_h),
         });
     }
-    let mut registry = conn
-        .prepare_cached("SELECT contracted_mbps FROM opd WHERE id = ?1")
-        .map_err(sql("prepare opd contract"))?;
-    for ((o, agent, target), mut a) in read_bw(conn, bw_table, time_col, opd, from_ms, to_ms, keep)?
-    {
-        let reg: Option<f64> = registry
-            .query_row([o.as_str()], |r| r.get(0))
-            .unwrap_or(None);
+    for ((o, agent, target), mut a) in merge_bw(&r.bw_rows(opd, from_ms, to_ms, hourly)?, keep) {
+        let reg: Option<f64> = r.opd_contract(&o).unwrap_or(None);
         let (contracted_bps, source) = match (reg, link_contract.get(o.as_str())) {
             (Some(m), _) if m > 0.0 => (Some(m * 1e6), Some("opd".to_string())),
             (_, Some((_, c))) => (Some(*c), Some("link".to_string())),

@@ -11,16 +11,18 @@
 //! - [`bundle`]: the signed evidence bundle; [`sign`]: Ed25519 key, signed
 //!   manifest, `verify`.
 //! - [`recompute`]: the bundle's data for an independent recomputation, and the script.
-//! - [`web`]: report pages and the download API.
+//! - [`time`]: hour and day arithmetic shared by the sections.
+//!
+//! Reads and writes go through the store traits of [`crate::store::report`];
+//! the report pages live in [`crate::web::report`], the commands in
+//! [`crate::cli::report`].
 
 pub mod bundle;
 pub mod capacity;
 pub mod clock;
-pub mod command;
 pub mod histogram;
 pub mod history;
 pub mod incident;
-pub mod listing;
 pub mod maintenance;
 pub mod model;
 pub mod progress;
@@ -31,26 +33,22 @@ pub mod rules;
 pub mod sections;
 pub mod sign;
 pub mod text;
+pub mod time;
 pub mod topology;
-pub mod web;
 
 pub use bundle::{bundle_files, produce_bundle};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use self::histogram::Histogram;
 use self::incident::{Incident, Timelines};
-use self::rollup::DAY_MS;
 use self::rules::{GROUPS, MinuteState, RuleSet, StateMinutes};
+use self::time::DAY_MS;
 use crate::store::StoreError;
-
-fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { op, source }
-}
+use crate::store::report::{ReportBackend, ReportRead};
 
 /// Report language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,6 +82,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Settings from the collector configuration.
+    pub fn from_config(cfg: &crate::config::CollectorConfig) -> Self {
+        let mut s = Settings::new(&cfg.display);
+        s.rules = cfg.report.rules.clone();
+        s.sla_pct = cfg.report.sla_pct;
+        s.coverage_target_pct = cfg.report.coverage_target_pct;
+        s.public_key_url.clone_from(&cfg.report.public_key_url);
+        s.signoff.clone_from(&cfg.report.signoff);
+        s
+    }
+
     /// Defaults with the display settings of the collector.
     pub fn new(d: &crate::config::Display) -> Self {
         Settings {
@@ -120,7 +129,8 @@ impl Settings {
         v
     }
 
-    fn sla_of(&self, grp: &str) -> f64 {
+    /// SLA target of a group, percent.
+    pub fn sla_of(&self, grp: &str) -> f64 {
         GROUPS
             .iter()
             .position(|g| *g == grp)
@@ -361,39 +371,17 @@ impl Agg {
 type DayAggs = BTreeMap<(String, String), Agg>;
 
 fn load_days(
-    conn: &Connection,
+    r: &dyn ReportRead,
     opd: Option<&str>,
     from_ms: i64,
     to_ms: i64,
     business: bool,
 ) -> Result<(DayAggs, BTreeSet<(String, i64)>), StoreError> {
-    let cols = if business {
-        "bh_up, bh_degraded, bh_down, bh_unknown, 0"
-    } else {
-        "up, degraded, down, unknown, maint"
-    };
-    let q = format!(
-        "SELECT opd_id, grp, day_ms, {cols}, n_ok, n_fail, sent, received, jit_sum, jit_n, hist
-         FROM rollup_group_day WHERE day_ms >= ?1 AND day_ms < ?2 AND (?3 IS NULL OR opd_id = ?3)"
-    );
-    let mut st = conn.prepare(&q).map_err(sql("prepare report days"))?;
-    let mut rows = st
-        .query(params![from_ms, to_ms, opd])
-        .map_err(sql("report days"))?;
     let mut out: DayAggs = BTreeMap::new();
     let mut down_days = BTreeSet::new();
-    while let Some(r) = rows.next().map_err(sql("report days"))? {
-        let o: String = r.get(0).map_err(sql("report day row"))?;
-        let g: String = r.get(1).map_err(sql("report day row"))?;
-        let day: i64 = r.get(2).map_err(sql("report day row"))?;
-        let a = out.entry((o.clone(), g)).or_default();
-        let (up, deg, down, unk, mt): (i64, i64, i64, i64, i64) = (
-            r.get(3).map_err(sql("report day row"))?,
-            r.get(4).map_err(sql("report day row"))?,
-            r.get(5).map_err(sql("report day row"))?,
-            r.get(6).map_err(sql("report day row"))?,
-            r.get(7).map_err(sql("report day row"))?,
-        );
+    for row in r.group_days(opd, from_ms, to_ms, business)? {
+        let a = out.entry((row.opd.clone(), row.grp)).or_default();
+        let [up, deg, down, unk, mt] = row.counts;
         a.m.up += up as u64;
         a.m.degraded += deg as u64;
         a.m.down += down as u64;
@@ -402,48 +390,34 @@ fn load_days(
         // Days with down minutes, or with minutes without data (an agent
         // offline, possibly for whole days), are examined for incidents.
         if down > 0 || unk > 0 {
-            down_days.insert((o, day));
+            down_days.insert((row.opd, row.day_ms));
         }
-        a.n_ok += r.get::<_, i64>(8).map_err(sql("report day row"))?;
-        a.n_fail += r.get::<_, i64>(9).map_err(sql("report day row"))?;
-        a.sent += r.get::<_, i64>(10).map_err(sql("report day row"))?;
-        a.received += r.get::<_, i64>(11).map_err(sql("report day row"))?;
-        a.jit_sum += r.get::<_, f64>(12).map_err(sql("report day row"))?;
-        a.jit_n += r.get::<_, i64>(13).map_err(sql("report day row"))?;
-        let h = r.get_ref(14).map_err(sql("report day row"))?;
-        if let rusqlite::types::ValueRef::Blob(b) = h {
-            a.hist.merge_bytes(b);
-        }
+        let t = &row.tally;
+        a.n_ok += t.n_ok;
+        a.n_fail += t.n_fail;
+        a.sent += t.sent;
+        a.received += t.received;
+        a.jit_sum += t.jit_sum;
+        a.jit_n += t.jit_n;
+        a.hist.merge_bytes(&t.hist);
     }
     Ok((out, down_days))
 }
 
 fn load_incidents(
-    conn: &Connection,
+    r: &dyn ReportRead,
     s: &Settings,
     down_days: &BTreeSet<(String, i64)>,
     data_until: i64,
 ) -> Result<Vec<Incident>, StoreError> {
     let mut per_opd: BTreeMap<String, Timelines> = BTreeMap::new();
-    let mut st = conn
-        .prepare_cached(
-            "SELECT grp, hour_ms, minutes FROM rollup_group_hour WHERE opd_id = ?1 AND hour_ms >= ?2 AND hour_ms < ?3",
-        )
-        .map_err(sql("prepare incident hours"))?;
     for (opd, day) in down_days {
         let tl = per_opd.entry(opd.clone()).or_default();
-        let rows = st
-            .query_map(params![opd, day, day + DAY_MS], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(sql("incident hours"))?;
-        let rows: Vec<(String, i64, String)> = rows
-            .collect::<Result<_, _>>()
-            .map_err(sql("incident hours"))?;
+        let rows: Vec<(String, i64, String)> = r
+            .group_minutes(opd, *day, day + DAY_MS)?
+            .into_iter()
+            .map(|m| (m.key, m.hour_ms, m.minutes))
+            .collect();
         // Only hours with a down minute in some group matter: a run lives in
         // them, and the cause compares groups during the same minutes.
         let mut down_hours: BTreeSet<i64> = rows
@@ -491,38 +465,16 @@ fn load_incidents(
         ));
     }
     // Affected targets and admin notes.
-    let mut th = conn
-        .prepare_cached(
-            "SELECT target_id, hour_ms, minutes FROM rollup_target_hour
-             WHERE opd_id = ?1 AND grp = ?2 AND hour_ms >= ?3 AND hour_ms < ?4 AND down > 0",
-        )
-        .map_err(sql("prepare affected"))?;
-    let mut nt = conn
-        .prepare_cached(
-            "SELECT note, ticket FROM incident_note WHERE opd_id = ?1 AND grp = ?2 AND start_ms = ?3",
-        )
-        .map_err(sql("prepare notes"))?;
     for inc in &mut out {
-        let rows = th
-            .query_map(
-                params![
-                    inc.opd,
-                    inc.group,
-                    rollup::hour_of(inc.start_ms),
-                    inc.end_ms
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )
-            .map_err(sql("affected"))?;
+        let rows = r.down_target_minutes(
+            &inc.opd,
+            &inc.group,
+            time::hour_of(inc.start_ms),
+            inc.end_ms,
+        )?;
         let mut set = BTreeSet::new();
         for row in rows {
-            let (t, h, m) = row.map_err(sql("affected"))?;
+            let (t, h, m) = (row.key, row.hour_ms, row.minutes);
             let hit = m.chars().enumerate().any(|(i, c)| {
                 let at = h + i as i64 * 60_000;
                 c == 'D' && at >= inc.start_ms && at < inc.end_ms
@@ -532,9 +484,8 @@ fn load_incidents(
             }
         }
         inc.affected = set.into_iter().collect();
-        if let Ok((n, t)) = nt.query_row(params![inc.opd, inc.group, inc.start_ms], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        }) {
+        // A note that cannot be read is left out, as before notes existed.
+        if let Ok(Some((n, t))) = r.incident_note(&inc.opd, &inc.group, inc.start_ms) {
             inc.note = Some(n);
             inc.ticket = (!t.is_empty()).then_some(t);
         }
@@ -546,19 +497,19 @@ fn group_order(g: &str) -> usize {
     GROUPS.iter().position(|x| *x == g).unwrap_or(GROUPS.len())
 }
 
-/// Assemble a report from rollups (call [`rollup::refresh`] first).
-pub fn assemble(conn: &Connection, s: &Settings, req: &Request) -> Result<Report, StoreError> {
+/// Assemble a report from the rollups of one snapshot (see
+/// [`rollup::consistent`]).
+pub fn assemble(conn: &dyn ReportRead, s: &Settings, req: &Request) -> Result<Report, StoreError> {
+    // Long (about 150 lines) because it is the report's table of contents:
+    // each section is loaded in the order it appears; R2's section model
+    // splits it.
     let from_ms = s.day_start(req.from);
     let to_ms = s.day_start(req.to) + DAY_MS;
-    let opds: Vec<(String, String)> = {
-        let mut st = conn
-            .prepare("SELECT id, name FROM opd WHERE (?1 IS NULL OR id = ?1) ORDER BY id")
-            .map_err(sql("report opds"))?;
-        st.query_map([&req.opd], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(sql("report opds"))?
-            .collect::<Result<_, _>>()
-            .map_err(sql("report opds"))?
-    };
+    let opds: Vec<(String, String)> = conn
+        .opds(req.opd.as_deref())?
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect();
     let (aggs, down_days) =
         load_days(conn, req.opd.as_deref(), from_ms, to_ms, req.business_hours)?;
     let mut province: BTreeMap<String, Agg> = BTreeMap::new();
@@ -914,9 +865,11 @@ pub fn default_number(scope: &str, from: NaiveDate, to: NaiveDate) -> String {
     )
 }
 
-/// Keep rollups fresh and prune old raw results until `shutdown`.
+/// Keep rollups fresh and prune old raw results until `shutdown`: the
+/// refresh runs through the store's writer on a blocking thread, the
+/// availability metrics read one snapshot after it.
 pub async fn rollup_task(
-    data_dir: std::path::PathBuf,
+    store: std::sync::Arc<dyn ReportBackend>,
     settings: std::sync::Arc<Settings>,
     raw_retention_ms: i64,
     every: std::time::Duration,
@@ -929,18 +882,22 @@ pub async fn rollup_task(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let (dir, st, av) = (
-            data_dir.clone(),
+        let (store, st, av) = (
+            std::sync::Arc::clone(&store),
             std::sync::Arc::clone(&settings),
             availability.clone(),
         );
-        let prune = crate::store::now_ms() - last_prune > rollup::HOUR_MS;
+        let prune = crate::store::now_ms() - last_prune > time::HOUR_MS;
         let r = tokio::task::spawn_blocking(move || {
-            let conn = crate::store::open(&dir)?;
-            rollup::refresh(&conn, &st.rules, st.utc_offset_minutes)?;
-            av.inspect(|a| a.publish(&conn, &st));
+            rollup::refresh(&*store, &st.rules, st.utc_offset_minutes)?;
+            if let Some(a) = &av {
+                crate::store::report::snapshot(&*store, |r| {
+                    a.publish(r, &st);
+                    Ok::<_, StoreError>(())
+                })?;
+            }
             if prune {
-                rollup::prune_raw(&conn, crate::store::now_ms(), raw_retention_ms)?;
+                rollup::prune_raw(&*store, crate::store::now_ms(), raw_retention_ms)?;
             }
             Ok::<_, StoreError>(())
         })

@@ -11,109 +11,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use super::Lang;
 use super::model::{Diagram, Mark, Shape, Tone};
-use super::{Lang, sql};
 use crate::store::StoreError;
-
-/// One stored path: a distinct route an agent saw to a target.
-#[derive(Debug, Clone, Serialize)]
-pub struct PathObs {
-    /// Row id.
-    pub id: i64,
-    /// Agent.
-    pub agent: String,
-    /// The agent's OPD.
-    pub opd: String,
-    /// Target id.
-    pub target: String,
-    /// Target group (datacenter, internet, ...), "" when not declared.
-    pub group: String,
-    /// Target address as configured.
-    pub address: String,
-    /// Target label.
-    pub label: String,
-    /// Hop addresses in TTL order; "" where no hop answered.
-    pub hops: Vec<String>,
-    /// Latest RTT per hop, microseconds (0: no answer).
-    pub rtt_us: Vec<u64>,
-    /// The target answered at the last hop.
-    pub reached: bool,
-    /// First seen, UTC ms.
-    pub first_seen_ms: i64,
-    /// Last seen, UTC ms.
-    pub last_seen_ms: i64,
-    /// Traceroutes that saw this path.
-    pub times_seen: i64,
-    /// The path this one replaced.
-    pub previous_id: Option<i64>,
-    /// Hops of the replaced path.
-    pub previous_hops: Option<Vec<String>>,
-    /// When the replaced path was last seen, UTC ms.
-    pub previous_last_seen_ms: Option<i64>,
-}
-
-/// Which paths to load. `None` means no restriction.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    /// OPD.
-    pub opd: Option<String>,
-    /// Agent.
-    pub agent: Option<String>,
-    /// Target id.
-    pub target: Option<String>,
-    /// Paths last seen at or after this time, UTC ms.
-    pub from_ms: Option<i64>,
-    /// Paths first seen before this time, UTC ms.
-    pub to_ms: Option<i64>,
-}
+use crate::store::report::ReportRead;
+pub use crate::store::report::{PathFilter as Filter, PathObs};
 
 /// Paths that were in use during the filter's window, by OPD, agent,
 /// target, first seen.
-pub fn load(conn: &Connection, f: &Filter) -> Result<Vec<PathObs>, StoreError> {
-    let mut st = conn
-        .prepare_cached(
-            "SELECT p.id, p.agent_id, a.opd_id, p.target_id, COALESCE(t.grp, ''),
-                    COALESCE(t.address, ''), COALESCE(t.label, ''), p.hops, p.rtt_us, p.reached,
-                    p.first_seen_ms, p.last_seen_ms, p.times_seen, p.previous_id,
-                    prev.hops, prev.last_seen_ms
-             FROM path p JOIN agent a ON a.id = p.agent_id
-             LEFT JOIN target t ON t.agent_id = p.agent_id AND t.id = p.target_id
-             LEFT JOIN path prev ON prev.id = p.previous_id
-             WHERE (?1 IS NULL OR a.opd_id = ?1) AND (?2 IS NULL OR p.agent_id = ?2)
-               AND (?3 IS NULL OR p.target_id = ?3) AND (?4 IS NULL OR p.last_seen_ms >= ?4)
-               AND (?5 IS NULL OR p.first_seen_ms < ?5)
-             ORDER BY a.opd_id, p.agent_id, p.target_id, p.first_seen_ms, p.id",
-        )
-        .map_err(sql("read paths"))?;
-    let rows = st
-        .query_map(params![f.opd, f.agent, f.target, f.from_ms, f.to_ms], |r| {
-            let hops: String = r.get(7)?;
-            let rtt: String = r.get(8)?;
-            let prev: Option<String> = r.get(14)?;
-            Ok(PathObs {
-                id: r.get(0)?,
-                agent: r.get(1)?,
-                opd: r.get(2)?,
-                target: r.get(3)?,
-                group: r.get(4)?,
-                address: r.get(5)?,
-                label: r.get(6)?,
-                hops: serde_json::from_str(&hops).unwrap_or_default(),
-                rtt_us: serde_json::from_str(&rtt).unwrap_or_default(),
-                reached: r.get(9)?,
-                first_seen_ms: r.get(10)?,
-                last_seen_ms: r.get(11)?,
-                times_seen: r.get(12)?,
-                previous_id: r.get(13)?,
-                previous_hops: prev.map(|p| serde_json::from_str(&p).unwrap_or_default()),
-                previous_last_seen_ms: r.get(15)?,
-            })
-        })
-        .map_err(sql("read paths"))?;
-    rows.collect::<Result<_, _>>().map_err(sql("read paths"))
+pub fn load(r: &dyn ReportRead, f: &Filter) -> Result<Vec<PathObs>, StoreError> {
+    r.paths(f)
 }
 
 /// What a node stands for.
@@ -357,7 +266,7 @@ impl Topology {
 
 /// Load the paths of a report's scope and period and build the topology.
 pub fn for_report(
-    conn: &Connection,
+    conn: &dyn ReportRead,
     opd: Option<&str>,
     from_ms: i64,
     to_ms: i64,

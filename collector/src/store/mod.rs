@@ -25,6 +25,7 @@ pub mod conflict;
 pub mod export;
 pub mod ingest;
 pub mod registry;
+pub mod report;
 pub mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -51,9 +52,15 @@ pub mod read {
 
 /// Everything the collector asks of its storage. The report side's traits
 /// join here as they land.
-pub trait Store: Registry + IngestStore + ExportQueue + ApiRead + Send + Sync {}
+pub trait Store:
+    Registry + IngestStore + ExportQueue + ApiRead + report::ReportBackend + Send + Sync
+{
+}
 
-impl<T: Registry + IngestStore + ExportQueue + ApiRead + Send + Sync> Store for T {}
+impl<T> Store for T where
+    T: Registry + IngestStore + ExportQueue + ApiRead + report::ReportBackend + Send + Sync
+{
+}
 
 /// A storage failure, with the operation that failed.
 #[derive(Debug, thiserror::Error)]

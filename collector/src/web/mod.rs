@@ -6,6 +6,7 @@
 mod bandwidth;
 mod page;
 mod paths;
+pub mod report;
 
 use std::sync::Arc;
 

@@ -15,6 +15,7 @@ use super::{ApiError, AppState, parse_time, rfc3339};
 use crate::report::Lang;
 use crate::report::topology::{self, Filter, Topology, esc, hops_text};
 use crate::store;
+use crate::store::sqlite::report::SqliteRead;
 
 /// How far back the page looks for paths and changes, by default (days).
 const PAGE_DAYS: i64 = 30;
@@ -89,7 +90,10 @@ pub(super) async fn api(
             format!("`limit` must be 1 to {}", API_LIMIT.1),
         ));
     }
-    let mut paths = s.reports.with(move |c| topology::load(c, &filter)).await?;
+    let mut paths = s
+        .reports
+        .with(move |c| topology::load(&SqliteRead(c), &filter))
+        .await?;
     let truncated = paths.len() > limit;
     if truncated {
         // Keep the most recently seen, in their original order.
@@ -163,7 +167,10 @@ pub(super) async fn page(
         from_ms: Some(since),
         ..Filter::default()
     };
-    let paths = s.reports.with(move |c| topology::load(c, &filter)).await?;
+    let paths = s
+        .reports
+        .with(move |c| topology::load(&SqliteRead(c), &filter))
+        .await?;
     let g = Topology::build(&paths, since);
     let d = &s.display;
     let mut h = String::new();

@@ -445,7 +445,7 @@ pub fn store_rows(
     let tx = conn.transaction().expect("begin");
     pantau_collector::store::insert_results(&tx, &identity(opd, agent), rows, received_ms)
         .expect("insert results");
-    pantau_collector::report::rollup::mark_dirty(&tx, opd, rows).expect("mark dirty");
+    pantau_collector::store::sqlite::rollup::mark_dirty(&tx, opd, rows).expect("mark dirty");
     tx.commit().expect("commit");
 }
 

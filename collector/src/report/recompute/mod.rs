@@ -4,9 +4,8 @@
 //! and `pantau-recompute.py`, an independent recomputation in Python
 //! (standard library only) that compares its figures with the report JSON.
 
-use rusqlite::{Connection, params};
-
 use crate::store::StoreError;
+use crate::store::report::{Export, ExportValue, ReportRead};
 
 /// The recomputation script, shipped in every bundle.
 pub const SCRIPT: &str = include_str!("pantau-recompute.py");
@@ -23,10 +22,6 @@ pub const MAINTENANCE: &str = "pemeliharaan.csv";
 /// README file name.
 pub const README: &str = "README.txt";
 
-fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { op, source }
-}
-
 /// One CSV field: quoted when it holds a separator, quote or line break.
 fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -36,143 +31,104 @@ fn field(s: &str) -> String {
     }
 }
 
-/// A SQLite value as CSV text: NULL is empty.
-fn cell(v: rusqlite::types::ValueRef<'_>) -> String {
-    use rusqlite::types::ValueRef;
+/// A stored value as CSV text: no value is empty.
+fn cell(v: &ExportValue) -> String {
     match v {
-        ValueRef::Null => String::new(),
-        ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(f) => f.to_string(),
-        ValueRef::Text(t) => field(&String::from_utf8_lossy(t)),
-        ValueRef::Blob(b) => hex::encode(b),
+        ExportValue::Null => String::new(),
+        ExportValue::Int(i) => i.to_string(),
+        ExportValue::Real(f) => f.to_string(),
+        ExportValue::Text(t) => field(t),
+        ExportValue::Blob(b) => hex::encode(b),
     }
 }
 
-/// Run `query` with `args` and write a CSV with `header`.
-fn csv(
-    conn: &Connection,
-    op: &'static str,
-    header: &str,
-    query: &str,
-    args: impl rusqlite::Params,
-) -> Result<Vec<u8>, StoreError> {
+/// Export `what` as a CSV with `header`.
+fn csv(r: &dyn ReportRead, header: &str, what: Export<'_>) -> Result<Vec<u8>, StoreError> {
     let mut out = format!("{header}\n");
-    let mut st = conn.prepare(query).map_err(sql(op))?;
-    let n = st.column_count();
-    let mut rows = st.query(args).map_err(sql(op))?;
-    while let Some(r) = rows.next().map_err(sql(op))? {
-        let cells: Vec<String> = (0..n)
-            .map(|i| r.get_ref(i).map(cell))
-            .collect::<Result<_, _>>()
-            .map_err(sql(op))?;
+    r.export(what, &mut |row| {
+        let cells: Vec<String> = row.iter().map(cell).collect();
         out.push_str(&cells.join(","));
         out.push('\n');
-    }
+    })?;
     Ok(out.into_bytes())
-}
-
-/// The longest probe interval of the agents in scope: results that early
-/// before the period still hold into its first minutes.
-fn max_interval(conn: &Connection, opd: Option<&str>) -> Result<i64, StoreError> {
-    conn.query_row(
-        "SELECT COALESCE(MAX(t.interval_ms), 0) FROM target t JOIN agent a ON a.id = t.agent_id
-         WHERE ?1 IS NULL OR a.opd_id = ?1",
-        params![opd],
-        |r| r.get(0),
-    )
-    .map_err(sql("max interval"))
 }
 
 /// Raw results of one OPD (or all) observed in `[from_ms - longest
 /// interval, until_ms)`, with the target's group and both clocks.
 pub fn raw_results(
-    conn: &Connection,
+    r: &dyn ReportRead,
     opd: Option<&str>,
     from_ms: i64,
     until_ms: i64,
 ) -> Result<Vec<u8>, StoreError> {
-    let from = from_ms - max_interval(conn, opd)?;
+    // Results that early before the period still hold into its first minutes.
+    let from = from_ms - r.max_interval(opd)?;
     csv(
-        conn,
-        "raw export",
+        r,
         "agent,epoch,seq,opd,group,target,kind,observed_at_ms,agent_time_ms,clock_correction_ms,\
 received_at_ms,outcome,value_ms,sent,received,late,clock_flag,data",
-        "SELECT r.agent_id, r.epoch, r.seq, r.opd_id, t.grp, r.target_id, r.kind, r.observed_at_ms,
-                r.agent_time_ms, r.clock_correction_ms, r.received_at_ms, r.outcome, r.value_ms,
-                r.sent, r.received, r.late, r.clock_flag,
-                CASE WHEN r.kind IN ('bandwidth', 'link') THEN r.data ELSE '' END
-         FROM result r LEFT JOIN target t ON t.agent_id = r.agent_id AND t.id = r.target_id
-         WHERE r.observed_at_ms >= ?1 AND r.observed_at_ms < ?2 AND (?3 IS NULL OR r.opd_id = ?3)
-         ORDER BY r.opd_id, r.agent_id, r.epoch, r.seq",
-        params![from, until_ms, opd],
+        Export::RawResults {
+            opd,
+            from_ms: from,
+            until_ms,
+        },
     )
 }
 
 /// Every target of the agents in scope, with the earliest result of its agent
 /// (monitoring may start before the first declaration when spooled results
 /// arrive).
-pub fn targets(conn: &Connection, opd: Option<&str>) -> Result<Vec<u8>, StoreError> {
+pub fn targets(r: &dyn ReportRead, opd: Option<&str>) -> Result<Vec<u8>, StoreError> {
     csv(
-        conn,
-        "target catalogue export",
+        r,
         "agent,opd,id,group,kind,address,label,interval_ms,timeout_ms,first_seen_ms,last_declared_ms,\
 agent_first_result_ms",
-        "SELECT t.agent_id, a.opd_id, t.id, t.grp, t.kind, t.address, t.label, t.interval_ms, t.timeout_ms,
-                t.first_seen_ms, t.last_declared_ms,
-                (SELECT MIN(r.observed_at_ms) FROM result r WHERE r.agent_id = t.agent_id AND r.clock_flag IS NULL)
-         FROM target t JOIN agent a ON a.id = t.agent_id
-         WHERE ?1 IS NULL OR a.opd_id = ?1 ORDER BY a.opd_id, t.agent_id, t.id",
-        params![opd],
+        Export::Targets { opd },
     )
 }
 
 /// Agents in scope with the collector's clock offset estimate.
-pub fn agents(conn: &Connection, opd: Option<&str>) -> Result<Vec<u8>, StoreError> {
+pub fn agents(r: &dyn ReportRead, opd: Option<&str>) -> Result<Vec<u8>, StoreError> {
     csv(
-        conn,
-        "agent export",
+        r,
         "agent,opd,clock_offset_ms,last_hello_ms,version",
-        "SELECT id, opd_id, clock_offset_ms, last_hello_ms, version FROM agent
-         WHERE ?1 IS NULL OR opd_id = ?1 ORDER BY opd_id, id",
-        params![opd],
+        Export::Agents { opd },
     )
 }
 
 /// Stream sessions of the agents in scope that overlap `[from_ms, until_ms)`.
 pub fn sessions(
-    conn: &Connection,
+    r: &dyn ReportRead,
     opd: Option<&str>,
     from_ms: i64,
     until_ms: i64,
 ) -> Result<Vec<u8>, StoreError> {
     csv(
-        conn,
-        "session export",
+        r,
         "id,agent,epoch,connected_at_ms,disconnected_at_ms,end_reason",
-        "SELECT s.id, s.agent_id, s.epoch, s.connected_at_ms, s.disconnected_at_ms, s.end_reason
-         FROM agent_session s JOIN agent a ON a.id = s.agent_id
-         WHERE (?1 IS NULL OR a.opd_id = ?1) AND s.connected_at_ms < ?3
-           AND (s.disconnected_at_ms IS NULL OR s.disconnected_at_ms > ?2)
-         ORDER BY s.agent_id, s.connected_at_ms",
-        params![opd, from_ms, until_ms],
+        Export::Sessions {
+            opd,
+            from_ms,
+            until_ms,
+        },
     )
 }
 
 /// Maintenance windows that apply to the scope and overlap the period.
 pub fn maintenance(
-    conn: &Connection,
+    r: &dyn ReportRead,
     opd: Option<&str>,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<u8>, StoreError> {
     csv(
-        conn,
-        "maintenance export",
+        r,
         "id,opd,group,from_ms,to_ms,reason,recorded_by,recorded_at_ms",
-        "SELECT id, opd_id, grp, from_ms, to_ms, reason, recorded_by, recorded_at_ms FROM maintenance
-         WHERE (?1 IS NULL OR opd_id IS NULL OR opd_id = ?1) AND from_ms < ?3 AND to_ms > ?2
-         ORDER BY from_ms, id",
-        params![opd, from_ms, to_ms],
+        Export::Maintenance {
+            opd,
+            from_ms,
+            to_ms,
+        },
     )
 }
 

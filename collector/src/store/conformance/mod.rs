@@ -15,8 +15,12 @@
 //! - [`core`]: registry, Hello and sessions, ingest with dedupe and
 //!   conflicting duplicates, committed seq, the remote-write queue,
 //!   migration from the previous schema.
-// - `report`: rollups, incidents, capacity, paths (the report side adds it).
-// pub mod report;
+//! - [`report`]: rollups with late data, incidents, capacity, paths, rule
+//!   history and the report admin writes.
+
+pub mod report;
+#[cfg(test)]
+mod sqlite;
 
 pub mod core;
 

@@ -308,7 +308,7 @@ impl IngestStore for SqliteStore {
             for b in batches {
                 counts.push(store_results(&tx, b.who, b.rows, received_at_ms, b.peer)?);
                 // Same transaction: a stored result always re-rolls its hour.
-                crate::report::rollup::mark_dirty(&tx, &b.who.opd_id, b.rows)?;
+                crate::store::sqlite::rollup::mark_dirty(&tx, &b.who.opd_id, b.rows)?;
             }
             tx.commit().op("commit batch")?;
             Ok(counts)

@@ -17,6 +17,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+pub mod report;
+pub mod rollup;
+
 use super::{Op, StoreError};
 
 pub mod api;

@@ -13,27 +13,37 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::NaiveDate;
-use rusqlite::{Connection, params};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::render::{self, group_label, num};
-use super::rollup::DAY_MS;
-use super::{Format, Lang, Request, Settings, assemble, render_as, rollup};
+use crate::report::render::{self, group_label, num};
+use crate::report::time::DAY_MS;
+use crate::report::{Format, Lang, Request, Settings, assemble, render_as, rollup};
+use crate::store::report::{ReportBackend, ReportRead};
 use crate::store::{StoreError, read};
 use crate::web::ReadStore;
 
 /// State of the report routes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ReportWeb {
-    /// Reads (and rollup refreshes before a download).
+    /// Registry reads (last seen per OPD).
     pub read: ReadStore,
+    /// Rollup refreshes (through the writer) and report snapshots.
+    pub store: Arc<dyn ReportBackend>,
     /// Settings.
     pub settings: Arc<Settings>,
     /// Collector public key, hex.
     pub public_key: String,
     /// The signing key, for signed bundle downloads (`bundle=1`).
     pub key: Arc<ed25519_dalek::SigningKey>,
+}
+
+impl std::fmt::Debug for ReportWeb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportWeb")
+            .field("public_key", &self.public_key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The routes.
@@ -107,19 +117,21 @@ fn last_30(s: &Settings, opd: Option<String>) -> Request {
     }
 }
 
+/// Refresh the rollups through the store's writer, then run `f` on one
+/// consistent snapshot, on a blocking thread.
 async fn refreshed<T: Send + 'static>(
     s: &ReportWeb,
-    f: impl FnOnce(&Connection, &Settings) -> Result<T, StoreError> + Send + 'static,
+    f: impl FnOnce(&dyn ReportRead, &Settings) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    let st = Arc::clone(&s.settings);
-    s.read
-        .with(move |c| {
-            let mut f = Some(f);
-            rollup::consistent(c, &st.rules, st.utc_offset_minutes, None, |c| {
-                f.take().expect("called once")(c, &st)
-            })
+    let (store, st) = (Arc::clone(&s.store), Arc::clone(&s.settings));
+    tokio::task::spawn_blocking(move || {
+        let mut f = Some(f);
+        rollup::consistent(&*store, &st.rules, st.utc_offset_minutes, None, |r| {
+            f.take().expect("called once")(r, &st)
         })
-        .await
+    })
+    .await
+    .map_err(|e| StoreError::NotStored(format!("read task failed: {e}")))?
 }
 
 fn bar(pct: Option<f64>, sla: f64) -> String {
@@ -139,10 +151,8 @@ fn bar(pct: Option<f64>, sla: f64) -> String {
 
 async fn overview(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
     let req = last_30(&s.settings, None);
-    let (r, opds) = refreshed(&s, move |c, st| {
-        Ok((assemble(c, st, &req)?, read::opds(c)?))
-    })
-    .await?;
+    let r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    let opds = s.read.with(read::opds).await?;
     let last: BTreeMap<String, Option<i64>> =
         opds.into_iter().map(|o| (o.id, o.last_seen_ms)).collect();
     let st = &s.settings;
@@ -256,35 +266,16 @@ fn day_chart(days: &[(i64, Option<f64>)], sla: f64) -> String {
 }
 
 fn daily(
-    c: &Connection,
+    c: &dyn ReportRead,
     opd: &str,
     from: i64,
     to: i64,
 ) -> Result<BTreeMap<String, BTreeMap<i64, Option<f64>>>, StoreError> {
-    let mut st = c
-        .prepare("SELECT grp, day_ms, up + degraded, down FROM rollup_group_day WHERE opd_id = ?1 AND day_ms >= ?2 AND day_ms < ?3")
-        .map_err(|source| StoreError::Sqlite { op: "daily", source })?;
-    let rows = st
-        .query_map(params![opd, from, to], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })
-        .map_err(|source| StoreError::Sqlite {
-            op: "daily",
-            source,
-        })?;
     let mut out: BTreeMap<String, BTreeMap<i64, Option<f64>>> = BTreeMap::new();
-    for r in rows {
-        let (g, d, up, down) = r.map_err(|source| StoreError::Sqlite {
-            op: "daily",
-            source,
-        })?;
+    for d in c.group_days(Some(opd), from, to, false)? {
+        let (up, down) = (d.counts[0] + d.counts[1], d.counts[2]);
         let a = (up + down > 0).then(|| 100.0 * up as f64 / (up + down) as f64);
-        out.entry(g).or_default().insert(d, a);
+        out.entry(d.grp).or_default().insert(d.day_ms, a);
     }
     Ok(out)
 }
@@ -348,7 +339,7 @@ async fn opd_page(
     Ok(Html(h))
 }
 
-fn incident_table(h: &mut String, r: &super::Report) {
+fn incident_table(h: &mut String, r: &crate::report::Report) {
     if r.incidents.is_empty() {
         h.push_str("<p>Tidak ada gangguan / no incidents.</p>");
         return;
@@ -420,7 +411,9 @@ async fn api_report(
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, WebError> {
     let (from, to) = match q.period.as_deref().filter(|p| !p.trim().is_empty()) {
-        Some(p) => super::parse_period(p).map_err(|e| WebError(StatusCode::BAD_REQUEST, e))?,
+        Some(p) => {
+            crate::report::parse_period(p).map_err(|e| WebError(StatusCode::BAD_REQUEST, e))?
+        }
         None => (
             date_arg("from", q.from.as_deref())?,
             date_arg("to", q.to.as_deref())?,
@@ -453,7 +446,7 @@ async fn api_report(
     let req = Request {
         number: q
             .number
-            .unwrap_or_else(|| super::default_number(&scope, from, to)),
+            .unwrap_or_else(|| crate::report::default_number(&scope, from, to)),
         opd: opd.clone(),
         from,
         to,
@@ -466,21 +459,12 @@ async fn api_report(
         compare: None,
     };
     if let Some(o) = &opd {
-        let o2 = o.clone();
-        let exists = s
-            .read
-            .with(move |c| {
-                c.query_row(
-                    "SELECT EXISTS(SELECT 1 FROM opd WHERE id = ?1)",
-                    [o2],
-                    |r| r.get::<_, bool>(0),
-                )
-                .map_err(|source| StoreError::Sqlite {
-                    op: "opd exists",
-                    source,
-                })
-            })
-            .await?;
+        let (o2, store) = (o.clone(), Arc::clone(&s.store));
+        let exists = tokio::task::spawn_blocking(move || {
+            crate::store::report::snapshot(&*store, |r| r.opd_exists(&o2))
+        })
+        .await
+        .map_err(|e| StoreError::NotStored(format!("read task failed: {e}")))??;
         if !exists {
             return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{o}`")));
         }
@@ -498,8 +482,8 @@ async fn api_report(
     if bundle {
         let key = Arc::clone(&s.key);
         let bytes = refreshed(&s, move |c, st| {
-            let (_, files) = super::bundle_files(c, st, &req, format, &key)?;
-            Ok(super::sign::tar_bundle(&files, &key))
+            let (_, files) = crate::report::bundle_files(c, st, &req, format, &key)?;
+            Ok(crate::report::sign::tar_bundle(&files, &key))
         })
         .await?;
         let name = format!("laporan-{scope}-{from}-{to}-{}.tar", format.ext());

@@ -1,0 +1,334 @@
+//! The report-related commands behind `pantau-collector report`, `verify`,
+//! `maintenance`, `incident-note`, `opd contract`, and the listings
+//! `incidents` and `maintenance-list`: what the admins look up before
+//! writing a note or a report, printed as tab-separated lines with RFC 3339
+//! times (copy a start into `incident-note --start`).
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+
+use crate::config::CollectorConfig;
+use crate::report::capacity::ContractError;
+use crate::report::{Format, Lang, Request, Settings, assemble, produce_bundle, rollup, sign};
+use crate::store::report::{IncidentNote, NewMaintenance, ReportAdmin, ReportRead, snapshot};
+use crate::store::{self, SqliteStore, StoreError};
+
+/// Why a report command failed; the message is what the command prints.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The arguments cannot be used.
+    #[error("{0}")]
+    Usage(String),
+    /// The OPD asked for is not registered.
+    #[error("no OPD `{0}`; list them with `pantau-collector opd list`")]
+    UnknownOpd(String),
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// Signing, writing or verifying a bundle failed.
+    #[error("{0}")]
+    Integrity(#[from] sign::IntegrityError),
+    /// The contract could not be recorded.
+    #[error("{0}")]
+    Contract(#[from] ContractError),
+}
+
+/// Arguments of `report`.
+#[derive(Debug)]
+pub struct ReportArgs {
+    /// OPD id or `all`.
+    pub opd: String,
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day (inclusive).
+    pub to: NaiveDate,
+    /// pdf, csv, html, json.
+    pub format: String,
+    /// Bundle directory.
+    pub out: PathBuf,
+    /// id or en.
+    pub lang: String,
+    /// Report number.
+    pub number: Option<String>,
+    /// Business hours only.
+    pub business_hours: bool,
+    /// Earlier period to compare with.
+    pub compare: Option<(NaiveDate, NaiveDate)>,
+    /// Print progress steps to stderr even when it is not a terminal.
+    pub progress: bool,
+    /// Date of issue printed in the header (default: today).
+    pub issued: Option<NaiveDate>,
+}
+
+/// Settings from the collector configuration.
+pub fn settings(cfg: &CollectorConfig) -> Settings {
+    Settings::from_config(cfg)
+}
+
+fn open(cfg: &CollectorConfig) -> Result<SqliteStore, StoreError> {
+    SqliteStore::open(&cfg.data_dir)
+}
+
+/// `pantau-collector report`.
+pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandError> {
+    let format: Format = a.format.parse().map_err(CommandError::Usage)?;
+    let lang = match a.lang.as_str() {
+        "id" => Lang::Id,
+        "en" => Lang::En,
+        other => {
+            return Err(CommandError::Usage(format!(
+                "unknown --lang `{other}`; use id or en"
+            )));
+        }
+    };
+    if a.to < a.from {
+        return Err(CommandError::Usage("--to must not be before --from".into()));
+    }
+    let store = open(cfg)?;
+    let opd = (a.opd != "all").then(|| a.opd.clone());
+    if let Some(o) = &opd
+        && !snapshot(&store, |r| r.opd_exists(o))?
+    {
+        return Err(CommandError::UnknownOpd(o.clone()));
+    }
+    let key = sign::load_or_create_key(&cfg.data_dir)?;
+    let scope = opd.clone().unwrap_or_else(|| "provinsi".into());
+    let req = Request {
+        number: a
+            .number
+            .unwrap_or_else(|| crate::report::default_number(&scope, a.from, a.to)),
+        opd,
+        from: a.from,
+        to: a.to,
+        issued_ms: a
+            .issued
+            .map_or_else(store::now_ms, |d| settings(cfg).day_start(d)),
+        lang,
+        business_hours: a.business_hours,
+        compare: a.compare,
+    };
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let produce = || produce_bundle(&store, &settings(cfg), &req, format, &key, &a.out);
+    let name = if a.progress || terminal {
+        let sink = crate::report::progress::Sink::new(Box::new(std::io::stderr()), terminal);
+        crate::report::progress::with(sink, produce)
+    } else {
+        produce()
+    }?;
+    Ok(format!(
+        "{}\nsigned with collector key {}\ncheck with: pantau-collector verify {}",
+        a.out.join(&name).display(),
+        sign::public_hex(&key),
+        a.out.display()
+    ))
+}
+
+/// Exit code of `verify` when the bundle is intact but no expected key was
+/// known (no `--public-key`, no key in the data directory): integrity was
+/// checked, origin was not.
+pub const EXIT_ORIGIN_NOT_CHECKED: u8 = 3;
+
+/// What `verify` found: the message and whether the signer was compared with
+/// an expected key (origin checked).
+#[derive(Debug)]
+pub struct VerifyOutcome {
+    /// Report for stdout.
+    pub message: String,
+    /// The signer was the expected key.
+    pub origin_checked: bool,
+}
+
+/// `pantau-collector verify`: checks the bundle; with no `--public-key`, also
+/// compares with this collector's key when its data directory has one.
+pub fn verify(
+    data_dir: &Path,
+    path: &Path,
+    public_key: Option<String>,
+) -> Result<VerifyOutcome, CommandError> {
+    let local = std::fs::read_to_string(data_dir.join(sign::KEY_FILE))
+        .ok()
+        .and_then(|_| sign::load_or_create_key(data_dir).ok())
+        .map(|k| sign::public_hex(&k));
+    let expected = public_key.or(local);
+    let v = sign::verify(path, expected.as_deref())?;
+    let mut message = format!(
+        "OK: {} file(s) match the signed manifest in {}: {}\nsigned by Ed25519 key {}",
+        v.files.len(),
+        v.dir.display(),
+        v.files.join(", "),
+        v.public_key,
+    );
+    if expected.is_some() {
+        message.push_str(" (the expected collector key)");
+    } else {
+        message.push_str(&format!(
+            "\nINTEGRITAS DIPERIKSA, ASAL-USUL TIDAK: isi bundel cocok dengan manifesnya, tetapi \
+             siapa pun dapat menandatangani bundel dengan kuncinya sendiri. Bandingkan kunci di atas \
+             dengan kunci publik resmi, atau ulangi dengan --public-key KUNCI-RESMI.\n\
+             INTEGRITY CHECKED, ORIGIN WAS NOT: the files match the manifest, but anyone can sign a \
+             bundle with their own key. Compare the key above with the official public key, or run \
+             again with --public-key OFFICIAL-KEY. (exit code {EXIT_ORIGIN_NOT_CHECKED})"
+        ));
+    }
+    Ok(VerifyOutcome {
+        message,
+        origin_checked: expected.is_some(),
+    })
+}
+
+/// `pantau-collector maintenance`.
+pub fn maintenance_add(
+    cfg: &CollectorConfig,
+    opd: Option<String>,
+    group: Option<String>,
+    from_ms: i64,
+    to_ms: i64,
+    reason: &str,
+    by: &str,
+) -> Result<String, CommandError> {
+    if to_ms <= from_ms {
+        return Err(CommandError::Usage("--to must be after --from".into()));
+    }
+    open(cfg)?.add_maintenance(&NewMaintenance {
+        opd,
+        group,
+        from_ms,
+        to_ms,
+        reason: reason.to_string(),
+        by: by.to_string(),
+        at_ms: store::now_ms(),
+    })?;
+    Ok("pemeliharaan dicatat / maintenance window recorded".into())
+}
+
+/// `pantau-collector incident-note`.
+pub fn incident_note(
+    cfg: &CollectorConfig,
+    opd: &str,
+    group: &str,
+    start_ms: i64,
+    note: &str,
+    ticket: &str,
+    by: &str,
+) -> Result<String, CommandError> {
+    open(cfg)?.set_incident_note(&IncidentNote {
+        opd: opd.to_string(),
+        group: group.to_string(),
+        start_ms,
+        note: note.to_string(),
+        ticket: ticket.to_string(),
+        by: by.to_string(),
+        at_ms: store::now_ms(),
+    })?;
+    Ok("catatan gangguan disimpan / incident note saved".into())
+}
+
+/// `pantau-collector opd contract ID --mbps N`.
+pub fn contract(cfg: &CollectorConfig, opd: &str, mbps: f64) -> Result<String, CommandError> {
+    Ok(crate::report::capacity::set_contract(
+        &open(cfg)?,
+        opd,
+        mbps,
+    )?)
+}
+
+fn local(ms: i64, offset_min: i64) -> String {
+    let zone = FixedOffset::east_opt((offset_min * 60) as i32)
+        .unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&zone).to_rfc3339())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// `pantau-collector incidents`: incidents (gangguan) of `opd` (or every
+/// OPD) between two local days.
+pub fn incidents(
+    cfg: &CollectorConfig,
+    opd: Option<String>,
+    from: NaiveDate,
+    to: NaiveDate,
+    english: bool,
+) -> Result<String, CommandError> {
+    if to < from {
+        return Err(CommandError::Usage("--to must not be before --from".into()));
+    }
+    let s = settings(cfg);
+    let store = open(cfg)?;
+    let req = Request {
+        opd,
+        from,
+        to,
+        number: String::new(),
+        issued_ms: store::now_ms(),
+        lang: if english { Lang::En } else { Lang::Id },
+        business_hours: false,
+        compare: None,
+    };
+    let r = rollup::consistent(&store, &s.rules, s.utc_offset_minutes, None, |c| {
+        assemble(c, &s, &req)
+    })?;
+    let mut out = String::from(if english {
+        "OPD\tgroup\tstart\tend\tminutes\tprobable cause\taffected\tnote\tticket\n"
+    } else {
+        "OPD\tkelompok\tmulai\tselesai\tmenit\tdugaan penyebab\tterdampak\tcatatan\ttiket\n"
+    });
+    for i in &r.incidents {
+        let end = if i.open {
+            if english { "ongoing" } else { "berlangsung" }.to_string()
+        } else {
+            local(i.end_ms, s.utc_offset_minutes)
+        };
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            i.opd,
+            i.group,
+            local(i.start_ms, s.utc_offset_minutes),
+            end,
+            i.minutes,
+            i.cause.label(english),
+            i.affected.join(","),
+            i.note.as_deref().unwrap_or(""),
+            i.ticket.as_deref().unwrap_or(""),
+        ));
+    }
+    out.push_str(&if english {
+        format!(
+            "{} incident(s); rules {}",
+            r.incidents.len(),
+            s.rules.version
+        )
+    } else {
+        format!("{} gangguan; aturan {}", r.incidents.len(), s.rules.version)
+    });
+    Ok(out)
+}
+
+/// `pantau-collector maintenance-list`: recorded maintenance windows
+/// touching `opd` (or all of them).
+pub fn maintenance(cfg: &CollectorConfig, opd: Option<String>) -> Result<String, CommandError> {
+    let store = open(cfg)?;
+    let rows = snapshot(&store, |r: &dyn ReportRead| {
+        r.maintenance(opd.as_deref(), None)
+    })?;
+    let off = cfg.display.utc_offset_minutes;
+    let mut out = String::from("id\tOPD\tgroup\tfrom\tto\treason\tby\trecorded\n");
+    for w in &rows {
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            w.id,
+            w.opd.as_deref().unwrap_or("*"),
+            w.group.as_deref().unwrap_or("*"),
+            local(w.from_ms, off),
+            local(w.to_ms, off),
+            w.reason,
+            w.recorded_by,
+            local(w.recorded_at_ms, off),
+        ));
+    }
+    out.push_str(&format!(
+        "{} jendela pemeliharaan / maintenance window(s)",
+        rows.len()
+    ));
+    Ok(out)
+}

@@ -1,0 +1,83 @@
+//! The conformance suite run against SQLite.
+
+use rusqlite::params;
+
+use super::report::{self, Fixture};
+use crate::model::{AgentIdentity, HelloInfo, ResultRow, TargetDecl};
+use crate::store::{self, Op, SqliteStore};
+
+struct Sqlite {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+}
+
+fn fresh() -> Sqlite {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    Sqlite { _dir: dir, store }
+}
+
+fn who(opd: &str, agent: &str) -> AgentIdentity {
+    AgentIdentity {
+        agent_id: agent.into(),
+        opd_id: opd.into(),
+    }
+}
+
+impl Fixture for Sqlite {
+    fn declare(&self, opd: &str, agent: &str, targets: &[TargetDecl], declared_ms: i64) {
+        self.store
+            .write(|c| {
+                store::add_opd(c, opd, opd)?;
+                store::add_agent(c, agent, opd, &crate::auth::digest(agent))?;
+                let hello = HelloInfo {
+                    version: "t".into(),
+                    config_hash: "x".into(),
+                    hostname: "h".into(),
+                    epoch: 1,
+                    agent_time_ms: None,
+                    targets: targets.to_vec(),
+                };
+                store::record_hello(c, &who(opd, agent), &hello, None)?;
+                c.execute(
+                    "UPDATE target SET first_seen_ms = ?1, last_declared_ms = ?1 WHERE agent_id = ?2",
+                    params![declared_ms, agent],
+                )
+                .op("declare")?;
+                Ok(())
+            })
+            .expect("declare");
+    }
+
+    fn store(&self, opd: &str, agent: &str, rows: &[ResultRow]) {
+        self.store
+            .write(|c| {
+                let tx = c.transaction().op("begin")?;
+                store::store_results(&tx, &who(opd, agent), rows, 0, None)?;
+                store::sqlite::rollup::mark_dirty(&tx, opd, rows)?;
+                tx.commit().op("commit")
+            })
+            .expect("store results");
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let s = fresh();
+                report::$name(&s.store, &s);
+            }
+        )*
+    };
+}
+
+conformance!(
+    late_data_rebuilds_the_hour,
+    incidents_span_hours,
+    capacity_hours_and_days,
+    paths_follow_route_changes,
+    rule_history_queues_rebuilds,
+    admin_writes,
+);
