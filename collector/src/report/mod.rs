@@ -913,3 +913,31 @@ pub async fn rollup_task(
         }
     }
 }
+
+/// The report header the section and text unit tests share: 17 November
+/// 2026 in WITA, data up to 18.05.
+#[cfg(test)]
+pub(crate) fn test_meta(lang: Lang, parameters: Vec<(String, String)>) -> Meta {
+    Meta {
+        agency: "Diskominfo".into(),
+        number: "1".into(),
+        scope: "all".into(),
+        lang,
+        from: "2026-11-17".into(),
+        to: "2026-11-17".into(),
+        from_ms: 0,
+        to_ms: 0,
+        issued_ms: 0,
+        // 2026-11-17T10:05:00Z = 18.05 WITA.
+        data_until_ms: 1_794_909_900_000,
+        zone: "WITA".into(),
+        utc_offset_minutes: 480,
+        business_hours: false,
+        rule_version: "pantau-rules/2".into(),
+        parameters,
+        public_key: None,
+        public_key_url: String::new(),
+        raw_export: None,
+        signoff: None,
+    }
+}

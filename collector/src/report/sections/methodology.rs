@@ -164,27 +164,7 @@ mod tests {
     use super::*;
 
     fn meta(lang: Lang, parameters: Vec<(String, String)>) -> Meta {
-        Meta {
-            agency: "Diskominfo".into(),
-            number: "1".into(),
-            scope: "all".into(),
-            lang,
-            from: "2026-11-17".into(),
-            to: "2026-11-17".into(),
-            from_ms: 0,
-            to_ms: 0,
-            issued_ms: 0,
-            data_until_ms: 1_794_909_900_000,
-            zone: "WITA".into(),
-            utc_offset_minutes: 480,
-            business_hours: false,
-            rule_version: "pantau-rules/2".into(),
-            parameters,
-            public_key: None,
-            public_key_url: String::new(),
-            raw_export: None,
-            signoff: None,
-        }
+        crate::report::test_meta(lang, parameters)
     }
 
     #[test]
