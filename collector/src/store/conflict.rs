@@ -92,11 +92,12 @@ impl ResultContent {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{Outcome, ProbeKind};
 
-    fn row() -> ResultRow {
+    /// A stored ICMP result, shared with the SQLite conflict tests.
+    pub(crate) fn row() -> ResultRow {
         ResultRow {
             epoch: 5,
             seq: 1,

@@ -85,28 +85,9 @@ pub fn keep(
 
 #[cfg(test)]
 mod tests {
-    use crate::model::{Outcome, ProbeKind, ResultRow};
+    use crate::model::Outcome;
 
-    fn row() -> ResultRow {
-        ResultRow {
-            epoch: 5,
-            seq: 1,
-            target_id: "core".into(),
-            group: "intranet".into(),
-            kind: ProbeKind::Icmp.into(),
-            observed_at_ms: 1_000,
-            outcome: Outcome::Ok,
-            detail: String::new(),
-            value_ms: Some(1.5),
-            sent: Some(5),
-            received: Some(5),
-            data: serde_json::json!({"samples_us": [1500]}),
-            late: false,
-            clock_flag: None,
-            agent_time_ms: 1_000,
-            clock_correction_ms: None,
-        }
-    }
+    use crate::store::conflict::tests::row;
 
     #[test]
     fn replay_is_ignored_conflict_is_kept_once_and_the_first_result_stays() {
