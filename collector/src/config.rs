@@ -299,38 +299,67 @@ fn addr(p: &mut Vec<Problem>, key: &str, v: Option<String>, default: &str) -> So
 }
 
 impl RawConfig {
-    /// Check everything, collecting all problems.
-    // Long on purpose: one straight pass over every key, in file order, so
-    // each key's rule sits beside its message and all problems are listed.
+    /// Check everything, collecting all problems (in file order: each
+    /// section's own pass lists its keys in order).
     pub fn validate(self) -> Result<CollectorConfig, Vec<Problem>> {
         let mut p = Vec::new();
+        let (data_dir, grpc_listen, http_listen) = self.server.validate(&mut p);
+        let ingest = self.ingest.validate(&mut p);
+        let enrol_targets = crate::enrol::validate(self.enrol, &mut p);
+        let display = self.display.validate(&mut p);
+        let report = self.report.validate(&mut p);
+        let remote_write = self.remote_write.validate(&mut p);
+        if !p.is_empty() {
+            return Err(p);
+        }
+        Ok(CollectorConfig {
+            data_dir,
+            grpc_listen,
+            http_listen,
+            max_batch_results: ingest.max_batch_results,
+            write_queue: ingest.write_queue,
+            hello_timeout: ingest.hello_timeout,
+            max_result_age: ingest.max_result_age,
+            display,
+            enrol_targets,
+            report,
+            remote_write,
+        })
+    }
+}
+
+impl RawServer {
+    /// Data directory, gRPC and HTTP addresses.
+    fn validate(self, p: &mut Vec<Problem>) -> (PathBuf, SocketAddr, SocketAddr) {
         let data_dir = self
-            .server
             .data_dir
             .unwrap_or_else(|| PathBuf::from("pantau-data"));
         if data_dir.as_os_str().is_empty() {
             p.push(Problem::new("server.data_dir", "must not be empty"));
         }
-        let grpc_listen = addr(
-            &mut p,
-            "server.grpc_listen",
-            self.server.grpc_listen,
-            "127.0.0.1:7470",
-        );
-        let http_listen = addr(
-            &mut p,
-            "server.http_listen",
-            self.server.http_listen,
-            "127.0.0.1:7471",
-        );
+        let grpc_listen = addr(p, "server.grpc_listen", self.grpc_listen, "127.0.0.1:7470");
+        let http_listen = addr(p, "server.http_listen", self.http_listen, "127.0.0.1:7471");
         if grpc_listen == http_listen && grpc_listen.port() != 0 {
             p.push(Problem::new(
                 "server.http_listen",
                 "must differ from server.grpc_listen",
             ));
         }
+        (data_dir, grpc_listen, http_listen)
+    }
+}
+
+/// Validated `[ingest]`.
+struct Ingest {
+    max_batch_results: usize,
+    write_queue: usize,
+    hello_timeout: Duration,
+    max_result_age: Duration,
+}
+
+impl RawIngest {
+    fn validate(self, p: &mut Vec<Problem>) -> Ingest {
         let max_batch_results = self
-            .ingest
             .max_batch_results
             .unwrap_or(pantau_proto::MAX_BATCH_RESULTS as u32);
         if !(1..=pantau_proto::MAX_BATCH_RESULTS as u32).contains(&max_batch_results) {
@@ -342,7 +371,7 @@ impl RawConfig {
                 ),
             ));
         }
-        let write_queue = self.ingest.write_queue.unwrap_or(256);
+        let write_queue = self.write_queue.unwrap_or(256);
         if !(1..=100_000).contains(&write_queue) {
             p.push(Problem::new(
                 "ingest.write_queue",
@@ -351,26 +380,36 @@ impl RawConfig {
         }
         let hello_timeout = confload::duration(
             "ingest.hello_timeout",
-            self.ingest.hello_timeout.as_deref().unwrap_or("30s"),
+            self.hello_timeout.as_deref().unwrap_or("30s"),
             Duration::from_secs(1),
             Duration::from_secs(600),
-            &mut p,
+            p,
         )
         .unwrap_or(Duration::from_secs(30));
         let max_result_age = confload::duration(
             "ingest.max_result_age",
-            self.ingest.max_result_age.as_deref().unwrap_or("8days"),
+            self.max_result_age.as_deref().unwrap_or("8days"),
             Duration::from_secs(3600),
             Duration::from_secs(400 * 86400),
-            &mut p,
+            p,
         )
         .unwrap_or(Duration::from_secs(8 * 86400));
-        let enrol_targets = crate::enrol::validate(self.enrol, &mut p);
+        Ingest {
+            max_batch_results: max_batch_results as usize,
+            write_queue: write_queue as usize,
+            hello_timeout,
+            max_result_age,
+        }
+    }
+}
+
+impl RawDisplay {
+    fn validate(self, p: &mut Vec<Problem>) -> Display {
         let mut display = Display::default();
-        if let Some(a) = self.display.agency {
+        if let Some(a) = self.agency {
             display.agency = a;
         }
-        match self.display.time_zone.as_deref().unwrap_or("WITA") {
+        match self.time_zone.as_deref().unwrap_or("WITA") {
             "WIB" => (display.zone_name, display.utc_offset_minutes) = ("WIB".into(), 420),
             "WITA" => (display.zone_name, display.utc_offset_minutes) = ("WITA".into(), 480),
             "WIT" => (display.zone_name, display.utc_offset_minutes) = ("WIT".into(), 540),
@@ -380,22 +419,28 @@ impl RawConfig {
                 format!("`{other}` is not one of WIB, WITA, WIT, UTC"),
             )),
         }
+        display
+    }
+}
+
+impl RawReport {
+    fn validate(self, p: &mut Vec<Problem>) -> ReportConfig {
         let raw_retention = confload::duration(
             "report.raw_retention",
-            self.report.raw_retention.as_deref().unwrap_or("90days"),
+            self.raw_retention.as_deref().unwrap_or("90days"),
             Duration::from_secs(86400),
             Duration::from_secs(3660 * 86400),
-            &mut p,
+            p,
         )
         .unwrap_or(Duration::from_secs(90 * 86400));
-        let incident_minutes = self.report.incident_minutes.unwrap_or(5);
+        let incident_minutes = self.incident_minutes.unwrap_or(5);
         if !(1..=1440).contains(&incident_minutes) {
             p.push(Problem::new(
                 "report.incident_minutes",
                 format!("{incident_minutes} is out of range; allowed 1 to 1440"),
             ));
         }
-        let coverage_target_pct = self.report.coverage_target.unwrap_or(100.0);
+        let coverage_target_pct = self.coverage_target.unwrap_or(100.0);
         if !(0.0..=100.0).contains(&coverage_target_pct) {
             p.push(Problem::new(
                 "report.coverage_target",
@@ -403,7 +448,7 @@ impl RawConfig {
             ));
         }
         let mut sla_pct = DEFAULT_SLA_PCT;
-        for (i, v) in self.report.sla.into_array().into_iter().enumerate() {
+        for (i, v) in self.sla.into_array().into_iter().enumerate() {
             match v {
                 Some(v) if (0.0..=100.0).contains(&v) => sla_pct[i] = v,
                 Some(v) => p.push(Problem::new(
@@ -413,9 +458,8 @@ impl RawConfig {
                 None => {}
             }
         }
-        let rules = rules_of(self.report.rules, incident_minutes, &mut p);
+        let rules = rules_of(self.rules, incident_minutes, p);
         let public_key_url = self
-            .report
             .public_key_url
             .map(|u| u.trim().to_string())
             .unwrap_or_else(|| DEFAULT_PUBLIC_KEY_URL.into());
@@ -425,32 +469,14 @@ impl RawConfig {
                 "must be a URL or text of 1 to 300 characters",
             ));
         }
-        let signoff = signoff(self.report.signoff, &mut p);
-        let remote_write = self.remote_write.validate(&mut p);
-        if p.is_empty() {
-            Ok(CollectorConfig {
-                data_dir,
-                grpc_listen,
-                http_listen,
-                max_batch_results: max_batch_results as usize,
-                write_queue: write_queue as usize,
-                hello_timeout,
-                max_result_age,
-                display,
-                enrol_targets,
-                report: ReportConfig {
-                    raw_retention,
-                    incident_minutes,
-                    coverage_target_pct,
-                    sla_pct,
-                    rules,
-                    public_key_url,
-                    signoff,
-                },
-                remote_write,
-            })
-        } else {
-            Err(p)
+        ReportConfig {
+            raw_retention,
+            incident_minutes,
+            coverage_target_pct,
+            sla_pct,
+            rules,
+            public_key_url,
+            signoff: signoff(self.signoff, p),
         }
     }
 }

@@ -9,7 +9,6 @@
 //! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` (with the agents' bandwidth-test endpoint)
 //!   and the overview page.
 //! - [`auth`]: agent tokens.
-//! - [`cli`]: the command-line commands behind the binary.
 //! - `demo` (feature `demo`): the quickstart (collector + local agent).
 //! - [`enrol`]: the standard targets handed to agents by `pantau-agent enroll`.
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
@@ -18,7 +17,10 @@
 //! - [`process`]: the shutdown signal of the binary.
 //!
 //! Probe kinds, groups, outcomes, the id rule, config loading and CLI docs come
-//! from `pantau_core`; the agent crate is used only by `demo` and [`enrol`].
+//! from `pantau_core`; the agent crate is used only by `demo`.
+//!
+//! [`serve`] opens the store once: ingest, the rollup task, remote write,
+//! the API and the report pages share that one `Arc<dyn Store>`.
 
 pub mod auth;
 pub mod cli;
@@ -46,8 +48,9 @@ use crate::config::CollectorConfig;
 use crate::ingest::IngestService;
 use crate::ingest::writer::Writer;
 use crate::metrics::Metrics;
+use crate::store::report::ReportBackend;
 use crate::store::{SharedStore, SqliteStore, Store};
-use crate::web::{AppState, ReadStore};
+use crate::web::AppState;
 
 /// Why the collector stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +107,9 @@ pub async fn serve(
     http: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    // One store for everyone: the writer thread, remote write, HTTP reads.
+    // One store for everyone: the writer thread, the rollup task, remote
+    // write, the API and the report pages. Writes queue on its one writer,
+    // reads come from its reader pool.
     let opened: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir)?);
     let store = SharedStore::new(opened);
     // Before the writer stores anything, so no result escapes the queue.
@@ -116,8 +121,6 @@ pub async fn serve(
             "remote_write disabled; results still queued for it were dropped from the queue"
         );
     }
-    // The report pages and the topology still read with their own SQL.
-    let reports = ReadStore::open(&cfg.data_dir)?;
     let metrics = Arc::new(Metrics::new());
     let seeded = {
         let m = Arc::clone(&metrics);
@@ -168,10 +171,9 @@ pub async fn serve(
         );
     let settings = Arc::new(report::Settings::from_config(&cfg));
     let key = report::sign::load_or_create_key(&cfg.data_dir).map_err(ServeError::Report)?;
-    let report_store: Arc<dyn store::report::ReportBackend> =
-        Arc::new(store::SqliteStore::open(&cfg.data_dir)?);
+    let rollups: Arc<dyn ReportBackend> = store.store().clone();
     tokio::spawn(report::rollup_task(
-        Arc::clone(&report_store),
+        rollups,
         Arc::clone(&settings),
         cfg.report.raw_retention.as_millis() as i64,
         std::time::Duration::from_secs(15),
@@ -181,15 +183,13 @@ pub async fn serve(
         )),
     ));
     let app = web::router(AppState {
-        store,
-        reports: reports.clone(),
+        store: store.clone(),
         metrics,
         writer,
         display: Arc::new(cfg.display.clone()),
     })
     .merge(web::report::routes(web::report::ReportWeb {
-        read: reports,
-        store: report_store,
+        store,
         settings,
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),

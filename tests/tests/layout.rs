@@ -223,3 +223,74 @@ fn sql_and_rusqlite_live_only_in_the_store() {
     ));
     assert!(!holds_sql(r#"    println!("Insert the token");"#));
 }
+
+/// The identifiers in the code of `text`: line comments and everything from
+/// the first `#[cfg(test)]` on (unit tests may build a concrete backend) are
+/// left out.
+fn code_idents(text: &str) -> Vec<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut out = Vec::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        if line.starts_with("//") {
+            continue;
+        }
+        let line = line.split(" //").next().unwrap_or_default();
+        out.extend(
+            line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| !w.is_empty())
+                .map(str::to_string),
+        );
+    }
+    out
+}
+
+#[test]
+fn only_the_store_and_the_binaries_name_the_sqlite_backend() {
+    // Everything else holds the store as `Arc<dyn Store>` (or one of its
+    // traits), so a second backend changes no caller. The binaries' entry
+    // points (serve in lib.rs, the one-shot commands, the demo) choose the
+    // backend with `SqliteStore::open`; nobody outside the store names the
+    // `store::sqlite` module.
+    let opens = ["collector/src/lib.rs", "collector/src/demo.rs"];
+    let root = root();
+    let store = root.join("collector/src/store");
+    let web = root.join("collector/src/web");
+    let mut stray = Vec::new();
+    let mut opening = Vec::new();
+    for f in rust_files(&root.join("collector/src")) {
+        if f.starts_with(&store) {
+            continue;
+        }
+        let rel = f.strip_prefix(&root).unwrap().display().to_string();
+        let text = std::fs::read_to_string(&f).unwrap();
+        if f.starts_with(&web) && text.to_ascii_lowercase().contains("sqlite") {
+            stray.push(format!("{rel}: web code names sqlite"));
+        }
+        let idents = code_idents(&text);
+        if idents.iter().any(|w| w == "sqlite") {
+            stray.push(format!("{rel}: names the store::sqlite module"));
+        }
+        if idents.iter().any(|w| w.starts_with("Sqlite")) {
+            if opens.contains(&rel.as_str()) || rel.starts_with("collector/src/cli/") {
+                opening.push(rel);
+            } else {
+                stray.push(format!("{rel}: names a Sqlite type"));
+            }
+        }
+    }
+    assert!(
+        opening.iter().any(|f| f == "collector/src/lib.rs"),
+        "the scan found no SqliteStore::open in lib.rs; is it still reading the sources? {opening:?}"
+    );
+    assert!(
+        stray.is_empty(),
+        "only collector/src/store names the SQLite backend (lib.rs, cli/ and demo.rs may open it): {stray:?}"
+    );
+    assert_eq!(
+        code_idents(
+            "use crate::store::sqlite::report::X; // SqliteStore\n#[cfg(test)]\nSqliteStore"
+        ),
+        ["use", "crate", "store", "sqlite", "report", "X"]
+    );
+}

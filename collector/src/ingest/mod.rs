@@ -433,7 +433,7 @@ impl Session {
             Ok(r) => r,
             Err(e) => {
                 self.svc.metrics.reject("invalid");
-                return Some(Some(Status::invalid_argument(e)));
+                return Some(Some(Status::invalid_argument(e.to_string())));
             }
         };
         clock::stamp(

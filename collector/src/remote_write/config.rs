@@ -108,43 +108,130 @@ fn label_name_ok(n: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
+fn url(u: Option<&str>, enabled: bool, p: &mut Vec<Problem>) -> Option<reqwest::Url> {
+    let Some(u) = u else {
+        if enabled {
+            p.push(Problem::new(
+                "remote_write.url",
+                "required when remote_write.enabled = true, e.g. \"http://prometheus:9090/api/v1/write\"",
+            ));
+        }
+        return None;
+    };
+    match reqwest::Url::parse(u) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+            Some(url)
+        }
+        Ok(_) => {
+            p.push(Problem::new(
+                "remote_write.url",
+                format!("`{u}` must be an http:// or https:// URL with a host"),
+            ));
+            None
+        }
+        Err(e) => {
+            p.push(Problem::new(
+                "remote_write.url",
+                format!("`{u}` is not a URL ({e})"),
+            ));
+            None
+        }
+    }
+}
+
+/// The credentials: basic auth or a bearer token, not both. Secret files
+/// are read only when enabled.
+fn auth(
+    user: Option<String>,
+    password_file: Option<PathBuf>,
+    token_file: Option<PathBuf>,
+    enabled: bool,
+    p: &mut Vec<Problem>,
+) -> Option<Auth> {
+    match (user, password_file, token_file) {
+        (None, None, None) => None,
+        (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+            p.push(Problem::new(
+                "remote_write.bearer_token_file",
+                "set either basic_auth_user and basic_auth_password_file, or bearer_token_file, not both",
+            ));
+            None
+        }
+        (None, None, Some(f)) => {
+            if enabled {
+                secret("remote_write.bearer_token_file", &f, p).map(Auth::Bearer)
+            } else {
+                None
+            }
+        }
+        (Some(user), Some(f), None) => {
+            if user.is_empty() || user.contains(':') {
+                p.push(Problem::new(
+                    "remote_write.basic_auth_user",
+                    "must be non-empty and must not contain `:`",
+                ));
+            }
+            if enabled {
+                secret("remote_write.basic_auth_password_file", &f, p)
+                    .map(|password| Auth::Basic { user, password })
+            } else {
+                None
+            }
+        }
+        (Some(_), None, None) => {
+            p.push(Problem::new(
+                "remote_write.basic_auth_password_file",
+                "required with remote_write.basic_auth_user",
+            ));
+            None
+        }
+        (None, Some(_), None) => {
+            p.push(Problem::new(
+                "remote_write.basic_auth_user",
+                "required with remote_write.basic_auth_password_file",
+            ));
+            None
+        }
+    }
+}
+
+/// The valid external labels, sorted by name; every bad one is a problem.
+fn external_labels(
+    labels: BTreeMap<String, String>,
+    p: &mut Vec<Problem>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in labels {
+        let key = format!("remote_write.external_labels.{k}");
+        if !label_name_ok(&k) || k.starts_with("__") {
+            p.push(Problem::new(
+                key,
+                "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)",
+            ));
+        } else if RESERVED.contains(&k.as_str()) {
+            p.push(Problem::new(
+                key,
+                format!(
+                    "is a label Pantau already sets; reserved: {}",
+                    RESERVED.join(", ")
+                ),
+            ));
+        } else if v.is_empty() {
+            p.push(Problem::new(key, "must not be empty"));
+        } else {
+            out.push((k, v));
+        }
+    }
+    out
+}
+
 impl RawRemoteWrite {
     /// Check every key (secret files are read only when enabled); `None`
-    /// when disabled or invalid.
-    // Long on purpose: one straight pass over every `[remote_write]` key,
-    // each rule beside its message, collecting every problem.
+    /// when disabled or invalid. Problems come in key order.
     pub fn validate(self, p: &mut Vec<Problem>) -> Option<RemoteWriteConfig> {
         let before = p.len();
         let enabled = self.enabled.unwrap_or(false);
-        let url = match self.url.as_deref() {
-            None if enabled => {
-                p.push(Problem::new(
-                    "remote_write.url",
-                    "required when remote_write.enabled = true, e.g. \"http://prometheus:9090/api/v1/write\"",
-                ));
-                None
-            }
-            None => None,
-            Some(u) => match reqwest::Url::parse(u) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
-                    Some(url)
-                }
-                Ok(_) => {
-                    p.push(Problem::new(
-                        "remote_write.url",
-                        format!("`{u}` must be an http:// or https:// URL with a host"),
-                    ));
-                    None
-                }
-                Err(e) => {
-                    p.push(Problem::new(
-                        "remote_write.url",
-                        format!("`{u}` is not a URL ({e})"),
-                    ));
-                    None
-                }
-            },
-        };
+        let url = url(self.url.as_deref(), enabled, p);
         let interval = confload::duration(
             "remote_write.interval",
             self.interval.as_deref().unwrap_or("5s"),
@@ -166,77 +253,14 @@ impl RawRemoteWrite {
             Duration::from_secs(300),
             p,
         );
-        let auth = match (
+        let auth = auth(
             self.basic_auth_user,
             self.basic_auth_password_file,
             self.bearer_token_file,
-        ) {
-            (None, None, None) => None,
-            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
-                p.push(Problem::new(
-                    "remote_write.bearer_token_file",
-                    "set either basic_auth_user and basic_auth_password_file, or bearer_token_file, not both",
-                ));
-                None
-            }
-            (None, None, Some(f)) => {
-                if enabled {
-                    secret("remote_write.bearer_token_file", &f, p).map(Auth::Bearer)
-                } else {
-                    None
-                }
-            }
-            (Some(user), Some(f), None) => {
-                if user.is_empty() || user.contains(':') {
-                    p.push(Problem::new(
-                        "remote_write.basic_auth_user",
-                        "must be non-empty and must not contain `:`",
-                    ));
-                }
-                if enabled {
-                    secret("remote_write.basic_auth_password_file", &f, p)
-                        .map(|password| Auth::Basic { user, password })
-                } else {
-                    None
-                }
-            }
-            (Some(_), None, None) => {
-                p.push(Problem::new(
-                    "remote_write.basic_auth_password_file",
-                    "required with remote_write.basic_auth_user",
-                ));
-                None
-            }
-            (None, Some(_), None) => {
-                p.push(Problem::new(
-                    "remote_write.basic_auth_user",
-                    "required with remote_write.basic_auth_password_file",
-                ));
-                None
-            }
-        };
-        let mut external_labels = Vec::new();
-        for (k, v) in self.external_labels {
-            let key = format!("remote_write.external_labels.{k}");
-            if !label_name_ok(&k) || k.starts_with("__") {
-                p.push(Problem::new(
-                    key,
-                    "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)",
-                ));
-            } else if RESERVED.contains(&k.as_str()) {
-                p.push(Problem::new(
-                    key,
-                    format!(
-                        "is a label Pantau already sets; reserved: {}",
-                        RESERVED.join(", ")
-                    ),
-                ));
-            } else if v.is_empty() {
-                p.push(Problem::new(key, "must not be empty"));
-            } else {
-                external_labels.push((k, v));
-            }
-        }
+            enabled,
+            p,
+        );
+        let external_labels = external_labels(self.external_labels, p);
         if !enabled || p.len() > before {
             return None;
         }

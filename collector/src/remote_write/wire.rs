@@ -54,12 +54,21 @@ pub fn body(req: &WriteRequest) -> Vec<u8> {
         .expect("snappy compresses any input below 4 GiB")
 }
 
+/// Why a body could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not snappy block format.
+    #[error("snappy: {0}")]
+    Snappy(#[from] snap::Error),
+    /// Not a `WriteRequest`.
+    #[error("protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+}
+
 /// Decode a body (tests and diagnostics).
-pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
-        .map_err(|e| format!("snappy: {e}"))?;
-    WriteRequest::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))
+pub fn decode(body: &[u8]) -> Result<WriteRequest, DecodeError> {
+    let raw = snap::raw::Decoder::new().decompress_vec(body)?;
+    Ok(WriteRequest::decode(raw.as_slice())?)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
-//! HTTP: `/metrics`, `/healthz`, the JSON API under `/api/v1/` and a light
-//! overview page. Reads go through the store's [`ApiRead`] on the blocking
-//! pool (the SQLite backend serves them from its pool of readers), never
-//! through the ingest writer.
+//! HTTP: `/metrics`, `/healthz`, the JSON API under `/api/v1/`, a light
+//! overview page, the paths page and (in [`report`]) the report pages.
+//! Every handler reads through the one shared store ([`SharedStore`]) on
+//! tokio's blocking pool; the backend serves reads from its readers, never
+//! from the ingest writer. Nothing here knows which backend it is.
+//!
+//! [`ApiRead`]: crate::store::ApiRead
 
 mod bandwidth;
 mod page;
@@ -26,17 +29,11 @@ use crate::store::{self, SharedStore, StoreError, api};
 /// Most rows one results request returns.
 pub const MAX_RESULTS: usize = 10_000;
 
-/// The connection the report pages and the topology loader still read
-/// through (with their own SQL) until they use the report store traits.
-pub use crate::store::sqlite::ReportConnection as ReadStore;
-
 /// Shared state of the HTTP handlers.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The store.
     pub store: SharedStore,
-    /// Paths (topology) still load through the report connection.
-    pub reports: ReadStore,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Writer health.

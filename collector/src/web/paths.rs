@@ -13,9 +13,8 @@ use serde_json::json;
 use super::page::local_time;
 use super::{ApiError, AppState, parse_time, rfc3339};
 use crate::report::Lang;
-use crate::report::topology::{self, Filter, Topology, esc, hops_text};
-use crate::store;
-use crate::store::sqlite::report::SqliteRead;
+use crate::report::topology::{self, Filter, PathObs, Topology, esc, hops_text};
+use crate::store::{self, SharedStore, StoreError};
 
 /// How far back the page looks for paths and changes, by default (days).
 const PAGE_DAYS: i64 = 30;
@@ -41,6 +40,13 @@ pub(super) struct PathsQuery {
 pub(super) struct PageQuery {
     /// Days to look back (1-400, default 30).
     days: Option<i64>,
+}
+
+/// The paths matching `filter`, read from one snapshot of the store.
+async fn load(store: &SharedStore, filter: Filter) -> Result<Vec<PathObs>, StoreError> {
+    store
+        .with(move |st| store::report::snapshot(st, |r| topology::load(r, &filter)))
+        .await
 }
 
 /// `GET /api/v1/paths?opd=&agent=&target=&from=&to=`: the paths in use in
@@ -90,10 +96,7 @@ pub(super) async fn api(
             format!("`limit` must be 1 to {}", API_LIMIT.1),
         ));
     }
-    let mut paths = s
-        .reports
-        .with(move |c| topology::load(&SqliteRead(c), &filter))
-        .await?;
+    let mut paths = load(&s.store, filter).await?;
     let truncated = paths.len() > limit;
     if truncated {
         // Keep the most recently seen, in their original order.
@@ -167,10 +170,7 @@ pub(super) async fn page(
         from_ms: Some(since),
         ..Filter::default()
     };
-    let paths = s
-        .reports
-        .with(move |c| topology::load(&SqliteRead(c), &filter))
-        .await?;
+    let paths = load(&s.store, filter).await?;
     let g = Topology::build(&paths, since);
     let d = &s.display;
     let mut h = String::new();

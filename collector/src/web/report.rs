@@ -19,17 +19,15 @@ use serde_json::json;
 use crate::report::render::{self, group_label, num};
 use crate::report::time::DAY_MS;
 use crate::report::{Format, Lang, Request, Settings, assemble, render_as, rollup};
-use crate::store::report::{ReportBackend, ReportRead};
-use crate::store::{StoreError, read};
-use crate::web::ReadStore;
+use crate::store::report::ReportRead;
+use crate::store::{SharedStore, StoreError};
 
 /// State of the report routes.
 #[derive(Clone)]
 pub struct ReportWeb {
-    /// Registry reads (last seen per OPD).
-    pub read: ReadStore,
-    /// Rollup refreshes (through the writer) and report snapshots.
-    pub store: Arc<dyn ReportBackend>,
+    /// The shared store: registry reads (last seen per OPD), rollup
+    /// refreshes (through its writer) and report snapshots (its readers).
+    pub store: SharedStore,
     /// Settings.
     pub settings: Arc<Settings>,
     /// Collector public key, hex.
@@ -123,15 +121,15 @@ async fn refreshed<T: Send + 'static>(
     s: &ReportWeb,
     f: impl FnOnce(&dyn ReportRead, &Settings) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    let (store, st) = (Arc::clone(&s.store), Arc::clone(&s.settings));
-    tokio::task::spawn_blocking(move || {
-        let mut f = Some(f);
-        rollup::consistent(&*store, &st.rules, st.utc_offset_minutes, None, |r| {
-            f.take().expect("called once")(r, &st)
+    let st = Arc::clone(&s.settings);
+    s.store
+        .with(move |store| {
+            let mut f = Some(f);
+            rollup::consistent(store, &st.rules, st.utc_offset_minutes, None, |r| {
+                f.take().expect("called once")(r, &st)
+            })
         })
-    })
-    .await
-    .map_err(|e| StoreError::NotStored(format!("read task failed: {e}")))?
+        .await
 }
 
 fn bar(pct: Option<f64>, sla: f64) -> String {
@@ -152,7 +150,7 @@ fn bar(pct: Option<f64>, sla: f64) -> String {
 async fn overview(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
     let req = last_30(&s.settings, None);
     let r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
-    let opds = s.read.with(read::opds).await?;
+    let opds = s.store.with(|st| st.opds()).await?;
     let last: BTreeMap<String, Option<i64>> =
         opds.into_iter().map(|o| (o.id, o.last_seen_ms)).collect();
     let st = &s.settings;
@@ -459,12 +457,11 @@ async fn api_report(
         compare: None,
     };
     if let Some(o) = &opd {
-        let (o2, store) = (o.clone(), Arc::clone(&s.store));
-        let exists = tokio::task::spawn_blocking(move || {
-            crate::store::report::snapshot(&*store, |r| r.opd_exists(&o2))
-        })
-        .await
-        .map_err(|e| StoreError::NotStored(format!("read task failed: {e}")))??;
+        let o2 = o.clone();
+        let exists = s
+            .store
+            .with(move |st| crate::store::report::snapshot(st, |r| r.opd_exists(&o2)))
+            .await?;
         if !exists {
             return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{o}`")));
         }

@@ -217,46 +217,6 @@ impl SqliteStore {
     }
 }
 
-/// One plain read-write connection shared behind a mutex: what the report
-/// pages (`report::web`) and the topology loader still run on, with their own
-/// SQL, until they read through the report store traits. Nothing else uses it.
-#[derive(Clone)]
-pub struct ReportConnection {
-    conn: std::sync::Arc<Mutex<Connection>>,
-}
-
-impl std::fmt::Debug for ReportConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReportConnection")
-    }
-}
-
-impl ReportConnection {
-    /// Wrap a connection.
-    pub fn new(conn: Connection) -> Self {
-        ReportConnection {
-            conn: std::sync::Arc::new(Mutex::new(conn)),
-        }
-    }
-
-    /// Open (creating and migrating) the database in `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        open_connection(data_dir).map(Self::new)
-    }
-
-    /// Run `f` on the connection on a blocking thread.
-    pub async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let conn = std::sync::Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || f(&lock(&conn)))
-            .await
-            .map_err(|e| StoreError::NotStored(format!("read task failed: {e}")))?
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
