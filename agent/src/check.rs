@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::config::AgentConfig;
 use crate::model::{Observation, Outcome};
-use crate::probe::{Probe, Prober};
+use crate::probe::{Probe, ProbeSetupError, Prober};
 use pantau_core::probe::Target;
 
 /// Run every probe once; results in configuration order.
@@ -185,7 +185,7 @@ fn summary(o: &Observation) -> String {
 }
 
 /// Run `check` for a config: returns the table and whether every probe passed.
-pub async fn check(cfg: &AgentConfig) -> Result<(String, bool), String> {
+pub async fn check(cfg: &AgentConfig) -> Result<(String, bool), ProbeSetupError> {
     let mut prober = Prober::new()?;
     prober.configure_bandwidth(cfg.require_token().ok(), cfg.bandwidth.clone());
     let prober = Arc::new(prober);
@@ -248,6 +248,10 @@ mod tests {
             assert!(e.contains(en), "{outcome:?}: {e}");
         }
         assert_eq!(explain(&obs(Outcome::Ok, "")), None);
+        // The detail a probe really carries when the socket is refused.
+        let denied = crate::probe::icmp::IcmpError::Permission(nix::errno::Errno::EPERM);
+        let (i, e) = explain(&obs(Outcome::Other, &denied.to_string())).expect("explained");
+        assert!(i.contains("CAP_NET_RAW") && e.contains("capability"), "{e}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! bounded number in flight, and forgets results only when acknowledged.
 //! Reconnects forever with capped exponential backoff and jitter.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -11,11 +12,13 @@ use pantau_proto::v1 as pb;
 use pantau_proto::v1::ingest_client::IngestClient;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tonic::Streaming;
 use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
 use tracing::{debug, error, info, warn};
 
 use crate::config::AgentConfig;
-use crate::spool::DiskSpool;
+use crate::spool::{DiskSpool, SpoolState};
 use crate::wire::unix_ms;
 
 /// Batches sent but not yet acknowledged, at most.
@@ -175,6 +178,8 @@ pub async fn run(
     }
 }
 
+/// One connection: connect, say Hello, wait for Welcome, then send and
+/// take acknowledgements until the stream ends or `shutdown` fires.
 async fn stream_once(
     cfg: &AgentConfig,
     token: &str,
@@ -183,27 +188,77 @@ async fn stream_once(
     shutdown: &CancellationToken,
     backoff: &mut Duration,
 ) -> Result<(), StreamError> {
-    let url = cfg.collector_url.clone();
-    let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
-        .map_err(|source| StreamError::Connect {
-            url: url.clone(),
-            source,
-        })?
+    let url = cfg.collector_url.as_str();
+    let Some(mut client) = connect(url, shutdown).await? else {
+        return Ok(());
+    };
+    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(MAX_IN_FLIGHT + 2);
+    let state = spool.state();
+    let hello = hello(cfg, state);
+    let sent_at = SystemTime::now();
+    tx.send(pb::AgentMessage {
+        msg: Some(pb::agent_message::Msg::Hello(hello)),
+    })
+    .await
+    .map_err(|_| StreamError::protocol(url, "stream closed before Hello"))?;
+    let mut inbound = open(&mut client, rx, token, url).await?;
+    let welcome = welcome(&mut inbound, url).await?;
+    if let Some(offset) = clock_offset_ms(&welcome, sent_at, SystemTime::now()) {
+        link.clock_offset_ms.store(offset, Ordering::Relaxed);
+    }
+    link.connected.store(true, Ordering::Relaxed);
+    *backoff = BACKOFF_START;
+    Session::start(cfg, spool, tx, state.epoch, &welcome)
+        .run(&mut inbound, shutdown)
+        .await
+}
+
+impl StreamError {
+    fn protocol(url: &str, what: impl Into<String>) -> Self {
+        StreamError::Protocol {
+            url: url.to_string(),
+            what: what.into(),
+        }
+    }
+
+    fn ended(url: &str, status: tonic::Status) -> Self {
+        StreamError::Status {
+            url: url.to_string(),
+            status,
+        }
+    }
+}
+
+/// Connect to the collector; `None` when `shutdown` fires first.
+async fn connect(
+    url: &str,
+    shutdown: &CancellationToken,
+) -> Result<Option<IngestClient<Channel>>, StreamError> {
+    let connect_error = |source| StreamError::Connect {
+        url: url.to_string(),
+        source,
+    };
+    let endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(connect_error)?
         .connect_timeout(Duration::from_secs(10))
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true);
     let channel = tokio::select! {
-        _ = shutdown.cancelled() => return Ok(()),
-        c = endpoint.connect() => c.map_err(|source| StreamError::Connect { url: url.clone(), source })?,
+        _ = shutdown.cancelled() => return Ok(None),
+        c = endpoint.connect() => c.map_err(connect_error)?,
     };
-    let mut client = IngestClient::new(channel)
-        .max_decoding_message_size(pantau_proto::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(pantau_proto::MAX_MESSAGE_BYTES);
+    Ok(Some(
+        IngestClient::new(channel)
+            .max_decoding_message_size(pantau_proto::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(pantau_proto::MAX_MESSAGE_BYTES),
+    ))
+}
 
-    let (tx, rx) = mpsc::channel::<pb::AgentMessage>(MAX_IN_FLIGHT + 2);
-    let state = spool.state();
-    let hello = pb::Hello {
+/// The Hello that opens every stream: who we are, what we probe, and what
+/// the spool holds.
+fn hello(cfg: &AgentConfig, state: SpoolState) -> pb::Hello {
+    pb::Hello {
         agent_id: cfg.agent_id.clone(),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         config_hash: cfg.config_hash.clone(),
@@ -216,159 +271,252 @@ async fn stream_once(
             .unwrap_or_default()
             .trim()
             .to_string(),
-    };
-    let sent_at = SystemTime::now();
-    tx.send(pb::AgentMessage {
-        msg: Some(pb::agent_message::Msg::Hello(hello)),
-    })
-    .await
-    .map_err(|_| StreamError::Protocol {
-        url: url.clone(),
-        what: "stream closed before Hello".into(),
-    })?;
+    }
+}
 
+/// Open the bidirectional stream with the bearer token; outbound messages
+/// come from `rx`.
+async fn open(
+    client: &mut IngestClient<Channel>,
+    rx: mpsc::Receiver<pb::AgentMessage>,
+    token: &str,
+    url: &str,
+) -> Result<Streaming<pb::CollectorMessage>, StreamError> {
     let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-    let bearer =
-        MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| StreamError::Protocol {
-            url: url.clone(),
-            what: "the token contains characters that cannot be sent; re-enrol".into(),
-        })?;
+    let bearer = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+        StreamError::protocol(
+            url,
+            "the token contains characters that cannot be sent; re-enrol",
+        )
+    })?;
     request
         .metadata_mut()
         .insert(pantau_proto::AUTHORIZATION, bearer);
-    let status = |status| StreamError::Status {
-        url: url.clone(),
-        status,
-    };
-    let mut inbound = client.stream(request).await.map_err(status)?.into_inner();
+    Ok(client
+        .stream(request)
+        .await
+        .map_err(|s| StreamError::ended(url, s))?
+        .into_inner())
+}
 
-    // The first answer must be Welcome.
-    let welcome = match inbound.message().await.map_err(status)? {
+/// The collector's first answer, which must be Welcome.
+async fn welcome(
+    inbound: &mut Streaming<pb::CollectorMessage>,
+    url: &str,
+) -> Result<pb::Welcome, StreamError> {
+    match inbound
+        .message()
+        .await
+        .map_err(|s| StreamError::ended(url, s))?
+    {
         Some(pb::CollectorMessage {
             msg: Some(pb::collector_message::Msg::Welcome(w)),
-        }) => w,
-        other => {
-            return Err(StreamError::Protocol {
-                url,
-                what: format!("expected Welcome, got {other:?}"),
-            });
-        }
-    };
-    let received_at = SystemTime::now();
-    if let Some(ct) = welcome
+        }) => Ok(w),
+        other => Err(StreamError::protocol(
+            url,
+            format!("expected Welcome, got {other:?}"),
+        )),
+    }
+}
+
+/// Collector clock minus agent clock, ms: the collector's time against the
+/// middle of the Hello/Welcome round trip.
+fn clock_offset_ms(
+    welcome: &pb::Welcome,
+    sent_at: SystemTime,
+    received_at: SystemTime,
+) -> Option<i64> {
+    let ct = welcome
         .collector_time
         .as_ref()
-        .and_then(pantau_proto::millis_from_timestamp)
-    {
-        let mid = (unix_ms(sent_at) + unix_ms(received_at)) / 2;
-        link.clock_offset_ms.store(ct - mid, Ordering::Relaxed);
-    }
-    link.connected.store(true, Ordering::Relaxed);
-    *backoff = BACKOFF_START;
-    let epoch = state.epoch;
-    let held = spool.state();
-    if welcome.epoch == epoch && welcome.committed_seq >= held.next_seq {
-        error!(
-            committed_seq = welcome.committed_seq,
-            next_seq = held.next_seq,
-            "the collector holds results numbered beyond this spool: another pantau-agent probably uses \
-             this agent's identity (a cloned SD card or VM, a copied spool); give each machine its own \
-             agent (pantau-collector agent add)"
-        );
-    }
-    // Resend from this spool's own acknowledgement, not from the collector's
-    // committed seq: a second writer with this identity may have committed
-    // seqs this spool numbered differently, and skipping them would lose
-    // these results without a trace. After a lost ack this resends at most
-    // the batches that were in flight; the collector ignores identical
-    // replays and keeps conflicting ones aside.
-    let mut cursor = if held.records > 0 {
-        held.first_seq.saturating_sub(1)
-    } else {
-        held.next_seq.saturating_sub(1)
-    };
-    let mut replay =
-        Replay::start(cursor, held.records, held.next_seq, Instant::now()).map(|(r, line)| {
-            info!(backlog = r.total, "{line}");
-            r
-        });
-    let batch_max = match welcome.max_batch_results as usize {
-        0 => cfg.batch_max,
-        n => n.min(cfg.batch_max),
-    };
-    info!(collector = %url, opd = %welcome.opd_id, committed_seq = welcome.committed_seq, "connected to collector");
+        .and_then(pantau_proto::millis_from_timestamp)?;
+    let mid = (unix_ms(sent_at) + unix_ms(received_at)) / 2;
+    Some(ct - mid)
+}
 
-    let mut in_flight: std::collections::VecDeque<u64> = Default::default();
-    let mut pause_until: Option<tokio::time::Instant> = None;
-    loop {
-        let can_send = in_flight.len() < MAX_IN_FLIGHT
-            && pause_until.is_none_or(|t| tokio::time::Instant::now() >= t);
-        let batch = if can_send {
-            spool.after(cursor, batch_max)
+/// An established stream after Welcome: what was sent, what is still
+/// unacknowledged, and when the collector lets us send again.
+struct Session<'a> {
+    url: &'a str,
+    spool: &'a DiskSpool,
+    tx: mpsc::Sender<pb::AgentMessage>,
+    /// The spool epoch announced in Hello; acks of another epoch do not
+    /// advance the replay progress.
+    epoch: u64,
+    batch_max: usize,
+    /// Last seq handed to the stream.
+    cursor: u64,
+    /// Last seq of each batch sent and not yet acknowledged.
+    in_flight: VecDeque<u64>,
+    /// The collector asked for a pause until then.
+    pause_until: Option<tokio::time::Instant>,
+    replay: Option<Replay>,
+}
+
+impl<'a> Session<'a> {
+    /// Decide where to resend from after `welcome`, and log what the
+    /// collector said.
+    fn start(
+        cfg: &'a AgentConfig,
+        spool: &'a DiskSpool,
+        tx: mpsc::Sender<pb::AgentMessage>,
+        epoch: u64,
+        welcome: &pb::Welcome,
+    ) -> Self {
+        let url = cfg.collector_url.as_str();
+        let held = spool.state();
+        if welcome.epoch == epoch && welcome.committed_seq >= held.next_seq {
+            error!(
+                committed_seq = welcome.committed_seq,
+                next_seq = held.next_seq,
+                "the collector holds results numbered beyond this spool: another pantau-agent probably uses \
+                 this agent's identity (a cloned SD card or VM, a copied spool); give each machine its own \
+                 agent (pantau-collector agent add)"
+            );
+        }
+        // Resend from this spool's own acknowledgement, not from the collector's
+        // committed seq: a second writer with this identity may have committed
+        // seqs this spool numbered differently, and skipping them would lose
+        // these results without a trace. After a lost ack this resends at most
+        // the batches that were in flight; the collector ignores identical
+        // replays and keeps conflicting ones aside.
+        let cursor = if held.records > 0 {
+            held.first_seq.saturating_sub(1)
+        } else {
+            held.next_seq.saturating_sub(1)
+        };
+        let replay =
+            Replay::start(cursor, held.records, held.next_seq, Instant::now()).map(|(r, line)| {
+                info!(backlog = r.total, "{line}");
+                r
+            });
+        let batch_max = match welcome.max_batch_results as usize {
+            0 => cfg.batch_max,
+            n => n.min(cfg.batch_max),
+        };
+        info!(collector = %url, opd = %welcome.opd_id, committed_seq = welcome.committed_seq, "connected to collector");
+        Session {
+            url,
+            spool,
+            tx,
+            epoch,
+            batch_max,
+            cursor,
+            in_flight: VecDeque::new(),
+            pause_until: None,
+            replay,
+        }
+    }
+
+    /// Send whatever the spool holds, as the in-flight bound and any pause
+    /// allow; between batches, wait for new results, the end of a pause or
+    /// a message from the collector.
+    async fn run(
+        mut self,
+        inbound: &mut Streaming<pb::CollectorMessage>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), StreamError> {
+        loop {
+            let batch = self.next_batch();
+            if !batch.is_empty() {
+                self.send(batch).await?;
+                continue;
+            }
+            let wake = wake(
+                self.pause_until,
+                self.in_flight.len() < MAX_IN_FLIGHT,
+                self.spool,
+            );
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = wake => { self.pause_until = None; }
+                msg = inbound.message() => match msg.map_err(|s| StreamError::ended(self.url, s))? {
+                    None => return Ok(()),
+                    Some(pb::CollectorMessage { msg: Some(m) }) => self.received(m)?,
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+
+    /// The next batch after the cursor; empty when nothing waits or sending
+    /// must wait (too many in flight, or paused).
+    fn next_batch(&self) -> Vec<pb::Result> {
+        let can_send = self.in_flight.len() < MAX_IN_FLIGHT
+            && self
+                .pause_until
+                .is_none_or(|t| tokio::time::Instant::now() >= t);
+        if can_send {
+            self.spool.after(self.cursor, self.batch_max)
         } else {
             Vec::new()
-        };
-        if !batch.is_empty() {
-            let last = batch.last().map_or(cursor, |r| r.seq);
-            debug!(first = batch[0].seq, last, "sending batch");
-            let msg = pb::AgentMessage {
-                msg: Some(pb::agent_message::Msg::Batch(pb::ResultBatch {
-                    results: batch,
-                })),
-            };
-            if tx.send(msg).await.is_err() {
-                return Err(StreamError::Protocol {
-                    url,
-                    what: "outbound stream closed".into(),
-                });
-            }
-            cursor = last;
-            in_flight.push_back(last);
-            continue;
         }
-        let wake = async {
-            match pause_until {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None if in_flight.len() < MAX_IN_FLIGHT => spool.appended.notified().await,
-                None => std::future::pending().await,
-            }
+    }
+
+    async fn send(&mut self, batch: Vec<pb::Result>) -> Result<(), StreamError> {
+        let last = batch.last().map_or(self.cursor, |r| r.seq);
+        debug!(first = batch[0].seq, last, "sending batch");
+        let msg = pb::AgentMessage {
+            msg: Some(pb::agent_message::Msg::Batch(pb::ResultBatch {
+                results: batch,
+            })),
         };
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = wake => { pause_until = None; }
-            msg = inbound.message() => match msg.map_err(status)? {
-                None => return Ok(()),
-                Some(pb::CollectorMessage { msg: Some(m) }) => match m {
-                    pb::collector_message::Msg::Ack(a) => {
-                        spool.ack(a.epoch, a.up_to_seq);
-                        if let Some(r) = replay.as_mut().filter(|_| a.epoch == epoch) {
-                            let (line, finished) = r.ack(a.up_to_seq, Instant::now());
-                            if let Some(line) = line {
-                                info!(backlog = r.total, acked_seq = a.up_to_seq, "{line}");
-                            }
-                            if finished {
-                                replay = None;
-                            }
-                        }
-                        while in_flight.front().is_some_and(|s| *s <= a.up_to_seq) {
-                            in_flight.pop_front();
-                        }
-                    }
-                    pb::collector_message::Msg::Backoff(b) => {
-                        let d = Duration::from_millis(b.delay_ms.min(60_000));
-                        info!(delay = ?d, reason = %b.reason, "collector asked to slow down");
-                        pause_until = Some(tokio::time::Instant::now() + d);
-                    }
-                    pb::collector_message::Msg::Config(_) => {
-                        info!("collector sent a config update; central configuration is not enabled on this agent");
-                    }
-                    pb::collector_message::Msg::Welcome(_) => {
-                        return Err(StreamError::Protocol { url, what: "second Welcome".into() });
-                    }
-                },
-                Some(_) => {}
-            },
+        if self.tx.send(msg).await.is_err() {
+            return Err(StreamError::protocol(self.url, "outbound stream closed"));
         }
+        self.cursor = last;
+        self.in_flight.push_back(last);
+        Ok(())
+    }
+
+    /// Act on one message from the collector.
+    fn received(&mut self, m: pb::collector_message::Msg) -> Result<(), StreamError> {
+        match m {
+            pb::collector_message::Msg::Ack(a) => self.acked(&a),
+            pb::collector_message::Msg::Backoff(b) => {
+                let d = Duration::from_millis(b.delay_ms.min(60_000));
+                info!(delay = ?d, reason = %b.reason, "collector asked to slow down");
+                self.pause_until = Some(tokio::time::Instant::now() + d);
+            }
+            pb::collector_message::Msg::Config(_) => {
+                info!(
+                    "collector sent a config update; central configuration is not enabled on this agent"
+                );
+            }
+            pb::collector_message::Msg::Welcome(_) => {
+                return Err(StreamError::protocol(self.url, "second Welcome"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forget what the collector committed, log replay progress, and free
+    /// the in-flight slots of the acknowledged batches.
+    fn acked(&mut self, a: &pb::Ack) {
+        self.spool.ack(a.epoch, a.up_to_seq);
+        if let Some(r) = self.replay.as_mut().filter(|_| a.epoch == self.epoch) {
+            let (line, finished) = r.ack(a.up_to_seq, Instant::now());
+            if let Some(line) = line {
+                info!(backlog = r.total, acked_seq = a.up_to_seq, "{line}");
+            }
+            if finished {
+                self.replay = None;
+            }
+        }
+        while self.in_flight.front().is_some_and(|s| *s <= a.up_to_seq) {
+            self.in_flight.pop_front();
+        }
+    }
+}
+
+/// Resolves when sending may resume: the collector's pause is over, or,
+/// with room in flight, the spool got new results. With no room, only an
+/// ack (handled beside this) can unblock sending.
+async fn wake(pause_until: Option<tokio::time::Instant>, room: bool, spool: &DiskSpool) {
+    match pause_until {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None if room => spool.appended.notified().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -45,9 +45,9 @@ use crate::spool::DiskSpool;
 /// Why the agent could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// Something the operator must fix in the configuration.
-    #[error("{0}")]
-    Config(String),
+    /// The probes cannot be set up (the HTTP client's TLS setup failed).
+    #[error(transparent)]
+    Probes(#[from] probe::ProbeSetupError),
     /// No usable collector token.
     #[error(transparent)]
     Token(#[from] config::TokenError),
@@ -68,7 +68,7 @@ impl RunError {
 pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), RunError> {
     let token = cfg.require_token()?;
     let cfg = Arc::new(cfg);
-    let mut prober = Prober::new().map_err(RunError::Config)?;
+    let mut prober = Prober::new()?;
     prober.configure_bandwidth(Some(token.clone()), cfg.bandwidth.clone());
     let prober = Arc::new(prober);
     if cfg

@@ -14,16 +14,34 @@ pub fn completions(mut cmd: clap::Command, shell: Shell, out: &mut dyn Write) {
     clap_complete::generate(shell, &mut cmd, name, out);
 }
 
+/// Why `man` could not write its pages.
+#[derive(Debug, thiserror::Error)]
+pub enum ManError {
+    /// Writing the main page to stdout failed.
+    #[error("cannot write the man page: {0}")]
+    Stdout(#[source] io::Error),
+    /// Creating the directory or writing a page into it failed.
+    #[error("cannot write man pages into {}: {source}", dir.display())]
+    Dir {
+        /// The `--out` directory.
+        dir: PathBuf,
+        /// Cause.
+        source: io::Error,
+    },
+}
+
 /// The `man` subcommand: the main page on stdout, or with `out` every page
 /// written into that directory (their paths printed, one a line).
-pub fn man_command(cmd: clap::Command, out: Option<&Path>) -> Result<(), String> {
+pub fn man_command(cmd: clap::Command, out: Option<&Path>) -> Result<(), ManError> {
     match out {
         None => man_page(cmd)
             .and_then(|page| io::stdout().write_all(&page))
-            .map_err(|e| format!("cannot write the man page: {e}")),
+            .map_err(ManError::Stdout),
         Some(dir) => {
-            let files = man_pages(cmd, dir)
-                .map_err(|e| format!("cannot write man pages into {}: {e}", dir.display()))?;
+            let files = man_pages(cmd, dir).map_err(|source| ManError::Dir {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
             for f in files {
                 println!("{}", f.display());
             }
@@ -75,4 +93,21 @@ fn write_pages(
     std::fs::write(&path, man_page(cmd.name(name).bin_name(usage))?)?;
     written.push(path);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn man_errors_name_the_directory() {
+        let e = ManError::Dir {
+            dir: PathBuf::from("/nonexistent/man"),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot write man pages into /nonexistent/man: permission denied"
+        );
+    }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Mutex;
 
 use super::us;
-use super::{failed, link, ok};
+use super::{ProbeSetupError, failed, link, ok};
 use crate::config::BandwidthPolicy;
 use crate::model::{BandwidthResult, Measurement, Observation, Outcome};
 use pantau_core::probe::{BandwidthSpec, Direction, Target};
@@ -126,7 +126,7 @@ pub struct BandwidthProber {
 
 impl BandwidthProber {
     /// A prober without token or policy (every test uses no budget or gap).
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, ProbeSetupError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("pantau-agent/", env!("CARGO_PKG_VERSION")))
             // One TCP connection per stream: HTTP/2 would multiplex them onto one.
@@ -134,7 +134,7 @@ impl BandwidthProber {
             .pool_max_idle_per_host(0)
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+            .map_err(ProbeSetupError::HttpClient)?;
         Ok(BandwidthProber {
             client,
             token: None,
@@ -438,7 +438,7 @@ fn classify(e: &reqwest::Error) -> Outcome {
 }
 
 /// Current rate of an interface (rx + tx, bit/s) over one second.
-async fn busy_rate(iface: &str) -> Result<u64, String> {
+async fn busy_rate(iface: &str) -> Result<u64, link::LinkError> {
     let (rx0, tx0) = link::local_counters(iface)?;
     let t0 = Instant::now();
     // The sampling window of the measurement.

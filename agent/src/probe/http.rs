@@ -4,7 +4,7 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{failed, ok};
+use super::{ProbeSetupError, failed, ok};
 use super::{ts, us};
 use crate::model::{Measurement, Observation, Outcome};
 use pantau_core::probe::{HttpSpec, Target};
@@ -21,14 +21,14 @@ pub struct HttpProber {
 
 impl HttpProber {
     /// Build the client: rustls, TLS info kept, at most 5 redirects.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, ProbeSetupError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("pantau-agent/", env!("CARGO_PKG_VERSION")))
             .tls_info(true)
             .redirect(reqwest::redirect::Policy::limited(5))
             .pool_max_idle_per_host(0)
             .build()
-            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+            .map_err(ProbeSetupError::HttpClient)?;
         Ok(HttpProber { client })
     }
 

@@ -34,6 +34,24 @@ run `setcap cap_net_raw+ep $(command -v pantau-agent)`; or add AmbientCapabiliti
 to the systemd unit; or allow ping sockets with `sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`. \
 Other probes keep running.";
 
+/// Why an ICMP socket could not be opened. The messages are what `check`
+/// shows and what a failed probe carries as its detail.
+#[derive(Debug, thiserror::Error)]
+pub enum IcmpError {
+    /// Neither a raw nor a ping socket is allowed: the fix is in the text.
+    #[error("cannot open ICMP socket ({0}). {hint}", hint = PERMISSION_HINT)]
+    Permission(Errno),
+    /// Another socket error.
+    #[error("cannot open ICMP socket: {0}")]
+    Open(Errno),
+    /// SO_TIMESTAMPNS refused.
+    #[error("cannot enable kernel timestamps on the ICMP socket: {0}")]
+    Timestamps(Errno),
+    /// The socket cannot join the runtime's reactor.
+    #[error("cannot register ICMP socket: {0}")]
+    Register(#[source] io::Error),
+}
+
 /// Echo payload length (bytes after the 8-byte ICMP header).
 const PAYLOAD: usize = 32;
 
@@ -56,15 +74,14 @@ pub(crate) struct EchoSocket {
 
 impl EchoSocket {
     /// Open a socket for `ip`'s family. Must run inside a tokio runtime.
-    pub(crate) fn open(ip: IpAddr) -> Result<Self, String> {
+    pub(crate) fn open(ip: IpAddr) -> Result<Self, IcmpError> {
         let (fd, raw) = open_fd(ip)?;
-        setsockopt(&fd, sockopt::ReceiveTimestampns, &true)
-            .map_err(|e| format!("cannot enable kernel timestamps on the ICMP socket: {e}"))?;
+        setsockopt(&fd, sockopt::ReceiveTimestampns, &true).map_err(IcmpError::Timestamps)?;
         // `new` is deprecated because a `T` could close or swap its fd while
         // registered; an `OwnedFd` moved into the AsyncFd cannot, and the
         // safe alternative (`register`) is an `unsafe fn`.
         #[allow(deprecated)]
-        let fd = AsyncFd::new(fd).map_err(|e| format!("cannot register ICMP socket: {e}"))?;
+        let fd = AsyncFd::new(fd).map_err(IcmpError::Register)?;
         Ok(EchoSocket {
             fd,
             raw,
@@ -146,7 +163,7 @@ impl EchoSocket {
 }
 
 /// Open a raw ICMP socket, or a ping socket without CAP_NET_RAW.
-fn open_fd(ip: IpAddr) -> Result<(OwnedFd, bool), String> {
+fn open_fd(ip: IpAddr) -> Result<(OwnedFd, bool), IcmpError> {
     let (family, proto) = if ip.is_ipv4() {
         (AddressFamily::Inet, SockProtocol::Icmp)
     } else {
@@ -158,12 +175,10 @@ fn open_fd(ip: IpAddr) -> Result<(OwnedFd, bool), String> {
         Err(Errno::EPERM | Errno::EACCES) => match socket(family, SockType::Datagram, flags, proto)
         {
             Ok(fd) => Ok((fd, false)),
-            Err(e @ (Errno::EPERM | Errno::EACCES)) => {
-                Err(format!("cannot open ICMP socket ({e}). {PERMISSION_HINT}"))
-            }
-            Err(e) => Err(format!("cannot open ICMP socket: {e}")),
+            Err(e @ (Errno::EPERM | Errno::EACCES)) => Err(IcmpError::Permission(e)),
+            Err(e) => Err(IcmpError::Open(e)),
         },
-        Err(e) => Err(format!("cannot open ICMP socket: {e}")),
+        Err(e) => Err(IcmpError::Open(e)),
     }
 }
 
@@ -225,7 +240,7 @@ pub(crate) fn checksum(data: &[u8]) -> u16 {
 impl IcmpProber {
     /// Open an IPv4 socket now, so a missing permission is reported at
     /// start-up rather than at the first probe.
-    pub fn preflight(&self) -> Result<(), String> {
+    pub fn preflight(&self) -> Result<(), IcmpError> {
         open_fd(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)).map(|_| ())
     }
 
@@ -338,6 +353,18 @@ pub(crate) fn to_wire(p: &PingStats) -> pb::PingMeasurement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_errors_read_as_before_and_carry_the_fix() {
+        assert_eq!(
+            IcmpError::Permission(Errno::EPERM).to_string(),
+            format!("cannot open ICMP socket (EPERM: Operation not permitted). {PERMISSION_HINT}")
+        );
+        assert_eq!(
+            IcmpError::Open(Errno::EMFILE).to_string(),
+            "cannot open ICMP socket: EMFILE: Too many open files"
+        );
+    }
 
     #[test]
     fn echo_request_checksum_verifies() {

@@ -19,6 +19,23 @@ use crate::model::{LinkSample, Measurement, Observation, Outcome};
 use pantau_core::probe::{LinkSource, LinkSpec, SnmpAuth, Target, split_host_port};
 use pantau_proto::v1 as pb;
 
+/// Why a link's counters could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// /proc/net/dev cannot be read.
+    #[error("cannot read /proc/net/dev: {0}")]
+    ProcNetDev(#[source] std::io::Error),
+    /// No such local interface.
+    #[error("interface {0} is not in /proc/net/dev")]
+    NoInterface(String),
+    /// The SNMP answer lacks sysUpTime.
+    #[error("the router did not return sysUpTime")]
+    NoUptime,
+    /// The SNMP answer has neither 64- nor 32-bit octet counters.
+    #[error("the router has no octet counters for this ifIndex (check if_index)")]
+    NoCounters,
+}
+
 /// Counters read in one poll.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Counters {
@@ -122,11 +139,9 @@ pub fn parse_proc_net_dev(text: &str, iface: &str) -> Option<(u64, u64)> {
 }
 
 /// (rx_bytes, tx_bytes) of a local interface.
-pub fn local_counters(iface: &str) -> Result<(u64, u64), String> {
-    let text = std::fs::read_to_string("/proc/net/dev")
-        .map_err(|e| format!("cannot read /proc/net/dev: {e}"))?;
-    parse_proc_net_dev(&text, iface)
-        .ok_or_else(|| format!("interface {iface} is not in /proc/net/dev"))
+pub fn local_counters(iface: &str) -> Result<(u64, u64), LinkError> {
+    let text = std::fs::read_to_string("/proc/net/dev").map_err(LinkError::ProcNetDev)?;
+    parse_proc_net_dev(&text, iface).ok_or_else(|| LinkError::NoInterface(iface.to_string()))
 }
 
 const SYS_UPTIME: &str = "1.3.6.1.2.1.1.3.0";
@@ -170,21 +185,17 @@ pub fn poll_oids(if_index: u32) -> Vec<Vec<u32>> {
 
 /// Interpret the values of [`poll_oids`]: 64-bit counters when the device has
 /// them, else the 32-bit ones.
-pub fn interpret(v: &[Value]) -> Result<SnmpPoll, String> {
+pub fn interpret(v: &[Value]) -> Result<SnmpPoll, LinkError> {
     let u = |i: usize| match v.get(i) {
         Some(Value::Unsigned(x)) => Some(*x),
         Some(Value::Int(x)) if *x >= 0 => Some(*x as u64),
         _ => None,
     };
-    let uptime_cs = u(0).ok_or("the router did not return sysUpTime")?;
+    let uptime_cs = u(0).ok_or(LinkError::NoUptime)?;
     let (in_octets, out_octets, bits) = match (u(1), u(2), u(3), u(4)) {
         (Some(i), Some(o), _, _) => (i, o, 64),
         (_, _, Some(i), Some(o)) => (i, o, 32),
-        _ => {
-            return Err(
-                "the router has no octet counters for this ifIndex (check if_index)".into(),
-            );
-        }
+        _ => return Err(LinkError::NoCounters),
     };
     let speed_bps = match (u(5), u(6)) {
         (Some(h), _) if h > 0 => h * 1_000_000,
@@ -271,7 +282,8 @@ impl LinkProber {
     ) -> Result<(Counters, LinkSample), (Outcome, String)> {
         match &spec.source {
             LinkSource::Local => {
-                let (rx, tx) = local_counters(&t.address).map_err(|e| (Outcome::Other, e))?;
+                let (rx, tx) =
+                    local_counters(&t.address).map_err(|e| (Outcome::Other, e.to_string()))?;
                 let cur = Counters {
                     in_octets: rx,
                     out_octets: tx,
@@ -313,7 +325,7 @@ impl LinkProber {
                 let (host, port) = split_host_port(&t.address).unwrap_or((&t.address, 161));
                 let peer = super::resolve_one(host, port)
                     .await
-                    .map_err(|e| (Outcome::DnsError, e))?;
+                    .map_err(|e| (Outcome::DnsError, e.to_string()))?;
                 let oids = poll_oids(*if_index);
                 let got = match auth {
                     SnmpAuth::V2c { community } => {
@@ -355,7 +367,7 @@ impl LinkProber {
                     (o, e.to_string())
                 })?;
                 let at = Instant::now();
-                let p = interpret(&values).map_err(|e| (Outcome::Other, e))?;
+                let p = interpret(&values).map_err(|e| (Outcome::Other, e.to_string()))?;
                 Ok((
                     Counters {
                         in_octets: p.in_octets,
@@ -543,5 +555,17 @@ mod tests {
         );
         let none = vec![Value::Unsigned(1); 1];
         assert!(interpret(&none).is_err());
+        assert_eq!(
+            interpret(&none).unwrap_err().to_string(),
+            "the router has no octet counters for this ifIndex (check if_index)"
+        );
+        assert_eq!(
+            interpret(&[]).unwrap_err().to_string(),
+            "the router did not return sysUpTime"
+        );
+        assert_eq!(
+            local_counters("no-such-if0").unwrap_err().to_string(),
+            "interface no-such-if0 is not in /proc/net/dev"
+        );
     }
 }

@@ -25,6 +25,34 @@ pub trait Probe: Send + Sync + 'static {
     fn probe(&self, target: &Target) -> impl Future<Output = Observation> + Send;
 }
 
+/// Why the probes could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeSetupError {
+    /// The HTTP client (HTTP or bandwidth probes) could not be built: TLS
+    /// setup failed.
+    #[error("cannot build HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+/// Why a host name gave no address to probe.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The lookup itself failed.
+    #[error("cannot resolve {host}: {source}")]
+    Lookup {
+        /// The name looked up.
+        host: String,
+        /// Cause.
+        source: io::Error,
+    },
+    /// The name exists but has no address.
+    #[error("{host} has no address")]
+    NoAddress {
+        /// The name looked up.
+        host: String,
+    },
+}
+
 /// The real probes.
 #[derive(Debug)]
 pub struct Prober {
@@ -37,7 +65,7 @@ pub struct Prober {
 impl Prober {
     /// Build the probes. Fails only if the HTTP client cannot be built (TLS
     /// setup); ICMP socket problems surface per probe with a fix in the detail.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, ProbeSetupError> {
         Ok(Prober {
             icmp: icmp::IcmpProber::default(),
             http: http::HttpProber::new()?,
@@ -57,7 +85,7 @@ impl Prober {
     }
 
     /// Check that ICMP sockets can be opened; the error carries the fix.
-    pub fn icmp_preflight(&self) -> Result<(), String> {
+    pub fn icmp_preflight(&self) -> Result<(), icmp::IcmpError> {
         self.icmp.preflight()
     }
 }
@@ -92,9 +120,14 @@ pub(crate) fn ts(t: SystemTime) -> prost_types::Timestamp {
     pantau_proto::timestamp_from_millis(crate::model::unix_ms(t))
 }
 
-/// An observation that failed before measuring anything.
-pub(crate) fn failed(outcome: Outcome, detail: impl Into<String>, m: Measurement) -> Observation {
-    let mut detail = detail.into();
+/// An observation that failed before measuring anything; `detail` is a
+/// message or an error, kept as its text.
+pub(crate) fn failed(
+    outcome: Outcome,
+    detail: impl std::fmt::Display,
+    m: Measurement,
+) -> Observation {
+    let mut detail = detail.to_string();
     truncate(&mut detail, 512);
     Observation {
         target_id: String::new(),
@@ -145,20 +178,28 @@ pub(crate) fn io_outcome(e: &io::Error) -> Outcome {
 }
 
 /// Resolve a host name or IP literal to one address, preferring IPv4.
-pub(crate) async fn resolve_one(host: &str, port: u16) -> Result<std::net::SocketAddr, String> {
+pub(crate) async fn resolve_one(
+    host: &str,
+    port: u16,
+) -> Result<std::net::SocketAddr, ResolveError> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return Ok(std::net::SocketAddr::new(ip, port));
     }
     let addrs: Vec<_> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .map_err(|source| ResolveError::Lookup {
+            host: host.to_string(),
+            source,
+        })?
         .collect();
     addrs
         .iter()
         .find(|a| a.is_ipv4())
         .or_else(|| addrs.first())
         .copied()
-        .ok_or_else(|| format!("{host} has no address"))
+        .ok_or_else(|| ResolveError::NoAddress {
+            host: host.to_string(),
+        })
 }
 
 #[cfg(test)]

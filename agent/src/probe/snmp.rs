@@ -67,6 +67,38 @@ pub enum SnmpError {
     },
 }
 
+/// Why received bytes are not the SNMP message we expect. Responses that
+/// fail to decode are skipped while waiting, so these rarely reach a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The PDU body (request id, status, varbinds) is not valid BER.
+    #[error("malformed SNMP PDU")]
+    Pdu,
+    /// The v2c message around the PDU is not valid BER.
+    #[error("malformed SNMP response")]
+    Response,
+    /// A v3 ScopedPDU is not valid BER.
+    #[error("malformed ScopedPDU")]
+    Scoped,
+    /// A v3 message field is missing or invalid; names the field.
+    #[error("malformed SNMP v3 message ({0})")]
+    V3(&'static str),
+    /// Another SNMP version than the one asked.
+    #[error("SNMP version {found} in response, expected {expected}")]
+    Version {
+        /// The version number in the message.
+        found: i64,
+        /// "v2c" or "v3".
+        expected: &'static str,
+    },
+    /// A v2c message whose PDU is not a Response.
+    #[error("not a Response PDU")]
+    NotResponse,
+    /// A v3 message of another security model than USM.
+    #[error("security model {0}, expected USM (3)")]
+    SecurityModel(i64),
+}
+
 /// Parse a dotted OID.
 pub fn oid(s: &str) -> Vec<u32> {
     s.split('.').filter_map(|p| p.parse().ok()).collect()
@@ -239,8 +271,8 @@ fn response_values(
 }
 
 /// Decode a PDU body (request id, error status, varbinds).
-fn decode_pdu(pdu: &[u8]) -> Result<(i32, i64, Vec<VarBind>), String> {
-    let bad = || "malformed SNMP PDU".to_string();
+fn decode_pdu(pdu: &[u8]) -> Result<(i32, i64, Vec<VarBind>), DecodeError> {
+    let bad = || DecodeError::Pdu;
     let mut p = Reader { b: pdu };
     let id = p.expect(0x02).and_then(decode_int).ok_or_else(bad)? as i32;
     let status = p.expect(0x02).and_then(decode_int).ok_or_else(bad)?;
@@ -267,17 +299,20 @@ fn decode_pdu(pdu: &[u8]) -> Result<(i32, i64, Vec<VarBind>), String> {
 }
 
 /// Decode a v2c Response: (request id, error status, varbinds).
-pub fn decode_response(msg: &[u8]) -> Result<(i32, i64, Vec<VarBind>), String> {
-    let bad = || "malformed SNMP response".to_string();
+pub fn decode_response(msg: &[u8]) -> Result<(i32, i64, Vec<VarBind>), DecodeError> {
+    let bad = || DecodeError::Response;
     let mut top = Reader { b: msg };
     let seq = top.expect(0x30).ok_or_else(bad)?;
     let mut r = Reader { b: seq };
     let version = r.expect(0x02).and_then(decode_int).ok_or_else(bad)?;
     if version != 1 {
-        return Err(format!("SNMP version {version} in response, expected v2c"));
+        return Err(DecodeError::Version {
+            found: version,
+            expected: "v2c",
+        });
     }
     r.expect(0x04).ok_or_else(bad)?;
-    let pdu = r.expect(0xa2).ok_or("not a Response PDU")?;
+    let pdu = r.expect(0xa2).ok_or(DecodeError::NotResponse)?;
     decode_pdu(pdu)
 }
 
@@ -476,8 +511,8 @@ fn u31(v: i64) -> Option<u32> {
 }
 
 /// Decode a v3 message down to msgData.
-pub fn decode_v3(msg: &[u8]) -> Result<V3Message<'_>, String> {
-    let bad = |what: &str| format!("malformed SNMP v3 message ({what})");
+pub fn decode_v3(msg: &[u8]) -> Result<V3Message<'_>, DecodeError> {
+    let bad = DecodeError::V3;
     let mut top = Reader { b: msg };
     let seq = top.expect(0x30).ok_or_else(|| bad("sequence"))?;
     let mut r = Reader { b: seq };
@@ -486,7 +521,10 @@ pub fn decode_v3(msg: &[u8]) -> Result<V3Message<'_>, String> {
         .and_then(decode_int)
         .ok_or_else(|| bad("version"))?;
     if version != SNMP_V3 {
-        return Err(format!("SNMP version {version} in response, expected v3"));
+        return Err(DecodeError::Version {
+            found: version,
+            expected: "v3",
+        });
     }
     let global = r.expect(0x30).ok_or_else(|| bad("msgGlobalData"))?;
     let mut g = Reader { b: global };
@@ -505,7 +543,7 @@ pub fn decode_v3(msg: &[u8]) -> Result<V3Message<'_>, String> {
         .and_then(decode_int)
         .ok_or_else(|| bad("msgSecurityModel"))?;
     if model != USM_MODEL {
-        return Err(format!("security model {model}, expected USM (3)"));
+        return Err(DecodeError::SecurityModel(model));
     }
     let sp = r.expect(0x04).ok_or_else(|| bad("msgSecurityParameters"))?;
     let mut s = Reader {
@@ -564,8 +602,8 @@ fn scoped_get(context_engine: &[u8], request_id: i32, oids: &[Vec<u32>]) -> Vec<
 }
 
 /// Decode a ScopedPDU: (PDU tag, request id, error status, varbinds).
-fn decode_scoped(b: &[u8]) -> Result<(u8, i32, i64, Vec<VarBind>), String> {
-    let bad = || "malformed ScopedPDU".to_string();
+fn decode_scoped(b: &[u8]) -> Result<(u8, i32, i64, Vec<VarBind>), DecodeError> {
+    let bad = || DecodeError::Scoped;
     let mut top = Reader { b };
     let seq = top.expect(0x30).ok_or_else(bad)?;
     let mut r = Reader { b: seq };
@@ -986,6 +1024,17 @@ mod tests {
         assert_eq!(v[1].1, Value::Unsigned(0xff00_0000_0000_0001));
         assert_eq!(v[2].1, Value::Missing);
         assert!(decode_response(&[0x30, 0x05, 0x02]).is_err());
+        assert_eq!(
+            decode_response(&[0x30, 0x05, 0x02])
+                .unwrap_err()
+                .to_string(),
+            "malformed SNMP response"
+        );
+        let v1 = tlv(0x30, &[int(0), tlv(0x04, b"public")].concat());
+        assert_eq!(
+            decode_response(&v1).unwrap_err().to_string(),
+            "SNMP version 0 in response, expected v2c"
+        );
     }
 
     #[test]
