@@ -379,8 +379,8 @@ fn load_days(
 ) -> Result<(DayAggs, BTreeSet<(String, i64)>), StoreError> {
     let mut out: DayAggs = BTreeMap::new();
     let mut down_days = BTreeSet::new();
-    for row in r.group_days(opd, from_ms, to_ms, business)? {
-        let a = out.entry((row.opd.clone(), row.grp)).or_default();
+    r.each_group_day(opd, from_ms, to_ms, business, &mut |row| {
+        let a = out.entry((row.opd.clone(), row.grp.clone())).or_default();
         let [up, deg, down, unk, mt] = row.counts;
         a.m.up += up as u64;
         a.m.degraded += deg as u64;
@@ -390,7 +390,7 @@ fn load_days(
         // Days with down minutes, or with minutes without data (an agent
         // offline, possibly for whole days), are examined for incidents.
         if down > 0 || unk > 0 {
-            down_days.insert((row.opd, row.day_ms));
+            down_days.insert((row.opd.clone(), row.day_ms));
         }
         let t = &row.tally;
         a.n_ok += t.n_ok;
@@ -400,7 +400,7 @@ fn load_days(
         a.jit_sum += t.jit_sum;
         a.jit_n += t.jit_n;
         a.hist.merge_bytes(&t.hist);
-    }
+    })?;
     Ok((out, down_days))
 }
 
