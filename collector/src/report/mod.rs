@@ -759,18 +759,21 @@ pub enum Format {
     Xlsx,
 }
 
+/// A report format name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format `{0}`; use pdf, xlsx, csv, html or json")]
+pub struct UnknownFormat(pub String);
+
 impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownFormat> {
         match s {
             "pdf" => Ok(Format::Pdf),
             "csv" => Ok(Format::Csv),
             "html" => Ok(Format::Html),
             "json" => Ok(Format::Json),
             "xlsx" => Ok(Format::Xlsx),
-            other => Err(format!(
-                "unknown format `{other}`; use pdf, xlsx, csv, html or json"
-            )),
+            other => Err(UnknownFormat(other.to_string())),
         }
     }
 }
@@ -815,15 +818,18 @@ pub fn render_as(r: &Report, f: Format) -> Vec<u8> {
     }
 }
 
+/// Text that is not an evaluation period.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a period: use YYYY (year), YYYY-S1/S2 (semester), YYYY-Q1..Q4 (quarter) or YYYY-MM (month)"
+)]
+pub struct PeriodError(pub String);
+
 /// The days of an evaluation period written as `2026` (year), `2026-S1` /
 /// `2026-S2` (semester), `2026-Q1`..`2026-Q4` (quarter) or `2026-11` (month):
 /// first and last local day, inclusive.
-pub fn parse_period(s: &str) -> Result<(NaiveDate, NaiveDate), String> {
-    let bad = || {
-        format!(
-            "`{s}` is not a period: use YYYY (year), YYYY-S1/S2 (semester), YYYY-Q1..Q4 (quarter) or YYYY-MM (month)"
-        )
-    };
+pub fn parse_period(s: &str) -> Result<(NaiveDate, NaiveDate), PeriodError> {
+    let bad = || PeriodError(s.to_string());
     let (year, rest) = match s.split_once('-') {
         Some((y, r)) => (y, Some(r)),
         None => (s, None),
