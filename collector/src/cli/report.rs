@@ -72,7 +72,10 @@ fn open(cfg: &CollectorConfig) -> Result<SqliteStore, StoreError> {
 
 /// `pantau-collector report`.
 pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandError> {
-    let format: Format = a.format.parse().map_err(CommandError::Usage)?;
+    let format: Format = a
+        .format
+        .parse()
+        .map_err(|e: crate::report::UnknownFormat| CommandError::Usage(e.to_string()))?;
     let lang = match a.lang.as_str() {
         "id" => Lang::Id,
         "en" => Lang::En,

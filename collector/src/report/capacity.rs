@@ -345,13 +345,18 @@ fn merge_bw(rows: &[BwRow], keep: &dyn Fn(i64) -> bool) -> BTreeMap<Key, BwAcc> 
     out
 }
 
+/// Merge one link row into its link's accumulator (a link's rows come by time).
+fn merge_link_row(out: &mut BTreeMap<Key, LinkAcc>, r: &LinkRow) {
+    out.entry((r.opd.clone(), r.agent.clone(), r.target.clone()))
+        .or_default()
+        .merge_row(r);
+}
+
 /// Merge link rows read by time.
-fn merge_link(rows: &[LinkRow], keep: &dyn Fn(i64) -> bool) -> BTreeMap<Key, LinkAcc> {
+fn merge_link(rows: &[LinkRow]) -> BTreeMap<Key, LinkAcc> {
     let mut out: BTreeMap<Key, LinkAcc> = BTreeMap::new();
-    for r in rows.iter().filter(|r| keep(r.at_ms)) {
-        out.entry((r.opd.clone(), r.agent.clone(), r.target.clone()))
-            .or_default()
-            .merge_row(r);
+    for r in rows {
+        merge_link_row(&mut out, r);
     }
     out
 }
@@ -372,7 +377,7 @@ pub fn build_day(
             a.into_row(opd, day, (agent, target))
         })
         .collect();
-    let links = merge_link(links, &|_| true)
+    let links = merge_link(links)
         .into_iter()
         .map(|((_, agent, target), a)| a.to_row(opd, day, (agent, target)))
         .collect();
@@ -551,7 +556,13 @@ pub fn load(
     let label = |agent: &str, target: &str| -> (String, String) {
         r.target_label(agent, target).unwrap_or_default()
     };
-    let links = merge_link(&r.link_rows(opd, from_ms, to_ms, hourly)?, keep);
+    // Merged as they stream by: a province year is 20 000 rows of histograms.
+    let mut links: BTreeMap<Key, LinkAcc> = BTreeMap::new();
+    r.each_link_row(opd, from_ms, to_ms, hourly, &mut |row| {
+        if keep(row.at_ms) {
+            merge_link_row(&mut links, row);
+        }
+    })?;
     let period_seconds = match business {
         None => ((to_ms.min(data_end) - from_ms).max(0)) as f64 / 1000.0,
         // Business hours of the period so far (hours are whole: periods

@@ -379,8 +379,8 @@ fn load_days(
 ) -> Result<(DayAggs, BTreeSet<(String, i64)>), StoreError> {
     let mut out: DayAggs = BTreeMap::new();
     let mut down_days = BTreeSet::new();
-    for row in r.group_days(opd, from_ms, to_ms, business)? {
-        let a = out.entry((row.opd.clone(), row.grp)).or_default();
+    r.each_group_day(opd, from_ms, to_ms, business, &mut |row| {
+        let a = out.entry((row.opd.clone(), row.grp.clone())).or_default();
         let [up, deg, down, unk, mt] = row.counts;
         a.m.up += up as u64;
         a.m.degraded += deg as u64;
@@ -390,7 +390,7 @@ fn load_days(
         // Days with down minutes, or with minutes without data (an agent
         // offline, possibly for whole days), are examined for incidents.
         if down > 0 || unk > 0 {
-            down_days.insert((row.opd, row.day_ms));
+            down_days.insert((row.opd.clone(), row.day_ms));
         }
         let t = &row.tally;
         a.n_ok += t.n_ok;
@@ -400,7 +400,7 @@ fn load_days(
         a.jit_sum += t.jit_sum;
         a.jit_n += t.jit_n;
         a.hist.merge_bytes(&t.hist);
-    }
+    })?;
     Ok((out, down_days))
 }
 
@@ -759,18 +759,21 @@ pub enum Format {
     Xlsx,
 }
 
+/// A report format name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format `{0}`; use pdf, xlsx, csv, html or json")]
+pub struct UnknownFormat(pub String);
+
 impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownFormat> {
         match s {
             "pdf" => Ok(Format::Pdf),
             "csv" => Ok(Format::Csv),
             "html" => Ok(Format::Html),
             "json" => Ok(Format::Json),
             "xlsx" => Ok(Format::Xlsx),
-            other => Err(format!(
-                "unknown format `{other}`; use pdf, xlsx, csv, html or json"
-            )),
+            other => Err(UnknownFormat(other.to_string())),
         }
     }
 }
@@ -815,15 +818,18 @@ pub fn render_as(r: &Report, f: Format) -> Vec<u8> {
     }
 }
 
+/// Text that is not an evaluation period.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a period: use YYYY (year), YYYY-S1/S2 (semester), YYYY-Q1..Q4 (quarter) or YYYY-MM (month)"
+)]
+pub struct PeriodError(pub String);
+
 /// The days of an evaluation period written as `2026` (year), `2026-S1` /
 /// `2026-S2` (semester), `2026-Q1`..`2026-Q4` (quarter) or `2026-11` (month):
 /// first and last local day, inclusive.
-pub fn parse_period(s: &str) -> Result<(NaiveDate, NaiveDate), String> {
-    let bad = || {
-        format!(
-            "`{s}` is not a period: use YYYY (year), YYYY-S1/S2 (semester), YYYY-Q1..Q4 (quarter) or YYYY-MM (month)"
-        )
-    };
+pub fn parse_period(s: &str) -> Result<(NaiveDate, NaiveDate), PeriodError> {
+    let bad = || PeriodError(s.to_string());
     let (year, rest) = match s.split_once('-') {
         Some((y, r)) => (y, Some(r)),
         None => (s, None),

@@ -165,14 +165,36 @@ pub fn tar_bundle(files: &[(String, Vec<u8>)], key: &SigningKey) -> Vec<u8> {
     out
 }
 
+/// Why a bundle archive is not the one [`tar_bundle`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum TarError {
+    #[error(
+        "the archive is {0} bytes, not a whole number of 512-byte blocks: it was altered or cut short"
+    )]
+    NotWholeBlocks(usize),
+    #[error("the archive has unexpected bytes after its end at byte {0}")]
+    AfterEnd(usize),
+    #[error("archive header at byte {0} was altered (file name)")]
+    Name(usize),
+    #[error("archive header of `{0}` was altered (size)")]
+    Size(String),
+    #[error("archive header of `{name}` (byte {at}) was altered")]
+    Header { name: String, at: usize },
+    #[error("`{0}` is cut short in the archive")]
+    CutShort(String),
+    #[error("the padding after `{0}` in the archive was altered")]
+    Padding(String),
+    #[error("`{0}` appears twice in the archive")]
+    Twice(String),
+    #[error("the archive has no end-of-archive blocks: it was cut short")]
+    NoEnd,
+}
+
 /// Read a Pantau bundle archive; any byte outside the files that differs
 /// from what [`tar_bundle`] writes is an alteration.
-fn read_tar(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+fn read_tar(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>, TarError> {
     if !b.len().is_multiple_of(BLOCK) {
-        return Err(format!(
-            "the archive is {} bytes, not a whole number of 512-byte blocks: it was altered or cut short",
-            b.len()
-        ));
+        return Err(TarError::NotWholeBlocks(b.len()));
     }
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
     let mut at = 0;
@@ -182,41 +204,37 @@ fn read_tar(b: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
             if b[at..].iter().all(|x| *x == 0) && b.len() - at >= 2 * BLOCK {
                 return Ok(out);
             }
-            return Err(format!(
-                "the archive has unexpected bytes after its end at byte {at}"
-            ));
+            return Err(TarError::AfterEnd(at));
         }
         let name_len = h[..100].iter().position(|x| *x == 0).unwrap_or(100);
         let name = std::str::from_utf8(&h[..name_len])
-            .map_err(|_| format!("archive header at byte {at} was altered (file name)"))?
+            .map_err(|_| TarError::Name(at))?
             .to_string();
-        let size = std::str::from_utf8(&h[124..135])
+        let Some(size) = std::str::from_utf8(&h[124..135])
             .ok()
             .and_then(|s| usize::from_str_radix(s, 8).ok())
-            .ok_or_else(|| format!("archive header of `{name}` was altered (size)"))?;
+        else {
+            return Err(TarError::Size(name));
+        };
         if tar_header(&name, size).as_ref().map(|x| &x[..]) != Some(h) {
-            return Err(format!(
-                "archive header of `{name}` (byte {at}) was altered"
-            ));
+            return Err(TarError::Header { name, at });
         }
         let start = at + BLOCK;
         let end = start + size;
         let padded = start + size.div_ceil(BLOCK) * BLOCK;
         if padded > b.len() {
-            return Err(format!("`{name}` is cut short in the archive"));
+            return Err(TarError::CutShort(name));
         }
         if b[end..padded].iter().any(|x| *x != 0) {
-            return Err(format!(
-                "the padding after `{name}` in the archive was altered"
-            ));
+            return Err(TarError::Padding(name));
         }
         if out.iter().any(|(n, _)| *n == name) {
-            return Err(format!("`{name}` appears twice in the archive"));
+            return Err(TarError::Twice(name));
         }
         out.push((name, b[start..end].to_vec()));
         at = padded;
     }
-    Err("the archive has no end-of-archive blocks: it was cut short".into())
+    Err(TarError::NoEnd)
 }
 
 /// What a successful verification checked.

@@ -522,15 +522,30 @@ pub trait ReportRead {
     fn min_watermark(&self, opd: Option<&str>) -> Result<Option<i64>, StoreError>;
     /// The watermark of one OPD.
     fn watermark(&self, opd: &str) -> Result<Option<i64>, StoreError>;
-    /// Group day rollups of days in `[from, to)`; with `business`, the
-    /// business-hour minutes as `counts` (maintenance 0).
+    /// Hand each group day rollup of days in `[from, to)` to `each`, in one
+    /// pass without collecting them (a province year is 100 000 rows); with
+    /// `business`, the business-hour minutes as `counts` (maintenance 0).
+    /// The row lent to `each` is only valid during the call.
+    fn each_group_day(
+        &self,
+        opd: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        business: bool,
+        each: &mut dyn FnMut(&GroupDayRow),
+    ) -> Result<(), StoreError>;
+    /// [`Self::each_group_day`], collected.
     fn group_days(
         &self,
         opd: Option<&str>,
         from_ms: i64,
         to_ms: i64,
         business: bool,
-    ) -> Result<Vec<GroupDayRow>, StoreError>;
+    ) -> Result<Vec<GroupDayRow>, StoreError> {
+        let mut out = Vec::new();
+        self.each_group_day(opd, from_ms, to_ms, business, &mut |r| out.push(r.clone()))?;
+        Ok(out)
+    }
     /// Minute codes of the group hours of one OPD in `[from, to)`.
     fn group_minutes(
         &self,
@@ -571,14 +586,29 @@ pub trait ReportRead {
         to_ms: i64,
         hourly: bool,
     ) -> Result<Vec<BwRow>, StoreError>;
-    /// Utilisation rollups (hourly or daily) of `[from, to)`, by time.
+    /// Hand each utilisation rollup (hourly or daily) of `[from, to)` to
+    /// `each` without collecting them, by OPD and time (the rows of one link
+    /// come by time). The row lent to `each` is only valid during the call.
+    fn each_link_row(
+        &self,
+        opd: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        hourly: bool,
+        each: &mut dyn FnMut(&LinkRow),
+    ) -> Result<(), StoreError>;
+    /// [`Self::each_link_row`], collected.
     fn link_rows(
         &self,
         opd: Option<&str>,
         from_ms: i64,
         to_ms: i64,
         hourly: bool,
-    ) -> Result<Vec<LinkRow>, StoreError>;
+    ) -> Result<Vec<LinkRow>, StoreError> {
+        let mut out = Vec::new();
+        self.each_link_row(opd, from_ms, to_ms, hourly, &mut |r| out.push(r.clone()))?;
+        Ok(out)
+    }
     /// Group and label of a target.
     fn target_label(&self, agent: &str, target: &str) -> Result<(String, String), StoreError>;
     /// The contracted bandwidth of an OPD in its registry, Mbit/s.

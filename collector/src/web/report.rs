@@ -409,9 +409,8 @@ async fn api_report(
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, WebError> {
     let (from, to) = match q.period.as_deref().filter(|p| !p.trim().is_empty()) {
-        Some(p) => {
-            crate::report::parse_period(p).map_err(|e| WebError(StatusCode::BAD_REQUEST, e))?
-        }
+        Some(p) => crate::report::parse_period(p)
+            .map_err(|e| WebError(StatusCode::BAD_REQUEST, e.to_string()))?,
         None => (
             date_arg("from", q.from.as_deref())?,
             date_arg("to", q.to.as_deref())?,
@@ -423,12 +422,9 @@ async fn api_report(
             "`to` must not be before `from`".into(),
         ));
     }
-    let format: Format = q
-        .format
-        .as_deref()
-        .unwrap_or("pdf")
-        .parse()
-        .map_err(|e| WebError(StatusCode::BAD_REQUEST, e))?;
+    let format: Format = q.format.as_deref().unwrap_or("pdf").parse().map_err(
+        |e: crate::report::UnknownFormat| WebError(StatusCode::BAD_REQUEST, e.to_string()),
+    )?;
     let lang = match q.lang.as_deref().unwrap_or("id") {
         "id" => Lang::Id,
         "en" => Lang::En,

@@ -120,13 +120,14 @@ impl ReportRead for SqliteRead<'_> {
             .op("read watermark")
     }
 
-    fn group_days(
+    fn each_group_day(
         &self,
         opd: Option<&str>,
         from_ms: i64,
         to_ms: i64,
         business: bool,
-    ) -> Result<Vec<GroupDayRow>, StoreError> {
+        each: &mut dyn FnMut(&GroupDayRow),
+    ) -> Result<(), StoreError> {
         let cols = if business {
             "bh_up, bh_degraded, bh_down, bh_unknown, 0"
         } else {
@@ -138,33 +139,35 @@ impl ReportRead for SqliteRead<'_> {
         );
         let mut st = self.0.prepare_cached(&q).op("prepare report days")?;
         let mut rows = st.query(params![from_ms, to_ms, opd]).op("report days")?;
-        let mut out = Vec::new();
+        // One row refilled in place: no allocation per row.
+        let mut row = GroupDayRow {
+            opd: String::new(),
+            grp: String::new(),
+            day_ms: 0,
+            counts: [0; 5],
+            business: [0; 4],
+            tally: Tally::default(),
+        };
         while let Some(r) = rows.next().op("report days")? {
-            let row = (|| {
-                Ok::<_, rusqlite::Error>(GroupDayRow {
-                    opd: r.get(0)?,
-                    grp: r.get(1)?,
-                    day_ms: r.get(2)?,
-                    counts: [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?],
-                    business: [0; 4],
-                    tally: Tally {
-                        n_ok: r.get(8)?,
-                        n_fail: r.get(9)?,
-                        sent: r.get(10)?,
-                        received: r.get(11)?,
-                        jit_sum: r.get(12)?,
-                        jit_n: r.get(13)?,
-                        hist: match r.get_ref(14)? {
-                            ValueRef::Blob(b) => b.to_vec(),
-                            _ => Vec::new(),
-                        },
-                    },
-                })
+            (|| {
+                fill_text(r, 0, &mut row.opd)?;
+                fill_text(r, 1, &mut row.grp)?;
+                row.day_ms = r.get(2)?;
+                row.counts = [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?];
+                let t = &mut row.tally;
+                (t.n_ok, t.n_fail, t.sent, t.received) =
+                    (r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?);
+                (t.jit_sum, t.jit_n) = (r.get(12)?, r.get(13)?);
+                t.hist.clear();
+                if let ValueRef::Blob(b) = r.get_ref(14)? {
+                    t.hist.extend_from_slice(b);
+                }
+                Ok::<_, rusqlite::Error>(())
             })()
             .op("report day row")?;
-            out.push(row);
+            each(&row);
         }
-        Ok(out)
+        Ok(())
     }
 
     fn group_minutes(
@@ -275,45 +278,49 @@ impl ReportRead for SqliteRead<'_> {
         .op("bandwidth rollup")
     }
 
-    fn link_rows(
+    fn each_link_row(
         &self,
         opd: Option<&str>,
         from_ms: i64,
         to_ms: i64,
         hourly: bool,
-    ) -> Result<Vec<LinkRow>, StoreError> {
+        each: &mut dyn FnMut(&LinkRow),
+    ) -> Result<(), StoreError> {
         let (_, table, time_col) = tables(hourly);
+        // By OPD and time: the primary key's order, so SQLite streams the
+        // rows instead of sorting a year of histograms.
         let mut st = self
             .0
             .prepare_cached(&format!(
                 "SELECT {LINK_COLS}, opd_id, {time_col} FROM {table}
                  WHERE {time_col} >= ?1 AND {time_col} < ?2 AND (?3 IS NULL OR opd_id = ?3)
-                 ORDER BY {time_col}"
+                 ORDER BY opd_id, {time_col}"
             ))
             .op("prepare link rollup")?;
-        st.query_map(params![from_ms, to_ms, opd], |r| {
-            Ok(LinkRow {
-                agent: r.get(0)?,
-                target: r.get(1)?,
-                if_name: r.get(2)?,
-                polls: r.get(3)?,
-                no_rate: r.get(4)?,
-                covered_ms: r.get(5)?,
-                in_bits: r.get(6)?,
-                out_bits: r.get(7)?,
-                in_peak: r.get(8)?,
-                out_peak: r.get(9)?,
-                in_hist: r.get(10)?,
-                out_hist: r.get(11)?,
-                capacity_bps: r.get(12)?,
-                contracted: r.get::<_, i64>(13)? != 0,
-                capacity_at_ms: r.get(14)?,
-                opd: r.get(15)?,
-                at_ms: r.get(16)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .op("link rollup")
+        let mut rows = st.query(params![from_ms, to_ms, opd]).op("link rollup")?;
+        // One row refilled in place: no allocation per row.
+        let mut row = LinkRow::default();
+        while let Some(r) = rows.next().op("link rollup")? {
+            (|| {
+                fill_text(r, 0, &mut row.agent)?;
+                fill_text(r, 1, &mut row.target)?;
+                fill_text(r, 2, &mut row.if_name)?;
+                (row.polls, row.no_rate, row.covered_ms) = (r.get(3)?, r.get(4)?, r.get(5)?);
+                (row.in_bits, row.out_bits) = (r.get(6)?, r.get(7)?);
+                (row.in_peak, row.out_peak) = (r.get(8)?, r.get(9)?);
+                fill_blob(r, 10, &mut row.in_hist)?;
+                fill_blob(r, 11, &mut row.out_hist)?;
+                row.capacity_bps = r.get(12)?;
+                row.contracted = r.get::<_, i64>(13)? != 0;
+                row.capacity_at_ms = r.get(14)?;
+                fill_text(r, 15, &mut row.opd)?;
+                row.at_ms = r.get(16)?;
+                Ok::<_, rusqlite::Error>(())
+            })()
+            .op("link rollup")?;
+            each(&row);
+        }
+        Ok(())
     }
 
     fn target_label(&self, agent: &str, target: &str) -> Result<(String, String), StoreError> {
@@ -563,6 +570,36 @@ impl ReportRead for SqliteRead<'_> {
 
 fn opt(s: Option<&str>) -> rusqlite::types::Value {
     s.map_or(rusqlite::types::Value::Null, |s| s.to_string().into())
+}
+
+/// Read a text column into `dst`, reusing its allocation.
+fn fill_text(r: &rusqlite::Row<'_>, i: usize, dst: &mut String) -> rusqlite::Result<()> {
+    let v = r.get_ref(i)?;
+    let text = v.as_str().map_err(|e| match e {
+        rusqlite::types::FromSqlError::InvalidType => {
+            rusqlite::Error::InvalidColumnType(i, String::new(), v.data_type())
+        }
+        other => rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(other)),
+    })?;
+    dst.clear();
+    dst.push_str(text);
+    Ok(())
+}
+
+/// Read a blob column into `dst`, reusing its allocation.
+fn fill_blob(r: &rusqlite::Row<'_>, i: usize, dst: &mut Vec<u8>) -> rusqlite::Result<()> {
+    match r.get_ref(i)? {
+        ValueRef::Blob(b) => {
+            dst.clear();
+            dst.extend_from_slice(b);
+            Ok(())
+        }
+        v => Err(rusqlite::Error::InvalidColumnType(
+            i,
+            String::new(),
+            v.data_type(),
+        )),
+    }
 }
 
 fn minute_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MinuteRow> {
