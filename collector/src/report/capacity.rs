@@ -541,20 +541,9 @@ pub fn load(
         Some(f) => (f, true),
         None => (&all, false),
     };
-    let mut ev = Evidence::default();
-    for o in opds {
-        for g in REACH_GROUPS {
-            ev.reachability.push(ReachFigure {
-                opd: o.id.clone(),
-                opd_name: o.name.clone(),
-                group: g.to_string(),
-                figure: o.groups.iter().find(|x| x.group == g).cloned(),
-            });
-        }
-    }
-    // A target no longer declared has no label: shown without one.
-    let label = |agent: &str, target: &str| -> (String, String) {
-        r.target_label(agent, target).unwrap_or_default()
+    let mut ev = Evidence {
+        reachability: reachability(opds),
+        ..Evidence::default()
     };
     // Merged as they stream by: a province year is 20 000 rows of histograms.
     let mut links: BTreeMap<Key, LinkAcc> = BTreeMap::new();
@@ -563,12 +552,56 @@ pub fn load(
             merge_link_row(&mut links, row);
         }
     })?;
-    let period_seconds = match business {
-        None => ((to_ms.min(data_end) - from_ms).max(0)) as f64 / 1000.0,
-        // Business hours of the period so far (hours are whole: periods
-        // start at local midnight and zones are whole hours).
+    let period_seconds = period_seconds(from_ms, to_ms.min(data_end), business);
+    let link_contract = link_contracts(&links);
+    for (key, a) in &links {
+        let label = target_label(r, &key.1, &key.2).1;
+        ev.utilisation
+            .push(link_figure(key, a, label, period_seconds));
+    }
+    for (key, a) in merge_bw(&r.bw_rows(opd, from_ms, to_ms, hourly)?, keep) {
+        let reg: Option<f64> = r.opd_contract(&key.0).unwrap_or(None);
+        let contract = match (reg, link_contract.get(key.0.as_str())) {
+            (Some(m), _) if m > 0.0 => Some((m * 1e6, "opd")),
+            (_, Some((_, c))) => Some((*c, "link")),
+            _ => None,
+        };
+        let (group, label) = target_label(r, &key.1, &key.2);
+        ev.bandwidth
+            .push(bandwidth_figure(key, a, (group, label), contract));
+    }
+    Ok(ev)
+}
+
+/// The interconnection groups of every OPD, measured or not.
+fn reachability(opds: &[OpdFigure]) -> Vec<ReachFigure> {
+    let mut out = Vec::with_capacity(opds.len() * REACH_GROUPS.len());
+    for o in opds {
+        for g in REACH_GROUPS {
+            out.push(ReachFigure {
+                opd: o.id.clone(),
+                opd_name: o.name.clone(),
+                group: g.to_string(),
+                figure: o.groups.iter().find(|x| x.group == g).cloned(),
+            });
+        }
+    }
+    out
+}
+
+/// (group, label) of a target; a target no longer declared has no label:
+/// shown without one.
+fn target_label(r: &dyn ReportRead, agent: &str, target: &str) -> (String, String) {
+    r.target_label(agent, target).unwrap_or_default()
+}
+
+/// Seconds of `[from_ms, end)`, or with `business` only its business hours
+/// (hours are whole: periods start at local midnight and zones are whole
+/// hours).
+fn period_seconds(from_ms: i64, end: i64, business: Option<&dyn Fn(i64) -> bool>) -> f64 {
+    match business {
+        None => ((end - from_ms).max(0)) as f64 / 1000.0,
         Some(f) => {
-            let end = to_ms.min(data_end);
             let mut secs = 0.0;
             let mut h = from_ms;
             while h < end {
@@ -579,88 +612,101 @@ pub fn load(
             }
             secs
         }
-    };
-    // Contracted capacity per OPD reported by its links (latest).
-    let mut link_contract: BTreeMap<&str, (i64, f64)> = BTreeMap::new();
-    for ((o, agent, target), a) in &links {
+    }
+}
+
+/// Contracted capacity per OPD reported by its links: (when, bit/s) of the
+/// latest.
+fn link_contracts(links: &BTreeMap<Key, LinkAcc>) -> BTreeMap<&str, (i64, f64)> {
+    let mut out: BTreeMap<&str, (i64, f64)> = BTreeMap::new();
+    for ((o, _, _), a) in links {
         if a.contracted && a.cap > 0.0 {
-            let e = link_contract.entry(o.as_str()).or_insert((i64::MIN, 0.0));
+            let e = out.entry(o.as_str()).or_insert((i64::MIN, 0.0));
             if a.cap_at >= e.0 {
                 *e = (a.cap_at, a.cap);
             }
         }
-        let secs = a.covered_ms as f64 / 1000.0;
-        let cap = (a.cap > 0.0).then_some(a.cap);
-        let dir = |bits: f64, peak: f64, h: &RateHist| -> Option<DirFigure> {
-            if a.covered_ms <= 0 {
-                return None;
-            }
-            let avg = bits / secs;
-            let p95 = h.quantile(0.95).unwrap_or(peak);
-            let pct = |v: f64| cap.map(|c| 100.0 * v / c);
-            Some(DirFigure {
-                avg_bps: avg,
-                p95_bps: p95,
-                peak_bps: peak,
-                avg_pct: pct(avg),
-                p95_pct: pct(p95),
-                peak_pct: pct(peak),
-            })
-        };
-        ev.utilisation.push(LinkFigure {
-            opd: o.clone(),
-            agent: agent.clone(),
-            target: target.clone(),
-            label: label(agent, target).1,
-            if_name: a.if_name.clone(),
-            capacity_bps: cap,
-            capacity_contracted: a.contracted,
-            polls: a.polls,
-            polls_without_rate: a.no_rate,
-            covered_seconds: secs,
-            period_seconds,
-            coverage_pct: if period_seconds > 0.0 {
-                (100.0 * secs / period_seconds).min(100.0)
-            } else {
-                0.0
-            },
-            inbound: dir(a.in_bits, a.in_peak, &a.in_h),
-            outbound: dir(a.out_bits, a.out_peak, &a.out_h),
-        });
     }
-    for ((o, agent, target), mut a) in merge_bw(&r.bw_rows(opd, from_ms, to_ms, hourly)?, keep) {
-        let reg: Option<f64> = r.opd_contract(&o).unwrap_or(None);
-        let (contracted_bps, source) = match (reg, link_contract.get(o.as_str())) {
-            (Some(m), _) if m > 0.0 => (Some(m * 1e6), Some("opd".to_string())),
-            (_, Some((_, c))) => (Some(*c), Some("link".to_string())),
-            _ => (None, None),
-        };
-        let download = dist(&mut a.dl);
-        let upload = dist(&mut a.ul);
-        let pct = |d: &Option<Dist>| {
-            d.as_ref()
-                .zip(contracted_bps)
-                .map(|(d, c)| 100.0 * d.median_bps / c)
-        };
-        let (group, lbl) = label(&agent, &target);
-        ev.bandwidth.push(BandwidthFigure {
-            download_pct_of_contracted: pct(&download),
-            upload_pct_of_contracted: pct(&upload),
-            opd: o,
-            agent,
-            target,
-            group,
-            label: lbl,
-            tests_run: a.ok,
-            tests_skipped: a.skipped,
-            tests_failed: a.fail,
-            download,
-            upload,
-            contracted_bps,
-            contracted_source: source,
-        });
+    out
+}
+
+fn link_figure(
+    (o, agent, target): &Key,
+    a: &LinkAcc,
+    label: String,
+    period_seconds: f64,
+) -> LinkFigure {
+    let secs = a.covered_ms as f64 / 1000.0;
+    let cap = (a.cap > 0.0).then_some(a.cap);
+    let dir = |bits: f64, peak: f64, h: &RateHist| -> Option<DirFigure> {
+        if a.covered_ms <= 0 {
+            return None;
+        }
+        let avg = bits / secs;
+        let p95 = h.quantile(0.95).unwrap_or(peak);
+        let pct = |v: f64| cap.map(|c| 100.0 * v / c);
+        Some(DirFigure {
+            avg_bps: avg,
+            p95_bps: p95,
+            peak_bps: peak,
+            avg_pct: pct(avg),
+            p95_pct: pct(p95),
+            peak_pct: pct(peak),
+        })
+    };
+    LinkFigure {
+        opd: o.clone(),
+        agent: agent.clone(),
+        target: target.clone(),
+        label,
+        if_name: a.if_name.clone(),
+        capacity_bps: cap,
+        capacity_contracted: a.contracted,
+        polls: a.polls,
+        polls_without_rate: a.no_rate,
+        covered_seconds: secs,
+        period_seconds,
+        coverage_pct: if period_seconds > 0.0 {
+            (100.0 * secs / period_seconds).min(100.0)
+        } else {
+            0.0
+        },
+        inbound: dir(a.in_bits, a.in_peak, &a.in_h),
+        outbound: dir(a.out_bits, a.out_peak, &a.out_h),
     }
-    Ok(ev)
+}
+
+/// Throughput of one bandwidth target; `contract` is (bit/s, source).
+fn bandwidth_figure(
+    (opd, agent, target): Key,
+    mut a: BwAcc,
+    (group, label): (String, String),
+    contract: Option<(f64, &str)>,
+) -> BandwidthFigure {
+    let contracted_bps = contract.map(|c| c.0);
+    let download = dist(&mut a.dl);
+    let upload = dist(&mut a.ul);
+    let pct = |d: &Option<Dist>| {
+        d.as_ref()
+            .zip(contracted_bps)
+            .map(|(d, c)| 100.0 * d.median_bps / c)
+    };
+    BandwidthFigure {
+        download_pct_of_contracted: pct(&download),
+        upload_pct_of_contracted: pct(&upload),
+        opd,
+        agent,
+        target,
+        group,
+        label,
+        tests_run: a.ok,
+        tests_skipped: a.skipped,
+        tests_failed: a.fail,
+        download,
+        upload,
+        contracted_bps,
+        contracted_source: contract.map(|c| c.1.to_string()),
+    }
 }
 
 fn mbps(v: f64, l: Lang) -> String {

@@ -500,9 +500,7 @@ fn group_order(g: &str) -> usize {
 /// Assemble a report from the rollups of one snapshot (see
 /// [`rollup::consistent`]).
 pub fn assemble(conn: &dyn ReportRead, s: &Settings, req: &Request) -> Result<Report, StoreError> {
-    // Long (about 150 lines) because it is the report's table of contents:
-    // each section is loaded in the order it appears; R2's section model
-    // splits it.
+    // Sections load in the order they appear in the report.
     let from_ms = s.day_start(req.from);
     let to_ms = s.day_start(req.to) + DAY_MS;
     let opds: Vec<(String, String)> = conn
@@ -512,6 +510,64 @@ pub fn assemble(conn: &dyn ReportRead, s: &Settings, req: &Request) -> Result<Re
         .collect();
     let (aggs, down_days) =
         load_days(conn, req.opd.as_deref(), from_ms, to_ms, req.business_hours)?;
+    let (figures, province) = opd_figures(&opds, &aggs, s);
+    let mut groups: Vec<GroupFigure> = province.iter().map(|(g, a)| a.figure(g, s)).collect();
+    groups.sort_by_key(|g| group_order(&g.group));
+    let coverage = coverage_of(&figures, s.coverage_target_pct);
+    let data_until = to_ms.min(rollup::cut_off(conn, req.opd.as_deref())?);
+    let incidents = load_incidents(conn, s, &down_days, data_until)?;
+    let comparison = match req.compare {
+        Some(before) => Some(compare(
+            conn,
+            s,
+            req,
+            before,
+            &province,
+            data_until,
+            incidents.len(),
+        )?),
+        None => None,
+    };
+    let (mut findings, mut recommendations) = review(&figures, &coverage, &incidents, req.lang);
+    let business = |h: i64| rules::business_hour_at(&s.rules, h, s.utc_offset_minutes);
+    let capacity = capacity::load(
+        conn,
+        req.opd.as_deref(),
+        &figures,
+        (from_ms, to_ms),
+        crate::store::now_ms(),
+        req.business_hours
+            .then_some(&business as &dyn Fn(i64) -> bool),
+    )?;
+    capacity::review(&capacity, req.lang, &mut findings, &mut recommendations);
+    if findings.is_empty() {
+        findings.push(no_problems(req.lang));
+    }
+    let mut report = Report {
+        meta: meta(conn, s, req, (from_ms, to_ms), data_until)?,
+        coverage,
+        groups,
+        opds: figures,
+        incidents,
+        maintenance: maintenance::load(conn, req.opd.as_deref(), from_ms, to_ms)?,
+        comparison,
+        capacity,
+        findings,
+        recommendations,
+        topology: topology::for_report(conn, req.opd.as_deref(), from_ms, to_ms)?,
+        clock: clock::notes(conn, req.opd.as_deref(), from_ms, data_until)?,
+    };
+    report.meta.parameters.extend(capacity::parameters());
+    Ok(report)
+}
+
+/// Per-OPD figures, and the same aggregates merged per group over the
+/// whole province.
+fn opd_figures(
+    opds: &[(String, String)],
+    aggs: &DayAggs,
+    s: &Settings,
+) -> (Vec<OpdFigure>, BTreeMap<String, Agg>) {
     let mut province: BTreeMap<String, Agg> = BTreeMap::new();
     let mut figures = Vec::with_capacity(opds.len());
     for (i, (id, name)) in opds.iter().enumerate() {
@@ -540,8 +596,10 @@ pub fn assemble(conn: &dyn ReportRead, s: &Settings, req: &Request) -> Result<Re
             groups,
         });
     }
-    let mut groups: Vec<GroupFigure> = province.iter().map(|(g, a)| a.figure(g, s)).collect();
-    groups.sort_by_key(|g| group_order(&g.group));
+    (figures, province)
+}
+
+fn coverage_of(figures: &[OpdFigure], target_pct: f64) -> Coverage {
     let connected = figures.iter().filter(|o| o.connected).count();
     let total = figures.len();
     let connected_pct = if total == 0 {
@@ -549,113 +607,92 @@ pub fn assemble(conn: &dyn ReportRead, s: &Settings, req: &Request) -> Result<Re
     } else {
         100.0 * connected as f64 / total as f64
     };
-    let coverage = Coverage {
+    Coverage {
         total,
         connected,
         connected_pct,
-        target_pct: s.coverage_target_pct,
-        met: connected_pct >= s.coverage_target_pct,
+        target_pct,
+        met: connected_pct >= target_pct,
         not_connected: figures
             .iter()
             .filter(|o| !o.connected)
             .map(|o| o.id.clone())
             .collect(),
-    };
-    let data_until = to_ms.min(rollup::cut_off(conn, req.opd.as_deref())?);
-    let incidents = load_incidents(conn, s, &down_days, data_until)?;
-    let comparison = match req.compare {
-        Some((bf, bt)) => {
-            let b_from = s.day_start(bf);
-            let b_to = s.day_start(bt) + DAY_MS;
-            let (b, b_down) =
-                load_days(conn, req.opd.as_deref(), b_from, b_to, req.business_hours)?;
-            let mut before: BTreeMap<String, Agg> = BTreeMap::new();
-            for ((_, g), a) in &b {
-                before.entry(g.clone()).or_default().merge(a);
-            }
-            let b_inc = load_incidents(conn, s, &b_down, b_to.min(data_until))?;
-            let mut gs: Vec<(String, Option<f64>, Option<f64>)> = GROUPS
-                .iter()
-                .filter(|g| before.contains_key(**g) || province.contains_key(**g))
-                .map(|g| {
-                    (
-                        g.to_string(),
-                        before
-                            .get(*g)
-                            .and_then(|a| a.m.availability())
-                            .map(|x| x * 100.0),
-                        province
-                            .get(*g)
-                            .and_then(|a| a.m.availability())
-                            .map(|x| x * 100.0),
-                    )
-                })
-                .collect();
-            gs.sort_by_key(|g| group_order(&g.0));
-            Some(Comparison {
-                before_from: bf.to_string(),
-                before_to: bt.to_string(),
-                groups: gs,
-                incidents: (b_inc.len(), incidents.len()),
-            })
-        }
-        None => None,
-    };
-    let (mut findings, mut recommendations) = review(&figures, &coverage, &incidents, req.lang);
-    let business = |h: i64| rules::business_hour_at(&s.rules, h, s.utc_offset_minutes);
-    let capacity = capacity::load(
-        conn,
-        req.opd.as_deref(),
-        &figures,
-        (from_ms, to_ms),
-        crate::store::now_ms(),
-        req.business_hours
-            .then_some(&business as &dyn Fn(i64) -> bool),
-    )?;
-    capacity::review(&capacity, req.lang, &mut findings, &mut recommendations);
-    if findings.is_empty() {
-        findings.push(if req.lang == Lang::En {
-            "No problems found in the period.".to_string()
-        } else {
-            "Tidak ditemukan permasalahan dalam periode ini.".to_string()
-        });
     }
-    let mut report = Report {
-        meta: Meta {
-            agency: s.agency.clone(),
-            number: req.number.clone(),
-            scope: req.opd.clone().unwrap_or_else(|| "all".into()),
-            lang: req.lang,
-            from: req.from.to_string(),
-            to: req.to.to_string(),
-            from_ms,
-            to_ms,
-            issued_ms: req.issued_ms,
-            data_until_ms: data_until,
-            zone: s.zone_name.clone(),
-            utc_offset_minutes: s.utc_offset_minutes,
-            business_hours: req.business_hours,
-            rule_version: s.rules.version.clone(),
-            parameters: s.parameters(history::older_in(conn, from_ms, to_ms)?),
-            public_key: None,
-            public_key_url: s.public_key_url.clone(),
-            raw_export: None,
-            signoff: s.signoff.clone(),
-        },
-        coverage,
-        groups,
-        opds: figures,
-        incidents,
-        maintenance: maintenance::load(conn, req.opd.as_deref(), from_ms, to_ms)?,
-        comparison,
-        capacity,
-        findings,
-        recommendations,
-        topology: topology::for_report(conn, req.opd.as_deref(), from_ms, to_ms)?,
-        clock: clock::notes(conn, req.opd.as_deref(), from_ms, data_until)?,
+}
+
+/// Before/after comparison against the earlier period `(bf, bt)`; the
+/// earlier period's data is cut off at the same point as the current one.
+fn compare(
+    conn: &dyn ReportRead,
+    s: &Settings,
+    req: &Request,
+    (bf, bt): (NaiveDate, NaiveDate),
+    province: &BTreeMap<String, Agg>,
+    data_until: i64,
+    incidents_now: usize,
+) -> Result<Comparison, StoreError> {
+    let b_from = s.day_start(bf);
+    let b_to = s.day_start(bt) + DAY_MS;
+    let (b, b_down) = load_days(conn, req.opd.as_deref(), b_from, b_to, req.business_hours)?;
+    let mut before: BTreeMap<String, Agg> = BTreeMap::new();
+    for ((_, g), a) in &b {
+        before.entry(g.clone()).or_default().merge(a);
+    }
+    let b_inc = load_incidents(conn, s, &b_down, b_to.min(data_until))?;
+    let pct = |m: &BTreeMap<String, Agg>, g: &str| {
+        m.get(g).and_then(|a| a.m.availability()).map(|x| x * 100.0)
     };
-    report.meta.parameters.extend(capacity::parameters());
-    Ok(report)
+    let mut gs: Vec<(String, Option<f64>, Option<f64>)> = GROUPS
+        .iter()
+        .filter(|g| before.contains_key(**g) || province.contains_key(**g))
+        .map(|g| (g.to_string(), pct(&before, g), pct(province, g)))
+        .collect();
+    gs.sort_by_key(|g| group_order(&g.0));
+    Ok(Comparison {
+        before_from: bf.to_string(),
+        before_to: bt.to_string(),
+        groups: gs,
+        incidents: (b_inc.len(), incidents_now),
+    })
+}
+
+fn no_problems(lang: Lang) -> String {
+    if lang == Lang::En {
+        "No problems found in the period.".to_string()
+    } else {
+        "Tidak ditemukan permasalahan dalam periode ini.".to_string()
+    }
+}
+
+fn meta(
+    conn: &dyn ReportRead,
+    s: &Settings,
+    req: &Request,
+    (from_ms, to_ms): (i64, i64),
+    data_until: i64,
+) -> Result<Meta, StoreError> {
+    Ok(Meta {
+        agency: s.agency.clone(),
+        number: req.number.clone(),
+        scope: req.opd.clone().unwrap_or_else(|| "all".into()),
+        lang: req.lang,
+        from: req.from.to_string(),
+        to: req.to.to_string(),
+        from_ms,
+        to_ms,
+        issued_ms: req.issued_ms,
+        data_until_ms: data_until,
+        zone: s.zone_name.clone(),
+        utc_offset_minutes: s.utc_offset_minutes,
+        business_hours: req.business_hours,
+        rule_version: s.rules.version.clone(),
+        parameters: s.parameters(history::older_in(conn, from_ms, to_ms)?),
+        public_key: None,
+        public_key_url: s.public_key_url.clone(),
+        raw_export: None,
+        signoff: s.signoff.clone(),
+    })
 }
 
 /// Draft "Laporan Reviu dan Evaluasi": findings and recommendations for a

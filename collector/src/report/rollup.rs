@@ -16,7 +16,8 @@ use super::rules::{self, MinuteState, Observation, RuleSet, StateMinutes};
 use crate::store::StoreError;
 use crate::store::report::{
     Counts, DayInput, DayRollup, GroupDayRow, GroupHourRow, HourInput, HourRollup, RawResult,
-    ReportRead, ReportStore, RollupBuilder, RollupStore, Tally, TargetHourRow, WindowRow,
+    ReportRead, ReportStore, RollupBuilder, RollupStore, RollupTarget, Tally, TargetHourRow,
+    WindowRow,
 };
 
 pub use super::time::{DAY_MS, HOUR_MS, day_of, hour_of};
@@ -162,6 +163,26 @@ impl Acc {
         self.hist.merge(&o.hist);
     }
 
+    /// Count one result starting in the hour; `last_ok` is the previous
+    /// answer's round trip, for jitter.
+    fn record(&mut self, r: &RawResult, ok: bool, last_ok: &mut Option<f64>) {
+        if ok {
+            self.n_ok += 1;
+            if let Some(v) = r.value_ms {
+                self.hist.record(v);
+                if let Some(p) = *last_ok {
+                    self.jit_sum += (v - p).abs();
+                    self.jit_n += 1;
+                }
+                *last_ok = Some(v);
+            }
+        } else {
+            self.n_fail += 1;
+        }
+        self.sent += r.sent.unwrap_or(0);
+        self.received += r.received.unwrap_or(0);
+    }
+
     fn tally(&self) -> Tally {
         Tally {
             n_ok: self.n_ok,
@@ -189,10 +210,7 @@ fn row_counts(m: &StateMinutes) -> Counts {
 /// after the input's watermark have not happened yet and are
 /// [`MinuteState::NotYet`].
 pub fn build_hour(rules: &RuleSet, input: &HourInput) -> HourRollup {
-    // One pass per target over its minutes, then the composites: kept in one
-    // function (about 130 lines) so the order of the minute rules reads top
-    // to bottom as METHODOLOGY.md states them.
-    let (hour, until) = (input.hour_ms, input.until_ms);
+    // One pass per target over its minutes, then the composites.
     let mut out = HourRollup::default();
     let mut by_target: HashMap<(&str, &str), Vec<&RawResult>> = HashMap::new();
     for r in &input.results {
@@ -200,124 +218,150 @@ pub fn build_hour(rules: &RuleSet, input: &HourInput) -> HourRollup {
     }
     let mut groups: BTreeMap<&str, (Vec<[MinuteState; 60]>, Acc)> = BTreeMap::new();
     for t in &input.targets {
-        let mut obs: Vec<Vec<Observation>> = vec![Vec::new(); 60];
-        // The latest earlier result still within its interval, per minute.
-        let mut held: Vec<Option<Observation>> = vec![None; 60];
-        let mut acc = Acc::default();
-        let mut last_ok: Option<f64> = None;
-        let hold = (t.interval_ms.max(60_000) + 59_999) / 60_000;
-        for r in by_target
+        let results = by_target
             .get(&(t.agent.as_str(), t.id.as_str()))
             .into_iter()
             .flatten()
-        {
-            // Results after the cut-off have not happened as far as this
-            // rollup knows (a report made "as of" an earlier time).
-            if r.at_ms >= until {
-                continue;
-            }
-            let ok = r.outcome == "ok";
-            let loss = match (r.sent, r.received) {
-                (Some(s), Some(rc)) if s > 0 => Some(1.0 - rc as f64 / s as f64),
-                _ => None,
-            };
-            let o = Observation {
-                ok,
-                rtt_ms: if ok { r.value_ms } else { None },
-                loss,
-            };
-            let m = (r.at_ms - hour).div_euclid(60_000);
-            if (0..60).contains(&m) {
-                obs[m as usize].push(o);
-                if ok {
-                    acc.n_ok += 1;
-                    if let Some(v) = r.value_ms {
-                        acc.hist.record(v);
-                        if let Some(p) = last_ok {
-                            acc.jit_sum += (v - p).abs();
-                            acc.jit_n += 1;
-                        }
-                        last_ok = Some(v);
-                    }
-                } else {
-                    acc.n_fail += 1;
-                }
-                acc.sent += r.sent.unwrap_or(0);
-                acc.received += r.received.unwrap_or(0);
-            } else if ok && r.value_ms.is_some() {
-                // The last answer before the hour: its pair with the hour's
-                // first answer belongs to this hour's jitter.
-                last_ok = r.value_ms;
-            }
-            // A result holds for its interval into following minutes.
-            for k in 1..hold {
-                let mm = m + k;
-                if (0..60).contains(&mm) {
-                    held[mm as usize] = Some(o);
-                }
-            }
-        }
-        // Monitoring began when the target was first declared, or earlier
-        // when results spooled before the agent's first connection arrived.
-        let since = input
-            .first_result
-            .get(&t.agent)
-            .copied()
-            .flatten()
-            .map_or(t.first_seen_ms, |v| v.min(t.first_seen_ms));
-        let mut states = [MinuteState::Unknown; 60];
-        let mut counts = StateMinutes::default();
-        let mut text = String::with_capacity(60);
-        for (i, (o, h)) in obs.iter().zip(&held).enumerate() {
-            let at = hour + i as i64 * 60_000;
-            let s = if at >= until {
-                MinuteState::NotYet
-            } else if in_maintenance(&input.windows, &t.grp, at) {
-                MinuteState::Maintenance
-            } else if !o.is_empty() {
-                rules::target_minute(rules, o)
-            } else if let Some(h) = h {
-                rules::target_minute(rules, &[*h])
-            } else if at + 60_000 <= since {
-                MinuteState::Unmonitored
-            } else {
-                MinuteState::Unknown
-            };
-            states[i] = s;
-            counts.add(s);
-            text.push(s.code());
-        }
+            .copied();
+        let minutes = observe(t, results, input.hour_ms, input.until_ms);
+        let states = target_states(rules, input, t, &minutes);
+        let (text, counts) = encode(&states);
         out.targets.push(TargetHourRow {
             agent: t.agent.clone(),
             target: t.id.clone(),
             grp: t.grp.clone(),
             minutes: text,
-            counts: row_counts(&counts),
-            tally: acc.tally(),
+            counts,
+            tally: minutes.acc.tally(),
         });
         let g = groups.entry(t.grp.as_str()).or_default();
         g.0.push(states);
-        g.1.merge(&acc);
+        g.1.merge(&minutes.acc);
     }
     for (grp, (per_target, acc)) in groups {
         let composite = rules.composite_of(grp);
-        let mut counts = StateMinutes::default();
-        let mut text = String::with_capacity(60);
-        for i in 0..60 {
-            let states: Vec<MinuteState> = per_target.iter().map(|s| s[i]).collect();
-            let s = rules::group_minute(composite, &states);
-            counts.add(s);
-            text.push(s.code());
-        }
+        let states: Vec<MinuteState> = (0..60)
+            .map(|i| {
+                let states: Vec<MinuteState> = per_target.iter().map(|s| s[i]).collect();
+                rules::group_minute(composite, &states)
+            })
+            .collect();
+        let (text, counts) = encode(&states);
         out.groups.push(GroupHourRow {
             grp: grp.to_string(),
-            hour_ms: hour,
+            hour_ms: input.hour_ms,
             minutes: text,
-            counts: row_counts(&counts),
+            counts,
             tally: acc.tally(),
         });
     }
     out
+}
+
+/// One target's results over one hour, per minute.
+struct TargetMinutes {
+    /// Observations starting in each minute.
+    obs: Vec<Vec<Observation>>,
+    /// The latest earlier result still within its interval, per minute.
+    held: Vec<Option<Observation>>,
+    /// Tallies of the hour's results.
+    acc: Acc,
+}
+
+/// Sort a target's results (by time) into the minutes of the hour starting
+/// at `hour`; results at or after `until` are ignored.
+fn observe<'a>(
+    t: &RollupTarget,
+    results: impl Iterator<Item = &'a RawResult>,
+    hour: i64,
+    until: i64,
+) -> TargetMinutes {
+    let mut obs: Vec<Vec<Observation>> = vec![Vec::new(); 60];
+    let mut held: Vec<Option<Observation>> = vec![None; 60];
+    let mut acc = Acc::default();
+    let mut last_ok: Option<f64> = None;
+    let hold = (t.interval_ms.max(60_000) + 59_999) / 60_000;
+    for r in results {
+        // Results after the cut-off have not happened as far as this
+        // rollup knows (a report made "as of" an earlier time).
+        if r.at_ms >= until {
+            continue;
+        }
+        let ok = r.outcome == "ok";
+        let loss = match (r.sent, r.received) {
+            (Some(s), Some(rc)) if s > 0 => Some(1.0 - rc as f64 / s as f64),
+            _ => None,
+        };
+        let o = Observation {
+            ok,
+            rtt_ms: if ok { r.value_ms } else { None },
+            loss,
+        };
+        let m = (r.at_ms - hour).div_euclid(60_000);
+        if (0..60).contains(&m) {
+            obs[m as usize].push(o);
+            acc.record(r, ok, &mut last_ok);
+        } else if ok && r.value_ms.is_some() {
+            // The last answer before the hour: its pair with the hour's
+            // first answer belongs to this hour's jitter.
+            last_ok = r.value_ms;
+        }
+        // A result holds for its interval into following minutes.
+        for k in 1..hold {
+            let mm = m + k;
+            if (0..60).contains(&mm) {
+                held[mm as usize] = Some(o);
+            }
+        }
+    }
+    TargetMinutes { obs, held, acc }
+}
+
+/// The state of each minute of one target, in the order of the minute rules
+/// of METHODOLOGY.md.
+fn target_states(
+    rules: &RuleSet,
+    input: &HourInput,
+    t: &RollupTarget,
+    m: &TargetMinutes,
+) -> [MinuteState; 60] {
+    // Monitoring began when the target was first declared, or earlier
+    // when results spooled before the agent's first connection arrived.
+    let since = input
+        .first_result
+        .get(&t.agent)
+        .copied()
+        .flatten()
+        .map_or(t.first_seen_ms, |v| v.min(t.first_seen_ms));
+    let mut states = [MinuteState::Unknown; 60];
+    for (i, (o, h)) in m.obs.iter().zip(&m.held).enumerate() {
+        let at = input.hour_ms + i as i64 * 60_000;
+        states[i] = if at >= input.until_ms {
+            MinuteState::NotYet
+        } else if in_maintenance(&input.windows, &t.grp, at) {
+            MinuteState::Maintenance
+        } else if !o.is_empty() {
+            rules::target_minute(rules, o)
+        } else if let Some(h) = h {
+            rules::target_minute(rules, &[*h])
+        } else if at + 60_000 <= since {
+            MinuteState::Unmonitored
+        } else {
+            MinuteState::Unknown
+        };
+    }
+    states
+}
+
+/// The minute codes and the counts per state.
+fn encode(states: &[MinuteState]) -> (String, Counts) {
+    let mut counts = StateMinutes::default();
+    let mut text = String::with_capacity(60);
+    for &s in states {
+        counts.add(s);
+        text.push(s.code());
+    }
+    (text, row_counts(&counts))
 }
 
 /// A minute is under maintenance when a window covers its start.

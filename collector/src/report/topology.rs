@@ -106,151 +106,18 @@ impl Topology {
     /// `paths`; changes are those whose new path was first seen at or after
     /// `changes_from_ms`.
     pub fn build(paths: &[PathObs], changes_from_ms: i64) -> Topology {
-        let mut latest: BTreeMap<(&str, &str), &PathObs> = BTreeMap::new();
-        for p in paths {
-            let e = latest.entry((&p.agent, &p.target)).or_insert(p);
-            if (p.last_seen_ms, p.id) > (e.last_seen_ms, e.id) {
-                *e = p;
-            }
+        let mut g = Graph::default();
+        for p in latest_paths(paths).values() {
+            g.add_path(p);
         }
-        let mut nodes: Vec<Node> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut edges: Vec<(usize, usize)> = Vec::new();
-        let mut node =
-            |id: String, kind: NodeKind, address: Option<&str>, label: String, opd: &str| {
-                let i = *index.entry(id.clone()).or_insert_with(|| {
-                    nodes.push(Node {
-                        id,
-                        kind,
-                        address: address.map(str::to_string),
-                        label: label.clone(),
-                        opds: Vec::new(),
-                        layer: 0,
-                        row: 0,
-                    });
-                    nodes.len() - 1
-                });
-                let n = &mut nodes[i];
-                if kind == NodeKind::Target && n.kind != NodeKind::Target {
-                    n.kind = NodeKind::Target;
-                    n.label = label;
-                }
-                if !n.opds.iter().any(|o| o == opd) {
-                    n.opds.push(opd.to_string());
-                }
-                i
-            };
-        // Position of each node along its paths (agent 0, hop at TTL t: t).
-        let mut depth: Vec<usize> = Vec::new();
-        for p in latest.values() {
-            let mut prev = node(
-                format!("agent:{}", p.agent),
-                NodeKind::Agent,
-                None,
-                format!("{} ({})", p.opd, p.agent),
-                &p.opd,
-            );
-            let mut chain = vec![(prev, 0)];
-            for (i, h) in p.hops.iter().enumerate() {
-                let last = i + 1 == p.hops.len();
-                let n = if h.is_empty() {
-                    node(
-                        format!("silent:{}:{}:{}", p.agent, p.target, i + 1),
-                        NodeKind::Silent,
-                        None,
-                        "*".into(),
-                        &p.opd,
-                    )
-                } else if last && p.reached {
-                    let name = if p.label.is_empty() {
-                        &p.target
-                    } else {
-                        &p.label
-                    };
-                    node(
-                        format!("ip:{h}"),
-                        NodeKind::Target,
-                        Some(h),
-                        format!("{name} {h}"),
-                        &p.opd,
-                    )
-                } else {
-                    node(
-                        format!("ip:{h}"),
-                        NodeKind::Router,
-                        Some(h),
-                        h.clone(),
-                        &p.opd,
-                    )
-                };
-                if !edges.contains(&(prev, n)) && prev != n {
-                    edges.push((prev, n));
-                }
-                chain.push((n, i + 1));
-                prev = n;
-            }
-            for (n, d) in chain {
-                if depth.len() <= n {
-                    depth.resize(n + 1, 0);
-                }
-                depth[n] = depth[n].max(d);
-            }
-        }
+        let Graph {
+            mut nodes,
+            edges,
+            mut depth,
+            ..
+        } = g;
         depth.resize(nodes.len(), 0);
-        // Targets in the last column, so data centre and internet line up.
-        let last = depth.iter().copied().max().unwrap_or(0);
-        for (n, d) in nodes.iter().zip(depth.iter_mut()) {
-            if n.kind == NodeKind::Target {
-                *d = last;
-            }
-        }
-        let layers = if nodes.is_empty() { 0 } else { last + 1 };
-        // Rows: agents by label; each later column ordered by the mean row
-        // of its predecessors, so lines cross little.
-        let mut rows = 0;
-        let mut placed: Vec<Option<f64>> = vec![None; nodes.len()];
-        for layer in 0..layers {
-            let mut col: Vec<(f64, String, usize)> = (0..nodes.len())
-                .filter(|&i| depth[i] == layer)
-                .map(|i| {
-                    let preds: Vec<f64> = edges
-                        .iter()
-                        .filter(|e| e.1 == i)
-                        .filter_map(|e| placed[e.0])
-                        .collect();
-                    let key = if preds.is_empty() {
-                        f64::MAX
-                    } else {
-                        preds.iter().sum::<f64>() / preds.len() as f64
-                    };
-                    (key, nodes[i].label.clone(), i)
-                })
-                .collect();
-            col.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-            for (r, (_, _, i)) in col.iter().enumerate() {
-                placed[*i] = Some(r as f64);
-                nodes[*i].layer = layer;
-                nodes[*i].row = r;
-            }
-            rows = rows.max(col.len());
-        }
-        let changes = paths
-            .iter()
-            .filter(|p| p.first_seen_ms >= changes_from_ms)
-            .filter_map(|p| {
-                Some(Change {
-                    opd: p.opd.clone(),
-                    agent: p.agent.clone(),
-                    target: p.target.clone(),
-                    old_last_seen_ms: p.previous_last_seen_ms,
-                    at_ms: p.first_seen_ms,
-                    old_hops: p.previous_hops.clone()?,
-                    new_hops: p.hops.clone(),
-                })
-            })
-            .collect::<Vec<_>>();
-        let mut changes = changes;
-        changes.sort_by_key(|c| c.at_ms);
+        let (layers, rows) = lay_out(&mut nodes, &edges, &mut depth);
         Topology {
             nodes,
             edges: edges
@@ -259,9 +126,193 @@ impl Topology {
                 .collect(),
             layers,
             rows,
-            changes,
+            changes: changes(paths, changes_from_ms),
         }
     }
+}
+
+/// The latest observation of every (agent, target).
+fn latest_paths(paths: &[PathObs]) -> BTreeMap<(&str, &str), &PathObs> {
+    let mut latest: BTreeMap<(&str, &str), &PathObs> = BTreeMap::new();
+    for p in paths {
+        let e = latest.entry((&p.agent, &p.target)).or_insert(p);
+        if (p.last_seen_ms, p.id) > (e.last_seen_ms, e.id) {
+            *e = p;
+        }
+    }
+    latest
+}
+
+/// The graph while paths are added: nodes merged by key, edges without
+/// duplicates, and each node's deepest position along its paths (agent 0,
+/// hop at TTL t: t).
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<Node>,
+    index: HashMap<String, usize>,
+    edges: Vec<(usize, usize)>,
+    depth: Vec<usize>,
+}
+
+impl Graph {
+    /// The node with key `id`, added if new; a node seen once as a target
+    /// stays a target.
+    fn node(
+        &mut self,
+        id: String,
+        kind: NodeKind,
+        address: Option<&str>,
+        label: String,
+        opd: &str,
+    ) -> usize {
+        let nodes = &mut self.nodes;
+        let i = *self.index.entry(id.clone()).or_insert_with(|| {
+            nodes.push(Node {
+                id,
+                kind,
+                address: address.map(str::to_string),
+                label: label.clone(),
+                opds: Vec::new(),
+                layer: 0,
+                row: 0,
+            });
+            nodes.len() - 1
+        });
+        let n = &mut nodes[i];
+        if kind == NodeKind::Target && n.kind != NodeKind::Target {
+            n.kind = NodeKind::Target;
+            n.label = label;
+        }
+        if !n.opds.iter().any(|o| o == opd) {
+            n.opds.push(opd.to_string());
+        }
+        i
+    }
+
+    fn add_path(&mut self, p: &PathObs) {
+        let mut prev = self.node(
+            format!("agent:{}", p.agent),
+            NodeKind::Agent,
+            None,
+            format!("{} ({})", p.opd, p.agent),
+            &p.opd,
+        );
+        let mut chain = vec![(prev, 0)];
+        for (i, h) in p.hops.iter().enumerate() {
+            let last = i + 1 == p.hops.len();
+            let n = self.hop(p, i, h, last);
+            if !self.edges.contains(&(prev, n)) && prev != n {
+                self.edges.push((prev, n));
+            }
+            chain.push((n, i + 1));
+            prev = n;
+        }
+        for (n, d) in chain {
+            if self.depth.len() <= n {
+                self.depth.resize(n + 1, 0);
+            }
+            self.depth[n] = self.depth[n].max(d);
+        }
+    }
+
+    /// The node of hop `i` (TTL `i + 1`) of `p`, with address `h`.
+    fn hop(&mut self, p: &PathObs, i: usize, h: &str, last: bool) -> usize {
+        if h.is_empty() {
+            self.node(
+                format!("silent:{}:{}:{}", p.agent, p.target, i + 1),
+                NodeKind::Silent,
+                None,
+                "*".into(),
+                &p.opd,
+            )
+        } else if last && p.reached {
+            let name = if p.label.is_empty() {
+                &p.target
+            } else {
+                &p.label
+            };
+            self.node(
+                format!("ip:{h}"),
+                NodeKind::Target,
+                Some(h),
+                format!("{name} {h}"),
+                &p.opd,
+            )
+        } else {
+            self.node(
+                format!("ip:{h}"),
+                NodeKind::Router,
+                Some(h),
+                h.to_string(),
+                &p.opd,
+            )
+        }
+    }
+}
+
+/// Place every node in a column (its depth; targets in the last column, so
+/// data centre and internet line up) and a row; returns (columns, most rows).
+fn lay_out(nodes: &mut [Node], edges: &[(usize, usize)], depth: &mut [usize]) -> (usize, usize) {
+    let last = depth.iter().copied().max().unwrap_or(0);
+    for (n, d) in nodes.iter().zip(depth.iter_mut()) {
+        if n.kind == NodeKind::Target {
+            *d = last;
+        }
+    }
+    let layers = if nodes.is_empty() { 0 } else { last + 1 };
+    // Rows: agents by label; each later column ordered by the mean row
+    // of its predecessors, so lines cross little.
+    let mut rows = 0;
+    let mut placed: Vec<Option<f64>> = vec![None; nodes.len()];
+    for layer in 0..layers {
+        let mut col: Vec<(f64, String, usize)> = (0..nodes.len())
+            .filter(|&i| depth[i] == layer)
+            .map(|i| (mean_pred_row(edges, &placed, i), nodes[i].label.clone(), i))
+            .collect();
+        col.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        for (r, (_, _, i)) in col.iter().enumerate() {
+            placed[*i] = Some(r as f64);
+            nodes[*i].layer = layer;
+            nodes[*i].row = r;
+        }
+        rows = rows.max(col.len());
+    }
+    (layers, rows)
+}
+
+/// Mean row of node `i`'s placed predecessors; `f64::MAX` (last) if none.
+fn mean_pred_row(edges: &[(usize, usize)], placed: &[Option<f64>], i: usize) -> f64 {
+    let preds: Vec<f64> = edges
+        .iter()
+        .filter(|e| e.1 == i)
+        .filter_map(|e| placed[e.0])
+        .collect();
+    if preds.is_empty() {
+        f64::MAX
+    } else {
+        preds.iter().sum::<f64>() / preds.len() as f64
+    }
+}
+
+/// Path changes first seen at or after `from_ms`, oldest first.
+fn changes(paths: &[PathObs], from_ms: i64) -> Vec<Change> {
+    let mut changes = paths
+        .iter()
+        .filter(|p| p.first_seen_ms >= from_ms)
+        .filter_map(|p| {
+            Some(Change {
+                opd: p.opd.clone(),
+                agent: p.agent.clone(),
+                target: p.target.clone(),
+                old_last_seen_ms: p.previous_last_seen_ms,
+                at_ms: p.first_seen_ms,
+                old_hops: p.previous_hops.clone()?,
+                new_hops: p.hops.clone(),
+            })
+        })
+        .collect::<Vec<_>>();
+    changes.sort_by_key(|c| c.at_ms);
+    changes
 }
 
 /// Load the paths of a report's scope and period and build the topology.

@@ -2,7 +2,7 @@
 //! throughput against the contracted bandwidth, link utilisation; one sheet
 //! and one CSV block each.
 
-use crate::report::capacity::{DirFigure, Dist};
+use crate::report::capacity::{BandwidthFigure, DirFigure, Dist, LinkFigure};
 use crate::report::model::{Block, Cell, Empty, Media, Para, Section, Sheet, Size, Unit};
 use crate::report::model::{gap, heading, labels, records, table};
 use crate::report::text::{group_label, num, t};
@@ -165,120 +165,77 @@ fn reachability(r: &Report) -> Section {
     )
 }
 
-fn throughput(r: &Report) -> Section {
-    let en = r.meta.lang == Lang::En;
-    let s = |id: &str, e: &str| if en { e } else { id }.to_string();
-    let ev = &r.capacity;
-    let rows = ev
-        .bandwidth
+/// A capacity table in both languages: one table row and one CSV record
+/// per item. Columns are (Indonesian, English, width); every CSV record
+/// gets the rule version appended.
+struct Spec<T> {
+    sheet: &'static str,
+    title: [&'static str; 2],
+    note: [&'static str; 2],
+    columns: &'static [(&'static str, &'static str, f32)],
+    csv_columns: &'static [&'static str],
+    row: fn(&T, Lang) -> Vec<Cell>,
+    record: fn(&T) -> Vec<String>,
+}
+
+fn bilingual_section<T>(r: &Report, items: &[T], spec: Spec<T>) -> Section {
+    let l = r.meta.lang;
+    let pick = |id: &str, e: &str| if l == Lang::En { e } else { id }.to_string();
+    let columns = spec.columns.iter().map(|&(id, e, _)| pick(id, e)).collect();
+    let weights: Vec<f32> = spec.columns.iter().map(|c| c.2).collect();
+    let rows = items.iter().map(|x| (spec.row)(x, l)).collect();
+    let csv = items
         .iter()
-        .map(|b| {
-            vec![
-                Cell::Text(b.opd.clone()),
-                Cell::Text(b.label.clone()),
-                Cell::Text(format!(
-                    "{}/{}/{}",
-                    b.tests_run, b.tests_skipped, b.tests_failed
-                )),
-                mb(b.download.as_ref().map(|d| d.median_bps)),
-                mb(b.download.as_ref().map(|d| d.p5_bps)),
-                mb(b.download.as_ref().map(|d| d.max_bps)),
-                mb(b.upload.as_ref().map(|d| d.median_bps)),
-                mb(b.upload.as_ref().map(|d| d.p5_bps)),
-                mb(b.upload.as_ref().map(|d| d.max_bps)),
-                mb(b.contracted_bps),
-                Cell::num(b.download_pct_of_contracted, 1, Unit::Percent),
-                Cell::num(b.upload_pct_of_contracted, 1, Unit::Percent),
-            ]
+        .map(|x| {
+            let mut rec = (spec.record)(x);
+            rec.push(r.meta.rule_version.clone());
+            rec
         })
         .collect();
-    let columns = if en {
-        [
-            "OPD",
-            "Target",
-            "Tests",
-            "Down median",
-            "Down p5",
-            "Down max",
-            "Up median",
-            "Up p5",
-            "Up max",
-            "Contract",
-            "Down % contract",
-            "Up % contract",
-        ]
-    } else {
-        [
-            "OPD",
-            "Target",
-            "Uji",
-            "Unduh median",
-            "Unduh p5",
-            "Unduh maks",
-            "Unggah median",
-            "Unggah p5",
-            "Unggah maks",
-            "Kontrak",
-            "Unduh % kontrak",
-            "Unggah % kontrak",
-        ]
-    };
-    let d = |x: &Option<Dist>| match x {
-        Some(d) => [
-            d.n.to_string(),
-            d.median_bps.to_string(),
-            d.p5_bps.to_string(),
-            d.min_bps.to_string(),
-            d.max_bps.to_string(),
-        ],
-        None => Default::default(),
-    };
-    let csv = ev
-        .bandwidth
-        .iter()
-        .map(|b| {
-            let mut row = vec![
-                "throughput".to_string(),
-                b.opd.clone(),
-                b.agent.clone(),
-                b.target.clone(),
-                b.group.clone(),
-                b.tests_run.to_string(),
-                b.tests_skipped.to_string(),
-                b.tests_failed.to_string(),
-            ];
-            row.extend(d(&b.download));
-            row.extend(d(&b.upload));
-            row.extend([
-                plain(b.contracted_bps),
-                b.contracted_source.clone().unwrap_or_default(),
-                plain(b.download_pct_of_contracted),
-                plain(b.upload_pct_of_contracted),
-                r.meta.rule_version.clone(),
-            ]);
-            row
-        })
-        .collect();
+    let mut csv_columns = spec.csv_columns.to_vec();
+    csv_columns.push("rule_version");
     section(
         r,
-        "Kecepatan aktual",
+        spec.sheet,
         [
-            s(
+            pick(spec.title[0], spec.title[1]),
+            pick(spec.note[0], spec.note[1]),
+        ],
+        (columns, &weights),
+        rows,
+        records(csv_columns, csv),
+    )
+}
+
+fn throughput(r: &Report) -> Section {
+    bilingual_section(
+        r,
+        &r.capacity.bandwidth,
+        Spec {
+            sheet: "Kecepatan aktual",
+            title: [
                 "3b. Kecepatan aktual (throughput) vs bandwidth kontrak",
                 "3b. Throughput measured against contracted bandwidth",
-            ),
-            s(
+            ],
+            note: [
                 "Mbit/s per uji (goodput HTTP). Uji: jalan/dilewati/gagal. Median dan p5 = peringkat terdekat atas seluruh uji periode; % kontrak = median / bandwidth kontrak (registri OPD, atau contracted_mbps tautan pada agen).",
                 "Mbit/s per test (HTTP goodput). Tests: run/skipped/failed. Median and p5 = nearest rank over every test of the period; % of contract = median / contracted bandwidth (OPD registry, or the agent's link contracted_mbps).",
-            ),
-        ],
-        (
-            labels(&columns),
-            &[1.1, 1.6, 1.0, 1.0, 0.9, 0.9, 1.0, 0.9, 0.9, 0.9, 1.0, 1.0],
-        ),
-        rows,
-        records(
-            vec![
+            ],
+            columns: &[
+                ("OPD", "OPD", 1.1),
+                ("Target", "Target", 1.6),
+                ("Uji", "Tests", 1.0),
+                ("Unduh median", "Down median", 1.0),
+                ("Unduh p5", "Down p5", 0.9),
+                ("Unduh maks", "Down max", 0.9),
+                ("Unggah median", "Up median", 1.0),
+                ("Unggah p5", "Up p5", 0.9),
+                ("Unggah maks", "Up max", 0.9),
+                ("Kontrak", "Contract", 0.9),
+                ("Unduh % kontrak", "Down % contract", 1.0),
+                ("Unggah % kontrak", "Up % contract", 1.0),
+            ],
+            csv_columns: &[
                 "section",
                 "opd",
                 "agent",
@@ -301,142 +258,94 @@ fn throughput(r: &Report) -> Section {
                 "contracted_source",
                 "download_pct_of_contracted",
                 "upload_pct_of_contracted",
-                "rule_version",
             ],
-            csv,
-        ),
+            row: throughput_row,
+            record: throughput_record,
+        },
     )
 }
 
-fn utilisation(r: &Report) -> Section {
-    let l = r.meta.lang;
-    let en = l == Lang::En;
-    let s = |id: &str, e: &str| if en { e } else { id }.to_string();
-    let ev = &r.capacity;
-    let rows = ev
-        .utilisation
-        .iter()
-        .map(|k| {
-            let d = |x: &Option<DirFigure>, f: fn(&DirFigure) -> f64| mb(x.as_ref().map(f));
-            let worst = [&k.inbound, &k.outbound]
-                .iter()
-                .filter_map(|x| x.as_ref().and_then(|x| x.p95_pct))
-                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-            vec![
-                Cell::Text(k.opd.clone()),
-                Cell::Text(if k.if_name.is_empty() {
-                    k.label.clone()
-                } else {
-                    format!("{} ({})", k.label, k.if_name)
-                }),
-                Cell::Text(match k.capacity_bps {
-                    Some(c) => format!(
-                        "{} {}",
-                        num(c / 1e6, 2, l),
-                        if k.capacity_contracted {
-                            s("(kontrak)", "(contract)")
-                        } else {
-                            s("(port)", "(port)")
-                        }
-                    ),
-                    None => "-".into(),
-                }),
-                d(&k.inbound, |x| x.avg_bps),
-                d(&k.inbound, |x| x.p95_bps),
-                d(&k.inbound, |x| x.peak_bps),
-                d(&k.outbound, |x| x.avg_bps),
-                d(&k.outbound, |x| x.p95_bps),
-                d(&k.outbound, |x| x.peak_bps),
-                Cell::num(worst, 1, Unit::Percent),
-                Cell::num(Some(k.coverage_pct), 1, Unit::Percent),
-                Cell::num(Some(k.polls_without_rate as f64), 0, Unit::Count),
-            ]
-        })
-        .collect();
-    let columns = if en {
-        [
-            "OPD",
-            "Link",
-            "Capacity Mbit/s",
-            "In avg",
-            "In p95",
-            "In peak",
-            "Out avg",
-            "Out p95",
-            "Out peak",
-            "p95 %",
-            "Data completeness %",
-            "No-rate polls",
-        ]
-    } else {
-        [
-            "OPD",
-            "Tautan",
-            "Kapasitas Mbit/s",
-            "Masuk rata2",
-            "Masuk p95",
-            "Masuk puncak",
-            "Keluar rata2",
-            "Keluar p95",
-            "Keluar puncak",
-            "p95 %",
-            "Kelengkapan data %",
-            "Polling tanpa laju",
-        ]
-    };
-    let dir = |x: &Option<DirFigure>| match x {
+fn throughput_row(b: &BandwidthFigure, _: Lang) -> Vec<Cell> {
+    vec![
+        Cell::Text(b.opd.clone()),
+        Cell::Text(b.label.clone()),
+        Cell::Text(format!(
+            "{}/{}/{}",
+            b.tests_run, b.tests_skipped, b.tests_failed
+        )),
+        mb(b.download.as_ref().map(|d| d.median_bps)),
+        mb(b.download.as_ref().map(|d| d.p5_bps)),
+        mb(b.download.as_ref().map(|d| d.max_bps)),
+        mb(b.upload.as_ref().map(|d| d.median_bps)),
+        mb(b.upload.as_ref().map(|d| d.p5_bps)),
+        mb(b.upload.as_ref().map(|d| d.max_bps)),
+        mb(b.contracted_bps),
+        Cell::num(b.download_pct_of_contracted, 1, Unit::Percent),
+        Cell::num(b.upload_pct_of_contracted, 1, Unit::Percent),
+    ]
+}
+
+fn throughput_record(b: &BandwidthFigure) -> Vec<String> {
+    let d = |x: &Option<Dist>| match x {
         Some(d) => [
-            plain(Some(d.avg_bps)),
-            d.p95_bps.to_string(),
-            d.peak_bps.to_string(),
-            plain(d.p95_pct),
+            d.n.to_string(),
+            d.median_bps.to_string(),
+            d.p5_bps.to_string(),
+            d.min_bps.to_string(),
+            d.max_bps.to_string(),
         ],
         None => Default::default(),
     };
-    let csv = ev
-        .utilisation
-        .iter()
-        .map(|k| {
-            let mut row = vec![
-                "utilisation".to_string(),
-                k.opd.clone(),
-                k.agent.clone(),
-                k.target.clone(),
-                k.if_name.replace(',', " "),
-                plain(k.capacity_bps),
-                k.capacity_contracted.to_string(),
-                k.polls.to_string(),
-                k.polls_without_rate.to_string(),
-                k.covered_seconds.to_string(),
-                k.period_seconds.to_string(),
-                plain(Some(k.coverage_pct)),
-            ];
-            row.extend(dir(&k.inbound));
-            row.extend(dir(&k.outbound));
-            row.push(r.meta.rule_version.clone());
-            row
-        })
-        .collect();
-    section(
+    let mut row = vec![
+        "throughput".to_string(),
+        b.opd.clone(),
+        b.agent.clone(),
+        b.target.clone(),
+        b.group.clone(),
+        b.tests_run.to_string(),
+        b.tests_skipped.to_string(),
+        b.tests_failed.to_string(),
+    ];
+    row.extend(d(&b.download));
+    row.extend(d(&b.upload));
+    row.extend([
+        plain(b.contracted_bps),
+        b.contracted_source.clone().unwrap_or_default(),
+        plain(b.download_pct_of_contracted),
+        plain(b.upload_pct_of_contracted),
+    ]);
+    row
+}
+
+fn utilisation(r: &Report) -> Section {
+    bilingual_section(
         r,
-        "Pemanfaatan",
-        [
-            s(
+        &r.capacity.utilisation,
+        Spec {
+            sheet: "Pemanfaatan",
+            title: [
                 "3c. Pemanfaatan tautan (utilisasi bandwidth)",
                 "3c. Link utilisation",
-            ),
-            s(
+            ],
+            note: [
                 "Mbit/s: rata-rata (tertimbang waktu), p95 dan puncak laju per selang polling, masuk dan keluar. p95 % = p95 tertinggi dari kedua arah / kapasitas. Kelengkapan data = detik yang memiliki laju / detik periode; selang tanpa laju (polling pertama, reset, celah) dihitung dan tidak diinterpolasi.",
                 "Mbit/s: time-weighted average, p95 and peak of the per-poll-interval rates, in and out. p95 % = the higher p95 of both directions / capacity. Coverage = seconds with a rate / seconds of the period; intervals without a rate (first poll, reset, gap) are counted and never interpolated.",
-            ),
-        ],
-        (
-            labels(&columns),
-            &[1.0, 1.6, 1.2, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.9, 0.9],
-        ),
-        rows,
-        records(
-            vec![
+            ],
+            columns: &[
+                ("OPD", "OPD", 1.0),
+                ("Tautan", "Link", 1.6),
+                ("Kapasitas Mbit/s", "Capacity Mbit/s", 1.2),
+                ("Masuk rata2", "In avg", 0.9),
+                ("Masuk p95", "In p95", 0.9),
+                ("Masuk puncak", "In peak", 0.9),
+                ("Keluar rata2", "Out avg", 0.9),
+                ("Keluar p95", "Out p95", 0.9),
+                ("Keluar puncak", "Out peak", 0.9),
+                ("p95 %", "p95 %", 0.8),
+                ("Kelengkapan data %", "Data completeness %", 0.9),
+                ("Polling tanpa laju", "No-rate polls", 0.9),
+            ],
+            csv_columns: &[
                 "section",
                 "opd",
                 "agent",
@@ -457,9 +366,76 @@ fn utilisation(r: &Report) -> Section {
                 "out_p95_bps",
                 "out_peak_bps",
                 "out_p95_pct",
-                "rule_version",
             ],
-            csv,
-        ),
+            row: utilisation_row,
+            record: utilisation_record,
+        },
     )
+}
+
+fn utilisation_row(k: &LinkFigure, l: Lang) -> Vec<Cell> {
+    let s = |id: &str, e: &str| if l == Lang::En { e } else { id }.to_string();
+    let d = |x: &Option<DirFigure>, f: fn(&DirFigure) -> f64| mb(x.as_ref().map(f));
+    let worst = [&k.inbound, &k.outbound]
+        .iter()
+        .filter_map(|x| x.as_ref().and_then(|x| x.p95_pct))
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    vec![
+        Cell::Text(k.opd.clone()),
+        Cell::Text(if k.if_name.is_empty() {
+            k.label.clone()
+        } else {
+            format!("{} ({})", k.label, k.if_name)
+        }),
+        Cell::Text(match k.capacity_bps {
+            Some(c) => format!(
+                "{} {}",
+                num(c / 1e6, 2, l),
+                if k.capacity_contracted {
+                    s("(kontrak)", "(contract)")
+                } else {
+                    s("(port)", "(port)")
+                }
+            ),
+            None => "-".into(),
+        }),
+        d(&k.inbound, |x| x.avg_bps),
+        d(&k.inbound, |x| x.p95_bps),
+        d(&k.inbound, |x| x.peak_bps),
+        d(&k.outbound, |x| x.avg_bps),
+        d(&k.outbound, |x| x.p95_bps),
+        d(&k.outbound, |x| x.peak_bps),
+        Cell::num(worst, 1, Unit::Percent),
+        Cell::num(Some(k.coverage_pct), 1, Unit::Percent),
+        Cell::num(Some(k.polls_without_rate as f64), 0, Unit::Count),
+    ]
+}
+
+fn utilisation_record(k: &LinkFigure) -> Vec<String> {
+    let dir = |x: &Option<DirFigure>| match x {
+        Some(d) => [
+            plain(Some(d.avg_bps)),
+            d.p95_bps.to_string(),
+            d.peak_bps.to_string(),
+            plain(d.p95_pct),
+        ],
+        None => Default::default(),
+    };
+    let mut row = vec![
+        "utilisation".to_string(),
+        k.opd.clone(),
+        k.agent.clone(),
+        k.target.clone(),
+        k.if_name.replace(',', " "),
+        plain(k.capacity_bps),
+        k.capacity_contracted.to_string(),
+        k.polls.to_string(),
+        k.polls_without_rate.to_string(),
+        k.covered_seconds.to_string(),
+        k.period_seconds.to_string(),
+        plain(Some(k.coverage_pct)),
+    ];
+    row.extend(dir(&k.inbound));
+    row.extend(dir(&k.outbound));
+    row
 }
