@@ -157,18 +157,7 @@ pub async fn serve(
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServer<IngestService>>().await;
     tokio::spawn(watch_health(health, writer.clone(), shutdown.clone()));
-    let grpc_server = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
-        .add_service(health_svc)
-        .add_service(
-            IngestServer::new(svc)
-                .max_decoding_message_size(pantau_proto::MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(pantau_proto::MAX_MESSAGE_BYTES),
-        )
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc),
-            shutdown.clone().cancelled_owned(),
-        );
+    let grpc_server = ingest::server::serve(svc, health_svc, grpc, shutdown.clone());
     let settings = Arc::new(report::Settings::from_config(&cfg));
     let key = report::sign::load_or_create_key(&cfg.data_dir).map_err(ServeError::Report)?;
     let rollups: Arc<dyn ReportBackend> = store.store().clone();
@@ -194,12 +183,7 @@ pub async fn serve(
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
     }));
-    let http_server = axum::serve(
-        http,
-        // The peer address, for logging refused agent tokens.
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http_server = web::serve(app, http, shutdown.clone());
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
     let (g, h) = tokio::join!(grpc_server, http_server);
     g?;

@@ -2,7 +2,9 @@
 //! Hello, hands validated batches to the writer and acknowledges each batch
 //! in order once the writer has committed it.
 
+mod auth;
 pub mod clock;
+pub mod server;
 pub mod validate;
 pub mod writer;
 
@@ -20,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
-use crate::auth;
 use crate::metrics::Metrics;
 use crate::model::AgentIdentity;
 use crate::store::{self, SharedStore, StoreError};
@@ -96,37 +97,6 @@ impl IngestService {
         self.enrol_targets = targets.map(Arc::from);
         self
     }
-
-    async fn authenticate<T>(&self, req: &Request<T>) -> Result<AgentIdentity, Status> {
-        let peer = req.remote_addr();
-        let deny = |m: &Metrics| {
-            m.reject("unauthenticated");
-            // Never the token: only where the attempt came from.
-            warn!(peer = %peer_text(peer), "agent token refused (missing or unknown)");
-            Status::unauthenticated(
-                "missing or unknown agent token; enrol the agent with `pantau-collector agent add`",
-            )
-        };
-        let Some(token) = req
-            .metadata()
-            .get(pantau_proto::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(auth::bearer)
-            .map(str::to_string)
-        else {
-            return Err(deny(&self.metrics));
-        };
-        let digest = auth::digest(&token);
-        let found = self
-            .store
-            .with(move |s| s.agent_by_token(&digest))
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot check token: {e}")))?;
-        match found {
-            Some((who, stored)) if auth::matches(&token, &stored) => Ok(who),
-            _ => Err(deny(&self.metrics)),
-        }
-    }
 }
 
 /// Map an inbound stream error to the status the agent should see.
@@ -155,30 +125,7 @@ impl Ingest for IngestService {
         &self,
         req: Request<pb::EnrolRequest>,
     ) -> Result<Response<pb::EnrolInfo>, Status> {
-        let who = self.authenticate(&req).await?;
-        let arrived_on = req.local_addr();
-        let r = req.into_inner();
-        let opd = who.opd_id.clone();
-        let opd_name = self
-            .store
-            .with(move |s| Ok(s.opd_name(&opd)?.unwrap_or_default()))
-            .await
-            .map_err(|e| Status::unavailable(format!("store unavailable: {e}")))?;
-        let targets_toml = match &self.enrol_targets {
-            Some(t) => t.to_string(),
-            None => crate::enrol::default_targets(&r.collector_authority, arrived_on),
-        };
-        info!(agent = %who.agent_id, opd = %who.opd_id,
-            hostname = %r.hostname.chars().take(64).collect::<String>(),
-            version = %r.agent_version.chars().take(32).collect::<String>(),
-            "agent enrolment: token checked, configuration handed out");
-        Ok(Response::new(pb::EnrolInfo {
-            agent_id: who.agent_id,
-            opd_id: who.opd_id,
-            opd_name,
-            targets_toml,
-            collector_version: env!("CARGO_PKG_VERSION").to_string(),
-        }))
+        self.enrol_info(req).await
     }
 
     async fn stream(

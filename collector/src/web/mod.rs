@@ -42,6 +42,21 @@ pub struct AppState {
     pub display: Arc<Display>,
 }
 
+/// Serve the HTTP port (`app`) on `listener` until `shutdown`.
+pub async fn serve(
+    app: Router,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        // The peer address, for logging refused agent tokens.
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}
+
 /// The router.
 pub fn router(state: AppState) -> Router {
     Router::new()
