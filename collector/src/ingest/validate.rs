@@ -214,6 +214,18 @@ pub enum BatchError {
     /// A seq that does not fit storage.
     #[error("results[{0}].seq is too large")]
     SeqTooLarge(usize),
+    /// A seq far beyond what the agent declared it would number.
+    #[error("results[{i}].seq {seq} is far above the next_seq {declared} declared in Hello (at most {ceiling} now)")]
+    SeqBeyondDeclared {
+        /// Index in the batch.
+        i: usize,
+        /// The result's seq.
+        seq: u64,
+        /// `Hello.spool.next_seq`.
+        declared: u64,
+        /// The ceiling at this time ([`seq_ceiling`]).
+        ceiling: u64,
+    },
     /// One result is invalid.
     #[error("results[{i}]: {error}")]
     Result {
@@ -319,6 +331,27 @@ pub fn catalogue(h: &HelloInfo) -> Catalogue {
         .iter()
         .map(|t| (t.id.clone(), (t.group, t.kind, t.interval_ms)))
         .collect()
+}
+
+/// Seqs an agent may number beyond the `next_seq` its Hello declared before
+/// any time has passed (results taken while the Hello was under way).
+pub const SEQ_SLACK: u64 = 100_000;
+/// Most results one target yields per round (a link target reports each
+/// interface of a router).
+const RESULTS_PER_ROUND: u64 = 64;
+
+/// The highest seq a session may send `elapsed_ms` after its Hello declared
+/// `next_seq`: the declared value, a slack, and what the declared targets
+/// (and the heartbeat) can produce at their intervals since. A seq far
+/// beyond it is forged, not measured.
+pub fn seq_ceiling(next_seq: u64, cat: &Catalogue, elapsed_ms: u64) -> u64 {
+    let per_sec: u64 = 1 + cat
+        .values()
+        .map(|(_, _, iv)| RESULTS_PER_ROUND * 1000 / (*iv).max(1000))
+        .sum::<u64>();
+    next_seq
+        .saturating_add(SEQ_SLACK)
+        .saturating_add(per_sec.saturating_mul(elapsed_ms / 1000 + 1))
 }
 
 /// Validate a batch of one epoch against the session's catalogue.
@@ -849,6 +882,16 @@ mod tests {
             hello(many).unwrap_err(),
             HelloError::TooManyTargets(limits::MAX_TARGETS_PER_AGENT + 1)
         );
+    }
+
+    #[test]
+    fn seq_ceiling_grows_with_time_and_targets_only() {
+        let c = cat();
+        // One 30 s target: at most 64 results a round, 2 a second, plus the heartbeat.
+        assert_eq!(seq_ceiling(10, &c, 0), 10 + SEQ_SLACK + 3);
+        assert_eq!(seq_ceiling(10, &c, 9_999), 10 + SEQ_SLACK + 30);
+        assert!(seq_ceiling(10, &c, 86_400_000) < 1_000_000_000_000);
+        assert_eq!(seq_ceiling(u64::MAX, &c, u64::MAX), u64::MAX);
     }
 
     #[test]
