@@ -215,7 +215,9 @@ pub enum BatchError {
     #[error("results[{0}].seq is too large")]
     SeqTooLarge(usize),
     /// A seq far beyond what the agent declared it would number.
-    #[error("results[{i}].seq {seq} is far above the next_seq {declared} declared in Hello (at most {ceiling} now)")]
+    #[error(
+        "results[{i}].seq {seq} is far above the next_seq {declared} declared in Hello (at most {ceiling} now)"
+    )]
     SeqBeyondDeclared {
         /// Index in the batch.
         i: usize,
