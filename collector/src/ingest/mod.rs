@@ -389,7 +389,6 @@ impl Session {
             Ok(r) => r,
             Err(e) => {
                 self.svc.metrics.reject("invalid");
-                warn!(agent = %self.who.agent_id, peer = %self.peer, error = %e, "batch refused");
                 return Some(Some(Status::invalid_argument(e.to_string())));
             }
         };
