@@ -73,11 +73,13 @@ fn rollup_targets(
 ) -> Result<Vec<RollupTarget>, StoreError> {
     // Per agent once (its latest declaration, its first result), not per
     // target: the cost is O(targets) index probes, not targets x targets.
+    // MATERIALIZED keeps SQLite from folding `ag` back into a per-row
+    // subquery (8,000 declarations: 13.9 s before, 0.1 s, debug build).
     // Targets not in the agent's latest Hello are retired: they count only
     // for hours in which they still have results.
     let mut st = conn
         .prepare_cached(
-            "WITH ag AS (
+            "WITH ag AS MATERIALIZED (
                SELECT a.id AS agent_id,
                  (SELECT MAX(t2.last_declared_ms) FROM target t2 WHERE t2.agent_id = a.id) AS latest,
                  (SELECT MIN(r0.observed_at_ms) FROM result r0
