@@ -22,7 +22,7 @@ use crate::store::report::{
 
 pub use super::time::{DAY_MS, HOUR_MS, day_of, hour_of};
 
-/// Dirty hours rebuilt per transaction.
+/// Dirty hours listed per round; each is rebuilt in a transaction of its own.
 const REFRESH_CHUNK: usize = 200;
 
 /// Rebuild every dirty hour and the days containing them, as of now;
