@@ -704,6 +704,35 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_interval_bomb_is_bounded_by_the_migration() {
+        use super::super::{SCHEMA_VERSION, connect, migrate_to};
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = connect(dir.path()).unwrap();
+            migrate_to(&c, SCHEMA_VERSION - 1).unwrap();
+            c.execute_batch(&format!(
+                "INSERT INTO opd (id, name, created_at_ms) VALUES ('b', 'B', 0);
+                 INSERT INTO agent (id, opd_id, token_sha256, created_at_ms) VALUES ('b-1', 'b', x'01', 0);
+                 INSERT INTO target (agent_id, id, grp, kind, address, label, interval_ms, timeout_ms,
+                                     first_seen_ms, last_declared_ms)
+                   VALUES ('b-1', 'bomb', 'app', 'tcp', 'x:1', '', {}, 500, 0, 0),
+                          ('b-1', 'ok', 'app', 'tcp', 'x:1', '', 30000, 500, 0, 0);",
+                1_i64 << 52
+            ))
+            .unwrap();
+        }
+        let s = SqliteStore::open(dir.path()).unwrap();
+        let intervals: Vec<i64> = s
+            .read(|c| {
+                c.prepare("SELECT interval_ms FROM target ORDER BY id")
+                    .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+                    .op("intervals")
+            })
+            .unwrap();
+        assert_eq!(intervals, [86_400_000, 30_000]);
+    }
+
+    #[test]
     fn retired_targets_count_only_where_they_have_results() {
         let (_d, conn) = store(H0, &[(H0 + 60_000, true, 10.0)]);
         conn.write(|c| {
