@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use pantau_proto::v1 as pb;
@@ -37,6 +37,10 @@ pub struct LinkState {
     pub clock_offset_ms: AtomicI64,
     /// Whether a stream is established.
     pub connected: AtomicBool,
+    /// Welcomes that claimed results beyond this spool (another writer with
+    /// this identity, or a forged result): an alert, each one logged as an
+    /// ERROR; the spool is kept and resent from its own acknowledgement.
+    pub welcome_beyond_spool: AtomicU64,
 }
 
 /// Why a stream ended.
@@ -208,6 +212,9 @@ async fn stream_once(
     }
     link.connected.store(true, Ordering::Relaxed);
     *backoff = BACKOFF_START;
+    if resume_point(&welcome, state.epoch, &spool.state()).1 {
+        link.welcome_beyond_spool.fetch_add(1, Ordering::Relaxed);
+    }
     Session::start(cfg, spool, tx, state.epoch, &welcome)
         .run(&mut inbound, shutdown)
         .await
@@ -365,7 +372,8 @@ impl<'a> Session<'a> {
     ) -> Self {
         let url = cfg.collector_url.as_str();
         let held = spool.state();
-        if welcome.epoch == epoch && welcome.committed_seq >= held.next_seq {
+        let (cursor, beyond) = resume_point(welcome, epoch, &held);
+        if beyond {
             error!(
                 committed_seq = welcome.committed_seq,
                 next_seq = held.next_seq,
@@ -374,17 +382,6 @@ impl<'a> Session<'a> {
                  agent (pantau-collector agent add)"
             );
         }
-        // Resend from this spool's own acknowledgement, not from the collector's
-        // committed seq: a second writer with this identity may have committed
-        // seqs this spool numbered differently, and skipping them would lose
-        // these results without a trace. After a lost ack this resends at most
-        // the batches that were in flight; the collector ignores identical
-        // replays and keeps conflicting ones aside.
-        let cursor = if held.records > 0 {
-            held.first_seq.saturating_sub(1)
-        } else {
-            held.next_seq.saturating_sub(1)
-        };
         let replay =
             Replay::start(cursor, held.records, held.next_seq, Instant::now()).map(|(r, line)| {
                 info!(backlog = r.total, "{line}");
@@ -509,6 +506,25 @@ impl<'a> Session<'a> {
     }
 }
 
+/// Where to resend from after `welcome`, and whether the Welcome claims
+/// results beyond this spool (`committed_seq` at or past its `next_seq`).
+///
+/// The cursor is this spool's own acknowledgement, never the collector's
+/// committed seq: a second writer with this identity (or a forged result)
+/// may have committed seqs this spool numbered differently, and skipping
+/// them would lose these results without a trace. After a lost ack this
+/// resends at most the batches that were in flight; the collector ignores
+/// identical replays and keeps conflicting ones aside.
+pub fn resume_point(welcome: &pb::Welcome, epoch: u64, held: &SpoolState) -> (u64, bool) {
+    let beyond = welcome.epoch == epoch && welcome.committed_seq >= held.next_seq;
+    let cursor = if held.records > 0 {
+        held.first_seq.saturating_sub(1)
+    } else {
+        held.next_seq.saturating_sub(1)
+    };
+    (cursor, beyond)
+}
+
 /// Resolves when sending may resume: the collector's pause is over, or,
 /// with room in flight, the spool got new results. With no room, only an
 /// ack (handled beside this) can unblock sending.
@@ -555,6 +571,36 @@ mod tests {
                 "antrean terkirim: 400 hasil dalam 25.0 s / backlog replayed: 400 results in 25.0 s"
             )
         );
+    }
+
+    #[test]
+    fn a_welcome_beyond_the_spool_keeps_the_data_and_alerts() {
+        let held = SpoolState {
+            epoch: 5,
+            first_seq: 10,
+            next_seq: 20,
+            records: 10,
+            ..SpoolState::default()
+        };
+        let w = |epoch, committed_seq| pb::Welcome {
+            epoch,
+            committed_seq,
+            ..pb::Welcome::default()
+        };
+        // A forged seq 10^12 committed: alert, resend all ten held results.
+        assert_eq!(resume_point(&w(5, 1_000_000_000_000), 5, &held), (9, true));
+        assert_eq!(resume_point(&w(5, 20), 5, &held), (9, true));
+        // Within the spool: resend from the spool's own ack all the same.
+        assert_eq!(resume_point(&w(5, 15), 5, &held), (9, false));
+        assert_eq!(resume_point(&w(5, 0), 5, &held), (9, false));
+        // Another epoch's figure says nothing about this spool.
+        assert_eq!(resume_point(&w(4, 1 << 40), 5, &held), (9, false));
+        let empty = SpoolState {
+            records: 0,
+            first_seq: 0,
+            ..held
+        };
+        assert_eq!(resume_point(&w(5, 1 << 40), 5, &empty), (19, true));
     }
 
     #[test]

@@ -364,3 +364,126 @@ async fn hostile_traffic_gets_statuses_and_data_survives() {
     let (code, _) = tokio::task::block_in_place(|| collector.get("/healthz"));
     assert_eq!(code, 200);
 }
+
+/// A Hello of `agent` whose one target `f` changes, declaring `next_seq`.
+fn hello_with(
+    agent: &str,
+    epoch: u64,
+    next_seq: u64,
+    f: impl FnOnce(&mut pb::TargetInfo),
+) -> pb::AgentMessage {
+    let mut m = hello(agent, epoch);
+    if let Some(pb::agent_message::Msg::Hello(h)) = m.msg.as_mut() {
+        h.spool.as_mut().unwrap().next_seq = next_seq;
+        f(&mut h.targets[0]);
+    }
+    m
+}
+
+/// What no working agent declares or measures is refused with a status
+/// naming the field, and nothing of it is stored: an interval of 2^52 ms, a
+/// label with CR/LF, an RTT of u64::MAX µs, a seq far above the declared
+/// next_seq. A second stream with the same identity takes over; the older
+/// one is closed with ABORTED naming the newer peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implausible_declarations_and_results_get_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = tokio::task::block_in_place(|| enrol(&data, "dinkes", "dinkes-1"));
+    let collector = tokio::task::block_in_place(|| Collector::start(&data));
+    let g = collector.grpc;
+
+    let s = open(
+        g,
+        Some(&token),
+        hello_with("dinkes-1", 5, 1, |t| t.interval_ms = 1 << 52),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    assert_eq!(
+        s.message(),
+        "Hello: targets[0].interval_ms 4503599627370496 is out of range; allowed 1000 to 86400000"
+    );
+    let s = open(
+        g,
+        Some(&token),
+        hello_with("dinkes-1", 5, 1, |t| {
+            t.label = "core\r\n=cmd|' /C calc'!A0".into()
+        }),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    assert!(s.message().contains("targets[0].label"), "{s:?}");
+
+    // An RTT of u64::MAX µs.
+    let mut c = open(g, Some(&token), hello("dinkes-1", 5)).await.unwrap();
+    next(&mut c).await.unwrap();
+    let mut bad = result(5, 1, "core");
+    bad.measurement = Some(pb::result::Measurement::Tcp(pb::TcpMeasurement {
+        connect_us: u64::MAX,
+    }));
+    let s = status_after(&mut c, vec![batch(vec![bad])]).await;
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    assert_eq!(
+        s.message(),
+        "results[0]: connect_us 18446744073709551615 is out of range; at most 120000000"
+    );
+
+    // A seq far above the next_seq the Hello declared.
+    let mut c = open(g, Some(&token), hello_with("dinkes-1", 5, 10, |_| {}))
+        .await
+        .unwrap();
+    next(&mut c).await.unwrap();
+    let s = status_after(
+        &mut c,
+        vec![batch(vec![result(5, 1_000_000_000_000, "core")])],
+    )
+    .await;
+    assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+    assert!(
+        s.message().starts_with(
+            "results[0].seq 1000000000000 is far above the next_seq 10 declared in Hello"
+        ),
+        "{s:?}"
+    );
+    assert_eq!(stored(&data), 0, "nothing refused is stored");
+
+    // One active stream per agent: the newer takes over.
+    let mut older = open(g, Some(&token), hello("dinkes-1", 5)).await.unwrap();
+    next(&mut older).await.unwrap();
+    let mut newer = open(g, Some(&token), hello("dinkes-1", 5)).await.unwrap();
+    next(&mut newer).await.unwrap();
+    let s = status_after(&mut older, vec![]).await;
+    assert_eq!(s.code(), Code::Aborted, "{s:?}");
+    assert!(
+        s.message()
+            .starts_with("replaced by a newer connection from 127.0.0.1:"),
+        "{s:?}"
+    );
+    newer
+        .tx
+        .send(batch((1..=2).map(|s| result(5, s, "core")).collect()))
+        .await
+        .unwrap();
+    match next(&mut newer).await.unwrap() {
+        pb::collector_message::Msg::Ack(a) => assert_eq!(a.up_to_seq, 2),
+        other => panic!("expected Ack, got {other:?}"),
+    }
+    drop(newer);
+    assert_eq!(stored(&data), 2);
+    let m = tokio::task::block_in_place(|| collector.metrics());
+    assert_eq!(
+        metric(
+            &m,
+            "pantau_ingest_rejected_total",
+            &[("reason", "replaced")]
+        ),
+        Some(1.0)
+    );
+    let (code, _) = tokio::task::block_in_place(|| collector.get("/healthz"));
+    assert_eq!(code, 200);
+}

@@ -163,6 +163,7 @@ impl Ingest for IngestService {
                 hello.agent_id.chars().take(64).collect::<String>()
             )));
         }
+        let declared_next = hello.spool.as_ref().map_or(0, |s| s.next_seq);
         let info = validate::hello(hello).map_err(|e| {
             self.metrics.reject("invalid");
             Status::invalid_argument(format!("Hello: {e}"))
@@ -238,6 +239,8 @@ impl Ingest for IngestService {
             id: session_id,
             peer,
             generation,
+            declared_next,
+            started: std::time::Instant::now(),
         };
         tokio::spawn(session.run(inbound, out, replaced));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -259,6 +262,10 @@ struct Session {
     peer: String,
     /// This stream's entry in the service's open streams.
     generation: u64,
+    /// `Hello.spool.next_seq`: seqs far above it are refused.
+    declared_next: u64,
+    /// When the Hello was accepted.
+    started: std::time::Instant,
 }
 
 impl Session {
@@ -376,7 +383,9 @@ impl Session {
                 self.svc.max_batch
             ))));
         }
-        let mut rows = match validate::batch(b, self.epoch, self.after, &self.catalogue) {
+        let mut rows = match validate::batch(b, self.epoch, self.after, &self.catalogue)
+            .and_then(|rows| self.within_declared(rows))
+        {
             Ok(r) => r,
             Err(e) => {
                 self.svc.metrics.reject("invalid");
@@ -422,6 +431,27 @@ impl Session {
             return Some(None);
         }
         None
+    }
+}
+
+impl Session {
+    /// Refuse a batch numbered far beyond the `next_seq` its Hello declared
+    /// ([`validate::seq_ceiling`]).
+    fn within_declared(
+        &self,
+        rows: Vec<crate::model::ResultRow>,
+    ) -> Result<Vec<crate::model::ResultRow>, validate::BatchError> {
+        let elapsed = self.started.elapsed().as_millis() as u64;
+        let ceiling = validate::seq_ceiling(self.declared_next, &self.catalogue, elapsed);
+        match rows.iter().position(|r| r.seq > ceiling) {
+            None => Ok(rows),
+            Some(i) => Err(validate::BatchError::SeqBeyondDeclared {
+                i,
+                seq: rows[i].seq,
+                declared: self.declared_next,
+                ceiling,
+            }),
+        }
     }
 }
 

@@ -4,14 +4,17 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
+use pantau_core::probe::limits;
 use pantau_core::valid_id;
 use pantau_proto::v1 as pb;
 use serde_json::json;
 
 use crate::model::{Group, HelloInfo, Outcome, ProbeKind, ResultRow, RowKind, TargetDecl};
 
-/// Most targets one agent may declare.
-pub const MAX_TARGETS: usize = 500;
+/// Most targets one agent may declare (the agent's own limit, from core).
+pub const MAX_TARGETS: usize = limits::MAX_TARGETS_PER_AGENT;
 /// Longest accepted detail text, bytes.
 pub const MAX_DETAIL: usize = 1024;
 /// Most hops in one traceroute result.
@@ -85,6 +88,32 @@ pub enum HelloError {
     /// Address or label longer than allowed.
     #[error("targets[{0}] address or label is too long")]
     TooLong(usize),
+    /// An interval outside the agent's own limits.
+    #[error("targets[{i}].interval_ms {ms} is out of range; allowed {} to {}",
+        limits::MIN_INTERVAL.as_millis(), limits::MAX_INTERVAL.as_millis())]
+    Interval {
+        /// Index in the Hello.
+        i: usize,
+        /// The interval as sent.
+        ms: u64,
+    },
+    /// A timeout outside the agent's own limits.
+    #[error("targets[{i}].timeout_ms {ms} is out of range; allowed {} to {}",
+        limits::MIN_TIMEOUT.as_millis(), limits::MAX_TIMEOUT.as_millis())]
+    Timeout {
+        /// Index in the Hello.
+        i: usize,
+        /// The timeout as sent.
+        ms: u64,
+    },
+    /// A control character in a name or address.
+    #[error("targets[{i}].{field} contains a control character")]
+    Control {
+        /// Index in the Hello.
+        i: usize,
+        /// `address` or `label`.
+        field: &'static str,
+    },
 }
 
 /// Why one result was refused: its own fields, or how it fits the targets
@@ -124,6 +153,19 @@ pub enum ResultError {
     /// The measurement belongs to another kind.
     #[error("measurement does not match kind {0}")]
     WrongMeasurement(RowKind),
+    /// A figure no working agent can produce (field, value, bound).
+    #[error("{field} {value} is out of range; at most {max}")]
+    OutOfRange {
+        /// The field, as in `pantau.v1`.
+        field: &'static str,
+        /// The value as sent.
+        value: String,
+        /// The bound.
+        max: String,
+    },
+    /// A control character in an agent-supplied name.
+    #[error("{0} contains a control character")]
+    Control(&'static str),
     /// A heartbeat that names a target.
     #[error("heartbeat must not name a target")]
     HeartbeatTarget,
@@ -172,6 +214,20 @@ pub enum BatchError {
     /// A seq that does not fit storage.
     #[error("results[{0}].seq is too large")]
     SeqTooLarge(usize),
+    /// A seq far beyond what the agent declared it would number.
+    #[error(
+        "results[{i}].seq {seq} is far above the next_seq {declared} declared in Hello (at most {ceiling} now)"
+    )]
+    SeqBeyondDeclared {
+        /// Index in the batch.
+        i: usize,
+        /// The result's seq.
+        seq: u64,
+        /// `Hello.spool.next_seq`.
+        declared: u64,
+        /// The ceiling at this time ([`seq_ceiling`]).
+        ceiling: u64,
+    },
     /// One result is invalid.
     #[error("results[{i}]: {error}")]
     Result {
@@ -212,6 +268,23 @@ pub fn hello(h: pb::Hello) -> Result<HelloInfo, HelloError> {
             .ok_or(HelloError::BadKind(i))?;
         if t.address.len() > 512 || t.label.len() > 256 {
             return Err(HelloError::TooLong(i));
+        }
+        if !limits::interval_ok(Duration::from_millis(t.interval_ms)) {
+            return Err(HelloError::Interval {
+                i,
+                ms: t.interval_ms,
+            });
+        }
+        if !limits::timeout_ok(Duration::from_millis(t.timeout_ms)) {
+            return Err(HelloError::Timeout {
+                i,
+                ms: t.timeout_ms,
+            });
+        }
+        for (field, v) in [("address", &t.address), ("label", &t.label)] {
+            if !limits::clean_name(v) {
+                return Err(HelloError::Control { i, field });
+            }
         }
         targets.push(TargetDecl {
             id: t.id,
@@ -260,6 +333,27 @@ pub fn catalogue(h: &HelloInfo) -> Catalogue {
         .iter()
         .map(|t| (t.id.clone(), (t.group, t.kind, t.interval_ms)))
         .collect()
+}
+
+/// Seqs an agent may number beyond the `next_seq` its Hello declared before
+/// any time has passed (results taken while the Hello was under way).
+pub const SEQ_SLACK: u64 = 100_000;
+/// Most results one target yields per round (a link target reports each
+/// interface of a router).
+const RESULTS_PER_ROUND: u64 = 64;
+
+/// The highest seq a session may send `elapsed_ms` after its Hello declared
+/// `next_seq`: the declared value, a slack, and what the declared targets
+/// (and the heartbeat) can produce at their intervals since. A seq far
+/// beyond it is forged, not measured.
+pub fn seq_ceiling(next_seq: u64, cat: &Catalogue, elapsed_ms: u64) -> u64 {
+    let per_sec: u64 = 1 + cat
+        .values()
+        .map(|(_, _, iv)| RESULTS_PER_ROUND * 1000 / (*iv).max(1000))
+        .sum::<u64>();
+    next_seq
+        .saturating_add(SEQ_SLACK)
+        .saturating_add(per_sec.saturating_mul(elapsed_ms / 1000 + 1))
 }
 
 /// Validate a batch of one epoch against the session's catalogue.
@@ -395,26 +489,13 @@ fn measured(
         (RowKind::Probe(ProbeKind::Icmp), Some(M::Ping(p))) => ping(p)?,
         (RowKind::Probe(ProbeKind::Tcp), Some(M::Tcp(t))) => Measured {
             value_ms: ok.then(|| ms(t.connect_us)),
-            ..Measured::data(json!({"connect_us": t.connect_us}))
+            ..Measured::data(json!({"connect_us": rtt("connect_us", t.connect_us)?}))
         },
-        (RowKind::Probe(ProbeKind::Http), Some(M::Http(h))) => {
-            let not_after = h
-                .tls_not_after
-                .as_ref()
-                .and_then(pantau_proto::millis_from_timestamp);
-            Measured {
-                value_ms: (h.status > 0).then(|| ms(h.total_us)),
-                ..Measured::data(
-                    json!({"status": h.status, "ttfb_us": h.ttfb_us, "total_us": h.total_us,
-                           "tls_not_after_ms": not_after, "body_bytes": h.body_bytes}),
-                )
-            }
-        }
+        (RowKind::Probe(ProbeKind::Http), Some(M::Http(h))) => http(h)?,
         (RowKind::Probe(ProbeKind::Dns), Some(M::Dns(d))) => Measured {
             value_ms: ok.then(|| ms(d.resolve_us)),
-            ..Measured::data(
-                json!({"resolve_us": d.resolve_us, "answers": d.answers, "rcode": d.rcode}),
-            )
+            ..Measured::data(json!({"resolve_us": rtt("resolve_us", d.resolve_us)?,
+                                    "answers": d.answers, "rcode": d.rcode}))
         },
         (RowKind::Heartbeat, Some(M::Heartbeat(h))) => Measured::data(json!({
             "uptime_seconds": h.uptime_seconds, "spool_records": h.spool_records, "spool_bytes": h.spool_bytes,
@@ -430,12 +511,83 @@ fn measured(
     })
 }
 
+/// `v` if it is at most `max`, else [`ResultError::OutOfRange`] naming `field`.
+fn at_most(field: &'static str, v: u64, max: u64) -> Result<u64, ResultError> {
+    if v <= max {
+        Ok(v)
+    } else {
+        Err(ResultError::OutOfRange {
+            field,
+            value: v.to_string(),
+            max: max.to_string(),
+        })
+    }
+}
+
+/// A measured duration, µs: no probe measures beyond its longest timeout.
+fn rtt(field: &'static str, us: u64) -> Result<u64, ResultError> {
+    at_most(field, us, limits::MAX_RTT_US)
+}
+
+/// A rate in bits per second given as a float: finite, not negative, plausible.
+fn bps_f64(field: &'static str, v: f64) -> Result<f64, ResultError> {
+    if v.is_finite() && (0.0..=limits::MAX_BPS as f64).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ResultError::OutOfRange {
+            field,
+            value: v.to_string(),
+            max: limits::MAX_BPS.to_string(),
+        })
+    }
+}
+
+fn name(field: &'static str, s: &str) -> Result<(), ResultError> {
+    if s.len() > limits::MAX_NAME {
+        return Err(ResultError::OutOfRange {
+            field,
+            value: format!("{} bytes", s.len()),
+            max: format!("{} bytes", limits::MAX_NAME),
+        });
+    }
+    if !limits::clean_name(s) {
+        return Err(ResultError::Control(field));
+    }
+    Ok(())
+}
+
+fn http(h: pb::HttpMeasurement) -> Result<Measured, ResultError> {
+    let not_after = h
+        .tls_not_after
+        .as_ref()
+        .and_then(pantau_proto::millis_from_timestamp);
+    at_most("status", u64::from(h.status), 999)?;
+    rtt("ttfb_us", h.ttfb_us)?;
+    rtt("total_us", h.total_us)?;
+    at_most("body_bytes", h.body_bytes, limits::MAX_BYTES)?;
+    Ok(Measured {
+        value_ms: (h.status > 0).then(|| ms(h.total_us)),
+        ..Measured::data(
+            json!({"status": h.status, "ttfb_us": h.ttfb_us, "total_us": h.total_us,
+                   "tls_not_after_ms": not_after, "body_bytes": h.body_bytes}),
+        )
+    })
+}
+
 fn ping(p: pb::PingMeasurement) -> Result<Measured, ResultError> {
     if p.samples_us.len() > MAX_SAMPLES
         || p.received > p.sent
         || p.samples_us.len() != p.received as usize
     {
         return Err(ResultError::PingCounts);
+    }
+    at_most("sent", u64::from(p.sent), u64::from(limits::MAX_ICMP_COUNT))?;
+    rtt("rtt_min_us", p.rtt_min_us)?;
+    rtt("rtt_avg_us", p.rtt_avg_us)?;
+    rtt("rtt_max_us", p.rtt_max_us)?;
+    rtt("rtt_stddev_us", p.rtt_stddev_us)?;
+    for s in &p.samples_us {
+        rtt("samples_us", *s)?;
     }
     Ok(Measured {
         value_ms: (p.received > 0).then(|| ms(p.rtt_avg_us)),
@@ -450,6 +602,27 @@ fn bandwidth(b: pb::BandwidthMeasurement) -> Result<Measured, ResultError> {
     if b.streams > 64 || b.skipped.len() > 16 {
         return Err(ResultError::Bandwidth);
     }
+    at_most("download_bps", b.download_bps, limits::MAX_BPS)?;
+    at_most("upload_bps", b.upload_bps, limits::MAX_BPS)?;
+    at_most("busy_bps", b.busy_bps, limits::MAX_BPS)?;
+    at_most("download_bytes", b.download_bytes, limits::MAX_BYTES)?;
+    at_most("upload_bytes", b.upload_bytes, limits::MAX_BYTES)?;
+    at_most(
+        "download_window_us",
+        b.download_window_us,
+        limits::MAX_WINDOW_US,
+    )?;
+    at_most(
+        "upload_window_us",
+        b.upload_window_us,
+        limits::MAX_WINDOW_US,
+    )?;
+    at_most(
+        "month_bytes",
+        b.month_bytes,
+        limits::MAX_BYTES.saturating_mul(31),
+    )?;
+    name("skipped", &b.skipped)?;
     Ok(Measured::data(
         json!({"download_bps": b.download_bps, "upload_bps": b.upload_bps,
                "download_bytes": b.download_bytes, "upload_bytes": b.upload_bytes,
@@ -471,6 +644,10 @@ fn link(l: pb::LinkMeasurement) -> Result<Measured, ResultError> {
     {
         return Err(ResultError::Link);
     }
+    name("if_name", &l.if_name)?;
+    bps_f64("in_bps", l.in_bps)?;
+    bps_f64("out_bps", l.out_bps)?;
+    at_most("capacity_bps", l.capacity_bps, limits::MAX_BPS)?;
     Ok(Measured::data(
         json!({"source": l.source, "if_index": l.if_index, "if_name": l.if_name,
                "in_octets": l.in_octets, "out_octets": l.out_octets, "counter_bits": l.counter_bits,
@@ -490,6 +667,9 @@ fn traceroute(t: pb::TracerouteMeasurement) -> Result<Measured, ResultError> {
         });
     if !valid {
         return Err(ResultError::Traceroute);
+    }
+    for h in &t.hops {
+        rtt("hops.rtt_us", h.rtt_us)?;
     }
     let value_ms = t
         .hops
@@ -625,6 +805,8 @@ mod tests {
                 group: "intranet".into(),
                 kind: pb::ProbeKind::Icmp as i32,
                 address: "10.0.0.1".into(),
+                interval_ms: 30_000,
+                timeout_ms: 5_000,
                 ..Default::default()
             }],
             ..Default::default()
@@ -635,5 +817,176 @@ mod tests {
         h.targets[0].group = "app".into();
         h.spool = None;
         assert!(hello(h).unwrap_err().to_string().contains("spool"));
+    }
+
+    fn hello_with(f: impl Fn(&mut pb::TargetInfo)) -> Result<HelloInfo, HelloError> {
+        let mut t = pb::TargetInfo {
+            id: "core".into(),
+            group: "intranet".into(),
+            kind: pb::ProbeKind::Icmp as i32,
+            address: "10.0.0.1".into(),
+            interval_ms: 30_000,
+            timeout_ms: 5_000,
+            ..Default::default()
+        };
+        f(&mut t);
+        hello(pb::Hello {
+            agent_id: "a".into(),
+            spool: Some(pb::SpoolState {
+                epoch: 3,
+                ..Default::default()
+            }),
+            targets: vec![t],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn hello_targets_keep_the_agents_own_limits() {
+        assert!(hello_with(|_| {}).is_ok());
+        let e = hello_with(|t| t.interval_ms = 1 << 52).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "targets[0].interval_ms 4503599627370496 is out of range; allowed 1000 to 86400000"
+        );
+        let e = hello_with(|t| t.interval_ms = 0).unwrap_err();
+        assert!(e.to_string().contains("interval_ms 0"), "{e}");
+        let e = hello_with(|t| t.timeout_ms = 10_000_000).unwrap_err();
+        assert!(e.to_string().contains("targets[0].timeout_ms"), "{e}");
+        let e = hello_with(|t| t.label = "a\r\n=cmd".into()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "targets[0].label contains a control character"
+        );
+        let e = hello_with(|t| t.address = "10.0.0.1\u{1b}[2J".into()).unwrap_err();
+        assert!(e.to_string().contains("address"), "{e}");
+        // The cap on declared targets is the agent's own, from core.
+        let many = pb::Hello {
+            agent_id: "a".into(),
+            spool: Some(pb::SpoolState {
+                epoch: 3,
+                ..Default::default()
+            }),
+            targets: (0..=limits::MAX_TARGETS_PER_AGENT)
+                .map(|i| pb::TargetInfo {
+                    id: format!("t{i}"),
+                    group: "intranet".into(),
+                    kind: pb::ProbeKind::Icmp as i32,
+                    address: "10.0.0.1".into(),
+                    interval_ms: 30_000,
+                    timeout_ms: 5_000,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            hello(many).unwrap_err(),
+            HelloError::TooManyTargets(limits::MAX_TARGETS_PER_AGENT + 1)
+        );
+    }
+
+    #[test]
+    fn seq_ceiling_grows_with_time_and_targets_only() {
+        let c = cat();
+        // One 30 s target: at most 64 results a round, 2 a second, plus the heartbeat.
+        assert_eq!(seq_ceiling(10, &c, 0), 10 + SEQ_SLACK + 3);
+        assert_eq!(seq_ceiling(10, &c, 9_999), 10 + SEQ_SLACK + 30);
+        assert!(seq_ceiling(10, &c, 86_400_000) < 1_000_000_000_000);
+        assert_eq!(seq_ceiling(u64::MAX, &c, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn implausible_results_are_refused_naming_the_field() {
+        let c = cat();
+        let one = |r| batch(pb::ResultBatch { results: vec![r] }, 9, 0, &c);
+        let with_ping = |f: &dyn Fn(&mut pb::PingMeasurement)| {
+            let mut r = ping(1, "core");
+            if let Some(pb::result::Measurement::Ping(p)) = r.measurement.as_mut() {
+                f(p);
+            }
+            r
+        };
+        let e = one(with_ping(&|p| p.rtt_avg_us = u64::MAX)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "results[0]: rtt_avg_us 18446744073709551615 is out of range; at most 120000000"
+        );
+        let e = one(with_ping(&|p| p.samples_us[1] = 1 << 40)).unwrap_err();
+        assert!(e.to_string().contains("samples_us"), "{e}");
+        let e = one(with_ping(&|p| p.sent = 5000)).unwrap_err();
+        assert!(e.to_string().contains("sent 5000"), "{e}");
+        // At the bound is still a result.
+        assert!(one(with_ping(&|p| p.rtt_max_us = limits::MAX_RTT_US)).is_ok());
+
+        let tcp = |us| pb::Result {
+            kind: pb::ProbeKind::Tcp as i32,
+            measurement: Some(pb::result::Measurement::Tcp(pb::TcpMeasurement {
+                connect_us: us,
+            })),
+            ..ping(1, "core")
+        };
+        assert!(
+            result(tcp(u64::MAX))
+                .unwrap_err()
+                .to_string()
+                .contains("connect_us")
+        );
+        let link = |f: &dyn Fn(&mut pb::LinkMeasurement)| {
+            let mut l = pb::LinkMeasurement {
+                source: "snmp".into(),
+                if_name: "ge-0/0/1".into(),
+                counter_bits: 64,
+                interval_seconds: 60.0,
+                in_bps: 1e6,
+                out_bps: 1e6,
+                ..Default::default()
+            };
+            f(&mut l);
+            result(pb::Result {
+                kind: pb::ProbeKind::Link as i32,
+                measurement: Some(pb::result::Measurement::Link(l)),
+                ..ping(1, "core")
+            })
+        };
+        assert!(link(&|_| {}).is_ok());
+        assert_eq!(
+            link(&|l| l.if_name = "eth0\r\n=cmd|' /C calc'!A0".into())
+                .unwrap_err()
+                .to_string(),
+            "if_name contains a control character"
+        );
+        assert!(
+            link(&|l| l.in_bps = 1e20)
+                .unwrap_err()
+                .to_string()
+                .contains("in_bps")
+        );
+        let bw = result(pb::Result {
+            kind: pb::ProbeKind::Bandwidth as i32,
+            measurement: Some(pb::result::Measurement::Bandwidth(
+                pb::BandwidthMeasurement {
+                    download_bps: u64::MAX,
+                    ..Default::default()
+                },
+            )),
+            ..ping(1, "core")
+        });
+        assert!(bw.unwrap_err().to_string().contains("download_bps"));
+        let tr = result(pb::Result {
+            kind: pb::ProbeKind::Traceroute as i32,
+            measurement: Some(pb::result::Measurement::Traceroute(
+                pb::TracerouteMeasurement {
+                    hops: vec![pb::TracerouteHop {
+                        ttl: 1,
+                        address: "10.0.0.1".into(),
+                        rtt_us: u64::MAX,
+                    }],
+                    reached: true,
+                },
+            )),
+            ..ping(1, "core")
+        });
+        assert!(tr.unwrap_err().to_string().contains("hops.rtt_us"));
     }
 }

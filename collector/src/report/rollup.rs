@@ -22,7 +22,7 @@ use crate::store::report::{
 
 pub use super::time::{DAY_MS, HOUR_MS, day_of, hour_of};
 
-/// Dirty hours rebuilt per transaction.
+/// Dirty hours listed per round; each is rebuilt in a transaction of its own.
 const REFRESH_CHUNK: usize = 200;
 
 /// Rebuild every dirty hour and the days containing them, as of now;
@@ -280,7 +280,10 @@ fn observe<'a>(
     let mut held: Vec<Option<Observation>> = vec![None; 60];
     let mut acc = Acc::default();
     let mut last_ok: Option<f64> = None;
-    let hold = (t.interval_ms.max(60_000) + 59_999) / 60_000;
+    // Minutes a result holds for, the interval rounded up (bounded by the
+    // longest interval an agent may declare).
+    let max_interval = pantau_core::probe::MAX_INTERVAL.as_millis() as i64;
+    let hold = (t.interval_ms.clamp(60_000, max_interval) + 59_999) / 60_000;
     for r in results {
         // Results after the cut-off have not happened as far as this
         // rollup knows (a report made "as of" an earlier time).
@@ -306,12 +309,13 @@ fn observe<'a>(
             // first answer belongs to this hour's jitter.
             last_ok = r.value_ms;
         }
-        // A result holds for its interval into following minutes.
-        for k in 1..hold {
-            let mm = m + k;
-            if (0..60).contains(&mm) {
-                held[mm as usize] = Some(o);
-            }
+        // A result holds for its interval into following minutes: the
+        // minutes m+1 .. m+hold-1 that fall in this hour, at most 59 of
+        // them whatever the interval.
+        let from = (m + 1).clamp(0, 60) as usize;
+        let to = (m + hold).clamp(0, 60) as usize;
+        for h in &mut held[from..to.max(from)] {
+            *h = Some(o);
         }
     }
     TargetMinutes { obs, held, acc }

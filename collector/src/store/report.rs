@@ -675,8 +675,10 @@ pub trait RollupStore: Send + Sync {
     /// declaration or trusted result, or, once it has rollups, its oldest
     /// trusted raw result; without targets or results it is skipped.
     fn advance_watermarks(&self, until_ms: i64) -> Result<(), StoreError>;
-    /// Rebuild up to `limit` dirty hours and the days holding them in one
-    /// transaction, with `b`; returns the hours rebuilt (0: none was dirty).
+    /// Rebuild up to `limit` dirty hours and the days holding them with `b`,
+    /// each OPD-hour in a write transaction of its own (the write lock is
+    /// held for one hour's results at a time), a day with the last of its
+    /// dirty hours; returns the hours rebuilt (0: none was dirty).
     fn rebuild_dirty(&self, limit: usize, b: &dyn RollupBuilder) -> Result<usize, StoreError>;
     /// Delete raw results observed before `before_ms` whose hours are rolled up.
     fn prune_raw(&self, before_ms: i64) -> Result<usize, StoreError>;

@@ -44,10 +44,13 @@ impl KindConfig for IcmpSpec {
 
     fn validate(keys: IcmpKeys, cx: &TargetContext<'_>, p: &mut Vec<Problem>) -> Option<Self> {
         let count = keys.count.unwrap_or(cx.defaults.icmp_count);
-        if !(1..=100).contains(&count) {
+        if !(1..=super::limits::MAX_ICMP_COUNT).contains(&count) {
             p.push(Problem::new(
                 cx.key("count"),
-                format!("{count} is out of range; allowed 1 to 100"),
+                format!(
+                    "{count} is out of range; allowed 1 to {}",
+                    super::limits::MAX_ICMP_COUNT
+                ),
             ));
             return None;
         }

@@ -17,6 +17,7 @@ pub mod bandwidth;
 pub mod dns;
 pub mod http;
 pub mod icmp;
+pub mod limits;
 pub mod link;
 pub mod tcp;
 pub mod traceroute;

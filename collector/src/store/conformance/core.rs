@@ -175,6 +175,34 @@ pub fn hello_declares_targets_and_opens_a_session(s: &dyn Store) {
     );
 }
 
+/// The committed seq (Welcome's resume point) is the highest contiguous
+/// one: a forged result far ahead does not move it, a gap stops it until
+/// filled, and a Hello answers with the same value it remembers.
+pub fn committed_seq_is_contiguous(s: &dyn Store) {
+    let w = enrolled(s);
+    store(s, &w, &[row(5, 1), row(5, 2), row(5, 3)], 200_000);
+    let forged = store(s, &w, &[row(5, 1_000_000_000_000)], 210_000);
+    assert_eq!(forged.new, 1, "stored, but it is not contiguous");
+    assert_eq!(s.committed_seq("a1", 5).unwrap(), 3);
+    let hello5 = |at| {
+        s.hello(&w, &hello(5, vec![target("core", "Core")]), None, at)
+            .unwrap()
+            .committed_seq
+    };
+    assert_eq!(hello5(220_000), 3, "Welcome is not MAX(seq)");
+    store(s, &w, &[row(5, 4), row(5, 5), row(5, 7)], 230_000);
+    assert_eq!(s.committed_seq("a1", 5).unwrap(), 5, "seq 6 is missing");
+    assert_eq!(hello5(240_000), 5);
+    store(s, &w, &[row(5, 6)], 250_000);
+    assert_eq!(s.committed_seq("a1", 5).unwrap(), 7, "the gap is filled");
+    assert_eq!(hello5(260_000), 7);
+    // Another epoch starts at its own first stored seq.
+    store(s, &w, &[row(6, 40), row(6, 41)], 270_000);
+    assert_eq!(s.committed_seq("a1", 6).unwrap(), 41);
+    assert_eq!(s.committed_seq("a1", 7).unwrap(), 0);
+    assert_eq!(s.committed_seq("nobody", 5).unwrap(), 0);
+}
+
 /// A replayed batch (a lost ack) stores nothing twice; the committed seq is
 /// per epoch; the API reads what was stored.
 pub fn replayed_batch_is_stored_once(s: &dyn Store) {

@@ -45,6 +45,7 @@ macro_rules! store_conformance {
             registry_opds_agents_and_tokens,
             hello_declares_targets_and_opens_a_session,
             replayed_batch_is_stored_once,
+            committed_seq_is_contiguous,
             conflicting_duplicate_is_kept_aside_once,
             sessions_end_and_dangling_ones_close,
             export_queue_fills_only_while_enabled,

@@ -13,16 +13,63 @@ use crate::store::conflict::ResultContent;
 use crate::store::ingest::{IncomingBatch, IngestStore, Opened, Stored, merge_hops};
 use crate::store::{Op, StoreError, now_ms};
 
-/// Highest committed seq of an agent's epoch (0 if none).
+/// Highest contiguous committed seq of an agent's epoch: every seq from the
+/// epoch's first stored one up to it is stored (0 if none). A forged result
+/// far ahead does not move it; a gap (results the agent lost before
+/// delivering them) stops it there, which only makes the agent resend from
+/// its own acknowledgement, as it does anyway.
 pub fn committed_seq(conn: &Connection, agent: &str, epoch: u64) -> Result<u64, StoreError> {
-    let v: Option<i64> = conn
+    let saved: Option<i64> = conn
         .query_row(
-            "SELECT MAX(seq) FROM result WHERE agent_id = ?1 AND epoch = ?2",
+            "SELECT contiguous FROM seq_progress WHERE agent_id = ?1 AND epoch = ?2",
             params![agent, epoch as i64],
             |r| r.get(0),
         )
+        .optional()
+        .op("read seq progress")?;
+    // Results below the first one held were pruned (or never delivered):
+    // the walk starts at the later of the two.
+    let first: Option<i64> = conn
+        .query_row(
+            "SELECT MIN(seq) FROM result WHERE agent_id = ?1 AND epoch = ?2",
+            params![agent, epoch as i64],
+            |r| r.get(0),
+        )
+        .op("read first seq")?;
+    let start = match (saved, first) {
+        (saved, Some(f)) => saved.unwrap_or(0).max(f - 1),
+        (Some(c), None) => c,
+        (None, None) => return Ok(0),
+    };
+    // Walk the primary key on from `start` to the first gap.
+    let mut st = conn
+        .prepare_cached(
+            "SELECT seq FROM result WHERE agent_id = ?1 AND epoch = ?2 AND seq > ?3 ORDER BY seq",
+        )
+        .op("prepare committed seq")?;
+    let mut rows = st
+        .query(params![agent, epoch as i64, start])
         .op("read committed seq")?;
-    Ok(v.unwrap_or(0) as u64)
+    let mut contiguous = start;
+    while let Some(r) = rows.next().op("read committed seq")? {
+        let seq: i64 = r.get(0).op("read committed seq")?;
+        if seq != contiguous + 1 {
+            break;
+        }
+        contiguous = seq;
+    }
+    Ok(contiguous.max(0) as u64)
+}
+
+/// Remember the contiguous committed seq, so the next walk starts there.
+fn save_progress(conn: &Connection, agent: &str, epoch: u64, seq: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO seq_progress (agent_id, epoch, contiguous) VALUES (?1, ?2, ?3)
+         ON CONFLICT (agent_id, epoch) DO UPDATE SET contiguous = MAX(contiguous, excluded.contiguous)",
+        params![agent, epoch as i64, seq as i64],
+    )
+    .op("save seq progress")?;
+    Ok(())
 }
 
 /// Record a Hello: agent facts and its target catalogue.
@@ -277,6 +324,9 @@ impl IngestStore for SqliteStore {
         self.write(|c| {
             record_hello_at(c, who, info, clock_offset_ms, at_ms)?;
             let committed_seq = committed_seq(c, &who.agent_id, info.epoch)?;
+            if committed_seq > 0 {
+                save_progress(c, &who.agent_id, info.epoch, committed_seq)?;
+            }
             let session = start_session(c, &who.agent_id, info.epoch, at_ms)?;
             Ok(Opened {
                 committed_seq,

@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_capacity.sql"),
     include_str!("schema_remote_write.sql"),
     include_str!("schema_evidence.sql"),
+    include_str!("schema_fair.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after

@@ -17,6 +17,8 @@ use crate::model::{Outcome, ResultRow, RowKind};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
+/// The longest probe interval an agent may declare, ms.
+const MAX_INTERVAL_MS: i64 = pantau_core::probe::MAX_INTERVAL.as_millis() as i64;
 
 fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS
@@ -69,14 +71,25 @@ fn rollup_targets(
     hour: i64,
     until: i64,
 ) -> Result<Vec<RollupTarget>, StoreError> {
+    // Per agent once (its latest declaration, its first result), not per
+    // target: the cost is O(targets) index probes, not targets x targets.
+    // MATERIALIZED keeps SQLite from folding `ag` back into a per-row
+    // subquery (8,000 declarations: 13.9 s before, 0.1 s, debug build).
+    // Targets not in the agent's latest Hello are retired: they count only
+    // for hours in which they still have results.
     let mut st = conn
         .prepare_cached(
-            "SELECT t.agent_id, t.id, t.grp, t.interval_ms, t.first_seen_ms FROM target t JOIN agent a ON a.id = t.agent_id
-             WHERE a.opd_id = ?1 AND t.kind NOT IN ('bandwidth', 'link') AND (
-               (MIN(t.first_seen_ms, COALESCE((SELECT MIN(r0.observed_at_ms) FROM result r0
-                      WHERE r0.agent_id = t.agent_id AND r0.clock_flag IS NULL), t.first_seen_ms)) < ?3
-                AND t.last_declared_ms =
-                 (SELECT MAX(last_declared_ms) FROM target t2 WHERE t2.agent_id = t.agent_id))
+            "WITH ag AS MATERIALIZED (
+               SELECT a.id AS agent_id,
+                 (SELECT MAX(t2.last_declared_ms) FROM target t2 WHERE t2.agent_id = a.id) AS latest,
+                 (SELECT MIN(r0.observed_at_ms) FROM result r0
+                   WHERE r0.agent_id = a.id AND r0.clock_flag IS NULL) AS first_result
+               FROM agent a WHERE a.opd_id = ?1)
+             SELECT t.agent_id, t.id, t.grp, t.interval_ms, t.first_seen_ms
+             FROM ag JOIN target t ON t.agent_id = ag.agent_id
+             WHERE t.kind NOT IN ('bandwidth', 'link') AND (
+               (MIN(t.first_seen_ms, COALESCE(ag.first_result, t.first_seen_ms)) < ?3
+                AND t.last_declared_ms = ag.latest)
                OR EXISTS (SELECT 1 FROM result r WHERE r.agent_id = t.agent_id AND r.target_id = t.id
                           AND r.observed_at_ms >= ?2 AND r.observed_at_ms < MIN(?3, ?4)
                           AND r.clock_flag IS NULL))
@@ -88,7 +101,9 @@ fn rollup_targets(
             agent: r.get(0)?,
             id: r.get(1)?,
             grp: r.get(2)?,
-            interval_ms: r.get(3)?,
+            // A declaration stored before intervals were bounded holds
+            // for the longest allowed interval at most.
+            interval_ms: r.get::<_, i64>(3)?.clamp(0, MAX_INTERVAL_MS),
             first_seen_ms: r.get(4)?,
         })
     })
@@ -495,36 +510,42 @@ impl RollupStore for SqliteStore {
         })
     }
 
+    /// Each dirty OPD-hour is rebuilt in a transaction of its own, so the
+    /// write lock is held for one hour's results at a time; the day is
+    /// rebuilt with the last dirty hour of it in this chunk (an interrupted
+    /// chunk leaves that hour dirty, so the day is rebuilt later).
     fn rebuild_dirty(&self, limit: usize, b: &dyn RollupBuilder) -> Result<usize, StoreError> {
-        self.write(|c| {
-            let tx = write_tx(c).op("begin rollup")?;
-            let dirty: Vec<(String, i64)> = tx
-                .prepare_cached("SELECT opd_id, hour_ms FROM rollup_dirty LIMIT ?1")
-                .and_then(|mut st| {
-                    st.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect()
-                })
-                .op("read dirty")?;
-            if dirty.is_empty() {
-                return Ok(0);
-            }
-            let mut days = BTreeSet::new();
-            for (opd, hour) in &dirty {
+        let dirty: Vec<(String, i64)> = self.read(|c| {
+            c.prepare_cached(
+                "SELECT opd_id, hour_ms FROM rollup_dirty ORDER BY opd_id, hour_ms LIMIT ?1",
+            )
+            .and_then(|mut st| {
+                st.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .op("read dirty")
+        })?;
+        for (i, (opd, hour)) in dirty.iter().enumerate() {
+            let day = b.day_of(*hour);
+            let last_of_day = dirty
+                .get(i + 1)
+                .is_none_or(|(o, h)| o != opd || b.day_of(*h) != day);
+            self.write(|c| {
+                let tx = write_tx(c).op("begin rollup")?;
                 let input = hour_input(&tx, opd, *hour)?;
                 write_hour(&tx, opd, *hour, &b.hour(&input))?;
-                days.insert((opd.clone(), b.day_of(*hour)));
+                if last_of_day {
+                    rebuild_day(&tx, b, opd, day)?;
+                }
                 tx.execute(
                     "DELETE FROM rollup_dirty WHERE opd_id = ?1 AND hour_ms = ?2",
                     params![opd, hour],
                 )
                 .op("clear dirty")?;
-            }
-            for (opd, day) in days {
-                rebuild_day(&tx, b, &opd, day)?;
-            }
-            tx.commit().op("commit rollup")?;
-            Ok(dirty.len())
-        })
+                tx.commit().op("commit rollup")
+            })?;
+        }
+        Ok(dirty.len())
     }
 
     fn prune_raw(&self, before_ms: i64) -> Result<usize, StoreError> {
@@ -657,6 +678,89 @@ mod tests {
         // Later the rest of the hour has happened: rebuilt without new results.
         refresh_at(&conn, &RuleSet::default(), 480, H0 + 3 * HOUR_MS).unwrap();
         assert_eq!(group_hours(&conn)[2].1, "-".repeat(60));
+    }
+
+    #[test]
+    fn an_interval_bomb_holds_for_a_day_at_most() {
+        // A declaration stored before intervals were bounded: 2^52 ms. The
+        // rollup used to loop interval/60 000 times per result under the
+        // write lock; now a result holds for the longest allowed interval.
+        let (_d, conn) = store(H0, &[(H0 + 5 * 60_000, true, 10.0)]);
+        conn.write(|c| {
+            c.execute("UPDATE target SET interval_ms = ?1", [1_i64 << 52])
+                .op("bomb")
+        })
+        .unwrap();
+        refresh_at(&conn, &RuleSet::default(), 480, H0 + 26 * HOUR_MS).unwrap();
+        let h = group_hours(&conn);
+        assert_eq!(h.len(), 27, "{h:?}");
+        assert_eq!(h[0].1, "-".repeat(5) + &"U".repeat(55));
+        assert!(h[1..24].iter().all(|x| x.1 == "U".repeat(60)), "{h:?}");
+        // 24 h after minute 5: held up to minute 4 of hour 24, then unknown.
+        assert_eq!(h[24].1, "U".repeat(5) + &"-".repeat(55));
+        assert_eq!(h[25].1, "-".repeat(60));
+        // The hour at the cut-off has not happened yet.
+        assert_eq!(h[26].1, ">".repeat(60));
+    }
+
+    #[test]
+    fn a_stored_interval_bomb_is_bounded_by_the_migration() {
+        use super::super::{SCHEMA_VERSION, connect, migrate_to};
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = connect(dir.path()).unwrap();
+            migrate_to(&c, SCHEMA_VERSION - 1).unwrap();
+            c.execute_batch(&format!(
+                "INSERT INTO opd (id, name, created_at_ms) VALUES ('b', 'B', 0);
+                 INSERT INTO agent (id, opd_id, token_sha256, created_at_ms) VALUES ('b-1', 'b', x'01', 0);
+                 INSERT INTO target (agent_id, id, grp, kind, address, label, interval_ms, timeout_ms,
+                                     first_seen_ms, last_declared_ms)
+                   VALUES ('b-1', 'bomb', 'app', 'tcp', 'x:1', '', {}, 500, 0, 0),
+                          ('b-1', 'ok', 'app', 'tcp', 'x:1', '', 30000, 500, 0, 0);",
+                1_i64 << 52
+            ))
+            .unwrap();
+        }
+        let s = SqliteStore::open(dir.path()).unwrap();
+        let intervals: Vec<i64> = s
+            .read(|c| {
+                c.prepare("SELECT interval_ms FROM target ORDER BY id")
+                    .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+                    .op("intervals")
+            })
+            .unwrap();
+        assert_eq!(intervals, [86_400_000, 30_000]);
+    }
+
+    #[test]
+    fn retired_targets_count_only_where_they_have_results() {
+        let (_d, conn) = store(H0, &[(H0 + 60_000, true, 10.0)]);
+        conn.write(|c| {
+            // `old` was declared with `web` at H0 and dropped from the Hello
+            // at H0 + 1 h; it has one result in the first hour.
+            c.execute_batch(&format!(
+                "INSERT INTO target (agent_id, id, grp, kind, address, label, interval_ms, timeout_ms,
+                                     first_seen_ms, last_declared_ms)
+                   VALUES ('dinkes-1', 'old', 'internet', 'tcp', 'x:1', 'old', 30000, 5000, {H0}, {H0});
+                 UPDATE target SET last_declared_ms = {} WHERE id = 'web';
+                 INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms,
+                                     received_at_ms, outcome, detail, value_ms, data)
+                   VALUES ('dinkes-1', 1, 99, 'dinkes', 'old', 'tcp', {}, 0, 'ok', '', 1.0, '{{}}');",
+                H0 + HOUR_MS,
+                H0 + 120_000
+            ))
+            .op("retire")
+        })
+        .unwrap();
+        let ids = |hour: i64| -> Vec<String> {
+            conn.read(|c| rollup_targets(c, "dinkes", hour, i64::MAX))
+                .unwrap()
+                .into_iter()
+                .map(|t| t.id)
+                .collect()
+        };
+        assert_eq!(ids(H0), ["old", "web"], "history kept where it has results");
+        assert_eq!(ids(H0 + 2 * HOUR_MS), ["web"], "retired later");
     }
 
     #[test]
