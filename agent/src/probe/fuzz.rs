@@ -37,11 +37,9 @@ pub(crate) fn config(target: &str, divisor: u32) -> Config {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(DEFAULT_SEED);
     // FNV-1a of the target name: each target gets its own stream.
-    let name = target
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
+    let name = target.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     Config {
         cases: (base / divisor.max(1)).max(1),
         rng_seed: RngSeed::Fixed(seed ^ name),
@@ -70,8 +68,8 @@ pub(crate) enum Mutation {
 /// Byte values that sit on decoder boundaries (BER long-form lengths, high
 /// bits, all ones).
 const INTERESTING: &[u8] = &[
-    0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x30, 0x7f, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x88,
-    0xa2, 0xa8, 0xff,
+    0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x30, 0x7f, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x88, 0xa2,
+    0xa8, 0xff,
 ];
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -118,10 +116,7 @@ pub(crate) fn apply(mut b: Vec<u8>, muts: &[Mutation]) -> Vec<u8> {
 /// A seed input of `corpus` with 1 to 8 mutations, and which seed it was.
 pub(crate) fn mutated(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = (usize, Vec<u8>)> {
     let n = corpus.len();
-    (
-        0..n,
-        proptest::collection::vec(mutation(), 1..8),
-    )
+    (0..n, proptest::collection::vec(mutation(), 1..8))
         .prop_map(move |(i, muts)| (i, apply(corpus[i].clone(), &muts)))
 }
 
@@ -148,9 +143,7 @@ fn dns_corpus() -> Vec<Vec<u8>> {
         r
     };
     // One A record by compression pointer to the question name.
-    let a = [
-        0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 103, 1, 2, 3,
-    ];
+    let a = [0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 103, 1, 2, 3];
     vec![
         reply([0x81, 0x80], 1, &a),
         reply([0x81, 0x80], 2, &[a, a].concat()),
@@ -180,6 +173,11 @@ proptest! {
             }
         }
     }
+
+}
+
+proptest! {
+    #![proptest_config(config("dns_query_names", 2))]
 
     /// Any configured name either is refused or gives a query whose labels
     /// spell the name and that is never mistaken for a reply.

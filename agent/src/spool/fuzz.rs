@@ -47,7 +47,11 @@ static SEED: LazyLock<Seed> = LazyLock::new(|| {
             Observation {
                 target_id: format!("t{i}"),
                 observed_at: SystemTime::now(),
-                outcome: if i % 3 == 0 { Outcome::Timeout } else { Outcome::Ok },
+                outcome: if i % 3 == 0 {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Ok
+                },
                 // Long details: about ten records per segment.
                 detail: "x".repeat(300 + i as usize),
                 measurement: Measurement::Tcp {
@@ -126,7 +130,7 @@ fn seqs(s: &DiskSpool) -> Vec<u64> {
 }
 
 proptest! {
-    #![proptest_config(config("spool_segment", 50))]
+    #![proptest_config(config("spool_segment", 10))]
 
     #[test]
     fn fuzz_spool_segment(which in any::<Index>(), muts in mutations()) {
