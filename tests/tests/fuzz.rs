@@ -813,8 +813,75 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------- enrolment
+
+/// The `[[targets]]` tables of the shipped example configurations: what a
+/// collector hands an agent at enrolment (`EnrolInfo.targets_toml`).
+fn targets_corpus() -> Vec<Vec<u8>> {
+    let agent = include_str!("../../deploy/config/agent.example.toml");
+    // Only the target tables: `[[targets]]` and their `[targets.*]` parts.
+    let mut all = String::new();
+    let mut inside = false;
+    for line in agent.lines() {
+        if line.starts_with('[') {
+            inside = line.starts_with("[[targets]]") || line.starts_with("[targets.");
+        }
+        if inside {
+            all.push_str(line);
+            all.push('\n');
+        }
+    }
+    let first_two: String = all
+        .split("\n[[targets]]")
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n[[targets]]");
+    vec![all.as_bytes().to_vec(), first_two.into_bytes()]
+}
+
+proptest! {
+    #![proptest_config(config("enrol_targets_toml", 4))]
+
+    /// The agent parses the targets a collector sends at enrolment: a list
+    /// of problems that each name a key, or targets with valid, unique ids;
+    /// the same text always gives the same answer. Never a panic.
+    #[test]
+    fn fuzz_enrol_targets_toml(b in input(targets_corpus())) {
+        let text = String::from_utf8_lossy(&b);
+        let got = pantau_agent::config::targets_from_toml(&text);
+        match &got {
+            Err(problems) => {
+                prop_assert!(!problems.is_empty());
+                for p in problems {
+                    prop_assert!(!p.key.is_empty() && !p.message.is_empty(), "{:?}", p);
+                }
+            }
+            Ok(targets) => {
+                let mut ids = HashSet::new();
+                for t in targets {
+                    prop_assert!(pantau_agent::config::valid_id(&t.id), "{}", t.id);
+                    prop_assert!(ids.insert(t.id.clone()), "duplicate {}", t.id);
+                    // docs/CONFIG.md: interval at least 1 s, timeout at least 100 ms.
+                    prop_assert!(t.interval >= Duration::from_secs(1), "{:?}", t.interval);
+                    prop_assert!(t.timeout >= Duration::from_millis(100), "{:?}", t.timeout);
+                }
+            }
+        }
+        prop_assert_eq!(
+            format!("{:?}", pantau_agent::config::targets_from_toml(&text)),
+            format!("{:?}", got)
+        );
+    }
+}
+
 #[test]
 fn seeds_are_valid_and_validate() {
+    for t in targets_corpus() {
+        let text = String::from_utf8(t).expect("utf-8");
+        let targets =
+            pantau_agent::config::targets_from_toml(&text).expect("example targets are valid");
+        assert!(!targets.is_empty());
+    }
     let cat = catalogue();
     assert_eq!(cat.len(), TARGETS.len());
     let rows = validate::batch(

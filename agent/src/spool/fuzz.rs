@@ -175,7 +175,7 @@ proptest! {
         // (A first segment cut whole has no earlier segment to measure the
         // gap from: recovery counts it as corrupt bytes only.)
         let first_seg = seed.segments[0].0 == *file;
-        let gap_seen = !last_seg && !(first_seg && kept == 0);
+        let gap_seen = !(last_seg || first_seg && kept == 0);
         prop_assert_eq!(rec.lost, if gap_seen { missing } else { 0 });
         // No seq is handed out twice.
         let next = s.append(None, Observation {
