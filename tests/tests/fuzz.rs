@@ -30,7 +30,7 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, RngSeed};
 use prost::Message;
 
-const DEFAULT_CASES: u32 = 20_000;
+const DEFAULT_CASES: u32 = 50_000;
 const DEFAULT_SEED: u64 = 0x5041_4e54_4155_0012;
 const EPOCH: u64 = 0x1234_5678_9abc;
 
