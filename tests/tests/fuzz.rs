@@ -1,18 +1,21 @@
 //! Fuzzing the collector's wire boundary: protobuf decoding of what an
 //! agent sends (`AgentMessage`) and of what the collector sends back
-//! (`CollectorMessage`, read by every agent), and the ingest validation of
-//! Hello and Result batches through its public API (`ingest::validate`).
+//! (`CollectorMessage`, read by every agent), the ingest validation of
+//! Hello and Result batches through its public API (`ingest::validate`),
+//! and the agent's parsing of the targets TOML a collector hands out at
+//! enrolment.
 //!
 //! Seeds are messages built by the agent's real encoders (`pb::Result` from
-//! a spool `Record`, `wire_kind`, `SpoolState`), mutated byte by byte; the
-//! validation targets also get structured random messages with boundary
-//! values. Budget: `PANTAU_FUZZ_CASES` cases for a cheap target (default
-//! [`DEFAULT_CASES`], about a minute for the workspace's fuzz targets in a
-//! debug `cargo test` on two cores), costly targets a fraction; the seed is
-//! fixed (`PANTAU_FUZZ_SEED` overrides it). Properties: never a panic;
-//! decode gives a typed error or a message that re-encodes to itself;
-//! validation gives a typed, readable error or rows that keep what was sent
-//! and the invariants the store relies on.
+//! a spool `Record`, `wire_kind`, `SpoolState`) and the shipped example
+//! configuration, mutated byte by byte; the validation targets also get
+//! structured random messages with boundary values. Budget:
+//! `PANTAU_FUZZ_CASES` cases for a cheap target (default [`DEFAULT_CASES`],
+//! the same as the agent crate's: 60-90 s for all the workspace's fuzz
+//! targets in a debug `cargo test` on two cores), costly targets a
+//! fraction; the seed is fixed (`PANTAU_FUZZ_SEED` overrides it).
+//! Properties: never a panic; decode gives a typed error or a message that
+//! re-encodes to itself; validation gives a typed, readable error or rows
+//! that keep what was sent and the invariants the store relies on.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
