@@ -169,6 +169,7 @@ fn seed_hello() -> pb::Hello {
 }
 
 /// One measurement of every kind, as the probes produce them.
+// Long: a table of one literal per probe kind.
 fn measurements() -> Vec<(Option<ProbeKind>, &'static str, Outcome, Measurement)> {
     let ms = Duration::from_millis;
     vec![
@@ -536,6 +537,8 @@ fn text(max: usize) -> impl Strategy<Value = String> {
     ]
 }
 
+/// A random measurement of any kind, with boundary numbers.
+// Long: one strategy per measurement kind, side by side.
 fn measurement() -> BoxedStrategy<Option<pb::result::Measurement>> {
     use pb::result::Measurement as M;
     let ping = (
