@@ -53,6 +53,8 @@ cargo build --workspace --bins --locked
 # rustc-web and its arm64 standard library (installs them with apt), plus its
 # arm64 .deb; tests/tests/aarch64.rs runs it under qemu-user.
 bash deploy/cross/build-aarch64.sh
+# Fuzz targets' budget: cases of a cheap target (costly ones run a fraction).
+export PANTAU_FUZZ_CASES="${PANTAU_FUZZ_CASES:-50000}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Every test binary runs even when one fails, so a red run shows all failures.

@@ -129,12 +129,7 @@ impl EchoSocket {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|fd| recv_one(fd.get_ref(), buf)) {
                 Ok(Ok((n, from, at))) => {
-                    let start = if self.raw && !self.v6 {
-                        usize::from(buf.first().copied().unwrap_or(0) & 0x0f) * 4
-                    } else {
-                        0
-                    };
-                    if start < n {
+                    if let Some(start) = icmp_start(self.raw && !self.v6, &buf[..n]) {
                         return Ok((start, n, from, at));
                     }
                 }
@@ -147,19 +142,36 @@ impl EchoSocket {
     /// Parse an echo reply: (ident, seq). The ident is only meaningful on raw
     /// sockets (ping sockets rewrite it and demultiplex in the kernel).
     pub(crate) fn echo_reply(&self, icmp: &[u8]) -> Option<(Option<u16>, u16)> {
-        let reply_type = if self.v6 { 129 } else { 0 };
-        if icmp.len() < 8 || icmp[0] != reply_type {
-            return None;
-        }
-        let ident = u16::from_be_bytes([icmp[4], icmp[5]]);
-        let seq = u16::from_be_bytes([icmp[6], icmp[7]]);
-        Some((self.raw.then_some(ident), seq))
+        parse_echo_reply(self.v6, self.raw, icmp)
     }
 
     /// Whether replies on this socket carry the ident we sent.
     pub(crate) fn is_raw(&self) -> bool {
         self.raw
     }
+}
+
+/// Where the ICMP message starts in received bytes: raw IPv4 sockets hand
+/// over the IP header first (IHL words). `None` when no ICMP byte follows.
+pub(crate) fn icmp_start(raw_v4: bool, pkt: &[u8]) -> Option<usize> {
+    let start = if raw_v4 {
+        usize::from(pkt.first().copied().unwrap_or(0) & 0x0f) * 4
+    } else {
+        0
+    };
+    (start < pkt.len()).then_some(start)
+}
+
+/// Parse an echo reply (from its ICMP header on): (ident, seq), the ident
+/// only for raw sockets.
+pub(crate) fn parse_echo_reply(v6: bool, raw: bool, icmp: &[u8]) -> Option<(Option<u16>, u16)> {
+    let reply_type = if v6 { 129 } else { 0 };
+    if icmp.len() < 8 || icmp[0] != reply_type {
+        return None;
+    }
+    let ident = u16::from_be_bytes([icmp[4], icmp[5]]);
+    let seq = u16::from_be_bytes([icmp[6], icmp[7]]);
+    Some((raw.then_some(ident), seq))
 }
 
 /// Open a raw ICMP socket, or a ping socket without CAP_NET_RAW.

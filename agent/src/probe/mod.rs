@@ -4,6 +4,8 @@
 
 pub mod bandwidth;
 pub mod dns;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod http;
 pub mod icmp;
 pub mod link;

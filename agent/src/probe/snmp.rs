@@ -978,6 +978,10 @@ pub async fn get_v3(
 }
 
 #[cfg(test)]
+#[path = "snmp_fuzz.rs"]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -22,7 +22,7 @@ const SPACING: Duration = Duration::from_millis(10);
 
 /// What an ICMP packet says about one of our probes.
 #[derive(Debug, PartialEq, Eq)]
-enum Answer {
+pub(super) enum Answer {
     /// The target answered: echo reply (ident, seq).
     Reached(u16, u16),
     /// A router dropped the probe at TTL 0: time exceeded quoting (ident, seq).
@@ -32,7 +32,7 @@ enum Answer {
 }
 
 /// Parse an ICMP message (from its ICMP header on).
-fn parse(v6: bool, icmp: &[u8]) -> Option<Answer> {
+pub(super) fn parse(v6: bool, icmp: &[u8]) -> Option<Answer> {
     let id_seq = |b: &[u8]| {
         Some((
             u16::from_be_bytes([*b.get(4)?, *b.get(5)?]),

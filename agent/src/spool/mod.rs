@@ -687,4 +687,6 @@ fn scan_segment(path: &Path, named_first: u64, epoch: u64) -> Scan {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
