@@ -20,8 +20,8 @@ use prometheus::{
 
 use crate::model::{AgentIdentity, Outcome, ProbeKind, ResultRow, RowKind};
 
-/// Most target series one agent may create.
-pub const MAX_TARGETS_PER_AGENT: usize = 500;
+/// Most target series one agent may create: as many targets as a Hello may declare.
+pub const MAX_TARGETS_PER_AGENT: usize = pantau_core::probe::limits::MAX_TARGETS_PER_AGENT;
 
 const TARGET_LABELS: &[&str] = &["opd", "agent", "target", "group", "kind"];
 const AGENT_LABELS: &[&str] = &["opd", "agent"];
