@@ -14,6 +14,7 @@
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
 //! - [`cli`]: the one-shot commands (reports, listings, maintenance, notes).
 //! - [`remote_write`]: optional Prometheus remote-write export at observation times.
+//! - [`net`]: connection caps per source and in total, idle close (HTTP and gRPC ports).
 //! - [`process`]: the shutdown signal of the binary.
 //!
 //! Probe kinds, groups, outcomes, the id rule, config loading and CLI docs come
@@ -31,6 +32,7 @@ pub mod enrol;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod net;
 pub mod process;
 pub mod remote_write;
 pub mod report;
