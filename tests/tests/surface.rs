@@ -82,3 +82,85 @@ frame-ancestors 'none'",
         }
     }
 }
+
+/// `pantau-collector serve` on loopback port 0 under `umask 000`, as an
+/// admin's shell or a unit without `UMask=` would start it.
+fn start_with_open_umask(data_dir: &std::path::Path, extra: &[&str]) -> Collector {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 000 && exec \"$0\" \"$@\"")
+        .arg(bin("pantau-collector"))
+        .args(extra)
+        .args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pantau-collector");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("ready line");
+    let addr = |key: &str| -> SocketAddr {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+            .parse()
+            .unwrap()
+    };
+    Collector {
+        grpc: addr("grpc="),
+        http: addr("http="),
+        proc: Proc {
+            child,
+            name: "pantau-collector",
+        },
+        data_dir: data_dir.to_path_buf(),
+    }
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn data_dir_database_and_key_are_private_under_umask_000() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("srv").join("data");
+    let mut collector = start_with_open_umask(&data, &[]);
+    let (code, body) = collector.get("/healthz");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(mode(&data), 0o700, "data dir");
+    for f in [
+        "pantau.db",
+        "pantau.db-wal",
+        "pantau.db-shm",
+        "report-signing.key",
+    ] {
+        assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+    }
+    assert!(collector.proc.terminate().success());
+}
+
+#[test]
+fn example_config_binds_http_to_loopback() {
+    let c = pantau_collector::config::CollectorConfig::load(&repo(
+        "deploy/config/collector.example.toml",
+    ))
+    .expect("collector example is valid");
+    assert!(c.http_listen.ip().is_loopback(), "{}", c.http_listen);
+    // The gRPC port is the one agents reach.
+    assert!(c.grpc_listen.ip().is_unspecified(), "{}", c.grpc_listen);
+}
