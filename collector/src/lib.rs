@@ -185,6 +185,10 @@ pub async fn serve(
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
     }));
+    match net::raise_fd_limit() {
+        Ok(n) => info!(open_files = n, "file descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let http_server = web::serve(app, http, shutdown.clone());
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
     let (g, h) = tokio::join!(grpc_server, http_server);

@@ -293,6 +293,18 @@ impl tonic::transport::server::Connected for Limited<TcpStream> {
     }
 }
 
+/// Raise this process's soft limit of open files to its hard limit (the
+/// caps above assume a few thousand descriptors; many systems start
+/// processes at a soft 1024). Returns the soft limit now in force.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(std::io::Error::from)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(std::io::Error::from)?;
+    }
+    Ok(hard.max(soft))
+}
+
 /// Pause after an accept error (EMFILE and friends) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 

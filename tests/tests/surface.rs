@@ -164,3 +164,208 @@ fn example_config_binds_http_to_loopback() {
     // The gRPC port is the one agents reach.
     assert!(c.grpc_listen.ip().is_unspecified(), "{}", c.grpc_listen);
 }
+
+/// Let this test process hold `n` more sockets.
+fn allow_open_files(n: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < n {
+        assert!(
+            hard >= n,
+            "the hard limit of open files ({hard}) is under the {n} this test needs"
+        );
+        setrlimit(Resource::RLIMIT_NOFILE, n, hard).unwrap();
+    }
+}
+
+/// `count` TCP connections to `to`, spread over the loopback sources
+/// `127.0.<net>.1..=127.0.<net>.<sources>` (per-source caps see several
+/// peers, not one).
+fn connect_many(to: SocketAddr, count: usize, net: u8, sources: u8) -> Vec<std::net::TcpStream> {
+    (0..count)
+        .map(|i| {
+            let src: std::net::IpAddr =
+                std::net::Ipv4Addr::new(127, 0, net, 1 + (i % sources as usize) as u8).into();
+            let s =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            s.bind(&SocketAddr::new(src, 0).into()).unwrap();
+            s.connect_timeout(&to.into(), Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("connection {i} from {src}: {e}"));
+            s.into()
+        })
+        .collect()
+}
+
+/// Wait until the server has closed every socket: a read gives end of file
+/// or a reset. Returns how many there were.
+fn all_closed(socks: &mut [std::net::TcpStream], what: &str, limit: Duration) -> usize {
+    let deadline = std::time::Instant::now() + limit;
+    for (i, s) in socks.iter_mut().enumerate() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                // A 408 answer to a slow request, then the close.
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("{what} #{i} still open after {limit:?}: {e}"),
+            }
+        }
+    }
+    socks.len()
+}
+
+#[test]
+fn idle_and_slowloris_sockets_neither_starve_healthz_nor_agents_and_get_closed() {
+    allow_open_files(16_384);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = enrol(&data, "diskominfo", "kominfo-1");
+    let collector = Collector::start(&data);
+    let open = open_port();
+    let cfg = agent_config(
+        dir.path(),
+        "kominfo-1",
+        &collector.grpc.to_string(),
+        &token,
+        "heartbeat_interval = \"1s\"",
+        &format!(
+            "[defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\n\n\
+             [[targets]]\nid = \"tcp-open\"\ngroup = \"datacenter\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{open}\"\n\n\
+             [[targets]]\nid = \"web\"\ngroup = \"app\"\nkind = \"http\"\naddress = \"http://{}/healthz\"\n",
+            collector.http
+        ),
+    );
+    let mut agent = start_agent(&cfg);
+    let db = rusqlite::Connection::open(data.join("pantau.db")).unwrap();
+    let delivered = |since: i64| -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM result WHERE target_id IN ('tcp-open', 'web') AND received_at_ms > ?1",
+            [since],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    wait_for("the agent delivers", Duration::from_secs(40), || {
+        (delivered(0) > 0).then_some(())
+    });
+
+    // 5,000 idle sockets from ten sources, 500 slowloris clients from five.
+    let mut idle = connect_many(collector.http, 5_000, 1, 10);
+    let mut slow = connect_many(collector.http, 500, 2, 5);
+    for s in &mut slow {
+        // Headers that never end.
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: pantau\r\nX-Slow: 1\r\n");
+    }
+    let flooded_at = now_ms();
+
+    // /healthz answers, the agent's HTTP probe of it succeeds and its
+    // results keep arriving over gRPC.
+    for _ in 0..5 {
+        let (code, body) = collector.get("/healthz");
+        assert_eq!(code, 200, "{body}");
+    }
+    wait_for(
+        "agent results stored during the flood",
+        Duration::from_secs(40),
+        || (delivered(flooded_at) >= 4).then_some(()),
+    );
+    let web_ok: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM result WHERE target_id = 'web' AND outcome = 'ok' AND received_at_ms > ?1",
+            [flooded_at],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        web_ok > 0,
+        "the agent's /healthz probe failed during the flood"
+    );
+
+    // Every idle and slow socket is closed by the collector (header-read
+    // timeout for the held ones, at once for those over a cap).
+    assert_eq!(
+        all_closed(&mut slow, "slowloris socket", Duration::from_secs(60)),
+        500
+    );
+    assert_eq!(
+        all_closed(&mut idle, "idle socket", Duration::from_secs(60)),
+        5_000
+    );
+    let (code, _) = collector.get("/healthz");
+    assert_eq!(code, 200);
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn idle_and_preface_only_sockets_on_a_limited_grpc_port_get_closed_and_health_answers() {
+    use pantau_collector::net::{Incoming, Limits};
+    use tonic_health::pb::health_check_response::ServingStatus;
+    allow_open_files(16_384);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (addr, limiter) = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = Incoming::new(
+            listener,
+            Limits {
+                per_source: 64,
+                total: 1_024,
+                idle: Some(Duration::from_secs(3)),
+            },
+        );
+        let limiter = incoming.limiter().clone();
+        let (reporter, svc) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        tokio::spawn(async move {
+            let _keep = reporter;
+            tonic::transport::Server::builder()
+                .http2_keepalive_interval(Some(Duration::from_secs(60)))
+                .add_service(svc)
+                .serve_with_incoming(incoming)
+                .await
+                .unwrap();
+        });
+        (addr, limiter)
+    });
+    let mut idle = connect_many(addr, 5_000, 3, 10);
+    let mut preface = connect_many(addr, 200, 4, 4);
+    for s in &mut preface {
+        s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    }
+    let check = || {
+        rt.block_on(async {
+            let ch = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
+            h.check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+        })
+    };
+    assert_eq!(check(), ServingStatus::Serving as i32);
+    // Never more open than the caps allow: ten sources of 64, four of 64.
+    assert!(limiter.open() <= 10 * 64 + 4 * 64 + 1, "{}", limiter.open());
+    assert_eq!(
+        all_closed(&mut preface, "preface-only socket", Duration::from_secs(60)),
+        200
+    );
+    assert_eq!(
+        all_closed(&mut idle, "idle gRPC socket", Duration::from_secs(60)),
+        5_000
+    );
+    assert!(limiter.refused() > 0);
+    assert_eq!(check(), ServingStatus::Serving as i32);
+}
