@@ -161,7 +161,8 @@ pub async fn serve(
     tokio::spawn(watch_health(health, writer.clone(), shutdown.clone()));
     let grpc_server = ingest::server::serve(svc, health_svc, grpc, shutdown.clone());
     let settings = Arc::new(report::Settings::from_config(&cfg));
-    let key = report::sign::load_or_create_key(&cfg.data_dir).map_err(ServeError::Report)?;
+    let key =
+        report::sign::load_or_create_key_at(&cfg.signing_key_path()).map_err(ServeError::Report)?;
     let rollups: Arc<dyn ReportBackend> = store.store().clone();
     tokio::spawn(report::rollup_task(
         rollups,

@@ -369,3 +369,164 @@ fn idle_and_preface_only_sockets_on_a_limited_grpc_port_get_closed_and_health_an
     assert!(limiter.refused() > 0);
     assert_eq!(check(), ServingStatus::Serving as i32);
 }
+
+/// `report --opd all` for one day with `config`; the bundle folder.
+fn signed_report(data: &std::path::Path, config: &std::path::Path, out: &std::path::Path) {
+    let day = local_date(now_ms(), 8);
+    let (code, stdout, stderr) = collector_cli(
+        data,
+        Some(config),
+        &[
+            "report",
+            "--opd",
+            "all",
+            "--from",
+            &day,
+            "--to",
+            &day,
+            "--format",
+            "csv",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn signing_key_outside_the_data_dir_rotates_and_verify_knows_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = dir
+        .path()
+        .join("etc")
+        .join("kunci")
+        .join("report-signing.key");
+    let config = dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!("[report]\nsigning_key = \"{}\"\n", key.display()),
+    )
+    .unwrap();
+    // A target label (agent-supplied) that a spreadsheet would run, with a
+    // row break inside.
+    let token = enrol(&data, "dinkes", "dinkes-1");
+    assert!(!token.is_empty());
+    let mut evil = decl("web", "app", "http", 60_000);
+    evil.label = "=HYPERLINK(\"http://x\")\r\n=cmd|' /C calc'!A0".into();
+    declare(&data, "dinkes", "dinkes-1", vec![evil]);
+    let first = dir.path().join("b1");
+    signed_report(&data, &config, &first);
+    assert!(key.exists(), "key written at [report] signing_key");
+    assert!(
+        !data.join("report-signing.key").exists(),
+        "no key in the data dir"
+    );
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(key.parent().unwrap()), 0o700);
+
+    // The signed catalogue: every field quoted, the formula neutralised,
+    // the line break kept inside its field (no injected row).
+    let text = std::fs::read_to_string(first.join("katalog-target.csv")).unwrap();
+    assert!(
+        text.contains("\"'=HYPERLINK(\"\"http://x\"\")\r\n=cmd|' /C calc'!A0\""),
+        "{text}"
+    );
+    // A spreadsheet-grade reader (Python's csv) sees the header and one
+    // record, and no cell that starts a formula.
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import csv,sys\n\
+rows=list(csv.reader(open(sys.argv[1],newline='')))\n\
+bad=[c for r in rows for c in r if c[:1] in ('=','+','-','@','\\t','\\r')]\n\
+print(len(rows),len(bad))",
+        )
+        .arg(first.join("katalog-target.csv"))
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2 0",
+        "{}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let verify = |args: &[&str]| -> (i32, String) {
+        let mut a = vec!["verify"];
+        a.extend(args);
+        let (code, out, err) = collector_cli(&data, Some(&config), &a);
+        (code, format!("{out}{err}"))
+    };
+    let (code, out) = verify(&[first.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the expected collector key"), "{out}");
+    let old_public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("signed by Ed25519 key "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+
+    // Rotate: the old public key goes to keys/, a new key signs.
+    let (code, out, err) = collector_cli(&data, Some(&config), &["key", "rotate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&old_public), "{out}");
+    let retired = key
+        .parent()
+        .unwrap()
+        .join("keys")
+        .join(format!("{old_public}.pub"));
+    assert!(retired.exists(), "{}", retired.display());
+    let second = dir.path().join("b2");
+    signed_report(&data, &config, &second);
+    let (code, out) = verify(&[second.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        !out.contains(&old_public),
+        "new bundle signed by the new key: {out}"
+    );
+    // The old bundle still verifies, as signed by a retired key.
+    let (code, out) = verify(&[first.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("a retired key of this collector"), "{out}");
+    let (code, out, _) = collector_cli(&data, Some(&config), &["key", "show"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("retired: {old_public}")), "{out}");
+
+    // A rotation after a leak: bundles of the leaked key are refused.
+    let (code, out, err) = collector_cli(&data, Some(&config), &["key", "rotate", "--compromised"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out) = verify(&[second.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("compromised"), "{out}");
+    let (code, out) = verify(&[first.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+
+    // A stranger's bundle (another data dir and key) is refused.
+    let other = dir.path().join("other");
+    collector_cmd(&other, &["opd", "add", "dinkes", "--name", "Dinkes"]);
+    let third = dir.path().join("b3");
+    let day = local_date(now_ms(), 8);
+    let (code, _, err) = collector_cli(
+        &other,
+        None,
+        &[
+            "report",
+            "--opd",
+            "all",
+            "--from",
+            &day,
+            "--to",
+            &day,
+            "--format",
+            "csv",
+            "--out",
+            third.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out) = verify(&[third.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not by the collector's key"), "{out}");
+}
