@@ -52,6 +52,10 @@ pub struct RawReport {
     /// Where the official public key of the collector is published (a URL or
     /// a short text), printed in every report's validity box.
     pub public_key_url: Option<String>,
+    /// The report signing key file (absolute path; default
+    /// `<data_dir>/report-signing.key`); its retired public keys live in
+    /// `keys/` beside it.
+    pub signing_key: Option<PathBuf>,
     /// Sign-off block printed at the end of every report.
     pub signoff: Option<RawSignoff>,
 }
@@ -187,6 +191,18 @@ pub struct ReportConfig {
     pub public_key_url: String,
     /// Sign-off block, when configured.
     pub signoff: Option<Signoff>,
+    /// The signing key file, when not in the data directory.
+    pub signing_key: Option<PathBuf>,
+}
+
+impl CollectorConfig {
+    /// Where the report signing key lives.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.report
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::report::sign::KEY_FILE))
+    }
 }
 
 /// `[server]`
@@ -477,6 +493,16 @@ impl RawReport {
             rules,
             public_key_url,
             signoff: signoff(self.signoff, p),
+            signing_key: self.signing_key.filter(|k| {
+                let ok = k.is_absolute();
+                if !ok {
+                    p.push(Problem::new(
+                        "report.signing_key",
+                        format!("{} must be an absolute path", k.display()),
+                    ));
+                }
+                ok
+            }),
         }
     }
 }

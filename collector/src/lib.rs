@@ -14,6 +14,7 @@
 //! - [`report`]: availability rules, rollups, incidents, signed SPBE reports.
 //! - [`cli`]: the one-shot commands (reports, listings, maintenance, notes).
 //! - [`remote_write`]: optional Prometheus remote-write export at observation times.
+//! - [`net`]: connection caps per source and in total, idle close (HTTP and gRPC ports).
 //! - [`process`]: the shutdown signal of the binary.
 //!
 //! Probe kinds, groups, outcomes, the id rule, config loading and CLI docs come
@@ -31,6 +32,7 @@ pub mod enrol;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod net;
 pub mod process;
 pub mod remote_write;
 pub mod report;
@@ -159,7 +161,8 @@ pub async fn serve(
     tokio::spawn(watch_health(health, writer.clone(), shutdown.clone()));
     let grpc_server = ingest::server::serve(svc, health_svc, grpc, shutdown.clone());
     let settings = Arc::new(report::Settings::from_config(&cfg));
-    let key = report::sign::load_or_create_key(&cfg.data_dir).map_err(ServeError::Report)?;
+    let key =
+        report::sign::load_or_create_key_at(&cfg.signing_key_path()).map_err(ServeError::Report)?;
     let rollups: Arc<dyn ReportBackend> = store.store().clone();
     tokio::spawn(report::rollup_task(
         rollups,
@@ -183,6 +186,10 @@ pub async fn serve(
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
     }));
+    match net::raise_fd_limit() {
+        Ok(n) => info!(open_files = n, "file descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let http_server = web::serve(app, http, shutdown.clone());
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
     let (g, h) = tokio::join!(grpc_server, http_server);

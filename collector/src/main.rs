@@ -55,6 +55,13 @@ enum Command {
         #[command(subcommand)]
         cmd: AgentCmd,
     },
+    /// The report signing key: show it and its retired keys, or rotate it.
+    ///
+    /// Example: pantau-collector key rotate
+    Key {
+        #[command(subcommand)]
+        cmd: report_cli::KeyCmd,
+    },
     /// Quickstart: a collector on a fresh data directory plus a local agent.
     ///
     /// Example: pantau-collector demo
@@ -283,6 +290,7 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Key { cmd } => done(report_cli::key(&cfg.signing_key_path(), cmd)),
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         other => report_command(other, &cfg),
     }
@@ -326,7 +334,7 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             .map_err(|e| e.to_string()),
         }),
         Command::Verify { path, public_key } => {
-            match report_cli::verify(&cfg.data_dir, &path, public_key) {
+            match report_cli::verify(&cfg.signing_key_path(), &path, public_key) {
                 Ok(v) if v.origin_checked => {
                     println!("{}", v.message);
                     ExitCode::SUCCESS

@@ -216,13 +216,13 @@ fn bundle_recomputes_every_figure_and_verify_is_honest() {
     want.sort();
     assert_eq!(names, want);
     // The catalogue lists the silent agent's targets too.
-    let cat = std::fs::read_to_string(out.join("katalog-target.csv")).unwrap();
+    let cat = csv_plain(&std::fs::read_to_string(out.join("katalog-target.csv")).unwrap());
     assert!(cat.starts_with("agent,opd,id,group,kind,address,label,interval_ms,"));
     assert_eq!(
         cat.lines().filter(|l| l.starts_with("disdik-1,")).count(),
         4
     );
-    let raw = std::fs::read_to_string(out.join(&raw_name)).unwrap();
+    let raw = csv_plain(&std::fs::read_to_string(out.join(&raw_name)).unwrap());
     assert!(raw.starts_with(
         "agent,epoch,seq,opd,group,target,kind,observed_at_ms,agent_time_ms,clock_correction_ms,received_at_ms,"
     ));

@@ -226,7 +226,9 @@ fn csv_json_html_english_and_late_data_correction() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     seed(&data);
-    let csv = std::fs::read_to_string(report(&data, &dir.path().join("c"), "csv", &[])).unwrap();
+    let csv = csv_plain(
+        &std::fs::read_to_string(report(&data, &dir.path().join("c"), "csv", &[])).unwrap(),
+    );
     let line = csv
         .lines()
         .find(|l| l.starts_with("dinkes,") && l.contains(",internet,"))
@@ -312,7 +314,9 @@ fn csv_json_html_english_and_late_data_correction() {
         }
     }
     store_rows(&data, "dinkes", "dinkes-1", &late, DAY0 + 2 * 86_400_000);
-    let csv = std::fs::read_to_string(report(&data, &dir.path().join("c2"), "csv", &[])).unwrap();
+    let csv = csv_plain(
+        &std::fs::read_to_string(report(&data, &dir.path().join("c2"), "csv", &[])).unwrap(),
+    );
     let line = csv
         .lines()
         .find(|l| l.starts_with("dinkes,") && l.contains(",intranet,"))
@@ -349,7 +353,9 @@ fn maintenance_is_excluded_and_bad_arguments_explain_themselves() {
         ],
     );
     assert!(ok, "{e}");
-    let csv = std::fs::read_to_string(report(&data, &dir.path().join("m"), "csv", &[])).unwrap();
+    let csv = csv_plain(
+        &std::fs::read_to_string(report(&data, &dir.path().join("m"), "csv", &[])).unwrap(),
+    );
     let line = csv
         .lines()
         .find(|l| l.starts_with("dinkes,") && l.contains(",internet,"))
@@ -534,7 +540,9 @@ fn retroactive_maintenance_is_disclosed_in_every_format() {
     assert!(!findings.contains(" app "), "{findings}");
 
     // CSV: the group row, the cut-off column and the window section.
-    let csv = std::fs::read_to_string(report(&data, &dir.path().join("c"), "csv", &[])).unwrap();
+    let csv = csv_plain(
+        &std::fs::read_to_string(report(&data, &dir.path().join("c"), "csv", &[])).unwrap(),
+    );
     let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
     assert_eq!(head[6], "completeness_pct");
     assert_eq!((head[11], head[18]), ("maintenance_min", "data_until"));

@@ -155,6 +155,7 @@ address = "127.0.0.1:{closed}"
         "/api/v1/report?opd=bappeda&from={from}&to={to}&format=csv"
     ));
     assert_eq!(code, 200);
+    let csv = csv_plain(&csv);
     assert!(
         csv.starts_with("opd,opd_name,group,availability_pct"),
         "{csv}"

@@ -95,7 +95,7 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandErr
     {
         return Err(CommandError::UnknownOpd(o.clone()));
     }
-    let key = sign::load_or_create_key(&cfg.data_dir)?;
+    let key = sign::load_or_create_key_at(&cfg.signing_key_path())?;
     let scope = opd.clone().unwrap_or_else(|| "provinsi".into());
     let req = Request {
         number: a
@@ -143,41 +143,161 @@ pub struct VerifyOutcome {
 }
 
 /// `pantau-collector verify`: checks the bundle; with no `--public-key`, also
-/// compares with this collector's key when its data directory has one.
+/// checks its signer against this collector's key at `key_path` and the
+/// retired keys in `keys/` beside it (a bundle signed before a rotation
+/// still verifies; one signed by a key retired as compromised does not).
 pub fn verify(
-    data_dir: &Path,
+    key_path: &Path,
     path: &Path,
     public_key: Option<String>,
 ) -> Result<VerifyOutcome, CommandError> {
-    let local = std::fs::read_to_string(data_dir.join(sign::KEY_FILE))
-        .ok()
-        .and_then(|_| sign::load_or_create_key(data_dir).ok())
-        .map(|k| sign::public_hex(&k));
-    let expected = public_key.or(local);
-    let v = sign::verify(path, expected.as_deref())?;
-    let mut message = format!(
-        "OK: {} file(s) match the signed manifest in {}: {}\nsigned by Ed25519 key {}",
-        v.files.len(),
-        v.dir.display(),
-        v.files.join(", "),
-        v.public_key,
-    );
-    if expected.is_some() {
-        message.push_str(" (the expected collector key)");
-    } else {
-        message.push_str(&format!(
-            "\nINTEGRITAS DIPERIKSA, ASAL-USUL TIDAK: isi bundel cocok dengan manifesnya, tetapi \
+    if let Some(pk) = public_key {
+        let v = sign::verify(path, Some(&pk))?;
+        return Ok(VerifyOutcome {
+            message: format!("{} (the expected collector key)", verified_text(&v)),
+            origin_checked: true,
+        });
+    }
+    let current = sign::load_key(key_path)?.map(|k| sign::public_hex(&k));
+    let retired = sign::history(key_path)?;
+    let v = sign::verify(path, None)?;
+    let message = verified_text(&v);
+    if current.as_deref() == Some(v.public_key.as_str()) {
+        return Ok(VerifyOutcome {
+            message: format!("{message} (the expected collector key)"),
+            origin_checked: true,
+        });
+    }
+    if let Some(r) = retired.iter().find(|r| r.public_key == v.public_key) {
+        if r.compromised {
+            return Err(sign::IntegrityError::Invalid(format!(
+                "signed by key {}, retired on {} as compromised: the bundle is no proof of origin /                  ditandatangani kunci yang dipensiunkan karena bocor, bukan bukti asal-usul",
+                r.public_key, r.valid_until
+            ))
+            .into());
+        }
+        return Ok(VerifyOutcome {
+            message: format!(
+                "{message} (a retired key of this collector, valid from {} until {} / kunci lama                  kolektor ini, berlaku {} s.d. {})",
+                or_unknown(&r.valid_from),
+                r.valid_until,
+                or_unknown(&r.valid_from),
+                r.valid_until
+            ),
+            origin_checked: true,
+        });
+    }
+    if let Some(exp) = current {
+        let mut known = retired.len().to_string();
+        known.push_str(" retired");
+        return Err(sign::IntegrityError::Invalid(format!(
+            "signed by key {}, not by the collector's key {exp} nor one of its {known} keys",
+            v.public_key
+        ))
+        .into());
+    }
+    Ok(VerifyOutcome {
+        message: format!(
+            "{message}\nINTEGRITAS DIPERIKSA, ASAL-USUL TIDAK: isi bundel cocok dengan manifesnya, tetapi \
              siapa pun dapat menandatangani bundel dengan kuncinya sendiri. Bandingkan kunci di atas \
              dengan kunci publik resmi, atau ulangi dengan --public-key KUNCI-RESMI.\n\
              INTEGRITY CHECKED, ORIGIN WAS NOT: the files match the manifest, but anyone can sign a \
              bundle with their own key. Compare the key above with the official public key, or run \
              again with --public-key OFFICIAL-KEY. (exit code {EXIT_ORIGIN_NOT_CHECKED})"
+        ),
+        origin_checked: false,
+    })
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() { "?" } else { s }
+}
+
+fn verified_text(v: &sign::Verified) -> String {
+    format!(
+        "OK: {} file(s) match the signed manifest in {}: {}\nsigned by Ed25519 key {}",
+        v.files.len(),
+        v.dir.display(),
+        v.files.join(", "),
+        v.public_key,
+    )
+}
+
+/// `pantau-collector key ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeyCmd {
+    /// Print the current public key and the retired ones with their validity.
+    ///
+    /// Example: pantau-collector key show
+    Show,
+    /// Retire the current key into `keys/` beside it and create a new one;
+    /// bundles signed with the old key still verify. Restart the collector
+    /// afterwards.
+    ///
+    /// Example: pantau-collector key rotate --compromised
+    Rotate {
+        /// The old secret may have leaked: `verify` refuses bundles it signed.
+        #[arg(long)]
+        compromised: bool,
+    },
+}
+
+/// Run a `key` subcommand on the key at `key_path`.
+pub fn key(key_path: &Path, cmd: KeyCmd) -> Result<String, CommandError> {
+    match cmd {
+        KeyCmd::Show => key_show(key_path),
+        KeyCmd::Rotate { compromised } => key_rotate(key_path, compromised),
+    }
+}
+
+/// `pantau-collector key show`: the current public key and the retired ones.
+pub fn key_show(key_path: &Path) -> Result<String, CommandError> {
+    let mut out = match sign::load_key(key_path)? {
+        Some(k) => format!(
+            "kunci aktif / current key: {} ({})\n",
+            sign::public_hex(&k),
+            key_path.display()
+        ),
+        None => format!(
+            "belum ada kunci / no key yet at {} (created by the first report)\n",
+            key_path.display()
+        ),
+    };
+    for r in sign::history(key_path)? {
+        out.push_str(&format!(
+            "kunci lama / retired: {} berlaku / valid {} .. {}{}\n",
+            r.public_key,
+            or_unknown(&r.valid_from),
+            r.valid_until,
+            if r.compromised {
+                " BOCOR / COMPROMISED"
+            } else {
+                ""
+            }
         ));
     }
-    Ok(VerifyOutcome {
-        message,
-        origin_checked: expected.is_some(),
-    })
+    Ok(out)
+}
+
+/// `pantau-collector key rotate`: retire the current key into `keys/` and
+/// create a new one. The collector must be restarted to sign with it.
+pub fn key_rotate(key_path: &Path, compromised: bool) -> Result<String, CommandError> {
+    let (old, new) = sign::rotate(key_path, compromised, chrono::Utc::now())?;
+    Ok(format!(
+        "kunci baru / new key: {}\nkunci lama dipensiunkan / retired key: {} ({}{})\n\
+         Mulai ulang kolektor agar memakai kunci baru, lalu terbitkan kunci publik baru. / Restart the \
+         collector to sign with the new key, then publish the new public key.",
+        sign::public_hex(&new),
+        old.public_key,
+        sign::history_dir(key_path)
+            .join(format!("{}.pub", old.public_key))
+            .display(),
+        if compromised {
+            ", BOCOR / COMPROMISED"
+        } else {
+            ""
+        },
+    ))
 }
 
 /// `pantau-collector maintenance`.

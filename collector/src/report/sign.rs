@@ -47,40 +47,204 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IntegrityError + '_ {
     }
 }
 
-/// Load the collector's signing key, creating it on first use.
+/// Load the collector's signing key from the data directory, creating it on
+/// first use.
 pub fn load_or_create_key(data_dir: &Path) -> Result<SigningKey, IntegrityError> {
-    let path = data_dir.join(KEY_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => {
-            let bytes = hex::decode(s.trim()).map_err(|_| IntegrityError::BadKey(path.clone()))?;
-            let arr: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| IntegrityError::BadKey(path.clone()))?;
-            Ok(SigningKey::from_bytes(&arr))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
-            let secret: [u8; 32] = rand::random();
-            let key = SigningKey::from_bytes(&secret);
-            let tmp = data_dir.join(format!("{KEY_FILE}.tmp"));
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&tmp)
-                    .map_err(io(&tmp))?;
-                f.write_all(hex::encode(secret).as_bytes())
-                    .and_then(|()| f.sync_all())
-                    .map_err(io(&tmp))?;
-            }
-            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    load_or_create_key_at(&data_dir.join(KEY_FILE))
+}
+
+/// Load the signing key at `path` (`[report] signing_key`, by default
+/// `<data_dir>/report-signing.key`), creating it (mode 0600, its directory
+/// 0700 when created) on first use. A key file readable by others is
+/// tightened to 0600.
+pub fn load_or_create_key_at(path: &Path) -> Result<SigningKey, IntegrityError> {
+    match load_key(path)? {
+        Some(k) => Ok(k),
+        None => {
+            let key = SigningKey::from_bytes(&rand::random());
+            write_key(path, &key)?;
             Ok(key)
         }
-        Err(e) => Err(IntegrityError::Io { path, source: e }),
     }
+}
+
+/// The key at `path`, or `None` when there is no file.
+pub fn load_key(path: &Path) -> Result<Option<SigningKey>, IntegrityError> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(s) => {
+            let bytes =
+                hex::decode(s.trim()).map_err(|_| IntegrityError::BadKey(path.to_path_buf()))?;
+            let arr: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| IntegrityError::BadKey(path.to_path_buf()))?;
+            let mode = std::fs::metadata(path)
+                .map_err(io(path))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "signing key readable by others; tightened to 0600");
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io(path))?;
+            }
+            Ok(Some(SigningKey::from_bytes(&arr)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(IntegrityError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Write `key` to `path` atomically, mode 0600 whatever the umask.
+fn write_key(path: &Path, key: &SigningKey) -> Result<(), IntegrityError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(dir))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(KEY_FILE);
+    let tmp = dir.join(format!("{name}.tmp"));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        f.write_all(hex::encode(key.to_bytes()).as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Folder of retired public keys, beside the key file.
+pub const HISTORY_DIR: &str = "keys";
+
+/// A public key the collector signed with before a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredKey {
+    /// Public key (hex).
+    pub public_key: String,
+    /// First use (the key file's time), RFC 3339; empty when unknown.
+    pub valid_from: String,
+    /// Retired at, RFC 3339.
+    pub valid_until: String,
+    /// Retired because the secret may have leaked: bundles it signed are
+    /// no longer proof of origin.
+    pub compromised: bool,
+}
+
+impl RetiredKey {
+    fn text(&self) -> String {
+        format!(
+            "pantau-retired-key 1\npublic-key {}\nvalid-from {}\nvalid-until {}\ncompromised {}\n",
+            self.public_key, self.valid_from, self.valid_until, self.compromised
+        )
+    }
+
+    fn parse(text: &str) -> Option<RetiredKey> {
+        let mut lines = text.lines();
+        if lines.next()? != "pantau-retired-key 1" {
+            return None;
+        }
+        let mut field = |k: &str| {
+            lines
+                .next()
+                .and_then(|l| l.strip_prefix(k))
+                .and_then(|l| l.strip_prefix(' ').or(Some("")))
+                .map(str::to_string)
+        };
+        let public_key = field("public-key")?;
+        let valid_from = field("valid-from")?;
+        let valid_until = field("valid-until")?;
+        let compromised = field("compromised")? == "true";
+        (public_key.len() == 64 && hex::decode(&public_key).is_ok()).then_some(RetiredKey {
+            public_key,
+            valid_from,
+            valid_until,
+            compromised,
+        })
+    }
+}
+
+/// The history folder of the key at `key_path`.
+pub fn history_dir(key_path: &Path) -> PathBuf {
+    key_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(HISTORY_DIR)
+}
+
+/// Retired keys of the key at `key_path`, oldest first (none when there is
+/// no history folder). A damaged entry is an error, not skipped: `verify`
+/// must not silently lose a key it should know.
+pub fn history(key_path: &Path) -> Result<Vec<RetiredKey>, IntegrityError> {
+    let dir = history_dir(key_path);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&dir)(e)),
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let p = e.map_err(io(&dir))?.path();
+        if p.extension().is_none_or(|x| x != "pub") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).map_err(io(&p))?;
+        out.push(RetiredKey::parse(&text).ok_or_else(|| IntegrityError::BadKey(p.clone()))?);
+    }
+    out.sort_by(|a, b| a.valid_until.cmp(&b.valid_until));
+    Ok(out)
+}
+
+/// Retire the key at `key_path` into its history and put a new one in its
+/// place. The old secret is overwritten: old bundles stay verifiable with
+/// the public key kept in the history. Returns the retired entry and the
+/// new key.
+pub fn rotate(
+    key_path: &Path,
+    compromised: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(RetiredKey, SigningKey), IntegrityError> {
+    let old = load_key(key_path)?.ok_or_else(|| IntegrityError::Io {
+        path: key_path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no signing key to rotate"),
+    })?;
+    let rfc =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let valid_from = std::fs::metadata(key_path)
+        .and_then(|m| m.modified())
+        .map(|t| rfc(t.into()))
+        .unwrap_or_default();
+    let retired = RetiredKey {
+        public_key: public_hex(&old),
+        valid_from,
+        valid_until: rfc(now),
+        compromised,
+    };
+    let dir = history_dir(key_path);
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let entry = dir.join(format!("{}.pub", retired.public_key));
+    // The history entry is written (and synced) before the secret goes.
+    {
+        let mut f = std::fs::File::create(&entry).map_err(io(&entry))?;
+        f.write_all(retired.text().as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io(&entry))?;
+    }
+    let new = SigningKey::from_bytes(&rand::random());
+    write_key(key_path, &new)?;
+    Ok((retired, new))
 }
 
 /// Public key as hex.

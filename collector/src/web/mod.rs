@@ -12,6 +12,7 @@ mod paths;
 pub mod report;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -24,6 +25,7 @@ use serde_json::json;
 use crate::config::Display;
 use crate::ingest::writer::Writer;
 use crate::metrics::Metrics;
+use crate::net;
 use crate::store::{self, SharedStore, StoreError, api};
 
 /// Most rows one results request returns.
@@ -42,19 +44,136 @@ pub struct AppState {
     pub display: Arc<Display>,
 }
 
-/// Serve the HTTP port (`app`) on `listener` until `shutdown`.
+/// How the HTTP port treats its connections.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// Connection caps and idle close ([`net::Limits::HTTP`]).
+    pub connections: net::Limits,
+    /// A request's headers must arrive within this long, and a keep-alive
+    /// connection waiting for its next request is closed after it: the
+    /// slowloris defence.
+    pub header_read: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            connections: net::Limits::HTTP,
+            header_read: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serve the HTTP port (`app`) on `listener` until `shutdown`, with the
+/// default [`HttpLimits`].
 pub async fn serve(
     app: Router,
     listener: tokio::net::TcpListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        // The peer address, for logging refused agent tokens.
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    serve_with(app, listener, HttpLimits::default(), shutdown).await
+}
+
+/// Serve the HTTP port with `limits`: our own accept loop over
+/// [`net::Incoming`] (caps per source and in total, idle close) and hyper's
+/// HTTP/1 connection with a header-read timeout; every response gets the
+/// [`SECURITY_HEADERS`]. On `shutdown`, open connections finish their
+/// request and close.
+pub async fn serve_with(
+    app: Router,
+    listener: tokio::net::TcpListener,
+    limits: HttpLimits,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let app = app.layer(axum::middleware::map_response(security_headers));
+    let mut incoming = net::Incoming::new(listener, limits.connections);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let conn = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            c = std::future::poll_fn(|cx| incoming.poll_accept(cx)) => c,
+        };
+        conns.spawn(serve_connection(
+            app.clone(),
+            conn,
+            limits.header_read,
+            shutdown.clone(),
+        ));
+        // Reap finished connections so the set stays as small as the open ones.
+        while conns.try_join_next().is_some() {}
+    }
+    drop(incoming);
+    while conns.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// One HTTP/1 connection until it closes or `shutdown`.
+async fn serve_connection(
+    app: Router,
+    conn: net::Limited<tokio::net::TcpStream>,
+    header_read: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    use tower_service::Service as _;
+    let peer = conn.peer();
+    let svc = hyper::service::service_fn(
+        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            // The peer address, for logging refused agent tokens.
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let mut app = app.clone();
+            async move { app.call(req).await }
+        },
+    );
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read)
+        .keep_alive(true);
+    let served = builder.serve_connection(hyper_util::rt::TokioIo::new(conn), svc);
+    tokio::pin!(served);
+    let result = tokio::select! {
+        r = served.as_mut() => r,
+        _ = shutdown.cancelled() => {
+            served.as_mut().graceful_shutdown();
+            served.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %peer, error = %e, "HTTP connection ended");
+    }
+}
+
+/// Content-Security-Policy of every response. The pages are server-rendered
+/// HTML with inline `<style>`, `style=` attributes and inline SVG, one GET
+/// form to `/api/v1/report`, and no script, image, font or frame: so
+/// everything comes from this origin, styles may be inline, scripts and
+/// plugins never run, and no other site may frame a page (clickjacking).
+pub const CSP: &str = "default-src 'self'; script-src 'none'; object-src 'none'; \
+style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
+
+/// The security headers put on every HTTP response (pages, API, metrics,
+/// errors and 404s alike).
+pub const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("content-security-policy", CSP),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+
+/// Adds [`SECURITY_HEADERS`] to a response (handlers never set them, so
+/// nothing is overwritten that a handler chose).
+pub async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        h.insert(
+            header::HeaderName::from_static(name),
+            header::HeaderValue::from_static(value),
+        );
+    }
+    res
 }
 
 /// The router.

@@ -568,3 +568,43 @@ pub fn agent_config(
     .expect("write agent config");
     cfg
 }
+
+/// A Pantau CSV read back as plain comma-joined lines: checks that every
+/// field is quoted (the writer's rule), unquotes, and drops the one `'` the
+/// writer puts before a text that could run as a formula. Fields holding a
+/// comma or line break are not expected in the lines a test compares.
+pub fn csv_plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    let mut at_field_start = true;
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                out.push('\n');
+                at_field_start = true;
+            }
+            ',' => {
+                out.push(',');
+                at_field_start = true;
+            }
+            '"' if at_field_start => {
+                let mut field = String::new();
+                loop {
+                    match chars.next() {
+                        Some('"') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            field.push('"');
+                        }
+                        Some('"') => break,
+                        Some(x) => field.push(x),
+                        None => panic!("unterminated quoted field in {text:?}"),
+                    }
+                }
+                out.push_str(field.strip_prefix('\'').unwrap_or(&field));
+                at_field_start = false;
+            }
+            other => panic!("unquoted CSV field starting with {other:?} in {text:?}"),
+        }
+    }
+    out
+}

@@ -22,29 +22,24 @@ pub const MAINTENANCE: &str = "pemeliharaan.csv";
 /// README file name.
 pub const README: &str = "README.txt";
 
-/// One CSV field: quoted when it holds a separator, quote or line break.
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+use crate::report::render::csv::field;
 
-/// A stored value as CSV text: no value is empty.
+/// A stored value as one CSV field (quoted and neutralised, see
+/// [`crate::report::render::csv`]); NULL is the empty field.
 fn cell(v: &ExportValue) -> String {
     match v {
-        ExportValue::Null => String::new(),
-        ExportValue::Int(i) => i.to_string(),
-        ExportValue::Real(f) => f.to_string(),
+        ExportValue::Null => field(""),
+        ExportValue::Int(i) => field(&i.to_string()),
+        ExportValue::Real(f) => field(&f.to_string()),
         ExportValue::Text(t) => field(t),
-        ExportValue::Blob(b) => hex::encode(b),
+        ExportValue::Blob(b) => field(&hex::encode(b)),
     }
 }
 
-/// Export `what` as a CSV with `header`.
+/// Export `what` as a CSV with `header` (comma-separated names).
 fn csv(r: &dyn ReportRead, header: &str, what: Export<'_>) -> Result<Vec<u8>, StoreError> {
-    let mut out = format!("{header}\n");
+    let names: Vec<&str> = header.split(',').collect();
+    let mut out = crate::report::render::csv::line(&names);
     r.export(what, &mut |row| {
         let cells: Vec<String> = row.iter().map(cell).collect();
         out.push_str(&cells.join(","));
@@ -138,7 +133,9 @@ pub fn readme(report_files: &[String], raw: &str) -> Vec<u8> {
     format!(
         "BUNDEL BUKTI PANTAU (bertanda tangan)
 =====================================
-Semua waktu dalam milidetik sejak 1970-01-01 UTC (*_ms). Berkas CSV memakai koma dan baris judul.
+Semua waktu dalam milidetik sejak 1970-01-01 UTC (*_ms). Berkas CSV memakai koma dan baris judul;
+setiap kolom berkutip (\"), dan teks yang diawali = + - @ TAB CR atau ' diberi ' di depannya agar tidak
+dijalankan sebagai rumus oleh spreadsheet: buang satu ' di awal untuk mendapatkan teks aslinya.
 
 {reports}
     Laporan. Berkas .json selalu ada: angka yang dibandingkan oleh pantau-recompute.py.
@@ -167,7 +164,9 @@ MANIFEST.txt, MANIFEST.sig
 
 PANTAU EVIDENCE BUNDLE (signed)
 ===============================
-All times are milliseconds since 1970-01-01 UTC (*_ms). CSV files use commas and a header line.
+All times are milliseconds since 1970-01-01 UTC (*_ms). CSV files use commas and a header line;
+every field is quoted (\"), and a text starting with = + - @ TAB CR or ' has a ' put in front so that no
+spreadsheet runs it as a formula: drop one leading ' to get the original text back.
 
 {reports}: the report; the .json file is always present: the figures pantau-recompute.py compares.
 {raw}: raw results of the period (from one longest interval before it, up to meta.data_until_ms);

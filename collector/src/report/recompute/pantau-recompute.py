@@ -64,10 +64,19 @@ def one(files, prefix, suffix):
     return names[0]
 
 
+def plain(value):
+    """A CSV text as it was stored: Pantau puts a ' in front of any text that
+    starts with = + - @ TAB CR or ' (so no spreadsheet runs it as a formula);
+    dropping one leading ' undoes that exactly."""
+    return value[1:] if value.startswith("'") else value
+
+
 def rows(files, name):
     if name not in files:
         raise Unusable(f"{name} tidak ada di bundel / missing from the bundle")
-    return list(csv.DictReader(io.StringIO(files[name].decode("utf-8"))))
+    text = io.StringIO(files[name].decode("utf-8"), newline="")
+    return [{k: plain(v) if isinstance(v, str) else v for k, v in r.items()}
+            for r in csv.DictReader(text)]
 
 
 def opt_int(s):

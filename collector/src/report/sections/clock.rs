@@ -178,7 +178,9 @@ mod tests {
             rows: csv_rows(&[n]),
         }]);
         assert!(
-            s.ends_with("agent_clock,dishub,dishub-1,120,2,10800250,10800250,1\n"),
+            s.ends_with(
+                "\"agent_clock\",\"dishub\",\"dishub-1\",\"120\",\"2\",\"10800250\",\"10800250\",\"1\"\n"
+            ),
             "{s}"
         );
         assert_eq!(offset_text(-61_000, Lang::Id), "-0 j 1 mnt 1 dtk");

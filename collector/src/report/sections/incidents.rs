@@ -178,12 +178,16 @@ mod tests {
         );
         let csv = crate::report::render_as(&report(Lang::Id), crate::report::Format::Csv);
         let csv = String::from_utf8(csv).unwrap();
-        let lines: Vec<&str> = csv.lines().filter(|l| l.starts_with("incident,")).collect();
+        let lines: Vec<&str> = csv
+            .lines()
+            .filter(|l| l.starts_with("\"incident\","))
+            .collect();
+        // Every field quoted (see render::csv).
         assert_eq!(
             lines,
             [
-                "incident,dinkes,datacenter,2026-11-17T08:00:00+08:00,2026-11-17T08:20:00+08:00,20,false,intranet_link,pusdat",
-                "incident,dinkes,datacenter,2026-11-17T08:00:00+08:00,,54,true,intranet_link,pusdat",
+                r#""incident","dinkes","datacenter","2026-11-17T08:00:00+08:00","2026-11-17T08:20:00+08:00","20","false","intranet_link","pusdat""#,
+                r#""incident","dinkes","datacenter","2026-11-17T08:00:00+08:00","","54","true","intranet_link","pusdat""#,
             ]
         );
     }

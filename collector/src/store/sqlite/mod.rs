@@ -77,11 +77,68 @@ pub fn text_enum<T>(
     })
 }
 
+/// Mode of the data directory: only the collector's user may list it.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of the database, its WAL and shared-memory files (and keys).
+pub const FILE_MODE: u32 = 0o600;
+
 fn create_dir(data_dir: &Path) -> Result<(), StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+    use std::os::unix::fs::DirBuilderExt;
+    let err = |source| StoreError::DataDir {
         path: data_dir.to_path_buf(),
         source,
-    })
+    };
+    // The mode holds for every directory created here, whatever the umask
+    // (an umask only removes bits, and 0700 has none it could add).
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(data_dir)
+        .map_err(err)?;
+    tighten(data_dir, DIR_MODE).map_err(err)
+}
+
+/// Remove group and other bits from an existing `path` (created before this
+/// rule, or by hand); never adds a bit.
+fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let now = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    if now & !mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), from = format!("{now:o}"), to = format!("{:o}", now & mode),
+            "permissions too open; tightened");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(now & mode))?;
+    }
+    Ok(())
+}
+
+/// Create the database file 0600 before SQLite opens it: SQLite creates a
+/// new file 0644 minus the umask and gives its `-wal` and `-shm` files the
+/// database file's mode, so this one mode covers all three. Existing files
+/// are tightened.
+fn secure_db_files(data_dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let db = data_dir.join(DB_FILE);
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::DataDir { path, source }
+    };
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(FILE_MODE)
+        .open(&db)
+        .map_err(err(&db))?;
+    for p in [
+        db.clone(),
+        data_dir.join(format!("{DB_FILE}-wal")),
+        data_dir.join(format!("{DB_FILE}-shm")),
+    ] {
+        match tighten(&p, FILE_MODE) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            r => r.map_err(err(&p))?,
+        }
+    }
+    Ok(())
 }
 
 fn connect(data_dir: &Path) -> Result<Connection, StoreError> {
@@ -99,6 +156,7 @@ fn connect(data_dir: &Path) -> Result<Connection, StoreError> {
 /// connection: for the one-shot commands, tests and benches.
 pub fn open_connection(data_dir: &Path) -> Result<Connection, StoreError> {
     create_dir(data_dir)?;
+    secure_db_files(data_dir)?;
     let conn = connect(data_dir)?;
     migrate(&conn)?;
     Ok(conn)
@@ -228,6 +286,43 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn loose_data_dir_and_database_are_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        drop(SqliteStore::open(&data).unwrap());
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join(DB_FILE)), 0o600);
+        // Opened before this rule, or loosened by hand.
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for f in [DB_FILE.to_string(), format!("{DB_FILE}-wal")] {
+            let p = data.join(f);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
+        let s = SqliteStore::open(&data).unwrap();
+        s.write(|c| c.execute_batch("CREATE TABLE t (x)").op("write"))
+            .unwrap();
+        assert_eq!(mode(&data), 0o700);
+        for f in [
+            DB_FILE.to_string(),
+            format!("{DB_FILE}-wal"),
+            format!("{DB_FILE}-shm"),
+        ] {
+            assert_eq!(mode(&data.join(&f)), 0o600, "{f}");
+        }
+    }
 
     #[test]
     fn readers_are_pooled_read_only_and_see_committed_writes() {
