@@ -330,7 +330,7 @@ contracted_mbps = 25
 id = "gw-agent"
 heartbeat_interval = "1h"
 [collector]
-url = "http://127.0.0.1:7470"
+url = "https://127.0.0.1:7470"
 token = "{token}"
 [spool]
 dir = "{spool}"
