@@ -47,6 +47,8 @@ fn start_logged(data: &Path, log: &Path) -> Collector {
             .parse()
             .unwrap()
     };
+    let grpc: std::net::SocketAddr = addr("grpc=");
+    register_ca(&grpc.to_string(), data);
     Collector {
         grpc: addr("grpc="),
         http: addr("http="),
