@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         cmd: AgentCmd,
     },
+    /// The built-in CA of the agents' gRPC port (TLS).
+    Ca {
+        #[command(subcommand)]
+        cmd: pantau_collector::cli::ca::CaCmd,
+    },
     /// Quickstart: a collector on a fresh data directory plus a local agent.
     ///
     /// Example: pantau-collector demo
@@ -282,6 +287,11 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
             cmd,
             &mut std::io::stdout(),
             &mut std::io::stderr(),
+        )),
+        Command::Ca { cmd } => cli::exit(pantau_collector::cli::ca::ca(
+            &cfg,
+            cmd,
+            &mut std::io::stdout(),
         )),
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         other => report_command(other, &cfg),

@@ -9,6 +9,7 @@
 //!   `maintenance`, `incidents`, ...).
 
 pub mod admin;
+pub mod ca;
 pub mod report;
 
 use std::fmt::Display;
