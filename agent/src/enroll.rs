@@ -81,7 +81,8 @@ pub async fn ask_collector(
         EnrolError::Collector(format!(
             "Tidak dapat menghubungi collector di {url}: periksa alamat, port, dan firewall \
              (gRPC, biasanya port 7470).\nCannot reach the collector at {url}: check the \
-             address, the port and the firewall (gRPC, usually port 7470).\n  ({e})"
+             address, the port and the firewall (gRPC, usually port 7470).\n  ({e}){}",
+            crate::export::tls_hint(url)
         ))
     };
     let endpoint = crate::export::endpoint(url, tls)

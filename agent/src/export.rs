@@ -283,7 +283,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// What to check when a TLS connection fails.
-fn tls_hint(url: &str) -> &'static str {
+pub fn tls_hint(url: &str) -> &'static str {
     if url.starts_with("https://") {
         " (TLS: collector.url is https://, so the collector must serve TLS (not \
          [tls] insecure = true) with a certificate signed by collector.ca and naming \

@@ -612,6 +612,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tls_is_on_by_default_and_half_a_key_pair_names_the_missing_key() {
+        let d = CollectorConfig::defaults();
+        assert!(!d.tls.insecure);
+        assert_eq!(d.tls.cert_key, None);
+        let raw = RawConfig {
+            tls: RawTls {
+                cert: Some("/etc/c.crt".into()),
+                names: vec!["a b".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let problems = raw.validate().unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["tls.key", "tls.names[0]"]);
+        let raw = RawConfig {
+            tls: RawTls {
+                insecure: Some(true),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(raw.validate().unwrap().tls.insecure);
+    }
+
+    #[test]
     fn defaults_and_problems() {
         let c = CollectorConfig::defaults();
         assert_eq!(c.grpc_listen.port(), 7470);
