@@ -66,6 +66,20 @@ pub struct RawCollector {
     pub token_file: Option<PathBuf>,
     /// Most results sent in one batch.
     pub batch_max: Option<u32>,
+    /// Allow a plaintext `http://` URL (token and results readable on the network).
+    pub insecure: Option<bool>,
+    /// CA certificate (PEM) that signed the collector's certificate; without
+    /// it the public web PKI roots are used.
+    pub ca: Option<PathBuf>,
+}
+
+/// How the agent secures its connection to the collector.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CollectorTls {
+    /// `collector.insecure`: plaintext `http://` allowed.
+    pub insecure: bool,
+    /// `collector.ca`.
+    pub ca: Option<PathBuf>,
 }
 
 /// `[spool]`
@@ -113,6 +127,8 @@ pub struct AgentConfig {
     pub agent_id: String,
     /// Collector gRPC URL.
     pub collector_url: String,
+    /// TLS settings for the collector connection.
+    pub collector_tls: CollectorTls,
     /// Where the token comes from; `None` only allowed for `check`.
     pub token: Option<TokenSource>,
     /// Heartbeat interval.
@@ -256,11 +272,25 @@ impl RawConfig {
         let collector_url = self
             .collector
             .url
-            .unwrap_or_else(|| "http://127.0.0.1:7470".into());
-        if !(collector_url.starts_with("http://") || collector_url.starts_with("https://")) {
+            .unwrap_or_else(|| "https://127.0.0.1:7470".into());
+        let collector_tls = CollectorTls {
+            insecure: self.collector.insecure.unwrap_or(false),
+            ca: self.collector.ca,
+        };
+        if collector_url.starts_with("http://") {
+            if !collector_tls.insecure {
+                p.push(Problem::new(
+                    "collector.url",
+                    format!(
+                        "`{collector_url}` tanpa TLS / is plaintext: use https:// (the default), \
+                         or set collector.insecure = true to send the token and results readable"
+                    ),
+                ));
+            }
+        } else if !collector_url.starts_with("https://") {
             p.push(Problem::new(
                 "collector.url",
-                format!("`{collector_url}` must start with http:// or https://"),
+                format!("`{collector_url}` must start with https:// (or http:// with collector.insecure = true)"),
             ));
         }
         let token = match (self.collector.token, self.collector.token_file) {
@@ -321,6 +351,7 @@ impl RawConfig {
             Ok(AgentConfig {
                 agent_id,
                 collector_url,
+                collector_tls,
                 token,
                 heartbeat_interval,
                 max_concurrent_probes,
@@ -461,7 +492,8 @@ mod tests {
             ProbeSpec::Icmp(pantau_core::probe::IcmpSpec { count: 5 })
         );
         assert_eq!(c.require_token().unwrap(), "abc");
-        assert_eq!(c.collector_url, "http://127.0.0.1:7470");
+        // TLS by default: the default URL is https.
+        assert_eq!(c.collector_url, "https://127.0.0.1:7470");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct EnrolOptions {
     pub spool_dir: PathBuf,
     /// Overwrite an existing configuration.
     pub force: bool,
+    /// `--ca` and `--insecure`: how the connection is secured.
+    pub tls: config::CollectorTls,
 }
 
 /// Why enrolment stopped. Nothing was written unless the message says so.
@@ -70,19 +72,33 @@ impl EnrolError {
 
 /// Ask the collector who this token is. Errors are plain words in
 /// Bahasa Indonesia, then English.
-pub async fn ask_collector(url: &str, token: &str) -> Result<pb::EnrolInfo, EnrolError> {
+pub async fn ask_collector(
+    url: &str,
+    tls: &config::CollectorTls,
+    token: &str,
+) -> Result<pb::EnrolInfo, EnrolError> {
     let unreachable = |e: &dyn std::fmt::Display| {
         EnrolError::Collector(format!(
             "Tidak dapat menghubungi collector di {url}: periksa alamat, port, dan firewall \
              (gRPC, biasanya port 7470).\nCannot reach the collector at {url}: check the \
-             address, the port and the firewall (gRPC, usually port 7470).\n  ({e})"
+             address, the port and the firewall (gRPC, usually port 7470).\n  ({e}){}",
+            crate::export::tls_hint(url)
         ))
     };
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| unreachable(&e))?
+    let endpoint = crate::export::endpoint(url, tls)
+        .map_err(|e| EnrolError::Usage(e.to_string()))?
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(20));
-    let channel = endpoint.connect().await.map_err(|e| unreachable(&e))?;
+    let channel = endpoint.connect().await.map_err(|e| {
+        let mut text = e.to_string();
+        let mut cur = std::error::Error::source(&e);
+        while let Some(c) = cur {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cur = c.source();
+        }
+        unreachable(&text)
+    })?;
     let mut client = IngestClient::new(channel);
     let mut req = tonic::Request::new(pb::EnrolRequest {
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -146,8 +162,12 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
     let url = opts.collector.trim().trim_end_matches('/').to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) || authority(&url).is_none() {
         return Err(EnrolError::Usage(format!(
-            "--collector `{url}` bukan URL / is not a URL: write e.g. http://10.10.0.5:7470"
+            "--collector `{url}` bukan URL / is not a URL: write e.g. https://10.10.0.5:7470"
         )));
+    }
+    let mut tls = opts.tls.clone();
+    if let Some(ca) = &tls.ca {
+        tls.ca = Some(absolute("--ca", ca)?);
     }
     // The service starts in /, so relative paths are made absolute.
     let spool_abs = absolute("--spool-dir", &opts.spool_dir)?;
@@ -156,7 +176,7 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
     let token_file = path_str("--token-file", &token_abs)?;
     refuse_to_clobber(opts, &token)?;
 
-    let info = ask_collector(&url, &token).await?;
+    let info = ask_collector(&url, &tls, &token).await?;
     if !config::valid_id(&info.agent_id) {
         return Err(EnrolError::Collector(format!(
             "the collector returned an invalid agent id `{}`",
@@ -175,7 +195,7 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
             list.join("\n")
         ))
     })?;
-    let text = render_config(&info, &url, token_file, spool_dir);
+    let text = render_config(&info, &url, &tls, token_file, spool_dir)?;
 
     write_secret(&opts.token_file, &format!("{token}\n"))?;
     write_file(&opts.config, &text, 0o644)?;
@@ -190,7 +210,7 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
     let stored = cfg
         .require_token()
         .map_err(|e| EnrolError::Files(e.to_string()))?;
-    let again = ask_collector(&cfg.collector_url, &stored).await?;
+    let again = ask_collector(&cfg.collector_url, &cfg.collector_tls, &stored).await?;
     if again.agent_id != cfg.agent_id {
         return Err(EnrolError::Files(format!(
             "the collector now says agent `{}`, the configuration says `{}`",
@@ -285,7 +305,13 @@ fn quoted(s: &str) -> String {
 }
 
 /// The agent configuration written by `enroll`.
-pub fn render_config(info: &pb::EnrolInfo, url: &str, token_file: &str, spool_dir: &str) -> String {
+pub fn render_config(
+    info: &pb::EnrolInfo,
+    url: &str,
+    tls: &config::CollectorTls,
+    token_file: &str,
+    spool_dir: &str,
+) -> Result<String, EnrolError> {
     let mut s = String::new();
     let opd = if info.opd_name.is_empty() {
         info.opd_id.clone()
@@ -310,10 +336,25 @@ pub fn render_config(info: &pb::EnrolInfo, url: &str, token_file: &str, spool_di
     let _ = writeln!(
         s,
         "[collector]\n# gRPC address of the provincial collector.\nurl = {}\n\
-         # The agent token (first line), readable only by root and the agent.\ntoken_file = {}\n",
+         # The agent token (first line), readable only by root and the agent.\ntoken_file = {}",
         quoted(url),
         quoted(token_file)
     );
+    if let Some(ca) = &tls.ca {
+        let _ = writeln!(
+            s,
+            "# CA certificate that signed the collector's certificate.\nca = {}",
+            quoted(path_str("--ca", ca)?)
+        );
+    }
+    if tls.insecure {
+        let _ = writeln!(
+            s,
+            "# TIDAK AMAN / INSECURE: plaintext gRPC, token and results readable on the network.\n\
+             insecure = true"
+        );
+    }
+    s.push('\n');
     let _ = writeln!(
         s,
         "[spool]\n# Results wait here until the collector confirms them; outages lose nothing.\n\
@@ -333,7 +374,7 @@ pub fn render_config(info: &pb::EnrolInfo, url: &str, token_file: &str, spool_di
         s.push_str(info.targets_toml.trim_end());
         s.push('\n');
     }
-    s
+    Ok(s)
 }
 
 /// Write `text` to `path` through a temporary file and a rename, with `mode`.
@@ -407,17 +448,24 @@ mod tests {
         let targets = "[[targets]]\nid = \"pusat-data\"\ngroup = \"datacenter\"\nkind = \"icmp\"\n\
                        address = \"10.10.0.5\"\n\n[[targets]]\nid = \"pusat-data-tcp\"\n\
                        group = \"datacenter\"\nkind = \"tcp\"\naddress = \"10.10.0.5:7470\"\n";
+        let tls = config::CollectorTls {
+            insecure: false,
+            ca: Some("/etc/pantau/collector-ca.crt".into()),
+        };
         let text = render_config(
             &info(targets),
-            "http://10.10.0.5:7470",
+            "https://10.10.0.5:7470",
+            &tls,
             "/etc/pantau/agent.token",
             "/var/lib/pantau-agent/spool",
-        );
+        )
+        .unwrap();
         let path = dir.path().join("agent.toml");
         std::fs::write(&path, &text).unwrap();
         let cfg = AgentConfig::load(&path).unwrap();
         assert_eq!(cfg.agent_id, "dinkes-1");
-        assert_eq!(cfg.collector_url, "http://10.10.0.5:7470");
+        assert_eq!(cfg.collector_url, "https://10.10.0.5:7470");
+        assert_eq!(cfg.collector_tls, tls);
         assert_eq!(
             cfg.token,
             Some(config::TokenSource::File("/etc/pantau/agent.token".into()))
@@ -427,9 +475,17 @@ mod tests {
         assert_eq!(ids, ["pusat-data", "pusat-data-tcp"]);
         assert!(text.contains("# OPD: dinkes (Dinas Kesehatan baris baru)."));
 
-        let empty = render_config(&info(""), "http://[::1]:7470", "t", "s");
+        // Plaintext only as asked for, and then written down loudly.
+        let insecure = config::CollectorTls {
+            insecure: true,
+            ca: None,
+        };
+        let empty = render_config(&info(""), "http://[::1]:7470", &insecure, "t", "s").unwrap();
+        assert!(empty.contains("INSECURE"), "{empty}");
         std::fs::write(&path, &empty).unwrap();
-        assert!(AgentConfig::load(&path).unwrap().targets.is_empty());
+        let loaded = AgentConfig::load(&path).unwrap();
+        assert!(loaded.targets.is_empty());
+        assert_eq!(loaded.collector_tls, insecure);
     }
 
     #[test]

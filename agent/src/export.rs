@@ -47,13 +47,20 @@ pub struct LinkState {
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     /// Could not connect.
-    #[error("cannot connect to collector {url}: {source}")]
+    #[error(
+        "cannot connect to collector {url}: {}{}",
+        chain(source),
+        tls_hint(url)
+    )]
     Connect {
         /// Collector URL.
         url: String,
         /// Cause.
         source: tonic::transport::Error,
     },
+    /// The TLS settings could not be used.
+    #[error(transparent)]
+    Tls(#[from] EndpointError),
     /// The collector refused or ended the stream.
     #[error("collector {url} ended the stream: {status}")]
     Status {
@@ -193,7 +200,7 @@ async fn stream_once(
     backoff: &mut Duration,
 ) -> Result<(), StreamError> {
     let url = cfg.collector_url.as_str();
-    let Some(mut client) = connect(url, shutdown).await? else {
+    let Some(mut client) = connect(url, &cfg.collector_tls, shutdown).await? else {
         return Ok(());
     };
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(MAX_IN_FLIGHT + 2);
@@ -236,17 +243,108 @@ impl StreamError {
     }
 }
 
+/// Why the collector endpoint could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// `collector.url` is not a URI.
+    #[error("collector.url `{url}`: {source}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Cause.
+        source: tonic::transport::Error,
+    },
+    /// `collector.ca` could not be read.
+    #[error("collector.ca {path}: {source}")]
+    Ca {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TLS could not be configured.
+    #[error("collector.url `{url}`: TLS: {}", chain(source))]
+    Tls {
+        /// The URL.
+        url: String,
+        /// Cause.
+        source: tonic::transport::Error,
+    },
+    /// Plaintext without the explicit opt-in.
+    #[error(
+        "collector.url `{0}` tanpa TLS / is plaintext: use https://, or set collector.insecure = true"
+    )]
+    Plaintext(String),
+}
+
+/// An error with its causes, `a: b: c`.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
+/// What to check when a TLS connection fails.
+pub fn tls_hint(url: &str) -> &'static str {
+    if url.starts_with("https://") {
+        " (TLS: collector.url is https://, so the collector must serve TLS (not \
+         [tls] insecure = true) with a certificate signed by collector.ca and naming \
+         the URL's host; Pantau never falls back to plaintext)"
+    } else {
+        ""
+    }
+}
+
+/// The collector endpoint for `url`: TLS for `https://` (trusting
+/// `tls.ca`, or the web PKI roots without it), plaintext for `http://`
+/// only with `tls.insecure`. Never downgrades.
+pub fn endpoint(url: &str, tls: &crate::config::CollectorTls) -> Result<Endpoint, EndpointError> {
+    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|source| EndpointError::Url {
+        url: url.to_string(),
+        source,
+    })?;
+    if !url.starts_with("https://") {
+        if !tls.insecure {
+            return Err(EndpointError::Plaintext(url.to_string()));
+        }
+        warn!(collector = %url, "TIDAK AMAN / INSECURE: plaintext gRPC (collector.insecure = true); token and results are readable on the network");
+        return Ok(endpoint);
+    }
+    let mut cfg = tonic::transport::ClientTlsConfig::new().timeout(Duration::from_secs(10));
+    cfg = match &tls.ca {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|source| EndpointError::Ca {
+                path: path.clone(),
+                source,
+            })?;
+            cfg.ca_certificate(tonic::transport::Certificate::from_pem(pem))
+        }
+        None => cfg.with_webpki_roots(),
+    };
+    endpoint
+        .tls_config(cfg)
+        .map_err(|source| EndpointError::Tls {
+            url: url.to_string(),
+            source,
+        })
+}
+
 /// Connect to the collector; `None` when `shutdown` fires first.
 async fn connect(
     url: &str,
+    tls: &crate::config::CollectorTls,
     shutdown: &CancellationToken,
 ) -> Result<Option<IngestClient<Channel>>, StreamError> {
     let connect_error = |source| StreamError::Connect {
         url: url.to_string(),
         source,
     };
-    let endpoint = Endpoint::from_shared(url.to_string())
-        .map_err(connect_error)?
+    let endpoint = endpoint(url, tls)?
         .connect_timeout(Duration::from_secs(10))
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(20))

@@ -68,6 +68,12 @@ enum Command {
         /// Replace an existing configuration and token file.
         #[arg(long)]
         force: bool,
+        /// CA certificate (PEM) of the collector (`<data_dir>/tls/ca.crt` of the built-in CA).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Allow a plaintext http:// collector URL (token and results readable on the network).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Print the shell completion script.
     ///
@@ -152,6 +158,8 @@ fn main() -> ExitCode {
             token_file,
             spool_dir,
             force,
+            ca,
+            insecure,
         } => {
             let opts = pantau_agent::enroll::EnrolOptions {
                 collector,
@@ -160,6 +168,7 @@ fn main() -> ExitCode {
                 token_file,
                 spool_dir,
                 force,
+                tls: pantau_agent::config::CollectorTls { insecure, ca },
             };
             rt.block_on(async {
                 match pantau_agent::enroll::enroll(&opts).await {

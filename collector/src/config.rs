@@ -32,6 +32,64 @@ pub struct RawConfig {
     /// Optional Prometheus remote-write export.
     #[serde(default)]
     pub remote_write: crate::remote_write::RawRemoteWrite,
+    /// TLS of the agents' gRPC port.
+    #[serde(default)]
+    pub tls: RawTls,
+}
+
+/// `[tls]`: the gRPC port serves TLS unless `insecure = true`.
+#[derive(Debug, Deserialize, Default)]
+pub struct RawTls {
+    /// Serve plaintext gRPC (tokens and results readable on the wire).
+    pub insecure: Option<bool>,
+    /// The province's own server certificate (PEM chain); with `key`.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM); with `cert`.
+    pub key: Option<PathBuf>,
+    /// Extra DNS names / IP addresses for the built-in CA's server certificate.
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+/// Validated `[tls]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsConfig {
+    /// Plaintext gRPC, chosen explicitly.
+    pub insecure: bool,
+    /// Own certificate and key; `None`: the built-in CA in `<data_dir>/tls`.
+    pub cert_key: Option<(PathBuf, PathBuf)>,
+    /// Names for the built-in CA's server certificate.
+    pub names: Vec<String>,
+}
+
+impl RawTls {
+    fn validate(self, p: &mut Vec<Problem>) -> TlsConfig {
+        let cert_key = match (self.cert, self.key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => {
+                p.push(Problem::new("tls.key", "required when tls.cert is set"));
+                None
+            }
+            (None, Some(_)) => {
+                p.push(Problem::new("tls.cert", "required when tls.key is set"));
+                None
+            }
+        };
+        for (i, n) in self.names.iter().enumerate() {
+            if n.trim().is_empty() || n.contains(char::is_whitespace) {
+                p.push(Problem::new(
+                    format!("tls.names[{i}]"),
+                    format!("`{n}` is not a DNS name or IP address"),
+                ));
+            }
+        }
+        TlsConfig {
+            insecure: self.insecure.unwrap_or(false),
+            cert_key,
+            names: self.names,
+        }
+    }
 }
 
 /// `[report]`
@@ -264,6 +322,8 @@ pub struct CollectorConfig {
     pub report: ReportConfig,
     /// Remote-write export, when enabled.
     pub remote_write: Option<crate::remote_write::RemoteWriteConfig>,
+    /// TLS of the gRPC port.
+    pub tls: TlsConfig,
 }
 
 /// How times and names are shown to people. Storage is always UTC.
@@ -325,6 +385,7 @@ impl RawConfig {
         let display = self.display.validate(&mut p);
         let report = self.report.validate(&mut p);
         let remote_write = self.remote_write.validate(&mut p);
+        let tls = self.tls.validate(&mut p);
         if !p.is_empty() {
             return Err(p);
         }
@@ -340,6 +401,7 @@ impl RawConfig {
             enrol_targets,
             report,
             remote_write,
+            tls,
         })
     }
 }
@@ -574,6 +636,32 @@ fn rules_of(raw: RawRules, incident_minutes: u32, p: &mut Vec<Problem>) -> RuleS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_is_on_by_default_and_half_a_key_pair_names_the_missing_key() {
+        let d = CollectorConfig::defaults();
+        assert!(!d.tls.insecure);
+        assert_eq!(d.tls.cert_key, None);
+        let raw = RawConfig {
+            tls: RawTls {
+                cert: Some("/etc/c.crt".into()),
+                names: vec!["a b".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let problems = raw.validate().unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["tls.key", "tls.names[0]"]);
+        let raw = RawConfig {
+            tls: RawTls {
+                insecure: Some(true),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(raw.validate().unwrap().tls.insecure);
+    }
 
     #[test]
     fn defaults_and_problems() {

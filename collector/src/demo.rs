@@ -126,6 +126,8 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
     cfg.grpc_listen = g;
     cfg.http_listen = h;
 
+    // The built-in CA before the agent's configuration names its certificate.
+    let ca = crate::tls::ca_init(&data_dir, &[], true)?;
     let agent_cfg = AgentRaw {
         agent: RawAgent {
             id: Some("demo-agent".into()),
@@ -133,8 +135,10 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
             ..RawAgent::default()
         },
         collector: RawCollector {
-            url: Some(format!("http://{g}")),
+            // TLS on loopback with the built-in CA, like any other agent.
+            url: Some(format!("https://{g}")),
             token: Some(token),
+            ca: Some(crate::tls::CaFiles::in_data_dir(&data_dir).ca_cert()),
             ..RawCollector::default()
         },
         spool: RawSpool {
@@ -158,6 +162,7 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
     println!("  Metrik / metrics       : http://{h}/metrics");
     println!("  API                    : http://{h}/api/v1/targets");
     println!("  Data                   : {}", data_dir.display());
+    println!("  gRPC TLS, CA SHA-256   : {}", ca.fingerprint);
     println!("Tekan Ctrl+C untuk berhenti / press Ctrl+C to stop.");
 
     let server = tokio::spawn(crate::serve(cfg, grpc, http, shutdown.clone()));

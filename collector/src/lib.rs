@@ -37,6 +37,7 @@ pub mod process;
 pub mod remote_write;
 pub mod report;
 pub mod store;
+pub mod tls;
 pub mod web;
 
 use std::sync::Arc;
@@ -66,6 +67,9 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
+    /// The gRPC port's certificate or key could not be made or loaded.
+    #[error("TLS (gRPC): {0}")]
+    Tls(#[from] tls::TlsError),
     /// The report signing key could not be loaded.
     #[error("report signing key: {0}")]
     Report(report::sign::IntegrityError),
@@ -100,6 +104,45 @@ async fn watch_health(
             }
         }
     }
+}
+
+/// The gRPC port's TLS: the configured certificate, or the built-in CA's
+/// (made on first start when absent); `None` only with `tls.insecure`.
+pub fn grpc_tls(
+    cfg: &CollectorConfig,
+) -> Result<Option<tonic::transport::ServerTlsConfig>, ServeError> {
+    if cfg.tls.insecure {
+        tracing::warn!(
+            "TIDAK AMAN / INSECURE: gRPC tanpa TLS ([tls] insecure = true); token dan hasil \
+             agen terbaca di jaringan / plaintext gRPC: agent tokens and results are readable \
+             on the network"
+        );
+        return Ok(None);
+    }
+    let (cert, key) = match &cfg.tls.cert_key {
+        Some((c, k)) => (c.clone(), k.clone()),
+        None => {
+            let files = tls::CaFiles::in_data_dir(&cfg.data_dir);
+            if !files.server_cert().exists() || !files.server_key().exists() {
+                let mut names = cfg.tls.names.clone();
+                let ip = cfg.grpc_listen.ip();
+                if !ip.is_unspecified() {
+                    names.push(ip.to_string());
+                }
+                let info = tls::ca_init(&cfg.data_dir, &names, true)?;
+                info!(
+                    ca = %files.ca_cert().display(),
+                    fingerprint = %info.fingerprint,
+                    names = ?info.names,
+                    "built-in CA: server certificate issued"
+                );
+            }
+            (files.server_cert(), files.server_key())
+        }
+    };
+    let identity = tls::load_identity(&cert, &key)?;
+    info!(cert = %cert.display(), "gRPC serves TLS");
+    Ok(Some(ingest::server::tls_config(identity)))
 }
 
 /// Serve on already-bound listeners until `shutdown` is cancelled.
@@ -159,7 +202,8 @@ pub async fn serve(
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServer<IngestService>>().await;
     tokio::spawn(watch_health(health, writer.clone(), shutdown.clone()));
-    let grpc_server = ingest::server::serve(svc, health_svc, grpc, shutdown.clone());
+    let grpc_tls = grpc_tls(&cfg)?;
+    let grpc_server = ingest::server::serve(svc, health_svc, grpc, grpc_tls, shutdown.clone());
     let settings = Arc::new(report::Settings::from_config(&cfg));
     let key =
         report::sign::load_or_create_key_at(&cfg.signing_key_path()).map_err(ServeError::Report)?;

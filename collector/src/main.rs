@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         cmd: report_cli::KeyCmd,
     },
+    /// The built-in CA of the agents' gRPC port (TLS).
+    Ca {
+        #[command(subcommand)]
+        cmd: pantau_collector::cli::ca::CaCmd,
+    },
     /// Quickstart: a collector on a fresh data directory plus a local agent.
     ///
     /// Example: pantau-collector demo
@@ -291,6 +296,11 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
             &mut std::io::stderr(),
         )),
         Command::Key { cmd } => done(report_cli::key(&cfg.signing_key_path(), cmd)),
+        Command::Ca { cmd } => cli::exit(pantau_collector::cli::ca::ca(
+            &cfg,
+            cmd,
+            &mut std::io::stdout(),
+        )),
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         other => report_command(other, &cfg),
     }

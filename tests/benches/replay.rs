@@ -44,6 +44,7 @@ async fn run() {
     let addr = grpc.local_addr().expect("addr");
     let mut ccfg = pantau_collector::config::CollectorConfig::defaults();
     ccfg.data_dir = data.clone();
+    ccfg.tls.insecure = true;
     let stop = CancellationToken::new();
     let server = tokio::spawn(pantau_collector::serve(ccfg, grpc, http, stop.clone()));
 
@@ -64,6 +65,8 @@ async fn run() {
         collector: RawCollector {
             url: Some(format!("http://{addr}")),
             token: Some(token.clone()),
+            // Measures replay, not TLS: both sides plaintext, explicitly.
+            insecure: Some(true),
             ..RawCollector::default()
         },
         spool: RawSpool {

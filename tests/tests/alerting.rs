@@ -17,7 +17,6 @@ use pantau_proto::v1::ingest_client::IngestClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-use tonic::transport::Channel;
 
 /// `pantau-collector serve` on loopback with JSON logs written to `log`.
 fn start_logged(data: &Path, log: &Path) -> Collector {
@@ -48,6 +47,8 @@ fn start_logged(data: &Path, log: &Path) -> Collector {
             .parse()
             .unwrap()
     };
+    let grpc: std::net::SocketAddr = addr("grpc=");
+    register_ca(&grpc.to_string(), data);
     Collector {
         grpc: addr("grpc="),
         http: addr("http="),
@@ -123,11 +124,7 @@ struct Conn {
 }
 
 async fn open(grpc: std::net::SocketAddr, token: &str) -> Result<Conn, tonic::Status> {
-    let channel = Channel::from_shared(format!("http://{grpc}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = common::grpc_channel(&grpc.to_string()).await;
     let (tx, rx) = mpsc::channel(16);
     tx.send(hello("dinkes-1")).await.unwrap();
     let mut req = tonic::Request::new(ReceiverStream::new(rx));

@@ -33,6 +33,7 @@ const BINARIES: [(&str, &[&str]); 2] = [
             "serve",
             "opd",
             "agent",
+            "ca",
             "demo",
             "report",
             "verify",

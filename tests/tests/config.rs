@@ -14,6 +14,9 @@ fn example_configs_load() {
     let a = AgentConfig::load(&repo("deploy/config/agent.example.toml"))
         .expect("agent example is valid");
     assert_eq!(a.agent_id, "dinkes-kantor-1");
+    // TLS by default: the example uses https and the collector's CA.
+    assert!(a.collector_url.starts_with("https://"));
+    assert!(!a.collector_tls.insecure && a.collector_tls.ca.is_some());
     assert_eq!(a.targets.len(), 9);
     let path = a
         .targets
@@ -65,6 +68,8 @@ fn example_configs_load() {
         .expect("collector example is valid");
     assert_eq!(c.grpc_listen.port(), 7470);
     assert_eq!(c.display.zone_name, "WITA");
+    assert!(!c.tls.insecure);
+    assert_eq!(c.tls.names, ["10.10.0.5"]);
     assert_eq!(
         c.data_dir,
         std::path::PathBuf::from("/var/lib/pantau-collector")

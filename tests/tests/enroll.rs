@@ -17,6 +17,12 @@ use pantau_agent::config::{AgentConfig, ProbeSpec, TokenSource};
 use pantau_agent::model::{Group, ProbeKind};
 
 fn enroll(collector: &str, token: &str, dir: &Path, extra: &[&str]) -> Output {
+    // Trust the CA of the collector at that address, as an admin copies ca.crt.
+    let ca: Vec<std::ffi::OsString> = collector
+        .strip_prefix("https://")
+        .and_then(ca_for)
+        .map(|ca| vec!["--ca".into(), ca.into()])
+        .unwrap_or_default();
     Command::new(bin("pantau-agent"))
         .args([
             "enroll",
@@ -31,6 +37,7 @@ fn enroll(collector: &str, token: &str, dir: &Path, extra: &[&str]) -> Output {
         .arg(dir.join("etc/agent.token"))
         .arg("--spool-dir")
         .arg(dir.join("spool"))
+        .args(ca)
         .args(extra)
         .output()
         .expect("run pantau-agent enroll")
@@ -48,7 +55,7 @@ fn enroll_writes_a_working_configuration_and_the_agent_delivers() {
     let data = tempfile::tempdir().unwrap();
     let token = enrol(data.path(), "dinkes", "dinkes-1");
     let collector = Collector::start(data.path());
-    let url = format!("http://{}", collector.grpc);
+    let url = collector.agent_url();
     let dir = tempfile::tempdir().unwrap();
 
     let out = enroll(&url, &token, dir.path(), &[]);
@@ -151,7 +158,7 @@ fn a_wrong_token_or_an_unreachable_collector_writes_nothing() {
     let data = tempfile::tempdir().unwrap();
     let _token = enrol(data.path(), "bappeda", "bappeda-1");
     let collector = Collector::start(data.path());
-    let url = format!("http://{}", collector.grpc);
+    let url = collector.agent_url();
 
     let dir = tempfile::tempdir().unwrap();
     let wrong = format!("pantau_{}", "0".repeat(64));
@@ -169,7 +176,7 @@ fn a_wrong_token_or_an_unreachable_collector_writes_nothing() {
         "nothing may be written for a wrong token"
     );
 
-    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let closed = format!("https://127.0.0.1:{}", closed_port());
     let out = enroll(&closed, &wrong, dir.path(), &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -208,6 +215,7 @@ fn start_with_config(data: &Path, config: &Path) -> (Proc, String) {
         .find_map(|w| w.strip_prefix("grpc="))
         .unwrap_or_else(|| panic!("no ready line: {line:?}"))
         .to_string();
+    register_ca(&grpc, data);
     (
         Proc {
             child,
@@ -252,7 +260,7 @@ expect_status = [200, 302]
     .unwrap();
     let (_collector, grpc) = start_with_config(data.path(), &conf);
     let dir = tempfile::tempdir().unwrap();
-    let out = enroll(&format!("http://{grpc}"), &token, dir.path(), &[]);
+    let out = enroll(&format!("https://{grpc}"), &token, dir.path(), &[]);
     assert!(out.status.success(), "{:?}", text(&out));
     let cfg =
         AgentConfig::load(&dir.path().join("etc/agent.toml")).unwrap_or_else(|e| panic!("{e}"));

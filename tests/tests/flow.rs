@@ -26,6 +26,7 @@ fn results_flow_from_agent_to_sqlite_metrics_and_api() {
     let data = dir.path().join("data");
     let token = enrol(&data, "diskominfo", "kominfo-1");
     let collector = Collector::start(&data);
+    let ca = collector.ca().display().to_string();
     let open = open_port();
     let closed = closed_port();
     let dns = dns_responder();
@@ -42,7 +43,8 @@ id = "kominfo-1"
 heartbeat_interval = "1s"
 
 [collector]
-url = "http://{grpc}"
+url = "https://{grpc}"
+ca = "{ca}"
 token_file = "{token_file}"
 
 [spool]

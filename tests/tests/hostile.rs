@@ -14,7 +14,6 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::transport::Channel;
 
 fn hello(agent: &str, epoch: u64) -> pb::AgentMessage {
     pb::AgentMessage {
@@ -75,11 +74,7 @@ async fn open(
     token: Option<&str>,
     first: pb::AgentMessage,
 ) -> Result<Conn, tonic::Status> {
-    let channel = Channel::from_shared(format!("http://{grpc}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = common::grpc_channel(&grpc.to_string()).await;
     let mut client = IngestClient::new(channel).max_encoding_message_size(64 * 1024 * 1024);
     let (tx, rx) = mpsc::channel(16);
     tx.send(first).await.unwrap();
@@ -171,11 +166,7 @@ mod bytes_put {
 }
 
 async fn raw_stream(grpc: std::net::SocketAddr, token: &str, msgs: Vec<Vec<u8>>) -> tonic::Status {
-    let channel = Channel::from_shared(format!("http://{grpc}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = common::grpc_channel(&grpc.to_string()).await;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let mut req = tonic::Request::new(tokio_stream::iter(msgs));

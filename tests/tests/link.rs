@@ -321,6 +321,7 @@ contracted_mbps = 25
     };
     let (u256, _, p256, _, priv256) = V3_USERS[0];
     let (u1, _, p1, auth1, priv1) = V3_USERS[1];
+    let ca = data.join("tls").join("ca.crt").display().to_string();
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,
@@ -330,7 +331,8 @@ contracted_mbps = 25
 id = "gw-agent"
 heartbeat_interval = "1h"
 [collector]
-url = "http://127.0.0.1:7470"
+url = "https://127.0.0.1:7470"
+ca = "{ca}"
 token = "{token}"
 [spool]
 dir = "{spool}"

@@ -32,12 +32,13 @@ fn site(targets: usize, spool_extra: &str) -> Site {
             "[[targets]]\nid = \"svc-{i}\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
         ));
     }
+    let collector = collector_toml_in(&grpc, &data);
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,
         format!(
             "[agent]\nid = \"dinsos-1\"\nheartbeat_interval = \"1s\"\n\
-             [collector]\nurl = \"http://{grpc}\"\ntoken = \"{token}\"\n\
+             [collector]\n{collector}\ntoken = \"{token}\"\n\
              [spool]\ndir = \"{}\"\nfsync_interval = \"200ms\"\n{spool_extra}\n\
              [defaults]\ninterval = \"1s\"\ntimeout = \"500ms\"\n{t}",
             spool.display()
@@ -339,11 +340,7 @@ fn unwritable_store_stops_acks_reports_not_serving_and_recovers() {
     let grpc = s.grpc.clone();
     let health = move || {
         rt.block_on(async {
-            let ch = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap();
+            let ch = common::grpc_channel(&grpc.to_string()).await;
             let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
             let req = tonic_health::pb::HealthCheckRequest {
                 service: "pantau.v1.Ingest".into(),

@@ -294,7 +294,9 @@ fn debian_packages_install_verify_and_purge() {
     let enrolled = run_ok(Command::new(AGENT.binary).args([
         "enroll",
         "--collector",
-        &format!("http://{}", collector.grpc),
+        &collector.agent_url(),
+        "--ca",
+        &collector.ca().display().to_string(),
         "--token",
         &token,
     ]));

@@ -435,6 +435,7 @@ fn real_prometheus_loads_rules_and_answers_every_dashboard_query() {
     let data = dir.path().join("data");
     let token = enrol(&data, "diskominfo", "kominfo-1");
     let collector = Collector::start(&data);
+    let ca = collector.ca().display().to_string();
     let open = open_port();
     let closed = closed_port();
 
@@ -449,7 +450,8 @@ id = "kominfo-1"
 heartbeat_interval = "1s"
 
 [collector]
-url = "http://{grpc}"
+url = "https://{grpc}"
+ca = "{ca}"
 token_file = "{token_file}"
 
 [spool]

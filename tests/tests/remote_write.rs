@@ -20,7 +20,6 @@ use pantau_proto::v1::ingest_client::IngestClient;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 const MINUTE: i64 = 60_000;
 
@@ -222,11 +221,7 @@ struct Stream {
 }
 
 async fn connect(grpc: SocketAddr, token: &str, epoch: u64, now_ms: i64) -> Stream {
-    let channel = Channel::from_shared(format!("http://{grpc}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = common::grpc_channel(&grpc.to_string()).await;
     let mut client = IngestClient::new(channel);
     let (tx, rx) = mpsc::channel(16);
     let target = |id: &str, group: &str, kind: pb::ProbeKind| pb::TargetInfo {

@@ -21,12 +21,13 @@ fn the_agent_logs_backlog_replay_progress_after_reconnecting() {
             "[[targets]]\nid = \"svc-{i}\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
         ));
     }
+    let collector = common::collector_toml_in(&grpc, &data);
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,
         format!(
             "[agent]\nid = \"dinsos-1\"\nheartbeat_interval = \"1s\"\n\
-             [collector]\nurl = \"http://{grpc}\"\ntoken = \"{token}\"\n\
+             [collector]\n{collector}\ntoken = \"{token}\"\n\
              [spool]\ndir = \"{}\"\nfsync_interval = \"200ms\"\n\
              [defaults]\ninterval = \"1s\"\ntimeout = \"500ms\"\n{targets}",
             dir.path().join("spool").display()

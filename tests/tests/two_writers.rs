@@ -27,11 +27,12 @@ fn config(dir: &Path, spool: &Path, grpc: &str, token: &str, port: u16) -> PathB
             "[[targets]]\nid = \"svc-{i}\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
         ));
     }
+    let collector = collector_toml_in(grpc, &dir.join("data"));
     std::fs::write(
         &cfg,
         format!(
             "[agent]\nid = \"dinsos-1\"\nheartbeat_interval = \"1s\"\n\
-             [collector]\nurl = \"http://{grpc}\"\ntoken = \"{token}\"\n\
+             [collector]\n{collector}\ntoken = \"{token}\"\n\
              [spool]\ndir = \"{}\"\nmax_size = \"64MiB\"\nfsync_interval = \"200ms\"\n\
              [defaults]\ninterval = \"1s\"\ntimeout = \"500ms\"\n{t}",
             spool.display()

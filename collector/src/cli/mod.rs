@@ -9,6 +9,7 @@
 //!   `maintenance`, `incidents`, ...).
 
 pub mod admin;
+pub mod ca;
 pub mod report;
 
 use std::fmt::Display;
@@ -125,6 +126,8 @@ pub async fn serve(
         grpc.local_addr().map_err(ServeCommandError::LocalAddr)?,
         http.local_addr().map_err(ServeCommandError::LocalAddr)?,
     );
+    // Certificates exist (built-in CA made on first start) before the ready line.
+    crate::grpc_tls(&cfg)?;
     println!("pantau-collector listening grpc={g} http={h}");
     crate::serve(cfg, grpc, http, shutdown).await?;
     Ok(())

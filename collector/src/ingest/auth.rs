@@ -10,6 +10,14 @@ use crate::auth;
 use crate::metrics::Metrics;
 use crate::model::AgentIdentity;
 
+/// Whether the request arrived over TLS.
+fn over_tls<T>(req: &Request<T>) -> bool {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    req.extensions()
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .is_some()
+}
+
 impl IngestService {
     /// The identity behind a request's credential, or UNAUTHENTICATED.
     pub(super) async fn authenticate<T>(&self, req: &Request<T>) -> Result<AgentIdentity, Status> {
@@ -38,7 +46,13 @@ impl IngestService {
             .await
             .map_err(|e| Status::unavailable(format!("cannot check token: {e}")))?;
         match found {
-            Some((who, stored)) if auth::matches(&token, &stored) => Ok(who),
+            Some((who, stored)) if auth::matches(&token, &stored) => {
+                if !over_tls(req) {
+                    warn!(peer = %peer_text(peer), agent = %who.agent_id,
+                        "TIDAK AMAN / INSECURE: agent connected over plaintext gRPC; its token and results cross the network readable");
+                }
+                Ok(who)
+            }
             _ => Err(deny(&self.metrics)),
         }
     }

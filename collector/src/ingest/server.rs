@@ -1,5 +1,12 @@
 //! The gRPC listener: transport settings of the agents' port and the
 //! services it carries (ingest and gRPC health).
+//!
+//! Connection hygiene: TLS handshakes run per connection with a deadline
+//! ([`HANDSHAKE_TIMEOUT`]), dead peers are found by HTTP/2 and TCP
+//! keepalives, one connection carries a bounded number of streams, and
+//! [`crate::net::Incoming`] caps connections per source and in total.
+
+use std::time::Duration;
 
 use pantau_proto::v1::ingest_server::IngestServer;
 use tokio::net::TcpListener;
@@ -7,25 +14,48 @@ use tokio_util::sync::CancellationToken;
 
 use super::IngestService;
 
-/// Serve the ingest and health services on `listener` until `shutdown`.
+/// How long a client may take to finish the TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Streams one connection may open at once (an agent uses one).
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+
+/// The server's TLS: its identity (certificate chain + key).
+pub fn tls_config(identity: tonic::transport::Identity) -> tonic::transport::ServerTlsConfig {
+    tonic::transport::ServerTlsConfig::new()
+        .identity(identity)
+        .timeout(HANDSHAKE_TIMEOUT)
+}
+
+/// Serve the ingest and health services on `listener` until `shutdown`;
+/// TLS when `tls` is given, plaintext otherwise.
 pub async fn serve(
     svc: IngestService,
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
     listener: TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
+    let mut builder = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .tcp_keepalive(Some(Duration::from_secs(60)))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION));
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .add_service(health)
         .add_service(
             IngestServer::new(svc)
                 .max_decoding_message_size(pantau_proto::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(pantau_proto::MAX_MESSAGE_BYTES),
         )
+        // Caps per source and in total, idle sockets closed: one office's
+        // sockets cannot starve the others (see `net::Limits::GRPC`).
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            crate::net::Incoming::new(listener, crate::net::Limits::GRPC),
             shutdown.cancelled_owned(),
         )
         .await

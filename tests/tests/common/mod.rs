@@ -180,6 +180,7 @@ impl Collector {
                 .expect("address")
         };
         let (grpc, http) = (addr("grpc="), addr("http="));
+        register_ca(&grpc.to_string(), data_dir);
         Collector {
             proc: Proc {
                 child,
@@ -189,6 +190,16 @@ impl Collector {
             http,
             data_dir: data_dir.to_path_buf(),
         }
+    }
+
+    /// The CA certificate agents trust (the built-in CA of its data directory).
+    pub fn ca(&self) -> PathBuf {
+        self.data_dir.join("tls").join("ca.crt")
+    }
+
+    /// The URL agents use: TLS, the default.
+    pub fn agent_url(&self) -> String {
+        format!("https://{}", self.grpc)
     }
 
     /// GET a path on the HTTP listener; returns (status, body).
@@ -542,6 +553,56 @@ pub fn day_report(data: &Path, day: &str, out: &Path, format: &str, extra: &[&st
     p
 }
 
+/// Which collector (by its gRPC address) trusts which CA: the built-in CA
+/// in the data directory it was started with.
+static CAS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// Remember that the collector at `grpc` serves the built-in CA of `data_dir`.
+pub fn register_ca(grpc: &str, data_dir: &Path) {
+    let mut cas = CAS.lock().unwrap_or_else(|e| e.into_inner());
+    cas.retain(|(g, _)| g != grpc);
+    cas.push((grpc.to_string(), data_dir.join("tls").join("ca.crt")));
+}
+
+/// The CA certificate of the collector started at `grpc`, if one was.
+pub fn ca_for(grpc: &str) -> Option<PathBuf> {
+    let cas = CAS.lock().unwrap_or_else(|e| e.into_inner());
+    cas.iter().find(|(g, _)| g == grpc).map(|(_, p)| p.clone())
+}
+
+/// `[collector]` lines for an agent of the collector at `grpc`: https and
+/// its CA (without a known CA the web roots apply and the handshake fails;
+/// never plaintext).
+pub fn collector_toml(grpc: &str) -> String {
+    match ca_for(grpc) {
+        Some(ca) => format!("url = \"https://{grpc}\"\nca = \"{}\"", ca.display()),
+        None => format!("url = \"https://{grpc}\""),
+    }
+}
+
+/// [`collector_toml`] for a collector that will serve from `data_dir` at
+/// `grpc` (for configurations written before it starts).
+pub fn collector_toml_in(grpc: &str, data_dir: &Path) -> String {
+    register_ca(grpc, data_dir);
+    collector_toml(grpc)
+}
+
+/// A gRPC channel to the collector at `grpc` over TLS, trusting its CA.
+pub async fn grpc_channel(grpc: &str) -> tonic::transport::Channel {
+    let ca = ca_for(grpc).unwrap_or_else(|| panic!("no collector started at {grpc}"));
+    let pem = std::fs::read(&ca).expect("read collector CA");
+    tonic::transport::Channel::from_shared(format!("https://{grpc}"))
+        .expect("uri")
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+        )
+        .expect("tls config")
+        .connect()
+        .await
+        .expect("connect over TLS")
+}
+
 /// Write `<dir>/agent.toml` for agent `id` sending to `grpc` with the
 /// token in `<dir>/token` and its spool in `<dir>/spool`; `agent_extra` is
 /// added to the `[agent]` table (TOML lines, may be empty) and `rest`
@@ -559,8 +620,9 @@ pub fn agent_config(
     std::fs::write(
         &cfg,
         format!(
-            "[agent]\nid = \"{id}\"\n{agent_extra}\n\n[collector]\nurl = \"http://{grpc}\"\ntoken_file = \"{}\"\n\n\
+            "[agent]\nid = \"{id}\"\n{agent_extra}\n\n[collector]\n{}\ntoken_file = \"{}\"\n\n\
              [spool]\ndir = \"{}\"\n\n{rest}",
+            collector_toml(grpc),
             dir.join("token").display(),
             dir.join("spool").display(),
         ),

@@ -273,6 +273,7 @@ impl Netns {
                 .to_string()
         };
         let (grpc, http) = (field("grpc="), field("http="));
+        crate::common::register_ca(&grpc, data);
         NsCollector {
             proc: crate::common::Proc {
                 child,

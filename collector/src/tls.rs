@@ -1,0 +1,258 @@
+//! TLS of the agents' gRPC port: the built-in CA (`pantau-collector ca
+//! init`), the server identity it issues, and loading the province's own
+//! certificate and key instead.
+//!
+//! Files of the built-in CA live in `<data_dir>/tls/`: `ca.crt`, `ca.key`
+//! (0600), `server.crt`, `server.key` (0600). Agents trust `ca.crt`; its
+//! SHA-256 fingerprint is what `ca init` and `ca show` print.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use sha2::{Digest, Sha256};
+
+/// Directory of the built-in CA inside the data directory.
+pub const DIR: &str = "tls";
+/// CA certificate file name (given to agents).
+pub const CA_CERT: &str = "ca.crt";
+/// CA private key file name (0600, never leaves the collector).
+pub const CA_KEY: &str = "ca.key";
+/// Server certificate file name.
+pub const SERVER_CERT: &str = "server.crt";
+/// Server private key file name (0600).
+pub const SERVER_KEY: &str = "server.key";
+
+/// Why TLS material could not be made or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Key or certificate generation failed.
+    #[error("pembuatan sertifikat gagal / certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// A PEM file holds no certificate.
+    #[error("{0}: tidak berisi sertifikat PEM / holds no PEM certificate")]
+    NoCertificate(PathBuf),
+    /// A CA already exists and `ca init` would replace it.
+    #[error(
+        "CA sudah ada di {0}; agen yang terdaftar mempercayainya, jadi tidak ditimpa. \
+         / A CA already exists in {0}; enrolled agents trust it, so it is not replaced."
+    )]
+    CaExists(PathBuf),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
+    move |source| TlsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The files of the built-in CA under `data_dir`.
+#[derive(Debug, Clone)]
+pub struct CaFiles {
+    /// `tls/` directory.
+    pub dir: PathBuf,
+}
+
+impl CaFiles {
+    /// The files under `<data_dir>/tls`.
+    pub fn in_data_dir(data_dir: &Path) -> Self {
+        CaFiles {
+            dir: data_dir.join(DIR),
+        }
+    }
+    /// `ca.crt`.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join(CA_CERT)
+    }
+    /// `ca.key`.
+    pub fn ca_key(&self) -> PathBuf {
+        self.dir.join(CA_KEY)
+    }
+    /// `server.crt`.
+    pub fn server_cert(&self) -> PathBuf {
+        self.dir.join(SERVER_CERT)
+    }
+    /// `server.key`.
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join(SERVER_KEY)
+    }
+}
+
+/// What `ca init` made.
+#[derive(Debug, Clone)]
+pub struct CaInfo {
+    /// Where the files are.
+    pub files: CaFiles,
+    /// SHA-256 of the CA certificate (DER), colon-separated upper-case hex.
+    pub fingerprint: String,
+    /// Names and addresses in the server certificate.
+    pub names: Vec<String>,
+}
+
+/// The fixed parameters of the built-in CA. Issuing re-creates the issuer
+/// from these and the CA key (same subject and key identifier).
+fn ca_params() -> Result<CertificateParams, rcgen::Error> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(DnType::CommonName, "Pantau collector CA");
+    p.distinguished_name
+        .push(DnType::OrganizationName, "Pantau");
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(p)
+}
+
+/// Names every collector certificate carries besides the configured ones.
+pub fn default_names() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+}
+
+/// Write `contents` to `path`, mode 0600 when `secret`.
+fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), TlsError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io(path))?;
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io(path))?;
+    }
+    f.write_all(contents.as_bytes()).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Create the CA (unless one exists, then it is reused when `reuse`) and a
+/// server certificate for `names` (plus [`default_names`]).
+pub fn ca_init(data_dir: &Path, names: &[String], reuse: bool) -> Result<CaInfo, TlsError> {
+    let files = CaFiles::in_data_dir(data_dir);
+    std::fs::create_dir_all(&files.dir).map_err(io(&files.dir))?;
+    let (ca_key, ca_pem) = if files.ca_key().exists() && files.ca_cert().exists() {
+        if !reuse {
+            return Err(TlsError::CaExists(files.dir.clone()));
+        }
+        let key_pem = read(&files.ca_key())?;
+        (KeyPair::from_pem(&key_pem)?, read(&files.ca_cert())?)
+    } else {
+        let key = KeyPair::generate()?;
+        let cert = ca_params()?.self_signed(&key)?;
+        write_file(&files.ca_key(), &key.serialize_pem(), true)?;
+        write_file(&files.ca_cert(), &cert.pem(), false)?;
+        (key, cert.pem())
+    };
+    let mut all: Vec<String> = default_names();
+    for n in names {
+        if !all.contains(n) {
+            all.push(n.clone());
+        }
+    }
+    let issuer = Issuer::new(ca_params()?, &ca_key);
+    let server_key = KeyPair::generate()?;
+    let mut p = CertificateParams::new(all.clone())?;
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.distinguished_name
+        .push(DnType::CommonName, "pantau-collector");
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let cert = p.signed_by(&server_key, &issuer)?;
+    write_file(&files.server_key(), &server_key.serialize_pem(), true)?;
+    write_file(&files.server_cert(), &cert.pem(), false)?;
+    Ok(CaInfo {
+        fingerprint: fingerprint_pem(&ca_pem).ok_or(TlsError::NoCertificate(files.ca_cert()))?,
+        files,
+        names: all,
+    })
+}
+
+fn read(path: &Path) -> Result<String, TlsError> {
+    std::fs::read_to_string(path).map_err(io(path))
+}
+
+/// SHA-256 of the first certificate in a PEM text, as `AB:CD:...`.
+pub fn fingerprint_pem(pem: &str) -> Option<String> {
+    let der = first_der(pem)?;
+    Some(fingerprint_der(&der))
+}
+
+/// SHA-256 of DER bytes as colon-separated upper-case hex.
+pub fn fingerprint_der(der: &[u8]) -> String {
+    let d = Sha256::digest(der);
+    d.iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The DER of the first `CERTIFICATE` block of a PEM text.
+fn first_der(pem: &str) -> Option<Vec<u8>> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .ok()
+        .map(|c| c.to_vec())
+}
+
+/// The fingerprint of the CA certificate at `path`.
+pub fn fingerprint_file(path: &Path) -> Result<String, TlsError> {
+    fingerprint_pem(&read(path)?).ok_or_else(|| TlsError::NoCertificate(path.to_path_buf()))
+}
+
+/// The server's certificate chain and key (PEM) from `cert` and `key`.
+pub fn load_identity(cert: &Path, key: &Path) -> Result<tonic::transport::Identity, TlsError> {
+    let c = read(cert)?;
+    if first_der(&c).is_none() {
+        return Err(TlsError::NoCertificate(cert.to_path_buf()));
+    }
+    Ok(tonic::transport::Identity::from_pem(c, read(key)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_writes_ca_and_server_files_with_private_keys_0600() {
+        let d = tempfile::tempdir().unwrap();
+        let info = ca_init(d.path(), &["pantau.example.go.id".into()], false).unwrap();
+        assert_eq!(info.fingerprint.len(), 32 * 3 - 1);
+        assert_eq!(
+            fingerprint_file(&info.files.ca_cert()).unwrap(),
+            info.fingerprint
+        );
+        assert!(info.names.contains(&"pantau.example.go.id".to_string()));
+        #[cfg(unix)]
+        for f in [info.files.ca_key(), info.files.server_key()] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f:?}");
+        }
+        load_identity(&info.files.server_cert(), &info.files.server_key()).unwrap();
+        // A second init refuses to replace the CA agents trust...
+        let again = ca_init(d.path(), &[], false).unwrap_err();
+        assert!(matches!(again, TlsError::CaExists(_)), "{again}");
+        // ...and a reissue keeps it.
+        let re = ca_init(d.path(), &["10.10.0.5".into()], true).unwrap();
+        assert_eq!(re.fingerprint, info.fingerprint);
+    }
+}
