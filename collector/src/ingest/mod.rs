@@ -3,6 +3,7 @@
 //! in order once the writer has committed it.
 
 mod auth;
+mod enrol;
 pub mod clock;
 pub mod server;
 pub mod validate;
