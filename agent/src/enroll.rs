@@ -1,8 +1,11 @@
-//! `pantau-agent enroll`: install an agent in one step. The collector is asked
-//! (with the agent's token) which agent and OPD the token belongs to and which
-//! targets a new agent should probe; the token file and a complete agent
-//! configuration are written; then the written files are loaded back and the
-//! connection is checked with them.
+//! `pantau-agent enroll`: install an agent in one step. The collector is
+//! given the one-time enrolment code printed by `pantau-collector agent add`
+//! (or, to re-enrol, the agent's existing token) and answers with the agent's
+//! permanent token, which agent and OPD it is and which targets a new agent
+//! should probe. With `--ca-fingerprint` the collector's CA is pinned first
+//! ([`crate::pin`]) and written next to the configuration. The token file and
+//! a complete agent configuration are written; then the written files are
+//! loaded back and the connection is checked with them.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -28,8 +31,10 @@ const SERVICE_USER: &str = "pantau-agent";
 pub struct EnrolOptions {
     /// Collector gRPC URL, e.g. `http://10.10.0.5:7470`.
     pub collector: String,
-    /// The token printed by `pantau-collector agent add`.
-    pub token: String,
+    /// The one-time enrolment code, or the agent's existing token.
+    pub credential: Credential,
+    /// `--ca-fingerprint`: SHA-256 of the collector's CA, pinned.
+    pub ca_fingerprint: Option<String>,
     /// Where the agent configuration is written.
     pub config: PathBuf,
     /// Where the token is written (mode 0600).
@@ -40,6 +45,53 @@ pub struct EnrolOptions {
     pub force: bool,
     /// `--ca` and `--insecure`: how the connection is secured.
     pub tls: config::CollectorTls,
+}
+
+/// What the agent presents to the collector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A one-time enrolment code: exchanged for a new permanent token.
+    Code(String),
+    /// The agent's existing permanent token (re-enrolment).
+    Token(String),
+}
+
+/// Printed when the code was given on the command line.
+pub const CODE_ON_ARGV_WARNING: &str = "PERINGATAN: --code di baris perintah terlihat oleh     pengguna lain di daftar proses; pakai --code-file FILE atau --code - (stdin).
+WARNING:     --code on the command line is visible to other users in the process list; use --code-file     FILE or --code - (stdin).";
+
+/// Read the enrolment code: `-` reads a line from `stdin`, otherwise the
+/// value itself; or the first line of `file`.
+pub fn read_code(
+    code: Option<&str>,
+    file: Option<&Path>,
+    stdin: &mut dyn std::io::BufRead,
+) -> Result<Credential, EnrolError> {
+    let text = match (code, file) {
+        (Some("-"), _) => {
+            let mut line = String::new();
+            stdin.read_line(&mut line).map_err(|e| {
+                EnrolError::Usage(format!("--code -: cannot read standard input: {e}"))
+            })?;
+            line
+        }
+        (Some(c), _) => c.to_string(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| EnrolError::Usage(format!("--code-file {}: {e}", f.display())))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        (None, None) => String::new(),
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(EnrolError::Usage(
+            "Kode pendaftaran kosong / the enrolment code is empty: paste the code printed by              `pantau-collector agent add` (or `agent enrol-code`)"
+                .into(),
+        ));
+    }
+    Ok(Credential::Code(text.to_string()))
 }
 
 /// Why enrolment stopped. Nothing was written unless the message says so.
@@ -70,12 +122,13 @@ impl EnrolError {
     }
 }
 
-/// Ask the collector who this token is. Errors are plain words in
-/// Bahasa Indonesia, then English.
+/// Present the credential to the collector over `endpoint` (made for
+/// `url`). Errors are plain words in Bahasa Indonesia, then English.
+// Long: one request with a plain-language answer for every refusal.
 pub async fn ask_collector(
     url: &str,
-    tls: &config::CollectorTls,
-    token: &str,
+    endpoint: Result<tonic::transport::Endpoint, crate::export::EndpointError>,
+    credential: &Credential,
 ) -> Result<pb::EnrolInfo, EnrolError> {
     let unreachable = |e: &dyn std::fmt::Display| {
         EnrolError::Collector(format!(
@@ -85,7 +138,7 @@ pub async fn ask_collector(
             crate::export::tls_hint(url)
         ))
     };
-    let endpoint = crate::export::endpoint(url, tls)
+    let endpoint = endpoint
         .map_err(|e| EnrolError::Usage(e.to_string()))?
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(20));
@@ -107,25 +160,44 @@ pub async fn ask_collector(
             .trim()
             .to_string(),
         collector_authority: authority(url).unwrap_or_default(),
+        enrol_code: match credential {
+            Credential::Code(c) => c.clone(),
+            Credential::Token(_) => String::new(),
+        },
     });
-    let bearer = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
-        EnrolError::Usage(
-            "Token berisi karakter yang tidak sah; salin lagi dari `pantau-collector agent add`.\n\
-             The token contains characters that cannot be sent; copy it again from \
-             `pantau-collector agent add`."
-                .into(),
-        )
-    })?;
-    req.metadata_mut()
-        .insert(pantau_proto::AUTHORIZATION, bearer);
+    if let Credential::Token(token) = credential {
+        let bearer = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+            EnrolError::Usage(
+                "Token berisi karakter yang tidak sah; salin lagi dari berkas token.\n\
+                 The token contains characters that cannot be sent; copy it again from the \
+                 token file."
+                    .into(),
+            )
+        })?;
+        req.metadata_mut()
+            .insert(pantau_proto::AUTHORIZATION, bearer);
+    }
+    let is_code = matches!(credential, Credential::Code(_));
     match client.enrol(req).await {
         Ok(r) => Ok(r.into_inner()),
+        Err(s)
+            if is_code
+                && matches!(
+                    s.code(),
+                    tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                ) =>
+        {
+            Err(EnrolError::Collector(format!(
+                "Kode pendaftaran ditolak / the enrolment code was refused: {}",
+                s.message()
+            )))
+        }
         Err(s) if s.code() == tonic::Code::Unauthenticated => Err(EnrolError::Collector(
             "Token ditolak oleh collector: token salah, sudah diganti, atau agen belum \
-             didaftarkan. Minta admin provinsi menjalankan `pantau-collector agent add` dan \
-             salin token yang dicetak.\nThe collector rejected the token: it is wrong, was \
-             replaced, or the agent was never registered. Ask the province admin to run \
-             `pantau-collector agent add` and copy the printed token."
+             didaftarkan. Minta admin provinsi kode pendaftaran baru \
+             (`pantau-collector agent enrol-code`).\nThe collector rejected the token: it is \
+             wrong, was replaced, or the agent was never registered. Ask the province admin \
+             for a new enrolment code (`pantau-collector agent enrol-code`)."
                 .into(),
         )),
         Err(s) if s.code() == tonic::Code::Unimplemented => Err(EnrolError::Collector(format!(
@@ -150,11 +222,15 @@ pub fn authority(url: &str) -> Option<String> {
 }
 
 /// Run the whole enrolment; returns the report to print.
+// Long: the steps in order, each refusing before anything is written.
 pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
-    let token = opts.token.trim().to_string();
-    if token.is_empty() {
+    let credential = match &opts.credential {
+        Credential::Token(t) => Credential::Token(t.trim().to_string()),
+        Credential::Code(c) => Credential::Code(c.trim().to_string()),
+    };
+    if matches!(&credential, Credential::Token(t) | Credential::Code(t) if t.is_empty()) {
         return Err(EnrolError::Usage(
-            "--token kosong / --token is empty: paste the token printed by \
+            "--code / --token kosong / is empty: paste the enrolment code printed by \
              `pantau-collector agent add`"
                 .into(),
         ));
@@ -165,6 +241,12 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
             "--collector `{url}` bukan URL / is not a URL: write e.g. https://10.10.0.5:7470"
         )));
     }
+    let pin = match &opts.ca_fingerprint {
+        Some(fp) => {
+            Some(crate::pin::parse_fingerprint(fp).map_err(|e| EnrolError::Usage(e.to_string()))?)
+        }
+        None => None,
+    };
     let mut tls = opts.tls.clone();
     if let Some(ca) = &tls.ca {
         tls.ca = Some(absolute("--ca", ca)?);
@@ -172,17 +254,47 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
     // The service starts in /, so relative paths are made absolute.
     let spool_abs = absolute("--spool-dir", &opts.spool_dir)?;
     let token_abs = absolute("--token-file", &opts.token_file)?;
+    let ca_abs = absolute("--config", &ca_path(&opts.config))?;
     let spool_dir = path_str("--spool-dir", &spool_abs)?;
     let token_file = path_str("--token-file", &token_abs)?;
-    refuse_to_clobber(opts, &token)?;
 
-    let info = ask_collector(&url, &tls, &token).await?;
+    // Pin the CA before anything is presented or written.
+    let pinned = match &pin {
+        Some(fp) => Some(
+            crate::pin::fetch_pinned_ca(&url, fp)
+                .await
+                .map_err(|e| EnrolError::Collector(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let existing_token = match &credential {
+        Credential::Token(t) => Some(t.as_str()),
+        Credential::Code(_) => None,
+    };
+    refuse_to_clobber(opts, existing_token, pinned.as_deref())?;
+
+    let endpoint = match &pinned {
+        Some(pem) => crate::export::endpoint_with_ca(&url, pem),
+        None => crate::export::endpoint(&url, &tls),
+    };
+    let info = ask_collector(&url, endpoint, &credential).await?;
     if !config::valid_id(&info.agent_id) {
         return Err(EnrolError::Collector(format!(
             "the collector returned an invalid agent id `{}`",
             info.agent_id
         )));
     }
+    let token = match &credential {
+        Credential::Token(t) => t.clone(),
+        Credential::Code(_) if info.token.is_empty() || info.token.len() > 256 => {
+            return Err(EnrolError::Collector(
+                "Collector tidak memberi token (versi lama?); perbarui collector.\nThe \
+                 collector issued no token (too old?); upgrade the collector."
+                    .into(),
+            ));
+        }
+        Credential::Code(_) => info.token.clone(),
+    };
     let targets = config::targets_from_toml(&info.targets_toml).map_err(|problems| {
         let list: Vec<String> = problems
             .iter()
@@ -195,6 +307,10 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
             list.join("\n")
         ))
     })?;
+    if let Some(pem) = &pinned {
+        write_file(&ca_abs, pem, 0o644)?;
+        tls.ca = Some(ca_abs.clone());
+    }
     let text = render_config(&info, &url, &tls, token_file, spool_dir)?;
 
     write_secret(&opts.token_file, &format!("{token}\n"))?;
@@ -210,7 +326,12 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
     let stored = cfg
         .require_token()
         .map_err(|e| EnrolError::Files(e.to_string()))?;
-    let again = ask_collector(&cfg.collector_url, &cfg.collector_tls, &stored).await?;
+    let again = ask_collector(
+        &cfg.collector_url,
+        crate::export::endpoint(&cfg.collector_url, &cfg.collector_tls),
+        &Credential::Token(stored),
+    )
+    .await?;
     if again.agent_id != cfg.agent_id {
         return Err(EnrolError::Files(format!(
             "the collector now says agent `{}`, the configuration says `{}`",
@@ -245,6 +366,13 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
         spool_dir,
         targets.len()
     );
+    if pinned.is_some() {
+        let _ = writeln!(
+            out,
+            "  CA collector (disematkan / pinned): {}",
+            ca_abs.display()
+        );
+    }
     let _ = writeln!(
         out,
         "\nLangkah berikut / Next: systemctl enable --now pantau-agent\n\
@@ -266,7 +394,11 @@ fn path_str<'a>(flag: &str, p: &'a Path) -> Result<&'a str, EnrolError> {
 
 /// An existing configuration is kept unless --force, except the untouched
 /// example the package installs. The same for a token file holding another token.
-fn refuse_to_clobber(opts: &EnrolOptions, token: &str) -> Result<(), EnrolError> {
+fn refuse_to_clobber(
+    opts: &EnrolOptions,
+    token: Option<&str>,
+    ca_pem: Option<&str>,
+) -> Result<(), EnrolError> {
     if opts.force {
         return Ok(());
     }
@@ -287,7 +419,7 @@ fn refuse_to_clobber(opts: &EnrolOptions, token: &str) -> Result<(), EnrolError>
         )));
     }
     if let Ok(existing) = std::fs::read_to_string(&opts.token_file)
-        && existing.lines().next().map(str::trim) != Some(token)
+        && (token.is_none() || existing.lines().next().map(str::trim) != token)
         && !existing.trim().is_empty()
     {
         return Err(EnrolError::Exists(format!(
@@ -297,7 +429,23 @@ fn refuse_to_clobber(opts: &EnrolOptions, token: &str) -> Result<(), EnrolError>
             path = opts.token_file.display()
         )));
     }
+    let ca = ca_path(&opts.config);
+    if let (Some(pem), Ok(existing)) = (ca_pem, std::fs::read_to_string(&ca))
+        && existing.trim() != pem.trim()
+    {
+        return Err(EnrolError::Exists(format!(
+            "Berkas CA {path} sudah berisi CA lain; tidak ditimpa. Tambahkan --force.\n\
+             The CA file {path} already holds another CA and was left as it is. Add --force \
+             to replace it.",
+            path = ca.display()
+        )));
+    }
     Ok(())
+}
+
+/// Where a pinned CA is written: `ca.crt` next to the configuration.
+pub fn ca_path(config: &Path) -> PathBuf {
+    config.with_file_name("ca.crt")
 }
 
 fn quoted(s: &str) -> String {
@@ -439,6 +587,7 @@ mod tests {
             opd_name: "Dinas Kesehatan\nbaris baru".into(),
             targets_toml: targets.into(),
             collector_version: "0.1.0".into(),
+            ..Default::default()
         }
     }
 

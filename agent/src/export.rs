@@ -315,15 +315,38 @@ pub fn endpoint(url: &str, tls: &crate::config::CollectorTls) -> Result<Endpoint
         warn!(collector = %url, "TIDAK AMAN / INSECURE: plaintext gRPC (collector.insecure = true); token and results are readable on the network");
         return Ok(endpoint);
     }
-    let mut cfg = tonic::transport::ClientTlsConfig::new().timeout(Duration::from_secs(10));
-    cfg = match &tls.ca {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|source| EndpointError::Ca {
-                path: path.clone(),
-                source,
-            })?;
-            cfg.ca_certificate(tonic::transport::Certificate::from_pem(pem))
-        }
+    let pem = match &tls.ca {
+        Some(path) => Some(std::fs::read(path).map_err(|source| EndpointError::Ca {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    tls_endpoint(endpoint, url, pem)
+}
+
+/// An `https://` endpoint trusting only the CA certificate `ca_pem`, as
+/// `pantau-agent enroll --ca-fingerprint` connects once it has pinned it.
+pub fn endpoint_with_ca(url: &str, ca_pem: &str) -> Result<Endpoint, EndpointError> {
+    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|source| EndpointError::Url {
+        url: url.to_string(),
+        source,
+    })?;
+    if !url.starts_with("https://") {
+        return Err(EndpointError::Plaintext(url.to_string()));
+    }
+    tls_endpoint(endpoint, url, Some(ca_pem.as_bytes().to_vec()))
+}
+
+/// TLS trusting `ca_pem`, or the web PKI roots without it.
+fn tls_endpoint(
+    endpoint: Endpoint,
+    url: &str,
+    ca_pem: Option<Vec<u8>>,
+) -> Result<Endpoint, EndpointError> {
+    let cfg = tonic::transport::ClientTlsConfig::new().timeout(Duration::from_secs(10));
+    let cfg = match ca_pem {
+        Some(pem) => cfg.ca_certificate(tonic::transport::Certificate::from_pem(pem)),
         None => cfg.with_webpki_roots(),
     };
     endpoint

@@ -22,6 +22,7 @@ pub mod config;
 pub mod enroll;
 pub mod export;
 pub mod model;
+pub mod pin;
 pub mod probe;
 pub mod process;
 pub mod schedule;

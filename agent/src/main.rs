@@ -45,17 +45,32 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Enrol this machine: ask the collector who the token belongs to, write
-    /// the token file and a complete configuration, check the connection.
+    /// Enrol this machine: exchange the one-time enrolment code for the
+    /// agent's token, write the token file, the collector's CA and a complete
+    /// configuration, check the connection.
     ///
-    /// Example: pantau-agent enroll --collector http://10.10.0.5:7470 --token pantau_...
+    /// Example: pantau-agent enroll --collector https://10.10.0.5:7470 --ca-fingerprint AB:CD:... --code-file /root/pantau.code
+    #[command(group(clap::ArgGroup::new("credential").required(true).args(["code", "code_file", "token"])))]
     Enroll {
         /// Collector gRPC URL.
         #[arg(long)]
         collector: String,
-        /// The token printed by `pantau-collector agent add`.
+        /// File holding the one-time enrolment code printed by
+        /// `pantau-collector agent add` (first line).
+        #[arg(long)]
+        code_file: Option<PathBuf>,
+        /// The enrolment code; `-` reads it from standard input (a value here
+        /// is visible in the process list: prefer `-` or --code-file).
+        #[arg(long)]
+        code: Option<String>,
+        /// The agent's existing token instead of a code (to re-enrol).
         #[arg(long, env = "PANTAU_AGENT_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
+        /// SHA-256 fingerprint of the collector's CA (printed by `pantau-collector
+        /// agent add` and `ca show`): the CA is pinned and written as ca.crt
+        /// next to the configuration.
+        #[arg(long, conflicts_with_all = ["ca", "insecure"])]
+        ca_fingerprint: Option<String>,
         /// Where to write the agent configuration.
         #[arg(long, short, default_value = "/etc/pantau/agent.toml")]
         config: PathBuf,
@@ -153,7 +168,10 @@ fn main() -> ExitCode {
         }
         Command::Enroll {
             collector,
+            code_file,
+            code,
             token,
+            ca_fingerprint,
             config,
             token_file,
             spool_dir,
@@ -161,9 +179,29 @@ fn main() -> ExitCode {
             ca,
             insecure,
         } => {
+            let credential = match token {
+                Some(t) => pantau_agent::enroll::Credential::Token(t),
+                None => {
+                    if code.as_deref().is_some_and(|c| c != "-") {
+                        eprintln!("{}", pantau_agent::enroll::CODE_ON_ARGV_WARNING);
+                    }
+                    match pantau_agent::enroll::read_code(
+                        code.as_deref(),
+                        code_file.as_deref(),
+                        &mut std::io::stdin().lock(),
+                    ) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            eprintln!("pantau-agent enroll: {e}");
+                            return ExitCode::from(e.exit_code());
+                        }
+                    }
+                }
+            };
             let opts = pantau_agent::enroll::EnrolOptions {
                 collector,
-                token,
+                credential,
+                ca_fingerprint,
                 config,
                 token_file,
                 spool_dir,

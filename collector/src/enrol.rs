@@ -1,11 +1,49 @@
-//! Enrolment of new agents (`pantau-agent enroll`): the `[enrol]` section of
-//! the collector configuration, which holds the province's standard target
-//! set for new agents, and the built-in default when it is absent.
+//! Enrolment of new agents (`pantau-agent enroll`): the one-time enrolment
+//! codes, the `[enrol]` section of the collector configuration, which holds
+//! the province's standard target set for new agents, and the built-in
+//! default when it is absent.
 
 use pantau_core::ProbeKind;
 use pantau_core::confload::Problem;
 use pantau_core::probe::{self, TomlTable, TomlValue};
 use serde::Deserialize;
+
+/// How long an enrolment code is valid unless `--expires` says otherwise.
+pub const DEFAULT_CODE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Characters of an enrolment code: upper-case letters and digits without
+/// the ones easily mistaken for each other (0/O, 1/I/L, U/V).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTWXYZ23456789";
+
+/// Random characters in a code (29^25: about 121 bits).
+const CODE_CHARS: usize = 25;
+
+/// A new random enrolment code, e.g. `PE-ABCDE-FGHJK-MNPQR-STWXY-Z2345`.
+/// It is shown once and stored only as [`code_digest`].
+pub fn new_code() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let mut s = String::from("PE");
+    for i in 0..CODE_CHARS {
+        if i % 5 == 0 {
+            s.push('-');
+        }
+        s.push(char::from(
+            CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())],
+        ));
+    }
+    s
+}
+
+/// SHA-256 of a code as typed: case, spaces and dashes do not matter.
+pub fn code_digest(code: &str) -> [u8; 32] {
+    let norm: String = code
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    crate::auth::digest(&norm)
+}
 
 /// `[enrol]`
 #[derive(Debug, Deserialize, Default)]
@@ -64,6 +102,19 @@ pub fn default_targets(authority: &str, fallback: Option<std::net::SocketAddr>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_random_and_their_digest_ignores_case_and_dashes() {
+        let a = new_code();
+        assert_ne!(a, new_code());
+        assert_eq!(a.len(), 2 + CODE_CHARS + CODE_CHARS / 5);
+        assert!(a.starts_with("PE-"));
+        assert_eq!(
+            code_digest(&a),
+            code_digest(&a.to_lowercase().replace('-', " "))
+        );
+        assert_ne!(code_digest(&a), code_digest(&new_code()));
+    }
 
     #[test]
     fn the_default_probes_the_address_the_agent_used() {

@@ -119,8 +119,8 @@ pub fn grpc_tls(
         );
         return Ok(None);
     }
-    let (cert, key) = match &cfg.tls.cert_key {
-        Some((c, k)) => (c.clone(), k.clone()),
+    let (cert, key, ca) = match &cfg.tls.cert_key {
+        Some((c, k)) => (c.clone(), k.clone(), None),
         None => {
             let files = tls::CaFiles::in_data_dir(&cfg.data_dir);
             if !files.server_cert().exists() || !files.server_key().exists() {
@@ -137,10 +137,15 @@ pub fn grpc_tls(
                     "built-in CA: server certificate issued"
                 );
             }
-            (files.server_cert(), files.server_key())
+            // The CA goes at the end of the chain: agents pin it by fingerprint.
+            (
+                files.server_cert(),
+                files.server_key(),
+                Some(files.ca_cert()),
+            )
         }
     };
-    let identity = tls::load_identity(&cert, &key)?;
+    let identity = tls::load_identity(&cert, &key, ca.as_deref())?;
     info!(cert = %cert.display(), "gRPC serves TLS");
     Ok(Some(ingest::server::tls_config(identity)))
 }
@@ -203,6 +208,7 @@ pub async fn serve(
     health.set_serving::<IngestServer<IngestService>>().await;
     tokio::spawn(watch_health(health, writer.clone(), shutdown.clone()));
     let grpc_tls = grpc_tls(&cfg)?;
+    let svc = svc.with_enrol_ca(tls::enrol_ca_pem(&cfg));
     let grpc_server = ingest::server::serve(svc, health_svc, grpc, grpc_tls, shutdown.clone());
     let settings = Arc::new(report::Settings::from_config(&cfg));
     let key =

@@ -292,6 +292,7 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
         Command::Agent { cmd } => cli::exit(cli::admin::agent(
             &cfg.data_dir,
             cmd,
+            &cli::enrol::EnrolHint::from_config(&cfg),
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),

@@ -218,18 +218,96 @@ pub fn fingerprint_file(path: &Path) -> Result<String, TlsError> {
     fingerprint_pem(&read(path)?).ok_or_else(|| TlsError::NoCertificate(path.to_path_buf()))
 }
 
-/// The server's certificate chain and key (PEM) from `cert` and `key`.
-pub fn load_identity(cert: &Path, key: &Path) -> Result<tonic::transport::Identity, TlsError> {
-    let c = read(cert)?;
+/// The server's certificate chain and key (PEM) from `cert` and `key`;
+/// with `ca`, that CA certificate is sent at the end of the chain (unless
+/// `cert` holds it already), so agents can pin it by fingerprint.
+pub fn load_identity(
+    cert: &Path,
+    key: &Path,
+    ca: Option<&Path>,
+) -> Result<tonic::transport::Identity, TlsError> {
+    let mut c = read(cert)?;
     if first_der(&c).is_none() {
         return Err(TlsError::NoCertificate(cert.to_path_buf()));
     }
+    if let Some(ca) = ca {
+        let ca_pem = read(ca)?;
+        let ca_block = pem_blocks(&ca_pem)
+            .into_iter()
+            .next()
+            .ok_or_else(|| TlsError::NoCertificate(ca.to_path_buf()))?;
+        if !pem_blocks(&c).contains(&ca_block) {
+            if !c.ends_with('\n') {
+                c.push('\n');
+            }
+            c.push_str(&ca_block);
+        }
+    }
     Ok(tonic::transport::Identity::from_pem(c, read(key)?))
+}
+
+/// The `CERTIFICATE` blocks of a PEM text, each with its BEGIN/END lines
+/// and a final newline.
+fn pem_blocks(pem: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(b) = rest.find(BEGIN) {
+        let Some(e) = rest[b..].find(END) else { break };
+        let block: String = rest[b..b + e + END.len()]
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("\n");
+        out.push(block + "\n");
+        rest = &rest[b + e + END.len()..];
+    }
+    out
+}
+
+/// The CA certificate (PEM) enrolling agents are given: the built-in CA's
+/// `ca.crt`, or with an own certificate (`tls.cert`) the last certificate
+/// of its chain when the chain has more than the server's own. `None` with
+/// `tls.insecure` or when unknown.
+pub fn enrol_ca_pem(cfg: &crate::config::CollectorConfig) -> Option<String> {
+    if cfg.tls.insecure {
+        return None;
+    }
+    match &cfg.tls.cert_key {
+        None => {
+            let pem =
+                std::fs::read_to_string(CaFiles::in_data_dir(&cfg.data_dir).ca_cert()).ok()?;
+            pem_blocks(&pem).into_iter().next()
+        }
+        Some((cert, _)) => {
+            let blocks = pem_blocks(&std::fs::read_to_string(cert).ok()?);
+            (blocks.len() > 1).then(|| blocks.last().cloned()).flatten()
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pem_blocks_are_split_and_normalised() {
+        let d = tempfile::tempdir().unwrap();
+        let info = ca_init(d.path(), &[], false).unwrap();
+        let ca = read(&info.files.ca_cert()).unwrap();
+        let server = read(&info.files.server_cert()).unwrap();
+        let chain = format!("{server}\r\n{ca}");
+        let blocks = pem_blocks(&chain);
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(fingerprint_pem(&blocks[1]).unwrap(), info.fingerprint);
+        let mut cfg = crate::config::CollectorConfig::defaults();
+        cfg.data_dir = d.path().to_path_buf();
+        assert_eq!(
+            fingerprint_pem(&enrol_ca_pem(&cfg).unwrap()).unwrap(),
+            info.fingerprint
+        );
+    }
 
     #[test]
     fn init_writes_ca_and_server_files_with_private_keys_0600() {
@@ -247,7 +325,13 @@ mod tests {
             let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f:?}");
         }
-        load_identity(&info.files.server_cert(), &info.files.server_key()).unwrap();
+        load_identity(&info.files.server_cert(), &info.files.server_key(), None).unwrap();
+        load_identity(
+            &info.files.server_cert(),
+            &info.files.server_key(),
+            Some(&info.files.ca_cert()),
+        )
+        .unwrap();
         // A second init refuses to replace the CA agents trust...
         let again = ca_init(d.path(), &[], false).unwrap_err();
         assert!(matches!(again, TlsError::CaExists(_)), "{again}");

@@ -200,9 +200,19 @@ async fn hostile_traffic_gets_statuses_and_data_survives() {
     let data = dir.path().join("data");
     let token = tokio::task::block_in_place(|| enrol(&data, "dinkes", "dinkes-1"));
     let other = tokio::task::block_in_place(|| {
-        collector_cmd(&data, &["agent", "add", "dinkes-2", "--opd", "dinkes"])
-            .trim()
-            .to_string()
+        collector_cmd(
+            &data,
+            &[
+                "agent",
+                "add",
+                "dinkes-2",
+                "--opd",
+                "dinkes",
+                "--print-token",
+            ],
+        )
+        .trim()
+        .to_string()
     });
     let collector = tokio::task::block_in_place(|| Collector::start(&data));
     let g = collector.grpc;

@@ -1,4 +1,4 @@
-//! The registry commands: `opd add|list|contract` and `agent add|list`.
+//! The registry commands: `opd add|list|contract` and `agent add|enrol-code|list`.
 //! Messages and exit codes are the binary's; the commands write to the
 //! given outputs so they can be tested without a process.
 
@@ -38,13 +38,31 @@ pub enum OpdCmd {
 /// `pantau-collector agent ...`.
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {
-    /// Register an agent and print its token once. Example: pantau-collector agent add dinkes-1 --opd dinkes
+    /// Register an agent and print a one-time enrolment code for
+    /// `pantau-agent enroll` (with the CA fingerprint and the command to run).
+    /// Example: pantau-collector agent add dinkes-1 --opd dinkes
     Add {
         /// Agent id.
         agent_id: String,
         /// The OPD it belongs to.
         #[arg(long)]
         opd: String,
+        /// How long the enrolment code is valid (e.g. 24h, 2days, 30min).
+        #[arg(long, default_value = "24h", value_parser = crate::cli::enrol::parse_lifetime)]
+        expires: std::time::Duration,
+        /// Print the agent's permanent token instead of an enrolment code, for
+        /// a configuration written by hand (no `pantau-agent enroll`).
+        #[arg(long, conflicts_with = "expires")]
+        print_token: bool,
+    },
+    /// Issue a fresh one-time enrolment code for an existing agent; its
+    /// earlier unused codes become void. Example: pantau-collector agent enrol-code dinkes-1
+    EnrolCode {
+        /// Agent id.
+        agent_id: String,
+        /// How long the code is valid (e.g. 24h, 2days, 30min).
+        #[arg(long, default_value = "24h", value_parser = crate::cli::enrol::parse_lifetime)]
+        expires: std::time::Duration,
     },
     /// List agents: id, OPD, version, and the conflicting duplicates kept
     /// aside (non-zero: two machines share this agent's identity).
@@ -57,6 +75,9 @@ pub enum AdminError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An enrolment code could not be issued.
+    #[error(transparent)]
+    Code(#[from] crate::cli::enrol::EnrolCodeError),
     /// An id breaks the id rule.
     #[error(transparent)]
     Id(#[from] InvalidId),
@@ -90,25 +111,44 @@ pub fn opd(data_dir: &Path, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), Admi
     Ok(())
 }
 
-/// Open the store in `data_dir` and run an `agent` command. The new token
-/// goes alone to `out` (so it can be piped into a file); the note to `err`.
+/// Open the store in `data_dir` and run an `agent` command. The new
+/// enrolment code (or with `--print-token` the token) goes alone to `out`
+/// (so it can be piped into a file); the notes to `err`.
 pub fn agent(
     data_dir: &Path,
     cmd: AgentCmd,
+    hint: &crate::cli::enrol::EnrolHint,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), AdminError> {
     let store = SqliteStore::open(data_dir)?;
     match cmd {
-        AgentCmd::Add { agent_id, opd } => {
+        AgentCmd::Add {
+            agent_id,
+            opd,
+            expires,
+            print_token,
+        } => {
             AgentId::new(agent_id.as_str())?;
+            // Until enrolment the agent's token is one nobody ever sees.
             let token = auth::new_token();
             store.add_agent(&agent_id, &opd, &auth::digest(&token))?;
-            writeln!(
-                err,
-                "Agent `{agent_id}` added to OPD `{opd}`. Its token is shown only once; put it in the agent's token file:"
-            )?;
-            writeln!(out, "{token}")?;
+            if print_token {
+                writeln!(
+                    err,
+                    "Agent `{agent_id}` added to OPD `{opd}`. Its token is shown only once; put it in the agent's token file:"
+                )?;
+                writeln!(out, "{token}")?;
+            } else {
+                writeln!(
+                    err,
+                    "Agen `{agent_id}` ditambahkan ke OPD `{opd}` / agent `{agent_id}` added to OPD `{opd}`."
+                )?;
+                crate::cli::enrol::issue(&store, &agent_id, expires, hint, out, err)?;
+            }
+        }
+        AgentCmd::EnrolCode { agent_id, expires } => {
+            crate::cli::enrol::issue(&store, &agent_id, expires, hint, out, err)?;
         }
         AgentCmd::List => {
             for a in store.agents()? {
@@ -156,13 +196,30 @@ mod tests {
         let add_agent = |id: &str, opd: &str| AgentCmd::Add {
             agent_id: id.into(),
             opd: opd.into(),
+            expires: std::time::Duration::from_secs(3600),
+            print_token: true,
         };
-        let e = agent(dir.path(), add_agent("a1", "nope"), &mut out, &mut err).unwrap_err();
+        let hint = crate::cli::enrol::EnrolHint::default();
+        let e = agent(
+            dir.path(),
+            add_agent("a1", "nope"),
+            &hint,
+            &mut out,
+            &mut err,
+        )
+        .unwrap_err();
         assert!(
             matches!(e, AdminError::Store(StoreError::UnknownOpd(_))),
             "{e}"
         );
-        agent(dir.path(), add_agent("a1", "dinkes"), &mut out, &mut err).unwrap();
+        agent(
+            dir.path(),
+            add_agent("a1", "dinkes"),
+            &hint,
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
         let token = text(std::mem::take(&mut out));
         assert_eq!(
             token.trim().len(),
@@ -175,7 +232,7 @@ mod tests {
             text(std::mem::take(&mut out)),
             "dinkes\tDinas Kesehatan\t1 agent(s)\n"
         );
-        agent(dir.path(), AgentCmd::List, &mut out, &mut err).unwrap();
+        agent(dir.path(), AgentCmd::List, &hint, &mut out, &mut err).unwrap();
         assert_eq!(text(out), "a1\tdinkes\t-\tkonflik/conflicts=0\n");
     }
 }

@@ -2,6 +2,7 @@
 //! parses arguments and dispatches:
 //!
 //! - [`admin`]: the registry commands (`opd`, `agent`).
+//! - [`enrol`]: one-time enrolment codes (`agent add`, `agent enrol-code`).
 //! - here: configuration loading, the `serve` command, and the exit-code
 //!   and message conventions every command shares.
 //!
@@ -10,6 +11,7 @@
 
 pub mod admin;
 pub mod ca;
+pub mod enrol;
 pub mod report;
 
 use std::fmt::Display;

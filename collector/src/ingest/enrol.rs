@@ -1,11 +1,18 @@
 //! The Enrol RPC that hands a newly installed agent its identity and
-//! starting targets.
+//! starting targets: in exchange for a one-time enrolment code (then with
+//! the agent's new permanent token), or for the agent's existing token.
 
 use pantau_proto::v1 as pb;
 use tonic::{Request, Response, Status};
-use tracing::info;
+use tracing::{info, warn};
 
-use super::IngestService;
+use super::{IngestService, peer_text};
+use crate::auth;
+use crate::model::AgentIdentity;
+use crate::store::{Redeemed, now_ms};
+
+/// Longest enrolment code accepted before hashing (a code is 31 characters).
+const MAX_CODE_LEN: usize = 128;
 
 impl IngestService {
     /// The Enrol RPC: the agent's identity and its starting configuration.
@@ -13,7 +20,11 @@ impl IngestService {
         &self,
         req: Request<pb::EnrolRequest>,
     ) -> Result<Response<pb::EnrolInfo>, Status> {
-        let who = self.authenticate(&req).await?;
+        let (who, token) = if req.get_ref().enrol_code.trim().is_empty() {
+            (self.authenticate(&req).await?, String::new())
+        } else {
+            self.redeem_code(&req).await?
+        };
         let arrived_on = req.local_addr();
         let r = req.into_inner();
         let opd = who.opd_id.clone();
@@ -29,13 +40,70 @@ impl IngestService {
         info!(agent = %who.agent_id, opd = %who.opd_id,
             hostname = %r.hostname.chars().take(64).collect::<String>(),
             version = %r.agent_version.chars().take(32).collect::<String>(),
-            "agent enrolment: token checked, configuration handed out");
+            new_token = !token.is_empty(),
+            "agent enrolment: credential checked, configuration handed out");
         Ok(Response::new(pb::EnrolInfo {
             agent_id: who.agent_id,
             opd_id: who.opd_id,
             opd_name,
             targets_toml,
             collector_version: env!("CARGO_PKG_VERSION").to_string(),
+            token,
+            ca_pem: self.enrol_ca_pem.as_deref().unwrap_or_default().to_string(),
         }))
     }
+
+    /// Consume the request's enrolment code and issue the agent's new
+    /// permanent token (replacing any previous one).
+    async fn redeem_code(
+        &self,
+        req: &Request<pb::EnrolRequest>,
+    ) -> Result<(AgentIdentity, String), Status> {
+        let peer = peer_text(req.remote_addr());
+        let code = req.get_ref().enrol_code.trim();
+        let refuse = |reason: &'static str, status: Status| {
+            self.metrics.reject(reason);
+            // Never the code: only where the attempt came from.
+            warn!(peer = %peer, reason, "enrolment code refused");
+            status
+        };
+        if code.len() > MAX_CODE_LEN {
+            return Err(refuse("enrol_code_unknown", unknown_code()));
+        }
+        let digest = crate::enrol::code_digest(code);
+        let token = auth::new_token();
+        let token_digest = auth::digest(&token);
+        let outcome = self
+            .store
+            .with(move |s| s.redeem_enrol_code(&digest, &token_digest, now_ms()))
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot check enrolment code: {e}")))?;
+        match outcome {
+            Redeemed::Enrolled(who) => Ok((who, token)),
+            Redeemed::AlreadyUsed => Err(refuse(
+                "enrol_code_used",
+                Status::permission_denied(
+                    "kode pendaftaran sudah dipakai; minta kode baru dengan \
+                     `pantau-collector agent enrol-code` / enrolment code already used; \
+                     ask for a new one with `pantau-collector agent enrol-code`",
+                ),
+            )),
+            Redeemed::Expired => Err(refuse(
+                "enrol_code_expired",
+                Status::permission_denied(
+                    "kode pendaftaran kedaluwarsa; minta kode baru dengan \
+                     `pantau-collector agent enrol-code` / enrolment code expired; \
+                     ask for a new one with `pantau-collector agent enrol-code`",
+                ),
+            )),
+            Redeemed::Unknown => Err(refuse("enrol_code_unknown", unknown_code())),
+        }
+    }
+}
+
+fn unknown_code() -> Status {
+    Status::unauthenticated(
+        "kode pendaftaran tidak dikenal (salah ketik, atau diganti kode yang lebih baru) / \
+         unknown enrolment code (mistyped, or replaced by a newer one)",
+    )
 }

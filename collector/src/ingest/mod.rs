@@ -3,8 +3,8 @@
 //! in order once the writer has committed it.
 
 mod auth;
-mod enrol;
 pub mod clock;
+mod enrol;
 pub mod server;
 pub mod validate;
 pub mod writer;
@@ -65,6 +65,8 @@ pub struct IngestService {
     shutdown: CancellationToken,
     /// `[enrol]` targets (a `[[targets]]` fragment); `None`: built-in default.
     enrol_targets: Option<Arc<str>>,
+    /// The CA certificate (PEM) handed to enrolling agents.
+    enrol_ca_pem: Option<Arc<str>>,
     live: Arc<Mutex<LiveStreams>>,
 }
 
@@ -88,6 +90,7 @@ impl IngestService {
             max_age_ms,
             shutdown,
             enrol_targets: None,
+            enrol_ca_pem: None,
             live: Arc::default(),
         }
     }
@@ -96,6 +99,12 @@ impl IngestService {
     /// `[[targets]]` TOML fragment; `None` keeps the built-in default.
     pub fn with_enrol_targets(mut self, targets: Option<String>) -> Self {
         self.enrol_targets = targets.map(Arc::from);
+        self
+    }
+
+    /// The CA certificate (PEM) enrolling agents are given for `collector.ca`.
+    pub fn with_enrol_ca(mut self, ca_pem: Option<String>) -> Self {
+        self.enrol_ca_pem = ca_pem.map(Arc::from);
         self
     }
 }

@@ -22,6 +22,7 @@ use rusqlite::Connection;
 
 pub mod api;
 pub mod conflict;
+pub mod credentials;
 pub mod export;
 pub mod ingest;
 pub mod registry;
@@ -32,6 +33,7 @@ pub mod sqlite;
 pub mod conformance;
 
 pub use api::ApiRead;
+pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
 pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
 pub use registry::Registry;
@@ -53,12 +55,19 @@ pub mod read {
 /// Everything the collector asks of its storage. The report side's traits
 /// join here as they land.
 pub trait Store:
-    Registry + IngestStore + ExportQueue + ApiRead + report::ReportBackend + Send + Sync
+    Registry + EnrolCodes + IngestStore + ExportQueue + ApiRead + report::ReportBackend + Send + Sync
 {
 }
 
 impl<T> Store for T where
-    T: Registry + IngestStore + ExportQueue + ApiRead + report::ReportBackend + Send + Sync
+    T: Registry
+        + EnrolCodes
+        + IngestStore
+        + ExportQueue
+        + ApiRead
+        + report::ReportBackend
+        + Send
+        + Sync
 {
 }
 

@@ -87,7 +87,10 @@ pub fn enrol(data_dir: &Path, opd: &str, agent: &str) -> String {
         data_dir,
         &["opd", "add", opd, "--name", &format!("OPD {opd}")],
     );
-    let token = collector_cmd(data_dir, &["agent", "add", agent, "--opd", opd]);
+    let token = collector_cmd(
+        data_dir,
+        &["agent", "add", agent, "--opd", opd, "--print-token"],
+    );
     token.trim().to_string()
 }
 

@@ -26,6 +26,7 @@ pub mod api;
 pub mod conflict;
 #[cfg(test)]
 mod conformance;
+pub mod credentials;
 pub mod export;
 pub mod ingest;
 pub mod registry;
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_remote_write.sql"),
     include_str!("schema_evidence.sql"),
     include_str!("schema_fair.sql"),
+    include_str!("schema_enrol.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
