@@ -308,3 +308,213 @@ expect_status = [200, 302]
     assert_eq!(bad.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("enrol.targets[0].group"), "{stderr}");
 }
+
+/// `pantau-agent enroll` with an enrolment code and a pinned CA fingerprint.
+fn enroll_with_code(url: &str, fingerprint: &str, dir: &Path, code: CodeFrom) -> Output {
+    let mut cmd = Command::new(bin("pantau-agent"));
+    cmd.args([
+        "enroll",
+        "--collector",
+        url,
+        "--ca-fingerprint",
+        fingerprint,
+    ])
+    .arg("--config")
+    .arg(dir.join("etc/agent.toml"))
+    .arg("--token-file")
+    .arg(dir.join("etc/agent.token"))
+    .arg("--spool-dir")
+    .arg(dir.join("spool"))
+    .env_remove("PANTAU_AGENT_TOKEN");
+    match code {
+        CodeFrom::File(code) => {
+            let file = dir.join("pantau.code");
+            std::fs::write(&file, format!("{code}\n")).unwrap();
+            cmd.arg("--code-file").arg(file).output().unwrap()
+        }
+        CodeFrom::Stdin(code) => {
+            use std::io::Write;
+            let mut child = cmd
+                .args(["--code", "-"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+            child.wait_with_output().unwrap()
+        }
+    }
+}
+
+enum CodeFrom<'a> {
+    File(&'a str),
+    Stdin(&'a str),
+}
+
+/// `agent add` or `agent enrol-code`: the code (stdout) and the notes (stderr).
+fn issue_code(data: &Path, args: &[&str]) -> (String, String) {
+    let (code, out, err) = collector_cli(data, None, args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    (out.trim().to_string(), err)
+}
+
+#[test]
+fn a_one_time_code_and_the_pinned_ca_enrol_an_agent_that_streams_over_tls() {
+    let data = tempfile::tempdir().unwrap();
+    collector_cmd(data.path(), &["opd", "add", "dinkes", "--name", "Dinkes"]);
+    let collector = Collector::start(data.path());
+    let url = collector.agent_url();
+    let (code, notes) = issue_code(
+        data.path(),
+        &["agent", "add", "dinkes-1", "--opd", "dinkes"],
+    );
+    assert!(
+        code.starts_with("PE-"),
+        "the code alone on stdout: {code:?}"
+    );
+    // The notes carry the CA fingerprint (as `ca show` prints it) and the command.
+    let shown = collector_cmd(data.path(), &["ca", "show"]);
+    let fingerprint = shown.lines().nth(1).unwrap().trim().to_string();
+    assert!(
+        notes.contains(&format!("CA fingerprint (SHA-256): {fingerprint}")),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("pantau-agent enroll --collector https://")),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("--ca-fingerprint {fingerprint}")),
+        "{notes}"
+    );
+    assert!(!notes.contains(&code), "the code is shown once, on stdout");
+
+    // A wrong fingerprint: refused before the code is presented, nothing written.
+    let wrong_dir = tempfile::tempdir().unwrap();
+    let wrong = format!("{}:00", &fingerprint[..fingerprint.len() - 3]);
+    let out = enroll_with_code(&url, &wrong, wrong_dir.path(), CodeFrom::File(&code));
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("Sidik jari CA tidak cocok"), "{stderr}");
+    assert!(stderr.contains("CA fingerprint mismatch"), "{stderr}");
+    assert!(
+        stderr.contains(&fingerprint),
+        "the presented CA is named: {stderr}"
+    );
+    assert!(!wrong_dir.path().join("etc").exists(), "nothing written");
+
+    // The right fingerprint, the code from a file: a fresh token, the CA, a config.
+    let dir = tempfile::tempdir().unwrap();
+    let out = enroll_with_code(&url, &fingerprint, dir.path(), CodeFrom::File(&code));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "enroll failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("Berhasil: agen `dinkes-1`"), "{stdout}");
+    let token = std::fs::read_to_string(dir.path().join("etc/agent.token")).unwrap();
+    let token = token.trim();
+    assert!(token.starts_with("pantau_") && token.len() == 71, "{token}");
+    assert!(!token.contains(&code) && !code.contains(token));
+    let mode = std::fs::metadata(dir.path().join("etc/agent.token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let ca = dir.path().join("etc/ca.crt");
+    assert_eq!(
+        std::fs::read_to_string(&ca).unwrap().trim(),
+        std::fs::read_to_string(collector.ca()).unwrap().trim(),
+        "the pinned CA is written as ca.crt"
+    );
+    let config = dir.path().join("etc/agent.toml");
+    let cfg = AgentConfig::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.agent_id, "dinkes-1");
+    assert_eq!(cfg.collector_url, url);
+    assert_eq!(cfg.collector_tls.ca.as_deref(), Some(ca.as_path()));
+    assert!(!cfg.collector_tls.insecure);
+
+    // The agent runs with these files and its results arrive over TLS.
+    let mut agent = start_agent(&config);
+    let ok = wait_for(
+        "a result of the enrolled agent at the collector",
+        Duration::from_secs(90),
+        || {
+            metric(
+                &collector.metrics(),
+                "pantau_probe_success",
+                &[
+                    ("opd", "dinkes"),
+                    ("agent", "dinkes-1"),
+                    ("target", "pusat-data-pantau-tcp"),
+                ],
+            )
+        },
+    );
+    assert_eq!(ok, 1.0);
+    assert!(agent.terminate().success());
+
+    // The code works once.
+    let again_dir = tempfile::tempdir().unwrap();
+    let out = enroll_with_code(&url, &fingerprint, again_dir.path(), CodeFrom::File(&code));
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("kode pendaftaran sudah dipakai"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("enrolment code already used"), "{stderr}");
+    assert!(!again_dir.path().join("etc").exists(), "nothing written");
+    // ...and did not take the enrolled agent's token away.
+    let status = Command::new(bin("pantau-agent"))
+        .args(["enroll", "--collector", &url, "--token", token, "--force"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--token-file")
+        .arg(dir.path().join("etc/agent.token"))
+        .arg("--spool-dir")
+        .arg(dir.path().join("spool"))
+        .arg("--ca")
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{:?}", text(&status));
+
+    // A second agent: the code from standard input.
+    let (code2, _) = issue_code(
+        data.path(),
+        &["agent", "add", "dinkes-2", "--opd", "dinkes"],
+    );
+    let dir2 = tempfile::tempdir().unwrap();
+    let out = enroll_with_code(&url, &fingerprint, dir2.path(), CodeFrom::Stdin(&code2));
+    assert!(out.status.success(), "{:?}", text(&out));
+    let token2 = std::fs::read_to_string(dir2.path().join("etc/agent.token")).unwrap();
+    assert!(token2.starts_with("pantau_") && token2.trim() != token);
+    assert!(!token2.contains(&code2));
+
+    // An expired code is refused and writes nothing.
+    let (short, notes) = issue_code(
+        data.path(),
+        &["agent", "enrol-code", "dinkes-2", "--expires", "1s"],
+    );
+    assert!(
+        notes.contains("One-time enrolment code for `dinkes-2`"),
+        "{notes}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let dir3 = tempfile::tempdir().unwrap();
+    let out = enroll_with_code(&url, &fingerprint, dir3.path(), CodeFrom::File(&short));
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("kode pendaftaran kedaluwarsa"), "{stderr}");
+    assert!(stderr.contains("enrolment code expired"), "{stderr}");
+    assert!(!dir3.path().join("etc").exists(), "nothing written");
+
+    // A fresh code voids the older unused one.
+    let (old, _) = issue_code(data.path(), &["agent", "enrol-code", "dinkes-2"]);
+    let (_new, _) = issue_code(data.path(), &["agent", "enrol-code", "dinkes-2"]);
+    let dir4 = tempfile::tempdir().unwrap();
+    let out = enroll_with_code(&url, &fingerprint, dir4.path(), CodeFrom::File(&old));
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unknown enrolment code"), "{stderr}");
+    assert!(!dir4.path().join("etc").exists(), "nothing written");
+}
