@@ -381,7 +381,7 @@ fn a_one_time_code_and_the_pinned_ca_enrol_an_agent_that_streams_over_tls() {
         "{notes}"
     );
     assert!(
-        notes.contains(&format!("pantau-agent enroll --collector https://")),
+        notes.contains("pantau-agent enroll --collector https://"),
         "{notes}"
     );
     assert!(
