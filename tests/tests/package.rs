@@ -287,18 +287,34 @@ fn debian_packages_install_verify_and_purge() {
     check_docs(&AGENT, &["run", "check", "enroll", "completions", "man"]);
 
     // Install the .deb, enrol, done: enroll replaces the packaged example
-    // configuration without --force and leaves a token the service user can read.
+    // configuration without --force, pins the collector's CA by the
+    // fingerprint `agent add` printed, and leaves a token (not the one-time
+    // code) the service user can read.
     let data = tempfile::tempdir().unwrap();
-    let token = enrol(data.path(), "dinkes", "dinkes-kantor-1");
+    collector_cmd(data.path(), &["opd", "add", "dinkes", "--name", "Dinkes"]);
     let collector = Collector::start(data.path());
+    let (ok, code, _) = collector_run(
+        data.path(),
+        &["agent", "add", "dinkes-kantor-1", "--opd", "dinkes"],
+    );
+    assert!(ok, "agent add failed");
+    let code = code.trim().to_string();
+    let fingerprint = collector_cmd(data.path(), &["ca", "show"])
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let code_file = data.path().join("pantau.code");
+    std::fs::write(&code_file, format!("{code}\n")).unwrap();
     let enrolled = run_ok(Command::new(AGENT.binary).args([
         "enroll",
         "--collector",
         &collector.agent_url(),
-        "--ca",
-        &collector.ca().display().to_string(),
-        "--token",
-        &token,
+        "--ca-fingerprint",
+        &fingerprint,
+        "--code-file",
+        &code_file.display().to_string(),
     ]));
     assert!(
         enrolled.contains("Berhasil: agen `dinkes-kantor-1`"),
@@ -307,6 +323,10 @@ fn debian_packages_install_verify_and_purge() {
     let cfg = pantau_agent::config::AgentConfig::load(Path::new(AGENT.conf))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.agent_id, "dinkes-kantor-1");
+    assert_eq!(
+        cfg.collector_tls.ca.as_deref(),
+        Some(Path::new("/etc/pantau/ca.crt"))
+    );
     assert_eq!(
         cfg.spool.dir,
         Path::new("/var/lib/pantau-agent/spool"),
@@ -322,7 +342,8 @@ fn debian_packages_install_verify_and_purge() {
         "cat",
         "/etc/pantau/agent.token",
     ]));
-    assert_eq!(read.trim(), token);
+    assert!(read.trim().starts_with("pantau_"), "{read}");
+    assert!(!read.contains(&code), "the code is not the token");
     drop(collector);
     let unit = std::fs::read_to_string(AGENT.unit).unwrap();
     for line in [
@@ -348,6 +369,10 @@ fn debian_packages_install_verify_and_purge() {
     assert!(
         !Path::new("/etc/pantau/agent.token").exists(),
         "token left after purge"
+    );
+    assert!(
+        !Path::new("/etc/pantau/ca.crt").exists(),
+        "pinned CA left after purge"
     );
 
     // --- collector ----------------------------------------------------------
