@@ -139,4 +139,34 @@ mod tests {
         );
         assert_eq!(s.agent_by_token(&[7; 32]).unwrap(), None);
     }
+
+    #[test]
+    fn racing_redeemers_consume_a_code_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+        s.add_opd("dinkes", "Dinas Kesehatan").unwrap();
+        s.add_agent("a1", "dinkes", &[1; 32]).unwrap();
+        assert!(s.issue_enrol_code("a1", &[2; 32], i64::MAX).unwrap());
+        let outcomes: Vec<Redeemed> = (0..8u8)
+            .map(|i| {
+                let s = std::sync::Arc::clone(&s);
+                std::thread::spawn(move || s.redeem_enrol_code(&[2; 32], &[10 + i; 32], 0).unwrap())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        let won = outcomes
+            .iter()
+            .filter(|o| matches!(o, Redeemed::Enrolled(_)))
+            .count();
+        assert_eq!(won, 1, "{outcomes:?}");
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == Redeemed::AlreadyUsed)
+                .count(),
+            7
+        );
+    }
 }
