@@ -101,7 +101,17 @@ pub fn issue(
             writeln!(err, "Sidik jari CA / CA fingerprint (SHA-256): {fp}")?;
             format!(" --ca-fingerprint {fp}")
         }
-        None => " --ca /etc/pantau/collector-ca.crt".to_string(),
+        None => {
+            writeln!(
+                err,
+                "Sidik jari CA belum diketahui (CA bawaan dibuat oleh `pantau-collector ca init` \
+                 atau saat collector pertama kali berjalan; lihat `ca show`), jadi agen memakai \
+                 berkas CA. / The CA fingerprint is not known yet (the built-in CA is made by \
+                 `pantau-collector ca init` or at the collector's first start; see `ca show`), \
+                 so the agent uses the CA file."
+            )?;
+            " --ca /etc/pantau/collector-ca.crt".to_string()
+        }
     };
     writeln!(
         err,
