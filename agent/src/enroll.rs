@@ -57,8 +57,10 @@ pub enum Credential {
 }
 
 /// Printed when the code was given on the command line.
-pub const CODE_ON_ARGV_WARNING: &str = "PERINGATAN: --code di baris perintah terlihat oleh     pengguna lain di daftar proses; pakai --code-file FILE atau --code - (stdin).
-WARNING:     --code on the command line is visible to other users in the process list; use --code-file     FILE or --code - (stdin).";
+pub const CODE_ON_ARGV_WARNING: &str = "PERINGATAN: --code di baris perintah terlihat oleh \
+    pengguna lain di daftar proses; pakai --code-file FILE atau --code - (stdin).\nWARNING: \
+    --code on the command line is visible to other users in the process list; use --code-file \
+    FILE or --code - (stdin).";
 
 /// Read the enrolment code: `-` reads a line from `stdin`, otherwise the
 /// value itself; or the first line of `file`.
@@ -635,6 +637,31 @@ mod tests {
         let loaded = AgentConfig::load(&path).unwrap();
         assert!(loaded.targets.is_empty());
         assert_eq!(loaded.collector_tls, insecure);
+    }
+
+    #[test]
+    fn the_code_comes_from_stdin_a_file_or_the_argument() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("code");
+        std::fs::write(&file, "PE-AAAAA-BBBBB\nignored\n").unwrap();
+        let code = |c: &str| Credential::Code(c.to_string());
+        let mut stdin: &[u8] = b"  PE-CCCCC\n";
+        assert_eq!(
+            read_code(Some("-"), None, &mut stdin).unwrap(),
+            code("PE-CCCCC")
+        );
+        assert_eq!(
+            read_code(None, Some(&file), &mut &b""[..]).unwrap(),
+            code("PE-AAAAA-BBBBB")
+        );
+        assert_eq!(
+            read_code(Some("PE-D"), None, &mut &b""[..]).unwrap(),
+            code("PE-D")
+        );
+        let empty = read_code(Some("-"), None, &mut &b"\n"[..]).unwrap_err();
+        assert_eq!(empty.exit_code(), 64, "{empty}");
+        assert!(read_code(None, Some(&dir.path().join("none")), &mut &b""[..]).is_err());
+        assert!(!CODE_ON_ARGV_WARNING.contains("  "));
     }
 
     #[test]
