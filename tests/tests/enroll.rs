@@ -518,3 +518,44 @@ fn a_one_time_code_and_the_pinned_ca_enrol_an_agent_that_streams_over_tls() {
     assert!(stderr.contains("unknown enrolment code"), "{stderr}");
     assert!(!dir4.path().join("etc").exists(), "nothing written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_enrolment_codes_get_statuses_and_the_collector_keeps_serving() {
+    use pantau_proto::v1 as pb;
+    use pantau_proto::v1::ingest_client::IngestClient;
+    let data = tempfile::tempdir().unwrap();
+    let token = tokio::task::block_in_place(|| enrol(data.path(), "dinkes", "dinkes-1"));
+    let collector = tokio::task::block_in_place(|| Collector::start(data.path()));
+    let mut client = IngestClient::new(grpc_channel(&collector.grpc.to_string()).await);
+    let ask = |code: String| pb::EnrolRequest {
+        enrol_code: code,
+        ..Default::default()
+    };
+    for (code, want) in [
+        ("x".repeat(1 << 20), tonic::Code::Unauthenticated),
+        ("PE-AAAAA-AAAAA".to_string(), tonic::Code::Unauthenticated),
+        ("\u{0}\u{ffff}".to_string(), tonic::Code::Unauthenticated),
+        (String::new(), tonic::Code::Unauthenticated),
+    ] {
+        let s = client.enrol(ask(code)).await.unwrap_err();
+        assert_eq!(s.code(), want, "{s:?}");
+    }
+    // The collector still serves, and a code never replaces a token it did not name:
+    // the agent's token still works for a re-enrolment over the bearer.
+    let mut req = tonic::Request::new(ask(String::new()));
+    req.metadata_mut().insert(
+        pantau_proto::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    let info = client.enrol(req).await.unwrap().into_inner();
+    assert_eq!(info.agent_id, "dinkes-1");
+    assert!(info.token.is_empty(), "no new token without a code");
+    assert!(
+        info.ca_pem.contains("BEGIN CERTIFICATE"),
+        "the CA comes along"
+    );
+    assert_eq!(
+        info.ca_pem.trim(),
+        std::fs::read_to_string(collector.ca()).unwrap().trim()
+    );
+}
