@@ -394,3 +394,67 @@ async fn failed_attempts_from_one_address_are_limited_others_still_work() {
     deliver(&mut c, 1..=2).await;
     assert_eq!(stored_seqs(&data, "a1"), [1, 2]);
 }
+
+/// The real agent across `agent disable`: its stream is closed, it does not
+/// retry in a tight loop, it keeps probing into its spool, and once enabled
+/// (restarted here, instead of waiting out its ~2 min backoff) it delivers
+/// every result, none missing.
+#[test]
+fn a_disabled_real_agent_keeps_its_results_and_delivers_them_when_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = enrol(&data, "dinkes", "a1");
+    let collector = Collector::start(&data);
+    let grpc = collector.grpc.to_string();
+    let port = open_port();
+    let rest = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\n\n[[targets]]\nid = \"tcp-open\"\n\
+         group = \"datacenter\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
+    );
+    let cfg = agent_config(dir.path(), "a1", &grpc, &token, "", &rest);
+    let mut agent = start_agent(&cfg);
+    let count = |m: &str, labels: &[(&str, &str)]| metric(&collector.metrics(), m, labels);
+    wait_for("first results stored", Duration::from_secs(30), || {
+        (stored_seqs(&data, "a1").len() >= 2).then_some(())
+    });
+
+    collector_cmd(&data, &["agent", "disable", "a1"]);
+    wait_for("the open stream closed", Duration::from_secs(30), || {
+        (count(
+            "pantau_auth_total",
+            &[("result", "closed"), ("reason", "disabled")],
+        )? >= 1.0)
+            .then_some(())
+    });
+    let before = stored_seqs(&data, "a1");
+    // The agent probes on while refused; its refusals stay few (backoff).
+    std::thread::sleep(Duration::from_secs(4));
+    let refused = count(
+        "pantau_auth_total",
+        &[("result", "refused"), ("reason", "disabled")],
+    );
+    assert!(
+        refused.unwrap_or(0.0) <= 1.0,
+        "a tight retry loop: {refused:?}"
+    );
+    assert_eq!(
+        stored_seqs(&data, "a1"),
+        before,
+        "nothing stored while disabled"
+    );
+
+    collector_cmd(&data, &["agent", "enable", "a1"]);
+    agent.terminate();
+    let _agent = start_agent(&cfg);
+    let want = before.last().copied().unwrap_or(0) + 3;
+    let seqs = wait_for(
+        "the spooled results delivered",
+        Duration::from_secs(30),
+        || {
+            let s = stored_seqs(&data, "a1");
+            (s.last().copied().unwrap_or(0) >= want).then_some(s)
+        },
+    );
+    let max = *seqs.last().unwrap();
+    assert_eq!(seqs, (1..=max).collect::<Vec<_>>(), "no result missing");
+}
