@@ -457,4 +457,9 @@ fn a_disabled_real_agent_keeps_its_results_and_delivers_them_when_enabled() {
     );
     let max = *seqs.last().unwrap();
     assert_eq!(seqs, (1..=max).collect::<Vec<_>>(), "no result missing");
+    let (code, body) = collector.get("/api/v1/agents");
+    assert_eq!(code, 200);
+    let agents: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let peer = agents[0]["last_peer"].as_str().unwrap_or_default();
+    assert!(peer.starts_with("127.0.0.1:"), "{body}");
 }
