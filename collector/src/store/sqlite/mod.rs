@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_remote_write.sql"),
     include_str!("schema_evidence.sql"),
     include_str!("schema_fair.sql"),
+    include_str!("schema_credentials.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
