@@ -19,7 +19,6 @@ use pantau_proto::v1::ingest_client::IngestClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const FORGED: u64 = 1_000_000_000_000;
 
@@ -81,11 +80,7 @@ async fn open(
     token: &str,
     first: pb::AgentMessage,
 ) -> Result<Conn, tonic::Status> {
-    let channel = Channel::from_shared(format!("http://{grpc}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = common::grpc_channel(&grpc.to_string()).await;
     let mut client = IngestClient::new(channel);
     let (tx, rx) = mpsc::channel(16);
     tx.send(first).await.unwrap();

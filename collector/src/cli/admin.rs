@@ -1,4 +1,5 @@
-//! The registry commands: `opd add|list|contract` and `agent add|enrol-code|list`.
+//! The registry commands: `opd add|list|contract` and `agent
+//! add|enrol-code|list|disable|enable|revoke|rotate`.
 //! Messages and exit codes are the binary's; the commands write to the
 //! given outputs so they can be tested without a process.
 
@@ -9,6 +10,7 @@ use clap::Subcommand;
 use pantau_core::{AgentId, InvalidId, OpdId};
 
 use crate::auth;
+use crate::store::registry::CredentialChange;
 use crate::store::{ApiRead, Registry, SqliteStore, StoreError};
 
 /// `pantau-collector opd ...`.
@@ -64,9 +66,70 @@ pub enum AgentCmd {
         #[arg(long, default_value = "24h", value_parser = crate::cli::enrol::parse_lifetime)]
         expires: std::time::Duration,
     },
-    /// List agents: id, OPD, version, and the conflicting duplicates kept
-    /// aside (non-zero: two machines share this agent's identity).
+    /// List agents: id, OPD, version, the conflicting duplicates kept
+    /// aside (non-zero: two machines share this agent's identity), the
+    /// credential state, its expiry and where the agent last authenticated from.
     List,
+    /// Refuse an agent until `agent enable`; its open stream closes within
+    /// seconds, it keeps its results queued. Example: pantau-collector agent disable dinkes-1
+    Disable {
+        /// Agent id.
+        agent_id: String,
+    },
+    /// Let a disabled agent in again. Example: pantau-collector agent enable dinkes-1
+    Enable {
+        /// Agent id.
+        agent_id: String,
+    },
+    /// Refuse an agent for good and drop its token (a stolen machine); the
+    /// machine must be registered as a new agent. Example: pantau-collector agent revoke dinkes-1
+    Revoke {
+        /// Agent id.
+        agent_id: String,
+    },
+    /// Give an agent a new token, printed once; the old one stops working at
+    /// once. Example: pantau-collector agent rotate dinkes-1 --expires 90d
+    Rotate {
+        /// Agent id.
+        agent_id: String,
+        /// The new token stops working after this long (e.g. 90d, 12h, 30m, 45s); default: never.
+        #[arg(long, value_parser = parse_expiry)]
+        expires: Option<std::time::Duration>,
+    },
+}
+
+/// A `--expires` value: a positive number followed by `d`, `h`, `m` or `s`.
+fn parse_expiry(v: &str) -> Result<std::time::Duration, ExpiryError> {
+    let bad = || ExpiryError(v.to_string());
+    let unit = v.chars().last().ok_or_else(bad)?;
+    let secs = match unit {
+        'd' => 86_400,
+        'h' => 3_600,
+        'm' => 60,
+        's' => 1,
+        _ => return Err(bad()),
+    };
+    let n: u64 = v[..v.len() - 1].parse().map_err(|_| bad())?;
+    if n == 0 || n > 3_650 * 86_400 / secs {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(n * secs))
+}
+
+/// A `--expires` value that is not a duration.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{0}` bukan durasi / is not a duration: a positive number (at most 10 years) and d, h, m or s, e.g. 90d"
+)]
+pub struct ExpiryError(String);
+
+/// `-` or a UTC time for `agent list`.
+fn when(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(
+            || "-".into(),
+            |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
 }
 
 /// Why a registry command failed; shown as `pantau-collector: {error}`.
@@ -151,16 +214,64 @@ pub fn agent(
             crate::cli::enrol::issue(&store, &agent_id, expires, hint, out, err)?;
         }
         AgentCmd::List => {
+            let creds: std::collections::HashMap<_, _> = store
+                .credentials()?
+                .into_iter()
+                .map(|c| (c.agent_id.clone(), c))
+                .collect();
             for a in store.agents()? {
+                let c = creds.get(&a.id);
+                let state = match c {
+                    Some(c) if c.revoked => "dicabut/revoked",
+                    Some(c) if c.disabled => "nonaktif/disabled",
+                    _ => "aktif/active",
+                };
                 writeln!(
                     out,
-                    "{}\t{}\t{}\tkonflik/conflicts={}",
+                    "{}\t{}\t{}\tkonflik/conflicts={}\tstatus={state}\tkedaluwarsa/expires={}\tpeer={} {}",
                     a.id,
                     a.opd,
                     a.version.unwrap_or_else(|| "-".into()),
-                    a.conflicts
+                    a.conflicts,
+                    when(c.and_then(|c| c.expires_at_ms)),
+                    c.and_then(|c| c.last_peer.as_deref()).unwrap_or("-"),
+                    when(c.and_then(|c| c.last_auth_at_ms)),
                 )?;
             }
+        }
+        AgentCmd::Disable { agent_id } => {
+            store.change_credential(&agent_id, &CredentialChange::Disable)?;
+            writeln!(
+                out,
+                "Agen `{agent_id}` dinonaktifkan / agent disabled: refused until `agent enable`; its open stream closes within seconds"
+            )?;
+        }
+        AgentCmd::Enable { agent_id } => {
+            store.change_credential(&agent_id, &CredentialChange::Enable)?;
+            writeln!(out, "Agen `{agent_id}` diaktifkan / agent enabled")?;
+        }
+        AgentCmd::Revoke { agent_id } => {
+            store.change_credential(&agent_id, &CredentialChange::Revoke)?;
+            writeln!(
+                out,
+                "Agen `{agent_id}` dicabut / agent revoked for good: its token is dropped; register the machine as a new agent"
+            )?;
+        }
+        AgentCmd::Rotate { agent_id, expires } => {
+            let token = auth::new_token();
+            let expires_at_ms = expires.map(|d| crate::store::now_ms() + d.as_millis() as i64);
+            let change = CredentialChange::Rotate {
+                token_sha256: auth::digest(&token).to_vec(),
+                expires_at_ms,
+            };
+            store.change_credential(&agent_id, &change)?;
+            writeln!(
+                err,
+                "Token baru agen `{agent_id}` (hanya ditampilkan sekali) / new token of agent `{agent_id}`, shown only once; \
+                 the old one no longer works (expires: {}). Put it in the agent's token file:",
+                when(expires_at_ms)
+            )?;
+            writeln!(out, "{token}")?;
         }
     }
     Ok(())
@@ -233,6 +344,102 @@ mod tests {
             "dinkes\tDinas Kesehatan\t1 agent(s)\n"
         );
         agent(dir.path(), AgentCmd::List, &hint, &mut out, &mut err).unwrap();
-        assert_eq!(text(out), "a1\tdinkes\t-\tkonflik/conflicts=0\n");
+        assert_eq!(
+            text(out),
+            "a1\tdinkes\t-\tkonflik/conflicts=0\tstatus=aktif/active\tkedaluwarsa/expires=-\tpeer=- -\n"
+        );
+    }
+
+    #[test]
+    fn credential_commands_change_the_state_and_name_unknown_agents() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let hint = crate::cli::enrol::EnrolHint::default();
+        let add = OpdCmd::Add {
+            id: "dinkes".into(),
+            name: "Dinas Kesehatan".into(),
+        };
+        opd(dir.path(), add, &mut out).unwrap();
+        let add = AgentCmd::Add {
+            agent_id: "a1".into(),
+            opd: "dinkes".into(),
+            expires: std::time::Duration::from_secs(86_400),
+            print_token: true,
+        };
+        agent(dir.path(), add, &hint, &mut out, &mut err).unwrap();
+        let first = text(std::mem::take(&mut out));
+        let list = |out: &mut Vec<u8>, err: &mut Vec<u8>| {
+            agent(dir.path(), AgentCmd::List, &hint, out, err).unwrap();
+            text(std::mem::take(out))
+        };
+        let id = || "a1".to_string();
+        agent(
+            dir.path(),
+            AgentCmd::Disable { agent_id: id() },
+            &hint,
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
+        assert!(list(&mut out, &mut err).contains("status=nonaktif/disabled"));
+        agent(
+            dir.path(),
+            AgentCmd::Enable { agent_id: id() },
+            &hint,
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
+        assert!(list(&mut out, &mut err).contains("status=aktif/active"));
+        let rotate = AgentCmd::Rotate {
+            agent_id: id(),
+            expires: Some(parse_expiry("90d").unwrap()),
+        };
+        out.clear();
+        agent(dir.path(), rotate, &hint, &mut out, &mut err).unwrap();
+        let second = text(std::mem::take(&mut out));
+        assert_ne!(first, second);
+        assert_eq!(
+            second.trim().len(),
+            second.len() - 1,
+            "the token alone on stdout"
+        );
+        assert!(!list(&mut out, &mut err).contains("kedaluwarsa/expires=-"));
+        agent(
+            dir.path(),
+            AgentCmd::Revoke { agent_id: id() },
+            &hint,
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
+        assert!(list(&mut out, &mut err).contains("status=dicabut/revoked"));
+        let e = agent(
+            dir.path(),
+            AgentCmd::Enable { agent_id: id() },
+            &hint,
+            &mut out,
+            &mut err,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, AdminError::Store(StoreError::Revoked(_))),
+            "{e}"
+        );
+        let e = agent(
+            dir.path(),
+            AgentCmd::Disable {
+                agent_id: "nope".into(),
+            },
+            &hint,
+            &mut out,
+            &mut err,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("agent `nope` does not exist"), "{e}");
+        for bad in ["", "90", "0d", "x d", "-1d", "90w", "99999d"] {
+            assert!(parse_expiry(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_expiry("12h").unwrap().as_secs(), 43_200);
     }
 }

@@ -5,6 +5,7 @@
 mod auth;
 pub mod clock;
 mod enrol;
+pub(crate) mod limiter;
 pub mod server;
 pub mod validate;
 pub mod writer;
@@ -30,6 +31,10 @@ use writer::{WriteOp, Writer};
 
 /// Batches received but not yet acknowledged, per stream.
 const ACK_QUEUE: usize = 16;
+
+/// How often an open stream re-checks its agent's credential, so that
+/// `agent disable|revoke|rotate` and an expiry close it within seconds.
+const CREDENTIAL_RECHECK: Duration = Duration::from_secs(2);
 
 /// A peer address for logs and messages (`unknown` when the transport has none).
 fn peer_text(p: Option<SocketAddr>) -> String {
@@ -68,6 +73,8 @@ pub struct IngestService {
     /// The CA certificate (PEM) handed to enrolling agents.
     enrol_ca_pem: Option<Arc<str>>,
     live: Arc<Mutex<LiveStreams>>,
+    /// Failed authentications per source address (Stream and Enrol).
+    limiter: Arc<limiter::FailureLimiter>,
 }
 
 impl IngestService {
@@ -92,6 +99,7 @@ impl IngestService {
             enrol_targets: None,
             enrol_ca_pem: None,
             live: Arc::default(),
+            limiter: Arc::default(),
         }
     }
 
@@ -142,7 +150,7 @@ impl Ingest for IngestService {
         &self,
         req: Request<Streaming<pb::AgentMessage>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
-        let who = self.authenticate(&req).await?;
+        let auth::Authenticated { who, digest } = self.authenticated(&req).await?;
         let peer = peer_text(req.remote_addr());
         let mut inbound = req.into_inner();
         let first = match tokio::time::timeout(self.hello_timeout, inbound.message()).await {
@@ -251,6 +259,7 @@ impl Ingest for IngestService {
             generation,
             declared_next,
             started: std::time::Instant::now(),
+            digest,
         };
         tokio::spawn(session.run(inbound, out, replaced));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -276,6 +285,8 @@ struct Session {
     declared_next: u64,
     /// When the Hello was accepted.
     started: std::time::Instant,
+    /// SHA-256 of the token the stream authenticated with.
+    digest: [u8; 32],
 }
 
 impl Session {
@@ -297,9 +308,18 @@ impl Session {
             mpsc::channel::<(u64, oneshot::Receiver<Result<(), StoreError>>)>(ACK_QUEUE);
         let acker = tokio::spawn(acker(self.epoch, ack_rx, out.clone()));
         let shutdown = self.svc.shutdown.clone();
+        let mut recheck = tokio::time::interval_at(
+            tokio::time::Instant::now() + CREDENTIAL_RECHECK,
+            CREDENTIAL_RECHECK,
+        );
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let end: Option<Status> = loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => break Some(Status::unavailable("collector is shutting down; reconnect later")),
+                _ = recheck.tick() => match self.credential_ended().await {
+                    Some(status) => break Some(status),
+                    None => continue,
+                },
                 newer = &mut replaced => {
                     self.svc.metrics.reject("replaced");
                     break Some(Status::aborted(format!(
@@ -445,6 +465,28 @@ impl Session {
 }
 
 impl Session {
+    /// The status that ends this stream if its agent's credential was
+    /// disabled, revoked, rotated or expired since it authenticated. A store
+    /// error keeps the stream: the next re-check tries again.
+    async fn credential_ended(&self) -> Option<Status> {
+        let id = self.who.agent_id.clone();
+        let cred = match self.svc.store.with(move |s| s.credential_of(&id)).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(agent = %self.who.agent_id, error = %e, "cannot re-check the agent's credential");
+                return None;
+            }
+        };
+        let why = match cred {
+            None => store::registry::Refusal::Revoked,
+            Some(c) => c.refusal(&self.digest, store::now_ms())?,
+        };
+        self.svc.metrics.auth("closed", why.label());
+        warn!(agent = %self.who.agent_id, peer = %self.peer, reason = why.label(),
+            "credential changed: closing the agent's open stream");
+        Some(auth::refusal_status(why))
+    }
+
     /// Refuse a batch numbered far beyond the `next_seq` its Hello declared
     /// ([`validate::seq_ceiling`]).
     fn within_declared(

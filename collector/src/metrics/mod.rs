@@ -39,6 +39,23 @@ pub const REJECT_REASONS: &[&str] = &[
     "replaced",
 ];
 
+/// Every `(result, reason)` of `pantau_auth_total`: `ok`, a refused
+/// authentication by why, and an open stream closed by a credential change.
+pub const AUTH_OUTCOMES: &[(&str, &str)] = &[
+    ("ok", "ok"),
+    ("refused", "missing"),
+    ("refused", "unknown"),
+    ("refused", "revoked"),
+    ("refused", "rotated"),
+    ("refused", "disabled"),
+    ("refused", "expired"),
+    ("refused", "limited"),
+    ("closed", "revoked"),
+    ("closed", "rotated"),
+    ("closed", "disabled"),
+    ("closed", "expired"),
+];
+
 /// Every `flag` of `pantau_ingest_clock_flagged_results_total`.
 pub const CLOCK_FLAGS: &[&str] = &["future", "past"];
 
@@ -68,6 +85,8 @@ pub struct Metrics {
     ingest_clock: IntCounterVec,
     /// Messages or streams refused, by reason.
     pub ingest_rejected: IntCounterVec,
+    /// Authentications and credential closures, by result and reason.
+    auth_total: IntCounterVec,
     /// Commit latency.
     pub commit_seconds: Histogram,
     /// Failed commits.
@@ -129,6 +148,7 @@ impl Metrics {
             ingest_late: reg(&r, IntCounterVec::new(o("pantau_ingest_late_results_total", "Results stored that arrived late, after an outage."), &["opd"]).unwrap()),
             ingest_clock: reg(&r, IntCounterVec::new(o("pantau_ingest_clock_flagged_results_total", "Results whose agent timestamp is far in the future or past, by flag."), &["opd", "flag"]).unwrap()),
             ingest_rejected: reg(&r, IntCounterVec::new(o("pantau_ingest_rejected_total", "Streams or messages refused, by reason."), &["reason"]).unwrap()),
+            auth_total: reg(&r, IntCounterVec::new(o("pantau_auth_total", "Agent authentications by result (ok, refused, closed: an open stream ended by a credential change) and reason (missing, unknown, revoked, rotated, disabled, expired, limited)."), &["result", "reason"]).unwrap()),
             commit_seconds: reg(&r, Histogram::with_opts(HistogramOpts::new("pantau_store_commit_duration_seconds", "Time to commit one write transaction.").buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])).unwrap()),
             store_errors: reg(&r, IntCounterVec::new(o("pantau_store_errors_total", "Failed store operations."), &["op"]).unwrap()),
             series_refused: reg(&r, IntCounterVec::new(o("pantau_metrics_series_refused_total", "Target series not created because the agent exceeded the per-agent cap."), AGENT_LABELS).unwrap()),
@@ -148,7 +168,15 @@ impl Metrics {
         for reason in REJECT_REASONS {
             m.ingest_rejected.with_label_values(&[reason]);
         }
+        for (result, reason) in AUTH_OUTCOMES {
+            m.auth_total.with_label_values(&[result, reason]);
+        }
         m
+    }
+
+    /// Count an authentication outcome (one of [`AUTH_OUTCOMES`]).
+    pub fn auth(&self, result: &str, reason: &str) {
+        self.auth_total.with_label_values(&[result, reason]).inc();
     }
 
     /// Series of an OPD known from the database, at 0 until data arrives.

@@ -37,6 +37,8 @@ pub struct Agent {
     /// Conflicting duplicates kept aside: results numbered like stored
     /// ones but different (a cloned agent, two writers on one spool).
     pub conflicts: i64,
+    /// Address of its last successful authentication.
+    pub last_peer: Option<String>,
 }
 
 /// A target with its latest result.

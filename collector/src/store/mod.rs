@@ -101,6 +101,14 @@ pub enum StoreError {
     /// An id is already in use.
     #[error("{0} already exists")]
     Exists(String),
+    /// No agent has this id.
+    #[error("agen `{0}` tidak ada / agent `{0}` does not exist; see `pantau-collector agent list`")]
+    UnknownAgent(String),
+    /// The agent's credential was revoked for good.
+    #[error(
+        "agen `{0}` sudah dicabut / agent `{0}` is revoked for good; register the machine as a new agent"
+    )]
+    Revoked(String),
 }
 
 /// The store handle the servers share. Store calls are blocking: [`with`]

@@ -399,3 +399,83 @@ pub fn previous_schema_data_survives(s: &dyn Store) {
     assert_eq!(s.committed_seq("old-1", 1).unwrap(), 2);
     assert_eq!(s.agents().unwrap()[0].conflicts, 1);
 }
+
+/// Disable, enable, rotate (with expiry) and revoke an agent's credential;
+/// the token check sees each state, unknown and revoked agents are refused.
+pub fn credential_life_cycle(s: &dyn Store) {
+    use crate::store::registry::{CredentialChange as C, Refusal};
+    s.add_opd("dinkes", "Dinas Kesehatan").unwrap();
+    s.add_agent("a1", "dinkes", &[1; 32]).unwrap();
+    s.add_agent("a2", "dinkes", &[2; 32]).unwrap();
+    let now = crate::store::now_ms();
+    let cred = |id: &str| s.credential_of(id).unwrap().unwrap();
+    assert_eq!(cred("a1").refusal(&[1; 32], now), None);
+    assert!(matches!(
+        s.change_credential("nope", &C::Disable),
+        Err(StoreError::UnknownAgent(a)) if a == "nope"
+    ));
+    s.change_credential("a1", &C::Disable).unwrap();
+    assert_eq!(cred("a1").refusal(&[1; 32], now), Some(Refusal::Disabled));
+    assert!(
+        s.agent_by_token(&[1; 32]).unwrap().is_none(),
+        "disabled: no token check passes"
+    );
+    assert_eq!(
+        s.credential_by_token(&[1; 32])
+            .unwrap()
+            .unwrap()
+            .who
+            .agent_id,
+        "a1"
+    );
+    s.change_credential("a1", &C::Enable).unwrap();
+    assert_eq!(cred("a1").refusal(&[1; 32], now), None);
+    assert!(s.agent_by_token(&[1; 32]).unwrap().is_some());
+
+    let rotate = C::Rotate {
+        token_sha256: vec![3; 32],
+        expires_at_ms: Some(now + 60_000),
+    };
+    s.change_credential("a1", &rotate).unwrap();
+    assert!(s.credential_by_token(&[1; 32]).unwrap().is_none());
+    assert_eq!(
+        s.retired_token(&[1; 32]).unwrap(),
+        Some(("a1".to_string(), Refusal::Rotated))
+    );
+    assert_eq!(cred("a1").refusal(&[1; 32], now), Some(Refusal::Rotated));
+    assert_eq!(cred("a1").refusal(&[3; 32], now), None);
+    assert_eq!(
+        cred("a1").refusal(&[3; 32], now + 60_000),
+        Some(Refusal::Expired)
+    );
+    assert!(s.agent_by_token(&[3; 32]).unwrap().is_some());
+
+    s.change_credential("a2", &C::Revoke).unwrap();
+    assert!(
+        s.credential_by_token(&[2; 32]).unwrap().is_none(),
+        "digest dropped"
+    );
+    assert_eq!(cred("a2").refusal(&[2; 32], now), Some(Refusal::Revoked));
+    assert_eq!(
+        s.retired_token(&[2; 32]).unwrap(),
+        Some(("a2".to_string(), Refusal::Revoked))
+    );
+    assert!(matches!(
+        s.change_credential("a2", &C::Enable),
+        Err(StoreError::Revoked(_))
+    ));
+    assert!(matches!(
+        s.change_credential("a2", &rotate),
+        Err(StoreError::Revoked(_))
+    ));
+
+    s.record_auth("a1", "192.0.2.7:5000", now).unwrap();
+    let list = s.credentials().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].agent_id, "a1");
+    assert_eq!(list[0].last_peer.as_deref(), Some("192.0.2.7:5000"));
+    assert_eq!(list[0].last_auth_at_ms, Some(now));
+    assert_eq!(list[0].expires_at_ms, Some(now + 60_000));
+    assert!(!list[0].disabled && !list[0].revoked);
+    assert!(list[1].revoked);
+}

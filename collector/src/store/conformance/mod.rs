@@ -43,6 +43,7 @@ macro_rules! store_conformance {
     (fresh: $fresh:expr, previous_schema: $previous:expr $(,)?) => {
         $crate::store_conformance!(@checks $fresh;
             registry_opds_agents_and_tokens,
+            credential_life_cycle,
             hello_declares_targets_and_opens_a_session,
             replayed_batch_is_stored_once,
             committed_seq_is_contiguous,

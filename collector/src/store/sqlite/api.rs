@@ -62,7 +62,7 @@ pub fn agents(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
         .prepare_cached(
             "SELECT a.id, a.opd_id, a.version, a.hostname, a.last_hello_ms,
                     (SELECT MAX(r.received_at_ms) FROM result r WHERE r.agent_id = a.id), a.clock_offset_ms,
-                    (SELECT COUNT(*) FROM result_conflict c WHERE c.agent_id = a.id)
+                    (SELECT COUNT(*) FROM result_conflict c WHERE c.agent_id = a.id), a.last_peer
              FROM agent a ORDER BY a.id",
         )
         .op("prepare agents")?;
@@ -76,6 +76,7 @@ pub fn agents(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
             last_seen_ms: r.get(5)?,
             clock_offset_ms: r.get(6)?,
             conflicts: r.get(7)?,
+            last_peer: r.get(8)?,
         })
     })
     .op("query agents")?

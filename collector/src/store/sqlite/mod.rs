@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_remote_write.sql"),
     include_str!("schema_evidence.sql"),
     include_str!("schema_fair.sql"),
+    include_str!("schema_credentials.sql"),
     include_str!("schema_enrol.sql"),
 ];
 
@@ -124,12 +125,20 @@ fn secure_db_files(data_dir: &Path) -> Result<(), StoreError> {
         let path = path.to_path_buf();
         move |source| StoreError::DataDir { path, source }
     };
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
+    // Only a missing file is created here. An existing one is never opened
+    // outside SQLite: closing any descriptor of the database file drops
+    // every POSIX lock this process holds on it, and a SQLite connection
+    // that lost its lock lets another process delete the WAL it writes to.
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
         .mode(FILE_MODE)
         .open(&db)
-        .map_err(err(&db))?;
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(err(&db)(e)),
+    }
     for p in [
         db.clone(),
         data_dir.join(format!("{DB_FILE}-wal")),

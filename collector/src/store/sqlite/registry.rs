@@ -5,7 +5,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use crate::model::AgentIdentity;
-use crate::store::registry::{AgentSeries, Registry};
+use crate::store::registry::{
+    AgentSeries, Credential, CredentialChange, CredentialInfo, Refusal, Registry,
+};
 use crate::store::{Op, StoreError, now_ms};
 
 /// Add an OPD.
@@ -59,8 +61,10 @@ pub fn agent_by_token(
     digest: &[u8],
 ) -> Result<Option<(AgentIdentity, Vec<u8>)>, StoreError> {
     conn.query_row(
-        "SELECT id, opd_id, token_sha256 FROM agent WHERE token_sha256 = ?1",
-        [digest],
+        "SELECT id, opd_id, token_sha256 FROM agent WHERE token_sha256 = ?1
+         AND disabled_at_ms IS NULL AND revoked_at_ms IS NULL
+         AND (token_expires_at_ms IS NULL OR token_expires_at_ms > ?2)",
+        params![digest, now_ms()],
         |r| {
             Ok((
                 AgentIdentity {
@@ -73,6 +77,143 @@ pub fn agent_by_token(
     )
     .optional()
     .op("look up token")
+}
+
+const CREDENTIAL: &str = "SELECT id, opd_id, token_sha256, disabled_at_ms IS NOT NULL,
+    revoked_at_ms IS NOT NULL, token_expires_at_ms FROM agent";
+
+fn credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Credential> {
+    Ok(Credential {
+        who: AgentIdentity {
+            agent_id: r.get(0)?,
+            opd_id: r.get(1)?,
+        },
+        token_sha256: r.get(2)?,
+        disabled: r.get(3)?,
+        revoked: r.get(4)?,
+        expires_at_ms: r.get(5)?,
+    })
+}
+
+fn credential_by_token(conn: &Connection, digest: &[u8]) -> Result<Option<Credential>, StoreError> {
+    conn.prepare_cached(&format!("{CREDENTIAL} WHERE token_sha256 = ?1"))
+        .op("prepare credential by token")?
+        .query_row([digest], credential_row)
+        .optional()
+        .op("look up credential")
+}
+
+fn credential_of(conn: &Connection, id: &str) -> Result<Option<Credential>, StoreError> {
+    conn.prepare_cached(&format!("{CREDENTIAL} WHERE id = ?1"))
+        .op("prepare credential of agent")?
+        .query_row([id], credential_row)
+        .optional()
+        .op("look up agent credential")
+}
+
+fn retired_token(
+    conn: &Connection,
+    digest: &[u8],
+) -> Result<Option<(String, Refusal)>, StoreError> {
+    conn.query_row(
+        "SELECT agent_id, why FROM retired_token WHERE token_sha256 = ?1",
+        [digest],
+        |r| Ok((r.get(0)?, Refusal::from_retired(&r.get::<_, String>(1)?))),
+    )
+    .optional()
+    .op("look up retired token")
+}
+
+/// Apply a credential change in one transaction.
+pub fn change_credential(
+    conn: &Connection,
+    id: &str,
+    change: &CredentialChange,
+) -> Result<(), StoreError> {
+    let tx = super::write_tx(conn).op("begin credential change")?;
+    let state: Option<(Vec<u8>, bool)> = tx
+        .query_row(
+            "SELECT token_sha256, revoked_at_ms IS NOT NULL FROM agent WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .op("look up agent")?;
+    let Some((old, revoked)) = state else {
+        return Err(StoreError::UnknownAgent(id.to_string()));
+    };
+    let now = now_ms();
+    let retire = |why: &str| {
+        tx.execute(
+            "INSERT OR REPLACE INTO retired_token (token_sha256, agent_id, why, retired_at_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![old, id, why, now],
+        )
+        .op("retire token")
+    };
+    match change {
+        CredentialChange::Disable => {
+            tx.execute(
+                "UPDATE agent SET disabled_at_ms = COALESCE(disabled_at_ms, ?2) WHERE id = ?1",
+                params![id, now],
+            )
+            .op("disable agent")?;
+        }
+        CredentialChange::Enable if revoked => return Err(StoreError::Revoked(id.to_string())),
+        CredentialChange::Enable => {
+            tx.execute("UPDATE agent SET disabled_at_ms = NULL WHERE id = ?1", [id])
+                .op("enable agent")?;
+        }
+        CredentialChange::Revoke => {
+            if !revoked {
+                retire("revoked")?;
+            }
+            // The digest is dropped: the column is NOT NULL UNIQUE, so it
+            // holds a per-agent marker no SHA-256 can equal (not 32 bytes).
+            tx.execute(
+                "UPDATE agent SET revoked_at_ms = COALESCE(revoked_at_ms, ?2),
+                 token_sha256 = CAST('revoked:' || id AS BLOB) WHERE id = ?1",
+                params![id, now],
+            )
+            .op("revoke agent")?;
+        }
+        CredentialChange::Rotate { .. } if revoked => {
+            return Err(StoreError::Revoked(id.to_string()));
+        }
+        CredentialChange::Rotate {
+            token_sha256,
+            expires_at_ms,
+        } => {
+            retire("rotated")?;
+            tx.execute(
+                "UPDATE agent SET token_sha256 = ?2, token_expires_at_ms = ?3 WHERE id = ?1",
+                params![id, token_sha256, expires_at_ms],
+            )
+            .op("rotate token")?;
+        }
+    }
+    tx.commit().op("commit credential change")
+}
+
+fn credentials(conn: &Connection) -> Result<Vec<CredentialInfo>, StoreError> {
+    conn.prepare(
+        "SELECT id, disabled_at_ms IS NOT NULL, revoked_at_ms IS NOT NULL, token_expires_at_ms,
+         last_peer, last_auth_at_ms FROM agent ORDER BY id",
+    )
+    .op("prepare credentials")?
+    .query_map([], |r| {
+        Ok(CredentialInfo {
+            agent_id: r.get(0)?,
+            disabled: r.get(1)?,
+            revoked: r.get(2)?,
+            expires_at_ms: r.get(3)?,
+            last_peer: r.get(4)?,
+            last_auth_at_ms: r.get(5)?,
+        })
+    })
+    .op("query credentials")?
+    .collect::<Result<_, _>>()
+    .op("read credentials")
 }
 
 fn opd_name(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
@@ -158,5 +299,36 @@ impl Registry for SqliteStore {
 
     fn agent_series(&self, lookback_ms: i64) -> Result<Vec<AgentSeries>, StoreError> {
         self.read(|c| agent_series(c, lookback_ms))
+    }
+
+    fn credential_by_token(&self, digest: &[u8]) -> Result<Option<Credential>, StoreError> {
+        self.read(|c| credential_by_token(c, digest))
+    }
+
+    fn credential_of(&self, id: &str) -> Result<Option<Credential>, StoreError> {
+        self.read(|c| credential_of(c, id))
+    }
+
+    fn retired_token(&self, digest: &[u8]) -> Result<Option<(String, Refusal)>, StoreError> {
+        self.read(|c| retired_token(c, digest))
+    }
+
+    fn change_credential(&self, id: &str, change: &CredentialChange) -> Result<(), StoreError> {
+        self.write(|c| change_credential(c, id, change))
+    }
+
+    fn record_auth(&self, id: &str, peer: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute(
+                "UPDATE agent SET last_peer = ?2, last_auth_at_ms = ?3 WHERE id = ?1",
+                params![id, peer, at_ms],
+            )
+            .op("record authentication")
+            .map(drop)
+        })
+    }
+
+    fn credentials(&self) -> Result<Vec<CredentialInfo>, StoreError> {
+        self.read(credentials)
     }
 }

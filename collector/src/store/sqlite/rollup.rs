@@ -706,15 +706,15 @@ mod tests {
     #[test]
     fn a_stored_interval_bomb_is_bounded_by_the_migration() {
         use super::super::{MIGRATIONS, connect, migrate_to};
-        // The schema just before the fairness migration (later ones may follow it).
-        let before_fair = MIGRATIONS
+        // The schema just before the migration that bounds intervals.
+        let fair = MIGRATIONS
             .iter()
             .position(|m| *m == include_str!("schema_fair.sql"))
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         {
             let c = connect(dir.path()).unwrap();
-            migrate_to(&c, before_fair).unwrap();
+            migrate_to(&c, fair).unwrap();
             c.execute_batch(&format!(
                 "INSERT INTO opd (id, name, created_at_ms) VALUES ('b', 'B', 0);
                  INSERT INTO agent (id, opd_id, token_sha256, created_at_ms) VALUES ('b-1', 'b', x'01', 0);
