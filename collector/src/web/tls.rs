@@ -78,3 +78,83 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, HttpsError> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt as _;
+
+    use super::*;
+    use crate::web::{HttpLimits, serve_with};
+
+    /// A client stuck before its handshake neither blocks other clients nor
+    /// keeps its connection past the handshake timeout; a client trusting
+    /// the built-in CA gets its answer (with the security headers) over TLS.
+    #[tokio::test]
+    async fn slow_handshake_is_cut_and_blocks_nobody() {
+        let d = tempfile::tempdir().unwrap();
+        let info = crate::tls::ca_init(d.path(), &[], false).unwrap();
+        let files = &info.files;
+        let tls = acceptor(&files.server_cert(), &files.server_key()).unwrap();
+        let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let limits = HttpLimits {
+            handshake: Duration::from_millis(500),
+            ..HttpLimits::default()
+        };
+        let server = tokio::spawn(serve_with(
+            app,
+            listener,
+            limits,
+            Some(tls),
+            shutdown.clone(),
+        ));
+
+        let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let ca = std::fs::read(files.ca_cert()).unwrap();
+        let client = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .build()
+            .unwrap();
+        let res = client
+            .get(format!("https://localhost:{}/healthz", addr.port()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().contains_key("content-security-policy"));
+        assert_eq!(res.text().await.unwrap(), "ok");
+
+        // The stuck client is closed by the server (read gives EOF or an
+        // error), well before this test's own deadline.
+        let mut buf = [0u8; 16];
+        let closed = tokio::time::timeout(Duration::from_secs(30), stuck.read(&mut buf)).await;
+        assert!(
+            matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+            "still open: {closed:?}"
+        );
+
+        // Plain HTTP on the HTTPS port gets no HTTP answer.
+        let plain = reqwest::get(format!("http://127.0.0.1:{}/healthz", addr.port())).await;
+        assert!(plain.is_err(), "{plain:?}");
+
+        shutdown.cancel();
+        server.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn unreadable_or_empty_files_name_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("missing.crt");
+        let e = acceptor(&missing, &missing).err().expect("missing files");
+        assert!(e.to_string().contains("missing.crt"), "{e}");
+        let empty = d.path().join("empty.crt");
+        std::fs::write(&empty, "").unwrap();
+        let e = acceptor(&empty, &empty).err().expect("empty files");
+        assert!(matches!(e, HttpsError::NoCertificate(_)), "{e}");
+    }
+}
