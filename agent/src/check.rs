@@ -187,7 +187,11 @@ fn summary(o: &Observation) -> String {
 /// Run `check` for a config: returns the table and whether every probe passed.
 pub async fn check(cfg: &AgentConfig) -> Result<(String, bool), ProbeSetupError> {
     let mut prober = Prober::new()?;
-    prober.configure_bandwidth(cfg.require_token().ok(), cfg.bandwidth.clone());
+    prober.configure_bandwidth(
+        cfg.require_token().ok(),
+        &cfg.collector_tls,
+        cfg.bandwidth.clone(),
+    )?;
     let prober = Arc::new(prober);
     let results = run_all(prober, &cfg.targets).await;
     let all_ok = results.iter().all(|o| o.outcome == Outcome::Ok);

@@ -346,6 +346,7 @@ impl RawConfig {
             timeout: d_timeout,
             icmp_count: d_count,
         };
+        check_collector_bandwidth_tls(&self.targets, collector_tls.insecure, &mut p);
         let targets = pantau_core::probe::validate_targets(self.targets, &defaults, &mut p);
         if p.is_empty() {
             Ok(AgentConfig {
@@ -363,6 +364,37 @@ impl RawConfig {
             })
         } else {
             Err(p)
+        }
+    }
+}
+
+/// A collector bandwidth test (`server = "collector"`, the default) sends
+/// the agent token, the agent's credential: never over plaintext `http://`
+/// unless `collector.insecure = true` (a lab). Checked on the raw targets so
+/// the index in the key is the one written in the file.
+fn check_collector_bandwidth_tls(targets: &[RawTarget], insecure: bool, p: &mut Vec<Problem>) {
+    if insecure {
+        return;
+    }
+    for (i, t) in targets.iter().enumerate() {
+        let collector = t.kind.as_deref() == Some("bandwidth")
+            && t.settings
+                .bandwidth
+                .table
+                .as_ref()
+                .and_then(|b| b.server.as_deref())
+                .is_none_or(|s| s == "collector");
+        if let Some(a) = t.address.as_deref().filter(|a| a.starts_with("http://"))
+            && collector
+        {
+            p.push(Problem::new(
+                format!("targets[{i}].address"),
+                format!(
+                    "`{a}` tanpa TLS / is plaintext: a collector bandwidth test sends the agent \
+                     token; use https:// (the collector's HTTP port with TLS, trusted through \
+                     collector.ca), or set collector.insecure = true for a lab"
+                ),
+            ));
         }
     }
 }
@@ -600,7 +632,7 @@ mod tests {
             id = "bw"
             group = "datacenter"
             kind = "bandwidth"
-            address = "http://10.10.0.5:7471"
+            address = "https://10.10.0.5:7471"
             [[targets]]
             id = "gw"
             group = "intranet"
@@ -632,6 +664,60 @@ mod tests {
             (&l.source, l.contracted_bps),
             (&LinkSource::Local, Some(50_000_000))
         );
+    }
+
+    /// The agent token never goes to a collector bandwidth endpoint over
+    /// plaintext: refused with the target's address key unless the lab opt-in
+    /// is set; plain-URL tests (`server = "http"`, no token) keep http://.
+    #[test]
+    fn collector_bandwidth_over_http_needs_the_insecure_opt_in() {
+        let cfg = |insecure: &str| {
+            format!(
+                r#"
+            [agent]
+            id = "a"
+            [collector]
+            url = "https://10.10.0.5:7470"
+            {insecure}
+            [[targets]]
+            id = "internet"
+            group = "internet"
+            kind = "bandwidth"
+            address = "http://speed.example/file"
+            [targets.bandwidth]
+            server = "http"
+            direction = "download"
+            [[targets]]
+            id = "pusat-data"
+            group = "datacenter"
+            kind = "bandwidth"
+            address = "http://10.10.0.5:7471"
+            [[targets]]
+            id = "pusat-data-eksplisit"
+            group = "datacenter"
+            kind = "bandwidth"
+            address = "http://10.10.0.5:7471/"
+            [targets.bandwidth]
+            server = "collector"
+            [[targets]]
+            id = "pusat-data-tls"
+            group = "datacenter"
+            kind = "bandwidth"
+            address = "https://10.10.0.5:7471"
+        "#
+            )
+        };
+        let errs = raw(&cfg("")).validate("h".into()).unwrap_err();
+        let keys: Vec<&str> = errs.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["targets[1].address", "targets[2].address"]);
+        assert!(errs[0].message.contains("https://"), "{:?}", errs[0]);
+        assert!(
+            errs[0].message.contains("collector.insecure"),
+            "{:?}",
+            errs[0]
+        );
+        let ok = raw(&cfg("insecure = true")).validate("h".into()).unwrap();
+        assert_eq!(ok.targets.len(), 4);
     }
 
     #[test]

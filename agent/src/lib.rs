@@ -70,7 +70,11 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ru
     let token = cfg.require_token()?;
     let cfg = Arc::new(cfg);
     let mut prober = Prober::new()?;
-    prober.configure_bandwidth(Some(token.clone()), cfg.bandwidth.clone());
+    prober.configure_bandwidth(
+        Some(token.clone()),
+        &cfg.collector_tls,
+        cfg.bandwidth.clone(),
+    )?;
     let prober = Arc::new(prober);
     if cfg
         .targets

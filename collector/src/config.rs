@@ -49,6 +49,11 @@ pub struct RawTls {
     /// Extra DNS names / IP addresses for the built-in CA's server certificate.
     #[serde(default)]
     pub names: Vec<String>,
+    /// Serve HTTPS on the HTTP port (`http_listen`) with the gRPC port's
+    /// certificate. Default: on when `http_listen` is not a loopback address
+    /// (agents' bandwidth tests send their token there) and `insecure` is
+    /// off; off on loopback (Prometheus, Grafana, a reverse proxy on this host).
+    pub https: Option<bool>,
 }
 
 /// Validated `[tls]`.
@@ -60,6 +65,17 @@ pub struct TlsConfig {
     pub cert_key: Option<(PathBuf, PathBuf)>,
     /// Names for the built-in CA's server certificate.
     pub names: Vec<String>,
+    /// `[tls] https`: `None` means the default of [`TlsConfig::https_on`].
+    pub https: Option<bool>,
+}
+
+impl TlsConfig {
+    /// Whether the HTTP port bound at `http` serves HTTPS: `[tls] https`
+    /// when set, else on unless `http` is loopback or `insecure` is set.
+    pub fn https_on(&self, http: std::net::SocketAddr) -> bool {
+        self.https
+            .unwrap_or(!self.insecure && !http.ip().is_loopback())
+    }
 }
 
 impl RawTls {
@@ -88,6 +104,7 @@ impl RawTls {
             insecure: self.insecure.unwrap_or(false),
             cert_key,
             names: self.names,
+            https: self.https,
         }
     }
 }
@@ -661,6 +678,31 @@ mod tests {
             ..Default::default()
         };
         assert!(raw.validate().unwrap().tls.insecure);
+    }
+
+    #[test]
+    fn https_on_the_http_port_defaults_to_on_off_loopback() {
+        let addr = |a: &str| a.parse::<std::net::SocketAddr>().unwrap();
+        let d = CollectorConfig::defaults().tls;
+        assert!(!d.https_on(addr("127.0.0.1:7471")));
+        assert!(!d.https_on(addr("[::1]:7471")));
+        assert!(d.https_on(addr("10.10.0.5:7471")));
+        assert!(d.https_on(addr("0.0.0.0:7471")));
+        let lab = TlsConfig {
+            insecure: true,
+            ..d.clone()
+        };
+        assert!(!lab.https_on(addr("10.10.0.5:7471")));
+        let forced = TlsConfig {
+            https: Some(true),
+            ..d.clone()
+        };
+        assert!(forced.https_on(addr("127.0.0.1:7471")));
+        let off = TlsConfig {
+            https: Some(false),
+            ..d
+        };
+        assert!(!off.https_on(addr("10.10.0.5:7471")));
     }
 
     #[test]

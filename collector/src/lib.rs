@@ -70,6 +70,9 @@ pub enum ServeError {
     /// The gRPC port's certificate or key could not be made or loaded.
     #[error("TLS (gRPC): {0}")]
     Tls(#[from] tls::TlsError),
+    /// The HTTP port's TLS could not be set up.
+    #[error("TLS (HTTP port): {0}")]
+    Https(#[from] web::tls::HttpsError),
     /// The report signing key could not be loaded.
     #[error("report signing key: {0}")]
     Report(report::sign::IntegrityError),
@@ -148,6 +151,55 @@ pub fn grpc_tls(
     let identity = tls::load_identity(&cert, &key, ca.as_deref())?;
     info!(cert = %cert.display(), "gRPC serves TLS");
     Ok(Some(ingest::server::tls_config(identity)))
+}
+
+/// The HTTP port's TLS ([`config::TlsConfig::https_on`]): the same
+/// certificate and key as the gRPC port, the built-in CA's made when absent
+/// (with `[tls] insecure` gRPC has not made them). `None`: plain HTTP.
+pub fn http_tls(
+    cfg: &CollectorConfig,
+    http: std::net::SocketAddr,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
+    if !cfg.tls.https_on(http) {
+        if !http.ip().is_loopback() {
+            tracing::warn!(
+                http = %http,
+                "TIDAK AMAN / INSECURE: port HTTP tanpa TLS ([tls] https = false) di alamat \
+                 non-loopback / plaintext HTTP port off loopback: agent tokens of bandwidth \
+                 tests are readable on the network"
+            );
+        }
+        return Ok(None);
+    }
+    let (cert, key) = match &cfg.tls.cert_key {
+        Some((c, k)) => (c.clone(), k.clone()),
+        None => {
+            let files = tls::CaFiles::in_data_dir(&cfg.data_dir);
+            if !files.server_cert().exists() || !files.server_key().exists() {
+                let mut names = cfg.tls.names.clone();
+                if !http.ip().is_unspecified() {
+                    names.push(http.ip().to_string());
+                }
+                tls::ca_init(&cfg.data_dir, &names, true)?;
+            }
+            let ip = http.ip();
+            if !ip.is_unspecified()
+                && !ip.is_loopback()
+                && ip != cfg.grpc_listen.ip()
+                && !cfg.tls.names.contains(&ip.to_string())
+            {
+                tracing::warn!(
+                    http = %http,
+                    "the built-in certificate may not name the HTTP port's address: add it to \
+                     [tls] names so agents' https:// bandwidth tests verify it"
+                );
+            }
+            (files.server_cert(), files.server_key())
+        }
+    };
+    let acceptor = web::tls::acceptor(&cert, &key)?;
+    info!(cert = %cert.display(), http = %http, "HTTP port serves HTTPS");
+    Ok(Some(acceptor))
 }
 
 /// Serve on already-bound listeners until `shutdown` is cancelled.
@@ -240,7 +292,8 @@ pub async fn serve(
         Ok(n) => info!(open_files = n, "file descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
-    let http_server = web::serve(app, http, shutdown.clone());
+    let http_tls = http_tls(&cfg, http.local_addr().map_err(ServeError::Http)?)?;
+    let http_server = web::serve(app, http, http_tls, shutdown.clone());
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
     let (g, h) = tokio::join!(grpc_server, http_server);
     g?;

@@ -1,5 +1,8 @@
 //! Bandwidth tests against the real collector endpoint over tbf-shaped veth
 //! links: the collector runs in one network namespace, the agent in another.
+//! The collector's HTTP port listens off loopback, so it serves HTTPS with the
+//! built-in CA (`[tls] https` default) and the agent trusts `collector.ca`:
+//! every rate here is measured over TLS.
 //! Accuracy bar (issue 4, section 3): measured throughput within ±10 % of
 //! the shaped rate, both directions, at 20 and 100 Mbit/s.
 //!
@@ -80,7 +83,7 @@ fn agent_config(
         "heartbeat_interval = \"1h\"",
         &format!(
             "[bandwidth]\n{extra_policy}\n[[targets]]\nid = \"bw-pusat-data\"\ngroup = \"datacenter\"\n\
-             kind = \"bandwidth\"\naddress = \"http://10.98.{net}.1:7471\"\ninterval = \"{interval}\"\n\
+             kind = \"bandwidth\"\naddress = \"https://10.98.{net}.1:7471\"\ninterval = \"{interval}\"\n\
              [targets.bandwidth]\n{test}\n"
         ),
     )
@@ -189,7 +192,8 @@ fn scheduled_tests_reach_the_collector_and_stop_at_the_monthly_budget() {
         "6s",
     );
     let mut agent = a.start_agent(&cfg);
-    let host = format!("10.98.{net}.1");
+    let base = format!("https://10.98.{net}.1:7471");
+    let ca = data.join("tls").join("ca.crt");
     let results = wait_for(
         "a skipped bandwidth result",
         Duration::from_secs(60),
@@ -197,10 +201,12 @@ fn scheduled_tests_reach_the_collector_and_stop_at_the_monthly_budget() {
             if let Ok(Some(status)) = agent.child.try_wait() {
                 panic!("the agent exited: {status}");
             }
-            let body = c.http_get(
-                &host,
-                7471,
-                "/api/v1/results?agent=bw-agent&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
+            let (_, body) = c.https_get(
+                &format!(
+                    "{base}/api/v1/results?agent=bw-agent&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z"
+                ),
+                &ca,
+                None,
             );
             let v: serde_json::Value = serde_json::from_str(&body).ok()?;
             let rows: Vec<serde_json::Value> = v
@@ -243,7 +249,7 @@ fn scheduled_tests_reach_the_collector_and_stop_at_the_monthly_budget() {
         on_disk.trim().ends_with(&format!(" {last_used}")),
         "state file {on_disk:?} vs {last_used}"
     );
-    let metrics = c.http_get(&host, 7471, "/metrics");
+    let (_, metrics) = c.https_get(&format!("{base}/metrics"), &ca, None);
     let gauge = metric(
         &metrics,
         "pantau_bandwidth_throughput_bits_per_second",
@@ -253,22 +259,34 @@ fn scheduled_tests_reach_the_collector_and_stop_at_the_monthly_budget() {
     assert_eq!(gauge, down);
 }
 
-/// Without the agent's token the endpoint refuses, like gRPC ingest.
+/// Without the agent's token the endpoint refuses, like gRPC ingest; with
+/// it, it serves. Both over HTTPS: the port off loopback speaks only TLS, so
+/// a plaintext request (what an old agent with http:// would send, token
+/// and all) gets no HTTP answer.
 #[test]
-fn endpoint_needs_the_agent_token() {
+fn endpoint_needs_the_agent_token_and_speaks_only_tls_off_loopback() {
     let net = 31;
     let Some((_one, c, _a)) = shaped_pair(net, 100) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("collector");
-    enrol(&data, "dinkes", "bw-agent");
+    let token = enrol(&data, "dinkes", "bw-agent");
     let _collector = collector_in(&c, &data, net);
+    let ca = data.join("tls").join("ca.crt");
+    let url = format!("https://10.98.{net}.1:7471/api/v1/bandwidth/download?bytes=10");
+    assert_eq!(c.https_get(&url, &ca, Some("pantau_wrong")).0, 401);
+    let (code, body) = c.https_get(&url, &ca, Some(&token));
+    assert_eq!((code, body.len()), (200, 10));
     let script = format!(
-        "exec 3<>/dev/tcp/10.98.{net}.1/7471; printf 'GET /api/v1/bandwidth/download?bytes=10 HTTP/1.0\\r\\nAuthorization: Bearer pantau_wrong\\r\\n\\r\\n' >&3; head -c 12 <&3"
+        "exec 3<>/dev/tcp/10.98.{net}.1/7471; printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3; head -c 12 <&3"
     );
     let out = c.cmd("bash").args(["-c", &script]).output().expect("bash");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "HTTP/1.0 401");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !answer.starts_with("HTTP/"),
+        "plaintext answered: {answer:?}"
+    );
 }
 
 /// An upload sink for the internet test: reads every POST body (chunked or

@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 
 use super::us;
 use super::{ProbeSetupError, failed, link, ok};
-use crate::config::BandwidthPolicy;
+use crate::config::{BandwidthPolicy, CollectorTls};
 use crate::model::{BandwidthResult, Measurement, Observation, Outcome};
 use pantau_core::probe::{BandwidthSpec, Direction, Target};
 use pantau_proto::v1 as pb;
@@ -118,39 +118,108 @@ struct DirResult {
 /// Runs bandwidth tests, one at a time.
 #[derive(Debug)]
 pub struct BandwidthProber {
+    /// For `server = "http"` URLs: the web PKI roots, no token.
     client: reqwest::Client,
+    /// For the collector's endpoint (with the token): `collector.ca` only
+    /// when set, like the gRPC channel.
+    collector_client: reqwest::Client,
+    /// `collector.insecure`: the token may go over `http://` (a lab).
+    insecure: bool,
     token: Option<String>,
     policy: Option<BandwidthPolicy>,
     last_start: Mutex<Option<Instant>>,
 }
 
+/// The client settings every bandwidth test uses.
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("pantau-agent/", env!("CARGO_PKG_VERSION")))
+        // One TCP connection per stream: HTTP/2 would multiplex them onto one.
+        .http1_only()
+        .pool_max_idle_per_host(0)
+        .connect_timeout(Duration::from_secs(10))
+}
+
 impl BandwidthProber {
     /// A prober without token or policy (every test uses no budget or gap).
     pub fn new() -> Result<Self, ProbeSetupError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("pantau-agent/", env!("CARGO_PKG_VERSION")))
-            // One TCP connection per stream: HTTP/2 would multiplex them onto one.
-            .http1_only()
-            .pool_max_idle_per_host(0)
-            .connect_timeout(Duration::from_secs(10))
+        let client = client_builder()
             .build()
             .map_err(ProbeSetupError::HttpClient)?;
         Ok(BandwidthProber {
+            collector_client: client.clone(),
             client,
+            insecure: false,
             token: None,
             policy: None,
             last_start: Mutex::new(None),
         })
     }
 
-    /// Set the collector token and the shared limits.
-    pub fn configure(&mut self, token: Option<String>, policy: BandwidthPolicy) {
+    /// Set the collector token, how the collector's endpoint is trusted
+    /// (`collector.ca`, the same CA as the gRPC channel) and the shared limits.
+    pub fn configure(
+        &mut self,
+        token: Option<String>,
+        tls: &CollectorTls,
+        policy: BandwidthPolicy,
+    ) -> Result<(), ProbeSetupError> {
+        let mut builder = client_builder().https_only(!tls.insecure);
+        if let Some(path) = &tls.ca {
+            let pem = std::fs::read(path).map_err(|source| ProbeSetupError::CollectorCa {
+                path: path.clone(),
+                source,
+            })?;
+            let ca = reqwest::Certificate::from_pem(&pem).map_err(|source| {
+                ProbeSetupError::CollectorCaPem {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            builder = builder
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(ca);
+        }
+        self.collector_client = builder.build().map_err(ProbeSetupError::HttpClient)?;
+        self.insecure = tls.insecure;
         self.token = token;
         self.policy = Some(policy);
+        Ok(())
+    }
+
+    /// A collector test sends the token: only over https://, or over
+    /// http:// with `collector.insecure` and a WARN at every test. Config
+    /// validation refuses it first; this keeps the token off the wire
+    /// whatever built the target.
+    fn check_plaintext(&self, t: &Target, spec: &BandwidthSpec) -> Result<(), String> {
+        if !spec.collector || t.address.starts_with("https://") {
+            return Ok(());
+        }
+        if !self.insecure {
+            return Err(format!(
+                "`{}` tanpa TLS / is plaintext: the agent token goes to the collector only \
+                 over https:// (or set collector.insecure = true)",
+                t.address
+            ));
+        }
+        tracing::warn!(
+            target = %t.id,
+            address = %t.address,
+            "TIDAK AMAN / INSECURE: bandwidth test sends the agent token over plaintext \
+             http:// (collector.insecure = true); anyone on the path can read it"
+        );
+        Ok(())
     }
 
     /// Run one test for `t`.
     pub async fn probe(&self, t: &Target, spec: &BandwidthSpec) -> Observation {
+        if let Err(e) = self.check_plaintext(t, spec) {
+            return failed(
+                Outcome::Other,
+                e,
+                Measurement::Bandwidth(BandwidthResult::default()),
+            );
+        }
         // One test at a time: held for the whole test.
         let mut last = self.last_start.lock().await;
         let month = month_of(SystemTime::now());
@@ -388,9 +457,11 @@ impl BandwidthProber {
         let base = t.address.trim_end_matches('/');
         let mut rb = match (spec.collector, upload) {
             (true, false) => self
-                .client
+                .collector_client
                 .get(format!("{base}/api/v1/bandwidth/download?bytes={bytes}")),
-            (true, true) => self.client.post(format!("{base}/api/v1/bandwidth/upload")),
+            (true, true) => self
+                .collector_client
+                .post(format!("{base}/api/v1/bandwidth/upload")),
             (false, false) => self.client.get(&t.address),
             (false, true) => self
                 .client

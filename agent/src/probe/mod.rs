@@ -34,6 +34,23 @@ pub enum ProbeSetupError {
     /// setup failed.
     #[error("cannot build HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
+    /// `collector.ca` (trusted for the collector's bandwidth endpoint)
+    /// cannot be read.
+    #[error("collector.ca {}: {source}", path.display())]
+    CollectorCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: io::Error,
+    },
+    /// `collector.ca` holds no usable PEM certificate.
+    #[error("collector.ca {}: not a PEM certificate: {source}", path.display())]
+    CollectorCaPem {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: reqwest::Error,
+    },
 }
 
 /// Why a host name gave no address to probe.
@@ -76,14 +93,16 @@ impl Prober {
         })
     }
 
-    /// Give bandwidth tests the collector token and the shared limits
-    /// (minimum gap, monthly budget and where it is kept).
+    /// Give bandwidth tests the collector token, how to trust the
+    /// collector's HTTPS port (`collector.ca`, `collector.insecure`) and the
+    /// shared limits (minimum gap, monthly budget and where it is kept).
     pub fn configure_bandwidth(
         &mut self,
         token: Option<String>,
+        tls: &crate::config::CollectorTls,
         policy: crate::config::BandwidthPolicy,
-    ) {
-        self.bandwidth.configure(token, policy);
+    ) -> Result<(), ProbeSetupError> {
+        self.bandwidth.configure(token, tls, policy)
     }
 
     /// Check that ICMP sockets can be opened; the error carries the fix.

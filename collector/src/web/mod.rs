@@ -10,6 +10,7 @@ mod bandwidth;
 mod page;
 mod paths;
 pub mod report;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,9 @@ pub struct HttpLimits {
     /// connection waiting for its next request is closed after it: the
     /// slowloris defence.
     pub header_read: Duration,
+    /// With HTTPS, the TLS handshake must finish within this long (done in
+    /// the connection's own task, so a slow one never holds up accepts).
+    pub handshake: Duration,
 }
 
 impl Default for HttpLimits {
@@ -60,29 +64,33 @@ impl Default for HttpLimits {
         HttpLimits {
             connections: net::Limits::HTTP,
             header_read: Duration::from_secs(10),
+            handshake: Duration::from_secs(10),
         }
     }
 }
 
 /// Serve the HTTP port (`app`) on `listener` until `shutdown`, with the
-/// default [`HttpLimits`].
+/// default [`HttpLimits`]; HTTPS when `tls` is given ([`tls::acceptor`]).
 pub async fn serve(
     app: Router,
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
-    serve_with(app, listener, HttpLimits::default(), shutdown).await
+    serve_with(app, listener, HttpLimits::default(), tls, shutdown).await
 }
 
 /// Serve the HTTP port with `limits`: our own accept loop over
-/// [`net::Incoming`] (caps per source and in total, idle close) and hyper's
-/// HTTP/1 connection with a header-read timeout; every response gets the
-/// [`SECURITY_HEADERS`]. On `shutdown`, open connections finish their
-/// request and close.
+/// [`net::Incoming`] (caps per source and in total, idle close), the TLS
+/// handshake (when `tls`) with a timeout in each connection's task, and
+/// hyper's HTTP/1 connection with a header-read timeout; every response
+/// gets the [`SECURITY_HEADERS`]. On `shutdown`, open connections finish
+/// their request and close.
 pub async fn serve_with(
     app: Router,
     listener: tokio::net::TcpListener,
     limits: HttpLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     let app = app.layer(axum::middleware::map_response(security_headers));
@@ -93,12 +101,22 @@ pub async fn serve_with(
             _ = shutdown.cancelled() => break,
             c = std::future::poll_fn(|cx| incoming.poll_accept(cx)) => c,
         };
-        conns.spawn(serve_connection(
-            app.clone(),
-            conn,
-            limits.header_read,
-            shutdown.clone(),
-        ));
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        match tls.clone() {
+            None => {
+                let peer = conn.peer();
+                conns.spawn(serve_connection(
+                    app,
+                    conn,
+                    peer,
+                    limits.header_read,
+                    shutdown,
+                ));
+            }
+            Some(acceptor) => {
+                conns.spawn(serve_tls_connection(app, acceptor, conn, limits, shutdown));
+            }
+        }
         // Reap finished connections so the set stays as small as the open ones.
         while conns.try_join_next().is_some() {}
     }
@@ -107,15 +125,41 @@ pub async fn serve_with(
     Ok(())
 }
 
-/// One HTTP/1 connection until it closes or `shutdown`.
-async fn serve_connection(
+/// The TLS handshake (bounded by `limits.handshake`, abandoned on
+/// `shutdown`), then the HTTP/1 connection over it.
+async fn serve_tls_connection(
     app: Router,
+    acceptor: tokio_rustls::TlsAcceptor,
     conn: net::Limited<tokio::net::TcpStream>,
-    header_read: Duration,
+    limits: HttpLimits,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
-    use tower_service::Service as _;
     let peer = conn.peer();
+    let handshake = tokio::time::timeout(limits.handshake, acceptor.accept(conn));
+    let stream = tokio::select! {
+        r = handshake => r,
+        _ = shutdown.cancelled() => return,
+    };
+    match stream {
+        Ok(Ok(stream)) => {
+            serve_connection(app, stream, peer, limits.header_read, shutdown).await;
+        }
+        Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "HTTPS handshake failed"),
+        Err(_) => tracing::debug!(peer = %peer, "HTTPS handshake timed out"),
+    }
+}
+
+/// One HTTP/1 connection until it closes or `shutdown`.
+async fn serve_connection<I>(
+    app: Router,
+    conn: I,
+    peer: std::net::SocketAddr,
+    header_read: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tower_service::Service as _;
     let svc = hyper::service::service_fn(
         move |mut req: axum::extract::Request<hyper::body::Incoming>| {
             // The peer address, for logging refused agent tokens.

@@ -316,7 +316,44 @@ impl Netns {
             .map(|(_, b)| b.to_string())
             .unwrap_or_default()
     }
+
+    /// GET `url` (https://) from inside the namespace trusting only `ca`
+    /// (python3's ssl, hostname checked), with an optional bearer `token`;
+    /// returns (status, body). A failed handshake panics with the reason.
+    pub fn https_get(&self, url: &str, ca: &std::path::Path, token: Option<&str>) -> (u16, String) {
+        let out = self
+            .cmd("python3")
+            .args(["-c", HTTPS_GET, url])
+            .arg(ca)
+            .arg(token.unwrap_or(""))
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (code, body) = text.split_once('\n').unwrap_or_else(|| {
+            panic!(
+                "https GET {url} failed: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (code.trim().parse().expect("status"), body.to_string())
+    }
 }
+
+/// python3: GET argv[1] trusting the CA file argv[2] (bearer argv[3] when
+/// not empty); prints the status line then the body.
+const HTTPS_GET: &str = r#"
+import ssl, sys, urllib.request, urllib.error
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+req = urllib.request.Request(sys.argv[1])
+if sys.argv[3]:
+    req.add_header("Authorization", "Bearer " + sys.argv[3])
+try:
+    r = urllib.request.urlopen(req, context=ctx, timeout=20)
+    code, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, body = e.code, e.read()
+sys.stdout.write(str(code) + "\n" + body.decode("utf-8", "replace"))
+"#;
 
 /// Like [`veth`] with IPv6 addresses (`a_cidr`, `b_cidr`, e.g.
 /// "fd99:1::2/64"), added `nodad` so they are usable at once.
