@@ -277,22 +277,7 @@ impl RawConfig {
             insecure: self.collector.insecure.unwrap_or(false),
             ca: self.collector.ca,
         };
-        if collector_url.starts_with("http://") {
-            if !collector_tls.insecure {
-                p.push(Problem::new(
-                    "collector.url",
-                    format!(
-                        "`{collector_url}` tanpa TLS / is plaintext: use https:// (the default), \
-                         or set collector.insecure = true to send the token and results readable"
-                    ),
-                ));
-            }
-        } else if !collector_url.starts_with("https://") {
-            p.push(Problem::new(
-                "collector.url",
-                format!("`{collector_url}` must start with https:// (or http:// with collector.insecure = true)"),
-            ));
-        }
+        check_collector_url(&collector_url, collector_tls.insecure, &mut p);
         let token = match (self.collector.token, self.collector.token_file) {
             (Some(_), Some(_)) => {
                 p.push(Problem::new(
@@ -317,35 +302,7 @@ impl RawConfig {
         let spool = validate_spool(self.spool, &mut p);
         let bandwidth = validate_bandwidth_policy(self.bandwidth, &spool.dir, &mut p);
 
-        let d_interval = confload::duration(
-            "defaults.interval",
-            self.defaults.interval.as_deref().unwrap_or("30s"),
-            MIN_INTERVAL,
-            MAX_INTERVAL,
-            &mut p,
-        )
-        .unwrap_or(Duration::from_secs(30));
-        let d_timeout = confload::duration(
-            "defaults.timeout",
-            self.defaults.timeout.as_deref().unwrap_or("5s"),
-            MIN_TIMEOUT,
-            MAX_TIMEOUT,
-            &mut p,
-        )
-        .unwrap_or(Duration::from_secs(5));
-        let d_count = bounded(
-            &mut p,
-            "defaults.icmp_count",
-            self.defaults.icmp_count,
-            5,
-            1,
-            100,
-        ) as u32;
-        let defaults = Defaults {
-            interval: d_interval,
-            timeout: d_timeout,
-            icmp_count: d_count,
-        };
+        let defaults = validate_defaults(self.defaults, &mut p);
         check_collector_bandwidth_tls(&self.targets, collector_tls.insecure, &mut p);
         let targets = pantau_core::probe::validate_targets(self.targets, &defaults, &mut p);
         if p.is_empty() {
@@ -401,6 +358,52 @@ fn check_collector_bandwidth_tls(targets: &[RawTarget], insecure: bool, p: &mut 
 
 /// Default spool directory of an installed agent.
 pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/pantau-agent/spool";
+
+/// `collector.url`: https:// always; http:// only with `collector.insecure`.
+fn check_collector_url(collector_url: &str, insecure: bool, p: &mut Vec<Problem>) {
+    if collector_url.starts_with("http://") {
+        if !insecure {
+            p.push(Problem::new(
+                "collector.url",
+                format!(
+                    "`{collector_url}` tanpa TLS / is plaintext: use https:// (the default), \
+                     or set collector.insecure = true to send the token and results readable"
+                ),
+            ));
+        }
+    } else if !collector_url.starts_with("https://") {
+        p.push(Problem::new(
+            "collector.url",
+            format!("`{collector_url}` must start with https:// (or http:// with collector.insecure = true)"),
+        ));
+    }
+}
+
+/// `[defaults]`: what targets inherit.
+fn validate_defaults(raw: RawDefaults, p: &mut Vec<Problem>) -> Defaults {
+    let d_interval = confload::duration(
+        "defaults.interval",
+        raw.interval.as_deref().unwrap_or("30s"),
+        MIN_INTERVAL,
+        MAX_INTERVAL,
+        p,
+    )
+    .unwrap_or(Duration::from_secs(30));
+    let d_timeout = confload::duration(
+        "defaults.timeout",
+        raw.timeout.as_deref().unwrap_or("5s"),
+        MIN_TIMEOUT,
+        MAX_TIMEOUT,
+        p,
+    )
+    .unwrap_or(Duration::from_secs(5));
+    let d_count = bounded(p, "defaults.icmp_count", raw.icmp_count, 5, 1, 100) as u32;
+    Defaults {
+        interval: d_interval,
+        timeout: d_timeout,
+        icmp_count: d_count,
+    }
+}
 
 fn validate_spool(raw: RawSpool, p: &mut Vec<Problem>) -> SpoolConfig {
     let max_bytes = match parse_size(raw.max_size.as_deref().unwrap_or("256MiB")) {

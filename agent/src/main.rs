@@ -114,6 +114,30 @@ fn load(path: &std::path::Path) -> Result<AgentConfig, ExitCode> {
     })
 }
 
+/// What `enroll` presents: an existing token, or the one-time code from
+/// `--code-file`, stdin (`--code -`) or argv (warned: visible to `ps`).
+fn enrol_credential(
+    token: Option<String>,
+    code: Option<String>,
+    code_file: Option<PathBuf>,
+) -> Result<pantau_agent::enroll::Credential, ExitCode> {
+    if let Some(t) = token {
+        return Ok(pantau_agent::enroll::Credential::Token(t));
+    }
+    if code.as_deref().is_some_and(|c| c != "-") {
+        eprintln!("{}", pantau_agent::enroll::CODE_ON_ARGV_WARNING);
+    }
+    pantau_agent::enroll::read_code(
+        code.as_deref(),
+        code_file.as_deref(),
+        &mut std::io::stdin().lock(),
+    )
+    .map_err(|e| {
+        eprintln!("pantau-agent enroll: {e}");
+        ExitCode::from(e.exit_code())
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -179,24 +203,9 @@ fn main() -> ExitCode {
             ca,
             insecure,
         } => {
-            let credential = match token {
-                Some(t) => pantau_agent::enroll::Credential::Token(t),
-                None => {
-                    if code.as_deref().is_some_and(|c| c != "-") {
-                        eprintln!("{}", pantau_agent::enroll::CODE_ON_ARGV_WARNING);
-                    }
-                    match pantau_agent::enroll::read_code(
-                        code.as_deref(),
-                        code_file.as_deref(),
-                        &mut std::io::stdin().lock(),
-                    ) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            eprintln!("pantau-agent enroll: {e}");
-                            return ExitCode::from(e.exit_code());
-                        }
-                    }
-                }
+            let credential = match enrol_credential(token, code, code_file) {
+                Ok(c) => c,
+                Err(code) => return code,
             };
             let opts = pantau_agent::enroll::EnrolOptions {
                 collector,

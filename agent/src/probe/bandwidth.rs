@@ -115,6 +115,15 @@ struct DirResult {
     window: Duration,
 }
 
+/// A collector bandwidth test refused: its address is plaintext and the
+/// agent is not `collector.insecure`, so the token would cross in clear.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{0}` tanpa TLS / is plaintext: the agent token goes to the collector only over https:// \
+     (or set collector.insecure = true)"
+)]
+pub struct PlaintextToken(String);
+
 /// Runs bandwidth tests, one at a time.
 #[derive(Debug)]
 pub struct BandwidthProber {
@@ -191,16 +200,12 @@ impl BandwidthProber {
     /// http:// with `collector.insecure` and a WARN at every test. Config
     /// validation refuses it first; this keeps the token off the wire
     /// whatever built the target.
-    fn check_plaintext(&self, t: &Target, spec: &BandwidthSpec) -> Result<(), String> {
+    fn check_plaintext(&self, t: &Target, spec: &BandwidthSpec) -> Result<(), PlaintextToken> {
         if !spec.collector || t.address.starts_with("https://") {
             return Ok(());
         }
         if !self.insecure {
-            return Err(format!(
-                "`{}` tanpa TLS / is plaintext: the agent token goes to the collector only \
-                 over https:// (or set collector.insecure = true)",
-                t.address
-            ));
+            return Err(PlaintextToken(t.address.clone()));
         }
         tracing::warn!(
             target = %t.id,
@@ -216,7 +221,7 @@ impl BandwidthProber {
         if let Err(e) = self.check_plaintext(t, spec) {
             return failed(
                 Outcome::Other,
-                e,
+                e.to_string(),
                 Measurement::Bandwidth(BandwidthResult::default()),
             );
         }
