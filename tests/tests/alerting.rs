@@ -233,10 +233,13 @@ async fn newer_stream_wins_and_refused_tokens_are_logged_with_the_peer() {
     assert_eq!(s.code(), Code::Unauthenticated);
     let refused = tokio::task::block_in_place(|| {
         wait_for("refusal logged", Duration::from_secs(10), || {
-            log_lines(&log, "agent token refused").first().cloned()
+            log_lines(&log, "agent authentication refused")
+                .first()
+                .cloned()
         })
     });
     assert_eq!(refused["level"], "WARN");
+    assert_eq!(refused["fields"]["reason"], "unknown", "{refused}");
     assert!(
         refused["fields"]["peer"]
             .as_str()
