@@ -134,9 +134,24 @@ pub struct BandwidthProber {
     collector_client: reqwest::Client,
     /// `collector.insecure`: the token may go over `http://` (a lab).
     insecure: bool,
+    /// Why collector tests cannot run (`collector.ca` unreadable): they
+    /// fail with this text while every other probe keeps measuring.
+    collector_unavailable: Option<String>,
     token: Option<String>,
     policy: Option<BandwidthPolicy>,
     last_start: Mutex<Option<Instant>>,
+}
+
+/// `collector.ca` as a certificate reqwest trusts.
+fn load_ca(path: &std::path::Path) -> Result<reqwest::Certificate, ProbeSetupError> {
+    let pem = std::fs::read(path).map_err(|source| ProbeSetupError::CollectorCa {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    reqwest::Certificate::from_pem(&pem).map_err(|source| ProbeSetupError::CollectorCaPem {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The client settings every bandwidth test uses.
@@ -159,6 +174,7 @@ impl BandwidthProber {
             collector_client: client.clone(),
             client,
             insecure: false,
+            collector_unavailable: None,
             token: None,
             policy: None,
             last_start: Mutex::new(None),
@@ -174,20 +190,23 @@ impl BandwidthProber {
         policy: BandwidthPolicy,
     ) -> Result<(), ProbeSetupError> {
         let mut builder = client_builder().https_only(!tls.insecure);
+        self.collector_unavailable = None;
         if let Some(path) = &tls.ca {
-            let pem = std::fs::read(path).map_err(|source| ProbeSetupError::CollectorCa {
-                path: path.clone(),
-                source,
-            })?;
-            let ca = reqwest::Certificate::from_pem(&pem).map_err(|source| {
-                ProbeSetupError::CollectorCaPem {
-                    path: path.clone(),
-                    source,
+            match load_ca(path) {
+                Ok(ca) => {
+                    builder = builder
+                        .tls_built_in_root_certs(false)
+                        .add_root_certificate(ca);
                 }
-            })?;
-            builder = builder
-                .tls_built_in_root_certs(false)
-                .add_root_certificate(ca);
+                // Like the gRPC channel, which reads the CA at each connect:
+                // the agent keeps measuring and spooling; only the tests
+                // that would send the token to the collector fail.
+                Err(e) => {
+                    tracing::error!(error = %e,
+                        "collector bandwidth tests cannot run until collector.ca is readable");
+                    self.collector_unavailable = Some(e.to_string());
+                }
+            }
         }
         self.collector_client = builder.build().map_err(ProbeSetupError::HttpClient)?;
         self.insecure = tls.insecure;
@@ -222,6 +241,13 @@ impl BandwidthProber {
             return failed(
                 Outcome::Other,
                 e.to_string(),
+                Measurement::Bandwidth(BandwidthResult::default()),
+            );
+        }
+        if let (true, Some(why)) = (spec.collector, &self.collector_unavailable) {
+            return failed(
+                Outcome::Other,
+                why.clone(),
                 Measurement::Bandwidth(BandwidthResult::default()),
             );
         }
@@ -582,6 +608,36 @@ mod tests {
         assert_eq!(load_usage(&f, "2026-12").bytes, 0);
         std::fs::write(&f, "garbage").unwrap();
         assert_eq!(load_usage(&f, "2026-11").bytes, 0);
+    }
+
+    #[test]
+    fn an_unreadable_collector_ca_stops_only_the_collector_tests() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = BandwidthProber::new().unwrap();
+        let tls = CollectorTls {
+            insecure: false,
+            ca: Some(dir.path().join("missing-ca.crt")),
+        };
+        let policy = BandwidthPolicy {
+            min_gap: Duration::ZERO,
+            monthly_budget: 0,
+            state_file: dir.path().join("bw.json"),
+        };
+        // The agent starts (it keeps measuring and spooling) ...
+        p.configure(Some("t".into()), &tls, policy.clone()).unwrap();
+        // ... and collector tests carry the reason, naming the key.
+        let why = p.collector_unavailable.clone().unwrap();
+        assert!(
+            why.starts_with("collector.ca ") && why.contains("missing-ca.crt"),
+            "{why}"
+        );
+        // Configured again without that file: the reason is gone.
+        let tls = CollectorTls {
+            insecure: false,
+            ca: None,
+        };
+        p.configure(Some("t".into()), &tls, policy).unwrap();
+        assert_eq!(p.collector_unavailable, None);
     }
 
     #[test]
