@@ -59,7 +59,11 @@ pub struct RawEnrol {
 pub fn validate(raw: Option<RawEnrol>, p: &mut Vec<Problem>) -> Option<String> {
     let tables = raw?.targets?;
     match probe::targets_fragment(tables) {
-        Ok(text) => Some(text),
+        Ok(text) => {
+            let before = p.len();
+            refuse_plaintext_token(&text, p);
+            (p.len() == before).then_some(text)
+        }
         Err(problems) => {
             p.extend(
                 problems
@@ -67,6 +71,31 @@ pub fn validate(raw: Option<RawEnrol>, p: &mut Vec<Problem>) -> Option<String> {
                     .map(|q| Problem::new(format!("enrol.{}", q.key), q.message)),
             );
             None
+        }
+    }
+}
+
+/// A collector bandwidth target sends the agent's token: handed out over
+/// `http://`, every enrolled agent would refuse to load its configuration
+/// (or, with `collector.insecure`, send the token readable). Refused here,
+/// naming the key, so the admin learns it at start instead.
+fn refuse_plaintext_token(fragment: &str, p: &mut Vec<Problem>) {
+    let Ok(targets) = probe::targets_from_toml(fragment) else {
+        return;
+    };
+    for (i, t) in targets.iter().enumerate() {
+        if let probe::ProbeSpec::Bandwidth(b) = &t.spec
+            && b.collector
+            && t.address.starts_with("http://")
+        {
+            p.push(Problem::new(
+                format!("enrol.targets[{i}].address"),
+                format!(
+                    "`{}` tanpa TLS / is plaintext: a collector bandwidth test sends the agent \
+                     token; use https:// (the HTTP port with [tls] https)",
+                    t.address
+                ),
+            ));
         }
     }
 }
@@ -193,7 +222,7 @@ mod tests {
     fn nested_target_tables_survive_the_trip_to_the_agent() {
         let bw = toml_table(
             "id = \"pusat-data-throughput\"\ngroup = \"datacenter\"\nkind = \"bandwidth\"\n\
-             address = \"http://10.10.0.5:7471\"\ninterval = \"6h\"\ntimeout = \"10s\"\n\
+             address = \"https://10.10.0.5:7471\"\ninterval = \"6h\"\ntimeout = \"10s\"\n\
              [bandwidth]\nserver = \"collector\"\ndirection = \"both\"\nstreams = 4\n\
              busy_interface = \"eth0\"\nbusy_threshold_mbps = 5",
         );
@@ -214,6 +243,36 @@ mod tests {
         assert_eq!(b.direction, probe::Direction::Both);
         assert!(b.collector);
         assert_eq!(b.busy, Some(("eth0".to_string(), 5_000_000)));
+    }
+
+    #[test]
+    fn a_collector_bandwidth_target_over_plain_http_is_refused_naming_the_key() {
+        let table = |server: &str| {
+            toml_table(&format!(
+                "id = \"bw\"\ngroup = \"datacenter\"\nkind = \"bandwidth\"\n\
+                 address = \"http://10.10.0.5:7471/besar.bin\"\n[bandwidth]\nserver = \"{server}\"\ndirection = \"download\""
+            ))
+        };
+        let mut p = Vec::new();
+        let got = validate(
+            Some(RawEnrol {
+                targets: Some(vec![table("collector")]),
+            }),
+            &mut p,
+        );
+        assert_eq!(got, None);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key, "enrol.targets[0].address");
+        assert!(p[0].message.contains("tanpa TLS / is plaintext"), "{p:?}");
+        // A plain web server carries no token: allowed over http://.
+        let mut p = Vec::new();
+        let got = validate(
+            Some(RawEnrol {
+                targets: Some(vec![table("http")]),
+            }),
+            &mut p,
+        );
+        assert!(got.is_some() && p.is_empty(), "{p:?}");
     }
 
     fn toml_table(s: &str) -> TomlTable {
