@@ -3,59 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-
-/// A TCP proxy on loopback that forwards to `to` and records every byte
-/// in both directions.
-fn recording_proxy(to: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<Mutex<Vec<u8>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(server) = TcpStream::connect(to) else {
-                continue;
-            };
-            for (mut from, mut into) in [
-                (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                (server, client),
-            ] {
-                let log = Arc::clone(&log);
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16 * 1024];
-                    loop {
-                        match from.read(&mut buf) {
-                            Ok(0) | Err(_) => {
-                                let _ = into.shutdown(std::net::Shutdown::Write);
-                                return;
-                            }
-                            Ok(n) => {
-                                log.lock().unwrap().extend_from_slice(&buf[..n]);
-                                if into.write_all(&buf[..n]).is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
-            }
-        }
-    });
-    (addr, seen)
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
 
 /// An agent configuration sending to `url` with `collector_extra` lines in
 /// `[collector]`; one TCP target with a recognisable id.
