@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -115,18 +115,7 @@ fn https_agent_never_falls_back_to_a_plaintext_collector() {
         "tcp-a",
     );
     let log = dir.join("agent.log");
-    let mut agent = Proc {
-        child: Command::new(bin("pantau-agent"))
-            .arg("run")
-            .arg("--config")
-            .arg(&cfg)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-        name: "pantau-agent",
-    };
+    let mut agent = start_agent_logged(&cfg, &log);
     let text = wait_for("the agent's TLS error", Duration::from_secs(30), || {
         let t = std::fs::read_to_string(&log).unwrap_or_default();
         t.contains("never falls back to plaintext").then_some(t)
@@ -173,18 +162,7 @@ fn plaintext_needs_insecure_on_both_sides_and_then_works() {
         target_id,
     );
     let log = dir.join("agent.log");
-    let _agent = Proc {
-        child: Command::new(bin("pantau-agent"))
-            .arg("run")
-            .arg("--config")
-            .arg(&cfg)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-        name: "pantau-agent",
-    };
+    let _agent = start_agent_logged(&cfg, &log);
     wait_for("results over plaintext", Duration::from_secs(60), || {
         (stored_results(&collector, "diskominfo-1") >= 1).then_some(())
     });
@@ -216,18 +194,7 @@ fn an_agent_trusting_another_ca_is_refused_at_the_handshake() {
         "tcp-a",
     );
     let log = dir.join("agent.log");
-    let mut agent = Proc {
-        child: Command::new(bin("pantau-agent"))
-            .arg("run")
-            .arg("--config")
-            .arg(&cfg)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-        name: "pantau-agent",
-    };
+    let mut agent = start_agent_logged(&cfg, &log);
     let text = wait_for("a certificate error", Duration::from_secs(30), || {
         let t = std::fs::read_to_string(&log).unwrap_or_default();
         t.contains("never falls back to plaintext").then_some(t)

@@ -322,6 +322,22 @@ pub fn start_agent(config: &Path) -> Proc {
     }
 }
 
+/// Start `pantau-agent run` with a config file, its log written to `log`.
+pub fn start_agent_logged(config: &Path, log: &Path) -> Proc {
+    let child = Command::new(bin("pantau-agent"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("create the agent log"))
+        .spawn()
+        .expect("start pantau-agent");
+    Proc {
+        child,
+        name: "pantau-agent",
+    }
+}
+
 /// Poll `f` every 100 ms until it returns `Some`, or panic after `limit`.
 pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
