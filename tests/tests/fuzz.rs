@@ -9,7 +9,7 @@
 //! a spool `Record`, `wire_kind`, `SpoolState`) and the shipped example
 //! configuration, mutated byte by byte; the validation targets also get
 //! structured random messages with boundary values. Budget:
-//! `PANTAU_FUZZ_CASES` cases for a cheap target (default [`DEFAULT_CASES`],
+//! `PANTAU_FUZZ_CASES` cases for a cheap target (default [`fuzz_kit::DEFAULT_CASES`],
 //! the same as the agent crate's: 60-90 s for all the workspace's fuzz
 //! targets in a debug `cargo test` on two cores), costly targets a
 //! fraction; the seed is fixed (`PANTAU_FUZZ_SEED` overrides it).
@@ -30,96 +30,26 @@ use pantau_collector::ingest::validate;
 use pantau_proto::v1 as pb;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, RngSeed};
 use prost::Message;
 
-const DEFAULT_CASES: u32 = 50_000;
-const DEFAULT_SEED: u64 = 0x5041_4e54_4155_0012;
+#[path = "../../agent/src/probe/fuzz_kit.rs"]
+mod fuzz_kit;
+use fuzz_kit::{apply, config, mutation};
+
 const EPOCH: u64 = 0x1234_5678_9abc;
 
-/// `PANTAU_FUZZ_CASES / divisor` cases with a seed fixed per target.
-fn config(target: &str, divisor: u32) -> Config {
-    let env = |k: &str| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    let base =
-        env("PANTAU_FUZZ_CASES").map_or(DEFAULT_CASES, |v| v.min(u64::from(u32::MAX)) as u32);
-    let seed = env("PANTAU_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
-    let name = target.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    Config {
-        cases: (base / divisor.max(1)).max(1),
-        rng_seed: RngSeed::Fixed(seed ^ name),
-        max_shrink_iters: 2048,
-        ..Config::default()
-    }
-}
-
 // ---------------------------------------------------------------- mutator
-
-#[derive(Debug, Clone)]
-enum Mutation {
-    Flip(Index, u8),
-    Set(Index, u8),
-    Insert(Index, Vec<u8>),
-    Remove(Index, usize),
-    Truncate(Index),
-    Copy(Index, Index, usize),
-}
 
 /// Varint and tag boundaries: continuation bits, wire types 0-7, all ones.
 const INTERESTING: &[u8] = &[
     0x00, 0x01, 0x02, 0x07, 0x08, 0x0a, 0x12, 0x1a, 0x7f, 0x80, 0x81, 0xfe, 0xff,
 ];
 
-fn mutation() -> impl Strategy<Value = Mutation> {
-    let byte = prop_oneof![any::<u8>(), proptest::sample::select(INTERESTING)];
-    prop_oneof![
-        3 => (any::<Index>(), 0u8..8).prop_map(|(i, b)| Mutation::Flip(i, b)),
-        3 => (any::<Index>(), byte).prop_map(|(i, b)| Mutation::Set(i, b)),
-        1 => (any::<Index>(), proptest::collection::vec(any::<u8>(), 1..16))
-            .prop_map(|(i, b)| Mutation::Insert(i, b)),
-        1 => (any::<Index>(), 1usize..16).prop_map(|(i, n)| Mutation::Remove(i, n)),
-        1 => any::<Index>().prop_map(Mutation::Truncate),
-        1 => (any::<Index>(), any::<Index>(), 1usize..32)
-            .prop_map(|(a, b, n)| Mutation::Copy(a, b, n)),
-    ]
-}
-
-fn apply(mut b: Vec<u8>, muts: &[Mutation]) -> Vec<u8> {
-    for m in muts {
-        let len = b.len();
-        match m {
-            Mutation::Insert(i, bytes) => {
-                let at = i.index(len + 1);
-                b.splice(at..at, bytes.iter().copied());
-            }
-            _ if len == 0 => {}
-            Mutation::Flip(i, bit) => b[i.index(len)] ^= 1 << bit,
-            Mutation::Set(i, v) => b[i.index(len)] = *v,
-            Mutation::Remove(i, n) => {
-                let at = i.index(len);
-                b.drain(at..(at + n).min(len));
-            }
-            Mutation::Truncate(i) => b.truncate(i.index(len)),
-            Mutation::Copy(from, to, n) => {
-                let (f, t) = (from.index(len), to.index(len));
-                let n = (*n).min(len - f).min(len - t);
-                b.copy_within(f..f + n, t);
-            }
-        }
-    }
-    b
-}
-
 /// Mutated seeds (mostly) or plain random bytes.
 fn input(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
     let n = corpus.len();
     prop_oneof![
-        4 => (0..n, proptest::collection::vec(mutation(), 1..4))
+        4 => (0..n, proptest::collection::vec(mutation(INTERESTING), 1..4))
             .prop_map(move |(i, muts)| apply(corpus[i].clone(), &muts)),
         1 => proptest::collection::vec(any::<u8>(), 0..128),
     ]

@@ -6,6 +6,8 @@ pub mod bandwidth;
 pub mod dns;
 #[cfg(test)]
 pub(crate) mod fuzz;
+#[cfg(test)]
+mod fuzz_kit;
 pub mod http;
 pub mod icmp;
 pub mod link;
