@@ -13,24 +13,8 @@ use common::*;
 
 /// One raw HTTP/1.1 request; returns (status, lower-cased head, body).
 fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect http");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read");
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status code");
-    (code, head.to_ascii_lowercase(), body.to_string())
+    let (code, head, body) = http_request(addr, method, path, Duration::from_secs(30));
+    (code, head.to_ascii_lowercase(), body)
 }
 
 /// Every route of the HTTP port (web::router and web::report::routes), with

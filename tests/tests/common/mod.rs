@@ -232,13 +232,24 @@ pub fn kill9(p: &mut Proc) {
 
 /// A minimal blocking HTTP/1.1 GET, enough for the collector's own endpoints.
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (code, _, body) = http_request(addr, "GET", path, Duration::from_secs(10));
+    (code, body)
+}
+
+/// One blocking HTTP/1.1 request without a body: (status, head, body),
+/// a chunked body joined.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    read_timeout: Duration,
+) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect http");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    s.set_read_timeout(Some(read_timeout)).expect("timeout");
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .expect("write");
     let mut raw = Vec::new();
@@ -258,7 +269,7 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     } else {
         body.to_string()
     };
-    (code, body)
+    (code, head.to_string(), body)
 }
 
 /// GET with the raw body bytes (a signed archive is binary); the response
