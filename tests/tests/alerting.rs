@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -17,48 +16,6 @@ use pantau_proto::v1::ingest_client::IngestClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-
-/// `pantau-collector serve` on loopback with JSON logs written to `log`.
-fn start_logged(data: &Path, log: &Path) -> Collector {
-    let mut child = Command::new(bin("pantau-collector"))
-        .args([
-            "--log-json",
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("start pantau-collector");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("ready line");
-    let addr = |key: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(key))
-            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-            .parse()
-            .unwrap()
-    };
-    let grpc: std::net::SocketAddr = addr("grpc=");
-    register_ca(&grpc.to_string(), data);
-    Collector {
-        grpc: addr("grpc="),
-        http: addr("http="),
-        proc: Proc {
-            child,
-            name: "pantau-collector",
-        },
-        data_dir: data.to_path_buf(),
-    }
-}
 
 /// The JSON log lines whose message contains `msg`.
 fn log_lines(log: &Path, msg: &str) -> Vec<serde_json::Value> {
@@ -170,7 +127,7 @@ async fn newer_stream_wins_and_refused_tokens_are_logged_with_the_peer() {
     let data = dir.path().join("data");
     let log = dir.path().join("collector.log");
     let token = tokio::task::block_in_place(|| enrol(&data, "dinkes", "dinkes-1"));
-    let c = tokio::task::block_in_place(|| start_logged(&data, &log));
+    let c = tokio::task::block_in_place(|| Collector::start_logged(&data, &log, true));
     let block = |f: &dyn Fn() -> Option<f64>| tokio::task::block_in_place(f);
 
     let mut older = open(c.grpc, &token).await.unwrap();

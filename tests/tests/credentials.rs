@@ -7,10 +7,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -158,44 +156,6 @@ async fn admin(data: &Path, args: &[&str]) -> (i32, String, String) {
     .unwrap()
 }
 
-/// Start the collector with its log going to `log`; (process, gRPC, HTTP).
-fn start(data: &Path, log: &Path) -> (Proc, SocketAddr, SocketAddr) {
-    let mut child = Command::new(bin("pantau-collector"))
-        .args([
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("start pantau-collector");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .expect("ready line");
-    let addr = |key: &str| -> SocketAddr {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(key))
-            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-            .parse()
-            .unwrap()
-    };
-    let (grpc, http) = (addr("grpc="), addr("http="));
-    register_ca(&grpc.to_string(), data);
-    let p = Proc {
-        child,
-        name: "pantau-collector",
-    };
-    (p, grpc, http)
-}
-
 fn stored_seqs(data: &Path, agent: &str) -> Vec<u64> {
     let db = rusqlite::Connection::open(data.join("pantau.db")).unwrap();
     let mut st = db
@@ -234,7 +194,8 @@ async fn credential_changes_close_streams_refuse_attempts_and_lose_nothing() {
     let data = dir.path().join("data");
     let log = dir.path().join("collector.log");
     let token = enrol(&data, "dinkes", "a1");
-    let (_collector, grpc, http) = start(&data, &log);
+    let collector = Collector::start_logged(&data, &log, false);
+    let (grpc, http) = (collector.grpc, collector.http);
     let local: IpAddr = "127.0.0.1".parse().unwrap();
     let ch = channel_from(grpc, local).await;
 
@@ -359,7 +320,8 @@ async fn failed_attempts_from_one_address_are_limited_others_still_work() {
     let data = dir.path().join("data");
     let log = dir.path().join("collector.log");
     let good = enrol(&data, "dinkes", "a1");
-    let (_collector, grpc, http) = start(&data, &log);
+    let collector = Collector::start_logged(&data, &log, false);
+    let (grpc, http) = (collector.grpc, collector.http);
     let attacker = channel_from(grpc, "127.0.0.2".parse().unwrap()).await;
     for i in 0..10 {
         refused_with(

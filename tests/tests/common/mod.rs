@@ -155,19 +155,46 @@ impl Collector {
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
+        cmd.args([
+            "serve",
+            "--grpc-listen",
+            grpc,
+            "--http-listen",
+            http,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stderr(Stdio::inherit());
+        Collector::launch(cmd, data_dir)
+    }
+
+    /// Start on loopback port 0 with the log written to `log` (no colour;
+    /// JSON lines with `json`).
+    pub fn start_logged(data_dir: &Path, log: &Path, json: bool) -> Collector {
+        let mut cmd = Command::new(bin("pantau-collector"));
+        if json {
+            cmd.arg("--log-json");
+        }
+        cmd.args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("NO_COLOR", "1")
+        .stderr(std::fs::File::create(log).expect("create the collector log"));
+        Collector::launch(cmd, data_dir)
+    }
+
+    /// Spawn `cmd` (a `serve`), read its ready line for the bound
+    /// addresses and register its CA.
+    fn launch(mut cmd: Command, data_dir: &Path) -> Collector {
         let mut child = cmd
-            .args([
-                "serve",
-                "--grpc-listen",
-                grpc,
-                "--http-listen",
-                http,
-                "--data-dir",
-            ])
-            .arg(data_dir)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("start pantau-collector");
         let stdout = child.stdout.take().expect("stdout");
