@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_fair.sql"),
     include_str!("schema_credentials.sql"),
     include_str!("schema_enrol.sql"),
+    include_str!("schema_sessions.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
