@@ -39,5 +39,8 @@ fn a_log_off_a_terminal_has_no_colour_codes() {
     assert!(p.terminate().success());
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("INFO"), "the log has lines:\n{text}");
-    assert!(!text.contains('\u{1b}'), "colour codes in a file:\n{text:?}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a file:\n{text:?}"
+    );
 }

@@ -193,6 +193,8 @@ impl Ingest for IngestService {
         let epoch = info.epoch;
         self.metrics
             .declare_targets(&who, info.targets.iter().map(|t| t.id.as_str()));
+        self.metrics
+            .agent_info(&who, &info.version, &info.hostname, &info.config_hash);
         self.writer
             .send(WriteOp::Hello {
                 who: who.clone(),
