@@ -49,6 +49,16 @@ fn admin_commands_are_listed_with_actor_source_before_and_after() {
         &["opd", "add", "dinkes", "--name", "Dinas Kesehatan"],
     );
     run_ok(&data, &["opd", "contract", "dinkes", "--mbps", "20"]);
+    // Refused commands change nothing and leave no entry.
+    for refused in [
+        &["opd", "add", "dinkes", "--name", "lagi"][..],
+        &["opd", "contract", "nope", "--mbps", "5"],
+        &["agent", "disable", "nope"],
+        &["agent", "enrol-code", "nope"],
+    ] {
+        let (code, _, _) = collector_cli(&data, None, refused);
+        assert_eq!(code, 1, "{refused:?}");
+    }
     let (token, _) = run_ok(
         &data,
         &["agent", "add", "a1", "--opd", "dinkes", "--print-token"],

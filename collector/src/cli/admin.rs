@@ -196,7 +196,11 @@ pub fn opd(data_dir: &Path, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), Admi
             writeln!(out, "OPD `{id}` ditambahkan / added: {name}")?;
         }
         OpdCmd::Contract { id, mbps } => {
-            let before = crate::store::report::snapshot(&store, |r| r.opd_contract(&id))?;
+            // An unknown OPD is named by `set_contract` below.
+            let before = crate::store::report::snapshot(&store, |r| match r.opd_exists(&id)? {
+                true => r.opd_contract(&id),
+                false => Ok(None),
+            })?;
             let msg = crate::report::capacity::set_contract(&store, &id, mbps)?;
             let after = (mbps > 0.0).then_some(mbps);
             let (before, after) = (json!({"mbps": before}), json!({"mbps": after}));
