@@ -395,6 +395,19 @@ fn a_bundle_carries_the_audit_entries_of_its_period() {
     let (code, text_ok) = run(&out);
     assert_eq!(code, 0, "{text_ok}");
     assert!(text_ok.contains("audit log: 1 entri"), "{text_ok}");
+    // The archive from the HTTP API carries the same entry, checked by verify.
+    let mut c = Collector::start(&data);
+    let (code, body) = http_get_bytes(
+        c.http,
+        &format!("/api/v1/report?opd=dinkes&from={day}&to={day}&format=json&bundle=1"),
+    );
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    c.proc.terminate();
+    let tar = dir.path().join("bundel.tar");
+    std::fs::write(&tar, &body).unwrap();
+    let (code, stdout, err) = collector_cli(&data, None, &["verify", tar.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("1 entri, rantai utuh"), "{stdout}");
     // An edited audit.jsonl: verify fails, and so does the script.
     let copy = dir.path().join("edited");
     std::fs::create_dir(&copy).unwrap();

@@ -163,19 +163,24 @@ pub fn verify(
     Ok(outcome)
 }
 
-/// Check the chain segment in a bundle folder's `audit.jsonl` (hashes,
-/// order, links between consecutive entries). A `.tar` is checked by
-/// `pantau-recompute.py`.
+/// Check the chain segment in a bundle's `audit.jsonl` (hashes, order,
+/// links between consecutive entries), in a folder or a `.tar`.
 fn audit_segment(path: &Path) -> Result<Option<String>, CommandError> {
-    let dir = if path.is_dir() {
-        path
+    let name = crate::report::recompute::AUDIT;
+    let (file, bytes) = if path.is_file() && path.extension().is_some_and(|e| e == "tar") {
+        (path.join(name), sign::archive_file(path, name))
     } else {
-        path.parent().unwrap_or(Path::new("."))
+        let dir = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(Path::new("."))
+        };
+        (dir.join(name), std::fs::read(dir.join(name)).ok())
     };
-    let file = dir.join(crate::report::recompute::AUDIT);
-    let Ok(text) = std::fs::read_to_string(&file) else {
+    let Some(bytes) = bytes else {
         return Ok(None);
     };
+    let text = String::from_utf8_lossy(&bytes);
     let bad = |m: String| CommandError::Integrity(sign::IntegrityError::Invalid(m));
     let entries = audit::from_jsonl(&text).map_err(|e| bad(format!("{}: {e}", file.display())))?;
     audit::verify_segment(&entries).map_err(|e| bad(format!("{}: {e}", file.display())))?;
