@@ -123,6 +123,7 @@ fn admin_commands_are_listed_with_actor_source_before_and_after() {
             "maintenance.create",
             "incident.note",
             "ca.init",
+            "report.sign",
             "key.rotate",
         ]
     );
@@ -158,15 +159,28 @@ fn admin_commands_are_listed_with_actor_source_before_and_after() {
     assert_eq!(log[8]["after"]["opd"], "dinkes");
     assert_eq!(log[9]["after"]["note"], "kabel putus");
     assert!(log[10]["after"]["fingerprint"].as_str().is_some());
+    let d = day.replace('-', "");
+    assert_eq!(
+        log[11]["object"],
+        format!("PANTAU/provinsi/{d}-{d}"),
+        "{}",
+        log[11]
+    );
+    assert_eq!(log[11]["after"]["issued_given"], false);
+    assert_eq!(
+        log[11]["after"]["manifest_sha256"].as_str().unwrap().len(),
+        64
+    );
     let (old, new) = (
-        &log[11]["before"]["public_key"],
-        &log[11]["after"]["public_key"],
+        &log[12]["before"]["public_key"],
+        &log[12]["after"]["public_key"],
     );
     assert!(
         old.is_string() && new.is_string() && old != new,
         "{}",
-        log[11]
+        log[12]
     );
+    assert_eq!(log[11]["after"]["public_key"], *old);
     // Secrets never reach the log: not the tokens, not the enrolment code.
     let all = serde_json::to_string(&log).unwrap();
     for secret in [token.trim(), code.trim(), rotated.trim()] {
@@ -178,9 +192,9 @@ fn admin_commands_are_listed_with_actor_source_before_and_after() {
     // The human listing shows the same entries.
     let (list, _) = run_ok(&data, &["audit", "list"]);
     assert!(list.contains("agent.disable\ta1\t"), "{list}");
-    assert!(list.contains("12 entri / entries"), "{list}");
+    assert!(list.contains("13 entri / entries"), "{list}");
     let (ok, _) = run_ok(&data, &["verify-audit"]);
-    assert!(ok.starts_with("OK: 12 entri audit utuh"), "{ok}");
+    assert!(ok.starts_with("OK: 13 entri audit utuh"), "{ok}");
     // --since drops older entries.
     let (later, _) = run_ok(&data, &["audit", "list", "--json", "--since", "2999-01-01"]);
     assert!(later.is_empty(), "{later}");

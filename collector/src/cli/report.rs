@@ -15,6 +15,7 @@ use crate::report::{Format, Lang, Request, Settings, assemble, produce_bundle, r
 use crate::store::report::{IncidentNote, NewMaintenance, ReportAdmin, ReportRead, snapshot};
 use crate::store::{self, SqliteStore, StoreError};
 use serde_json::Value::Null;
+use sha2::Digest as _;
 
 /// Why a report command failed; the message is what the command prints.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +122,21 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandErr
     } else {
         produce()
     }?;
+    // Who signed which number, period and date of issue (given or today).
+    let manifest = std::fs::read(a.out.join(sign::MANIFEST)).unwrap_or_default();
+    let after = serde_json::json!({
+        "opd": req.opd, "from": req.from.to_string(), "to": req.to.to_string(),
+        "issued_ms": req.issued_ms, "issued_given": a.issued.is_some(), "format": a.format,
+        "public_key": sign::public_hex(&key), "manifest_sha256": hex::encode(sha2::Sha256::digest(&manifest)),
+    });
+    audit::record(
+        &store,
+        &Actor::cli(),
+        Action::ReportSign,
+        &req.number,
+        Null,
+        after,
+    )?;
     Ok(format!(
         "{}\nsigned with collector key {}\ncheck with: pantau-collector verify {}",
         a.out.join(&name).display(),
