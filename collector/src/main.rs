@@ -273,6 +273,7 @@ fn main() -> ExitCode {
             | Command::Ca { .. }
             | Command::Maintenance { .. }
             | Command::IncidentNote { .. }
+            | Command::Report { .. }
     );
     let head = if admin { cli::audit::head(&cfg) } else { 0 };
     let forward = admin.then(|| cfg.clone());
