@@ -35,6 +35,17 @@ pub struct RawConfig {
     /// TLS of the agents' gRPC port.
     #[serde(default)]
     pub tls: RawTls,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+/// `[audit]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawAudit {
+    /// Forward every new audit entry as RFC 5424 syslog over UDP,
+    /// `udp://host:514`.
+    pub syslog: Option<String>,
 }
 
 /// `[tls]`: the gRPC port serves TLS unless `insecure = true`.
@@ -341,6 +352,8 @@ pub struct CollectorConfig {
     pub remote_write: Option<crate::remote_write::RemoteWriteConfig>,
     /// TLS of the gRPC port.
     pub tls: TlsConfig,
+    /// `[audit] syslog`: where new audit entries are forwarded (`host:port`).
+    pub audit_syslog: Option<String>,
 }
 
 /// How times and names are shown to people. Storage is always UTC.
@@ -403,6 +416,11 @@ impl RawConfig {
         let report = self.report.validate(&mut p);
         let remote_write = self.remote_write.validate(&mut p);
         let tls = self.tls.validate(&mut p);
+        let audit_syslog = self.audit.syslog.and_then(|a| {
+            crate::audit::syslog_target(&a)
+                .map_err(|e| p.push(Problem::new("audit.syslog", e.to_string())))
+                .ok()
+        });
         if !p.is_empty() {
             return Err(p);
         }
@@ -419,6 +437,7 @@ impl RawConfig {
             report,
             remote_write,
             tls,
+            audit_syslog,
         })
     }
 }

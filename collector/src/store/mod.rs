@@ -21,6 +21,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 pub mod api;
+pub mod audit;
 pub mod conflict;
 pub mod credentials;
 pub mod export;
@@ -33,6 +34,7 @@ pub mod sqlite;
 pub mod conformance;
 
 pub use api::ApiRead;
+pub use audit::{AuditLog, AuditRead};
 pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
 pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
@@ -55,7 +57,15 @@ pub mod read {
 /// Everything the collector asks of its storage. The report side's traits
 /// join here as they land.
 pub trait Store:
-    Registry + EnrolCodes + IngestStore + ExportQueue + ApiRead + report::ReportBackend + Send + Sync
+    Registry
+    + EnrolCodes
+    + IngestStore
+    + ExportQueue
+    + ApiRead
+    + report::ReportBackend
+    + audit::AuditLog
+    + Send
+    + Sync
 {
 }
 
@@ -66,6 +76,7 @@ impl<T> Store for T where
         + ExportQueue
         + ApiRead
         + report::ReportBackend
+        + audit::AuditLog
         + Send
         + Sync
 {
