@@ -62,6 +62,20 @@ enum Command {
         #[command(subcommand)]
         cmd: report_cli::KeyCmd,
     },
+    /// Web users (login to pages and API): add, list, passwd, disable, enable, remove.
+    ///
+    /// Example: pantau-collector user add ani --role opd --opd dinkes
+    User {
+        #[command(subcommand)]
+        cmd: pantau_collector::cli::user::UserCmd,
+    },
+    /// API tokens for machines (Grafana, scripts, Prometheus): add, list, revoke.
+    ///
+    /// Example: pantau-collector token add prometheus --role scrape > /etc/prometheus/pantau.token
+    Token {
+        #[command(subcommand)]
+        cmd: pantau_collector::cli::user::TokenCmd,
+    },
     /// The built-in CA of the agents' gRPC port (TLS).
     Ca {
         #[command(subcommand)]
@@ -299,6 +313,17 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
         Command::Key { cmd } => done(report_cli::key(&cfg.signing_key_path(), cmd)),
         Command::Ca { cmd } => cli::exit(pantau_collector::cli::ca::ca(
             &cfg,
+            cmd,
+            &mut std::io::stdout(),
+        )),
+        Command::User { cmd } => cli::exit(pantau_collector::cli::user::user(
+            &cfg.data_dir,
+            cmd,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout(),
+        )),
+        Command::Token { cmd } => cli::exit(pantau_collector::cli::user::token(
+            &cfg.data_dir,
             cmd,
             &mut std::io::stdout(),
         )),

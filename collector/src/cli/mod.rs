@@ -6,6 +6,7 @@
 //! - here: configuration loading, the `serve` command, and the exit-code
 //!   and message conventions every command shares.
 //!
+//! - [`user`]: web users and API tokens (`user`, `token`).
 //! - [`report`]: the report commands and listings (`report`, `verify`,
 //!   `maintenance`, `incidents`, ...).
 
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod ca;
 pub mod enrol;
 pub mod report;
+pub mod user;
 
 use std::fmt::Display;
 use std::net::SocketAddr;

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
+pub mod accounts;
 pub mod api;
 pub mod conflict;
 pub mod credentials;
@@ -32,6 +33,7 @@ pub mod sqlite;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use accounts::Accounts;
 pub use api::ApiRead;
 pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
@@ -55,7 +57,15 @@ pub mod read {
 /// Everything the collector asks of its storage. The report side's traits
 /// join here as they land.
 pub trait Store:
-    Registry + EnrolCodes + IngestStore + ExportQueue + ApiRead + report::ReportBackend + Send + Sync
+    Registry
+    + EnrolCodes
+    + IngestStore
+    + ExportQueue
+    + ApiRead
+    + report::ReportBackend
+    + Accounts
+    + Send
+    + Sync
 {
 }
 
@@ -66,6 +76,7 @@ impl<T> Store for T where
         + ExportQueue
         + ApiRead
         + report::ReportBackend
+        + Accounts
         + Send
         + Sync
 {

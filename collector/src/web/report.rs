@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,9 +17,11 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::Principal;
 use crate::report::render::{self, group_label, num};
 use crate::report::time::DAY_MS;
 use crate::report::{Format, Lang, Request, Settings, assemble, render_as, rollup};
+use crate::store::accounts::Role;
 use crate::store::report::ReportRead;
 use crate::store::{SharedStore, StoreError};
 
@@ -44,14 +47,24 @@ impl std::fmt::Debug for ReportWeb {
     }
 }
 
-/// The routes.
+/// The routes (each with its rule from [`super::auth::ROUTES`]).
 pub fn routes(state: ReportWeb) -> Router {
-    Router::new()
-        .route("/laporan", get(overview))
-        .route("/laporan/opd/{id}", get(opd_page))
-        .route("/laporan/gangguan", get(incidents_page))
-        .route("/api/v1/report", get(api_report))
-        .with_state(state)
+    let mut r = Router::new();
+    for (path, route) in [
+        ("/laporan", get(overview)),
+        ("/laporan/opd/{id}", get(opd_page)),
+        ("/laporan/gangguan", get(incidents_page)),
+        ("/api/v1/report", get(api_report)),
+    ] {
+        r = super::auth::add(r, Method::GET, path, route);
+    }
+    r.with_state(state)
+}
+
+/// Keep only what `p` may see of a province report.
+fn only_visible(r: &mut crate::report::Report, p: &Principal) {
+    r.opds.retain(|o| p.sees(&o.id));
+    r.incidents.retain(|i| p.sees(&i.opd));
 }
 
 struct WebError(StatusCode, String);
@@ -147,9 +160,13 @@ fn bar(pct: Option<f64>, sla: f64) -> String {
     }
 }
 
-async fn overview(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
+async fn overview(
+    State(s): State<ReportWeb>,
+    Extension(p): Extension<Principal>,
+) -> Result<Html<String>, WebError> {
     let req = last_30(&s.settings, None);
-    let r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    let mut r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    only_visible(&mut r, &p);
     let opds = s.store.with(|st| st.opds()).await?;
     let last: BTreeMap<String, Option<i64>> =
         opds.into_iter().map(|o| (o.id, o.last_seen_ms)).collect();
@@ -280,8 +297,13 @@ fn daily(
 
 async fn opd_page(
     State(s): State<ReportWeb>,
+    Extension(p): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, WebError> {
+    if !p.sees(&id) {
+        // Another OPD's page does not exist for an `opd` user.
+        return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{id}`")));
+    }
     let req = last_30(&s.settings, Some(id.clone()));
     let i2 = id.clone();
     let (r, series) = refreshed(&s, move |c, st| {
@@ -357,9 +379,13 @@ fn incident_table(h: &mut String, r: &crate::report::Report) {
     h.push_str("</table>");
 }
 
-async fn incidents_page(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
+async fn incidents_page(
+    State(s): State<ReportWeb>,
+    Extension(p): Extension<Principal>,
+) -> Result<Html<String>, WebError> {
     let req = last_30(&s.settings, None);
-    let r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    let mut r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    only_visible(&mut r, &p);
     let mut h = head("Pantau — Gangguan");
     let _ = write!(
         h,
@@ -406,6 +432,7 @@ fn date_arg(key: &str, v: Option<&str>) -> Result<NaiveDate, WebError> {
 
 async fn api_report(
     State(s): State<ReportWeb>,
+    Extension(p): Extension<Principal>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, WebError> {
     let (from, to) = match q.period.as_deref().filter(|p| !p.trim().is_empty()) {
@@ -436,6 +463,18 @@ async fn api_report(
         }
     };
     let opd = q.opd.filter(|o| o != "all");
+    match &opd {
+        None if !p.sees_all() => {
+            return Err(WebError(
+                StatusCode::FORBIDDEN,
+                "peran `opd` hanya boleh laporan OPD-nya sendiri; pilih `opd=` / the `opd` role may only report on its own OPDs: give `opd=`".into(),
+            ));
+        }
+        Some(o) if !p.sees(o) => {
+            return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{o}`")));
+        }
+        _ => {}
+    }
     let scope = opd.clone().unwrap_or_else(|| "provinsi".into());
     let req = Request {
         number: q
@@ -472,6 +511,15 @@ async fn api_report(
             ));
         }
     };
+    if bundle && !matches!(p.role, Role::Admin | Role::Evaluator) {
+        return Err(WebError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "laporan bertanda tangan hanya untuk admin dan evaluator / signed reports are for admin and evaluator only (you are `{}`)",
+                p.role
+            ),
+        ));
+    }
     if bundle {
         let key = Arc::clone(&s.key);
         let bytes = refreshed(&s, move |c, st| {
