@@ -670,9 +670,11 @@ async fn login_page(State(a): State<AuthState>, Query(q): Query<LoginQuery>) -> 
     login_form(&a, &safe_next(q.next.as_deref()), en, None, StatusCode::OK)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct LoginForm {
+    #[serde(default)]
     username: String,
+    #[serde(default)]
     password: String,
     csrf: Option<String>,
     next: Option<String>,
@@ -682,8 +684,10 @@ async fn login_post(
     State(a): State<AuthState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
+    f: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    // No form, or no CSRF token in it: refused before anything else.
+    let f = f.map(|Form(f)| f).unwrap_or_default();
     let next = safe_next(f.next.as_deref());
     let sent = f.csrf.unwrap_or_default();
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE);
@@ -815,9 +819,10 @@ pub fn check_csrf(p: &Principal, sent: Option<&str>) -> Result<(), Response> {
 async fn logout(
     State(a): State<AuthState>,
     Extension(p): Extension<Principal>,
-    Form(f): Form<CsrfForm>,
+    f: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    if let Err(r) = check_csrf(&p, f.csrf.as_deref()) {
+    let sent = f.ok().and_then(|Form(f)| f.csrf);
+    if let Err(r) = check_csrf(&p, sent.as_deref()) {
         return r;
     }
     if let Via::Session { id_sha256, .. } = p.via

@@ -246,6 +246,7 @@ impl Netns {
         http_listen: &str,
     ) -> NsCollector {
         use std::io::{BufRead, BufReader};
+        let token = crate::common::admin_token(data);
         let mut child = self
             .cmd(crate::common::bin("pantau-collector"))
             .args([
@@ -274,6 +275,7 @@ impl Netns {
         };
         let (grpc, http) = (field("grpc="), field("http="));
         crate::common::register_ca(&grpc, data);
+        crate::common::remember_token(&format!("{}/{http}", self.name), &token);
         NsCollector {
             proc: crate::common::Proc {
                 child,
@@ -303,8 +305,11 @@ impl Netns {
     /// GET `path` over HTTP/1.0 from inside the namespace (bash's /dev/tcp,
     /// so nothing outside the test's namespaces is needed); returns the body.
     pub fn http_get(&self, host: &str, port: u16, path: &str) -> String {
+        let auth = crate::common::token_for(&format!("{}/{host}:{port}", self.name))
+            .map(|t| format!("Authorization: Bearer {t}\\r\\n"))
+            .unwrap_or_default();
         let script = format!(
-            "exec 3<>/dev/tcp/{host}/{port}; printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' >&3; cat <&3"
+            "exec 3<>/dev/tcp/{host}/{port}; printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n{auth}\\r\\n' >&3; cat <&3"
         );
         let out = self
             .cmd("bash")
