@@ -286,19 +286,9 @@ pub async fn serve(
         http_tls.is_some(),
         &cfg.data_dir,
     );
-    let data_dir = cfg.data_dir.clone();
-    if let Some(password) = store
-        .with(move |s| Ok(web::auth::bootstrap(s, &data_dir)))
-        .await?
-        .map_err(ServeError::Bootstrap)?
-    {
-        tracing::warn!(
-            user = web::auth::BOOTSTRAP_USER,
-            %password,
-            file = %cfg.data_dir.join(web::auth::BOOTSTRAP_FILE).display(),
-            "belum ada pengguna: admin pertama dibuat dengan kata sandi sekali pakai / no user yet: first admin created with a one-time password (change it: pantau-collector user passwd admin)"
-        );
-    }
+    web::auth::bootstrap_logged(&store, &cfg.data_dir)
+        .await
+        .map_err(ServeError::Bootstrap)?;
     let app = web::router(AppState {
         store: store.clone(),
         metrics,

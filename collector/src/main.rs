@@ -76,6 +76,15 @@ enum Command {
         #[command(subcommand)]
         cmd: pantau_collector::cli::user::TokenCmd,
     },
+    /// The register of signed reports handed out by the web (number, period,
+    /// scope, SHA-256, requester).
+    ///
+    /// Example: pantau-collector register
+    Register {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// The built-in CA of the agents' gRPC port (TLS).
     Ca {
         #[command(subcommand)]
@@ -325,6 +334,11 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
         Command::Token { cmd } => cli::exit(pantau_collector::cli::user::token(
             &cfg.data_dir,
             cmd,
+            &mut std::io::stdout(),
+        )),
+        Command::Register { json } => cli::exit(pantau_collector::cli::user::register(
+            &cfg.data_dir,
+            json,
             &mut std::io::stdout(),
         )),
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,

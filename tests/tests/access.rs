@@ -113,6 +113,18 @@ const SPEC: &[(&str, &str, &str, Option<&[Who]>)] = &[
     ),
     (
         "GET",
+        "/laporan/register",
+        "/laporan/register",
+        Some(&[Admin, Evaluator]),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/register",
+        "/api/v1/reports/register",
+        Some(&[Admin, Evaluator]),
+    ),
+    (
+        "GET",
         "/api/v1/bandwidth/download",
         "/api/v1/bandwidth/download?bytes=1000",
         None,
@@ -316,11 +328,30 @@ fn every_route_with_every_role_and_opd_data_filtered() {
     }
 }
 
+/// GET with a bearer token; (status, raw body bytes).
+fn get_bytes(addr: SocketAddr, path: &str, token: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, raw[split + 4..].to_vec())
+}
+
 #[test]
 fn signed_reports_only_for_admin_and_evaluator_and_the_forged_request_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let f = fixture(dir.path());
     let addr = f.collector.http;
+    let token = |who: Who| f.tokens.iter().find(|(w, _)| *w == who).unwrap().1.clone();
     // The request from issue 13: any number, a back-dated issue date.
     let forged = "/api/v1/report?opd=all&period=2026-11&format=csv&bundle=1\
 &number=870/PALSU/2020&issued=2020-01-01";
@@ -335,6 +366,86 @@ fn signed_reports_only_for_admin_and_evaluator_and_the_forged_request_is_refused
         };
         assert_eq!(code, want, "{who:?}: {body}");
     }
+    // An evaluator may not back-date (nor future-date) a signed report...
+    let (code, _, body) = send(addr, "GET", forged, &bearer(&token(Evaluator)));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("`issued`"), "{body}");
+    let (code, _, _) = send(
+        addr,
+        "GET",
+        &forged.replace("2020-01-01", "2099-01-01"),
+        &bearer(&token(Evaluator)),
+    );
+    assert_eq!(code, 400, "future issue date");
+    // ...but the number they give is recorded as given, with who asked.
+    let chosen = forged.replace("&issued=2020-01-01", "");
+    let (code, tar) = get_bytes(addr, &chosen, &token(Evaluator));
+    assert_eq!(code, 200);
+    let file = dir.path().join("bundle.tar");
+    std::fs::write(&file, &tar).unwrap();
+    // Signed by this collector's key (exit 0: origin checked too), the
+    // request record inside the signed manifest.
+    collector_cmd(&f.collector.data_dir, &["verify", file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&tar);
+    let manifest = text.split("pantau-manifest").nth(1).unwrap_or_default();
+    assert!(manifest.contains("  permintaan.json"), "{manifest}");
+    assert!(
+        text.contains("\"number_source\": \"diberikan pemohon / given by the requester\"")
+            && text.contains("870/PALSU/2020")
+            && text.contains("\"role\": \"evaluator\"")
+            && text.contains("\"source_address\": \"127.0.0.1\""),
+        "the signed request record"
+    );
+    let sha = {
+        let out = std::process::Command::new("sha256sum")
+            .arg(&file)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    // The register: API (admin, evaluator), page, CLI.
+    let (code, _, reg) = send(
+        addr,
+        "GET",
+        "/api/v1/reports/register",
+        &bearer(&token(Evaluator)),
+    );
+    assert_eq!(code, 200, "{reg}");
+    let rows: serde_json::Value = serde_json::from_str(&reg).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        3,
+        "two own bundles and the chosen-number one: {reg}"
+    );
+    let top = &rows[0];
+    assert_eq!(top["number"], "870/PALSU/2020");
+    assert_eq!(top["number_given"], true);
+    assert_eq!(top["issued_given"], false);
+    assert_eq!(top["scope"], "provinsi");
+    assert_eq!(top["role"], "evaluator");
+    assert_eq!(top["sha256"], sha.as_str());
+    assert!(
+        top["requester"]
+            .as_str()
+            .unwrap()
+            .starts_with("token tests-evaluator-")
+    );
+    let (code, _, page) = send(addr, "GET", "/laporan/register", &bearer(&token(Admin)));
+    assert_eq!(code, 200);
+    assert!(
+        page.contains(&sha) && page.contains("870/PALSU/2020"),
+        "{page}"
+    );
+    let cli = collector_cmd(&f.collector.data_dir, &["register"]);
+    assert!(
+        cli.contains(&sha) && cli.contains("870/PALSU/2020 (given)"),
+        "{cli}"
+    );
 }
 
 /// `Set-Cookie: name=value` of a response head.

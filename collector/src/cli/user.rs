@@ -299,3 +299,46 @@ pub fn token(data_dir: &Path, cmd: TokenCmd, out: &mut dyn Write) -> Result<(), 
     }
     Ok(())
 }
+
+/// `pantau-collector register [--json]`: the signed reports handed out by
+/// the web, newest first (the same register as `/laporan/register`).
+pub fn register(data_dir: &Path, json: bool, out: &mut dyn Write) -> Result<(), UserError> {
+    let s = SqliteStore::open(data_dir)?;
+    let rows = s.signed_reports()?;
+    if json {
+        for r in &rows {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(r).map_err(|e| UserError::Output(e.into()))?
+            )?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "AT\tNUMBER\tISSUED\tPERIOD\tSCOPE\tREQUESTER\tROLE\tSOURCE\tSHA256"
+    )?;
+    for r in rows {
+        let at = chrono::DateTime::from_timestamp_millis(r.at_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        let mark = |given: bool| if given { " (given)" } else { "" };
+        writeln!(
+            out,
+            "{at}\t{}{}\t{}{}\t{}..{}\t{}\t{}\t{}\t{}\t{}",
+            r.number,
+            mark(r.number_given),
+            r.issued,
+            mark(r.issued_given),
+            r.from,
+            r.to,
+            r.scope,
+            r.requester,
+            r.role,
+            r.source,
+            r.sha256
+        )?;
+    }
+    Ok(())
+}

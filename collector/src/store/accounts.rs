@@ -98,8 +98,44 @@ pub struct Session {
     pub last_seen_ms: i64,
 }
 
+/// One signed report handed out, as the register keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignedReport {
+    /// Report number as printed.
+    pub number: String,
+    /// Whether the requester chose the number (else generated).
+    pub number_given: bool,
+    /// Date of issue as printed (YYYY-MM-DD).
+    pub issued: String,
+    /// Whether the requester chose the issue date (else today).
+    pub issued_given: bool,
+    /// First day of the period.
+    pub from: String,
+    /// Last day of the period.
+    pub to: String,
+    /// OPD id or `provinsi`.
+    pub scope: String,
+    /// Report format.
+    pub format: String,
+    /// SHA-256 of the bundle as delivered (hex).
+    pub sha256: String,
+    /// "user ani" or "token grafana".
+    pub requester: String,
+    /// The requester's role.
+    pub role: String,
+    /// Source address of the request.
+    pub source: String,
+    /// When it was signed.
+    pub at_ms: i64,
+}
+
 /// Accounts, sessions and API tokens.
 pub trait Accounts: Send + Sync {
+    /// Add a signed report to the register.
+    fn record_signed_report(&self, r: &SignedReport) -> Result<(), StoreError>;
+    /// The register, newest first.
+    fn signed_reports(&self) -> Result<Vec<SignedReport>, StoreError>;
+
     /// Create an account; [`StoreError::Exists`] when the name is taken.
     fn add_account(&self, a: &Account) -> Result<(), StoreError>;
     /// One account by name.

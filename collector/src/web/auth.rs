@@ -124,6 +124,8 @@ pub const ROUTES: &[RouteRule] = &[
     r("GET", "/api/v1/sessions", Access::Data),
     r("GET", "/api/v1/paths", Access::Data),
     r("GET", "/api/v1/report", Access::Data),
+    r("GET", "/laporan/register", Access::Signing),
+    r("GET", "/api/v1/reports/register", Access::Signing),
     r("GET", "/api/v1/bandwidth/download", Access::Agent),
     r("POST", "/api/v1/bandwidth/upload", Access::Agent),
 ];
@@ -594,6 +596,24 @@ pub fn bootstrap(store: &dyn Store, data_dir: &Path) -> Result<Option<String>, B
     Ok(Some(password))
 }
 
+/// [`bootstrap`] on the blocking pool; a new password goes to the log.
+pub async fn bootstrap_logged(store: &SharedStore, data_dir: &Path) -> Result<(), BootstrapError> {
+    let dir = data_dir.to_path_buf();
+    let made = store
+        .with(move |s| Ok(bootstrap(s, &dir)))
+        .await
+        .map_err(BootstrapError::Store)??;
+    if let Some(password) = made {
+        tracing::warn!(
+            user = BOOTSTRAP_USER,
+            %password,
+            file = %data_dir.join(BOOTSTRAP_FILE).display(),
+            "belum ada pengguna: admin pertama dibuat dengan kata sandi sekali pakai / no user yet: first admin created with a one-time password (change it: pantau-collector user passwd admin)"
+        );
+    }
+    Ok(())
+}
+
 /// The login and logout routes.
 pub fn routes(a: AuthState) -> Router {
     let r = Router::new();
@@ -799,21 +819,25 @@ struct CsrfForm {
     csrf: Option<String>,
 }
 
-/// The CSRF check of a signed-in form: `403` unless `sent` is the
-/// session's token (API tokens send no forms and need none).
-pub fn check_csrf(p: &Principal, sent: Option<&str>) -> Result<(), Response> {
+/// The CSRF check of a signed-in form: whether `sent` is the session's
+/// token (API tokens send no forms and need none).
+pub fn csrf_ok(p: &Principal, sent: Option<&str>) -> bool {
     match &p.via {
-        Via::Token => Ok(()),
-        Via::Session { csrf, .. } if sent.is_some_and(|s| subtle_eq(s, csrf)) => Ok(()),
-        Via::Session { .. } => Err((
-            StatusCode::FORBIDDEN,
-            Html(page(
-                "403",
-                "<h1>Token CSRF tidak ada atau salah</h1><p><small>CSRF token missing or wrong.</small></p>",
-            )),
-        )
-            .into_response()),
+        Via::Token => true,
+        Via::Session { csrf, .. } => sent.is_some_and(|s| subtle_eq(s, csrf)),
     }
+}
+
+/// The 403 of a form without the right CSRF token.
+pub fn csrf_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html(page(
+            "403",
+            "<h1>Token CSRF tidak ada atau salah</h1><p><small>CSRF token missing or wrong.</small></p>",
+        )),
+    )
+        .into_response()
 }
 
 async fn logout(
@@ -822,8 +846,8 @@ async fn logout(
     f: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let sent = f.ok().and_then(|Form(f)| f.csrf);
-    if let Err(r) = check_csrf(&p, sent.as_deref()) {
-        return r;
+    if !csrf_ok(&p, sent.as_deref()) {
+        return csrf_refused();
     }
     if let Via::Session { id_sha256, .. } = p.via
         && let Err(e) = a.store.with(move |s| s.remove_session(&id_sha256)).await

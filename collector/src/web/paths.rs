@@ -75,13 +75,13 @@ pub(super) async fn api(
             "`to` must be after `from`".into(),
         ));
     }
-    if let Some(name) = q.agent.clone() {
-        if !visible_agent(&s, &who, &name).await? {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
-                format!("no agent `{name}`"),
-            ));
-        }
+    if let Some(name) = q.agent.clone()
+        && !visible_agent(&s, &who, &name).await?
+    {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no agent `{name}`"),
+        ));
     }
     let filter = Filter {
         opd: q.opd,

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -55,6 +55,8 @@ pub fn routes(state: ReportWeb) -> Router {
         ("/laporan/opd/{id}", get(opd_page)),
         ("/laporan/gangguan", get(incidents_page)),
         ("/api/v1/report", get(api_report)),
+        ("/laporan/register", get(register_page)),
+        ("/api/v1/reports/register", get(register_api)),
     ] {
         r = super::auth::add(r, Method::GET, path, route);
     }
@@ -433,6 +435,7 @@ fn date_arg(key: &str, v: Option<&str>) -> Result<NaiveDate, WebError> {
 async fn api_report(
     State(s): State<ReportWeb>,
     Extension(p): Extension<Principal>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, WebError> {
     let (from, to) = match q.period.as_deref().filter(|p| !p.trim().is_empty()) {
@@ -476,6 +479,10 @@ async fn api_report(
         _ => {}
     }
     let scope = opd.clone().unwrap_or_else(|| "provinsi".into());
+    let given = Given {
+        number: q.number.is_some(),
+        issued: q.issued.as_deref().is_some_and(|d| !d.trim().is_empty()),
+    };
     let req = Request {
         number: q
             .number
@@ -511,34 +518,12 @@ async fn api_report(
             ));
         }
     };
-    if bundle && !matches!(p.role, Role::Admin | Role::Evaluator) {
-        return Err(WebError(
-            StatusCode::FORBIDDEN,
-            format!(
-                "laporan bertanda tangan hanya untuk admin dan evaluator / signed reports are for admin and evaluator only (you are `{}`)",
-                p.role
-            ),
-        ));
-    }
     if bundle {
-        let key = Arc::clone(&s.key);
-        let bytes = refreshed(&s, move |c, st| {
-            let (_, files) = crate::report::bundle_files(c, st, &req, format, &key)?;
-            Ok(crate::report::sign::tar_bundle(&files, &key))
-        })
-        .await?;
-        let name = format!("laporan-{scope}-{from}-{to}-{}.tar", format.ext());
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "application/x-tar".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{name}\""),
-                ),
-            ],
-            bytes,
-        )
-            .into_response());
+        let source = peer.map_or_else(
+            || "unknown".into(),
+            |Extension(ConnectInfo(a))| a.ip().to_string(),
+        );
+        return signed_bundle(&s, &p, source, req, given, format, scope).await;
     }
     let pk = s.public_key.clone();
     let bytes = refreshed(&s, move |c, st| {
@@ -559,4 +544,189 @@ async fn api_report(
         bytes,
     )
         .into_response())
+}
+
+/// What the requester of a signed report chose rather than left to the
+/// collector.
+#[derive(Debug, Clone, Copy)]
+struct Given {
+    number: bool,
+    issued: bool,
+}
+
+/// Name of the signed request record inside a bundle.
+pub const REQUEST_FILE: &str = "permintaan.json";
+
+/// How far back a requester may date a signed report.
+const ISSUED_BACK_DAYS: u64 = 1;
+
+/// A signed bundle for an admin or evaluator: an issue date they give must be
+/// today or at most [`ISSUED_BACK_DAYS`] back; the bundle carries a signed
+/// request record ([`REQUEST_FILE`]: who, role, from where, when, and
+/// whether number and date were given or generated) and goes into the
+/// register.
+async fn signed_bundle(
+    s: &ReportWeb,
+    p: &Principal,
+    source: String,
+    req: Request,
+    given: Given,
+    format: Format,
+    scope: String,
+) -> Result<Response, WebError> {
+    if !matches!(p.role, Role::Admin | Role::Evaluator) {
+        return Err(WebError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "laporan bertanda tangan hanya untuk admin dan evaluator / signed reports are for admin and evaluator only (you are `{}`)",
+                p.role
+            ),
+        ));
+    }
+    let st = &s.settings;
+    let issued =
+        chrono::DateTime::from_timestamp_millis(req.issued_ms + st.utc_offset_minutes * 60_000)
+            .unwrap_or_default()
+            .date_naive();
+    let today = today(st);
+    if given.issued && (issued > today || issued + chrono::Days::new(ISSUED_BACK_DAYS) < today) {
+        return Err(WebError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`issued` {issued}: tanggal terbit laporan bertanda tangan harus hari ini atau paling lama {ISSUED_BACK_DAYS} hari lalu / the issue date of a signed report must be today or at most {ISSUED_BACK_DAYS} day back (today is {today})"
+            ),
+        ));
+    }
+    let now = crate::store::now_ms();
+    let record = crate::store::accounts::SignedReport {
+        number: req.number.clone(),
+        number_given: given.number,
+        issued: issued.to_string(),
+        issued_given: given.issued,
+        from: req.from.to_string(),
+        to: req.to.to_string(),
+        scope: scope.clone(),
+        format: format.ext().to_string(),
+        sha256: String::new(),
+        requester: format!(
+            "{} {}",
+            match p.via {
+                super::auth::Via::Session { .. } => "user",
+                super::auth::Via::Token => "token",
+            },
+            p.name
+        ),
+        role: p.role.to_string(),
+        source,
+        at_ms: now,
+    };
+    let source_of = |given: bool| {
+        if given {
+            "diberikan pemohon / given by the requester"
+        } else {
+            "dibuat kolektor / set by the collector"
+        }
+    };
+    let request = serde_json::to_vec_pretty(&json!({
+        "requester": record.requester,
+        "role": record.role,
+        "source_address": record.source,
+        "requested_at": chrono::DateTime::from_timestamp_millis(now).unwrap_or_default().to_rfc3339(),
+        "number": record.number,
+        "number_source": source_of(given.number),
+        "issued": record.issued,
+        "issued_source": source_of(given.issued),
+        "period": {"from": record.from, "to": record.to},
+        "scope": record.scope,
+        "format": record.format,
+    }))
+    .unwrap_or_default();
+    let key = Arc::clone(&s.key);
+    let bytes = refreshed(s, move |c, st| {
+        let (_, mut files) = crate::report::bundle_files(c, st, &req, format, &key)?;
+        files.push((REQUEST_FILE.into(), request));
+        Ok(crate::report::sign::tar_bundle(&files, &key))
+    })
+    .await?;
+    let name = format!(
+        "laporan-{scope}-{}-{}-{}.tar",
+        record.from,
+        record.to,
+        format.ext()
+    );
+    let mut record = record;
+    {
+        use sha2::Digest as _;
+        record.sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    }
+    tracing::info!(number = %record.number, requester = %record.requester, role = %record.role,
+        source = %record.source, sha256 = %record.sha256, "signed report issued");
+    s.store
+        .with(move |st| st.record_signed_report(&record))
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/reports/register`: every signed report handed out, newest first.
+async fn register_api(
+    State(s): State<ReportWeb>,
+) -> Result<Json<Vec<crate::store::accounts::SignedReport>>, WebError> {
+    Ok(Json(s.store.with(|st| st.signed_reports()).await?))
+}
+
+/// `GET /laporan/register`: the register as a page.
+async fn register_page(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
+    let rows = s.store.with(|st| st.signed_reports()).await?;
+    let st = &s.settings;
+    let mut h = head("Pantau — Register laporan bertanda tangan");
+    h.push_str(
+        "<h1>Register laporan bertanda tangan <small>signed-report register</small></h1>\
+<p><small>Setiap bundel bertanda tangan yang diunduh dari kolektor; cocokkan SHA-256 berkas .tar dengan daftar ini. \
+/ Every signed bundle handed out by the collector; check a .tar file's SHA-256 against this list.</small></p>\
+<table><tr><th>Waktu / when</th><th>Nomor / number</th><th>Tanggal terbit / issued</th><th>Periode / period</th>\
+<th>Cakupan / scope</th><th>Pemohon / requester</th><th>Peran / role</th><th>Alamat / source</th><th>SHA-256</th></tr>",
+    );
+    let given = |g: bool| {
+        if g {
+            " <small>(diberikan / given)</small>"
+        } else {
+            ""
+        }
+    };
+    for r in &rows {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}{}</td><td>{}{}</td><td>{} – {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            render::date_time(r.at_ms, st.utc_offset_minutes, &st.zone_name, Lang::Id),
+            esc(&r.number),
+            given(r.number_given),
+            esc(&r.issued),
+            given(r.issued_given),
+            esc(&r.from),
+            esc(&r.to),
+            esc(&r.scope),
+            esc(&r.requester),
+            esc(&r.role),
+            esc(&r.source),
+            esc(&r.sha256),
+        );
+    }
+    h.push_str("</table>");
+    if rows.is_empty() {
+        h.push_str(
+            "<p>Belum ada laporan bertanda tangan. <small>No signed report yet.</small></p>",
+        );
+    }
+    h.push_str(&foot(&s));
+    Ok(Html(h))
 }

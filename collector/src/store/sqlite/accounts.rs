@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, write_tx};
-use crate::store::accounts::{Account, Accounts, ApiToken, Role, Session};
+use crate::store::accounts::{Account, Accounts, ApiToken, Role, Session, SignedReport};
 use crate::store::{Op, StoreError};
 
 fn role(row: &Row<'_>, i: usize) -> rusqlite::Result<Role> {
@@ -98,6 +98,65 @@ fn session(
 }
 
 impl Accounts for SqliteStore {
+    fn record_signed_report(&self, r: &SignedReport) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO signed_report (number, number_given, issued, issued_given, period_from,
+                 period_to, scope, format, sha256, requester, role, source, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    r.number,
+                    r.number_given,
+                    r.issued,
+                    r.issued_given,
+                    r.from,
+                    r.to,
+                    r.scope,
+                    r.format,
+                    r.sha256,
+                    r.requester,
+                    r.role,
+                    r.source,
+                    r.at_ms
+                ],
+            )
+            .op("record signed report")?;
+            Ok(())
+        })
+    }
+
+    fn signed_reports(&self) -> Result<Vec<SignedReport>, StoreError> {
+        self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT number, number_given, issued, issued_given, period_from, period_to,
+                     scope, format, sha256, requester, role, source, at_ms
+                     FROM signed_report ORDER BY at_ms DESC, id DESC",
+                )
+                .op("list signed reports")?;
+            st.query_map([], |r| {
+                Ok(SignedReport {
+                    number: r.get(0)?,
+                    number_given: r.get(1)?,
+                    issued: r.get(2)?,
+                    issued_given: r.get(3)?,
+                    from: r.get(4)?,
+                    to: r.get(5)?,
+                    scope: r.get(6)?,
+                    format: r.get(7)?,
+                    sha256: r.get(8)?,
+                    requester: r.get(9)?,
+                    role: r.get(10)?,
+                    source: r.get(11)?,
+                    at_ms: r.get(12)?,
+                })
+            })
+            .op("list signed reports")?
+            .collect::<Result<_, _>>()
+            .op("read signed reports")
+        })
+    }
+
     fn add_account(&self, a: &Account) -> Result<(), StoreError> {
         self.write(|c| {
             c.execute(
@@ -349,5 +408,23 @@ mod tests {
         assert!(s.revoke_api_token("prom", 9).unwrap());
         assert_eq!(s.api_token(&[7; 32]).unwrap(), None);
         assert_eq!(s.api_tokens().unwrap()[0].revoked_at_ms, Some(9));
+
+        let r = SignedReport {
+            number: "870/PALSU".into(),
+            number_given: true,
+            issued: "2026-12-04".into(),
+            issued_given: false,
+            from: "2026-11-01".into(),
+            to: "2026-11-30".into(),
+            scope: "provinsi".into(),
+            format: "pdf".into(),
+            sha256: "ab".into(),
+            requester: "user eva".into(),
+            role: "evaluator".into(),
+            source: "127.0.0.1".into(),
+            at_ms: 3,
+        };
+        s.record_signed_report(&r).unwrap();
+        assert_eq!(s.signed_reports().unwrap(), vec![r]);
     }
 }

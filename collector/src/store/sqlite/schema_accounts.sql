@@ -28,3 +28,22 @@ CREATE TABLE api_token (
     created_at_ms INTEGER NOT NULL,
     revoked_at_ms INTEGER
 );
+
+-- The register of signed reports handed out by the web (issue 13): a bundle
+-- can be checked against it, not only against the key.
+CREATE TABLE signed_report (
+    id           INTEGER PRIMARY KEY,
+    number       TEXT NOT NULL,
+    number_given INTEGER NOT NULL,
+    issued       TEXT NOT NULL,
+    issued_given INTEGER NOT NULL,
+    period_from  TEXT NOT NULL,
+    period_to    TEXT NOT NULL,
+    scope        TEXT NOT NULL,
+    format       TEXT NOT NULL,
+    sha256       TEXT NOT NULL,
+    requester    TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    at_ms        INTEGER NOT NULL
+);
