@@ -631,3 +631,43 @@ fn first_admin_login_sessions_csrf_and_throttling() {
     assert_eq!(code, 429, "{body}");
     assert!(body.contains("Terlalu banyak"), "{body}");
 }
+
+#[test]
+fn metrics_token_file_reads_metrics_only_and_a_bad_one_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("metrics.token");
+    std::fs::write(&token_file, "scrape-secret-0123456789abcdef\n").unwrap();
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(
+        &cfg,
+        format!("[web]\nmetrics_token_file = \"{}\"\n", token_file.display()),
+    )
+    .unwrap();
+    let c = Collector::start_with(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        Some(&cfg),
+    );
+    let scrape = bearer("scrape-secret-0123456789abcdef");
+    let (code, _, body) = send(c.http, "GET", "/metrics", &scrape);
+    assert_eq!(code, 200);
+    assert!(body.contains("pantau_"), "{body}");
+    let (code, _, _) = send(c.http, "GET", "/api/v1/opds", &scrape);
+    assert_eq!(code, 403);
+    let (code, _, _) = send(
+        c.http,
+        "GET",
+        "/metrics",
+        &bearer("scrape-secret-wrong-456789abcdef"),
+    );
+    assert_eq!(code, 401);
+
+    std::fs::write(&token_file, "short").unwrap();
+    let (code, _, err) = collector_cli(&dir.path().join("data"), Some(&cfg), &["serve"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("web.metrics_token_file") && err.contains("16 characters"),
+        "{err}"
+    );
+}
