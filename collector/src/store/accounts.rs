@@ -149,13 +149,16 @@ pub trait Accounts: Send + Sync {
     /// Remove an account and its sessions. `false`: no such account.
     fn remove_account(&self, name: &str) -> Result<bool, StoreError>;
 
-    /// Store a new session (id as SHA-256).
+    /// Store a new session (id as SHA-256), and delete every session created
+    /// before `purge_created_before_ms` (past the absolute limit), so
+    /// abandoned sessions do not pile up.
     fn add_session(
         &self,
         id_sha256: &[u8],
         account: &str,
         csrf: &str,
         now_ms: i64,
+        purge_created_before_ms: i64,
     ) -> Result<(), StoreError>;
     /// The session of an id, if it exists, was used after `idle_after_ms`,
     /// was created after `created_after_ms` and its account is enabled.

@@ -774,9 +774,10 @@ async fn login_post(
     a.throttle.succeed(&keys[1]);
     let id = random_hex();
     let (digest, csrf, who) = (crate::auth::digest(&id), random_hex(), account.name.clone());
+    let purge = now - a.config.session_max.as_millis() as i64;
     if let Err(e) = a
         .store
-        .with(move |s| s.add_session(&digest, &who, &csrf, now))
+        .with(move |s| s.add_session(&digest, &who, &csrf, now, purge))
         .await
     {
         return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();

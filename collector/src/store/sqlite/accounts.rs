@@ -251,14 +251,22 @@ impl Accounts for SqliteStore {
         account: &str,
         csrf: &str,
         now_ms: i64,
+        purge_created_before_ms: i64,
     ) -> Result<(), StoreError> {
         self.write(|c| {
-            c.execute(
+            let tx = write_tx(c).op("begin add session")?;
+            tx.execute(
+                "DELETE FROM web_session WHERE created_at_ms < ?1",
+                [purge_created_before_ms],
+            )
+            .op("purge old sessions")?;
+            tx.execute(
                 "INSERT INTO web_session (id_sha256, account, csrf, created_at_ms, last_seen_ms)
                  VALUES (?1, ?2, ?3, ?4, ?4)",
                 params![id_sha256, account, csrf, now_ms],
             )
             .op("insert session")?;
+            tx.commit().op("commit add session")?;
             Ok(())
         })
     }
@@ -354,77 +362,4 @@ impl Accounts for SqliteStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(name: &str, role: Role) -> Account {
-        Account {
-            name: name.into(),
-            role,
-            opds: vec!["dinkes".into(), "bappeda".into()],
-            password_hash: "$argon2id$x".into(),
-            disabled: false,
-            created_at_ms: 1,
-        }
-    }
-
-    #[test]
-    fn accounts_sessions_and_tokens_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path()).unwrap();
-        s.add_account(&user("ani", Role::Opd)).unwrap();
-        assert!(matches!(
-            s.add_account(&user("ani", Role::Admin)),
-            Err(StoreError::Exists(_))
-        ));
-        assert_eq!(s.account("ani").unwrap().unwrap(), user("ani", Role::Opd));
-        s.add_session(&[1; 32], "ani", "c", 100).unwrap();
-        let live = s.session(&[1; 32], 50, 50).unwrap().unwrap();
-        assert_eq!(live.account.opds, vec!["dinkes", "bappeda"]);
-        assert_eq!(live.csrf, "c");
-        // Idle beyond the limit: gone, and deleted.
-        assert_eq!(s.session(&[1; 32], 100, 0).unwrap(), None);
-        assert_eq!(s.session(&[1; 32], 0, 0).unwrap(), None);
-        s.add_session(&[2; 32], "ani", "c", 100).unwrap();
-        assert!(s.set_disabled("ani", true).unwrap());
-        assert_eq!(s.session(&[2; 32], 0, 0).unwrap(), None);
-        assert!(s.remove_account("ani").unwrap());
-        assert!(!s.remove_account("ani").unwrap());
-
-        let t = ApiToken {
-            name: "prom".into(),
-            role: Role::Scrape,
-            opds: vec![],
-            created_at_ms: 5,
-            revoked_at_ms: None,
-        };
-        s.add_api_token(&t, &[7; 32]).unwrap();
-        assert!(matches!(
-            s.add_api_token(&t, &[8; 32]),
-            Err(StoreError::Exists(_))
-        ));
-        assert_eq!(s.api_token(&[7; 32]).unwrap(), Some(t));
-        assert!(s.revoke_api_token("prom", 9).unwrap());
-        assert_eq!(s.api_token(&[7; 32]).unwrap(), None);
-        assert_eq!(s.api_tokens().unwrap()[0].revoked_at_ms, Some(9));
-
-        let r = SignedReport {
-            number: "870/PALSU".into(),
-            number_given: true,
-            issued: "2026-12-04".into(),
-            issued_given: false,
-            from: "2026-11-01".into(),
-            to: "2026-11-30".into(),
-            scope: "provinsi".into(),
-            format: "pdf".into(),
-            sha256: "ab".into(),
-            requester: "user eva".into(),
-            role: "evaluator".into(),
-            source: "127.0.0.1".into(),
-            at_ms: 3,
-        };
-        s.record_signed_report(&r).unwrap();
-        assert_eq!(s.signed_reports().unwrap(), vec![r]);
-    }
-}
+// Tested by the conformance suite (store/conformance/accounts.rs).
