@@ -276,6 +276,8 @@ impl Netns {
         let (grpc, http) = (field("grpc="), field("http="));
         crate::common::register_ca(&grpc, data);
         crate::common::remember_token(&format!("{}/{http}", self.name), &token);
+        // For HTTPS requests from other namespaces (https_get without a token).
+        crate::common::remember_token(&http, &token);
         NsCollector {
             proc: crate::common::Proc {
                 child,
@@ -325,12 +327,19 @@ impl Netns {
     /// GET `url` (https://) from inside the namespace trusting only `ca`
     /// (python3's ssl, hostname checked), with an optional bearer `token`;
     /// returns (status, body). A failed handshake panics with the reason.
+    /// Without a `token`, the one remembered for the URL's `host:port` (a
+    /// collector started by [`Netns::start_collector`]) is sent, if any.
     pub fn https_get(&self, url: &str, ca: &std::path::Path, token: Option<&str>) -> (u16, String) {
+        let remembered = url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .and_then(crate::common::token_for);
         let out = self
             .cmd("python3")
             .args(["-c", HTTPS_GET, url])
             .arg(ca)
-            .arg(token.unwrap_or(""))
+            .arg(token.or(remembered.as_deref()).unwrap_or(""))
             .output()
             .expect("python3");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
