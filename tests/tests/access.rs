@@ -303,6 +303,17 @@ fn every_route_with_every_role_and_opd_data_filtered() {
 
     // OPD B does not exist for OPD A's caller, however it is asked for.
     let opd = &f.tokens.iter().find(|(w, _)| *w == Opd).unwrap().1;
+    // The report form offers the signed bundle only to those who may sign,
+    // and an `opd` caller's form starts at its own OPD.
+    let (_, _, page) = send(addr, "GET", "/laporan", &bearer(opd));
+    assert!(page.contains("name=\"opd\" value=\"dinkes\""), "{page}");
+    assert!(!page.contains("name=\"bundle\""), "{page}");
+    let evaluator = &f.tokens.iter().find(|(w, _)| *w == Evaluator).unwrap().1;
+    let (_, _, page) = send(addr, "GET", "/laporan", &bearer(evaluator));
+    assert!(
+        page.contains("name=\"bundle\"") && page.contains("value=\"all\""),
+        "{page}"
+    );
     for (path, want) in [
         ("/laporan/opd/rahasia-b", 404),
         (

@@ -222,16 +222,28 @@ async fn overview(
     let _ = write!(
         h,
         "<h2>Unduh laporan / download a report</h2><form action=\"/api/v1/report\" method=\"get\">\
-OPD <input name=\"opd\" value=\"all\" size=\"10\"> dari / from <input name=\"from\" type=\"date\" value=\"{}\"> \
+OPD <input name=\"opd\" value=\"{}\" size=\"10\"> dari / from <input name=\"from\" type=\"date\" value=\"{}\"> \
 sampai / to <input name=\"to\" type=\"date\" value=\"{}\"> atau periode / or period \
 <input name=\"period\" size=\"8\" placeholder=\"2026-Q3\" title=\"2026, 2026-S1, 2026-Q3, 2026-11\"> <select name=\"format\"><option>pdf</option><option>xlsx</option><option>csv</option>\
 <option>html</option><option>json</option></select> <select name=\"lang\"><option value=\"id\">Bahasa Indonesia</option>\
-<option value=\"en\">English</option></select> <label><input type=\"checkbox\" name=\"bundle\" value=\"1\"> \
-bundel bertanda tangan + data mentah / signed bundle + raw data (.tar)</label> <button>Unduh / download</button></form>\
+<option value=\"en\">English</option></select> {}<button>Unduh / download</button></form>\
 <p><small>Periksa bundel / verify a bundle: <code>pantau-collector verify --public-key KUNCI-RESMI FILE.tar</code> \
 (tanpa kunci resmi hanya keutuhan yang diperiksa, bukan asal-usul / without the official key only integrity is checked, not origin); \
 hitung ulang / recompute: <code>python3 pantau-recompute.py FILE.tar</code></small></p>",
-        r.meta.from, r.meta.to
+        esc(p
+            .opds
+            .first()
+            .filter(|_| !p.sees_all())
+            .map_or("all", String::as_str)),
+        r.meta.from,
+        r.meta.to,
+        // Only the roles that may sign are offered the signed bundle.
+        if matches!(p.role, Role::Admin | Role::Evaluator) {
+            "<label><input type=\"checkbox\" name=\"bundle\" value=\"1\"> bundel bertanda tangan + data mentah / \
+signed bundle + raw data (.tar)</label> <a href=\"/laporan/register\">register</a> "
+        } else {
+            ""
+        }
     );
     h.push_str(&foot(&s));
     Ok(Html(h))
