@@ -7,6 +7,7 @@
 //! - here: configuration loading, the `serve` command, and the exit-code
 //!   and message conventions every command shares.
 //!
+//! - [`user`]: web users and API tokens (`user`, `token`).
 //! - [`report`]: the report commands and listings (`report`, `verify`,
 //!   `maintenance`, `incidents`, ...).
 
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod ca;
 pub mod enrol;
 pub mod report;
+pub mod user;
 
 use std::fmt::Display;
 use std::net::SocketAddr;
