@@ -178,6 +178,17 @@ fn io(e: &std::io::Error) -> Option<Failure> {
     })
 }
 
+/// The rustls error in `e`, looking inside `io::Error`s too (whose
+/// `source()` skips the error they wrap).
+fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(t) = e.downcast_ref::<rustls::Error>() {
+        return Some(t);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    let inner: &(dyn std::error::Error + 'static) = inner;
+    find_rustls(inner)
+}
+
 /// Classify a reqwest error by looking through its sources (a TLS error
 /// sits inside an `io::Error`, reached with `get_ref`).
 pub fn classify(
@@ -194,16 +205,11 @@ pub fn classify(
     let mut texts = String::new();
     let mut src: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(s) = src {
-        if let Some(t) = s.downcast_ref::<rustls::Error>() {
+        if let Some(t) = find_rustls(s) {
             return tls(t, seen, host);
         }
-        if let Some(i) = s.downcast_ref::<std::io::Error>() {
-            if let Some(t) = i.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
-                return tls(t, seen, host);
-            }
-            if let Some(f) = io(i) {
-                return f;
-            }
+        if let Some(f) = s.downcast_ref::<std::io::Error>().and_then(io) {
+            return f;
         }
         last = s.to_string();
         texts.push_str(&last.to_ascii_lowercase());
