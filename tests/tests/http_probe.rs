@@ -76,6 +76,13 @@ async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, seen: Seen) {
             return;
         }
         buf.extend_from_slice(&chunk[..n]);
+        if buf[0] == 0x16 {
+            // A TLS ClientHello on the plain port: answer as nginx does.
+            let _ = s
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+                .await;
+            return;
+        }
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
@@ -377,11 +384,67 @@ async fn redirect_policy() {
     assert_eq!(seen.lock().unwrap().len() - before, 4);
 }
 
+/// A server that reads a little of each connection, then holds it open
+/// without answering (`hang`) or closes it.
+async fn rude_server(hang: bool) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            if hang {
+                held.push(sock); // never answers
+            } else {
+                drop(sock); // hangs up without a word
+            }
+        }
+    });
+    port
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_is_explained() {
+async fn connection_failures_are_explained() {
     let o = probe(&format!("http://127.0.0.1:{}/", closed_port()), "").await;
     assert_eq!(o.outcome, Outcome::Refused, "{o:?}");
     assert!(o.detail.starts_with("sambungan ditolak"), "{}", o.detail);
+
+    let reset = rude_server(false).await;
+    let o = probe(&format!("http://127.0.0.1:{reset}/"), "").await;
+    assert_eq!(o.outcome, Outcome::Other, "{o:?}");
+    assert!(
+        o.detail
+            .starts_with("sambungan diputus server sebelum jawaban lengkap / the server"),
+        "{}",
+        o.detail
+    );
+
+    // https:// to a plain HTTP port: the handshake cannot happen.
+    let (plain, _) = server(None).await;
+    let o = probe(&format!("https://127.0.0.1:{plain}/"), "").await;
+    assert_eq!(o.outcome, Outcome::TlsError, "{o:?}");
+    assert!(
+        o.detail.starts_with("jabat tangan TLS gagal"),
+        "{}",
+        o.detail
+    );
+
+    let hang = rude_server(true).await;
+    let toml = format!(
+        "[[targets]]\nid = \"w\"\ngroup = \"app\"\nkind = \"http\"\n\
+         address = \"http://127.0.0.1:{hang}/\"\ntimeout = \"1s\"\n"
+    );
+    let t = pantau_agent::config::targets_from_toml(&toml).unwrap();
+    let o = Prober::new().unwrap().probe(&t[0]).await;
+    assert_eq!(o.outcome, Outcome::Timeout, "{o:?}");
+    assert_eq!(
+        o.detail,
+        "tidak ada jawaban lengkap dalam 1s / no complete answer within 1s"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,6 +488,29 @@ async fn check_explains_and_a_bad_ca_file_is_a_config_error() {
     assert!(table.contains("  lama (https://localhost:"), "{table}");
     assert!(
         !table.contains("Other(") && !table.contains("UnknownIssuer"),
+        "{table}"
+    );
+
+    // The system trust store counts: the same CA given as the store
+    // (SSL_CERT_FILE, as rustls-native-certs reads it) makes sipd pass.
+    let store = dir.path().join("store.pem");
+    std::fs::write(&store, &ca.pem).unwrap();
+    let cfg = dir.path().join("agent.toml");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin("pantau-agent"))
+            .env("SSL_CERT_FILE", &store)
+            .args(["check", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    let sipd = table.lines().find(|l| l.contains("sipd")).unwrap();
+    assert!(
+        sipd.contains(" OK ") && sipd.contains("HTTP 200"),
         "{table}"
     );
 

@@ -220,6 +220,11 @@ pub fn classify(
         Failure::Timeout(timeout)
     } else if texts.contains("dns error") || texts.contains("failed to lookup") {
         Failure::Dns
+    } else if texts.contains("connection closed before message completed")
+        || texts.contains("connection reset")
+    {
+        // hyper's own error when the server hangs up mid-answer.
+        Failure::Reset
     } else {
         let mut why: String = last.chars().filter(|c| !c.is_control()).take(160).collect();
         if why.is_empty() {
