@@ -457,6 +457,17 @@ fn signed_reports_only_for_admin_and_evaluator_and_the_forged_request_is_refused
         cli.contains(&sha) && cli.contains("870/PALSU/2020 (given)"),
         "{cli}"
     );
+    // The audit log has the signing, by the token, with the archive's hash.
+    let log = collector_cmd(&f.collector.data_dir, &["audit", "list", "--json"]);
+    let signed: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "report.sign" && e["object"] == "870/PALSU/2020")
+        .collect();
+    assert_eq!(signed.len(), 1, "{log}");
+    assert_eq!(signed[0]["actor_kind"], "token", "{log}");
+    assert_eq!(signed[0]["source"], "127.0.0.1", "{log}");
+    assert_eq!(signed[0]["after"]["tar_sha256"], sha.as_str(), "{log}");
 }
 
 /// `Set-Cookie: name=value` of a response head.
@@ -641,6 +652,37 @@ fn first_admin_login_sessions_csrf_and_throttling() {
     let (code, _, body) = login(addr, "admin", &password);
     assert_eq!(code, 429, "{body}");
     assert!(body.contains("Terlalu banyak"), "{body}");
+
+    // Logins, failures, logouts and account changes are in the audit log,
+    // with who and from where; a throttled attempt adds nothing; no
+    // password ever appears.
+    let log = collector_cmd(data, &["audit", "list", "--json"]);
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let of = |action: &str, object: &str| -> Vec<&serde_json::Value> {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action && e["object"] == object)
+            .collect()
+    };
+    let logins = of("auth.login", "admin");
+    assert_eq!(logins.len(), 1, "{log}");
+    assert_eq!(logins[0]["actor_kind"], "web-user", "{log}");
+    assert_eq!(logins[0]["source"], "127.0.0.1", "{log}");
+    assert_eq!(of("auth.login", "ani").len(), 1, "{log}");
+    assert_eq!(of("auth.logout", "admin").len(), 1, "{log}");
+    // One wrong password before the first login, four after it.
+    assert_eq!(of("auth.login-failed", "admin").len(), 5, "{log}");
+    assert_eq!(of("user.add", "ani").len(), 1, "{log}");
+    let disabled = of("user.change", "ani");
+    assert_eq!(disabled.len(), 1, "{log}");
+    assert_eq!(disabled[0]["after"]["disabled"], true, "{log}");
+    assert_eq!(disabled[0]["actor_kind"], "cli-user", "{log}");
+    for secret in [password.as_str(), "kata-sandi-ani-panjang", "tebakan-salah"] {
+        assert!(!log.contains(secret), "a password in the audit log");
+    }
 }
 
 #[test]

@@ -8,6 +8,9 @@ use std::path::Path;
 use clap::Subcommand;
 use pantau_core::OpdId;
 
+use serde_json::{Value, json};
+
+use crate::audit::{Action, Actor};
 use crate::store::accounts::{Account, Accounts, ApiToken, Role};
 use crate::store::{ApiRead, SqliteStore, StoreError, now_ms};
 use crate::web::auth::{HashError, hash_password, new_password};
@@ -165,6 +168,27 @@ fn password(from_stdin: bool, stdin: &mut dyn BufRead) -> Result<(String, bool),
     Ok((p, false))
 }
 
+/// Record a user or token change in the audit log, as the CLI's unix user.
+fn audit(
+    s: &SqliteStore,
+    action: Action,
+    object: &str,
+    before: Value,
+    after: Value,
+) -> Result<(), UserError> {
+    crate::audit::record(s, &Actor::cli(), action, object, before, after)?;
+    Ok(())
+}
+
+/// The OPDs of a user just stored (for its audit entry).
+fn opds_of(s: &SqliteStore, name: &str) -> Vec<String> {
+    s.account(name)
+        .ok()
+        .flatten()
+        .map(|a| a.opds)
+        .unwrap_or_default()
+}
+
 /// Run a `user` command.
 pub fn user(
     data_dir: &Path,
@@ -196,6 +220,13 @@ pub fn user(
                 disabled: false,
                 created_at_ms: now_ms(),
             })?;
+            audit(
+                &s,
+                Action::UserAdd,
+                &name,
+                Value::Null,
+                json!({"role": role.to_string(), "opds": opds_of(&s, &name)}),
+            )?;
             writeln!(out, "pengguna / user `{name}` ({role}) dibuat / created")?;
             if show {
                 writeln!(
@@ -225,6 +256,13 @@ pub fn user(
             if !s.set_password(&name, &hash_password(&pw)?)? {
                 return Err(UserError::Missing(format!("pengguna / user `{name}`")));
             }
+            audit(
+                &s,
+                Action::UserChange,
+                &name,
+                Value::Null,
+                json!({"password": "changed"}),
+            )?;
             writeln!(out, "kata sandi `{name}` diganti / password changed")?;
             if show {
                 writeln!(out, "kata sandi baru / new password (shown once): {pw}")?;
@@ -234,18 +272,42 @@ pub fn user(
             if !s.set_disabled(&name, true)? {
                 return Err(UserError::Missing(format!("pengguna / user `{name}`")));
             }
+            audit(
+                &s,
+                Action::UserChange,
+                &name,
+                json!({"disabled": false}),
+                json!({"disabled": true}),
+            )?;
             writeln!(out, "pengguna `{name}` dinonaktifkan / disabled")?;
         }
         UserCmd::Enable { name } => {
             if !s.set_disabled(&name, false)? {
                 return Err(UserError::Missing(format!("pengguna / user `{name}`")));
             }
+            audit(
+                &s,
+                Action::UserChange,
+                &name,
+                json!({"disabled": true}),
+                json!({"disabled": false}),
+            )?;
             writeln!(out, "pengguna `{name}` diaktifkan / enabled")?;
         }
         UserCmd::Remove { name } => {
+            let before = s
+                .account(&name)?
+                .map(|a| json!({"role": a.role.to_string(), "opds": a.opds}));
             if !s.remove_account(&name)? {
                 return Err(UserError::Missing(format!("pengguna / user `{name}`")));
             }
+            audit(
+                &s,
+                Action::UserChange,
+                &name,
+                before.unwrap_or(Value::Null),
+                json!({"removed": true}),
+            )?;
             writeln!(out, "pengguna `{name}` dihapus / removed")?;
         }
     }
@@ -261,9 +323,10 @@ pub fn token(data_dir: &Path, cmd: TokenCmd, out: &mut dyn Write) -> Result<(), 
             pantau_core::id::check_id("name", &name)?;
             let (role, opds) = role_and_opds(&s, &role, opds)?;
             let token = crate::auth::new_token();
+            let after = json!({"role": role.to_string(), "opds": opds});
             s.add_api_token(
                 &ApiToken {
-                    name,
+                    name: name.clone(),
                     role,
                     opds,
                     created_at_ms: now_ms(),
@@ -271,6 +334,8 @@ pub fn token(data_dir: &Path, cmd: TokenCmd, out: &mut dyn Write) -> Result<(), 
                 },
                 &crate::auth::digest(&token),
             )?;
+            // The token itself never enters the log.
+            audit(&s, Action::TokenCreate, &name, Value::Null, after)?;
             writeln!(out, "{token}")?;
         }
         TokenCmd::List => {
@@ -294,6 +359,13 @@ pub fn token(data_dir: &Path, cmd: TokenCmd, out: &mut dyn Write) -> Result<(), 
             if !s.revoke_api_token(&name, now_ms())? {
                 return Err(UserError::Missing(format!("token `{name}`")));
             }
+            audit(
+                &s,
+                Action::TokenRevoke,
+                &name,
+                Value::Null,
+                json!({"revoked": true}),
+            )?;
             writeln!(out, "token `{name}` dicabut / revoked")?;
         }
     }

@@ -751,6 +751,7 @@ async fn login_post(
         .as_ref()
         .filter(|x| !x.disabled)
         .map(|x| x.password_hash.clone());
+    let stored_known = account.is_some();
     let ok = tokio::task::spawn_blocking(move || match stored {
         Some(h) => verify_password(&password, &h),
         None => {
@@ -763,6 +764,21 @@ async fn login_post(
     let Some(account) = account.filter(|_| ok) else {
         a.throttle.fail(&keys, now);
         tracing::warn!(peer = %ip, user = %name, "login failed");
+        // Throttled above, so an attacker cannot flood the log; the name as
+        // typed is kept (bounded), never the password.
+        let typed: String = name.chars().take(64).collect();
+        if let Err(e) = crate::audit::record_shared(
+            &a.store,
+            crate::audit::Actor::web_user(&typed, &ip),
+            crate::audit::Action::AuthLoginFailed,
+            typed.clone(),
+            serde_json::Value::Null,
+            serde_json::json!({"known_user": stored_known}),
+        )
+        .await
+        {
+            tracing::error!(error = %e, "failed login not recorded in the audit log");
+        }
         return login_form(
             &a,
             &next,
@@ -772,6 +788,19 @@ async fn login_post(
         );
     };
     a.throttle.succeed(&keys[1]);
+    // No session without its audit entry.
+    if let Err(e) = crate::audit::record_shared(
+        &a.store,
+        crate::audit::Actor::web_user(&account.name, &ip),
+        crate::audit::Action::AuthLogin,
+        account.name.clone(),
+        serde_json::Value::Null,
+        serde_json::json!({"role": account.role.to_string()}),
+    )
+    .await
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
+    }
     let id = random_hex();
     let (digest, csrf, who) = (crate::auth::digest(&id), random_hex(), account.name.clone());
     let purge = now - a.config.session_max.as_millis() as i64;
@@ -843,6 +872,7 @@ pub fn csrf_refused() -> Response {
 
 async fn logout(
     State(a): State<AuthState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Extension(p): Extension<Principal>,
     f: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -856,6 +886,22 @@ async fn logout(
         return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
     }
     tracing::info!(user = %p.name, "logout");
+    let ip = peer.map_or_else(
+        || "unknown".into(),
+        |Extension(ConnectInfo(x))| x.ip().to_string(),
+    );
+    if let Err(e) = crate::audit::record_shared(
+        &a.store,
+        crate::audit::Actor::web_user(&p.name, &ip),
+        crate::audit::Action::AuthLogout,
+        p.name.clone(),
+        serde_json::Value::Null,
+        serde_json::Value::Null,
+    )
+    .await
+    {
+        tracing::error!(error = %e, "logout not recorded in the audit log");
+    }
     (
         StatusCode::SEE_OTHER,
         [

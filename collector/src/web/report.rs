@@ -610,6 +610,14 @@ async fn signed_bundle(
         ));
     }
     let now = crate::store::now_ms();
+    let actor = crate::audit::Actor {
+        kind: match p.via {
+            super::auth::Via::Session { .. } => crate::audit::ActorKind::WebUser,
+            super::auth::Via::Token => crate::audit::ActorKind::Token,
+        },
+        name: p.name.clone(),
+        source: source.clone(),
+    };
     let record = crate::store::accounts::SignedReport {
         number: req.number.clone(),
         number_given: given.number,
@@ -673,8 +681,26 @@ async fn signed_bundle(
     }
     tracing::info!(number = %record.number, requester = %record.requester, role = %record.role,
         source = %record.source, sha256 = %record.sha256, "signed report issued");
+    let after = json!({
+        "opd": record.scope, "from": record.from, "to": record.to, "issued": record.issued,
+        "issued_given": record.issued_given, "number_given": record.number_given,
+        "format": record.format, "role": record.role, "tar_sha256": record.sha256,
+    });
+    let number = record.number.clone();
+    // The register entry and its audit entry, or the bundle is not handed out.
     s.store
-        .with(move |st| st.record_signed_report(&record))
+        .with(move |st| {
+            st.record_signed_report(&record)?;
+            crate::audit::record(
+                st,
+                &actor,
+                crate::audit::Action::ReportSign,
+                &number,
+                serde_json::Value::Null,
+                after,
+            )
+            .map(|_| ())
+        })
         .await?;
     Ok((
         [
