@@ -95,6 +95,7 @@ fn meta(lang: Lang, signed: bool) -> Meta {
             file: "hasil-mentah-provinsi-2026-11-02-2026-11-03.csv".into(),
             sha256: "cd".repeat(32),
         }),
+        letterhead: Default::default(),
         signoff: signed.then(|| Signoff {
             name: "Budi Santoso, S.Kom.".into(),
             nip: "198001012005011001".into(),
