@@ -31,6 +31,9 @@ pub struct Document {
     pub sections: Vec<Section>,
     /// The letterhead at the top of the first page (PDF), when there is one.
     pub letterhead: Option<Letterhead>,
+    /// Date of issue, UTC ms, and the zone's offset in minutes (the PDF's
+    /// document date, which PDF/A requires).
+    pub issued: (i64, i64),
 }
 
 /// A letterhead ("kop surat"): the agency, its unit and a logo.

@@ -21,7 +21,7 @@ use krilla::color::rgb;
 use krilla::configure::{Archival, ConfigurationBuilder};
 use krilla::geom::{PathBuilder, Point, Rect, Size};
 use krilla::image::Image;
-use krilla::metadata::Metadata;
+use krilla::metadata::{DateTime, Metadata};
 use krilla::page::PageSettings;
 use krilla::paint::{Fill, Stroke};
 use krilla::surface::Surface;
@@ -85,14 +85,16 @@ fn emit(doc: &Document, pages: &[Vec<Op>], pdfa: bool) -> Result<Vec<u8>, PdfErr
                 Lang::En => "en".into(),
             })
             .creator("Pantau".into())
-            .producer("Pantau (krilla)".into()),
+            .producer("Pantau (krilla)".into())
+            .creation_date(date(doc.issued)),
     );
     let font = Font::new(FONT.into(), 0).ok_or(PdfError::Font)?;
     let logo = doc
         .letterhead
         .as_ref()
         .and_then(|l| l.logo.clone())
-        .and_then(|png| match Image::from_png(png.into(), true) {
+        // PDF/A forbids image interpolation.
+        .and_then(|png| match Image::from_png(png.into(), false) {
             Ok(i) => Some(i),
             Err(e) => {
                 tracing::warn!(error = %e, "letterhead logo is not a readable PNG; left out");
@@ -110,6 +112,24 @@ fn emit(doc: &Document, pages: &[Vec<Op>], pdfa: bool) -> Result<Vec<u8>, PdfErr
         page.finish();
     }
     out.finish().map_err(|e| PdfError::Write(format!("{e:?}")))
+}
+
+/// The document date: the report's date of issue in its zone.
+fn date((ms, offset): (i64, i64)) -> DateTime {
+    use chrono::{Datelike, Timelike};
+    let zone = chrono::FixedOffset::east_opt((offset * 60) as i32)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"));
+    let t = chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .with_timezone(&zone);
+    DateTime::new(t.year().clamp(0, 9999) as u16)
+        .month(t.month() as u8)
+        .day(t.day() as u8)
+        .hour(t.hour() as u8)
+        .minute(t.minute() as u8)
+        .second(t.second() as u8)
+        .utc_offset_hour((offset / 60) as i8)
+        .utc_offset_minute((offset % 60).unsigned_abs() as u8)
 }
 
 fn color(g: (u8, u8, u8)) -> rgb::Color {
@@ -197,4 +217,41 @@ pub(crate) fn png_size(png: &Arc<Vec<u8>>) -> Option<(u32, u32)> {
     let w = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
     let h = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
     (png.starts_with(b"\x89PNG\r\n\x1a\n") && w > 0 && h > 0).then_some((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{Cell, Empty, Para, Size as TextSize, Unit, heading, table};
+
+    #[test]
+    fn a_small_document_passes_the_pdfa_validator() {
+        let doc = Document {
+            lang: Lang::Id,
+            title: "Uji".into(),
+            footer: "Diskominfo".into(),
+            sections: vec![crate::report::model::Section {
+                id: "x",
+                sheet: None,
+                blocks: vec![
+                    heading(2, Some("1"), "Ketersediaan ≥ 99 % – µs"),
+                    Para::text(TextSize::Body, "Teks biasa."),
+                    table(
+                        vec!["Kelompok".into(), "Ketersediaan (%)".into()],
+                        vec![vec![
+                            Cell::text("Intra"),
+                            Cell::num(Some(99.5), 2, Unit::Percent),
+                        ]],
+                        &[1.0, 1.0],
+                        Empty::Headers,
+                    ),
+                ],
+            }],
+            letterhead: None,
+            issued: (1_794_909_900_000, 480),
+        };
+        let pages = layout(&doc);
+        let bytes = emit(&doc, &pages, true).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+    }
 }

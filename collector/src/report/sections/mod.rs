@@ -55,5 +55,6 @@ pub fn document(r: &Report) -> Document {
             agency: m.agency.clone(),
             ..m.letterhead.clone()
         }),
+        issued: (m.issued_ms, m.utc_offset_minutes),
     }
 }

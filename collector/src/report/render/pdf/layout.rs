@@ -329,13 +329,27 @@ fn heading_has_content(blocks: &[&Block], i: usize) -> bool {
         return true;
     };
     for b in &blocks[i + 1..] {
-        match &b.body {
-            Body::Heading { level: l, .. } if l <= level => return false,
-            body if has_content(body) => return true,
+        match opening_level(&b.body) {
+            Some(l) if l <= *level => return false,
+            _ if has_content(&b.body) => return true,
             _ => {}
         }
     }
     false
+}
+
+/// The level of the heading a block opens with (a frame that starts with
+/// a heading opens a section of its own).
+fn opening_level(b: &Body) -> Option<u8> {
+    match b {
+        Body::Heading { level, .. } => Some(*level),
+        Body::Frame { blocks, .. } => blocks
+            .iter()
+            .filter(|b| b.media.has(Media::PDF))
+            .find(|b| !matches!(b.body, Body::Gap(_)))
+            .and_then(|b| opening_level(&b.body)),
+        _ => None,
+    }
 }
 
 /// Consecutive section numbers for the headings that are shown: "4a" keeps
@@ -404,9 +418,9 @@ impl Pager {
             left += lw + 10.0;
         }
         let width = PAGE_W - MARGIN_X - left;
-        let mut lines: Vec<(f32, String)> = vec![(13.0, l.agency.to_uppercase())];
+        let mut lines: Vec<(f32, String)> = vec![(14.0, l.agency.clone())];
         if let Some(u) = &l.unit {
-            lines.push((11.0, u.to_uppercase()));
+            lines.push((11.5, u.clone()));
         }
         let mut wrapped = Vec::new();
         for (size, s) in lines {
@@ -597,11 +611,8 @@ impl Pager {
         if rows.is_empty() {
             return match &t.empty {
                 Empty::Headers => (heads, rows, None),
-                Empty::Row(none) => {
-                    let mut row = vec![(none.clone(), false)];
-                    row.resize(heads.len().max(1), (String::new(), false));
-                    (heads, vec![row], None)
-                }
+                // A single cell across the table.
+                Empty::Row(none) => (heads, vec![vec![(none.clone(), false)]], None),
                 Empty::Text(none) => (heads, rows, Some(none.clone())),
             };
         }
@@ -718,6 +729,10 @@ impl Pager {
     }
 
     fn table(&mut self, heads: &[String], rows: &[Vec<(String, bool)>]) {
+        // A lone cell under several headers spans the table.
+        let span = (heads.len() > 1 && rows.len() == 1 && rows[0].len() == 1)
+            .then(|| rows[0][0].0.clone());
+        let rows = if span.is_some() { &[][..] } else { rows };
         let Some(cols) = self.columns(heads, rows) else {
             return;
         };
@@ -731,7 +746,8 @@ impl Pager {
         if !heads.is_empty() {
             let first = rows
                 .first()
-                .map_or(0.0, |r| self.row_height(&cells(r), &cols, false));
+                .map_or(0.0, |r| self.row_height(&cells(r), &cols, false))
+                .max(2.0 * cell_leading(cols.size) + 2.0 * PAD_Y);
             self.need(head_h + first);
             self.row(heads, &cols, true);
         }
@@ -745,6 +761,17 @@ impl Pager {
                 }
             }
             self.row(&c, &cols, false);
+        }
+        if let Some(text) = span {
+            let wide = Columns {
+                size: cols.size,
+                widths: vec![cols.widths.iter().sum()],
+                numeric: vec![false],
+            };
+            if self.y + self.row_height(&[text.clone()], &wide, false) > Self::bottom() {
+                self.new_page();
+            }
+            self.row(&[text], &wide, false);
         }
         self.y += 6.0;
     }
