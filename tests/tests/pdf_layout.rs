@@ -509,3 +509,50 @@ fn pdf_reports_lay_out_cleanly_and_are_pdfa_subsets() {
         }
     }
 }
+
+#[test]
+fn a_bad_letterhead_names_the_key_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_png = dir.path().join("logo.png");
+    std::fs::write(&not_png, "not an image").unwrap();
+    let path = dir.path().join("collector.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[report]\nunit = \"\"\nletterhead_logo = \"{}\"\n",
+            not_png.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin("pantau-collector"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    assert!(
+        err.contains(&format!(
+            "{file}: report.letterhead_logo: {} is not a PNG image",
+            not_png.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}: report.unit: must be one line")),
+        "{err}"
+    );
+    // A relative path is refused too (it would depend on the working directory).
+    std::fs::write(&path, "[report]\nletterhead_logo = \"logo.png\"\n").unwrap();
+    let out = Command::new(bin("pantau-collector"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("report.letterhead_logo: logo.png must be an absolute path"),
+        "{err}"
+    );
+}
