@@ -508,6 +508,11 @@ fn pdf_reports_lay_out_cleanly_and_are_pdfa_subsets() {
             );
         }
     }
+    // PANTAU_KEEP_PDF also keeps the data directory and configuration (to
+    // render the same day with another build).
+    if std::env::var_os("PANTAU_KEEP_PDF").is_some() {
+        println!("data kept in {}", dir.keep().display());
+    }
 }
 
 #[test]

@@ -440,10 +440,7 @@ fn xlsx_cells(bytes: &[u8]) -> String {
 /// reader sees (the bytes are compressed and carry a font subset, so a text
 /// diff says more than a byte diff).
 fn pdf_text(name: &str, pdf: &[u8]) -> String {
-    let file = std::env::temp_dir().join(format!(
-        "report_model-{name}-{}.pdf",
-        std::process::id()
-    ));
+    let file = std::env::temp_dir().join(format!("report_model-{name}-{}.pdf", std::process::id()));
     std::fs::write(&file, pdf).unwrap();
     let out = std::process::Command::new("pdftotext")
         .arg("-layout")
@@ -488,8 +485,16 @@ fn every_format_matches_the_saved_output() {
         let pdf = render_as(&report, Format::Pdf);
         // The same report gives the same bytes (a signed bundle can be
         // rebuilt and compared).
-        assert!(pdf == render_as(&report, Format::Pdf), "{name}: PDF not reproducible");
-        check(name, "pdf.txt", pdf_text(name, &pdf).as_bytes(), &mut problems);
+        assert!(
+            pdf == render_as(&report, Format::Pdf),
+            "{name}: PDF not reproducible"
+        );
+        check(
+            name,
+            "pdf.txt",
+            pdf_text(name, &pdf).as_bytes(),
+            &mut problems,
+        );
         let xlsx = render_as(&report, Format::Xlsx);
         // A place to keep the whole workbook for a closer look (sheet XML).
         if let Some(dir) = std::env::var_os("PANTAU_REPORT_DUMP") {

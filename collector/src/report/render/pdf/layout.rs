@@ -594,9 +594,9 @@ impl Pager {
     }
 
     /// A model table's header and cells as text; `true` marks a number.
-    fn table_text(&self, t: &Table) -> (Vec<String>, Vec<Vec<(String, bool)>>, Option<String>) {
+    fn table_text(&self, t: &Table) -> (Vec<String>, Vec<TextRow>, Option<String>) {
         let heads = t.columns.clone();
-        let rows: Vec<Vec<(String, bool)>> = t
+        let rows: Vec<TextRow> = t
             .rows
             .iter()
             .map(|r| {
@@ -627,6 +627,9 @@ impl Pager {
         }
     }
 }
+
+/// A table row as text: (cell text, whether it is a number).
+type TextRow = Vec<(String, bool)>;
 
 /// Column sizes of a table.
 struct Columns {
@@ -768,7 +771,8 @@ impl Pager {
                 widths: vec![cols.widths.iter().sum()],
                 numeric: vec![false],
             };
-            if self.y + self.row_height(&[text.clone()], &wide, false) > Self::bottom() {
+            if self.y + self.row_height(std::slice::from_ref(&text), &wide, false) > Self::bottom()
+            {
                 self.new_page();
             }
             self.row(&[text], &wide, false);
