@@ -333,6 +333,44 @@ fn check_boxes(name: &str, pages: &[(f64, f64)], ws: &[Word]) {
     }
 }
 
+/// Headings (lines set 11 pt or larger; a word box is one em high) are not clipped by what follows:
+/// the next line under a heading starts at least 2.5 pt below the heading's
+/// descenders (a table's top border drawn at the heading's baseline cut
+/// them before).
+fn check_heading_room(name: &str, ws: &[Word]) {
+    // Line boxes: (page, x0, y0, x1, y1) per pdftotext line.
+    let mut lines: Vec<(usize, f64, f64, f64, f64)> = Vec::new();
+    let mut last = usize::MAX;
+    for w in ws {
+        if w.line == last {
+            let l = lines.last_mut().expect("a line");
+            l.1 = l.1.min(w.x0);
+            l.2 = l.2.min(w.y0);
+            l.3 = l.3.max(w.x1);
+            l.4 = l.4.max(w.y1);
+        } else {
+            lines.push((w.page, w.x0, w.y0, w.x1, w.y1));
+            last = w.line;
+        }
+    }
+    let mut headings = 0;
+    for h in lines.iter().filter(|l| l.4 - l.2 > 10.9) {
+        let next = lines
+            .iter()
+            .filter(|l| l.0 == h.0 && l.2 > h.2 + 1.0 && l.1 < h.3 && l.3 > h.1)
+            .min_by(|a, b| a.2.total_cmp(&b.2));
+        if let Some(n) = next {
+            headings += 1;
+            assert!(
+                n.2 - h.4 >= 2.5,
+                "{name}: the line under a heading starts {:.2} pt below it: {h:?} then {n:?}",
+                n.2 - h.4
+            );
+        }
+    }
+    assert!(headings >= 5, "{name}: only {headings} headings found");
+}
+
 /// The availability table's header row: exactly the model's header words,
 /// and every number under a column inside that column's x-range.
 fn check_table(name: &str, pages: &[(f64, f64)], ws: &[Word]) {
@@ -462,6 +500,7 @@ fn pdf_reports_lay_out_cleanly_and_are_pdfa_subsets() {
         );
         check_boxes(&name, &pages, &ws);
         check_table(&name, &pages, &ws);
+        check_heading_room(&name, &ws);
         check_archive(&name, &pdf);
         let text = poppler("pdftotext", &["-layout"], &pdf);
         // Unicode text extracts as itself; the letterhead and sign-off.
