@@ -66,6 +66,9 @@ pub enum PdfError {
     /// The embedded font did not load.
     #[error("fon DejaVu Sans tidak terbaca / the DejaVu Sans font did not load")]
     Font,
+    /// The page size was refused.
+    #[error("ukuran halaman A4 ditolak / the A4 page size was refused")]
+    Page,
 }
 
 fn emit(doc: &Document, pages: &[Vec<Op>], pdfa: bool) -> Result<Vec<u8>, PdfError> {
@@ -102,7 +105,7 @@ fn emit(doc: &Document, pages: &[Vec<Op>], pdfa: bool) -> Result<Vec<u8>, PdfErr
             }
         });
     for ops in pages {
-        let size = PageSettings::from_wh(PAGE_W, PAGE_H).ok_or(PdfError::Font)?;
+        let size = PageSettings::from_wh(PAGE_W, PAGE_H).ok_or(PdfError::Page)?;
         let mut page = out.start_page_with(size);
         let mut s = page.surface();
         for op in ops {
