@@ -896,6 +896,87 @@ mod tests {
         assert_eq!(m.clean("≥ µ – 漢"), "≥ µ – ?");
     }
 
+    /// Every text drawn inside a table row lies inside the cell it starts
+    /// in, however wide the table: numbers shrink, text wraps.
+    #[test]
+    fn table_text_stays_inside_its_cell() {
+        use crate::report::model::{Section, Unit, table};
+        let m = Metrics::new();
+        let cols: Vec<String> = (0..14)
+            .map(|i| format!("Kolom panjang sekali nomor {i}"))
+            .collect();
+        let row = |k: f64| -> Vec<Cell> {
+            (0..14)
+                .map(|i| match i {
+                    0 => Cell::text("dinkes — Dinas Kesehatan Provinsi Sulawesi Barat"),
+                    _ => Cell::num(Some(k * 1_234_567.891 * i as f64), 2, Unit::Count),
+                })
+                .collect()
+        };
+        let doc = Document {
+            lang: Lang::Id,
+            title: "t".into(),
+            footer: "f".into(),
+            sections: vec![Section {
+                id: "x",
+                sheet: None,
+                blocks: (0..30)
+                    .map(|k| table(cols.clone(), vec![row(k as f64)], &[], Empty::Headers))
+                    .collect(),
+            }],
+            letterhead: None,
+            issued: (0, 0),
+        };
+        let pages = layout(&doc);
+        assert!(pages.len() > 1);
+        let mut texts = 0;
+        for ops in &pages {
+            let cells: Vec<(f32, f32, f32, f32)> = ops
+                .iter()
+                .filter_map(|o| match o {
+                    Op::Rect {
+                        x,
+                        y,
+                        w,
+                        h,
+                        stroke: Some(_),
+                        ..
+                    } => Some((*x, *y, *w, *h)),
+                    _ => None,
+                })
+                .collect();
+            for o in ops {
+                let Op::Text {
+                    x, y, size, text, ..
+                } = o
+                else {
+                    continue;
+                };
+                let Some(c) = cells
+                    .iter()
+                    .find(|c| *y > c.1 && *y < c.1 + c.3 && *x >= c.0 && *x < c.0 + c.2)
+                else {
+                    continue;
+                };
+                texts += 1;
+                let right = x + m.width(text, *size);
+                assert!(
+                    right <= c.0 + c.2 + 0.01,
+                    "{text:?} at {x} leaves its cell {c:?}"
+                );
+                assert!(
+                    y - size * 0.93 >= c.1 - 0.01 && y + size * 0.24 <= c.1 + c.3 + 0.01,
+                    "{text:?}"
+                );
+                assert!(
+                    x + 0.01 >= MARGIN_X && right <= PAGE_W - MARGIN_X + 0.01,
+                    "{text:?}"
+                );
+            }
+        }
+        assert!(texts > 30 * 14, "{texts} texts in cells");
+    }
+
     #[test]
     fn numbers_renumbered_over_shown_headings() {
         use crate::report::model::{Para, heading};
