@@ -215,6 +215,12 @@ pub struct RawReport {
     pub signing_key: Option<PathBuf>,
     /// Sign-off block printed at the end of every report.
     pub signoff: Option<RawSignoff>,
+    /// The unit under the agency in the PDF letterhead ("Dinas Komunikasi,
+    /// Informatika dan Persandian").
+    pub unit: Option<String>,
+    /// A PNG logo for the PDF letterhead (absolute path), read when the
+    /// configuration is loaded.
+    pub letterhead_logo: Option<PathBuf>,
 }
 
 /// `[report.signoff]`: who signs the report off.
@@ -350,6 +356,10 @@ pub struct ReportConfig {
     pub signoff: Option<Signoff>,
     /// The signing key file, when not in the data directory.
     pub signing_key: Option<PathBuf>,
+    /// `[report] unit`: the unit line of the PDF letterhead.
+    pub unit: Option<String>,
+    /// `[report] letterhead_logo`: the logo's PNG bytes.
+    pub letterhead_logo: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl CollectorConfig {
@@ -658,7 +668,20 @@ impl RawReport {
                 "must be a URL or text of 1 to 300 characters",
             ));
         }
+        let unit = self.unit.map(|u| u.trim().to_string());
+        if unit
+            .as_ref()
+            .is_some_and(|u| u.is_empty() || u.chars().count() > 150 || u.contains(['\n', '\r']))
+        {
+            p.push(Problem::new(
+                "report.unit",
+                "must be one line of 1 to 150 characters",
+            ));
+        }
+        let letterhead_logo = self.letterhead_logo.and_then(|f| letterhead_logo(&f, p));
         ReportConfig {
+            unit,
+            letterhead_logo,
             raw_retention,
             incident_minutes,
             coverage_target_pct,
@@ -676,6 +699,49 @@ impl RawReport {
                 }
                 ok
             }),
+        }
+    }
+}
+
+/// Largest letterhead logo accepted (it is embedded in every PDF).
+const MAX_LOGO_BYTES: u64 = 512 * 1024;
+
+/// `[report] letterhead_logo`: an absolute path to a PNG of at most 512 KiB.
+fn letterhead_logo(f: &Path, p: &mut Vec<Problem>) -> Option<std::sync::Arc<Vec<u8>>> {
+    let key = "report.letterhead_logo";
+    if !f.is_absolute() {
+        p.push(Problem::new(
+            key,
+            format!("{} must be an absolute path", f.display()),
+        ));
+        return None;
+    }
+    let bytes = match std::fs::metadata(f) {
+        Ok(m) if m.len() > MAX_LOGO_BYTES => {
+            p.push(Problem::new(
+                key,
+                format!("{} is {} bytes; at most 512 KiB", f.display(), m.len()),
+            ));
+            return None;
+        }
+        Ok(_) => std::fs::read(f),
+        Err(e) => Err(e),
+    };
+    match bytes {
+        Ok(b) if b.starts_with(b"\x89PNG\r\n\x1a\n") => Some(std::sync::Arc::new(b)),
+        Ok(_) => {
+            p.push(Problem::new(
+                key,
+                format!("{} is not a PNG image", f.display()),
+            ));
+            None
+        }
+        Err(e) => {
+            p.push(Problem::new(
+                key,
+                format!("{} cannot be read: {e}", f.display()),
+            ));
+            None
         }
     }
 }
