@@ -131,6 +131,7 @@ pub async fn ask_collector(
     url: &str,
     endpoint: Result<tonic::transport::Endpoint, crate::export::EndpointError>,
     credential: &Credential,
+    csr_pem: &str,
 ) -> Result<pb::EnrolInfo, EnrolError> {
     let unreachable = |e: &dyn std::fmt::Display| {
         EnrolError::Collector(format!(
@@ -166,6 +167,7 @@ pub async fn ask_collector(
             Credential::Code(c) => c.clone(),
             Credential::Token(_) => String::new(),
         },
+        csr_pem: csr_pem.to_string(),
     });
     if let Credential::Token(token) = credential {
         let bearer = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
@@ -279,7 +281,10 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
         Some(pem) => crate::export::endpoint_with_ca(&url, pem),
         None => crate::export::endpoint(&url, &tls),
     };
-    let info = ask_collector(&url, endpoint, &credential).await?;
+    // The key is made here and never sent: only a request to sign it.
+    let (key_pem, csr_pem) = crate::identity::new_key_and_csr("pantau-agent")
+        .map_err(|e| EnrolError::Files(e.to_string()))?;
+    let info = ask_collector(&url, endpoint, &credential, &csr_pem).await?;
     if !config::valid_id(&info.agent_id) {
         return Err(EnrolError::Collector(format!(
             "the collector returned an invalid agent id `{}`",
@@ -313,6 +318,13 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
         write_file(&ca_abs, pem, 0o644)?;
         tls.ca = Some(ca_abs.clone());
     }
+    if !info.client_cert_pem.is_empty() {
+        let cert = absolute("--config", &crate::identity::cert_path(&opts.config))?;
+        let key = absolute("--config", &crate::identity::key_path(&opts.config))?;
+        write_secret(&key, &key_pem)?;
+        write_file(&cert, &info.client_cert_pem, 0o644)?;
+        tls.cert_key = Some((cert, key));
+    }
     let text = render_config(&info, &url, &tls, token_file, spool_dir)?;
 
     write_secret(&opts.token_file, &format!("{token}\n"))?;
@@ -332,6 +344,7 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
         &cfg.collector_url,
         crate::export::endpoint(&cfg.collector_url, &cfg.collector_tls),
         &Credential::Token(stored),
+        "",
     )
     .await?;
     if again.agent_id != cfg.agent_id {
@@ -497,6 +510,16 @@ pub fn render_config(
             quoted(path_str("--ca", ca)?)
         );
     }
+    if let Some((cert, key)) = &tls.cert_key {
+        let _ = writeln!(
+            s,
+            "# Sertifikat klien agen (mTLS), diperbarui otomatis sebelum kedaluwarsa.\n\
+             # The agent's client certificate (mutual TLS), renewed before it expires.\n\
+             cert = {}\nkey = {}",
+            quoted(path_str("--config", cert)?),
+            quoted(path_str("--config", key)?)
+        );
+    }
     if tls.insecure {
         let _ = writeln!(
             s,
@@ -602,6 +625,7 @@ mod tests {
         let tls = config::CollectorTls {
             insecure: false,
             ca: Some("/etc/pantau/collector-ca.crt".into()),
+            cert_key: Some(("/etc/pantau/agent.crt".into(), "/etc/pantau/agent.key".into())),
         };
         let text = render_config(
             &info(targets),
@@ -630,6 +654,7 @@ mod tests {
         let insecure = config::CollectorTls {
             insecure: true,
             ca: None,
+            cert_key: None,
         };
         let empty = render_config(&info(""), "http://[::1]:7470", &insecure, "t", "s").unwrap();
         assert!(empty.contains("INSECURE"), "{empty}");

@@ -215,7 +215,11 @@ fn main() -> ExitCode {
                 token_file,
                 spool_dir,
                 force,
-                tls: pantau_agent::config::CollectorTls { insecure, ca },
+                tls: pantau_agent::config::CollectorTls {
+                    insecure,
+                    ca,
+                    cert_key: None,
+                },
             };
             rt.block_on(async {
                 match pantau_agent::enroll::enroll(&opts).await {

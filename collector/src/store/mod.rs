@@ -21,6 +21,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 pub mod api;
+pub mod certs;
 pub mod conflict;
 pub mod credentials;
 pub mod export;
@@ -33,6 +34,7 @@ pub mod sqlite;
 pub mod conformance;
 
 pub use api::ApiRead;
+pub use certs::ClientCerts;
 pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
 pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
@@ -55,13 +57,22 @@ pub mod read {
 /// Everything the collector asks of its storage. The report side's traits
 /// join here as they land.
 pub trait Store:
-    Registry + EnrolCodes + IngestStore + ExportQueue + ApiRead + report::ReportBackend + Send + Sync
+    Registry
+    + EnrolCodes
+    + ClientCerts
+    + IngestStore
+    + ExportQueue
+    + ApiRead
+    + report::ReportBackend
+    + Send
+    + Sync
 {
 }
 
 impl<T> Store for T where
     T: Registry
         + EnrolCodes
+        + ClientCerts
         + IngestStore
         + ExportQueue
         + ApiRead
