@@ -160,9 +160,6 @@ pub enum CertRefusal {
     /// It names no agent.
     #[error("sertifikat tidak menyebut agen / certificate names no agent")]
     NoAgent,
-    /// Not issued by this collector (or not recorded).
-    #[error("serial tidak dikenal / unknown serial")]
-    UnknownSerial,
     /// Revoked or superseded by a renewal.
     #[error("sertifikat dicabut atau diganti / certificate revoked or superseded")]
     Revoked,
@@ -184,9 +181,8 @@ struct Snapshot {
 /// The handshake's view of which client certificates are in force.
 #[derive(Debug)]
 pub struct Revocations {
-    /// Built-in CA: only recorded serials are accepted. Own CA: any serial
-    /// not revoked.
-    builtin: bool,
+    /// Built-in CA (serials recorded) or the province's own.
+    pub builtin: bool,
     snap: RwLock<Arc<Snapshot>>,
 }
 
@@ -227,7 +223,9 @@ impl Revocations {
         }
         match snap.active.get(&c.serial) {
             Some(a) if *a != c.agent_id => Err(CertRefusal::WrongAgent),
-            None if self.builtin => Err(CertRefusal::UnknownSerial),
+            // An unknown serial that chains to the CA was signed with its
+            // key (the CLI records every issuance): accepted, so a
+            // certificate issued a moment ago works before the next refresh.
             _ => Ok(()),
         }
     }
@@ -488,7 +486,7 @@ mod tests {
         assert_eq!(c.not_after_ms, issued.not_after_ms);
 
         let rev = Revocations::new(true);
-        assert_eq!(rev.check(&c), Err(CertRefusal::UnknownSerial));
+        assert_eq!(rev.check(&c), Ok(()));
         rev.set(CertRefusals {
             active: vec![(c.serial.clone(), "dinkes-01".into())],
             ..Default::default()

@@ -677,15 +677,82 @@ pub fn agent_config(
     std::fs::write(
         &cfg,
         format!(
-            "[agent]\nid = \"{id}\"\n{agent_extra}\n\n[collector]\n{}\ntoken_file = \"{}\"\n\n\
+            "[agent]\nid = \"{id}\"\n{agent_extra}\n\n[collector]\n{}{}\ntoken_file = \"{}\"\n\n\
              [spool]\ndir = \"{}\"\n\n{rest}",
             collector_toml(grpc),
+            client_cert_toml(dir, grpc, id),
             dir.join("token").display(),
             dir.join("spool").display(),
         ),
     )
     .expect("write agent config");
     cfg
+}
+
+/// The data directory of the collector registered at `grpc` (its CA is
+/// `<data_dir>/tls/ca.crt`).
+pub fn data_dir_for(grpc: &str) -> Option<PathBuf> {
+    Some(ca_for(grpc)?.parent()?.parent()?.to_path_buf())
+}
+
+/// Make a key and CSR in `dir` and have the collector in `data_dir` issue
+/// agent `id` a client certificate (`agent issue-cert`, the out-of-band
+/// path); returns `(cert, key)`.
+pub fn issue_client_cert(data_dir: &Path, dir: &Path, id: &str) -> (PathBuf, PathBuf) {
+    let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).expect("key and CSR");
+    let (key, csr, cert) = (
+        dir.join(format!("{id}.key")),
+        dir.join(format!("{id}.csr")),
+        dir.join(format!("{id}.crt")),
+    );
+    pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).expect("write key");
+    std::fs::write(&csr, csr_pem).expect("write CSR");
+    collector_cmd(
+        data_dir,
+        &[
+            "agent",
+            "issue-cert",
+            id,
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    (cert, key)
+}
+
+/// `cert`/`key` lines for agent `id` of the collector at `grpc` (issued
+/// on first use into `dir`); empty when the collector has no known CA.
+pub fn client_cert_toml(dir: &Path, grpc: &str, id: &str) -> String {
+    let Some(data_dir) = data_dir_for(grpc) else {
+        return String::new();
+    };
+    let (cert, key) = (dir.join(format!("{id}.crt")), dir.join(format!("{id}.key")));
+    if !cert.exists() {
+        // An agent the collector does not know gets none (tests of refusals).
+        let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).expect("key and CSR");
+        let csr = dir.join(format!("{id}.csr"));
+        pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).expect("write key");
+        std::fs::write(&csr, csr_pem).expect("write CSR");
+        let ok = Command::new(bin("pantau-collector"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["agent", "issue-cert", id, "--csr"])
+            .arg(&csr)
+            .arg("--out")
+            .arg(&cert)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            return String::new();
+        }
+    }
+    format!(
+        "\ncert = \"{}\"\nkey = \"{}\"",
+        cert.display(),
+        key.display()
+    )
 }
 
 /// A Pantau CSV read back as plain comma-joined lines: checks that every

@@ -1,0 +1,225 @@
+//! Mutual TLS on the agents' gRPC port: client certificates issued at
+//! enrolment (or by `agent issue-cert`), checked at the handshake (chain,
+//! expiry, revocation) and bound to the bearer token's agent.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use pantau_proto::v1 as pb;
+
+/// A TLS client of the collector at `grpc` trusting `ca`, with a client
+/// certificate when `identity` is given; asks Renew with `token`.
+async fn renew_with(
+    grpc: std::net::SocketAddr,
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+    token: &str,
+) -> Result<pb::RenewReply, String> {
+    let mut tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(std::fs::read(ca).unwrap()));
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(tonic::transport::Identity::from_pem(
+            std::fs::read(cert).unwrap(),
+            std::fs::read(key).unwrap(),
+        ));
+    }
+    let channel = tonic::transport::Channel::from_shared(format!("https://{grpc}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e:?}"))?;
+    let (_, csr) = pantau_agent::identity::new_key_and_csr("x").unwrap();
+    let mut req = tonic::Request::new(pb::RenewRequest { csr_pem: csr });
+    req.metadata_mut().insert(
+        pantau_proto::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    pb::ingest_client::IngestClient::new(channel)
+        .renew(req)
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| format!("status {:?}: {}", s.code(), s.message()))
+}
+
+/// A refusal at the TLS handshake: with TLS 1.3 the client learns it at
+/// its first request (connection closed or reset), never as a status the
+/// ingest service sends (UNAUTHENTICATED).
+fn at_handshake(e: &str) -> bool {
+    !e.contains("Unauthenticated")
+}
+
+fn log_has(log: &Path, needle: &str) -> bool {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .to_lowercase()
+        .contains(&needle.to_lowercase())
+}
+
+fn wait_log(log: &Path, needle: &str) {
+    wait_for(needle, Duration::from_secs(20), || log_has(log, needle).then_some(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_and_the_token_binding_refuse_every_wrong_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let token_a = enrol(&data, "dinkes", "dinkes-a");
+    let token_b = {
+        let out = collector_cmd(&data, &["agent", "add", "dinkes-b", "--opd", "dinkes", "--print-token"]);
+        out.trim().to_string()
+    };
+    let log = tmp.path().join("collector.log");
+    let c = Collector::start_logged(&data, &log, false);
+    let ca = c.ca();
+    let certs = tmp.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let (cert_a, key_a) = issue_client_cert(&data, &certs, "dinkes-a");
+
+    // The right certificate and token: served (Renew answers a certificate).
+    let ok = renew_with(c.grpc, &ca, Some((&cert_a, &key_a)), &token_a)
+        .await
+        .expect("agent A with its own certificate and token");
+    assert!(ok.cert_pem.contains("BEGIN CERTIFICATE"));
+
+    // No certificate: the token alone is refused (certificates are required).
+    let e = renew_with(c.grpc, &ca, None, &token_a).await.unwrap_err();
+    assert!(e.contains("Unauthenticated") && e.contains("client certificate is required"), "{e}");
+    wait_log(&log, "no_client_cert");
+
+    // Agent A's certificate with agent B's token.
+    let e = renew_with(c.grpc, &ca, Some((&cert_a, &key_a)), &token_b)
+        .await
+        .unwrap_err();
+    assert!(e.contains("Unauthenticated") && e.contains("different agents"), "{e}");
+    wait_log(&log, "client certificate and token name different agents");
+
+    // A certificate from another CA: refused at the handshake.
+    let other = tmp.path().join("other");
+    collector_cmd(&other, &["opd", "add", "dinkes", "--name", "D"]);
+    collector_cmd(&other, &["agent", "add", "dinkes-a", "--opd", "dinkes", "--print-token"]);
+    let other_certs = tmp.path().join("other-certs");
+    std::fs::create_dir_all(&other_certs).unwrap();
+    let (cert_x, key_x) = issue_client_cert(&other, &other_certs, "dinkes-a");
+    let e = renew_with(c.grpc, &ca, Some((&cert_x, &key_x)), &token_a)
+        .await
+        .unwrap_err();
+    assert!(at_handshake(&e), "not refused at the handshake: {e}");
+    wait_log(&log, "TLS handshake refused");
+    wait_log(&log, "issuer");
+
+    // An expired certificate: refused at the handshake.
+    let expired_dir = tmp.path().join("expired");
+    std::fs::create_dir_all(&expired_dir).unwrap();
+    let (key_pem, csr) = pantau_agent::identity::new_key_and_csr("dinkes-a").unwrap();
+    let (key_e, csr_e, cert_e) = (
+        expired_dir.join("a.key"),
+        expired_dir.join("a.csr"),
+        expired_dir.join("a.crt"),
+    );
+    std::fs::write(&key_e, key_pem).unwrap();
+    std::fs::write(&csr_e, csr).unwrap();
+    collector_cmd(
+        &data,
+        &[
+            "agent", "issue-cert", "dinkes-a", "--validity", "1s", "--csr",
+            csr_e.to_str().unwrap(), "--out", cert_e.to_str().unwrap(),
+        ],
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let e = renew_with(c.grpc, &ca, Some((&cert_e, &key_e)), &token_a)
+        .await
+        .unwrap_err();
+    assert!(at_handshake(&e), "expired certificate not refused at the handshake: {e}");
+    wait_log(&log, "expired");
+
+    // A revoked agent's certificate: refused at the handshake once the
+    // collector has refreshed its view (every 2 s).
+    collector_cmd(&data, &["agent", "revoke", "dinkes-a"]);
+    let e = wait_for_async(|| renew_with(c.grpc, &ca, Some((&cert_a, &key_a)), &token_a)).await;
+    assert!(at_handshake(&e), "revoked agent's certificate not refused at the handshake: {e}");
+    wait_log(&log, "agent revoked or disabled");
+}
+
+/// Retry `f` until it fails at the handshake (not with a gRPC status).
+async fn wait_for_async<F, Fut>(mut f: F) -> String
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<pb::RenewReply, String>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match f().await {
+            Err(e) if at_handshake(&e) => return e,
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "still not refused at the handshake: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn stored_results(c: &Collector, agent: &str) -> usize {
+    let (code, body) = c.get(&format!(
+        "/api/v1/results?agent={agent}&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z"
+    ));
+    if code != 200 {
+        return 0;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["results"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn a_code_enrols_an_agent_with_its_own_key_and_certificate_and_results_flow_over_mtls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    collector_cmd(&data, &["opd", "add", "dinkes", "--name", "Dinkes"]);
+    let code = collector_cmd(&data, &["agent", "add", "dinkes-1", "--opd", "dinkes"]);
+    let log = tmp.path().join("collector.log");
+    let c = Collector::start_logged(&data, &log, false);
+    let fp = collector_cmd(&data, &["ca", "show"]).lines().nth(1).unwrap().to_string();
+    let dir = tmp.path().join("agent");
+    let code_file = tmp.path().join("code");
+    std::fs::write(&code_file, code.trim()).unwrap();
+    let out = Command::new(bin("pantau-agent"))
+        .args(["enroll", "--collector", &format!("https://{}", c.grpc), "--ca-fingerprint", &fp])
+        .arg("--config")
+        .arg(dir.join("etc/agent.toml"))
+        .arg("--token-file")
+        .arg(dir.join("etc/agent.token"))
+        .arg("--spool-dir")
+        .arg(dir.join("spool"))
+        .arg("--code-file")
+        .arg(&code_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cert, key): (PathBuf, PathBuf) = (dir.join("etc/agent.crt"), dir.join("etc/agent.key"));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    assert!(pem.contains("BEGIN CERTIFICATE"));
+    let text = std::fs::read_to_string(dir.join("etc/agent.toml")).unwrap();
+    assert!(text.contains("cert = ") && text.contains("key = "), "{text}");
+    wait_log(&log, "client certificate issued");
+    // A quick target so results arrive fast.
+    let port = open_port();
+    let text = format!(
+        "{text}\n[[targets]]\nid = \"cepat\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n"
+    );
+    std::fs::write(dir.join("etc/agent.toml"), text).unwrap();
+    let _agent = start_agent(&dir.join("etc/agent.toml"));
+    wait_for("results over mutual TLS", Duration::from_secs(60), || {
+        (stored_results(&c, "dinkes-1") >= 2).then_some(())
+    });
+}
