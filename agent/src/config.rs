@@ -283,11 +283,17 @@ impl RawConfig {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
             (Some(_), None) => {
-                p.push(Problem::new("collector.key", "required when collector.cert is set"));
+                p.push(Problem::new(
+                    "collector.key",
+                    "required when collector.cert is set",
+                ));
                 None
             }
             (None, Some(_)) => {
-                p.push(Problem::new("collector.cert", "required when collector.key is set"));
+                p.push(Problem::new(
+                    "collector.cert",
+                    "required when collector.key is set",
+                ));
                 None
             }
         };

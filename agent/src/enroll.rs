@@ -625,7 +625,10 @@ mod tests {
         let tls = config::CollectorTls {
             insecure: false,
             ca: Some("/etc/pantau/collector-ca.crt".into()),
-            cert_key: Some(("/etc/pantau/agent.crt".into(), "/etc/pantau/agent.key".into())),
+            cert_key: Some((
+                "/etc/pantau/agent.crt".into(),
+                "/etc/pantau/agent.key".into(),
+            )),
         };
         let text = render_config(
             &info(targets),

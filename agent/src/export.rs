@@ -281,8 +281,9 @@ async fn renew(
     let csr_pem = crate::identity::csr_for_key(&key_pem, &cfg.agent_id)
         .map_err(|e| StreamError::protocol(url, e.to_string()))?;
     let mut request = tonic::Request::new(pb::RenewRequest { csr_pem });
-    let bearer = MetadataValue::try_from(format!("Bearer {token}"))
-        .map_err(|_| StreamError::protocol(url, "the token contains characters that cannot be sent"))?;
+    let bearer = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+        StreamError::protocol(url, "the token contains characters that cannot be sent")
+    })?;
     request
         .metadata_mut()
         .insert(pantau_proto::AUTHORIZATION, bearer);
@@ -292,7 +293,10 @@ async fn renew(
         .map_err(|s| StreamError::ended(url, s))?
         .into_inner();
     if crate::identity::validity(&reply.cert_pem).is_none() {
-        return Err(StreamError::protocol(url, "Renew answered without a certificate"));
+        return Err(StreamError::protocol(
+            url,
+            "Renew answered without a certificate",
+        ));
     }
     crate::identity::write_atomic(cert, &reply.cert_pem, 0o644)
         .map_err(|e| StreamError::protocol(url, e.to_string()))?;
@@ -403,7 +407,10 @@ pub fn endpoint(url: &str, tls: &crate::config::CollectorTls) -> Result<Endpoint
                     source,
                 })
             };
-            Some(tonic::transport::Identity::from_pem(read(cert)?, read(key)?))
+            Some(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ))
         }
         None => None,
     };

@@ -103,6 +103,10 @@ mod tests {
         let (key, csr) = new_key_and_csr("dinkes-01").unwrap();
         assert!(key.contains("PRIVATE KEY"));
         assert!(csr.contains("CERTIFICATE REQUEST"));
-        assert!(csr_for_key(&key, "dinkes-01").unwrap().contains("CERTIFICATE REQUEST"));
+        assert!(
+            csr_for_key(&key, "dinkes-01")
+                .unwrap()
+                .contains("CERTIFICATE REQUEST")
+        );
     }
 }

@@ -31,8 +31,8 @@ pub mod demo;
 pub mod enrol;
 pub mod ingest;
 pub mod metrics;
-pub mod mtls;
 pub mod model;
+pub mod mtls;
 pub mod net;
 pub mod process;
 pub mod remote_write;
@@ -283,7 +283,10 @@ pub async fn serve(
     health.set_serving::<IngestServer<IngestService>>().await;
     tokio::spawn(watch_health(health, writer.clone(), shutdown.clone()));
     let revocations = Arc::new(mtls::Revocations::new(cfg.tls.cert_key.is_none()));
-    revocations.refresh(&store).await.map_err(ServeError::Store)?;
+    revocations
+        .refresh(&store)
+        .await
+        .map_err(ServeError::Store)?;
     tokio::spawn(mtls::refresh_task(
         store.clone(),
         Arc::clone(&revocations),
@@ -292,15 +295,17 @@ pub async fn serve(
     let grpc_tls = grpc_tls_with(&cfg, &revocations)?;
     let svc = svc
         .with_enrol_ca(tls::enrol_ca_pem(&cfg))
-        .with_client_certs((!cfg.tls.insecure).then(|| ingest::CertPolicy {
-            mode: cfg.tls.client_certs,
-            revocations: Arc::clone(&revocations),
-            issuer: cfg
-                .tls
-                .cert_key
-                .is_none()
-                .then(|| tls::CaFiles::in_data_dir(&cfg.data_dir)),
-            validity: cfg.tls.client_cert_validity,
+        .with_client_certs((!cfg.tls.insecure).then(|| {
+            ingest::CertPolicy {
+                mode: cfg.tls.client_certs,
+                revocations: Arc::clone(&revocations),
+                issuer: cfg
+                    .tls
+                    .cert_key
+                    .is_none()
+                    .then(|| tls::CaFiles::in_data_dir(&cfg.data_dir)),
+                validity: cfg.tls.client_cert_validity,
+            }
         }));
     let grpc_server = ingest::server::serve(svc, health_svc, grpc, grpc_tls, shutdown.clone());
     let settings = Arc::new(report::Settings::from_config(&cfg));

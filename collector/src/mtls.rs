@@ -100,7 +100,8 @@ pub fn issue_client_cert(
     let mut p = rcgen::CertificateParams::default();
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.distinguished_name.push(DnType::CommonName, agent_id);
-    p.distinguished_name.push(DnType::OrganizationName, "Pantau agent");
+    p.distinguished_name
+        .push(DnType::OrganizationName, "Pantau agent");
     p.subject_alt_names = vec![SanType::URI(
         format!("{AGENT_URI_PREFIX}{agent_id}").try_into()?,
     )];
@@ -273,7 +274,10 @@ impl ClientCertVerifier for Verifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        if let Err(e) = self.inner.verify_client_cert(end_entity, intermediates, now) {
+        if let Err(e) = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
             warn!(reason = %e, "client certificate refused at the TLS handshake");
             return Err(e);
         }
@@ -367,13 +371,11 @@ fn verifier(client: &ClientAuth) -> Result<Arc<dyn ClientCertVerifier>, TlsError
     if roots.is_empty() {
         return Err(TlsError::NoCertificate(client.ca_file.clone()));
     }
-    let inner = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider(),
-    )
-    .allow_unauthenticated()
-    .build()
-    .map_err(|e| TlsError::Verifier(client.ca_file.clone(), e.to_string()))?;
+    let inner =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| TlsError::Verifier(client.ca_file.clone(), e.to_string()))?;
     Ok(Arc::new(Verifier {
         inner,
         rev: Arc::clone(&client.revocations),

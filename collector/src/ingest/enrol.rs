@@ -100,7 +100,11 @@ impl IngestService {
             self.metrics.reject("invalid");
             Status::invalid_argument(e.to_string())
         })?;
-        let (a, serial, until) = (agent.to_string(), issued.serial.clone(), issued.not_after_ms);
+        let (a, serial, until) = (
+            agent.to_string(),
+            issued.serial.clone(),
+            issued.not_after_ms,
+        );
         self.store
             .with(move |s| s.record_client_cert(&a, &serial, now_ms(), until))
             .await

@@ -58,9 +58,7 @@ impl ClientCerts for SqliteStore {
         self.read(|c| {
             let mut out = CertRefusals::default();
             let mut q = c
-                .prepare(
-                    "SELECT serial, agent_id, revoked_at_ms IS NOT NULL FROM client_cert",
-                )
+                .prepare("SELECT serial, agent_id, revoked_at_ms IS NOT NULL FROM client_cert")
                 .op("read client certificates")?;
             let rows = q
                 .query_map([], |r| {
