@@ -30,6 +30,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 # Man pages generated from the CLI are rendered with man (man-db, with groff).
 command -v man >/dev/null 2>&1 || missing+=(man-db)
+# Alert delivery: a real Alertmanager and amtool (tests/tests/alertmanager.rs).
+[ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq

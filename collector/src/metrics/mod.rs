@@ -92,6 +92,7 @@ pub struct Metrics {
     /// Failed commits.
     pub store_errors: IntCounterVec,
     series_refused: IntCounterVec,
+    seq_beyond_spool: IntCounterVec,
     link_utilisation: GaugeVec,
     link_throughput: GaugeVec,
     link_capacity: GaugeVec,
@@ -152,6 +153,7 @@ impl Metrics {
             commit_seconds: reg(&r, Histogram::with_opts(HistogramOpts::new("pantau_store_commit_duration_seconds", "Time to commit one write transaction.").buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])).unwrap()),
             store_errors: reg(&r, IntCounterVec::new(o("pantau_store_errors_total", "Failed store operations."), &["op"]).unwrap()),
             series_refused: reg(&r, IntCounterVec::new(o("pantau_metrics_series_refused_total", "Target series not created because the agent exceeded the per-agent cap."), AGENT_LABELS).unwrap()),
+            seq_beyond_spool: reg(&r, IntCounterVec::new(o("pantau_agent_seq_beyond_spool_total", "Hellos whose spool ends below what the collector already holds for that epoch: another machine uses this agent's identity and spool epoch, or the spool was restored from a copy. The agent keeps its data; an admin must look."), AGENT_LABELS).unwrap()),
             link_utilisation: reg(&r, GaugeVec::new(o("pantau_link_utilisation_ratio", "Utilisation of the link over the latest poll interval, 0 to 1: rate divided by the contracted bandwidth (or the interface speed). Absent after a gap or counter reset."), &["opd", "agent", "link", "direction"]).unwrap()),
             link_throughput: reg(&r, GaugeVec::new(o("pantau_link_throughput_bits_per_second", "Traffic on the link over the latest poll interval, bit/s. Absent after a gap or counter reset."), &["opd", "agent", "link", "direction"]).unwrap()),
             link_capacity: reg(&r, GaugeVec::new(o("pantau_link_capacity_bits_per_second", "Capacity used for the utilisation ratio: contracted bandwidth if configured, else the interface speed."), &["opd", "agent", "link"]).unwrap()),
@@ -207,6 +209,7 @@ impl Metrics {
         let labels = [who.opd_id.as_str(), who.agent_id.as_str()];
         self.agent_connected.with_label_values(&labels).set(0);
         self.series_refused.with_label_values(&labels);
+        self.seq_beyond_spool.with_label_values(&labels);
         if let Some(ms) = last_seen_ms {
             self.agent_last_seen
                 .with_label_values(&labels)
@@ -258,6 +261,13 @@ impl Metrics {
         self.ingest_conflicts
             .with_label_values(&[opd])
             .inc_by(n as u64);
+    }
+
+    /// Count a Hello whose spool ends below the committed seq.
+    pub fn seq_beyond_spool(&self, who: &AgentIdentity) {
+        self.seq_beyond_spool
+            .with_label_values(&[who.opd_id.as_str(), who.agent_id.as_str()])
+            .inc();
     }
 
     /// Count a refused stream or message.

@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_fair.sql"),
     include_str!("schema_credentials.sql"),
     include_str!("schema_enrol.sql"),
+    include_str!("schema_sessions.sql"),
     include_str!("schema_certs.sql"),
 ];
 
