@@ -63,11 +63,18 @@ pub fn validity(pem: &str) -> Option<(i64, i64)> {
     ))
 }
 
+/// How far the collector dates a certificate's start back, against
+/// clock skew (seconds); not part of the life it grants.
+const BACKDATED_S: i64 = 300;
+
 /// Seconds from `now` until the certificate in `pem` should be renewed:
-/// when less than a third of its life is left (0 when already due).
+/// when less than a third of its granted life is left (0 when already
+/// due). The granted life leaves out the start the collector dated back,
+/// else a short-lived certificate would be due at once, every time.
 pub fn renew_in(pem: &str, now: i64) -> Option<u64> {
     let (from, until) = validity(pem)?;
-    let due = until - (until - from) / 3;
+    let life = (until - from) - BACKDATED_S.min((until - from) / 2);
+    let due = until - life / 3;
     Some(due.saturating_sub(now).max(0) as u64)
 }
 
@@ -94,6 +101,30 @@ pub fn write_atomic(path: &Path, text: &str, mode: u32) -> Result<(), IdentityEr
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// `pantau-agent csr`: the agent's key (`collector.key`, else `agent.key`
+/// next to `config_path`; made with mode 0600 when missing, kept when
+/// present) and a request for it written to `agent.csr` next to the
+/// configuration. Returns `(key, csr)` paths.
+pub fn write_csr(
+    config_path: &Path,
+    agent_id: &str,
+    key: Option<&Path>,
+) -> Result<(PathBuf, PathBuf), IdentityError> {
+    let key = key.map_or_else(|| key_path(config_path), Path::to_path_buf);
+    let csr_path = config_path.with_file_name("agent.csr");
+    let csr = match std::fs::read_to_string(&key) {
+        Ok(pem) => csr_for_key(&pem, agent_id)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (key_pem, csr) = new_key_and_csr(agent_id)?;
+            write_atomic(&key, &key_pem, 0o600)?;
+            csr
+        }
+        Err(source) => return Err(IdentityError::Io { path: key, source }),
+    };
+    write_atomic(&csr_path, &csr, 0o644)?;
+    Ok((key, csr_path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +139,40 @@ mod tests {
                 .unwrap()
                 .contains("CERTIFICATE REQUEST")
         );
+    }
+
+    #[test]
+    fn renewal_is_due_after_two_thirds_of_the_granted_life() {
+        let params = |secs: i64| {
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.not_before = time::OffsetDateTime::from_unix_timestamp(1_000_000 - BACKDATED_S)
+                .unwrap();
+            p.not_after = time::OffsetDateTime::from_unix_timestamp(1_000_000 + secs).unwrap();
+            p.self_signed(&rcgen::KeyPair::generate().unwrap())
+                .unwrap()
+                .pem()
+        };
+        // 30 s granted (issued at 1,000,000): due 20 s later, not at once.
+        assert_eq!(renew_in(&params(30), 1_000_000), Some(20));
+        // 30 days: due after 20 days.
+        assert_eq!(renew_in(&params(30 * 86_400), 1_000_000), Some(20 * 86_400));
+        assert_eq!(renew_in(&params(30), 1_000_100), Some(0));
+    }
+
+    #[test]
+    fn csr_makes_a_private_key_once_and_a_request_next_to_the_config() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("agent.toml");
+        let (key, csr) = write_csr(&cfg, "dinkes-01", None).unwrap();
+        assert_eq!(key, dir.path().join("agent.key"));
+        assert_eq!(csr, dir.path().join("agent.csr"));
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let first = std::fs::read_to_string(&key).unwrap();
+        assert!(std::fs::read_to_string(&csr).unwrap().contains("CERTIFICATE REQUEST"));
+        // Again: the key is kept (a certificate issued for it stays valid).
+        write_csr(&cfg, "dinkes-01", None).unwrap();
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), first);
     }
 }

@@ -97,6 +97,17 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: pantau_core::clidocs::Shell,
     },
+    /// Make this agent's key (mode 0600, kept when it exists) and a
+    /// certificate signing request for out-of-band enrolment: the operator
+    /// signs `agent.csr` with `pantau-collector agent issue-cert` and puts the
+    /// certificate where `collector.cert` names it.
+    ///
+    /// Example: pantau-agent csr --config /etc/pantau/agent.toml
+    Csr {
+        /// Agent configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Print the man page (roff), or write one page per command into a directory.
     ///
     /// Example: pantau-agent man | man -l -
@@ -105,6 +116,32 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// `pantau-agent csr`.
+fn csr(config: &std::path::Path) -> ExitCode {
+    let cfg = match load(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let key = cfg.collector_tls.cert_key.as_ref().map(|(_, k)| k.as_path());
+    match pantau_agent::identity::write_csr(config, &cfg.agent_id, key) {
+        Ok((key, csr)) => {
+            println!("{}", csr.display());
+            eprintln!(
+                "kunci: {} (0600); tanda tangani CSR di kolektor / key: {} (0600); sign the CSR on the collector:\n  \
+                 pantau-collector agent issue-cert {} --csr agent.csr --out agent.crt",
+                key.display(),
+                key.display(),
+                cfg.agent_id
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pantau-agent csr: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn load(path: &std::path::Path) -> Result<AgentConfig, ExitCode> {
@@ -138,6 +175,7 @@ fn enrol_credential(
     })
 }
 
+// Long: one arm per subcommand, each a few lines of load, run, exit code.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -235,6 +273,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
+        Command::Csr { config } => csr(&config),
         Command::Check { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,

@@ -226,6 +226,8 @@ pub fn http_tls(
 }
 
 /// Serve on already-bound listeners until `shutdown` is cancelled.
+// Long: wires every part (store, writer, TLS and client certificates,
+// ingest, web, background tasks) in start order, then shuts them down in reverse.
 pub async fn serve(
     cfg: CollectorConfig,
     grpc: TcpListener,

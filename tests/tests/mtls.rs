@@ -289,3 +289,185 @@ fn a_code_enrols_an_agent_with_its_own_key_and_certificate_and_results_flow_over
         (stored_results(&c, "dinkes-1") >= 2).then_some(())
     });
 }
+
+/// Seqs of `agent`'s results in the collector's database.
+fn stored_seqs(data: &Path, agent: &str) -> Vec<i64> {
+    let db = rusqlite::Connection::open(data.join("pantau.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let mut st = db
+        .prepare("SELECT seq FROM result WHERE agent_id = ?1 ORDER BY seq")
+        .unwrap();
+    st.query_map([agent], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// 1..=n without a gap: nothing lost.
+fn complete(seqs: &[i64]) -> bool {
+    seqs.iter().copied().eq(1..=seqs.len() as i64)
+}
+
+/// A log line holding every one of `parts`.
+fn logged(log: &Path, parts: &[&str]) -> bool {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| parts.iter().all(|p| l.contains(p)))
+}
+
+/// Agent `id` of `data` with a first certificate valid `validity` (key
+/// and certificate in `dir`, where `agent_config` picks them up), a fast
+/// TCP target, and its configuration.
+fn agent_with_cert(c: &Collector, dir: &Path, id: &str, token: &str, validity: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).unwrap();
+    let (key, csr, cert) = (
+        dir.join(format!("{id}.key")),
+        dir.join(format!("{id}.csr")),
+        dir.join(format!("{id}.crt")),
+    );
+    pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).unwrap();
+    std::fs::write(&csr, csr_pem).unwrap();
+    collector_cmd(
+        &c.data_dir,
+        &[
+            "agent",
+            "issue-cert",
+            id,
+            "--validity",
+            validity,
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    let port = open_port();
+    let rest = format!(
+        "[defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\n\n[[targets]]\nid = \"cepat\"\n\
+         group = \"datacenter\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
+    );
+    agent_config(dir, id, &c.grpc.to_string(), token, "", &rest)
+}
+
+/// Renewal end to end: a first certificate of 45 s is due after 30 s; the
+/// agent renews it over its authenticated connection (the collector's
+/// `[tls] client_cert_validity` gives the new one 10 minutes), keeps
+/// delivering with nothing lost, and the old certificate is refused at the
+/// handshake as superseded (before it would expire).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_renews_its_certificate_keeps_delivering_and_the_old_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let token = enrol(&data, "dinkes", "dinkes-1");
+    let conf = tmp.path().join("collector.toml");
+    std::fs::write(&conf, "[tls]\nclient_cert_validity = \"10m\"\n").unwrap();
+    let log = tmp.path().join("collector.log");
+    let c = Collector::start_logged_with(&data, &log, &conf);
+    let dir = tmp.path().join("agent");
+    let cfg = agent_with_cert(&c, &dir, "dinkes-1", &token, "45s");
+    let (cert, key) = (dir.join("dinkes-1.crt"), dir.join("dinkes-1.key"));
+    let old = tmp.path().join("old.crt");
+    std::fs::copy(&cert, &old).unwrap();
+    let agent_log = tmp.path().join("agent.log");
+    let _agent = start_agent_logged(&cfg, &agent_log);
+
+    let before = tokio::task::block_in_place(|| {
+        wait_for("results before renewal", Duration::from_secs(30), || {
+            let s = stored_seqs(&data, "dinkes-1");
+            (s.len() >= 3).then_some(s.len())
+        });
+        wait_for("the renewal", Duration::from_secs(60), || {
+            log_has(&agent_log, "client certificate renewed").then_some(())
+        });
+        stored_seqs(&data, "dinkes-1").len()
+    });
+    let new_pem = std::fs::read_to_string(&cert).unwrap();
+    assert_ne!(new_pem, std::fs::read_to_string(&old).unwrap());
+    let (_, until) = pantau_agent::identity::validity(&new_pem).unwrap();
+    let left = until - now_ms() / 1000;
+    assert!((540..=600).contains(&left), "the configured 10m: {left} s left");
+    tokio::task::block_in_place(|| {
+        wait_log(&log, "renewed client certificate in use; older certificates superseded");
+        wait_for("delivery after the renewal", Duration::from_secs(30), || {
+            (stored_seqs(&data, "dinkes-1").len() >= before + 3).then_some(())
+        });
+    });
+
+    // The old certificate (same key, old serial) is refused at the handshake.
+    let e = wait_for_async(|| renew_with(c.grpc, &c.ca(), Some((&old, &key)), &token)).await;
+    assert!(at_handshake(&e), "{e}");
+    tokio::task::block_in_place(|| {
+        wait_for("the refusal logged", Duration::from_secs(20), || {
+            logged(
+                &log,
+                &[
+                    "client certificate refused at the TLS handshake",
+                    "dinkes-1",
+                    "revoked or superseded",
+                ],
+            )
+            .then_some(())
+        })
+    });
+    // The new one still works, and nothing was lost.
+    renew_with(c.grpc, &c.ca(), Some((&cert, &key)), &token)
+        .await
+        .expect("the renewed certificate is accepted");
+    let seqs = stored_seqs(&data, "dinkes-1");
+    assert!(complete(&seqs), "gaps in {seqs:?}");
+}
+
+/// `agent revoke` closes the running agent's open stream within seconds;
+/// its next connection (the agent restarted, instead of waiting out its
+/// backoff) is refused at the TLS handshake, both logged by the collector.
+#[test]
+fn revoking_an_agent_closes_its_stream_and_refuses_its_certificate_at_the_handshake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let token = enrol(&data, "dinkes", "dinkes-1");
+    let log = tmp.path().join("collector.log");
+    let c = Collector::start_logged(&data, &log, false);
+    let dir = tmp.path().join("agent");
+    let cfg = agent_with_cert(&c, &dir, "dinkes-1", &token, "30d");
+    let agent_log = tmp.path().join("agent.log");
+    let mut agent = start_agent_logged(&cfg, &agent_log);
+    wait_for("results over mutual TLS", Duration::from_secs(30), || {
+        (stored_seqs(&data, "dinkes-1").len() >= 2).then_some(())
+    });
+
+    collector_cmd(&data, &["agent", "revoke", "dinkes-1"]);
+    wait_for("the open stream closed", Duration::from_secs(10), || {
+        logged(
+            &log,
+            &["closing the agent's open stream", "dinkes-1", "revoked"],
+        )
+        .then_some(())
+    });
+    let seqs = stored_seqs(&data, "dinkes-1");
+    assert!(complete(&seqs), "gaps in {seqs:?}");
+    agent.terminate();
+    let authenticated = || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("agent authenticated"))
+            .count()
+    };
+    let before = authenticated();
+    let _agent = start_agent_logged(&cfg, &agent_log);
+    wait_for("the handshake refusal", Duration::from_secs(30), || {
+        logged(
+            &log,
+            &[
+                "client certificate refused at the TLS handshake",
+                "dinkes-1",
+                "revoked",
+            ],
+        )
+        .then_some(())
+    });
+    // Refused before the ingest saw a token: no new authentication.
+    assert_eq!(authenticated(), before);
+}

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod grpc;
+
 /// Directory holding the workspace's binaries, built once per test binary
 /// with the same profile as the tests.
 pub fn bin_dir() -> &'static Path {
@@ -186,6 +188,23 @@ impl Collector {
         .arg(data_dir)
         .env("NO_COLOR", "1")
         .stderr(std::fs::File::create(log).expect("create the collector log"));
+        Collector::launch(cmd, data_dir)
+    }
+
+    /// [`Collector::start_logged`] (no colour) with a configuration file.
+    pub fn start_logged_with(data_dir: &Path, log: &Path, config: &Path) -> Collector {
+        let mut cmd = Command::new(bin("pantau-collector"));
+        cmd.arg("--config").arg(config).args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ]);
+        cmd.arg(data_dir)
+            .env("NO_COLOR", "1")
+            .stderr(std::fs::File::create(log).expect("create the collector log"));
         Collector::launch(cmd, data_dir)
     }
 
