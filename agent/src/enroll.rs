@@ -196,6 +196,22 @@ pub async fn ask_collector(
                 s.message()
             )))
         }
+        Err(s)
+            if s.code() == tonic::Code::Unauthenticated
+                && s.message().contains("client certificate is required") =>
+        {
+            Err(EnrolError::Collector(
+                "Collector mewajibkan sertifikat klien (mTLS): token saja tidak cukup. Daftar \
+                 dengan kode pendaftaran (`pantau-collector agent enrol-code`), atau buat kunci \
+                 dan CSR dengan `pantau-agent csr`, minta `pantau-collector agent issue-cert`, \
+                 lalu taruh agent.crt di sebelah konfigurasi.\nThe collector requires a client \
+                 certificate (mutual TLS): a token alone is not enough. Enrol with an enrolment \
+                 code (`pantau-collector agent enrol-code`), or make a key and CSR with \
+                 `pantau-agent csr`, have it signed with `pantau-collector agent issue-cert` and \
+                 put agent.crt next to the configuration."
+                    .into(),
+            ))
+        }
         Err(s) if s.code() == tonic::Code::Unauthenticated => Err(EnrolError::Collector(
             "Token ditolak oleh collector: token salah, sudah diganti, atau agen belum \
              didaftarkan. Minta admin provinsi kode pendaftaran baru \
@@ -277,8 +293,19 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
     };
     refuse_to_clobber(opts, existing_token, pinned.as_deref())?;
 
+    // Re-enrolling with a token: the token alone gets nothing under mutual
+    // TLS, the key and certificate already next to the configuration are
+    // shown (made by an earlier enrolment, or `pantau-agent csr` and
+    // `pantau-collector agent issue-cert`) and kept in the new configuration.
+    let (cert, key) = (
+        crate::identity::cert_path(&opts.config),
+        crate::identity::key_path(&opts.config),
+    );
+    if existing_token.is_some() && tls.cert_key.is_none() && cert.exists() && key.exists() {
+        tls.cert_key = Some((absolute("--config", &cert)?, absolute("--config", &key)?));
+    }
     let endpoint = match &pinned {
-        Some(pem) => crate::export::endpoint_with_ca(&url, pem),
+        Some(pem) => crate::export::endpoint_with_ca(&url, pem, tls.cert_key.as_ref()),
         None => crate::export::endpoint(&url, &tls),
     };
     // The key is made here and never sent: only a request to sign it.

@@ -419,7 +419,11 @@ pub fn endpoint(url: &str, tls: &crate::config::CollectorTls) -> Result<Endpoint
 
 /// An `https://` endpoint trusting only the CA certificate `ca_pem`, as
 /// `pantau-agent enroll --ca-fingerprint` connects once it has pinned it.
-pub fn endpoint_with_ca(url: &str, ca_pem: &str) -> Result<Endpoint, EndpointError> {
+pub fn endpoint_with_ca(
+    url: &str,
+    ca_pem: &str,
+    cert_key: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> Result<Endpoint, EndpointError> {
     let endpoint = Endpoint::from_shared(url.to_string()).map_err(|source| EndpointError::Url {
         url: url.to_string(),
         source,
@@ -427,7 +431,22 @@ pub fn endpoint_with_ca(url: &str, ca_pem: &str) -> Result<Endpoint, EndpointErr
     if !url.starts_with("https://") {
         return Err(EndpointError::Plaintext(url.to_string()));
     }
-    tls_endpoint(endpoint, url, Some(ca_pem.as_bytes().to_vec()), None)
+    let identity = match cert_key {
+        Some((cert, key)) => {
+            let read = |path: &std::path::PathBuf| {
+                std::fs::read(path).map_err(|source| EndpointError::Ca {
+                    path: path.clone(),
+                    source,
+                })
+            };
+            Some(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ))
+        }
+        None => None,
+    };
+    tls_endpoint(endpoint, url, Some(ca_pem.as_bytes().to_vec()), identity)
 }
 
 /// TLS trusting `ca_pem`, or the web PKI roots without it; showing the

@@ -73,7 +73,12 @@ const BACKDATED_S: i64 = 300;
 /// else a short-lived certificate would be due at once, every time.
 pub fn renew_in(pem: &str, now: i64) -> Option<u64> {
     let (from, until) = validity(pem)?;
-    let life = (until - from) - BACKDATED_S.min((until - from) / 2);
+    let span = until - from;
+    let life = if span > BACKDATED_S {
+        span - BACKDATED_S
+    } else {
+        span
+    };
     let due = until - life / 3;
     Some(due.saturating_sub(now).max(0) as u64)
 }
@@ -112,6 +117,12 @@ pub fn write_csr(
 ) -> Result<(PathBuf, PathBuf), IdentityError> {
     let key = key.map_or_else(|| key_path(config_path), Path::to_path_buf);
     let csr_path = config_path.with_file_name("agent.csr");
+    if let Some(dir) = csr_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| IdentityError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
     let csr = match std::fs::read_to_string(&key) {
         Ok(pem) => csr_for_key(&pem, agent_id)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

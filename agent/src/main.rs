@@ -104,9 +104,13 @@ enum Command {
     ///
     /// Example: pantau-agent csr --config /etc/pantau/agent.toml
     Csr {
-        /// Agent configuration file (TOML).
+        /// Agent configuration file (TOML); the key and `agent.csr` go next
+        /// to it. It need not exist yet when `--id` is given.
         #[arg(long, short)]
         config: PathBuf,
+        /// The agent id (default: `agent.id` of the configuration).
+        #[arg(long)]
+        id: Option<String>,
     },
     /// Print the man page (roff), or write one page per command into a directory.
     ///
@@ -119,21 +123,29 @@ enum Command {
 }
 
 /// `pantau-agent csr`.
-fn csr(config: &std::path::Path) -> ExitCode {
-    let cfg = match load(config) {
-        Ok(c) => c,
-        Err(code) => return code,
+fn csr(config: &std::path::Path, id: Option<String>) -> ExitCode {
+    let (agent_id, key) = match id {
+        Some(id) if pantau_agent::config::valid_id(&id) => (id, None),
+        Some(id) => {
+            eprintln!("pantau-agent csr: --id `{id}` bukan id agen / is not an agent id");
+            return ExitCode::from(2);
+        }
+        None => match load(config) {
+            Ok(c) => {
+                let key = c.collector_tls.cert_key.map(|(_, k)| k);
+                (c.agent_id, key)
+            }
+            Err(code) => return code,
+        },
     };
-    let key = cfg.collector_tls.cert_key.as_ref().map(|(_, k)| k.as_path());
-    match pantau_agent::identity::write_csr(config, &cfg.agent_id, key) {
+    match pantau_agent::identity::write_csr(config, &agent_id, key.as_deref()) {
         Ok((key, csr)) => {
             println!("{}", csr.display());
             eprintln!(
                 "kunci: {} (0600); tanda tangani CSR di kolektor / key: {} (0600); sign the CSR on the collector:\n  \
-                 pantau-collector agent issue-cert {} --csr agent.csr --out agent.crt",
+                 pantau-collector agent issue-cert {agent_id} --csr agent.csr --out agent.crt",
                 key.display(),
                 key.display(),
-                cfg.agent_id
             );
             ExitCode::SUCCESS
         }
@@ -273,7 +285,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
-        Command::Csr { config } => csr(&config),
+        Command::Csr { config, id } => csr(&config, id),
         Command::Check { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,

@@ -164,8 +164,8 @@ pub enum CertRefusal {
     /// Revoked or superseded by a renewal.
     #[error("sertifikat dicabut atau diganti / certificate revoked or superseded")]
     Revoked,
-    /// Its agent is revoked or disabled.
-    #[error("agen dicabut atau dinonaktifkan / agent revoked or disabled")]
+    /// Its agent is revoked (a disabled one passes here; its token is refused).
+    #[error("agen dicabut / agent revoked")]
     AgentBlocked,
     /// Its serial belongs to another agent in the store.
     #[error("serial milik agen lain / serial belongs to another agent")]
@@ -213,12 +213,20 @@ impl Revocations {
         Ok(())
     }
 
-    /// Whether `c` is accepted right now.
+    /// Whether `c` is accepted right now (at the handshake).
     pub fn check(&self, c: &ClientCert) -> Result<(), CertRefusal> {
         let snap = Arc::clone(&self.snap.read().unwrap_or_else(|e| e.into_inner()));
         if snap.blocked.contains(&c.agent_id) {
             return Err(CertRefusal::AgentBlocked);
         }
+        self.check_serial(c)
+    }
+
+    /// Whether `c`'s serial is in force, leaving the agent's state to the
+    /// token check (which reads the store, not this view refreshed every
+    /// 2 s, and names the reason).
+    pub fn check_serial(&self, c: &ClientCert) -> Result<(), CertRefusal> {
+        let snap = Arc::clone(&self.snap.read().unwrap_or_else(|e| e.into_inner()));
         if snap.revoked.contains(&c.serial) {
             return Err(CertRefusal::Revoked);
         }

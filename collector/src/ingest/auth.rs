@@ -173,7 +173,7 @@ impl IngestService {
                  the token belong to different agents",
             ));
         }
-        if let Err(why) = policy.revocations.check(&cert) {
+        if let Err(why) = policy.revocations.check_serial(&cert) {
             warn!(peer = %peer_text(peer), agent, serial = %cert.serial, reason = %why,
                 "client certificate no longer in force");
             return Err(self.refuse_cert(

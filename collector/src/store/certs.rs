@@ -13,7 +13,7 @@ pub struct CertRefusals {
     pub active: Vec<(String, String)>,
     /// Serials revoked or superseded.
     pub revoked: Vec<String>,
-    /// Agents whose credential is revoked or disabled: none of their
+    /// Agents whose credential is revoked: none of their
     /// certificates is accepted, whoever issued it.
     pub blocked_agents: Vec<String>,
 }

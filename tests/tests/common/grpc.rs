@@ -14,26 +14,15 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-/// The client certificate and key of `agent` from the collector at `grpc`,
-/// issued on first use into `<data dir>.client-certs/`.
+/// The client certificate and key of `agent` from the collector at `grpc`:
+/// the same one its real agent shows ([`super::shared_client_cert`]).
 pub async fn agent_cert(grpc: &str, agent: &str) -> (PathBuf, PathBuf) {
     let data = super::data_dir_for(grpc).unwrap_or_else(|| panic!("no collector at {grpc}"));
     let agent = agent.to_string();
-    tokio::task::spawn_blocking(move || {
-        let dir = data.with_extension("client-certs");
-        std::fs::create_dir_all(&dir).expect("create the client certificate directory");
-        let (cert, key) = (
-            dir.join(format!("{agent}.crt")),
-            dir.join(format!("{agent}.key")),
-        );
-        if cert.exists() {
-            (cert, key)
-        } else {
-            super::issue_client_cert(&data, &dir, &agent)
-        }
-    })
-    .await
-    .expect("issue a client certificate")
+    tokio::task::spawn_blocking(move || super::shared_client_cert(&data, &agent))
+        .await
+        .expect("issue a client certificate")
+        .unwrap_or_else(|| panic!("the collector issues no certificate for that agent"))
 }
 
 /// A TLS channel to the collector at `grpc` trusting its CA, presenting

@@ -741,31 +741,49 @@ pub fn issue_client_cert(data_dir: &Path, dir: &Path, id: &str) -> (PathBuf, Pat
     (cert, key)
 }
 
-/// `cert`/`key` lines for agent `id` of the collector at `grpc` (issued
-/// on first use into `dir`); empty when the collector has no known CA.
+/// The one client certificate and key of agent `id` of the collector
+/// with data in `data_dir`, issued on first use into
+/// `<data_dir>.client-certs/`: the real agent and a test's own gRPC client
+/// (a stolen copy, say) show the same one (a second issued certificate
+/// would supersede the first at its first use). `None` when the collector
+/// refuses to issue one (an agent it does not know: tests of refusals).
+pub fn shared_client_cert(data_dir: &Path, id: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = data_dir.with_extension("client-certs");
+    std::fs::create_dir_all(&dir).expect("create the client certificate directory");
+    let (cert, key) = (dir.join(format!("{id}.crt")), dir.join(format!("{id}.key")));
+    if cert.exists() {
+        return Some((cert, key));
+    }
+    let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).expect("key and CSR");
+    let csr = dir.join(format!("{id}.csr"));
+    pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).expect("write key");
+    std::fs::write(&csr, csr_pem).expect("write CSR");
+    let ok = Command::new(bin("pantau-collector"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["agent", "issue-cert", id, "--csr"])
+        .arg(&csr)
+        .arg("--out")
+        .arg(&cert)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some((cert, key))
+}
+
+/// `cert`/`key` lines for agent `id` of the collector at `grpc`: a
+/// certificate a test put at `<dir>/<id>.crt`, else the shared one
+/// ([`shared_client_cert`]); empty when the collector has no known CA or
+/// issues none.
 pub fn client_cert_toml(dir: &Path, grpc: &str, id: &str) -> String {
     let Some(data_dir) = data_dir_for(grpc) else {
         return String::new();
     };
-    let (cert, key) = (dir.join(format!("{id}.crt")), dir.join(format!("{id}.key")));
+    let (mut cert, mut key) = (dir.join(format!("{id}.crt")), dir.join(format!("{id}.key")));
     if !cert.exists() {
-        // An agent the collector does not know gets none (tests of refusals).
-        let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).expect("key and CSR");
-        let csr = dir.join(format!("{id}.csr"));
-        pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).expect("write key");
-        std::fs::write(&csr, csr_pem).expect("write CSR");
-        let ok = Command::new(bin("pantau-collector"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["agent", "issue-cert", id, "--csr"])
-            .arg(&csr)
-            .arg("--out")
-            .arg(&cert)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
+        let Some(shared) = shared_client_cert(&data_dir, id) else {
             return String::new();
-        }
+        };
+        (cert, key) = shared;
     }
     format!(
         "\ncert = \"{}\"\nkey = \"{}\"",

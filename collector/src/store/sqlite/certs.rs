@@ -76,8 +76,7 @@ impl ClientCerts for SqliteStore {
             }
             let mut q = c
                 .prepare(
-                    "SELECT id FROM agent
-                     WHERE revoked_at_ms IS NOT NULL OR disabled_at_ms IS NOT NULL",
+                    "SELECT id FROM agent WHERE revoked_at_ms IS NOT NULL",
                 )
                 .op("read blocked agents")?;
             out.blocked_agents = q
@@ -113,7 +112,11 @@ mod tests {
         assert!(s.revoke_client_cert("02bb", 4).unwrap());
         assert!(!s.revoke_client_cert("ffff", 4).unwrap());
         assert!(s.cert_refusals().unwrap().active.is_empty());
+        // Disabling is undone by `enable`: the token check refuses it.
         s.change_credential("a1", &crate::store::registry::CredentialChange::Disable)
+            .unwrap();
+        assert!(s.cert_refusals().unwrap().blocked_agents.is_empty());
+        s.change_credential("a1", &crate::store::registry::CredentialChange::Revoke)
             .unwrap();
         assert_eq!(s.cert_refusals().unwrap().blocked_agents, vec!["a1"]);
     }
