@@ -113,6 +113,10 @@ pub struct CaInfo {
 /// Validity of the built-in CA's server certificate; it is issued anew at
 /// start when less than [`SERVER_RENEW_BEFORE`] is left.
 pub const SERVER_VALIDITY: std::time::Duration = std::time::Duration::from_secs(90 * 86400);
+
+/// How far the server certificate's start is dated back, for agents whose
+/// clocks run behind (one ahead is covered by the reissue 30 days early).
+const SERVER_BACKDATE: time::Duration = time::Duration::days(30);
 /// Re-issue the server certificate at start when it expires within this.
 pub const SERVER_RENEW_BEFORE: std::time::Duration = std::time::Duration::from_secs(30 * 86400);
 
@@ -260,7 +264,10 @@ pub fn ca_init(data_dir: &Path, names: &[String], reuse: bool) -> Result<CaInfo,
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let now = time::OffsetDateTime::now_utc();
-    p.not_before = now - time::Duration::minutes(5);
+    // Agents check it with their own clocks, which may be hours or days
+    // behind (Pantau places and discloses such results instead of losing
+    // them): valid from well before its issuance.
+    p.not_before = now - SERVER_BACKDATE;
     p.not_after = now + SERVER_VALIDITY;
     let cert = p.signed_by(&server_key, &issuer)?;
     write_file(&files.server_key(), &server_key.serialize_pem(), true)?;

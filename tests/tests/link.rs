@@ -322,6 +322,8 @@ contracted_mbps = 25
     let (u256, _, p256, _, priv256) = V3_USERS[0];
     let (u1, _, p1, auth1, priv1) = V3_USERS[1];
     let ca = data.join("tls").join("ca.crt").display().to_string();
+    let (cert, key) = shared_client_cert(&data, "gw-agent").expect("gw-agent's certificate");
+    let (cert, key) = (cert.display(), key.display());
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,
@@ -333,6 +335,8 @@ heartbeat_interval = "1h"
 [collector]
 url = "https://127.0.0.1:7470"
 ca = "{ca}"
+cert = "{cert}"
+key = "{key}"
 token = "{token}"
 [spool]
 dir = "{spool}"
