@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
-use common::{Proc, bin, enrol, metric, wait_for};
+use common::{Proc, bin, enrol, metric, shared_client_cert, wait_for};
 use netns::{Netns, veth};
 
 const NET: &str = "10.98.40";
