@@ -156,8 +156,8 @@ mod tests {
     fn renewal_is_due_after_two_thirds_of_the_granted_life() {
         let params = |secs: i64| {
             let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-            p.not_before = time::OffsetDateTime::from_unix_timestamp(1_000_000 - BACKDATED_S)
-                .unwrap();
+            p.not_before =
+                time::OffsetDateTime::from_unix_timestamp(1_000_000 - BACKDATED_S).unwrap();
             p.not_after = time::OffsetDateTime::from_unix_timestamp(1_000_000 + secs).unwrap();
             p.self_signed(&rcgen::KeyPair::generate().unwrap())
                 .unwrap()
@@ -181,7 +181,11 @@ mod tests {
         let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let first = std::fs::read_to_string(&key).unwrap();
-        assert!(std::fs::read_to_string(&csr).unwrap().contains("CERTIFICATE REQUEST"));
+        assert!(
+            std::fs::read_to_string(&csr)
+                .unwrap()
+                .contains("CERTIFICATE REQUEST")
+        );
         // Again: the key is kept (a certificate issued for it stays valid).
         write_csr(&cfg, "dinkes-01", None).unwrap();
         assert_eq!(std::fs::read_to_string(&key).unwrap(), first);

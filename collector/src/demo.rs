@@ -115,7 +115,10 @@ fn demo_agent_cert(data_dir: &std::path::Path) -> anyhow::Result<(PathBuf, PathB
         crate::store::now_ms(),
         issued.not_after_ms,
     )?;
-    let (cert, key) = (data_dir.join("demo-agent.crt"), data_dir.join("demo-agent.key"));
+    let (cert, key) = (
+        data_dir.join("demo-agent.crt"),
+        data_dir.join("demo-agent.key"),
+    );
     pantau_agent::identity::write_atomic(&key, &key_pem, 0o600)?;
     pantau_agent::identity::write_atomic(&cert, &issued.pem, 0o644)?;
     Ok((cert, key))

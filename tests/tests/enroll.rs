@@ -107,7 +107,10 @@ fn enroll_writes_a_working_configuration_and_the_agent_delivers() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "enroll failed:\n{stdout}\n{stderr}");
     let written = std::fs::read_to_string(dir.path().join("etc/agent.toml")).unwrap();
-    assert!(written.contains("agent.crt") && written.contains("agent.key"), "{written}");
+    assert!(
+        written.contains("agent.crt") && written.contains("agent.key"),
+        "{written}"
+    );
     // Indonesian first, then English.
     let id = stdout.find("Berhasil: agen `dinkes-1` terdaftar di OPD `dinkes` (OPD dinkes)");
     let en = stdout.find("Done: agent `dinkes-1` belongs to OPD `dinkes` (OPD dinkes)");
@@ -591,9 +594,8 @@ async fn hostile_enrolment_codes_get_statuses_and_the_collector_keeps_serving() 
     // The collector still serves, and a code never replaces a token it did not name:
     // the agent's token still works for a re-enrolment over the bearer (with
     // its client certificate: mutual TLS).
-    let mut client = IngestClient::new(
-        common::grpc::channel_as(&collector.grpc.to_string(), "dinkes-1").await,
-    );
+    let mut client =
+        IngestClient::new(common::grpc::channel_as(&collector.grpc.to_string(), "dinkes-1").await);
     let mut req = tonic::Request::new(ask(String::new()));
     req.metadata_mut().insert(
         pantau_proto::AUTHORIZATION,

@@ -387,12 +387,20 @@ async fn the_agent_renews_its_certificate_keeps_delivering_and_the_old_one_is_re
     assert_ne!(new_pem, std::fs::read_to_string(&old).unwrap());
     let (_, until) = pantau_agent::identity::validity(&new_pem).unwrap();
     let left = until - now_ms() / 1000;
-    assert!((540..=600).contains(&left), "the configured 10m: {left} s left");
+    assert!(
+        (540..=600).contains(&left),
+        "the configured 10m: {left} s left"
+    );
     tokio::task::block_in_place(|| {
-        wait_log(&log, "renewed client certificate in use; older certificates superseded");
-        wait_for("delivery after the renewal", Duration::from_secs(30), || {
-            (stored_seqs(&data, "dinkes-1").len() >= before + 3).then_some(())
-        });
+        wait_log(
+            &log,
+            "renewed client certificate in use; older certificates superseded",
+        );
+        wait_for(
+            "delivery after the renewal",
+            Duration::from_secs(30),
+            || (stored_seqs(&data, "dinkes-1").len() >= before + 3).then_some(()),
+        );
     });
 
     // The old certificate (same key, old serial) is refused at the handshake.

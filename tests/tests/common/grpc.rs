@@ -30,8 +30,9 @@ pub async fn agent_cert(grpc: &str, agent: &str) -> (PathBuf, PathBuf) {
 /// `from` when given.
 pub async fn channel(grpc: &str, agent: Option<&str>, from: Option<IpAddr>) -> Channel {
     let ca = super::ca_for(grpc).unwrap_or_else(|| panic!("no collector started at {grpc}"));
-    let mut tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(std::fs::read(&ca).expect("read collector CA")));
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(
+        std::fs::read(&ca).expect("read collector CA"),
+    ));
     if let Some(agent) = agent {
         let (cert, key) = agent_cert(grpc, agent).await;
         tls = tls.identity(Identity::from_pem(
@@ -72,8 +73,10 @@ pub async fn open_on(
     tx.send(first).await.expect("queue the first message");
     let mut req = tonic::Request::new(ReceiverStream::new(rx));
     if let Some(t) = token {
-        req.metadata_mut()
-            .insert("authorization", format!("Bearer {t}").parse().expect("header"));
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {t}").parse().expect("header"),
+        );
     }
     let rx = client.stream(req).await?.into_inner();
     Ok(Conn { tx, rx })

@@ -75,9 +75,7 @@ impl ClientCerts for SqliteStore {
                 }
             }
             let mut q = c
-                .prepare(
-                    "SELECT id FROM agent WHERE revoked_at_ms IS NOT NULL",
-                )
+                .prepare("SELECT id FROM agent WHERE revoked_at_ms IS NOT NULL")
                 .op("read blocked agents")?;
             out.blocked_agents = q
                 .query_map([], |r| r.get(0))
