@@ -176,6 +176,8 @@ impl Ingest for IngestService {
         self.renew_cert(req).await
     }
 
+    // Long: the stream's life in order (authenticate, Hello, Welcome,
+    // take-over of an older stream, the read loop, the goodbye), one place.
     async fn stream(
         &self,
         req: Request<Streaming<pb::AgentMessage>>,
