@@ -519,8 +519,22 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(own_ca.check(&c), Err(CertRefusal::AgentBlocked));
-        // A request with a broken signature is refused.
-        let bad = csr(&key).replace("MII", "MIJ");
+        // A request with a broken signature (the last bytes of the DER) is refused.
+        let good = csr(&key);
+        let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
+        let last = lines.len() - 2; // the last base64 line, before the END line
+        let flipped: String = lines[last]
+            .chars()
+            .enumerate()
+            .map(|(i, ch)| match (i, ch) {
+                (0, 'A') => 'B',
+                (0, _) => 'A',
+                (_, ch) => ch,
+            })
+            .collect();
+        lines[last] = flipped;
+        let bad = lines.join("\n");
+        assert_ne!(bad.trim(), good.trim());
         assert!(issue_client_cert(&info.files, &bad, "x", Duration::from_secs(60)).is_err());
     }
 }
