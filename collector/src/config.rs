@@ -136,6 +136,14 @@ pub struct RawTls {
     /// (agents' bandwidth tests send their token there) and `insecure` is
     /// off; off on loopback (Prometheus, Grafana, a reverse proxy on this host).
     pub https: Option<bool>,
+    /// `required` (default): agents show a client certificate AND their
+    /// token; `optional`: token alone is accepted too (migration, lab).
+    pub client_certs: Option<String>,
+    /// CA certificate(s) (PEM) client certificates must chain to when the
+    /// province's own certificate (`tls.cert`) is used.
+    pub client_ca: Option<PathBuf>,
+    /// Validity of client certificates the built-in CA issues (default 30 days).
+    pub client_cert_validity: Option<String>,
 }
 
 /// Validated `[tls]`.
@@ -149,6 +157,12 @@ pub struct TlsConfig {
     pub names: Vec<String>,
     /// `[tls] https`: `None` means the default of [`TlsConfig::https_on`].
     pub https: Option<bool>,
+    /// `[tls] client_certs`.
+    pub client_certs: crate::mtls::ClientCertMode,
+    /// `[tls] client_ca`: with an own certificate, the CA of client certificates.
+    pub client_ca: Option<PathBuf>,
+    /// `[tls] client_cert_validity`.
+    pub client_cert_validity: Duration,
 }
 
 impl TlsConfig {
@@ -182,11 +196,45 @@ impl RawTls {
                 ));
             }
         }
+        let client_certs = match self.client_certs.as_deref() {
+            None | Some("required") => crate::mtls::ClientCertMode::Required,
+            Some("optional") => crate::mtls::ClientCertMode::Optional,
+            Some(other) => {
+                p.push(Problem::new(
+                    "tls.client_certs",
+                    format!("`{other}`: use \"required\" or \"optional\""),
+                ));
+                crate::mtls::ClientCertMode::Required
+            }
+        };
+        let insecure = self.insecure.unwrap_or(false);
+        if cert_key.is_some()
+            && self.client_ca.is_none()
+            && !insecure
+            && client_certs == crate::mtls::ClientCertMode::Required
+        {
+            p.push(Problem::new(
+                "tls.client_ca",
+                "required with tls.cert: the CA that issued the agents' client certificates \
+                 (or tls.client_certs = \"optional\")",
+            ));
+        }
+        let client_cert_validity = confload::duration(
+            "tls.client_cert_validity",
+            self.client_cert_validity.as_deref().unwrap_or("30days"),
+            Duration::from_secs(10),
+            Duration::from_secs(400 * 86400),
+            p,
+        )
+        .unwrap_or(crate::mtls::DEFAULT_CLIENT_VALIDITY);
         TlsConfig {
-            insecure: self.insecure.unwrap_or(false),
+            insecure,
             cert_key,
             names: self.names,
             https: self.https,
+            client_certs,
+            client_ca: self.client_ca,
+            client_cert_validity,
         }
     }
 }
