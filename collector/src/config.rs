@@ -38,9 +38,84 @@ pub struct RawConfig {
     /// The audit log.
     #[serde(default)]
     pub audit: RawAudit,
+    /// Connection caps of the two listening ports.
+    #[serde(default)]
+    pub limits: RawLimits,
     /// Web sign-in: sessions and the scrape credential.
     #[serde(default)]
     pub web: RawWeb,
+}
+
+/// `[limits]`: connection caps per source address and in total for each
+/// listening port, and the idle close. Defaults: `net::Limits::{GRPC, HTTP}`.
+#[derive(Debug, Deserialize, Default)]
+pub struct RawLimits {
+    /// Most gRPC connections from one address (several agents behind one NAT).
+    pub grpc_per_source: Option<usize>,
+    /// Most gRPC connections in all.
+    pub grpc_total: Option<usize>,
+    /// Most HTTP connections from one address.
+    pub http_per_source: Option<usize>,
+    /// Most HTTP connections in all.
+    pub http_total: Option<usize>,
+    /// Close a connection silent this long, both ports (default 5min).
+    pub idle_timeout: Option<String>,
+}
+
+impl RawLimits {
+    /// The gRPC and HTTP limits.
+    fn validate(self, p: &mut Vec<Problem>) -> (crate::net::Limits, crate::net::Limits) {
+        let (mut grpc, mut http) = (crate::net::Limits::GRPC, crate::net::Limits::HTTP);
+        if let Some(v) = self.idle_timeout {
+            match humantime::parse_duration(&v) {
+                Ok(d) if (Duration::from_secs(10)..=Duration::from_secs(86_400)).contains(&d) => {
+                    grpc.idle = Some(d);
+                    http.idle = Some(d);
+                }
+                Ok(_) => p.push(Problem::new(
+                    "limits.idle_timeout",
+                    format!("`{v}`: between 10s and 24h"),
+                )),
+                Err(e) => p.push(Problem::new(
+                    "limits.idle_timeout",
+                    format!("`{v}` is not a duration ({e}), e.g. 5min"),
+                )),
+            }
+        }
+        for (port, l, per, total) in [
+            ("grpc", &mut grpc, self.grpc_per_source, self.grpc_total),
+            ("http", &mut http, self.http_per_source, self.http_total),
+        ] {
+            if let Some(n) = per {
+                if n == 0 || n > 100_000 {
+                    p.push(Problem::new(
+                        format!("limits.{port}_per_source"),
+                        format!("{n}: between 1 and 100000"),
+                    ));
+                }
+                l.per_source = n;
+            }
+            if let Some(n) = total {
+                if n == 0 || n > 1_000_000 {
+                    p.push(Problem::new(
+                        format!("limits.{port}_total"),
+                        format!("{n}: between 1 and 1000000"),
+                    ));
+                }
+                l.total = n;
+            }
+            if l.per_source > l.total {
+                p.push(Problem::new(
+                    &format!("limits.{port}_per_source"),
+                    format!(
+                        "{} is above limits.{port}_total ({})",
+                        l.per_source, l.total
+                    ),
+                ));
+            }
+        }
+        (grpc, http)
+    }
 }
 
 /// `[audit]`
@@ -483,6 +558,10 @@ pub struct CollectorConfig {
     pub tls: TlsConfig,
     /// `[audit] syslog`: where new audit entries are forwarded (`host:port`).
     pub audit_syslog: Option<String>,
+    /// `[limits]` of the gRPC port.
+    pub grpc_limits: crate::net::Limits,
+    /// `[limits]` of the HTTP port.
+    pub http_limits: crate::net::Limits,
     /// Web sign-in.
     pub web: WebConfig,
 }
@@ -547,6 +626,7 @@ impl RawConfig {
         let report = self.report.validate(&mut p);
         let remote_write = self.remote_write.validate(&mut p);
         let tls = self.tls.validate(&mut p);
+        let (grpc_limits, http_limits) = self.limits.validate(&mut p);
         let audit_syslog = self.audit.syslog.and_then(|a| {
             crate::audit::syslog_target(&a)
                 .map_err(|e| p.push(Problem::new("audit.syslog", e.to_string())))
@@ -570,6 +650,8 @@ impl RawConfig {
             remote_write,
             tls,
             audit_syslog,
+            grpc_limits,
+            http_limits,
             web,
         })
     }

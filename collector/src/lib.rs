@@ -254,6 +254,7 @@ pub async fn serve(
         );
     }
     let metrics = Arc::new(Metrics::new());
+    let http_counters = metrics.port_counters("http");
     let seeded = {
         let m = Arc::clone(&metrics);
         store
@@ -314,7 +315,15 @@ pub async fn serve(
                 validity: cfg.tls.client_cert_validity,
             }
         }));
-    let grpc_server = ingest::server::serve(svc, health_svc, grpc, grpc_tls, shutdown.clone());
+    let grpc_server = ingest::server::serve(
+        svc,
+        health_svc,
+        grpc,
+        cfg.grpc_limits,
+        metrics.port_counters("grpc"),
+        grpc_tls,
+        shutdown.clone(),
+    );
     let settings = Arc::new(report::Settings::from_config(&cfg));
     let key =
         report::sign::load_or_create_key_at(&cfg.signing_key_path()).map_err(ServeError::Report)?;
@@ -357,7 +366,14 @@ pub async fn serve(
         Ok(n) => info!(open_files = n, "file descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
-    let http_server = web::serve(app, http, http_tls, shutdown.clone());
+    let http_server = web::serve(
+        app,
+        http,
+        cfg.http_limits,
+        http_counters,
+        http_tls,
+        shutdown.clone(),
+    );
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
     let (g, h) = tokio::join!(grpc_server, http_server);
     g?;

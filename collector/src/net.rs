@@ -88,11 +88,24 @@ struct Counts {
     refused: u64,
 }
 
+/// What a port's limiter reports to `/metrics`
+/// (`pantau_connections_open{port}`, `pantau_connections_refused_total{port,reason}`).
+#[derive(Clone, Debug)]
+pub struct PortCounters {
+    /// Connections open now.
+    pub open: prometheus::IntGauge,
+    /// Refused: the source had its share.
+    pub refused_per_source: prometheus::IntCounter,
+    /// Refused: the port was full.
+    pub refused_total: prometheus::IntCounter,
+}
+
 /// Counts open connections against [`Limits`]; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Limiter {
     limits: Limits,
     counts: Arc<Mutex<Counts>>,
+    counters: Option<PortCounters>,
 }
 
 impl Limiter {
@@ -101,6 +114,7 @@ impl Limiter {
         Limiter {
             limits,
             counts: Arc::default(),
+            counters: None,
         }
     }
 
@@ -127,10 +141,19 @@ impl Limiter {
         };
         if let Some(r) = refused {
             c.refused += 1;
+            if let Some(m) = &self.counters {
+                match r {
+                    Refused::PerSource { .. } => m.refused_per_source.inc(),
+                    Refused::Total { .. } => m.refused_total.inc(),
+                }
+            }
             return Err(r);
         }
         c.total += 1;
         *c.per_source.entry(source).or_insert(0) += 1;
+        if let Some(m) = &self.counters {
+            m.open.set(c.total as i64);
+        }
         Ok(Permit {
             limiter: self.clone(),
             source,
@@ -164,6 +187,9 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let mut c = self.limiter.counts();
         c.total = c.total.saturating_sub(1);
+        if let Some(m) = &self.limiter.counters {
+            m.open.set(c.total as i64);
+        }
         if let Some(n) = c.per_source.get_mut(&self.source) {
             *n -= 1;
             if *n == 0 {
@@ -324,6 +350,12 @@ impl Incoming {
             limiter: Limiter::new(limits),
             backoff: None,
         }
+    }
+
+    /// Report open and refused connections to `counters`.
+    pub fn with_counters(mut self, counters: PortCounters) -> Incoming {
+        self.limiter.counters = Some(counters);
+        self
     }
 
     /// The limiter (for counts in tests and metrics).

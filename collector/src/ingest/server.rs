@@ -34,6 +34,8 @@ pub async fn serve(
         impl tonic_health::pb::health_server::Health,
     >,
     listener: TcpListener,
+    limits: crate::net::Limits,
+    counters: crate::net::PortCounters,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
@@ -49,8 +51,8 @@ pub async fn serve(
                 .max_encoding_message_size(pantau_proto::MAX_MESSAGE_BYTES),
         );
     // Caps per source and in total, idle sockets closed: one office's
-    // sockets cannot starve the others (see `net::Limits::GRPC`).
-    let conns = crate::net::Incoming::new(listener, crate::net::Limits::GRPC);
+    // sockets cannot starve the others (`[limits]`, default `net::Limits::GRPC`).
+    let conns = crate::net::Incoming::new(listener, limits).with_counters(counters);
     match tls {
         Some(acceptor) => {
             let tls = crate::mtls::incoming(conns, acceptor, HANDSHAKE_TIMEOUT, shutdown.clone());

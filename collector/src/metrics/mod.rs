@@ -72,6 +72,8 @@ pub struct Metrics {
     agent_last_seen: GaugeVec,
     agent_connected: IntGaugeVec,
     agent_info: IntGaugeVec,
+    connections_open: IntGaugeVec,
+    connections_refused: IntCounterVec,
     agent_spool_records: IntGaugeVec,
     agent_dropped: IntGaugeVec,
     agent_spool_bytes: IntGaugeVec,
@@ -139,6 +141,8 @@ impl Metrics {
             probe_results: reg(&r, IntCounterVec::new(o("pantau_probe_results_total", "Results stored, by outcome."), &["opd", "agent", "target", "group", "kind", "outcome"]).unwrap()),
             agent_last_seen: reg(&r, GaugeVec::new(o("pantau_agent_last_seen_timestamp_seconds", "When the collector last stored a result from the agent (collector clock), Unix seconds."), AGENT_LABELS).unwrap()),
             agent_info: reg(&r, IntGaugeVec::new(o("pantau_agent_info", "1 for each agent with the software version, host name and configuration hash of its latest Hello (join on opd, agent)."), &["opd", "agent", "version", "hostname", "config_hash"]).unwrap()),
+            connections_open: reg(&r, IntGaugeVec::new(o("pantau_connections_open", "Connections open now on a listening port (grpc: agents, http: pages, API, metrics)."), &["port"]).unwrap()),
+            connections_refused: reg(&r, IntCounterVec::new(o("pantau_connections_refused_total", "Connections closed at once because a cap was reached: per_source (one address had its share, [limits] *_per_source) or total (the port was full, [limits] *_total)."), &["port", "reason"]).unwrap()),
             agent_connected: reg(&r, IntGaugeVec::new(o("pantau_agent_connected", "1 while the agent has a stream open."), AGENT_LABELS).unwrap()),
             agent_spool_records: reg(&r, IntGaugeVec::new(o("pantau_agent_spool_records", "Results waiting in the agent's spool, from its latest heartbeat."), AGENT_LABELS).unwrap()),
             agent_dropped: reg(&r, IntGaugeVec::new(o("pantau_agent_dropped_results", "Results the agent dropped in its current epoch, from its latest heartbeat."), AGENT_LABELS).unwrap()),
@@ -304,6 +308,18 @@ impl Metrics {
         }
         let now: Vec<&str> = labels.iter().map(String::as_str).collect();
         self.agent_info.with_label_values(&now).set(1);
+    }
+
+    /// The connection counters of listening port `port` (`grpc`, `http`),
+    /// at 0 from the start.
+    pub fn port_counters(&self, port: &str) -> crate::net::PortCounters {
+        crate::net::PortCounters {
+            open: self.connections_open.with_label_values(&[port]),
+            refused_per_source: self
+                .connections_refused
+                .with_label_values(&[port, "per_source"]),
+            refused_total: self.connections_refused.with_label_values(&[port, "total"]),
+        }
     }
 
     /// Count a Hello whose spool ends below the committed seq.

@@ -73,14 +73,22 @@ impl Default for HttpLimits {
 }
 
 /// Serve the HTTP port (`app`) on `listener` until `shutdown`, with the
-/// default [`HttpLimits`]; HTTPS when `tls` is given ([`tls::acceptor`]).
+/// default [`HttpLimits`] but the configured connection caps
+/// (`[limits]`), counted in `counters`; HTTPS when `tls` is given
+/// ([`tls::acceptor`]).
 pub async fn serve(
     app: Router,
     listener: tokio::net::TcpListener,
+    connections: net::Limits,
+    counters: net::PortCounters,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
-    serve_with(app, listener, HttpLimits::default(), tls, shutdown).await
+    let limits = HttpLimits {
+        connections,
+        ..HttpLimits::default()
+    };
+    serve_with(app, listener, limits, Some(counters), tls, shutdown).await
 }
 
 /// Serve the HTTP port with `limits`: our own accept loop over
@@ -93,11 +101,15 @@ pub async fn serve_with(
     app: Router,
     listener: tokio::net::TcpListener,
     limits: HttpLimits,
+    counters: Option<net::PortCounters>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<()> {
     let app = app.layer(axum::middleware::map_response(security_headers));
     let mut incoming = net::Incoming::new(listener, limits.connections);
+    if let Some(c) = counters {
+        incoming = incoming.with_counters(c);
+    }
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let conn = tokio::select! {

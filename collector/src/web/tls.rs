@@ -109,6 +109,7 @@ mod tests {
             app,
             listener,
             limits,
+            None,
             Some(tls),
             shutdown.clone(),
         ));
