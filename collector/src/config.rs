@@ -106,7 +106,7 @@ impl RawLimits {
             }
             if l.per_source > l.total {
                 p.push(Problem::new(
-                    &format!("limits.{port}_per_source"),
+                    format!("limits.{port}_per_source"),
                     format!(
                         "{} is above limits.{port}_total ({})",
                         l.per_source, l.total
