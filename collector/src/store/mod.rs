@@ -25,6 +25,7 @@ pub mod conflict;
 pub mod credentials;
 pub mod export;
 pub mod ingest;
+pub mod postgres;
 pub mod registry;
 pub mod report;
 pub mod sqlite;
@@ -81,6 +82,22 @@ pub enum StoreError {
         op: &'static str,
         /// Cause.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL failed.
+    #[error("{op}: {source}")]
+    Postgres {
+        /// What was being done.
+        op: &'static str,
+        /// Cause.
+        source: ::postgres::Error,
+    },
+    /// The PostgreSQL store could not be opened (`[store] url`, password redacted).
+    #[error("store {url}: {what}")]
+    Connect {
+        /// The configured URL with its password replaced by `***`.
+        url: String,
+        /// What went wrong.
+        what: String,
     },
     /// The data directory could not be prepared.
     #[error("data directory {path}: {source}")]
@@ -156,6 +173,12 @@ pub(crate) trait Op<T> {
 impl<T> Op<T> for Result<T, rusqlite::Error> {
     fn op(self, op: &'static str) -> Result<T, StoreError> {
         self.map_err(|source| StoreError::Sqlite { op, source })
+    }
+}
+
+impl<T> Op<T> for Result<T, ::postgres::Error> {
+    fn op(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Postgres { op, source })
     }
 }
 

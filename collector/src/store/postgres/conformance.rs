@@ -1,0 +1,137 @@
+//! The storage conformance suite run against PostgreSQL: the same checks
+//! as SQLite, on a real server this test process starts (`testserver`).
+
+use std::sync::Arc;
+
+use super::testserver::server;
+use super::{PgStore, migrate_to};
+use crate::model::{AgentIdentity, HelloInfo, ResultRow, TargetDecl};
+use crate::store::conformance::Fixture;
+use crate::store::conformance::report;
+use crate::store::{IncomingBatch, IngestStore, Op, Registry, Store};
+
+/// A store on a new database with the current schema.
+fn fresh() -> Fixture {
+    let store = PgStore::open(&server().fresh_database()).expect("open store");
+    Fixture {
+        store: Arc::new(store),
+        keep: Box::new(()),
+    }
+}
+
+/// A database at the previous schema version holding the data
+/// `previous_schema_data_survives` expects, then opened (migrated).
+fn previous() -> Fixture {
+    let url = server().empty_database();
+    {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        migrate_to(&mut c, super::SCHEMA_VERSION - 1).expect("previous schema");
+        c.batch_execute(
+            "INSERT INTO opd (id, name, created_at_ms) VALUES ('old', 'Old OPD', 1000);
+             INSERT INTO agent (id, opd_id, token_sha256, created_at_ms, version, last_hello_ms)
+               VALUES ('old-1', 'old', '\\x0707070707070707070707070707070707070707070707070707070707070707',
+                       1000, '0.0.9', 2000);
+             INSERT INTO target (agent_id, id, grp, kind, address, label, interval_ms, timeout_ms,
+                                 first_seen_ms, last_declared_ms)
+               VALUES ('old-1', 'core', 'intranet', 'icmp', '10.0.0.1', 'Core', 30000, 5000, 2000, 2000);
+             INSERT INTO result_identity (agent_id, epoch, seq, observed_at_ms)
+               VALUES ('old-1', 1, 1, 60000);
+             INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms,
+                                 received_at_ms, outcome, detail, value_ms, sent, received, data,
+                                 late, clock_flag)
+               VALUES ('old-1', 1, 1, 'old', 'core', 'icmp', 60000, 61000, 'ok', '', 1.5, 5, 5,
+                       '{\"samples_us\":[1500]}', FALSE, NULL);",
+        )
+        .expect("previous-schema data");
+        let v: i32 = c
+            .query_one("SELECT version FROM pantau_schema", &[])
+            .expect("version")
+            .get(0);
+        assert_eq!(v as usize, super::SCHEMA_VERSION - 1);
+    }
+    let store = PgStore::open(&url).expect("migrate and open");
+    Fixture {
+        store: Arc::new(store),
+        keep: Box::new(()),
+    }
+}
+
+crate::store_conformance!(fresh: fresh(), previous_schema: previous());
+
+/// The report checks' writes through the store traits, plus the one
+/// declaration time only SQL can set.
+struct Pg(PgStore);
+
+fn who(opd: &str, agent: &str) -> AgentIdentity {
+    AgentIdentity {
+        agent_id: agent.into(),
+        opd_id: opd.into(),
+    }
+}
+
+impl report::Fixture for Pg {
+    fn declare(&self, opd: &str, agent: &str, targets: &[TargetDecl], declared_ms: i64) {
+        self.0.add_opd(opd, opd).expect("opd");
+        self.0
+            .add_agent(agent, opd, &crate::auth::digest(agent))
+            .expect("agent");
+        let hello = HelloInfo {
+            version: "t".into(),
+            config_hash: "x".into(),
+            hostname: "h".into(),
+            epoch: 1,
+            agent_time_ms: None,
+            targets: targets.to_vec(),
+        };
+        self.0
+            .hello(&who(opd, agent), &hello, None, declared_ms)
+            .expect("hello");
+        self.0
+            .write(|c| {
+                c.db()
+                    .execute(
+                        "UPDATE target SET first_seen_ms = $1, last_declared_ms = $1 WHERE agent_id = $2",
+                        &[&declared_ms, &agent],
+                    )
+                    .op("declare")
+            })
+            .expect("declare");
+    }
+
+    fn store(&self, opd: &str, agent: &str, rows: &[ResultRow]) {
+        let w = who(opd, agent);
+        let b = IncomingBatch {
+            who: &w,
+            rows,
+            peer: None,
+        };
+        self.0.store_batches(&[b], 0).expect("store results");
+    }
+}
+
+macro_rules! report_conformance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let s = Pg(PgStore::open(&server().fresh_database()).expect("open store"));
+                report::$name(&s.0, &s);
+            }
+        )*
+    };
+}
+
+report_conformance!(
+    late_data_rebuilds_the_hour,
+    incidents_span_hours,
+    capacity_hours_and_days,
+    paths_follow_route_changes,
+    rule_history_queues_rebuilds,
+    admin_writes,
+);
+
+/// Every backend is a whole store.
+#[allow(dead_code)]
+fn is_store(s: PgStore) -> Arc<dyn Store> {
+    Arc::new(s)
+}
