@@ -35,6 +35,45 @@ pub struct RawConfig {
     /// TLS of the agents' gRPC port.
     #[serde(default)]
     pub tls: RawTls,
+    /// Where results are stored.
+    #[serde(default)]
+    pub store: RawStore,
+}
+
+/// `[store]`: absent, the SQLite file in `server.data_dir` (the default and
+/// the quickstart); `url = "postgres://user@host/db"` stores in PostgreSQL.
+#[derive(Debug, Deserialize, Default)]
+pub struct RawStore {
+    /// PostgreSQL URL (`postgres://` or `postgresql://`). The password, if
+    /// any, is never logged; prefer a `.pgpass`-less setup with the
+    /// `PANTAU_STORE_URL` environment variable for it.
+    pub url: Option<String>,
+}
+
+/// Environment variable that overrides `[store] url` (beside the generic
+/// `PANTAU_COLLECTOR__STORE__URL`): keeps a password out of the file.
+pub const STORE_URL_ENV: &str = "PANTAU_STORE_URL";
+
+impl RawStore {
+    fn validate(self, p: &mut Vec<Problem>) -> Option<String> {
+        let url = std::env::var(STORE_URL_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or(self.url)?;
+        let shown = crate::store::postgres::redact(&url);
+        if !crate::store::postgres::is_postgres_url(&url) {
+            p.push(Problem::new(
+                "store.url",
+                format!("`{shown}` is not a postgres:// URL (leave it out to use SQLite in server.data_dir)"),
+            ));
+            return None;
+        }
+        if let Err(e) = url.parse::<postgres::Config>() {
+            p.push(Problem::new("store.url", format!("`{shown}`: {e}")));
+            return None;
+        }
+        Some(url)
+    }
 }
 
 /// `[tls]`: the gRPC port serves TLS unless `insecure = true`.
@@ -341,6 +380,8 @@ pub struct CollectorConfig {
     pub remote_write: Option<crate::remote_write::RemoteWriteConfig>,
     /// TLS of the gRPC port.
     pub tls: TlsConfig,
+    /// `[store] url`: PostgreSQL; `None`: SQLite in `data_dir`.
+    pub store_url: Option<String>,
 }
 
 /// How times and names are shown to people. Storage is always UTC.
@@ -403,6 +444,7 @@ impl RawConfig {
         let report = self.report.validate(&mut p);
         let remote_write = self.remote_write.validate(&mut p);
         let tls = self.tls.validate(&mut p);
+        let store_url = self.store.validate(&mut p);
         if !p.is_empty() {
             return Err(p);
         }
@@ -419,6 +461,7 @@ impl RawConfig {
             report,
             remote_write,
             tls,
+            store_url,
         })
     }
 }

@@ -92,7 +92,7 @@ pub enum StoreError {
         source: ::postgres::Error,
     },
     /// The PostgreSQL store could not be opened (`[store] url`, password redacted).
-    #[error("store {url}: {what}")]
+    #[error("[store] url {url}: {what}")]
     Connect {
         /// The configured URL with its password replaced by `***`.
         url: String,
@@ -186,6 +186,20 @@ impl<T> Op<T> for Result<T, ::postgres::Error> {
 /// plain connection, for tests and benches.
 pub fn open(data_dir: &Path) -> Result<Connection, StoreError> {
     sqlite::open_connection(data_dir)
+}
+
+/// Open the configured store: PostgreSQL at `url` when given (`[store]
+/// url`), else SQLite in `data_dir`. Errors name the key; a password never
+/// shows.
+pub fn open_store(url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    match url {
+        Some(u) => {
+            let s = postgres::PgStore::open(u)?;
+            tracing::info!(store = %s.url(), "storing in PostgreSQL");
+            Ok(Arc::new(s))
+        }
+        None => Ok(Arc::new(SqliteStore::open(data_dir)?)),
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.

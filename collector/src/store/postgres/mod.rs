@@ -100,15 +100,38 @@ pub fn is_postgres_url(url: &str) -> bool {
 
 /// A connection and the statements prepared on it.
 pub struct Conn {
-    client: Client,
+    /// Always `Some` until dropped (see [`Drop`] below).
+    client: Option<Client>,
     prepared: HashMap<&'static str, Statement>,
 }
 
+impl Drop for Conn {
+    /// Closing a client blocks on its own runtime, which must not happen
+    /// on an async worker (the last holder of a store may be one, e.g.
+    /// `serve` returning): there the client is closed on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            std::thread::spawn(move || drop(c));
+        }
+    }
+}
+
 impl Conn {
+    fn client(&mut self) -> &mut Client {
+        self.client
+            .as_mut()
+            .expect("a connection holds its client until dropped")
+    }
+
     /// Statements on the connection itself (each its own transaction).
     pub fn db(&mut self) -> Db<'_, Client> {
         Db {
-            c: &mut self.client,
+            c: self
+                .client
+                .as_mut()
+                .expect("a connection holds its client until dropped"),
             prepared: &mut self.prepared,
         }
     }
@@ -118,7 +141,12 @@ impl Conn {
         &mut self,
         f: impl FnOnce(&mut Db<'_, Transaction<'_>>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut tx = self.client.transaction().op("begin")?;
+        let mut tx = self
+            .client
+            .as_mut()
+            .expect("a connection holds its client until dropped")
+            .transaction()
+            .op("begin")?;
         let out = f(&mut Db {
             c: &mut tx,
             prepared: &mut self.prepared,
@@ -135,6 +163,8 @@ impl Conn {
     ) -> Result<T, StoreError> {
         let mut tx = self
             .client
+            .as_mut()
+            .expect("a connection holds its client until dropped")
             .build_transaction()
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
@@ -264,7 +294,7 @@ impl PgStore {
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let config: postgres::Config = url.parse().map_err(|e| connect_err(url, e))?;
         let mut writer = Self::connect_with(&config, url)?;
-        migrate_to(&mut writer.client, SCHEMA_VERSION).map_err(|e| connect_err(url, e))?;
+        migrate_to(writer.client(), SCHEMA_VERSION).map_err(|e| connect_err(url, e))?;
         let s = PgStore {
             config,
             url: redact(url),
@@ -282,7 +312,7 @@ impl PgStore {
     fn connect_with(config: &postgres::Config, url: &str) -> Result<Conn, StoreError> {
         let client = config.connect(NoTls).map_err(|e| connect_err(url, e))?;
         Ok(Conn {
-            client,
+            client: Some(client),
             prepared: HashMap::new(),
         })
     }
@@ -309,7 +339,7 @@ impl PgStore {
         let mut conn = self.take_reader()?;
         let out = f(&mut conn);
         // A connection that failed is closed rather than handed on.
-        if out.is_ok() && !conn.client.is_closed() {
+        if out.is_ok() && !conn.client().is_closed() {
             lock(&self.idle).push(conn);
         } else {
             drop(conn);
