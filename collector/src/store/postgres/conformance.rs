@@ -135,3 +135,77 @@ report_conformance!(
 fn is_store(s: PgStore) -> Arc<dyn Store> {
     Arc::new(s)
 }
+
+/// Retention drops whole day partitions (and their identities); rows
+/// outside the day partitions (a clock far off, in the default partition)
+/// go row by row; newer days stay.
+#[test]
+fn retention_drops_whole_day_partitions() {
+    use crate::store::ApiRead;
+    use crate::store::report::RollupStore;
+    let s = Pg(PgStore::open(&server().fresh_database()).expect("open store"));
+    let t = crate::model::TargetDecl {
+        id: "core".into(),
+        group: pantau_core::Group::Intranet,
+        kind: crate::model::ProbeKind::Icmp,
+        address: "10.0.0.1".into(),
+        label: "Core".into(),
+        interval_ms: 30_000,
+        timeout_ms: 5_000,
+    };
+    report::Fixture::declare(&s, "dinkes", "a1", &[t], 0);
+    let today = super::day_of(crate::store::now_ms());
+    let old_day = today - 10 * super::DAY_MS;
+    let at = |seq: u64, ms: i64| {
+        let mut r = crate::store::conformance::core::row(1, seq);
+        r.observed_at_ms = ms;
+        r.agent_time_ms = ms;
+        r
+    };
+    let rows = [
+        at(1, 60_000),
+        at(2, old_day + 1_000),
+        at(3, old_day + 2_000),
+        at(4, today + 1_000),
+    ];
+    report::Fixture::store(&s, "dinkes", "a1", &rows);
+    let part = format!("result_d{}", old_day / super::DAY_MS);
+    let exists = |name: &str| -> bool {
+        let name = name.to_string();
+        s.0.read(|c| {
+            Ok(c.db()
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+                .op("partition exists")?
+                .get(0))
+        })
+        .unwrap()
+    };
+    assert!(exists(&part), "a day partition was made for {part}");
+    // A dirty hour keeps its day: nothing is pruned before it is rolled up.
+    assert_eq!(s.0.prune_raw(today).unwrap(), 0);
+    s.0.write(|c| {
+        c.db()
+            .execute("DELETE FROM rollup_dirty", &[])
+            .op("rolled up")
+    })
+    .unwrap();
+    assert_eq!(s.0.prune_raw(today).unwrap(), 3);
+    assert!(!exists(&part), "the old day went as a whole partition");
+    let left = s.0.results("a1", 0, i64::MAX, 100).unwrap();
+    assert_eq!(left.iter().map(|r| r.seq).collect::<Vec<_>>(), [4]);
+    // The pruned identities are gone with their rows, as in SQLite: a late
+    // resend is stored again, in a partition made again.
+    let w = who("dinkes", "a1");
+    let again =
+        s.0.store_batches(
+            &[IncomingBatch {
+                who: &w,
+                rows: &rows[1..2],
+                peer: None,
+            }],
+            0,
+        )
+        .unwrap();
+    assert_eq!(again[0].new, 1);
+    assert!(exists(&part));
+}
