@@ -33,6 +33,8 @@ command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 # Man pages generated from the CLI are rendered with man (man-db, with groff).
 command -v man >/dev/null 2>&1 || missing+=(man-db)
+# Alert delivery: a real Alertmanager and amtool (tests/tests/alertmanager.rs).
+[ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq

@@ -38,6 +38,17 @@ pub struct RawConfig {
     /// Where results are stored.
     #[serde(default)]
     pub store: RawStore,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+/// `[audit]`
+#[derive(Debug, Deserialize, Default)]
+pub struct RawAudit {
+    /// Forward every new audit entry as RFC 5424 syslog over UDP,
+    /// `udp://host:514`.
+    pub syslog: Option<String>,
 }
 
 /// `[store]`: absent, the SQLite file in `server.data_dir` (the default and
@@ -382,6 +393,8 @@ pub struct CollectorConfig {
     pub tls: TlsConfig,
     /// `[store] url`: PostgreSQL; `None`: SQLite in `data_dir`.
     pub store_url: Option<String>,
+    /// `[audit] syslog`: where new audit entries are forwarded (`host:port`).
+    pub audit_syslog: Option<String>,
 }
 
 /// How times and names are shown to people. Storage is always UTC.
@@ -445,6 +458,11 @@ impl RawConfig {
         let remote_write = self.remote_write.validate(&mut p);
         let tls = self.tls.validate(&mut p);
         let store_url = self.store.validate(&mut p);
+        let audit_syslog = self.audit.syslog.and_then(|a| {
+            crate::audit::syslog_target(&a)
+                .map_err(|e| p.push(Problem::new("audit.syslog", e.to_string())))
+                .ok()
+        });
         if !p.is_empty() {
             return Err(p);
         }
@@ -462,6 +480,7 @@ impl RawConfig {
             remote_write,
             tls,
             store_url,
+            audit_syslog,
         })
     }
 }

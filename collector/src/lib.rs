@@ -8,6 +8,7 @@
 //! - [`metrics`]: Prometheus families with bounded labels.
 //! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` (with the agents' bandwidth-test endpoint)
 //!   and the overview page.
+//! - [`audit`]: the hash-chained audit log of admin actions (record, verify, export).
 //! - [`auth`]: agent tokens.
 //! - `demo` (feature `demo`): the quickstart (collector + local agent).
 //! - [`enrol`]: the standard targets handed to agents by `pantau-agent enroll`.
@@ -23,6 +24,7 @@
 //! [`serve`] opens the store once: ingest, the rollup task, remote write,
 //! the API and the report pages share that one `Arc<dyn Store>`.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -62,6 +62,20 @@ enum Command {
         #[command(subcommand)]
         cmd: report_cli::KeyCmd,
     },
+    /// The audit log of admin actions: list, export (JSON lines, syslog).
+    Audit {
+        #[command(subcommand)]
+        cmd: pantau_collector::cli::audit::AuditCmd,
+    },
+    /// Check the audit log's hash chain (or an exported JSON-lines file):
+    /// exit code 1 naming the first removed, edited or reordered seq.
+    ///
+    /// Example: pantau-collector verify-audit --file audit.jsonl
+    VerifyAudit {
+        /// An `audit list --json` export instead of this collector's log.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// The built-in CA of the agents' gRPC port (TLS).
     Ca {
         #[command(subcommand)]
@@ -251,7 +265,23 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    run(cli.command, cfg, cli.data_dir)
+    let admin = matches!(
+        cli.command,
+        Command::Opd { .. }
+            | Command::Agent { .. }
+            | Command::Key { .. }
+            | Command::Ca { .. }
+            | Command::Maintenance { .. }
+            | Command::IncidentNote { .. }
+            | Command::Report { .. }
+    );
+    let head = if admin { cli::audit::head(&cfg) } else { 0 };
+    let forward = admin.then(|| cfg.clone());
+    let code = run(cli.command, cfg, cli.data_dir);
+    if let Some(cfg) = forward {
+        cli::audit::forward_new(&cfg, head);
+    }
+    code
 }
 
 /// The commands that need the configuration. `data_dir` is the command
@@ -296,7 +326,9 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
-        Command::Key { cmd } => done(report_cli::key(&cfg.signing_key_path(), cmd)),
+        Command::Key { cmd } => done(report_cli::key_audited(&cfg, cmd)),
+        Command::Audit { cmd } => cli::exit(cli::audit::audit(&cfg, cmd, &mut std::io::stdout())),
+        Command::VerifyAudit { file } => done(cli::audit::verify_audit(&cfg, file.as_deref())),
         Command::Ca { cmd } => cli::exit(pantau_collector::cli::ca::ca(
             &cfg,
             cmd,

@@ -205,6 +205,7 @@ fn bundle_recomputes_every_figure_and_verify_is_honest() {
         "MANIFEST.txt".into(),
         "README.txt".into(),
         "agen.csv".into(),
+        "audit.jsonl".into(),
         raw_name.clone(),
         "katalog-target.csv".into(),
         format!("{base}.json"),
@@ -302,7 +303,7 @@ fn bundle_recomputes_every_figure_and_verify_is_honest() {
     // Verify with this collector's key: origin checked.
     let (code, stdout, stderr) = collector_cli(&data, None, &["verify", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.starts_with("OK: 9 file(s)"), "{stdout}");
+    assert!(stdout.starts_with("OK: 10 file(s)"), "{stdout}");
     // Without any key known: integrity only, a distinct exit code, said plainly.
     let nokey = dir.path().join("elsewhere");
     let (code, stdout, _) = collector_cli(&nokey, None, &["verify", out.to_str().unwrap()]);
@@ -405,8 +406,8 @@ fn http_tar_bundle_recomputes_and_refuses_an_added_member() {
     std::fs::write(&tar, &body).unwrap();
     let (code, stdout, e) = collector_cli(&data, None, &["verify", tar.to_str().unwrap()]);
     assert_eq!(code, 0, "{e}");
-    // csv + json + raw + catalogue + agents + sessions + maintenance + README + script.
-    assert!(stdout.starts_with("OK: 9 file(s)"), "{stdout}");
+    // csv + json + raw + catalogue + agents + sessions + maintenance + audit + README + script.
+    assert!(stdout.starts_with("OK: 10 file(s)"), "{stdout}");
     // The script, taken out of the archive, reads the archive itself.
     let x = dir.path().join("x");
     std::fs::create_dir(&x).unwrap();

@@ -273,6 +273,8 @@ fn debian_packages_install_verify_and_purge() {
     for f in [
         "./usr/share/pantau-collector/prometheus/rules/alerts.yml",
         "./usr/share/pantau-collector/prometheus/rules/recording.yml",
+        "./usr/share/pantau-collector/alertmanager/alertmanager.yml",
+        "./usr/share/pantau-collector/alertmanager/templates/pantau.tmpl",
         "./usr/share/pantau-collector/grafana/dashboards/pantau-provinsi.json",
         "./usr/share/pantau-collector/grafana/provisioning/datasources/pantau.yml",
         "./usr/share/doc/pantau-collector/INSTALL.md",

@@ -163,7 +163,7 @@ fn pdf_report_carries_hand_computed_figures_and_verifies() {
     // Verify passes, then fails after a one-byte change anywhere.
     let (ok, stdout, stderr) = collector_run(&data, &["verify", out.to_str().unwrap()]);
     assert!(ok, "verify failed on an intact bundle: {stderr}");
-    assert!(stdout.starts_with("OK: 9 file(s)"), "{stdout}");
+    assert!(stdout.starts_with("OK: 10 file(s)"), "{stdout}");
     let mut b = bytes.clone();
     let i = b.len() / 2;
     b[i] ^= 0x01;

@@ -172,10 +172,9 @@ proptest! {
         // when a later segment follows, never silently renumbered.
         let last_seg = seed.segments.last().map(|(f, _, _)| f) == Some(file);
         let missing = lens.len() as u64 - kept;
-        // (A first segment cut whole has no earlier segment to measure the
-        // gap from: recovery counts it as corrupt bytes only.)
-        let first_seg = seed.segments[0].0 == *file;
-        let gap_seen = !(last_seg || first_seg && kept == 0);
+        // (A first segment cut whole is measured from the meta file's ack
+        // watermark, so it is declared lost too.)
+        let gap_seen = !last_seg;
         prop_assert_eq!(rec.lost, if gap_seen { missing } else { 0 });
         // No seq is handed out twice.
         let next = s.append(None, Observation {

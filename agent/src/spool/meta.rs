@@ -24,6 +24,10 @@ pub struct Meta {
     pub synced: u64,
     /// Sequence numbers at or below this were given up; never hand them out.
     pub floor: u64,
+    /// Highest seq whose segment was evicted (spool full or too old) and
+    /// already counted in `dropped`: recovery measures a gap before the
+    /// first segment from `max(acked, evicted)`, so nothing is counted twice.
+    pub evicted: u64,
 }
 
 /// File name inside the spool directory.
@@ -46,6 +50,11 @@ impl Meta {
                 "reserved" => m.reserved = v,
                 "synced" => m.synced = v,
                 "floor" => m.floor = v,
+                // Optional: files written before it existed lack it.
+                "evicted" => {
+                    m.evicted = v;
+                    continue;
+                }
                 _ => continue,
             }
             seen += 1;
@@ -56,7 +65,7 @@ impl Meta {
     /// Render as `key=value` lines.
     pub fn render(&self) -> String {
         format!(
-            "epoch={}\nacked={}\ndropped={}\ncorrupt_bytes={}\nseq_skipped={}\nreserved={}\nsynced={}\nfloor={}\n",
+            "epoch={}\nacked={}\ndropped={}\ncorrupt_bytes={}\nseq_skipped={}\nreserved={}\nsynced={}\nfloor={}\nevicted={}\n",
             self.epoch,
             self.acked,
             self.dropped,
@@ -64,7 +73,8 @@ impl Meta {
             self.seq_skipped,
             self.reserved,
             self.synced,
-            self.floor
+            self.floor,
+            self.evicted
         )
     }
 
@@ -104,8 +114,12 @@ mod tests {
             reserved: 64,
             synced: 5,
             floor: 2,
+            evicted: 11,
         };
         assert_eq!(Meta::parse(&m.render()), Some(m));
+        // A file from before `evicted` existed still loads.
+        let old = m.render().replace("evicted=11\n", "");
+        assert_eq!(Meta::parse(&old), Some(Meta { evicted: 0, ..m }));
         assert_eq!(Meta::parse("epoch=7\nacked=3\n"), None);
         assert_eq!(Meta::parse("garbage"), None);
     }

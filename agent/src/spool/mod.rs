@@ -236,7 +236,11 @@ impl DiskSpool {
 
         let mut meta = stored.unwrap_or_default();
         let mut segments = VecDeque::new();
-        let mut prev_last: Option<u64> = None;
+        // Below the first segment, everything up to the ack watermark was
+        // delivered and everything up to `evicted` already counted as
+        // dropped; a gap above both was cut (a deleted or set-aside first
+        // segment) and is lost. Without a meta file nothing is known.
+        let mut prev_last: Option<u64> = stored.map(|m| m.acked.max(m.evicted));
         let mut corrupt = false;
         for (first, path) in names {
             let scan = scan_segment(&path, first, meta.epoch);
@@ -500,6 +504,7 @@ impl DiskSpool {
             let s = g.segments.pop_front().expect("len >= 2");
             let lost = s.unacked(g.meta.acked);
             g.meta.dropped += lost;
+            g.meta.evicted = g.meta.evicted.max(s.last);
             if lost > 0 {
                 warn!(
                     first = s.first,
@@ -509,9 +514,12 @@ impl DiskSpool {
                     "dropping oldest spooled results"
                 );
             }
-            let _ = std::fs::remove_file(&s.path);
             g.read_hint = None;
-            let _ = g.meta.store(&self.cfg.dir, false);
+            // Counted durably before the file goes: recovery then measures
+            // from `evicted` and never counts these results a second time.
+            if g.meta.store(&self.cfg.dir, true).is_ok() {
+                let _ = std::fs::remove_file(&s.path);
+            }
         }
     }
 
@@ -569,12 +577,19 @@ impl DiskSpool {
             return;
         }
         g.meta.acked = up_to.min(g.next_seq - 1);
+        let mut done = Vec::new();
         while g.segments.len() > 1 && g.segments.front().is_some_and(|s| s.last <= g.meta.acked) {
-            let s = g.segments.pop_front().expect("checked");
-            let _ = std::fs::remove_file(&s.path);
+            done.push(g.segments.pop_front().expect("checked").path);
         }
-        if let Err(e) = g.meta.store(&self.cfg.dir, false) {
+        // The watermark is on disk before any segment goes (durably when one
+        // does), so recovery never mistakes a removed, acked segment for a
+        // cut one and declares its results lost.
+        if let Err(e) = g.meta.store(&self.cfg.dir, !done.is_empty()) {
             warn!(error = %e, "cannot record ack in spool meta; results may be resent (the collector ignores duplicates)");
+            return;
+        }
+        for path in done {
+            let _ = std::fs::remove_file(path);
         }
     }
 

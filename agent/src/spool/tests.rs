@@ -40,7 +40,7 @@ fn last_segment(dir: &Path) -> PathBuf {
 #[test]
 fn append_survives_restart_with_same_epoch_and_acks() {
     let dir = tempfile::tempdir().unwrap();
-    let (s, rec) = DiskSpool::open(cfg(dir.path(), 1 << 20, Fsync::Always)).unwrap();
+    let (s, rec) = DiskSpool::open(cfg(dir.path(), 64 * 1024, Fsync::Always)).unwrap();
     assert!(rec.new_epoch);
     let epoch = s.state().epoch;
     for i in 0..10 {
@@ -48,7 +48,7 @@ fn append_survives_restart_with_same_epoch_and_acks() {
     }
     s.ack(epoch, 4);
     drop(s);
-    let (s, rec) = DiskSpool::open(cfg(dir.path(), 1 << 20, Fsync::Always)).unwrap();
+    let (s, rec) = DiskSpool::open(cfg(dir.path(), 64 * 1024, Fsync::Always)).unwrap();
     assert!(!rec.new_epoch);
     assert_eq!(s.state().epoch, epoch);
     assert_eq!(seqs(&s, 4), (5..=10).collect::<Vec<_>>());
@@ -84,7 +84,7 @@ fn interval_policy_hands_out_only_synced_records() {
 #[test]
 fn torn_and_garbled_tail_is_cut_counted_and_never_reused() {
     let dir = tempfile::tempdir().unwrap();
-    let (s, _) = DiskSpool::open(cfg(dir.path(), 1 << 20, Fsync::Always)).unwrap();
+    let (s, _) = DiskSpool::open(cfg(dir.path(), 64 * 1024, Fsync::Always)).unwrap();
     for i in 0..20 {
         s.append(Some(ProbeKind::Tcp), obs(i));
     }
@@ -99,7 +99,7 @@ fn torn_and_garbled_tail_is_cut_counted_and_never_reused() {
     bytes[n - 30] ^= 0x5a;
     std::fs::write(&seg, &bytes).unwrap();
 
-    let (s, rec) = DiskSpool::open(cfg(dir.path(), 1 << 20, Fsync::Always)).unwrap();
+    let (s, rec) = DiskSpool::open(cfg(dir.path(), 64 * 1024, Fsync::Always)).unwrap();
     assert!(rec.corrupt_bytes > 0);
     let kept = seqs(&s, 0);
     assert!(kept.len() >= 17 && kept.len() < 20, "kept {kept:?}");
@@ -114,7 +114,7 @@ fn torn_and_garbled_tail_is_cut_counted_and_never_reused() {
     );
     drop(s);
     // And the agent starts cleanly again afterwards.
-    let (s, rec) = DiskSpool::open(cfg(dir.path(), 1 << 20, Fsync::Always)).unwrap();
+    let (s, rec) = DiskSpool::open(cfg(dir.path(), 64 * 1024, Fsync::Always)).unwrap();
     assert_eq!(rec.corrupt_bytes, 0);
     assert_eq!(*seqs(&s, 0).last().unwrap(), next);
 }
@@ -124,7 +124,7 @@ fn garbage_files_and_missing_meta_do_not_stop_the_spool() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(seg_name(1)), b"\xff\xff\xff\xffnot a spool").unwrap();
     std::fs::write(dir.path().join(meta::FILE), b"epoch=banana").unwrap();
-    let (s, rec) = DiskSpool::open(cfg(dir.path(), 1 << 20, Fsync::Always)).unwrap();
+    let (s, rec) = DiskSpool::open(cfg(dir.path(), 64 * 1024, Fsync::Always)).unwrap();
     assert!(rec.new_epoch);
     assert_eq!(s.append(None, obs(1)), 1);
 }
@@ -148,6 +148,52 @@ fn full_spool_drops_oldest_segments_and_counts_them() {
     let held = seqs(&s, 0);
     assert_eq!(*held.last().unwrap(), 2000, "the newest are kept");
     assert_eq!(held.len() as u64, st.records);
+}
+
+#[test]
+fn evicted_results_are_counted_once_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = DiskSpool::open(cfg(dir.path(), 16 * 1024, Fsync::Never)).unwrap();
+    for i in 0..2000 {
+        s.append(Some(ProbeKind::Tcp), obs(i));
+    }
+    let before = s.state();
+    assert!(before.dropped > 1000);
+    drop(s);
+    let (s, rec) = DiskSpool::open(cfg(dir.path(), 16 * 1024, Fsync::Never)).unwrap();
+    assert_eq!(rec.lost, 0, "evicted segments are not a gap");
+    assert_eq!(s.state().dropped, before.dropped);
+    assert_eq!(s.state().dropped + s.state().records, 2000);
+}
+
+#[test]
+fn a_missing_first_segment_is_declared_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = DiskSpool::open(cfg(dir.path(), 64 * 1024, Fsync::Always)).unwrap();
+    for i in 0..400 {
+        s.append(Some(ProbeKind::Tcp), obs(i));
+    }
+    s.ack(s.state().epoch, 5);
+    let held = s.state().records;
+    drop(s);
+    let mut segs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let first = parse_seg_name(e.file_name().to_str()?)?;
+            Some((first, e.path()))
+        })
+        .collect();
+    segs.sort();
+    assert!(segs.len() >= 2, "need two segments, have {}", segs.len());
+    let second_first = segs[1].0;
+    std::fs::remove_file(&segs[0].1).unwrap();
+
+    let (s, rec) = DiskSpool::open(cfg(dir.path(), 64 * 1024, Fsync::Always)).unwrap();
+    // Results 6 .. second_first-1 were neither acked nor evicted: lost.
+    assert_eq!(rec.lost, second_first - 6);
+    assert_eq!(s.state().dropped, second_first - 6);
+    assert_eq!(s.state().records + rec.lost, held);
 }
 
 #[derive(Debug, Clone)]
@@ -174,7 +220,7 @@ proptest! {
     #[test]
     fn spool_matches_model(ops in proptest::collection::vec(op(), 1..40)) {
         let dir = tempfile::tempdir().unwrap();
-        let c = cfg(dir.path(), 1 << 20, Fsync::Always);
+        let c = cfg(dir.path(), 64 * 1024, Fsync::Always);
         let (mut s, _) = DiskSpool::open(c.clone()).unwrap();
         let epoch = s.state().epoch;
         let mut model: Vec<u64> = Vec::new();
@@ -227,7 +273,7 @@ proptest! {
 #[test]
 fn a_second_open_of_one_directory_is_refused_while_the_first_is_open() {
     let dir = tempfile::tempdir().unwrap();
-    let c = cfg(dir.path(), 1 << 20, Fsync::Always);
+    let c = cfg(dir.path(), 64 * 1024, Fsync::Always);
     let (s, _) = DiskSpool::open(c.clone()).unwrap();
     assert_eq!(s.append(Some(ProbeKind::Tcp), obs(1)), 1);
     let e = DiskSpool::open(c.clone()).unwrap_err();

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use clap::Subcommand;
 use pantau_core::{AgentId, InvalidId, OpdId};
+use serde_json::{Value, json};
 
+use crate::audit::{Action, Actor, record};
 use crate::auth;
 use crate::store::registry::CredentialChange;
 use crate::store::{ApiRead, Registry, SqliteStore, StoreError};
@@ -152,6 +154,29 @@ pub enum AdminError {
     Output(#[from] std::io::Error),
 }
 
+/// An agent's credential state as audit JSON (never the token).
+fn credential_state(store: &SqliteStore, agent_id: &str) -> Result<Value, StoreError> {
+    Ok(store
+        .credentials()?
+        .into_iter()
+        .find(|c| c.agent_id == agent_id)
+        .map_or(Value::Null, |c| {
+            json!({"disabled": c.disabled, "revoked": c.revoked, "expires_at_ms": c.expires_at_ms})
+        }))
+}
+
+/// Record a credential change with the state before and after it.
+fn audit_credential(
+    store: &SqliteStore,
+    action: Action,
+    agent_id: &str,
+    before: Value,
+) -> Result<(), StoreError> {
+    let after = credential_state(store, agent_id)?;
+    record(store, &Actor::cli(), action, agent_id, before, after)?;
+    Ok(())
+}
+
 /// Open the store in `data_dir` and run an `opd` command.
 pub fn opd(data_dir: &Path, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), AdminError> {
     let store = SqliteStore::open(data_dir)?;
@@ -159,10 +184,34 @@ pub fn opd(data_dir: &Path, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), Admi
         OpdCmd::Add { id, name } => {
             OpdId::new(id.as_str())?;
             store.add_opd(&id, &name)?;
+            let after = serde_json::json!({"id": id, "name": name});
+            record(
+                &store,
+                &Actor::cli(),
+                Action::OpdAdd,
+                &id,
+                Value::Null,
+                after,
+            )?;
             writeln!(out, "OPD `{id}` ditambahkan / added: {name}")?;
         }
         OpdCmd::Contract { id, mbps } => {
+            // An unknown OPD is named by `set_contract` below.
+            let before = crate::store::report::snapshot(&store, |r| match r.opd_exists(&id)? {
+                true => r.opd_contract(&id),
+                false => Ok(None),
+            })?;
             let msg = crate::report::capacity::set_contract(&store, &id, mbps)?;
+            let after = (mbps > 0.0).then_some(mbps);
+            let (before, after) = (json!({"mbps": before}), json!({"mbps": after}));
+            record(
+                &store,
+                &Actor::cli(),
+                Action::OpdContract,
+                &id,
+                before,
+                after,
+            )?;
             writeln!(out, "{msg}")?;
         }
         OpdCmd::List => {
@@ -196,6 +245,15 @@ pub fn agent(
             // Until enrolment the agent's token is one nobody ever sees.
             let token = auth::new_token();
             store.add_agent(&agent_id, &opd, &auth::digest(&token))?;
+            let after = json!({"id": agent_id, "opd": opd, "token_printed": print_token});
+            record(
+                &store,
+                &Actor::cli(),
+                Action::AgentAdd,
+                &agent_id,
+                Value::Null,
+                after,
+            )?;
             if print_token {
                 writeln!(
                     err,
@@ -240,18 +298,24 @@ pub fn agent(
             }
         }
         AgentCmd::Disable { agent_id } => {
+            let before = credential_state(&store, &agent_id)?;
             store.change_credential(&agent_id, &CredentialChange::Disable)?;
+            audit_credential(&store, Action::AgentDisable, &agent_id, before)?;
             writeln!(
                 out,
                 "Agen `{agent_id}` dinonaktifkan / agent disabled: refused until `agent enable`; its open stream closes within seconds"
             )?;
         }
         AgentCmd::Enable { agent_id } => {
+            let before = credential_state(&store, &agent_id)?;
             store.change_credential(&agent_id, &CredentialChange::Enable)?;
+            audit_credential(&store, Action::AgentEnable, &agent_id, before)?;
             writeln!(out, "Agen `{agent_id}` diaktifkan / agent enabled")?;
         }
         AgentCmd::Revoke { agent_id } => {
+            let before = credential_state(&store, &agent_id)?;
             store.change_credential(&agent_id, &CredentialChange::Revoke)?;
+            audit_credential(&store, Action::AgentRevoke, &agent_id, before)?;
             writeln!(
                 out,
                 "Agen `{agent_id}` dicabut / agent revoked for good: its token is dropped; register the machine as a new agent"
@@ -264,7 +328,9 @@ pub fn agent(
                 token_sha256: auth::digest(&token).to_vec(),
                 expires_at_ms,
             };
+            let before = credential_state(&store, &agent_id)?;
             store.change_credential(&agent_id, &change)?;
+            audit_credential(&store, Action::AgentRotate, &agent_id, before)?;
             writeln!(
                 err,
                 "Token baru agen `{agent_id}` (hanya ditampilkan sekali) / new token of agent `{agent_id}`, shown only once; \

@@ -86,6 +86,16 @@ pub fn issue(
     if !store.issue_enrol_code(agent_id, &crate::enrol::code_digest(&code), expires)? {
         return Err(EnrolCodeError::UnknownAgent(agent_id.to_string()));
     }
+    // Never the code itself: only that one was issued and until when.
+    let after = serde_json::json!({"expires_at_ms": expires});
+    crate::audit::record(
+        store,
+        &crate::audit::Actor::cli(),
+        crate::audit::Action::EnrolCode,
+        agent_id,
+        serde_json::Value::Null,
+        after,
+    )?;
     let until = chrono::DateTime::from_timestamp_millis(expires)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default();

@@ -2,6 +2,7 @@
 //! parses arguments and dispatches:
 //!
 //! - [`admin`]: the registry commands (`opd`, `agent`).
+//! - [`audit`]: `audit list|export` and `verify-audit`.
 //! - [`enrol`]: one-time enrolment codes (`agent add`, `agent enrol-code`).
 //! - here: configuration loading, the `serve` command, and the exit-code
 //!   and message conventions every command shares.
@@ -10,6 +11,7 @@
 //!   `maintenance`, `incidents`, ...).
 
 pub mod admin;
+pub mod audit;
 pub mod ca;
 pub mod enrol;
 pub mod report;

@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
+use crate::audit::{self, Action, Actor};
 use crate::config::CollectorConfig;
 use crate::report::capacity::ContractError;
 use crate::report::{Format, Lang, Request, Settings, assemble, produce_bundle, rollup, sign};
 use crate::store::report::{IncidentNote, NewMaintenance, ReportAdmin, ReportRead, snapshot};
 use crate::store::{self, SqliteStore, StoreError};
+use serde_json::Value::Null;
+use sha2::Digest as _;
 
 /// Why a report command failed; the message is what the command prints.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,21 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandErr
     } else {
         produce()
     }?;
+    // Who signed which number, period and date of issue (given or today).
+    let manifest = std::fs::read(a.out.join(sign::MANIFEST)).unwrap_or_default();
+    let after = serde_json::json!({
+        "opd": req.opd, "from": req.from.to_string(), "to": req.to.to_string(),
+        "issued_ms": req.issued_ms, "issued_given": a.issued.is_some(), "format": a.format,
+        "public_key": sign::public_hex(&key), "manifest_sha256": hex::encode(sha2::Sha256::digest(&manifest)),
+    });
+    audit::record(
+        &store,
+        &Actor::cli(),
+        Action::ReportSign,
+        &req.number,
+        Null,
+        after,
+    )?;
     Ok(format!(
         "{}\nsigned with collector key {}\ncheck with: pantau-collector verify {}",
         a.out.join(&name).display(),
@@ -146,7 +164,49 @@ pub struct VerifyOutcome {
 /// checks its signer against this collector's key at `key_path` and the
 /// retired keys in `keys/` beside it (a bundle signed before a rotation
 /// still verifies; one signed by a key retired as compromised does not).
+///
+/// A bundle folder's `audit.jsonl` must also be a sound chain segment.
 pub fn verify(
+    key_path: &Path,
+    path: &Path,
+    public_key: Option<String>,
+) -> Result<VerifyOutcome, CommandError> {
+    let mut outcome = verify_signed(key_path, path, public_key)?;
+    if let Some(note) = audit_segment(path)? {
+        outcome.message.push('\n');
+        outcome.message.push_str(&note);
+    }
+    Ok(outcome)
+}
+
+/// Check the chain segment in a bundle's `audit.jsonl` (hashes, order,
+/// links between consecutive entries), in a folder or a `.tar`.
+fn audit_segment(path: &Path) -> Result<Option<String>, CommandError> {
+    let name = crate::report::recompute::AUDIT;
+    let (file, bytes) = if path.is_file() && path.extension().is_some_and(|e| e == "tar") {
+        (path.join(name), sign::archive_file(path, name))
+    } else {
+        let dir = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(Path::new("."))
+        };
+        (dir.join(name), std::fs::read(dir.join(name)).ok())
+    };
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let bad = |m: String| CommandError::Integrity(sign::IntegrityError::Invalid(m));
+    let entries = audit::from_jsonl(&text).map_err(|e| bad(format!("{}: {e}", file.display())))?;
+    audit::verify_segment(&entries).map_err(|e| bad(format!("{}: {e}", file.display())))?;
+    Ok(Some(format!(
+        "log audit / audit log: {} entri, rantai utuh / entries, chain segment intact",
+        entries.len()
+    )))
+}
+
+fn verify_signed(
     key_path: &Path,
     path: &Path,
     public_key: Option<String>,
@@ -279,6 +339,30 @@ pub fn key_show(key_path: &Path) -> Result<String, CommandError> {
     Ok(out)
 }
 
+/// Run a `key` subcommand and record a rotation in the audit log of the
+/// store in `cfg.data_dir`.
+pub fn key_audited(cfg: &CollectorConfig, cmd: KeyCmd) -> Result<String, CommandError> {
+    let path = cfg.signing_key_path();
+    let KeyCmd::Rotate { compromised } = cmd else {
+        return key(&path, cmd);
+    };
+    let store = open(cfg)?;
+    let old = sign::load_key(&path)?.map(|k| sign::public_hex(&k));
+    let msg = key_rotate(&path, compromised)?;
+    let new = sign::load_key(&path)?.map(|k| sign::public_hex(&k));
+    let before = serde_json::json!({"public_key": old});
+    let after = serde_json::json!({"public_key": new, "old_compromised": compromised});
+    audit::record(
+        &store,
+        &Actor::cli(),
+        Action::KeyRotate,
+        "signing-key",
+        before,
+        after,
+    )?;
+    Ok(msg)
+}
+
 /// `pantau-collector key rotate`: retire the current key into `keys/` and
 /// create a new one. The collector must be restarted to sign with it.
 pub fn key_rotate(key_path: &Path, compromised: bool) -> Result<String, CommandError> {
@@ -313,7 +397,11 @@ pub fn maintenance_add(
     if to_ms <= from_ms {
         return Err(CommandError::Usage("--to must be after --from".into()));
     }
-    open(cfg)?.add_maintenance(&NewMaintenance {
+    let store = open(cfg)?;
+    let after = serde_json::json!({
+        "opd": opd, "group": group, "from_ms": from_ms, "to_ms": to_ms, "reason": reason, "by": by,
+    });
+    store.add_maintenance(&NewMaintenance {
         opd,
         group,
         from_ms,
@@ -322,6 +410,16 @@ pub fn maintenance_add(
         by: by.to_string(),
         at_ms: store::now_ms(),
     })?;
+    let object = after["opd"].as_str().unwrap_or("*").to_string();
+    let actor = Actor::cli();
+    audit::record(
+        &store,
+        &actor,
+        Action::MaintenanceCreate,
+        &object,
+        Null,
+        after,
+    )?;
     Ok("pemeliharaan dicatat / maintenance window recorded".into())
 }
 
@@ -335,7 +433,8 @@ pub fn incident_note(
     ticket: &str,
     by: &str,
 ) -> Result<String, CommandError> {
-    open(cfg)?.set_incident_note(&IncidentNote {
+    let store = open(cfg)?;
+    store.set_incident_note(&IncidentNote {
         opd: opd.to_string(),
         group: group.to_string(),
         start_ms,
@@ -344,16 +443,32 @@ pub fn incident_note(
         by: by.to_string(),
         at_ms: store::now_ms(),
     })?;
+    let after = serde_json::json!({
+        "opd": opd, "group": group, "start_ms": start_ms, "note": note, "ticket": ticket, "by": by,
+    });
+    let object = format!("{opd}/{group}@{start_ms}");
+    audit::record(
+        &store,
+        &Actor::cli(),
+        Action::IncidentNote,
+        &object,
+        Null,
+        after,
+    )?;
     Ok("catatan gangguan disimpan / incident note saved".into())
 }
 
 /// `pantau-collector opd contract ID --mbps N`.
+/// The same audited path as `admin::opd`.
 pub fn contract(cfg: &CollectorConfig, opd: &str, mbps: f64) -> Result<String, CommandError> {
-    Ok(crate::report::capacity::set_contract(
-        &open(cfg)?,
-        opd,
+    let mut out = Vec::new();
+    let cmd = crate::cli::admin::OpdCmd::Contract {
+        id: opd.to_string(),
         mbps,
-    )?)
+    };
+    crate::cli::admin::opd(&cfg.data_dir, cmd, &mut out)
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&out).trim_end().to_string())
 }
 
 fn local(ms: i64, offset_min: i64) -> String {

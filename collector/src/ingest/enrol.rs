@@ -78,6 +78,7 @@ impl IngestService {
             .with(move |s| s.redeem_enrol_code(&digest, &token_digest, now_ms()))
             .await
             .map_err(|e| Status::unavailable(format!("cannot check enrolment code: {e}")))?;
+        crate::audit::enrolled(&self.store, &outcome, &peer).await; // audit log (audit helper)
         match outcome {
             Redeemed::Enrolled(who) => Ok((who, token)),
             Redeemed::AlreadyUsed => Err(refuse(

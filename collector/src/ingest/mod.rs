@@ -193,11 +193,14 @@ impl Ingest for IngestService {
         let epoch = info.epoch;
         self.metrics
             .declare_targets(&who, info.targets.iter().map(|t| t.id.as_str()));
+        self.metrics
+            .agent_info(&who, &info.version, &info.hostname, &info.config_hash);
         self.writer
             .send(WriteOp::Hello {
                 who: who.clone(),
                 info,
                 clock_offset_ms: offset,
+                peer: peer.clone(),
                 done,
             })
             .await
@@ -210,6 +213,13 @@ impl Ingest for IngestService {
             self.metrics.clock_offset(&who, o);
         }
         info!(agent = %who.agent_id, opd = %who.opd_id, %peer, epoch, committed, "agent connected");
+        if declared_next > 0 && committed >= declared_next {
+            // The agent keeps its spool (see the agent's resume_point); the
+            // admin has to find the second writer or the restored copy.
+            self.metrics.seq_beyond_spool(&who);
+            warn!(agent = %who.agent_id, opd = %who.opd_id, %peer, epoch, committed, declared_next,
+                "the collector holds results numbered beyond this agent's spool: another machine may use its identity, or its spool was restored from a copy");
+        }
 
         let (out, rx) = mpsc::channel(ACK_QUEUE + 4);
         let welcome = pb::Welcome {

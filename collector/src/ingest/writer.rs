@@ -28,6 +28,8 @@ pub enum WriteOp {
         info: HelloInfo,
         /// Estimated clock offset.
         clock_offset_ms: Option<i64>,
+        /// The stream's peer address.
+        peer: String,
         /// Answer: (committed seq, session id).
         done: oneshot::Sender<Result<(u64, i64), StoreError>>,
     },
@@ -135,10 +137,11 @@ fn run(
                     who,
                     info,
                     clock_offset_ms,
+                    peer,
                     done,
                 } => {
                     let r = store
-                        .hello(&who, &info, clock_offset_ms, store::now_ms())
+                        .hello(&who, &info, clock_offset_ms, Some(&peer), store::now_ms())
                         .map(|o| (o.committed_seq, o.session));
                     note(&metrics, &healthy, "hello", r.as_ref().err());
                     metrics.known_opd(&who.opd_id);

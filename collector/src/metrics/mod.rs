@@ -71,6 +71,7 @@ pub struct Metrics {
     probe_results: IntCounterVec,
     agent_last_seen: GaugeVec,
     agent_connected: IntGaugeVec,
+    agent_info: IntGaugeVec,
     agent_spool_records: IntGaugeVec,
     agent_dropped: IntGaugeVec,
     agent_spool_bytes: IntGaugeVec,
@@ -92,6 +93,7 @@ pub struct Metrics {
     /// Failed commits.
     pub store_errors: IntCounterVec,
     series_refused: IntCounterVec,
+    seq_beyond_spool: IntCounterVec,
     link_utilisation: GaugeVec,
     link_throughput: GaugeVec,
     link_capacity: GaugeVec,
@@ -112,6 +114,8 @@ struct State {
     latest: HashMap<(String, String), i64>,
     /// Targets with series, per agent.
     targets: HashMap<String, HashSet<String>>,
+    /// Label values of each agent's `pantau_agent_info` series.
+    info: HashMap<String, [String; 5]>,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -134,6 +138,7 @@ impl Metrics {
             probe_last_seen: reg(&r, GaugeVec::new(o("pantau_probe_last_seen_timestamp_seconds", "Observation time (agent clock) of the latest result, Unix seconds."), TARGET_LABELS).unwrap()),
             probe_results: reg(&r, IntCounterVec::new(o("pantau_probe_results_total", "Results stored, by outcome."), &["opd", "agent", "target", "group", "kind", "outcome"]).unwrap()),
             agent_last_seen: reg(&r, GaugeVec::new(o("pantau_agent_last_seen_timestamp_seconds", "When the collector last stored a result from the agent (collector clock), Unix seconds."), AGENT_LABELS).unwrap()),
+            agent_info: reg(&r, IntGaugeVec::new(o("pantau_agent_info", "1 for each agent with the software version, host name and configuration hash of its latest Hello (join on opd, agent)."), &["opd", "agent", "version", "hostname", "config_hash"]).unwrap()),
             agent_connected: reg(&r, IntGaugeVec::new(o("pantau_agent_connected", "1 while the agent has a stream open."), AGENT_LABELS).unwrap()),
             agent_spool_records: reg(&r, IntGaugeVec::new(o("pantau_agent_spool_records", "Results waiting in the agent's spool, from its latest heartbeat."), AGENT_LABELS).unwrap()),
             agent_dropped: reg(&r, IntGaugeVec::new(o("pantau_agent_dropped_results", "Results the agent dropped in its current epoch, from its latest heartbeat."), AGENT_LABELS).unwrap()),
@@ -152,6 +157,7 @@ impl Metrics {
             commit_seconds: reg(&r, Histogram::with_opts(HistogramOpts::new("pantau_store_commit_duration_seconds", "Time to commit one write transaction.").buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])).unwrap()),
             store_errors: reg(&r, IntCounterVec::new(o("pantau_store_errors_total", "Failed store operations."), &["op"]).unwrap()),
             series_refused: reg(&r, IntCounterVec::new(o("pantau_metrics_series_refused_total", "Target series not created because the agent exceeded the per-agent cap."), AGENT_LABELS).unwrap()),
+            seq_beyond_spool: reg(&r, IntCounterVec::new(o("pantau_agent_seq_beyond_spool_total", "Hellos whose spool ends below what the collector already holds for that epoch: another machine uses this agent's identity and spool epoch, or the spool was restored from a copy. The agent keeps its data; an admin must look."), AGENT_LABELS).unwrap()),
             link_utilisation: reg(&r, GaugeVec::new(o("pantau_link_utilisation_ratio", "Utilisation of the link over the latest poll interval, 0 to 1: rate divided by the contracted bandwidth (or the interface speed). Absent after a gap or counter reset."), &["opd", "agent", "link", "direction"]).unwrap()),
             link_throughput: reg(&r, GaugeVec::new(o("pantau_link_throughput_bits_per_second", "Traffic on the link over the latest poll interval, bit/s. Absent after a gap or counter reset."), &["opd", "agent", "link", "direction"]).unwrap()),
             link_capacity: reg(&r, GaugeVec::new(o("pantau_link_capacity_bits_per_second", "Capacity used for the utilisation ratio: contracted bandwidth if configured, else the interface speed."), &["opd", "agent", "link"]).unwrap()),
@@ -165,6 +171,18 @@ impl Metrics {
         for op in STORE_OPS {
             m.store_errors.with_label_values(&[op]);
         }
+        let build = reg(
+            &m.registry,
+            IntGaugeVec::new(
+                o(
+                    "pantau_build_info",
+                    "1, labelled with the collector's version.",
+                ),
+                &["version"],
+            )
+            .unwrap(),
+        );
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         for reason in REJECT_REASONS {
             m.ingest_rejected.with_label_values(&[reason]);
         }
@@ -207,6 +225,7 @@ impl Metrics {
         let labels = [who.opd_id.as_str(), who.agent_id.as_str()];
         self.agent_connected.with_label_values(&labels).set(0);
         self.series_refused.with_label_values(&labels);
+        self.seq_beyond_spool.with_label_values(&labels);
         if let Some(ms) = last_seen_ms {
             self.agent_last_seen
                 .with_label_values(&labels)
@@ -258,6 +277,40 @@ impl Metrics {
         self.ingest_conflicts
             .with_label_values(&[opd])
             .inc_by(n as u64);
+    }
+
+    /// The agent's `pantau_agent_info` series after a Hello; the series of
+    /// its previous Hello goes when anything changed.
+    pub fn agent_info(
+        &self,
+        who: &AgentIdentity,
+        version: &str,
+        hostname: &str,
+        config_hash: &str,
+    ) {
+        let labels = [
+            who.opd_id.clone(),
+            who.agent_id.clone(),
+            version.to_string(),
+            hostname.to_string(),
+            config_hash.to_string(),
+        ];
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = st.info.insert(who.agent_id.clone(), labels.clone())
+            && old != labels
+        {
+            let old: Vec<&str> = old.iter().map(String::as_str).collect();
+            let _ = self.agent_info.remove_label_values(&old);
+        }
+        let now: Vec<&str> = labels.iter().map(String::as_str).collect();
+        self.agent_info.with_label_values(&now).set(1);
+    }
+
+    /// Count a Hello whose spool ends below the committed seq.
+    pub fn seq_beyond_spool(&self, who: &AgentIdentity) {
+        self.seq_beyond_spool
+            .with_label_values(&[who.opd_id.as_str(), who.agent_id.as_str()])
+            .inc();
     }
 
     /// Count a refused stream or message.
@@ -471,6 +524,35 @@ mod tests {
             agent_time_ms: observed,
             clock_correction_ms: None,
         }
+    }
+
+    #[test]
+    fn build_info_and_one_agent_info_series_per_agent() {
+        let m = Metrics::new();
+        let text = m.render();
+        let build = format!(
+            "pantau_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{text}");
+        let who = AgentIdentity {
+            agent_id: "a1".into(),
+            opd_id: "dinkes".into(),
+        };
+        m.agent_info(&who, "0.1.0", "box", "h1");
+        m.agent_info(&who, "0.1.0", "box", "h1");
+        m.agent_info(&who, "0.2.0", "box", "h2");
+        let text = m.render();
+        let info: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("pantau_agent_info{"))
+            .collect();
+        assert_eq!(
+            info,
+            [
+                "pantau_agent_info{agent=\"a1\",config_hash=\"h2\",hostname=\"box\",opd=\"dinkes\",version=\"0.2.0\"} 1"
+            ]
+        );
     }
 
     #[test]

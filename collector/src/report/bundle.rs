@@ -88,6 +88,10 @@ pub fn bundle_files(
             recompute::maintenance(conn, opd, from_ms, to_ms)?,
         ),
         (
+            recompute::AUDIT.into(),
+            recompute::audit(conn, opd, from_ms, to_ms)?,
+        ),
+        (
             recompute::README.into(),
             recompute::readme(&reports, &raw_name),
         ),

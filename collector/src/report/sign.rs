@@ -482,6 +482,14 @@ fn check(
     Ok((files, pk_hex))
 }
 
+/// One file of a bundle archive (`*.tar`) by name, for checks beyond the
+/// manifest (the audit chain segment); `None` when absent or unreadable.
+pub fn archive_file(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(path).ok()?;
+    let entries = read_tar(&bytes).ok()?;
+    entries.into_iter().find(|(n, _)| n == name).map(|(_, b)| b)
+}
+
 fn is_archive(path: &Path) -> bool {
     path.is_file() && path.extension().is_some_and(|e| e == "tar")
 }

@@ -118,6 +118,9 @@ pub struct Session {
     pub disconnected_at_ms: Option<i64>,
     /// Why it ended.
     pub end_reason: Option<String>,
+    /// The address the stream came from, as the collector saw it (`None`
+    /// for sessions recorded before peers were kept).
+    pub peer: Option<String>,
 }
 
 /// The API's reads.

@@ -48,12 +48,14 @@ pub struct Opened {
 /// The ingest writer's storage. Every method commits before it returns.
 pub trait IngestStore: Send + Sync {
     /// Record a Hello (agent facts and its target catalogue, upserted), then
-    /// open a session at `at_ms`; answers with the committed seq of the epoch.
+    /// open a session from `peer` at `at_ms`; answers with the committed seq
+    /// of the epoch.
     fn hello(
         &self,
         who: &AgentIdentity,
         info: &HelloInfo,
         clock_offset_ms: Option<i64>,
+        peer: Option<&str>,
         at_ms: i64,
     ) -> Result<Opened, StoreError>;
 

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 pub mod api;
+pub mod audit;
 pub mod conflict;
 pub mod credentials;
 pub mod export;
@@ -34,6 +35,7 @@ pub mod sqlite;
 pub mod conformance;
 
 pub use api::ApiRead;
+pub use audit::{AuditLog, AuditRead};
 pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
 pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
@@ -56,7 +58,15 @@ pub mod read {
 /// Everything the collector asks of its storage. The report side's traits
 /// join here as they land.
 pub trait Store:
-    Registry + EnrolCodes + IngestStore + ExportQueue + ApiRead + report::ReportBackend + Send + Sync
+    Registry
+    + EnrolCodes
+    + IngestStore
+    + ExportQueue
+    + ApiRead
+    + report::ReportBackend
+    + audit::AuditLog
+    + Send
+    + Sync
 {
 }
 
@@ -67,6 +77,7 @@ impl<T> Store for T where
         + ExportQueue
         + ApiRead
         + report::ReportBackend
+        + audit::AuditLog
         + Send
         + Sync
 {

@@ -511,7 +511,7 @@ pub enum Export<'a> {
 
 /// Reads of one consistent snapshot: everything report assembly, the
 /// report pages, the bundle exports and the availability metrics read.
-pub trait ReportRead {
+pub trait ReportRead: super::audit::AuditRead {
     /// OPDs (one, or all) by id.
     fn opds(&self, opd: Option<&str>) -> Result<Vec<OpdName>, StoreError>;
     /// Whether an OPD exists.

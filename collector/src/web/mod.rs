@@ -401,7 +401,7 @@ async fn sessions(
                 "agent": x.agent, "epoch": x.epoch,
                 "connected_at": rfc3339(x.connected_at_ms),
                 "disconnected_at": x.disconnected_at_ms.map(rfc3339),
-                "end_reason": x.end_reason,
+                "end_reason": x.end_reason, "peer": x.peer,
             })
         })
         .collect();

@@ -19,6 +19,8 @@ pub const AGENTS: &str = "agen.csv";
 pub const SESSIONS: &str = "sesi-agen.csv";
 /// Maintenance windows file name.
 pub const MAINTENANCE: &str = "pemeliharaan.csv";
+/// Audit entries touching the period, with their chain hashes.
+pub const AUDIT: &str = "audit.jsonl";
 /// README file name.
 pub const README: &str = "README.txt";
 
@@ -127,6 +129,22 @@ pub fn maintenance(
     )
 }
 
+/// The audit entries that touch the report's period and scope (see
+/// [`crate::audit::touches_period`]) as JSON lines with their chain hashes.
+pub fn audit(
+    r: &dyn ReportRead,
+    opd: Option<&str>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<u8>, StoreError> {
+    let all = r.audit_entries(&crate::store::audit::AuditQuery::default())?;
+    let mine: Vec<_> = all
+        .into_iter()
+        .filter(|e| crate::audit::touches_period(e, opd, from_ms, to_ms))
+        .collect();
+    Ok(crate::audit::to_jsonl(&mine).into_bytes())
+}
+
 /// The bundle's README (Indonesian, then English): what each file holds.
 pub fn readme(report_files: &[String], raw: &str) -> Vec<u8> {
     let reports = report_files.join(", ");
@@ -154,6 +172,10 @@ dijalankan sebagai rumus oleh spreadsheet: buang satu ' di awal untuk mendapatka
 {MAINTENANCE}
     Jendela pemeliharaan: id, opd, group (kosong = semua), from_ms, to_ms, reason, recorded_by,
     recorded_at_ms.
+{AUDIT}
+    Entri log audit yang menyentuh periode (jendela pemeliharaan, catatan gangguan, rotasi kunci,
+    perubahan kontrak), satu JSON per baris dengan seq, prev_hash dan hash rantainya; diperiksa oleh
+    {SCRIPT_NAME} dan `pantau-collector verify`, dan dapat dicocokkan dengan `pantau-collector audit list`.
 {SCRIPT_NAME}
     Perhitungan ulang independen (Python 3, pustaka standar saja). Jalankan:
         python3 {SCRIPT_NAME} FOLDER-BUNDEL-ATAU-BERKAS.tar
@@ -175,6 +197,9 @@ spreadsheet runs it as a formula: drop one leading ' to get the original text ba
 {TARGETS}: every target of the agents in scope, with the earliest result of its agent.
 {AGENTS}: agents and the collector's clock offset estimate. {SESSIONS}: agent stream sessions.
 {MAINTENANCE}: maintenance windows (empty opd/group = all).
+{AUDIT}: audit entries touching the period (maintenance windows, incident notes, key rotations,
+    contract changes), one JSON per line with seq, prev_hash and hash; {SCRIPT_NAME} and
+    `pantau-collector verify` check their chain segment; compare with `pantau-collector audit list`.
 {SCRIPT_NAME}: independent recomputation (Python 3, standard library only):
     python3 {SCRIPT_NAME} BUNDLE-DIR-OR-FILE.tar   (exit 0 all equal, 1 differences, 2 unusable input)
 MANIFEST.txt, MANIFEST.sig: SHA-256 of every file and the Ed25519 signature; check with the official key:

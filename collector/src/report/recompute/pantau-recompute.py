@@ -322,6 +322,43 @@ def local(ms, offset_min):
     return t.strftime("%Y-%m-%d %H.%M")
 
 
+# ------------------------------------------------------------------ audit --
+
+GENESIS = "0" * 64
+
+
+def audit_hash(e):
+    """SHA-256 of the canonical entry, as pantau-collector computes it."""
+    import hashlib
+    fields = [e["seq"], e["time_ms"], e["actor_kind"], e["actor_name"], e["source"], e["action"],
+              e["object"], e["before"], e["after"], e["prev_hash"]]
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def audit_segment(files):
+    """Check audit.jsonl: every hash, ascending seqs, the link of consecutive entries."""
+    if "audit.jsonl" not in files:
+        return []
+    lines = [l for l in files["audit.jsonl"].decode("utf-8").splitlines() if l.strip()]
+    entries = [json.loads(l) for l in lines]
+    print(f"\nLog audit / audit log: {len(entries)} entri / entries")
+    diffs = []
+    prev = None
+    for e in entries:
+        print(f"  {e['seq']:>6} {e['action']:<20} {e['object']:<20} {e['actor_kind']}:{e['actor_name']}")
+        if audit_hash(e) != e["hash"]:
+            diffs.append(f"audit seq {e['seq']}: isi tidak cocok dengan hash / content does not match its hash")
+        if prev is not None and e["seq"] <= prev["seq"]:
+            diffs.append(f"audit seq {e['seq']}: tidak berurutan / out of order")
+        if prev is not None and e["seq"] == prev["seq"] + 1 and e["prev_hash"] != prev["hash"]:
+            diffs.append(f"audit seq {e['seq']}: prev_hash != hash seq {prev['seq']}")
+        if e["seq"] == 1 and e["prev_hash"] != GENESIS:
+            diffs.append("audit seq 1: tidak dimulai dari genesis / does not start the chain")
+        prev = e
+    return diffs
+
+
 def main(argv):
     if len(argv) != 2 or argv[1] in ("-h", "--help"):
         print(__doc__)
@@ -392,6 +429,7 @@ def main(argv):
     for i in theirs_inc:
         if i not in mine_incidents:
             diffs.append(f"gangguan/incident hanya di laporan / only in the report: {i}")
+    diffs += audit_segment(files)
     if diffs:
         print(f"\nBERBEDA / DIFFERENT: {len(diffs)} angka / figure(s)")
         for d in diffs:

@@ -64,8 +64,14 @@ fn enrolled(s: &dyn Store) -> AgentIdentity {
     s.add_opd("dinkes", "Dinas Kesehatan").unwrap();
     s.add_agent("a1", "dinkes", &[1; 32]).unwrap();
     let w = who("a1", "dinkes");
-    s.hello(&w, &hello(5, vec![target("core", "Core")]), Some(3), 1_000)
-        .unwrap();
+    s.hello(
+        &w,
+        &hello(5, vec![target("core", "Core")]),
+        Some(3),
+        Some("192.0.2.7:41000"),
+        1_000,
+    )
+    .unwrap();
     w
 }
 
@@ -141,6 +147,7 @@ pub fn hello_declares_targets_and_opens_a_session(s: &dyn Store) {
             &w,
             &hello(5, vec![target("core", "Core router"), target("dc", "DC")]),
             None,
+            None,
             2_000,
         )
         .unwrap();
@@ -164,6 +171,9 @@ pub fn hello_declares_targets_and_opens_a_session(s: &dyn Store) {
         .collect();
     assert_eq!(open, [(1_000, None), (2_000, None)]);
     assert_eq!(sessions[0].epoch, 5);
+    // Each session keeps the address its stream came from.
+    assert_eq!(sessions[0].peer.as_deref(), Some("192.0.2.7:41000"));
+    assert_eq!(sessions[1].peer, None);
     let seeded = s.agent_series(86_400_000).unwrap();
     assert_eq!(seeded.len(), 1);
     assert_eq!(seeded[0].who, w);
@@ -185,7 +195,7 @@ pub fn committed_seq_is_contiguous(s: &dyn Store) {
     assert_eq!(forged.new, 1, "stored, but it is not contiguous");
     assert_eq!(s.committed_seq("a1", 5).unwrap(), 3);
     let hello5 = |at| {
-        s.hello(&w, &hello(5, vec![target("core", "Core")]), None, at)
+        s.hello(&w, &hello(5, vec![target("core", "Core")]), None, None, at)
             .unwrap()
             .committed_seq
     };
@@ -215,7 +225,7 @@ pub fn replayed_batch_is_stored_once(s: &dyn Store) {
     assert_eq!(s.committed_seq("a1", 5).unwrap(), 4);
     assert_eq!(s.committed_seq("a1", 6).unwrap(), 0);
     assert_eq!(
-        s.hello(&w, &hello(5, vec![]), None, 400_000)
+        s.hello(&w, &hello(5, vec![]), None, None, 400_000)
             .unwrap()
             .committed_seq,
         4
@@ -280,7 +290,7 @@ pub fn sessions_end_and_dangling_ones_close(s: &dyn Store) {
     let first = s.sessions("a1", 0, 10_000).unwrap();
     assert_eq!(first.len(), 1);
     let id = s
-        .hello(&w, &hello(5, vec![]), None, 50_000)
+        .hello(&w, &hello(5, vec![]), None, None, 50_000)
         .unwrap()
         .session;
     // The first (id unknown to the caller here) is closed as dangling below.

@@ -15,7 +15,7 @@ pub fn sessions(
 ) -> Result<Vec<Session>, StoreError> {
     let mut st = conn
         .prepare_cached(
-            "SELECT agent_id, epoch, connected_at_ms, disconnected_at_ms, end_reason FROM agent_session
+            "SELECT agent_id, epoch, connected_at_ms, disconnected_at_ms, end_reason, peer FROM agent_session
              WHERE agent_id = ?1 AND connected_at_ms < ?3 AND COALESCE(disconnected_at_ms, ?3) >= ?2
              ORDER BY connected_at_ms",
         )
@@ -27,6 +27,7 @@ pub fn sessions(
             connected_at_ms: r.get(2)?,
             disconnected_at_ms: r.get(3)?,
             end_reason: r.get(4)?,
+            peer: r.get(5)?,
         })
     })
     .op("query sessions")?

@@ -128,11 +128,12 @@ pub fn start_session(
     conn: &Connection,
     agent: &str,
     epoch: u64,
+    peer: Option<&str>,
     at_ms: i64,
 ) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO agent_session (agent_id, epoch, connected_at_ms) VALUES (?1, ?2, ?3)",
-        params![agent, epoch as i64, at_ms],
+        "INSERT INTO agent_session (agent_id, epoch, connected_at_ms, peer) VALUES (?1, ?2, ?3, ?4)",
+        params![agent, epoch as i64, at_ms, peer],
     )
     .op("start session")?;
     Ok(conn.last_insert_rowid())
@@ -319,6 +320,7 @@ impl IngestStore for SqliteStore {
         who: &AgentIdentity,
         info: &HelloInfo,
         clock_offset_ms: Option<i64>,
+        peer: Option<&str>,
         at_ms: i64,
     ) -> Result<Opened, StoreError> {
         self.write(|c| {
@@ -327,7 +329,7 @@ impl IngestStore for SqliteStore {
             if committed_seq > 0 {
                 save_progress(c, &who.agent_id, info.epoch, committed_seq)?;
             }
-            let session = start_session(c, &who.agent_id, info.epoch, at_ms)?;
+            let session = start_session(c, &who.agent_id, info.epoch, peer, at_ms)?;
             Ok(Opened {
                 committed_seq,
                 session,

@@ -23,6 +23,7 @@ pub mod rollup;
 use super::{Op, StoreError};
 
 pub mod api;
+pub mod audit;
 pub mod conflict;
 #[cfg(test)]
 mod conformance;
@@ -49,6 +50,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_fair.sql"),
     include_str!("schema_credentials.sql"),
     include_str!("schema_enrol.sql"),
+    include_str!("schema_sessions.sql"),
+    include_str!("schema_audit.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
