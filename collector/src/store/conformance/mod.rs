@@ -50,6 +50,7 @@ macro_rules! store_conformance {
             conflicting_duplicate_is_kept_aside_once,
             sessions_end_and_dangling_ones_close,
             export_queue_fills_only_while_enabled,
+            audit_log_chains_in_order,
         );
         #[test]
         fn previous_schema_data_survives_migration() {

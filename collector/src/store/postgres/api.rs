@@ -155,7 +155,7 @@ impl ApiRead for PgStore {
         self.read(|c| {
             Ok(c.db()
                 .query(
-                    "SELECT agent_id, epoch, connected_at_ms, disconnected_at_ms, end_reason
+                    "SELECT agent_id, epoch, connected_at_ms, disconnected_at_ms, end_reason, peer
                      FROM agent_session
                      WHERE agent_id = $1 AND connected_at_ms < $3
                        AND COALESCE(disconnected_at_ms, $3) >= $2
@@ -170,6 +170,7 @@ impl ApiRead for PgStore {
                     connected_at_ms: r.get(2),
                     disconnected_at_ms: r.get(3),
                     end_reason: r.get(4),
+                    peer: r.get(5),
                 })
                 .collect())
         })

@@ -84,7 +84,7 @@ impl report::Fixture for Pg {
             targets: targets.to_vec(),
         };
         self.0
-            .hello(&who(opd, agent), &hello, None, declared_ms)
+            .hello(&who(opd, agent), &hello, None, None, declared_ms)
             .expect("hello");
         self.0
             .write(|c| {
@@ -208,4 +208,79 @@ fn retention_drops_whole_day_partitions() {
         .unwrap();
     assert_eq!(again[0].new, 1);
     assert!(exists(&part));
+}
+
+fn audit_entry(action: &str) -> crate::store::audit::NewAuditEntry {
+    crate::store::audit::NewAuditEntry {
+        time_ms: 1_000,
+        actor_kind: "cli-user".into(),
+        actor_name: "root".into(),
+        source: "cli:root@box".into(),
+        action: action.into(),
+        object: "dinkes".into(),
+        before: serde_json::Value::Null,
+        after: serde_json::json!({"name": "Dinas Kesehatan"}),
+    }
+}
+
+/// The table refuses UPDATE, DELETE and TRUNCATE, as in SQLite.
+#[test]
+fn audit_log_refuses_update_delete_and_truncate() {
+    use crate::store::AuditLog;
+    let s = PgStore::open(&server().fresh_database()).expect("open store");
+    s.append_audit(&audit_entry("opd.add")).unwrap();
+    s.append_audit(&audit_entry("opd.contract")).unwrap();
+    for sql in [
+        "UPDATE audit_log SET after = 'null' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 2",
+        "TRUNCATE audit_log",
+    ] {
+        let e = s.write(|c| c.db().batch(sql).op("tamper")).unwrap_err();
+        let text = match &e {
+            crate::store::StoreError::Postgres { source, .. } => source
+                .as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_default(),
+            other => other.to_string(),
+        };
+        assert!(text.contains("append-only"), "{sql}: {e}");
+    }
+    assert_eq!(s.audit_head().unwrap(), 2);
+}
+
+/// Two collectors on one database appending at once still make one chain:
+/// no seq twice, every prev_hash the hash before it.
+#[test]
+fn concurrent_appends_from_two_stores_form_one_chain() {
+    use crate::store::AuditLog;
+    use crate::store::audit::{AuditQuery, GENESIS};
+    let url = server().fresh_database();
+    let stores = [
+        Arc::new(PgStore::open(&url).expect("open store")),
+        Arc::new(PgStore::open(&url).expect("open store")),
+    ];
+    let threads: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let s = Arc::clone(s);
+            std::thread::spawn(move || {
+                for n in 0..20 {
+                    s.append_audit(&audit_entry(&format!("t{i}.{n}"))).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let all = stores[0].audit_list(&AuditQuery::default()).unwrap();
+    assert_eq!(all.len(), 40);
+    let mut prev = GENESIS.to_string();
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e.seq, i as i64 + 1);
+        assert_eq!(e.prev_hash, prev);
+        assert_eq!(e.hash, e.computed_hash());
+        prev = e.hash.clone();
+    }
 }

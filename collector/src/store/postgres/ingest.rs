@@ -75,6 +75,7 @@ fn hello<C: GenericClient>(
     who: &AgentIdentity,
     h: &HelloInfo,
     clock_offset_ms: Option<i64>,
+    peer: Option<&str>,
     now: i64,
 ) -> Result<Opened, StoreError> {
     db.execute(
@@ -125,9 +126,9 @@ fn hello<C: GenericClient>(
     }
     let session: i64 = db
         .query_one(
-            "INSERT INTO agent_session (agent_id, epoch, connected_at_ms) VALUES ($1, $2, $3)
-             RETURNING id",
-            &[&who.agent_id, &(h.epoch as i64), &now],
+            "INSERT INTO agent_session (agent_id, epoch, connected_at_ms, peer)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&who.agent_id, &(h.epoch as i64), &now, &peer],
         )
         .op("start session")?
         .get(0);
@@ -435,9 +436,10 @@ impl IngestStore for PgStore {
         who: &AgentIdentity,
         info: &HelloInfo,
         clock_offset_ms: Option<i64>,
+        peer: Option<&str>,
         at_ms: i64,
     ) -> Result<Opened, StoreError> {
-        self.write(|c| c.tx(|db| hello(db, who, info, clock_offset_ms, at_ms)))
+        self.write(|c| c.tx(|db| hello(db, who, info, clock_offset_ms, peer, at_ms)))
     }
 
     fn end_session(&self, id: i64, at_ms: i64, reason: &str) -> Result<(), StoreError> {

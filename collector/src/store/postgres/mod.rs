@@ -26,6 +26,7 @@ use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 use super::{Op, StoreError};
 
 pub mod api;
+pub mod audit;
 pub mod credentials;
 pub mod export;
 pub mod ingest;
@@ -42,7 +43,11 @@ pub mod testserver;
 pub const MAX_READERS: usize = 8;
 
 /// Migrations, in order; `pantau_schema.version` counts those applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema_1.sql"), include_str!("schema_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_1.sql"),
+    include_str!("schema_2.sql"),
+    include_str!("schema_3.sql"),
+];
 
 /// Number of schema versions this build knows.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
