@@ -2,7 +2,9 @@
 //! pointing at a PostgreSQL server this test starts (Debian's `postgresql`
 //! package; without it the test fails naming the package), a real agent,
 //! results stored in PostgreSQL (not in a SQLite file), served by
-//! `/api/v1/results`, and a report of today built from them.
+//! `/api/v1/results`, and a report of today built from them. The admin
+//! commands (OPD, agent, audit, report) run as the real CLI against the
+//! same server, through `[store] url`.
 
 mod common;
 
@@ -10,22 +12,72 @@ use std::time::Duration;
 
 use common::*;
 use pantau_collector::store::postgres::{PgStore, testserver};
-use pantau_collector::store::{ApiRead, Registry};
+use pantau_collector::store::{ApiRead, AuditLog};
+
+/// Run `pantau-collector --config cfg --data-dir data ARGS`; (success,
+/// stdout, stderr).
+fn pg_cli(cfg: &std::path::Path, data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(bin("pantau-collector"))
+        .arg("--config")
+        .arg(cfg)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("PANTAU_STORE_URL")
+        .output()
+        .expect("run pantau-collector");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// [`pg_cli`] that must succeed; its stdout.
+fn pg_ok(cfg: &std::path::Path, data: &std::path::Path, args: &[&str]) -> String {
+    let (ok, out, err) = pg_cli(cfg, data, args);
+    assert!(ok, "pantau-collector {args:?} failed: {err}");
+    out
+}
 
 #[test]
 fn agent_results_reach_postgres_api_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let url = testserver::server().fresh_database();
-    let token = "pg-e2e-token-0123456789abcdef0123456789";
-    {
-        let s = PgStore::open(&url).expect("open the test database");
-        s.add_opd("dinkes", "Dinas Kesehatan").unwrap();
-        s.add_agent("dinkes-1", "dinkes", &pantau_collector::auth::digest(token))
-            .unwrap();
-    }
     let cfg = dir.path().join("collector.toml");
     std::fs::write(&cfg, format!("[store]\nurl = \"{url}\"\n")).unwrap();
+    // Registered with the real admin commands, stored in PostgreSQL.
+    let added = pg_ok(
+        &cfg,
+        &data,
+        &["opd", "add", "dinkes", "--name", "Dinas Kesehatan"],
+    );
+    assert!(added.contains("dinkes"), "{added}");
+    let token = pg_ok(
+        &cfg,
+        &data,
+        &[
+            "agent",
+            "add",
+            "dinkes-1",
+            "--opd",
+            "dinkes",
+            "--print-token",
+        ],
+    );
+    let token = token.trim();
+    assert!(!token.is_empty());
+    let (ok, _, err) = pg_cli(&cfg, &data, &["agent", "add", "x-1", "--opd", "nope"]);
+    assert!(!ok && err.contains("nope"), "unknown OPD refused: {err}");
+    assert_eq!(
+        pg_ok(&cfg, &data, &["opd", "list"]),
+        "dinkes\tDinas Kesehatan\t1 agent(s)\n"
+    );
+    assert!(
+        !data.join("pantau.db").exists(),
+        "the admin commands made a SQLite file beside PostgreSQL"
+    );
     let collector = Collector::start_with(&data, "127.0.0.1:0", "127.0.0.1:0", Some(&cfg));
     let open = open_port();
     let agent_dir = dir.path().join("agent");
@@ -104,4 +156,53 @@ fn agent_results_reach_postgres_api_and_report() {
     assert!(body.contains("Dinas Kesehatan"), "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON report");
     assert!(v.is_object(), "{body}");
+    drop(collector);
+
+    // The report, listings and the audit log through the CLI, on PostgreSQL.
+    let listed = pg_ok(&cfg, &data, &["agent", "list"]);
+    assert!(listed.starts_with("dinkes-1\tdinkes\t"), "{listed}");
+    pg_ok(&cfg, &data, &["agent", "disable", "dinkes-1"]);
+    assert!(
+        pg_ok(&cfg, &data, &["agent", "list"]).contains("status=nonaktif/disabled"),
+        "disable stored in PostgreSQL"
+    );
+    let out = dir.path().join("bundle");
+    let printed = pg_ok(
+        &cfg,
+        &data,
+        &[
+            "report",
+            "--opd",
+            "dinkes",
+            "--from",
+            &today,
+            "--to",
+            &today,
+            "--format",
+            "json",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let file = std::path::PathBuf::from(printed.lines().next().unwrap_or_default());
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON report file");
+    assert!(text.contains("Dinas Kesehatan"), "{text}");
+    assert!(report.is_object());
+    pg_ok(&cfg, &data, &["verify", out.to_str().unwrap()]);
+    let audit = pg_ok(&cfg, &data, &["audit", "list"]);
+    for action in ["opd.add", "agent.add", "agent.disable", "report.sign"] {
+        assert!(audit.contains(action), "{action} missing from:\n{audit}");
+    }
+    let verified = pg_ok(&cfg, &data, &["verify-audit"]);
+    assert!(
+        verified.starts_with("OK:") && verified.contains("postgres"),
+        "{verified}"
+    );
+    let s = PgStore::open(&url).unwrap();
+    assert!(s.audit_head().unwrap() >= 4);
+    assert!(
+        !data.join("pantau.db").exists(),
+        "a SQLite file was created beside PostgreSQL"
+    );
 }

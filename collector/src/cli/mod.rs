@@ -7,6 +7,7 @@
 //! - here: configuration loading, the `serve` command, and the exit-code
 //!   and message conventions every command shares.
 //!
+//! - [`store`]: `store migrate` (SQLite into PostgreSQL).
 //! - [`report`]: the report commands and listings (`report`, `verify`,
 //!   `maintenance`, `incidents`, ...).
 
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod ca;
 pub mod enrol;
 pub mod report;
+pub mod store;
 
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -65,6 +67,15 @@ pub fn config(path: Option<&Path>, data_dir: Option<&Path>) -> Result<CollectorC
         cfg.data_dir = d.to_path_buf();
     }
     Ok(cfg)
+}
+
+/// The configured store for the admin and report commands: PostgreSQL at
+/// `[store] url` when given (as `serve` uses), else SQLite in the data
+/// directory.
+pub fn open_store(
+    cfg: &CollectorConfig,
+) -> Result<std::sync::Arc<dyn crate::store::Store>, crate::store::StoreError> {
+    crate::store::open_store(cfg.store_url.as_deref(), &cfg.data_dir)
 }
 
 /// Print `pantau-collector: {msg}` on stderr; exit code 1.

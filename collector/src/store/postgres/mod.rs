@@ -30,6 +30,7 @@ pub mod audit;
 pub mod credentials;
 pub mod export;
 pub mod ingest;
+pub mod migrate;
 pub mod registry;
 pub mod report;
 pub mod rollup;
