@@ -11,6 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use pantau_collector::model::ResultRow;
 use pantau_collector::store::postgres::{PgStore, testserver};
 use pantau_collector::store::{ApiRead, AuditLog};
 
@@ -205,4 +206,190 @@ fn agent_results_reach_postgres_api_and_report() {
         !data.join("pantau.db").exists(),
         "a SQLite file was created beside PostgreSQL"
     );
+}
+
+/// 2026-11-02 00:00 WITA (UTC+8) = 2026-11-01T16:00:00Z.
+const DAY0: i64 = 1_793_548_800_000;
+const MIN: i64 = 60_000;
+
+/// One ping result of `target` at `at`, as the ingest stores it.
+fn ping(seq: &mut u64, target: &str, group: &str, at: i64, ok: bool) -> ResultRow {
+    *seq += 1;
+    let mut r = pantau_collector::store::conformance::core::row(1, *seq);
+    r.target_id = target.into();
+    r.group = group.into();
+    r.observed_at_ms = at;
+    r.agent_time_ms = at;
+    if !ok {
+        r.outcome = pantau_collector::model::Outcome::Timeout;
+        r.value_ms = None;
+        r.received = Some(0);
+        r.data = serde_json::json!({"samples_us": []});
+    }
+    r
+}
+
+/// Rows per table, in SQLite and in PostgreSQL.
+fn counts(data: &std::path::Path, url: &str) -> Vec<(String, i64, i64)> {
+    let lite = rusqlite::Connection::open(data.join("pantau.db")).unwrap();
+    let mut pg = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    pantau_collector::store::postgres::migrate::TABLES
+        .iter()
+        .map(|t| {
+            let q = format!("SELECT COUNT(*) FROM {t}");
+            let l: i64 = lite.query_row(&q, [], |r| r.get(0)).unwrap();
+            let p: i64 = pg.query_one(q.as_str(), &[]).unwrap().get(0);
+            (t.to_string(), l, p)
+        })
+        .collect()
+}
+
+/// A province moves from SQLite to PostgreSQL: `store migrate --to` copies
+/// every table (same rows per table, audit chain intact), refuses to run
+/// into a store that holds data, and the same day's JSON report is
+/// identical from both stores.
+#[test]
+fn store_migrate_copies_sqlite_into_postgres_with_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The SQLite province: two OPDs, a day of results, admin history.
+    enrol(&data, "dinkes", "dinkes-1");
+    enrol(&data, "disdik", "disdik-1");
+    declare(
+        &data,
+        "dinkes",
+        "dinkes-1",
+        vec![
+            decl("pusdat", "datacenter", "icmp", 60_000),
+            decl("jip-a", "jip", "icmp", 60_000),
+        ],
+    );
+    let mut seq = 0;
+    let mut rows = Vec::new();
+    for m in 0..1440 {
+        let at = DAY0 + m * MIN + 1_000;
+        rows.push(ping(
+            &mut seq,
+            "pusdat",
+            "datacenter",
+            at,
+            !(300..330).contains(&m),
+        ));
+        rows.push(ping(&mut seq, "jip-a", "jip", at, m >= 120));
+    }
+    // Stored in batches as the writer does, two days later.
+    for chunk in rows.chunks(500) {
+        store_rows(&data, "dinkes", "dinkes-1", chunk, DAY0 + 2 * 86_400_000);
+    }
+    for args in [
+        &["opd", "contract", "dinkes", "--mbps", "20"][..],
+        &[
+            "maintenance",
+            "--opd",
+            "dinkes",
+            "--group",
+            "jip",
+            "--from",
+            "2026-11-02T01:00:00+08:00",
+            "--to",
+            "2026-11-02T01:30:00+08:00",
+            "--reason",
+            "ganti router",
+            "--by",
+            "noc",
+        ],
+        &["agent", "disable", "disdik-1"],
+    ] {
+        let (ok, _, err) = collector_run(&data, args);
+        assert!(ok, "{args:?}: {err}");
+    }
+
+    let url = testserver::server().empty_database();
+    let (ok, printed, err) = collector_run(&data, &["store", "migrate", "--to", &url]);
+    assert!(ok, "migrate failed: {err}");
+    assert!(printed.contains("result\t2880\t2880"), "{printed}");
+    let after = counts(&data, &url);
+    for (t, lite, pg) in &after {
+        assert_eq!(lite, pg, "table {t}: SQLite {lite}, PostgreSQL {pg}");
+    }
+    let by = |name: &str| after.iter().find(|c| c.0 == name).unwrap().1;
+    assert_eq!(by("result"), 2880);
+    assert_eq!(by("agent"), 2);
+    assert_eq!(by("maintenance"), 1);
+    assert!(by("audit_log") >= 5, "{after:?}");
+    // Identities came along: a resent row is a replay in PostgreSQL too.
+    {
+        use pantau_collector::store::IngestStore;
+        let s = PgStore::open(&url).unwrap();
+        let who = pantau_collector::model::AgentIdentity {
+            agent_id: "dinkes-1".into(),
+            opd_id: "dinkes".into(),
+        };
+        let stored = s
+            .store_batches(
+                &[pantau_collector::store::IncomingBatch {
+                    who: &who,
+                    rows: &rows[..10],
+                    peer: None,
+                }],
+                now_ms(),
+            )
+            .unwrap();
+        assert_eq!(stored[0].new, 0, "replayed rows stored again");
+        assert_eq!(s.committed_seq("dinkes-1", 1).unwrap(), 2880);
+    }
+
+    // Twice is refused, and the target keeps its rows.
+    let (ok, _, err) = collector_run(&data, &["store", "migrate", "--to", &url]);
+    assert!(!ok && err.contains("tidak kosong / is not empty"), "{err}");
+    assert_eq!(counts(&data, &url), after);
+    // Not a PostgreSQL URL: named, nothing done.
+    let (ok, _, err) = collector_run(&data, &["store", "migrate", "--to", "mysql://x/y"]);
+    assert!(!ok && err.contains("not a PostgreSQL URL"), "{err}");
+
+    // The same report from both stores.
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(&cfg, format!("[store]\nurl = \"{url}\"\n")).unwrap();
+    let fixed = ["--number", "LAP/2026/11/02", "--issued", "2026-11-05"];
+    let from_sqlite = day_report(
+        &data,
+        "2026-11-02",
+        &dir.path().join("lite"),
+        "json",
+        &fixed,
+    );
+    let out = dir.path().join("pg");
+    let printed = pg_ok(
+        &cfg,
+        &data,
+        &[
+            "report",
+            "--opd",
+            "all",
+            "--from",
+            "2026-11-02",
+            "--to",
+            "2026-11-02",
+            "--format",
+            "json",
+            "--out",
+            out.to_str().unwrap(),
+            fixed[0],
+            fixed[1],
+            fixed[2],
+            fixed[3],
+        ],
+    );
+    let from_pg = std::path::PathBuf::from(printed.lines().next().unwrap_or_default());
+    let (lite, pg) = (
+        std::fs::read_to_string(&from_sqlite).unwrap(),
+        std::fs::read_to_string(&from_pg).unwrap(),
+    );
+    assert!(
+        lite.contains("Dinas Kesehatan") || lite.contains("dinkes"),
+        "{lite}"
+    );
+    assert_eq!(lite, pg, "the JSON reports differ");
+    let verified = pg_ok(&cfg, &data, &["verify-audit"]);
+    assert!(verified.starts_with("OK:"), "{verified}");
 }
