@@ -341,7 +341,7 @@ pub fn key_show(key_path: &Path) -> Result<String, CommandError> {
 }
 
 /// Run a `key` subcommand and record a rotation in the audit log of the
-/// store in `cfg.data_dir`.
+/// configured store.
 pub fn key_audited(cfg: &CollectorConfig, cmd: KeyCmd) -> Result<String, CommandError> {
     let path = cfg.signing_key_path();
     let KeyCmd::Rotate { compromised } = cmd else {
