@@ -67,20 +67,23 @@ pub const STORE_URL_ENV: &str = "PANTAU_STORE_URL";
 
 impl RawStore {
     fn validate(self, p: &mut Vec<Problem>) -> Option<String> {
-        let url = std::env::var(STORE_URL_ENV)
-            .ok()
-            .filter(|u| !u.is_empty())
-            .or(self.url)?;
+        let from_env = std::env::var(STORE_URL_ENV).ok().filter(|u| !u.is_empty());
+        // A bad value is named where it came from.
+        let key = match from_env {
+            Some(_) => "store.url (PANTAU_STORE_URL)",
+            None => "store.url",
+        };
+        let url = from_env.or(self.url)?;
         let shown = crate::store::postgres::redact(&url);
         if !crate::store::postgres::is_postgres_url(&url) {
             p.push(Problem::new(
-                "store.url",
+                key,
                 format!("`{shown}` is not a postgres:// URL (leave it out to use SQLite in server.data_dir)"),
             ));
             return None;
         }
         if let Err(e) = url.parse::<postgres::Config>() {
-            p.push(Problem::new("store.url", format!("`{shown}`: {e}")));
+            p.push(Problem::new(key, format!("`{shown}`: {e}")));
             return None;
         }
         Some(url)

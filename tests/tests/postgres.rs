@@ -393,3 +393,33 @@ fn store_migrate_copies_sqlite_into_postgres_with_the_same_report() {
     let verified = pg_ok(&cfg, &data, &["verify-audit"]);
     assert!(verified.starts_with("OK:"), "{verified}");
 }
+
+/// A wrong store URL stops an admin command with the configuration exit
+/// code, naming the key (and the variable or file it came from) and never
+/// the password.
+#[test]
+fn a_bad_store_url_is_named_for_admin_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(bin("pantau-collector"))
+        .args(["--data-dir", data.to_str().unwrap(), "opd", "list"])
+        .env("PANTAU_STORE_URL", "mysql://pantau:s3cret@db/pantau")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("store.url (PANTAU_STORE_URL)"), "{err}");
+    assert!(
+        !err.contains("s3cret") && !err.contains("panicked"),
+        "{err}"
+    );
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(&cfg, "[store]\nurl = \"sqlite:///var/lib/pantau\"\n").unwrap();
+    let (ok, _, err) = pg_cli(&cfg, &data, &["opd", "list"]);
+    assert!(
+        !ok && err.contains("store.url") && err.contains("collector.toml"),
+        "{err}"
+    );
+    // Nothing was made in the data directory.
+    assert!(!data.join("pantau.db").exists());
+}

@@ -61,7 +61,19 @@ pub fn config(path: Option<&Path>, data_dir: Option<&Path>) -> Result<CollectorC
             eprint!("{e}");
             ExitCode::from(EXIT_CONFIG)
         })?,
-        None => CollectorConfig::defaults(),
+        // No file: the defaults with the environment's overrides, which
+        // can be wrong too (`PANTAU_STORE_URL`).
+        None => crate::config::RawConfig::default()
+            .validate()
+            .map_err(|problems| {
+                for p in problems {
+                    eprintln!(
+                        "pantau-collector: invalid configuration (no file, from the environment): {}: {}",
+                        p.key, p.message
+                    );
+                }
+                ExitCode::from(EXIT_CONFIG)
+            })?,
     };
     if let Some(d) = data_dir {
         cfg.data_dir = d.to_path_buf();
