@@ -13,7 +13,7 @@ use crate::store::audit::{
 use crate::store::{Op, StoreError};
 
 /// The advisory lock key serialising audit appends ("audit" in ASCII).
-const AUDIT_LOCK: i64 = 0x6175_6469_74;
+const AUDIT_LOCK: i64 = 0x0061_7564_6974;
 
 /// Append `e` after the head inside the caller's transaction.
 pub fn append_in<C: GenericClient>(
