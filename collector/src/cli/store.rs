@@ -6,7 +6,7 @@ use std::io::Write;
 use clap::Subcommand;
 
 use crate::config::CollectorConfig;
-use crate::store::postgres::migrate::{MigrateError, sqlite_to_postgres};
+use crate::store::postgres::migrate::{MigrateError, copy_into_postgres};
 use crate::store::postgres::{PgStore, is_postgres_url, redact};
 
 /// `pantau-collector store ...`.
@@ -52,11 +52,11 @@ pub fn store(
                 return Err(StoreCliError::NotPostgres(redact(&to)));
             }
             let target = PgStore::open(&to)?;
-            let counts = sqlite_to_postgres(&cfg.data_dir, &target)?;
+            let counts = copy_into_postgres(&cfg.data_dir, &target)?;
             for c in &counts {
-                writeln!(out, "{}\t{}\t{}", c.table, c.sqlite, c.postgres)?;
+                writeln!(out, "{}\t{}\t{}", c.table, c.source, c.target)?;
             }
-            let rows: i64 = counts.iter().map(|c| c.postgres).sum();
+            let rows: i64 = counts.iter().map(|c| c.target).sum();
             writeln!(
                 out,
                 "Selesai / done: {rows} baris dari / rows from {} disalin ke / copied to {}. \

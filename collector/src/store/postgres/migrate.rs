@@ -60,10 +60,10 @@ pub const BATCH_ROWS: usize = 500;
 pub struct TableCount {
     /// Table name.
     pub table: &'static str,
-    /// Rows in SQLite.
-    pub sqlite: i64,
-    /// Rows in PostgreSQL after the copy.
-    pub postgres: i64,
+    /// Rows in the SQLite source.
+    pub source: i64,
+    /// Rows in the PostgreSQL target after the copy.
+    pub target: i64,
 }
 
 /// Why a migration did not happen (the target is left as it was).
@@ -129,7 +129,7 @@ pub enum MigrateError {
 
 /// Copy the SQLite store in `data_dir` into the empty PostgreSQL store
 /// `target`; returns the rows of every table.
-pub fn sqlite_to_postgres(
+pub fn copy_into_postgres(
     data_dir: &Path,
     target: &PgStore,
 ) -> Result<Vec<TableCount>, MigrateError> {
@@ -146,8 +146,8 @@ pub fn sqlite_to_postgres(
             .op("count SQLite rows")?;
         counts.push(TableCount {
             table,
-            sqlite: n,
-            postgres: 0,
+            source: n,
+            target: 0,
         });
     }
     // The writer connection throughout: this copy is the target's only writer.
@@ -193,15 +193,15 @@ pub fn sqlite_to_postgres(
                 )
                 .op("result identities")?;
             }
-            count.postgres = tx
+            count.target = tx
                 .query_one(&format!("SELECT COUNT(*) FROM {}", count.table), &[])
                 .op("count copied rows")?
                 .get(0);
-            if count.postgres != count.sqlite {
+            if count.target != count.source {
                 return Err(MigrateError::Count {
                     table: count.table,
-                    sqlite: count.sqlite,
-                    postgres: count.postgres,
+                    sqlite: count.source,
+                    postgres: count.target,
                 });
             }
             continue_identity(&mut tx, count.table)?;
