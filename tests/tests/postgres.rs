@@ -392,6 +392,29 @@ fn store_migrate_copies_sqlite_into_postgres_with_the_same_report() {
     assert_eq!(lite, pg, "the JSON reports differ");
     let verified = pg_ok(&cfg, &data, &["verify-audit"]);
     assert!(verified.starts_with("OK:"), "{verified}");
+    // Ids continue after the copied ones: a new window gets a fresh id.
+    pg_ok(
+        &cfg,
+        &data,
+        &[
+            "maintenance",
+            "--opd",
+            "dinkes",
+            "--from",
+            "2026-11-03T01:00:00+08:00",
+            "--to",
+            "2026-11-03T02:00:00+08:00",
+            "--reason",
+            "uji",
+            "--by",
+            "noc",
+        ],
+    );
+    let listed = pg_ok(&cfg, &data, &["maintenance-list", "--opd", "dinkes"]);
+    assert!(
+        listed.contains("ganti router") && listed.contains("uji"),
+        "{listed}"
+    );
 }
 
 /// A wrong store URL stops an admin command with the configuration exit
