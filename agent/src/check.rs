@@ -79,6 +79,20 @@ pub fn render(targets: &[Target], results: &[Observation]) -> String {
         results.len() - failed,
         failed
     );
+    let unverified: Vec<&Target> = targets
+        .iter()
+        .filter(|t| matches!(&t.spec, pantau_core::ProbeSpec::Http(h) if !h.tls_verify))
+        .collect();
+    if !unverified.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nPERINGATAN / WARNING: tls_verify = false: sertifikat server TIDAK diperiksa / \
+             the server certificate is NOT verified:"
+        );
+        for t in unverified {
+            let _ = writeln!(s, "  {} ({})", t.id, t.address);
+        }
+    }
     if failed > 0 {
         let _ = writeln!(s, "\nArtinya / What it means:");
         for (t, o) in targets.iter().zip(results) {
@@ -143,6 +157,12 @@ pub fn explain(o: &Observation) -> Option<(&'static str, &'static str)> {
             "The server answered, but with an unexpected HTTP status (e.g. 404 or 500): \
              the application has a problem, the network is fine.",
         ),
+        Outcome::HttpMatch => (
+            "Server menjawab dengan status yang benar, tetapi isinya tidak memenuhi aturan \
+             body_contains/body_regex: halaman galat atau pemeliharaan, bukan aplikasinya.",
+            "The server answered with a good status, but the body failed the body_contains or \
+             body_regex rule: an error or maintenance page rather than the application.",
+        ),
         Outcome::Other => (
             "Kegagalan lain; lihat kolom DETAIL.",
             "Another failure; see the DETAIL column.",
@@ -162,7 +182,10 @@ fn summary(o: &Observation) -> String {
             }
             s
         }
-        (Measurement::Http { status, .. }, Outcome::Ok) => format!("HTTP {status}"),
+        (Measurement::Http { status, .. }, Outcome::Ok) if o.detail.is_empty() => {
+            format!("HTTP {status}")
+        }
+        (Measurement::Http { status, .. }, Outcome::Ok) => format!("HTTP {status}; {}", o.detail),
         (Measurement::Dns { answers, .. }, Outcome::Ok) => format!("{answers} answer(s)"),
         (Measurement::Bandwidth(b), Outcome::Ok) if b.skipped.is_empty() => format!(
             "down {:.1} Mbit/s, up {:.1} Mbit/s",
@@ -238,6 +261,7 @@ mod tests {
             (Outcome::DnsError, "", "DNS", "resolved"),
             (Outcome::TlsError, "", "sertifikat", "certificate"),
             (Outcome::HttpStatus, "", "status HTTP", "HTTP status"),
+            (Outcome::HttpMatch, "", "body_regex", "body_contains"),
             (Outcome::Other, "", "DETAIL", "DETAIL"),
             (
                 Outcome::Other,

@@ -304,6 +304,7 @@ impl RawConfig {
 
         let defaults = validate_defaults(self.defaults, &mut p);
         check_collector_bandwidth_tls(&self.targets, collector_tls.insecure, &mut p);
+        check_http_ca_files(&self.targets, &mut p);
         let targets = pantau_core::probe::validate_targets(self.targets, &defaults, &mut p);
         if p.is_empty() {
             Ok(AgentConfig {
@@ -352,6 +353,26 @@ fn check_collector_bandwidth_tls(targets: &[RawTarget], insecure: bool, p: &mut 
                      collector.ca), or set collector.insecure = true for a lab"
                 ),
             ));
+        }
+    }
+}
+
+/// An http target's `ca_file` must be a readable PEM file of CA
+/// certificates; the problem names the key and the file.
+fn check_http_ca_files(targets: &[RawTarget], p: &mut Vec<Problem>) {
+    for (i, t) in targets.iter().enumerate() {
+        if t.kind.as_deref() != Some("http") {
+            continue;
+        }
+        if let Some(f) = t
+            .settings
+            .http
+            .ca_file
+            .as_deref()
+            .filter(|f| !f.as_os_str().is_empty())
+            && let Err(e) = crate::probe::http::tls::load_ca_file(f)
+        {
+            p.push(Problem::new(format!("targets[{i}].ca_file"), e.to_string()));
         }
     }
 }

@@ -35,6 +35,7 @@ pub fn wire_outcome(o: Outcome) -> pb::Outcome {
         Outcome::DnsError => pb::Outcome::DnsError,
         Outcome::TlsError => pb::Outcome::TlsError,
         Outcome::HttpStatus => pb::Outcome::HttpStatus,
+        Outcome::HttpMatch => pb::Outcome::HttpMatch,
         Outcome::Other => pb::Outcome::Other,
     }
 }

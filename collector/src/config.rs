@@ -41,6 +41,9 @@ pub struct RawConfig {
     /// The audit log.
     #[serde(default)]
     pub audit: RawAudit,
+    /// Web sign-in: sessions and the scrape credential.
+    #[serde(default)]
+    pub web: RawWeb,
 }
 
 /// `[audit]`
@@ -87,6 +90,74 @@ impl RawStore {
             return None;
         }
         Some(url)
+    }
+}
+
+/// `[web]`: sessions of the web sign-in and the `/metrics` credential.
+#[derive(Debug, Deserialize, Default)]
+pub struct RawWeb {
+    /// A session unused this long ends (default 30min).
+    pub session_idle: Option<String>,
+    /// A session ends this long after login whatever its use (default 12h).
+    pub session_max: Option<String>,
+    /// A file holding a bearer token that may read `/metrics` only (for
+    /// Prometheus' `authorization.credentials_file`); a `scrape` API token
+    /// works too.
+    pub metrics_token_file: Option<PathBuf>,
+}
+
+/// Validated `[web]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    /// Idle limit of a session.
+    pub session_idle: Duration,
+    /// Absolute limit of a session.
+    pub session_max: Duration,
+    /// The scrape token read from `metrics_token_file`.
+    pub metrics_token: Option<String>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            session_idle: Duration::from_secs(30 * 60),
+            session_max: Duration::from_secs(12 * 3600),
+            metrics_token: None,
+        }
+    }
+}
+
+impl RawWeb {
+    fn validate(self, p: &mut Vec<Problem>) -> WebConfig {
+        let mut w = WebConfig::default();
+        let mut dur = |key: &str, v: Option<String>, into: &mut Duration| {
+            if let Some(v) = v {
+                match humantime::parse_duration(&v) {
+                    Ok(d) if d >= Duration::from_secs(60) => *into = d,
+                    Ok(_) => p.push(Problem::new(key, format!("`{v}` is below 1min"))),
+                    Err(e) => p.push(Problem::new(
+                        key,
+                        format!("`{v}` is not a duration ({e}), e.g. 30min"),
+                    )),
+                }
+            }
+        };
+        dur("web.session_idle", self.session_idle, &mut w.session_idle);
+        dur("web.session_max", self.session_max, &mut w.session_max);
+        if let Some(f) = self.metrics_token_file {
+            match std::fs::read_to_string(&f) {
+                Ok(t) if t.trim().len() >= 16 => w.metrics_token = Some(t.trim().to_string()),
+                Ok(_) => p.push(Problem::new(
+                    "web.metrics_token_file",
+                    format!("{}: the token must be at least 16 characters", f.display()),
+                )),
+                Err(e) => p.push(Problem::new(
+                    "web.metrics_token_file",
+                    format!("cannot read {}: {e}", f.display()),
+                )),
+            }
+        }
+        w
     }
 }
 
@@ -398,6 +469,8 @@ pub struct CollectorConfig {
     pub store_url: Option<String>,
     /// `[audit] syslog`: where new audit entries are forwarded (`host:port`).
     pub audit_syslog: Option<String>,
+    /// Web sign-in.
+    pub web: WebConfig,
 }
 
 /// How times and names are shown to people. Storage is always UTC.
@@ -466,6 +539,7 @@ impl RawConfig {
                 .map_err(|e| p.push(Problem::new("audit.syslog", e.to_string())))
                 .ok()
         });
+        let web = self.web.validate(&mut p);
         if !p.is_empty() {
             return Err(p);
         }
@@ -484,6 +558,7 @@ impl RawConfig {
             tls,
             store_url,
             audit_syslog,
+            web,
         })
     }
 }

@@ -118,6 +118,9 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
         s.add_opd("demo", "OPD Demo (Dinas Komunikasi dan Informatika)")?;
         s.add_agent("demo-agent", "demo", &crate::auth::digest(&token))?;
     }
+    // The first admin, as `serve` makes it on a fresh directory; printed below.
+    let admin_password =
+        crate::web::auth::bootstrap(&SqliteStore::open(&data_dir)?, &data_dir)?.unwrap_or_default();
     let grpc = TcpListener::bind(opts.grpc_listen).await?;
     let http = TcpListener::bind(opts.http_listen).await?;
     let (g, h) = (grpc.local_addr()?, http.local_addr()?);
@@ -159,6 +162,9 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
     println!("pantau-collector listening grpc={g} http={h}");
     println!("Pantau demo berjalan / running");
     println!("  Halaman web / web page : http://{h}/");
+    println!(
+        "  Masuk / log in         : admin / {admin_password} (sekali pakai / one-time; ganti / change: pantau-collector user passwd admin)"
+    );
     println!("  Metrik / metrics       : http://{h}/metrics");
     println!("  API                    : http://{h}/api/v1/targets");
     println!("  Data                   : {}", data_dir.display());

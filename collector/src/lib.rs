@@ -75,6 +75,9 @@ pub enum ServeError {
     /// The HTTP port's TLS could not be set up.
     #[error("TLS (HTTP port): {0}")]
     Https(#[from] web::tls::HttpsError),
+    /// The first admin account could not be created.
+    #[error("first admin: {0}")]
+    Bootstrap(web::auth::BootstrapError),
     /// The report signing key could not be loaded.
     #[error("report signing key: {0}")]
     Report(report::sign::IntegrityError),
@@ -284,6 +287,16 @@ pub async fn serve(
             metrics.registry(),
         )),
     ));
+    let http_tls = http_tls(&cfg, http.local_addr().map_err(ServeError::Http)?)?;
+    let auth = web::auth::AuthState::new(
+        store.clone(),
+        cfg.web.clone(),
+        http_tls.is_some(),
+        &cfg.data_dir,
+    );
+    web::auth::bootstrap_logged(&store, &cfg.data_dir)
+        .await
+        .map_err(ServeError::Bootstrap)?;
     let app = web::router(AppState {
         store: store.clone(),
         metrics,
@@ -295,12 +308,13 @@ pub async fn serve(
         settings,
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
-    }));
+    }))
+    .merge(web::auth::routes(auth.clone()));
+    let app = web::auth::protect(app, auth);
     match net::raise_fd_limit() {
         Ok(n) => info!(open_files = n, "file descriptor limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
-    let http_tls = http_tls(&cfg, http.local_addr().map_err(ServeError::Http)?)?;
     let http_server = web::serve(app, http, http_tls, shutdown.clone());
     info!(data_dir = %cfg.data_dir.display(), "pantau-collector serving");
     let (g, h) = tokio::join!(grpc_server, http_server);

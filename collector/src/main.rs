@@ -82,6 +82,29 @@ enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Web users (login to pages and API): add, list, passwd, disable, enable, remove.
+    ///
+    /// Example: pantau-collector user add ani --role opd --opd dinkes
+    User {
+        #[command(subcommand)]
+        cmd: pantau_collector::cli::user::UserCmd,
+    },
+    /// API tokens for machines (Grafana, scripts, Prometheus): add, list, revoke.
+    ///
+    /// Example: pantau-collector token add prometheus --role scrape > /etc/prometheus/pantau.token
+    Token {
+        #[command(subcommand)]
+        cmd: pantau_collector::cli::user::TokenCmd,
+    },
+    /// The register of signed reports handed out by the web (number, period,
+    /// scope, SHA-256, requester).
+    ///
+    /// Example: pantau-collector register
+    Register {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// The built-in CA of the agents' gRPC port (TLS).
     Ca {
         #[command(subcommand)]
@@ -339,6 +362,22 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
             &mut std::io::stdout(),
         )),
         Command::Store { cmd } => cli::exit(cli::store::store(&cfg, cmd, &mut std::io::stdout())),
+        Command::User { cmd } => cli::exit(pantau_collector::cli::user::user(
+            &cfg.data_dir,
+            cmd,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout(),
+        )),
+        Command::Token { cmd } => cli::exit(pantau_collector::cli::user::token(
+            &cfg.data_dir,
+            cmd,
+            &mut std::io::stdout(),
+        )),
+        Command::Register { json } => cli::exit(pantau_collector::cli::user::register(
+            &cfg.data_dir,
+            json,
+            &mut std::io::stdout(),
+        )),
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
         other => report_command(other, &cfg),
     }

@@ -110,6 +110,8 @@ pub enum Outcome {
     TlsError,
     /// Unexpected HTTP status.
     HttpStatus,
+    /// The HTTP answer failed a body match rule (`body_contains`, `body_regex`).
+    HttpMatch,
     /// Anything else.
     Other,
 }
@@ -125,6 +127,7 @@ impl Outcome {
             Self::DnsError => "dns_error",
             Self::TlsError => "tls_error",
             Self::HttpStatus => "http_status",
+            Self::HttpMatch => "http_match",
             Self::Other => "other",
         }
     }
@@ -156,7 +159,7 @@ impl Group {
 
 impl Outcome {
     /// Every outcome, in declaration order.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Self::Ok,
         Self::Timeout,
         Self::Refused,
@@ -164,6 +167,7 @@ impl Outcome {
         Self::DnsError,
         Self::TlsError,
         Self::HttpStatus,
+        Self::HttpMatch,
         Self::Other,
     ];
 

@@ -541,7 +541,9 @@ fn throughput_utilisation_and_reachability_in_every_format() {
     std::fs::write(&tar, &body).unwrap();
     let (ok, stdout, stderr) = collector_run(&data, &["verify", tar.to_str().unwrap()]);
     assert!(ok, "verify failed on the downloaded bundle: {stderr}");
-    assert!(stdout.starts_with("OK: 10 file(s)"), "{stdout}");
+    // Nine report files, the audit entries of the period (audit.jsonl) and the
+    // signed request record (permintaan.json).
+    assert!(stdout.starts_with("OK: 11 file(s)"), "{stdout}");
     // The archive is a plain tar: the system tar lists the four members.
     let out = Command::new("tar").arg("tf").arg(&tar).output().unwrap();
     let list = String::from_utf8_lossy(&out.stdout).to_string();

@@ -48,6 +48,14 @@ fn demo_serves_results_within_30_seconds() {
         "{printed:?}"
     );
 
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("Masuk / log in") && l.contains("admin / ")),
+        "the demo prints how to log in: {printed:?}"
+    );
+    // /metrics needs a credential: a scrape token made in the demo's directory.
+    remember_token(&http.to_string(), &make_token(&data, "scrape", &[]));
     let m = wait_for("demo results on /metrics", Duration::from_secs(30), || {
         let (_, m) = http_get(http, "/metrics");
         ["loopback", "collector-grpc", "collector-web"]

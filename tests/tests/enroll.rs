@@ -289,7 +289,7 @@ expect_status = [200, 302]
         panic!("{:?}", cfg.targets)
     };
     assert_eq!(dns.server, Some("10.10.0.53:53".parse().unwrap()));
-    assert_eq!(http.expect_status, [200, 302]);
+    assert_eq!(http.expect_status, [(200, 200), (302, 302)]);
 
     // A bad [enrol] target stops the collector at start-up, naming the key.
     std::fs::write(

@@ -406,8 +406,9 @@ fn http_tar_bundle_recomputes_and_refuses_an_added_member() {
     std::fs::write(&tar, &body).unwrap();
     let (code, stdout, e) = collector_cli(&data, None, &["verify", tar.to_str().unwrap()]);
     assert_eq!(code, 0, "{e}");
-    // csv + json + raw + catalogue + agents + sessions + maintenance + audit + README + script.
-    assert!(stdout.starts_with("OK: 10 file(s)"), "{stdout}");
+    // csv + json + raw + catalogue + agents + sessions + maintenance + audit + README + script,
+    // and from the web the signed request record (permintaan.json: who asked).
+    assert!(stdout.starts_with("OK: 11 file(s)"), "{stdout}");
     // The script, taken out of the archive, reads the archive itself.
     let x = dir.path().join("x");
     std::fs::create_dir(&x).unwrap();

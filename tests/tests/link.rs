@@ -18,7 +18,10 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
-use common::{Proc, bin, enrol, metric, wait_for};
+use common::{Proc, admin_token, bin, enrol, metric, wait_for};
+
+/// The admin token `ns_get` sends (made before the collector starts).
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 use netns::{Netns, veth};
 
 const NET: &str = "10.98.40";
@@ -48,8 +51,9 @@ const SNMP_TARGETS: [&str; 3] = ["wan-snmp", "wan-v3", "wan-v3-sha"];
 
 /// GET over HTTP/1.0 from inside the namespace (bash /dev/tcp).
 fn ns_get(ns: &Netns, port: u16, path: &str) -> String {
+    let token = TOKEN.get().map_or("", String::as_str);
     let script = format!(
-        "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET {path} HTTP/1.0\\r\\nAuthorization: Bearer {token}\\r\\n\\r\\n' >&3; cat <&3"
     );
     let out = ns.cmd("bash").args(["-c", &script]).output().expect("bash");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -270,6 +274,7 @@ fn snmp_and_local_counters_match_the_kernel_and_utilisation_the_traffic() {
     // Collector and agent in the router namespace too.
     let data = dir.path().join("collector");
     let token = enrol(&data, "dinkes", "gw-agent");
+    let _ = TOKEN.set(admin_token(&data));
     let mut collector = r
         .cmd(bin("pantau-collector"))
         .args([

@@ -154,6 +154,10 @@ fn has_block(ppm: &[u8], rgb: [u8; 3], side: usize) -> bool {
 fn browser_renders(site: &Netns, port: u16, hops: &[String], dir: &Path) {
     let profile = dir.join("chromium");
     let printed = dir.join("jalur.pdf");
+    // The page needs a login headless Chromium cannot send: it renders the
+    // page as served (no external assets) from a file.
+    let page = dir.join("jalur.html");
+    std::fs::write(&page, site.http_get("127.0.0.1", port, "/jalur")).unwrap();
     let out = site
         .cmd("chromium")
         .args([
@@ -168,7 +172,7 @@ fn browser_renders(site: &Netns, port: u16, hops: &[String], dir: &Path) {
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--print-to-pdf={}", printed.display()))
-        .arg(format!("http://127.0.0.1:{port}/jalur"))
+        .arg(format!("file://{}", page.display()))
         .output()
         .expect("chromium is installed by tests/run.sh");
     assert!(

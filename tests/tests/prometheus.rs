@@ -76,10 +76,27 @@ fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
 #[test]
 fn promtool_accepts_config_and_rules_and_rule_unit_tests_pass() {
     let promtool = tool("promtool");
+    // promtool checks that the scrape credential file exists: the shipped
+    // config with its rules and a token file beside it, as installed.
+    let installed = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo("deploy/prometheus/prometheus.yml"),
+        installed.path().join("prometheus.yml"),
+    )
+    .unwrap();
+    std::fs::create_dir(installed.path().join("rules")).unwrap();
+    for f in files("deploy/prometheus/rules", "yml") {
+        std::fs::copy(
+            &f,
+            installed.path().join("rules").join(f.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    std::fs::write(installed.path().join("pantau-scrape.token"), "pantau_x").unwrap();
     let out = run_ok(
         Command::new(&promtool)
             .args(["check", "config"])
-            .arg(repo("deploy/prometheus/prometheus.yml")),
+            .arg(installed.path().join("prometheus.yml")),
     );
     assert!(out.contains("SUCCESS: 2 rule files found"), "{out}");
     // The compose file's config points at container paths: syntax only.
@@ -316,7 +333,7 @@ struct Prometheus {
 }
 
 impl Prometheus {
-    fn start(dir: &Path, collector: SocketAddr) -> Prometheus {
+    fn start(dir: &Path, collector: SocketAddr, scrape_token: &str) -> Prometheus {
         // The shipped config and rules with test intervals and the test
         // collector's address. Each edit must apply, so a change to the files
         // cannot silently make this test check something else.
@@ -350,6 +367,8 @@ impl Prometheus {
         }
         let cfg_path = dir.join("prometheus.yml");
         std::fs::write(&cfg_path, cfg).unwrap();
+        // The shipped config's credentials_file, next to it.
+        std::fs::write(dir.join("pantau-scrape.token"), scrape_token).unwrap();
         let port = closed_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let log = dir.join("prometheus.log");
@@ -520,7 +539,8 @@ address = "http://{http}/healthz"
     .unwrap();
     let _bad_agent = start_agent(&bad_cfg);
 
-    let prom = Prometheus::start(dir.path(), collector.http);
+    let scrape = make_token(&collector.data_dir, "scrape", &[]);
+    let prom = Prometheus::start(dir.path(), collector.http, &scrape);
 
     // Every rule loaded and evaluates without error; the recording rules are
     // exactly those of the file.

@@ -339,6 +339,9 @@ async fn late_results_land_in_prometheus_at_their_observed_time_and_survive_outa
     let prom_dir = dir.path().join("prometheus");
     std::fs::create_dir(&prom_dir).unwrap();
     let token = tokio::task::block_in_place(|| enrol(&data, "dinkes", "dinkes-1"));
+    // receiver.yml's credentials_file: the collector's /metrics needs a token.
+    let scrape = tokio::task::block_in_place(|| make_token(&data, "scrape", &[]));
+    std::fs::write(prom_dir.join("pantau-scrape.token"), scrape).unwrap();
     let prom: SocketAddr = free_addr().parse().unwrap();
     let (grpc, http) = (free_addr(), free_addr());
     let mut prometheus = tokio::task::block_in_place(|| {

@@ -24,6 +24,11 @@ const ROUTES: &[(&str, &str, u16)] = &[
     ("GET", "/", 200),
     ("GET", "/metrics", 200),
     ("GET", "/healthz", 200),
+    ("GET", "/login", 200),
+    // No CSRF token (and no form): refused.
+    ("POST", "/login", 403),
+    // An API token sends no forms: logging out a token is a no-op redirect.
+    ("POST", "/logout", 303),
     ("GET", "/api/v1/opds", 200),
     ("GET", "/api/v1/agents", 200),
     ("GET", "/api/v1/targets", 200),
@@ -44,8 +49,26 @@ const ROUTES: &[(&str, &str, u16)] = &[
 fn every_http_response_carries_the_security_headers() {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(&dir.path().join("data"));
-    for &(method, path, want) in ROUTES {
-        let (code, head, body) = request(collector.http, method, path);
+    // Anonymous callers' refusals carry them too.
+    let anonymous = |method: &str, path: &str| {
+        let (code, head, body) = http_send(
+            collector.http,
+            method,
+            path,
+            "",
+            "",
+            Duration::from_secs(30),
+        );
+        (code, head.to_ascii_lowercase(), body)
+    };
+    let refused = [("GET", "/", 302), ("GET", "/api/v1/opds", 401)];
+    let all = ROUTES.iter().map(|&(m, p, w)| (m, p, w, true));
+    for (method, path, want, signed_in) in all.chain(refused.map(|(m, p, w)| (m, p, w, false))) {
+        let (code, head, body) = if signed_in {
+            request(collector.http, method, path)
+        } else {
+            anonymous(method, path)
+        };
         assert_eq!(code, want, "{method} {path}: {head}\n{body}");
         for (name, value) in [
             (
@@ -107,6 +130,7 @@ fn start_with_open_umask(data_dir: &std::path::Path, extra: &[&str]) -> Collecto
             name: "pantau-collector",
         },
         data_dir: data_dir.to_path_buf(),
+        token: String::new(),
     }
 }
 
@@ -132,6 +156,8 @@ fn data_dir_database_and_key_are_private_under_umask_000() {
         "pantau.db-wal",
         "pantau.db-shm",
         "report-signing.key",
+        // The first admin's one-time password.
+        "admin-password-once",
     ] {
         assert_eq!(mode(&data.join(f)), 0o600, "{f}");
     }

@@ -224,8 +224,12 @@ address = "127.0.0.1:{closed}"
     assert_eq!(code, 404);
 
     // Real Chromium: screenshot with the intranet's green bars (#2e7d32),
-    // and the page printed to PDF with its text.
-    let url = format!("http://{}/laporan/opd/bappeda", collector.http);
+    // and the page printed to PDF with its text. The page needs a login that
+    // headless Chromium cannot send, so it renders the page as served (it has
+    // no external assets, checked above) from a file.
+    let page = dir.path().join("opd.html");
+    std::fs::write(&page, &detail).unwrap();
+    let url = format!("file://{}", page.display());
     let shot = dir.path().join("opd.png");
     chromium(
         &[

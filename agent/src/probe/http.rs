@@ -1,193 +1,332 @@
-//! HTTP(S) probe (reqwest with rustls): status, time to first byte, total
-//! time and the leaf certificate's expiry.
+//! HTTP(S) probe (reqwest with rustls): one request as configured (method,
+//! headers, body), status, time to first byte, total time, the body rules,
+//! and the leaf certificate's expiry, subject and issuer. Trust and
+//! certificate capture live in `http/tls.rs`; the failure classes and their
+//! plain explanations in `http/failure.rs`.
 
-use std::error::Error as _;
+pub mod failure;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{ProbeSetupError, failed, ok};
 use super::{ts, us};
 use crate::model::{Measurement, Observation, Outcome};
+use failure::Failure;
+use pantau_core::probe::http::{HttpMethod, MAX_MATCH_BODY, secret_header};
 use pantau_core::probe::{HttpSpec, Target};
 use pantau_proto::v1 as pb;
+use tls::{CertInfo, Seen};
 
 /// Most body bytes read per probe; the rest is not downloaded.
 const BODY_CAP: u64 = 1024 * 1024;
 
-/// A shared HTTP client.
+/// One target's client: built from its spec, rebuilt when the spec changes.
+#[derive(Debug)]
+struct TargetClient {
+    spec: HttpSpec,
+    client: reqwest::Client,
+    seen: Seen,
+    regex: Option<regex::Regex>,
+}
+
+/// The HTTP probes: the roots every target trusts, and a client per target
+/// (its own trust, redirect policy and captured certificate).
 #[derive(Debug)]
 pub struct HttpProber {
-    client: reqwest::Client,
+    roots: Arc<rustls::RootCertStore>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    clients: Mutex<HashMap<String, Arc<TargetClient>>>,
+}
+
+/// Why a target's client could not be built.
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    #[error(transparent)]
+    Ca(#[from] tls::CaFileError),
+    #[error("klien HTTP tidak dapat dibuat / cannot build the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+    #[error("body_regex: {0}")]
+    Regex(#[from] regex::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// What one successful exchange gave.
+struct Answer {
+    status: u16,
+    ttfb: Duration,
+    leaf: Option<Vec<u8>>,
+    body_bytes: u64,
+    body: Vec<u8>,
 }
 
 impl HttpProber {
-    /// Build the client: rustls, TLS info kept, at most 5 redirects.
+    /// Load the system store and the bundled roots once.
     pub fn new() -> Result<Self, ProbeSetupError> {
+        Ok(HttpProber {
+            roots: Arc::new(tls::base_roots()),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn build(&self, spec: &HttpSpec) -> Result<TargetClient, ClientError> {
+        let extra = match &spec.ca_file {
+            Some(f) => tls::load_ca_file(f)?,
+            None => Vec::new(),
+        };
+        let seen: Seen = Arc::default();
+        let verifier = tls::Capturing::new(
+            &self.roots,
+            extra,
+            spec.tls_verify,
+            Arc::clone(&self.provider),
+            Arc::clone(&seen),
+        )?;
+        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::clone(&self.provider))
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let redirect = if spec.max_redirects == 0 {
+            reqwest::redirect::Policy::none()
+        } else {
+            reqwest::redirect::Policy::limited(spec.max_redirects as usize)
+        };
         let client = reqwest::Client::builder()
             .user_agent(concat!("pantau-agent/", env!("CARGO_PKG_VERSION")))
+            .use_preconfigured_tls(cfg)
             .tls_info(true)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(redirect)
             .pool_max_idle_per_host(0)
             .build()
-            .map_err(ProbeSetupError::HttpClient)?;
-        Ok(HttpProber { client })
+            .map_err(ClientError::Build)?;
+        let regex = match &spec.body_regex {
+            Some(r) => Some(regex::RegexBuilder::new(r).size_limit(1 << 20).build()?),
+            None => None,
+        };
+        Ok(TargetClient {
+            spec: spec.clone(),
+            client,
+            seen,
+            regex,
+        })
+    }
+
+    /// The target's client, built on first use or when its spec changed.
+    fn client_for(&self, id: &str, spec: &HttpSpec) -> Result<Arc<TargetClient>, ClientError> {
+        if let Some(c) = self.lock().get(id).filter(|c| c.spec == *spec) {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(self.build(spec)?);
+        self.lock().insert(id.to_string(), Arc::clone(&c));
+        Ok(c)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TargetClient>>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Request the target URL once.
     pub async fn probe(&self, t: &Target, spec: &HttpSpec) -> Observation {
         let start = Instant::now();
-        let blank = |status: u16| Measurement::Http {
-            status,
+        let blank = |not_after: Option<SystemTime>| Measurement::Http {
+            status: 0,
             ttfb: Duration::ZERO,
             total: start.elapsed(),
-            tls_not_after: None,
+            tls_not_after: not_after,
             body_bytes: 0,
         };
-        let fut = async {
-            let mut resp = self.client.get(&t.address).send().await?;
-            let ttfb = start.elapsed();
-            let status = resp.status().as_u16();
-            let not_after = resp
-                .extensions()
-                .get::<reqwest::tls::TlsInfo>()
-                .and_then(|i| i.peer_certificate())
-                .and_then(cert_not_after);
-            let mut body_bytes = 0u64;
-            while body_bytes < BODY_CAP {
-                match resp.chunk().await? {
-                    Some(c) => body_bytes += c.len() as u64,
-                    None => break,
-                }
-            }
-            Ok::<_, reqwest::Error>((status, ttfb, not_after, body_bytes))
+        let tc = match self.client_for(&t.id, spec) {
+            Ok(c) => c,
+            Err(e) => return failed(Outcome::Other, e, blank(None)),
         };
-        match tokio::time::timeout(t.timeout, fut).await {
-            Err(_) => failed(
-                Outcome::Timeout,
-                format!("no complete answer in {:?}", t.timeout),
-                blank(0),
-            ),
-            Ok(Err(e)) => {
-                let (outcome, detail) = classify(&e);
-                failed(outcome, detail, blank(e.status().map_or(0, |s| s.as_u16())))
+        *tc.seen.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let result = tokio::time::timeout(t.timeout, exchange(&tc, t, spec)).await;
+        let seen = tc
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .and_then(|d| tls::cert_info(&d));
+        let answer = match result {
+            Err(_) => {
+                let f = Failure::Timeout(t.timeout);
+                return failed(f.outcome(), f.detail(), blank(seen.map(|c| c.not_after)));
             }
-            Ok(Ok((status, ttfb, tls_not_after, body_bytes))) => {
-                let m = Measurement::Http {
-                    status,
-                    ttfb,
-                    total: start.elapsed(),
-                    tls_not_after,
-                    body_bytes,
-                };
-                if spec.accepts(status) {
-                    ok(m)
-                } else {
-                    failed(Outcome::HttpStatus, format!("HTTP status {status}"), m)
+            Ok(Err(e)) => {
+                let host = reqwest::Url::parse(&t.address)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_default();
+                let f = failure::classify(&e, seen.as_ref(), &host, t.timeout, spec.max_redirects);
+                return failed(f.outcome(), f.detail(), blank(seen.map(|c| c.not_after)));
+            }
+            Ok(Ok(a)) => a,
+        };
+        let cert = answer.leaf.as_deref().and_then(tls::cert_info).or(seen);
+        let m = Measurement::Http {
+            status: answer.status,
+            ttfb: answer.ttfb,
+            total: start.elapsed(),
+            tls_not_after: cert.as_ref().map(|c| c.not_after),
+            body_bytes: answer.body_bytes,
+        };
+        judge(&tc, spec, &answer, cert.as_ref(), m)
+    }
+}
+
+/// Send the request and read the answer (at most [`BODY_CAP`] bytes; the
+/// first [`MAX_MATCH_BODY`] kept when a body rule needs them).
+async fn exchange(
+    tc: &TargetClient,
+    t: &Target,
+    spec: &HttpSpec,
+) -> Result<Answer, reqwest::Error> {
+    let start = Instant::now();
+    let method = match spec.method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Head => reqwest::Method::HEAD,
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Options => reqwest::Method::OPTIONS,
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    for h in &spec.headers {
+        // Validated in pantau-core; a header reqwest still refuses is skipped.
+        let (Ok(name), Ok(mut value)) = (
+            reqwest::header::HeaderName::from_bytes(h.name.as_bytes()),
+            reqwest::header::HeaderValue::from_str(&h.value),
+        ) else {
+            continue;
+        };
+        value.set_sensitive(secret_header(&h.name));
+        headers.append(name, value);
+    }
+    let mut req = tc.client.request(method, &t.address).headers(headers);
+    if let Some(b) = &spec.body {
+        req = req.body(b.clone());
+    }
+    let mut resp = req.send().await?;
+    let ttfb = start.elapsed();
+    let status = resp.status().as_u16();
+    let leaf = resp
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|i| i.peer_certificate())
+        .map(<[u8]>::to_vec);
+    let keep = spec.matches_body();
+    let mut body = Vec::new();
+    let mut body_bytes = 0u64;
+    while body_bytes < BODY_CAP {
+        match resp.chunk().await? {
+            Some(c) => {
+                body_bytes += c.len() as u64;
+                if keep && body.len() < MAX_MATCH_BODY {
+                    let room = MAX_MATCH_BODY - body.len();
+                    body.extend_from_slice(&c[..c.len().min(room)]);
                 }
             }
+            None => break,
         }
     }
+    Ok(Answer {
+        status,
+        ttfb,
+        leaf,
+        body_bytes,
+        body,
+    })
 }
 
-/// Map a reqwest error to an outcome by looking through its sources.
-fn classify(e: &reqwest::Error) -> (Outcome, String) {
-    let mut chain = Vec::new();
-    let mut src: Option<&dyn std::error::Error> = e.source();
-    while let Some(s) = src {
-        chain.push(s.to_string());
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            let o = super::io_outcome(io);
-            if o != Outcome::Other {
-                return (o, format!("{e}: {io}"));
-            }
-        }
-        src = s.source();
+/// Apply the status and body rules to an answer; with `tls_verify = false`
+/// a success says so, with the certificate it accepted.
+fn judge(
+    tc: &TargetClient,
+    spec: &HttpSpec,
+    a: &Answer,
+    cert: Option<&CertInfo>,
+    m: Measurement,
+) -> Observation {
+    let status = a.status;
+    if !spec.accepts(status) {
+        let want = spec.expected_text();
+        return failed(
+            Outcome::HttpStatus,
+            format!(
+                "status HTTP {status}, yang diharapkan expect_status {want} / HTTP status                  {status}, expected expect_status {want}"
+            ),
+            m,
+        );
     }
-    let text = chain.join(": ");
-    let lower = text.to_lowercase();
-    let outcome = if e.is_timeout() {
-        Outcome::Timeout
-    } else if lower.contains("dns error") || lower.contains("failed to lookup") {
-        Outcome::DnsError
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    let text = String::from_utf8_lossy(&a.body);
+    if let Some(needle) = &spec.body_contains
+        && !text.contains(needle.as_str())
     {
-        Outcome::TlsError
-    } else if lower.contains("connection refused") {
-        Outcome::Refused
-    } else {
-        Outcome::Other
+        let shown: String = needle
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(80)
+            .collect();
+        let n = a.body.len();
+        return failed(
+            Outcome::HttpMatch,
+            format!(
+                "isi jawaban tidak memuat body_contains \"{shown}\" ({n} byte dibaca) / the \
+                 response body does not contain body_contains \"{shown}\" ({n} bytes read)"
+            ),
+            m,
+        );
+    }
+    if let (Some(re), Some(pattern)) = (&tc.regex, &spec.body_regex)
+        && !re.is_match(&text)
+    {
+        let shown: String = pattern
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(80)
+            .collect();
+        let n = a.body.len();
+        return failed(
+            Outcome::HttpMatch,
+            format!(
+                "isi jawaban tidak cocok dengan body_regex `{shown}` ({n} byte dibaca) / the \
+                 response body does not match body_regex `{shown}` ({n} bytes read)"
+            ),
+            m,
+        );
+    }
+    let mut o = ok(m);
+    if !spec.tls_verify {
+        o.detail = unverified_detail(cert);
+        super::truncate(&mut o.detail, 512);
+    }
+    o
+}
+
+/// The warning a success with `tls_verify = false` carries.
+pub fn unverified_detail(cert: Option<&CertInfo>) -> String {
+    let Some(c) = cert else {
+        return "PERINGATAN: verifikasi TLS dimatikan (tls_verify = false) / WARNING: TLS \
+                verification is off (tls_verify = false)"
+            .into();
     };
-    (
-        outcome,
-        if text.is_empty() {
-            e.to_string()
-        } else {
-            format!("{e}: {text}")
-        },
+    let until = tls::day(c.not_after);
+    let (lewat, past) = if c.not_after < SystemTime::now() {
+        (" (sudah kedaluwarsa)", " (already expired)")
+    } else {
+        ("", "")
+    };
+    format!(
+        "PERINGATAN: verifikasi TLS dimatikan (tls_verify = false); sertifikat {}, penerbit {}, \
+         berlaku sampai {until}{lewat} / WARNING: TLS verification is off (tls_verify = false); \
+         certificate {}, issuer {}, valid until {until}{past}",
+        c.subject, c.issuer, c.subject, c.issuer
     )
-}
-
-/// Read `notAfter` from a DER X.509 certificate without a full parser:
-/// Certificate ::= SEQ { tbs SEQ { [0] version?, serial, sigAlg, issuer, validity SEQ { notBefore, notAfter } ... } }
-pub fn cert_not_after(der: &[u8]) -> Option<SystemTime> {
-    let (cert, _) = der_tlv(der, 0x30)?;
-    let (tbs, _) = der_tlv(cert, 0x30)?;
-    let mut rest = tbs;
-    if rest.first() == Some(&0xa0) {
-        rest = der_tlv(rest, 0xa0)?.1;
-    }
-    rest = der_tlv(rest, 0x02)?.1; // serial
-    rest = der_tlv(rest, 0x30)?.1; // signature algorithm
-    rest = der_tlv(rest, 0x30)?.1; // issuer
-    let (validity, _) = der_tlv(rest, 0x30)?;
-    let tag = *validity.first()?;
-    let (_, after) = der_tlv(validity, tag)?;
-    let tag = *after.first()?;
-    let (time, _) = der_tlv(after, tag)?;
-    parse_der_time(tag, std::str::from_utf8(time).ok()?)
-}
-
-/// One DER TLV with the expected tag: (contents, remainder).
-fn der_tlv(b: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    if *b.first()? != tag {
-        return None;
-    }
-    let first = *b.get(1)? as usize;
-    let (len, hdr) = if first < 0x80 {
-        (first, 2)
-    } else {
-        let n = first & 0x7f;
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let mut len = 0usize;
-        for i in 0..n {
-            len = (len << 8) | *b.get(2 + i)? as usize;
-        }
-        (len, 2 + n)
-    };
-    let end = hdr.checked_add(len)?;
-    Some((b.get(hdr..end)?, b.get(end..)?))
-}
-
-/// UTCTime (tag 0x17, YYMMDDHHMMSSZ) or GeneralizedTime (0x18, YYYYMMDDHHMMSSZ).
-fn parse_der_time(tag: u8, s: &str) -> Option<SystemTime> {
-    let s = s.strip_suffix('Z')?;
-    let (year, rest) = match tag {
-        0x17 => {
-            let yy: i32 = s.get(..2)?.parse().ok()?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, s.get(2..)?)
-        }
-        0x18 => (s.get(..4)?.parse().ok()?, s.get(4..)?),
-        _ => return None,
-    };
-    let num = |r: std::ops::Range<usize>| rest.get(r)?.parse::<u32>().ok();
-    let dt = chrono::NaiveDate::from_ymd_opt(year, num(0..2)?, num(2..4)?)?.and_hms_opt(
-        num(4..6)?,
-        num(6..8)?,
-        num(8..10)?,
-    )?;
-    let secs = dt.and_utc().timestamp();
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
 /// The wire form of one request (`None` for another kind's measurement).
@@ -216,33 +355,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn der_times() {
-        let t = parse_der_time(0x17, "261128094500Z").unwrap();
-        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-        assert_eq!(secs, 1_795_859_100); // 2026-11-28T09:45:00Z
-        let g = parse_der_time(0x18, "20501231235959Z").unwrap();
-        assert!(g > t);
-        assert!(parse_der_time(0x17, "2611280945").is_none());
-    }
-
-    #[test]
-    fn not_after_from_hand_built_certificate() {
-        // Minimal TBS shape: version, serial, alg, issuer, validity.
-        let utc = |s: &str| [&[0x17, s.len() as u8][..], s.as_bytes()].concat();
-        let validity = [utc("250101000000Z"), utc("270315120000Z")].concat();
-        let seq = |tag: u8, body: &[u8]| [&[tag, body.len() as u8][..], body].concat();
-        let tbs = [
-            seq(0xa0, &[0x02, 0x01, 0x02]),
-            seq(0x02, &[0x01]),
-            seq(0x30, &[0x06, 0x00]),
-            seq(0x30, &[]),
-            seq(0x30, &validity),
-        ]
-        .concat();
-        let cert = seq(0x30, &seq(0x30, &tbs));
-        let t = cert_not_after(&cert).unwrap();
-        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-        assert_eq!(secs, 1_805_112_000); // 2027-03-15T12:00:00Z
-        assert!(cert_not_after(&cert[..cert.len() - 3]).is_none());
+    fn an_unverified_success_names_the_certificate() {
+        let c = CertInfo {
+            not_before: SystemTime::UNIX_EPOCH,
+            not_after: SystemTime::UNIX_EPOCH + Duration::from_secs(1_805_112_000),
+            subject: "CN=app.opd".into(),
+            issuer: "CN=CA Provinsi".into(),
+        };
+        let d = unverified_detail(Some(&c));
+        assert!(d.starts_with("PERINGATAN: verifikasi TLS dimatikan"), "{d}");
+        assert!(
+            d.contains("certificate CN=app.opd, issuer CN=CA Provinsi, valid until 2027-03-15"),
+            "{d}"
+        );
+        assert!(!d.contains("already expired"), "{d}");
+        assert!(unverified_detail(None).contains("WARNING: TLS verification is off"));
+        assert!(tls::cert_info(b"not a certificate").is_none());
     }
 }

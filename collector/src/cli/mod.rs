@@ -8,6 +8,7 @@
 //!   and message conventions every command shares.
 //!
 //! - [`store`]: `store migrate` (SQLite into PostgreSQL).
+//! - [`user`]: web users and API tokens (`user`, `token`).
 //! - [`report`]: the report commands and listings (`report`, `verify`,
 //!   `maintenance`, `incidents`, ...).
 
@@ -17,6 +18,7 @@ pub mod ca;
 pub mod enrol;
 pub mod report;
 pub mod store;
+pub mod user;
 
 use std::fmt::Display;
 use std::net::SocketAddr;

@@ -45,6 +45,7 @@ fn outcome(o: i32) -> Option<Outcome> {
         pb::Outcome::DnsError => Outcome::DnsError,
         pb::Outcome::TlsError => Outcome::TlsError,
         pb::Outcome::HttpStatus => Outcome::HttpStatus,
+        pb::Outcome::HttpMatch => Outcome::HttpMatch,
         pb::Outcome::Other => Outcome::Other,
         pb::Outcome::Unspecified => return None,
     })

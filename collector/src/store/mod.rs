@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
+pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod conflict;
@@ -34,6 +35,7 @@ pub mod sqlite;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use accounts::Accounts;
 pub use api::ApiRead;
 pub use audit::{AuditLog, AuditRead};
 pub use credentials::{EnrolCodes, Redeemed};
@@ -65,6 +67,7 @@ pub trait Store:
     + ApiRead
     + report::ReportBackend
     + audit::AuditLog
+    + Accounts
     + Send
     + Sync
 {
@@ -78,6 +81,7 @@ impl<T> Store for T where
         + ApiRead
         + report::ReportBackend
         + audit::AuditLog
+        + Accounts
         + Send
         + Sync
 {

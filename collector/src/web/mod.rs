@@ -6,6 +6,7 @@
 //!
 //! [`ApiRead`]: crate::store::ApiRead
 
+pub mod auth;
 mod bandwidth;
 mod page;
 mod paths;
@@ -15,10 +16,12 @@ pub mod tls;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::{Query, State};
+use axum::http::Method;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -220,25 +223,38 @@ pub async fn security_headers(mut res: Response) -> Response {
     res
 }
 
-/// The router.
+/// The router. Every route goes through [`auth::add`], so each has its rule
+/// in [`auth::ROUTES`]; the app must then be wrapped by [`auth::protect`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(overview))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/api/v1/opds", get(opds))
-        .route("/api/v1/agents", get(agents))
-        .route("/api/v1/targets", get(targets))
-        .route("/api/v1/results", get(results))
-        .route("/api/v1/sessions", get(sessions))
-        .route("/api/v1/paths", get(paths::api))
-        .route("/jalur", get(paths::page))
-        .route("/api/v1/bandwidth/download", get(bandwidth::download))
-        .route(
-            "/api/v1/bandwidth/upload",
-            axum::routing::post(bandwidth::upload),
-        )
-        .with_state(state)
+    let gets: [(&str, axum::routing::MethodRouter<AppState>); 10] = [
+        ("/", get(overview)),
+        ("/metrics", get(metrics)),
+        ("/healthz", get(healthz)),
+        ("/api/v1/opds", get(opds)),
+        ("/api/v1/agents", get(agents)),
+        ("/api/v1/targets", get(targets)),
+        ("/api/v1/results", get(results)),
+        ("/api/v1/sessions", get(sessions)),
+        ("/api/v1/paths", get(paths::api)),
+        ("/jalur", get(paths::page)),
+    ];
+    let mut r = Router::new();
+    for (path, route) in gets {
+        r = auth::add(r, Method::GET, path, route);
+    }
+    r = auth::add(
+        r,
+        Method::GET,
+        "/api/v1/bandwidth/download",
+        get(bandwidth::download),
+    );
+    r = auth::add(
+        r,
+        Method::POST,
+        "/api/v1/bandwidth/upload",
+        post(bandwidth::upload),
+    );
+    r.with_state(state)
 }
 
 /// An API error: JSON body with a message.
@@ -278,12 +294,22 @@ async fn healthz(State(s): State<AppState>) -> Response {
     (code, Json(json!({"status": if ok {"ok"} else {"unavailable"}, "database": db.is_ok(), "writer": writer}))).into_response()
 }
 
-async fn opds(State(s): State<AppState>) -> Result<Json<Vec<api::Opd>>, ApiError> {
-    Ok(Json(s.store.with(|st| st.opds()).await?))
+async fn opds(
+    State(s): State<AppState>,
+    Extension(p): Extension<auth::Principal>,
+) -> Result<Json<Vec<api::Opd>>, ApiError> {
+    let mut rows = s.store.with(|st| st.opds()).await?;
+    rows.retain(|o| p.sees(&o.id));
+    Ok(Json(rows))
 }
 
-async fn agents(State(s): State<AppState>) -> Result<Json<Vec<api::Agent>>, ApiError> {
-    Ok(Json(s.store.with(|st| st.agents()).await?))
+async fn agents(
+    State(s): State<AppState>,
+    Extension(p): Extension<auth::Principal>,
+) -> Result<Json<Vec<api::Agent>>, ApiError> {
+    let mut rows = s.store.with(|st| st.agents()).await?;
+    rows.retain(|a| p.sees(&a.opd));
+    Ok(Json(rows))
 }
 
 #[derive(Deserialize)]
@@ -293,13 +319,15 @@ struct TargetsQuery {
 
 async fn targets(
     State(s): State<AppState>,
+    Extension(p): Extension<auth::Principal>,
     Query(q): Query<TargetsQuery>,
 ) -> Result<Json<Vec<api::Target>>, ApiError> {
-    Ok(Json(
-        s.store
-            .with(move |st| st.targets(q.agent.as_deref()))
-            .await?,
-    ))
+    let mut rows = s
+        .store
+        .with(move |st| st.targets(q.agent.as_deref()))
+        .await?;
+    rows.retain(|t| p.sees(&t.opd));
+    Ok(Json(rows))
 }
 
 #[derive(Deserialize)]
@@ -333,9 +361,23 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Whether `agent` exists and belongs to an OPD `p` may see: an agent of
+/// another OPD does not exist for an `opd` caller.
+async fn visible_agent(s: &AppState, p: &auth::Principal, agent: &str) -> Result<bool, StoreError> {
+    let a = agent.to_string();
+    Ok(s.store
+        .with(move |st| Ok(st.agents()?.into_iter().find(|x| x.id == a)))
+        .await?
+        .is_some_and(|x| p.sees(&x.opd)))
+}
+
 /// The agent and the `[from, to)` window of a query, checked: the agent
 /// exists and the window is not empty.
-async fn agent_window(s: &AppState, q: ResultsQuery) -> Result<(String, i64, i64), ApiError> {
+async fn agent_window(
+    s: &AppState,
+    p: &auth::Principal,
+    q: ResultsQuery,
+) -> Result<(String, i64, i64), ApiError> {
     let agent = q
         .agent
         .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`agent` is required".into()))?;
@@ -347,8 +389,7 @@ async fn agent_window(s: &AppState, q: ResultsQuery) -> Result<(String, i64, i64
             "`to` must be after `from`".into(),
         ));
     }
-    let a = agent.clone();
-    if !s.store.with(move |st| st.agent_exists(&a)).await? {
+    if !visible_agent(s, p, &agent).await? {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no agent `{agent}`"),
@@ -359,10 +400,11 @@ async fn agent_window(s: &AppState, q: ResultsQuery) -> Result<(String, i64, i64
 
 async fn results(
     State(s): State<AppState>,
+    Extension(p): Extension<auth::Principal>,
     Query(q): Query<ResultsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = q.limit.unwrap_or(MAX_RESULTS).clamp(1, MAX_RESULTS);
-    let (agent, from, to) = agent_window(&s, q).await?;
+    let (agent, from, to) = agent_window(&s, &p, q).await?;
     let rows = s
         .store
         .with(move |st| st.results(&agent, from, to, limit + 1))
@@ -387,9 +429,10 @@ async fn results(
 
 async fn sessions(
     State(s): State<AppState>,
+    Extension(p): Extension<auth::Principal>,
     Query(q): Query<ResultsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (agent, from, to) = agent_window(&s, q).await?;
+    let (agent, from, to) = agent_window(&s, &p, q).await?;
     let rows = s
         .store
         .with(move |st| st.sessions(&agent, from, to))
@@ -408,13 +451,19 @@ async fn sessions(
     Ok(Json(json!({ "sessions": items })))
 }
 
-async fn overview(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
-    let (opds, targets) = s
+async fn overview(
+    State(s): State<AppState>,
+    Extension(p): Extension<auth::Principal>,
+) -> Result<Html<String>, ApiError> {
+    let (mut opds, mut targets) = s
         .store
         .with(|st| Ok((st.opds()?, st.targets(None)?)))
         .await?;
+    opds.retain(|o| p.sees(&o.id));
+    targets.retain(|t| p.sees(&t.opd));
     Ok(Html(page::overview(
         &s.display,
+        &p,
         &opds,
         &targets,
         store::now_ms(),

@@ -39,15 +39,22 @@ pub fn decimal(v: f64, places: usize) -> String {
 }
 
 /// Render the overview.
-pub fn overview(d: &Display, opds: &[api::Opd], targets: &[api::Target], now_ms: i64) -> String {
+pub fn overview(
+    d: &Display,
+    who: &super::auth::Principal,
+    opds: &[api::Opd],
+    targets: &[api::Target],
+    now_ms: i64,
+) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
         "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
 <title>Pantau — Pemantauan Jaringan Intra</title><style>body{{font-family:sans-serif;margin:1.5em;color:#222}}\
 table{{border-collapse:collapse;margin-bottom:1.5em}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}\
-.ok{{color:#176c2b}}.bad{{color:#b00020;font-weight:bold}}.unk{{color:#777}}small{{color:#555}}</style></head><body>\
+.ok{{color:#176c2b}}.bad{{color:#b00020;font-weight:bold}}.unk{{color:#777}}small{{color:#555}}</style></head><body>{}\
 <h1>Pantau — Pemantauan Jaringan Intra <small>(Intranet monitoring)</small></h1><p>{} · Diperbarui / updated: {}</p>",
+        super::auth::user_bar(who),
         esc(&d.agency),
         local_time(d, now_ms)
     );

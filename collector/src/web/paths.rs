@@ -3,15 +3,16 @@
 
 use std::fmt::Write as _;
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Html;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::Principal;
 use super::page::local_time;
-use super::{ApiError, AppState, parse_time, rfc3339};
+use super::{ApiError, AppState, parse_time, rfc3339, visible_agent};
 use crate::report::Lang;
 use crate::report::topology::{self, Filter, PathObs, Topology, esc, hops_text};
 use crate::store::{self, SharedStore, StoreError};
@@ -54,6 +55,7 @@ async fn load(store: &SharedStore, filter: Filter) -> Result<Vec<PathObs>, Store
 /// path changes whose new path was first seen in it.
 pub(super) async fn api(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Query(q): Query<PathsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let from_ms = q
@@ -73,14 +75,13 @@ pub(super) async fn api(
             "`to` must be after `from`".into(),
         ));
     }
-    if let Some(a) = q.agent.clone() {
-        let name = a.clone();
-        if !s.store.with(move |st| st.agent_exists(&a)).await? {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
-                format!("no agent `{name}`"),
-            ));
-        }
+    if let Some(name) = q.agent.clone()
+        && !visible_agent(&s, &who, &name).await?
+    {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no agent `{name}`"),
+        ));
     }
     let filter = Filter {
         opd: q.opd,
@@ -97,6 +98,7 @@ pub(super) async fn api(
         ));
     }
     let mut paths = load(&s.store, filter).await?;
+    paths.retain(|p| who.sees(&p.opd));
     let truncated = paths.len() > limit;
     if truncated {
         // Keep the most recently seen, in their original order.
@@ -155,6 +157,7 @@ pub(super) async fn api(
 /// agent, and per OPD the path changes of the last N days (default 30).
 pub(super) async fn page(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Query(q): Query<PageQuery>,
 ) -> Result<Html<String>, ApiError> {
     let days = q.days.unwrap_or(PAGE_DAYS);
@@ -170,7 +173,8 @@ pub(super) async fn page(
         from_ms: Some(since),
         ..Filter::default()
     };
-    let paths = load(&s.store, filter).await?;
+    let mut paths = load(&s.store, filter).await?;
+    paths.retain(|p| who.sees(&p.opd));
     let g = Topology::build(&paths, since);
     let d = &s.display;
     let mut h = String::new();

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,9 +17,11 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::Principal;
 use crate::report::render::{self, group_label, num};
 use crate::report::time::DAY_MS;
 use crate::report::{Format, Lang, Request, Settings, assemble, render_as, rollup};
+use crate::store::accounts::Role;
 use crate::store::report::ReportRead;
 use crate::store::{SharedStore, StoreError};
 
@@ -44,14 +47,26 @@ impl std::fmt::Debug for ReportWeb {
     }
 }
 
-/// The routes.
+/// The routes (each with its rule from [`super::auth::ROUTES`]).
 pub fn routes(state: ReportWeb) -> Router {
-    Router::new()
-        .route("/laporan", get(overview))
-        .route("/laporan/opd/{id}", get(opd_page))
-        .route("/laporan/gangguan", get(incidents_page))
-        .route("/api/v1/report", get(api_report))
-        .with_state(state)
+    let mut r = Router::new();
+    for (path, route) in [
+        ("/laporan", get(overview)),
+        ("/laporan/opd/{id}", get(opd_page)),
+        ("/laporan/gangguan", get(incidents_page)),
+        ("/api/v1/report", get(api_report)),
+        ("/laporan/register", get(register_page)),
+        ("/api/v1/reports/register", get(register_api)),
+    ] {
+        r = super::auth::add(r, Method::GET, path, route);
+    }
+    r.with_state(state)
+}
+
+/// Keep only what `p` may see of a province report.
+fn only_visible(r: &mut crate::report::Report, p: &Principal) {
+    r.opds.retain(|o| p.sees(&o.id));
+    r.incidents.retain(|i| p.sees(&i.opd));
 }
 
 struct WebError(StatusCode, String);
@@ -147,9 +162,13 @@ fn bar(pct: Option<f64>, sla: f64) -> String {
     }
 }
 
-async fn overview(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
+async fn overview(
+    State(s): State<ReportWeb>,
+    Extension(p): Extension<Principal>,
+) -> Result<Html<String>, WebError> {
     let req = last_30(&s.settings, None);
-    let r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    let mut r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    only_visible(&mut r, &p);
     let opds = s.store.with(|st| st.opds()).await?;
     let last: BTreeMap<String, Option<i64>> =
         opds.into_iter().map(|o| (o.id, o.last_seen_ms)).collect();
@@ -203,16 +222,28 @@ async fn overview(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> 
     let _ = write!(
         h,
         "<h2>Unduh laporan / download a report</h2><form action=\"/api/v1/report\" method=\"get\">\
-OPD <input name=\"opd\" value=\"all\" size=\"10\"> dari / from <input name=\"from\" type=\"date\" value=\"{}\"> \
+OPD <input name=\"opd\" value=\"{}\" size=\"10\"> dari / from <input name=\"from\" type=\"date\" value=\"{}\"> \
 sampai / to <input name=\"to\" type=\"date\" value=\"{}\"> atau periode / or period \
 <input name=\"period\" size=\"8\" placeholder=\"2026-Q3\" title=\"2026, 2026-S1, 2026-Q3, 2026-11\"> <select name=\"format\"><option>pdf</option><option>xlsx</option><option>csv</option>\
 <option>html</option><option>json</option></select> <select name=\"lang\"><option value=\"id\">Bahasa Indonesia</option>\
-<option value=\"en\">English</option></select> <label><input type=\"checkbox\" name=\"bundle\" value=\"1\"> \
-bundel bertanda tangan + data mentah / signed bundle + raw data (.tar)</label> <button>Unduh / download</button></form>\
+<option value=\"en\">English</option></select> {}<button>Unduh / download</button></form>\
 <p><small>Periksa bundel / verify a bundle: <code>pantau-collector verify --public-key KUNCI-RESMI FILE.tar</code> \
 (tanpa kunci resmi hanya keutuhan yang diperiksa, bukan asal-usul / without the official key only integrity is checked, not origin); \
 hitung ulang / recompute: <code>python3 pantau-recompute.py FILE.tar</code></small></p>",
-        r.meta.from, r.meta.to
+        esc(p
+            .opds
+            .first()
+            .filter(|_| !p.sees_all())
+            .map_or("all", String::as_str)),
+        r.meta.from,
+        r.meta.to,
+        // Only the roles that may sign are offered the signed bundle.
+        if matches!(p.role, Role::Admin | Role::Evaluator) {
+            "<label><input type=\"checkbox\" name=\"bundle\" value=\"1\"> bundel bertanda tangan + data mentah / \
+signed bundle + raw data (.tar)</label> <a href=\"/laporan/register\">register</a> "
+        } else {
+            ""
+        }
     );
     h.push_str(&foot(&s));
     Ok(Html(h))
@@ -280,8 +311,13 @@ fn daily(
 
 async fn opd_page(
     State(s): State<ReportWeb>,
+    Extension(p): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, WebError> {
+    if !p.sees(&id) {
+        // Another OPD's page does not exist for an `opd` user.
+        return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{id}`")));
+    }
     let req = last_30(&s.settings, Some(id.clone()));
     let i2 = id.clone();
     let (r, series) = refreshed(&s, move |c, st| {
@@ -357,9 +393,13 @@ fn incident_table(h: &mut String, r: &crate::report::Report) {
     h.push_str("</table>");
 }
 
-async fn incidents_page(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
+async fn incidents_page(
+    State(s): State<ReportWeb>,
+    Extension(p): Extension<Principal>,
+) -> Result<Html<String>, WebError> {
     let req = last_30(&s.settings, None);
-    let r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    let mut r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
+    only_visible(&mut r, &p);
     let mut h = head("Pantau — Gangguan");
     let _ = write!(
         h,
@@ -406,6 +446,8 @@ fn date_arg(key: &str, v: Option<&str>) -> Result<NaiveDate, WebError> {
 
 async fn api_report(
     State(s): State<ReportWeb>,
+    Extension(p): Extension<Principal>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, WebError> {
     let (from, to) = match q.period.as_deref().filter(|p| !p.trim().is_empty()) {
@@ -436,7 +478,23 @@ async fn api_report(
         }
     };
     let opd = q.opd.filter(|o| o != "all");
+    match &opd {
+        None if !p.sees_all() => {
+            return Err(WebError(
+                StatusCode::FORBIDDEN,
+                "peran `opd` hanya boleh laporan OPD-nya sendiri; pilih `opd=` / the `opd` role may only report on its own OPDs: give `opd=`".into(),
+            ));
+        }
+        Some(o) if !p.sees(o) => {
+            return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{o}`")));
+        }
+        _ => {}
+    }
     let scope = opd.clone().unwrap_or_else(|| "provinsi".into());
+    let given = Given {
+        number: q.number.is_some(),
+        issued: q.issued.as_deref().is_some_and(|d| !d.trim().is_empty()),
+    };
     let req = Request {
         number: q
             .number
@@ -473,24 +531,11 @@ async fn api_report(
         }
     };
     if bundle {
-        let key = Arc::clone(&s.key);
-        let bytes = refreshed(&s, move |c, st| {
-            let (_, files) = crate::report::bundle_files(c, st, &req, format, &key)?;
-            Ok(crate::report::sign::tar_bundle(&files, &key))
-        })
-        .await?;
-        let name = format!("laporan-{scope}-{from}-{to}-{}.tar", format.ext());
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "application/x-tar".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{name}\""),
-                ),
-            ],
-            bytes,
-        )
-            .into_response());
+        let source = peer.map_or_else(
+            || "unknown".into(),
+            |Extension(ConnectInfo(a))| a.ip().to_string(),
+        );
+        return signed_bundle(&s, &p, source, req, given, format, scope).await;
     }
     let pk = s.public_key.clone();
     let bytes = refreshed(&s, move |c, st| {
@@ -511,4 +556,215 @@ async fn api_report(
         bytes,
     )
         .into_response())
+}
+
+/// What the requester of a signed report chose rather than left to the
+/// collector.
+#[derive(Debug, Clone, Copy)]
+struct Given {
+    number: bool,
+    issued: bool,
+}
+
+/// Name of the signed request record inside a bundle.
+pub const REQUEST_FILE: &str = "permintaan.json";
+
+/// How far back a requester may date a signed report.
+const ISSUED_BACK_DAYS: u64 = 1;
+
+/// A signed bundle for an admin or evaluator: an issue date they give must be
+/// today or at most [`ISSUED_BACK_DAYS`] back; the bundle carries a signed
+/// request record ([`REQUEST_FILE`]: who, role, from where, when, and
+/// whether number and date were given or generated) and goes into the
+/// register.
+async fn signed_bundle(
+    s: &ReportWeb,
+    p: &Principal,
+    source: String,
+    req: Request,
+    given: Given,
+    format: Format,
+    scope: String,
+) -> Result<Response, WebError> {
+    if !matches!(p.role, Role::Admin | Role::Evaluator) {
+        return Err(WebError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "laporan bertanda tangan hanya untuk admin dan evaluator / signed reports are for admin and evaluator only (you are `{}`)",
+                p.role
+            ),
+        ));
+    }
+    let st = &s.settings;
+    let issued =
+        chrono::DateTime::from_timestamp_millis(req.issued_ms + st.utc_offset_minutes * 60_000)
+            .unwrap_or_default()
+            .date_naive();
+    let today = today(st);
+    if given.issued && (issued > today || issued + chrono::Days::new(ISSUED_BACK_DAYS) < today) {
+        return Err(WebError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`issued` {issued}: tanggal terbit laporan bertanda tangan harus hari ini atau paling lama {ISSUED_BACK_DAYS} hari lalu / the issue date of a signed report must be today or at most {ISSUED_BACK_DAYS} day back (today is {today})"
+            ),
+        ));
+    }
+    let now = crate::store::now_ms();
+    let actor = crate::audit::Actor {
+        kind: match p.via {
+            super::auth::Via::Session { .. } => crate::audit::ActorKind::WebUser,
+            super::auth::Via::Token => crate::audit::ActorKind::Token,
+        },
+        name: p.name.clone(),
+        source: source.clone(),
+    };
+    let record = crate::store::accounts::SignedReport {
+        number: req.number.clone(),
+        number_given: given.number,
+        issued: issued.to_string(),
+        issued_given: given.issued,
+        from: req.from.to_string(),
+        to: req.to.to_string(),
+        scope: scope.clone(),
+        format: format.ext().to_string(),
+        sha256: String::new(),
+        requester: format!(
+            "{} {}",
+            match p.via {
+                super::auth::Via::Session { .. } => "user",
+                super::auth::Via::Token => "token",
+            },
+            p.name
+        ),
+        role: p.role.to_string(),
+        source,
+        at_ms: now,
+    };
+    let source_of = |given: bool| {
+        if given {
+            "diberikan pemohon / given by the requester"
+        } else {
+            "dibuat kolektor / set by the collector"
+        }
+    };
+    let request = serde_json::to_vec_pretty(&json!({
+        "requester": record.requester,
+        "role": record.role,
+        "source_address": record.source,
+        "requested_at": chrono::DateTime::from_timestamp_millis(now).unwrap_or_default().to_rfc3339(),
+        "number": record.number,
+        "number_source": source_of(given.number),
+        "issued": record.issued,
+        "issued_source": source_of(given.issued),
+        "period": {"from": record.from, "to": record.to},
+        "scope": record.scope,
+        "format": record.format,
+    }))
+    .unwrap_or_default();
+    let key = Arc::clone(&s.key);
+    let bytes = refreshed(s, move |c, st| {
+        let (_, mut files) = crate::report::bundle_files(c, st, &req, format, &key)?;
+        files.push((REQUEST_FILE.into(), request));
+        Ok(crate::report::sign::tar_bundle(&files, &key))
+    })
+    .await?;
+    let name = format!(
+        "laporan-{scope}-{}-{}-{}.tar",
+        record.from,
+        record.to,
+        format.ext()
+    );
+    let mut record = record;
+    {
+        use sha2::Digest as _;
+        record.sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    }
+    tracing::info!(number = %record.number, requester = %record.requester, role = %record.role,
+        source = %record.source, sha256 = %record.sha256, "signed report issued");
+    let after = json!({
+        "opd": record.scope, "from": record.from, "to": record.to, "issued": record.issued,
+        "issued_given": record.issued_given, "number_given": record.number_given,
+        "format": record.format, "role": record.role, "tar_sha256": record.sha256,
+    });
+    let number = record.number.clone();
+    // The register entry and its audit entry, or the bundle is not handed out.
+    s.store
+        .with(move |st| {
+            st.record_signed_report(&record)?;
+            crate::audit::record(
+                st,
+                &actor,
+                crate::audit::Action::ReportSign,
+                &number,
+                serde_json::Value::Null,
+                after,
+            )
+            .map(|_| ())
+        })
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/reports/register`: every signed report handed out, newest first.
+async fn register_api(
+    State(s): State<ReportWeb>,
+) -> Result<Json<Vec<crate::store::accounts::SignedReport>>, WebError> {
+    Ok(Json(s.store.with(|st| st.signed_reports()).await?))
+}
+
+/// `GET /laporan/register`: the register as a page.
+async fn register_page(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
+    let rows = s.store.with(|st| st.signed_reports()).await?;
+    let st = &s.settings;
+    let mut h = head("Pantau — Register laporan bertanda tangan");
+    h.push_str(
+        "<h1>Register laporan bertanda tangan <small>signed-report register</small></h1>\
+<p><small>Setiap bundel bertanda tangan yang diunduh dari kolektor; cocokkan SHA-256 berkas .tar dengan daftar ini. \
+/ Every signed bundle handed out by the collector; check a .tar file's SHA-256 against this list.</small></p>\
+<table><tr><th>Waktu / when</th><th>Nomor / number</th><th>Tanggal terbit / issued</th><th>Periode / period</th>\
+<th>Cakupan / scope</th><th>Pemohon / requester</th><th>Peran / role</th><th>Alamat / source</th><th>SHA-256</th></tr>",
+    );
+    let given = |g: bool| {
+        if g {
+            " <small>(diberikan / given)</small>"
+        } else {
+            ""
+        }
+    };
+    for r in &rows {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}{}</td><td>{}{}</td><td>{} – {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            render::date_time(r.at_ms, st.utc_offset_minutes, &st.zone_name, Lang::Id),
+            esc(&r.number),
+            given(r.number_given),
+            esc(&r.issued),
+            given(r.issued_given),
+            esc(&r.from),
+            esc(&r.to),
+            esc(&r.scope),
+            esc(&r.requester),
+            esc(&r.role),
+            esc(&r.source),
+            esc(&r.sha256),
+        );
+    }
+    h.push_str("</table>");
+    if rows.is_empty() {
+        h.push_str(
+            "<p>Belum ada laporan bertanda tangan. <small>No signed report yet.</small></p>",
+        );
+    }
+    h.push_str(&foot(&s));
+    Ok(Html(h))
 }

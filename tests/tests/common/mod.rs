@@ -135,6 +135,52 @@ pub struct Collector {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
     pub data_dir: PathBuf,
+    /// An admin API token made before start ([`admin_token`]); the helpers
+    /// below send it to this collector's HTTP port.
+    pub token: String,
+}
+
+/// Tokens the HTTP helpers send, by HTTP address (`ip:port`, or
+/// `namespace/ip:port` inside a network namespace).
+fn tokens() -> &'static std::sync::Mutex<std::collections::HashMap<String, String>> {
+    static T: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+        OnceLock::new();
+    T.get_or_init(Default::default)
+}
+
+/// From now on, [`http_get`], [`http_request`] and [`http_get_bytes`] to
+/// `addr` send `Authorization: Bearer token`.
+pub fn remember_token(addr: &str, token: &str) {
+    tokens()
+        .lock()
+        .unwrap()
+        .insert(addr.to_string(), token.to_string());
+}
+
+/// The token remembered for `addr`.
+pub fn token_for(addr: &str) -> Option<String> {
+    tokens().lock().unwrap().get(addr).cloned()
+}
+
+/// Make a new admin API token in `data_dir` with `pantau-collector token add`
+/// (each call a new name, so restarts on one directory work).
+pub fn admin_token(data_dir: &Path) -> String {
+    make_token(data_dir, "admin", &[])
+}
+
+/// Make an API token with `role` (and `opds` for the `opd` role).
+pub fn make_token(data_dir: &Path, role: &str, opds: &[&str]) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "tests-{role}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut args = vec!["token", "add", name.as_str(), "--role", role];
+    for o in opds {
+        args.extend(["--opd", o]);
+    }
+    collector_cmd(data_dir, &args).trim().to_string()
 }
 
 impl Collector {
@@ -192,6 +238,7 @@ impl Collector {
     /// Spawn `cmd` (a `serve`), read its ready line for the bound
     /// addresses and register its CA.
     fn launch(mut cmd: Command, data_dir: &Path) -> Collector {
+        let token = admin_token(data_dir);
         let mut child = cmd
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -211,6 +258,7 @@ impl Collector {
         };
         let (grpc, http) = (addr("grpc="), addr("http="));
         register_ca(&grpc.to_string(), data_dir);
+        remember_token(&http.to_string(), &token);
         Collector {
             proc: Proc {
                 child,
@@ -219,6 +267,7 @@ impl Collector {
             grpc,
             http,
             data_dir: data_dir.to_path_buf(),
+            token,
         }
     }
 
@@ -271,12 +320,30 @@ pub fn http_request(
     path: &str,
     read_timeout: Duration,
 ) -> (u16, String, String) {
+    let auth = token_for(&addr.to_string())
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    http_send(addr, method, path, &auth, "", read_timeout)
+}
+
+/// One blocking HTTP/1.1 request with exactly the given extra header lines
+/// (each ending in `\r\n`; no remembered token) and body: (status, head,
+/// body), a chunked body joined.
+pub fn http_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+    read_timeout: Duration,
+) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect http");
     s.set_read_timeout(Some(read_timeout)).expect("timeout");
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .expect("write");
     let mut raw = Vec::new();
@@ -306,9 +373,12 @@ pub fn http_get_bytes(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect http");
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
+    let auth = token_for(&addr.to_string())
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
     )
     .expect("write");
     let mut raw = Vec::new();

@@ -246,6 +246,7 @@ impl Netns {
         http_listen: &str,
     ) -> NsCollector {
         use std::io::{BufRead, BufReader};
+        let token = crate::common::admin_token(data);
         let mut child = self
             .cmd(crate::common::bin("pantau-collector"))
             .args([
@@ -274,6 +275,9 @@ impl Netns {
         };
         let (grpc, http) = (field("grpc="), field("http="));
         crate::common::register_ca(&grpc, data);
+        crate::common::remember_token(&format!("{}/{http}", self.name), &token);
+        // For HTTPS requests from other namespaces (https_get without a token).
+        crate::common::remember_token(&http, &token);
         NsCollector {
             proc: crate::common::Proc {
                 child,
@@ -303,8 +307,11 @@ impl Netns {
     /// GET `path` over HTTP/1.0 from inside the namespace (bash's /dev/tcp,
     /// so nothing outside the test's namespaces is needed); returns the body.
     pub fn http_get(&self, host: &str, port: u16, path: &str) -> String {
+        let auth = crate::common::token_for(&format!("{}/{host}:{port}", self.name))
+            .map(|t| format!("Authorization: Bearer {t}\\r\\n"))
+            .unwrap_or_default();
         let script = format!(
-            "exec 3<>/dev/tcp/{host}/{port}; printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' >&3; cat <&3"
+            "exec 3<>/dev/tcp/{host}/{port}; printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n{auth}\\r\\n' >&3; cat <&3"
         );
         let out = self
             .cmd("bash")
@@ -320,12 +327,19 @@ impl Netns {
     /// GET `url` (https://) from inside the namespace trusting only `ca`
     /// (python3's ssl, hostname checked), with an optional bearer `token`;
     /// returns (status, body). A failed handshake panics with the reason.
+    /// Without a `token`, the one remembered for the URL's `host:port` (a
+    /// collector started by [`Netns::start_collector`]) is sent, if any.
     pub fn https_get(&self, url: &str, ca: &std::path::Path, token: Option<&str>) -> (u16, String) {
+        let remembered = url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .and_then(crate::common::token_for);
         let out = self
             .cmd("python3")
             .args(["-c", HTTPS_GET, url])
             .arg(ca)
-            .arg(token.unwrap_or(""))
+            .arg(token.or(remembered.as_deref()).unwrap_or(""))
             .output()
             .expect("python3");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

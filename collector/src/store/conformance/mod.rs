@@ -15,9 +15,11 @@
 //! - [`core`]: registry, Hello and sessions, ingest with dedupe and
 //!   conflicting duplicates, committed seq, the remote-write queue,
 //!   migration from the previous schema.
+//! - [`accounts`]: web users, sessions, API tokens, the signed-report register.
 //! - [`report`]: rollups with late data, incidents, capacity, paths, rule
 //!   history and the report admin writes.
 
+pub mod accounts;
 pub mod report;
 #[cfg(test)]
 mod sqlite;
@@ -52,6 +54,11 @@ macro_rules! store_conformance {
             export_queue_fills_only_while_enabled,
             audit_log_chains_in_order,
         );
+        #[test]
+        fn accounts_sessions_tokens_and_register() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::accounts::accounts_sessions_tokens_and_register(&*f.store);
+        }
         #[test]
         fn previous_schema_data_survives_migration() {
             let f: $crate::store::conformance::Fixture = $previous;

@@ -22,6 +22,7 @@ pub mod rollup;
 
 use super::{Op, StoreError};
 
+pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod conflict;
@@ -52,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_enrol.sql"),
     include_str!("schema_sessions.sql"),
     include_str!("schema_audit.sql"),
+    include_str!("schema_accounts.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
