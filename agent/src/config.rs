@@ -71,6 +71,10 @@ pub struct RawCollector {
     /// CA certificate (PEM) that signed the collector's certificate; without
     /// it the public web PKI roots are used.
     pub ca: Option<PathBuf>,
+    /// The agent's client certificate (PEM), shown on every connection.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM, mode 0600); with `cert`.
+    pub key: Option<PathBuf>,
 }
 
 /// How the agent secures its connection to the collector.
@@ -80,6 +84,8 @@ pub struct CollectorTls {
     pub insecure: bool,
     /// `collector.ca`.
     pub ca: Option<PathBuf>,
+    /// `collector.cert` and `collector.key`: the client certificate and key.
+    pub cert_key: Option<(PathBuf, PathBuf)>,
 }
 
 /// `[spool]`
@@ -273,9 +279,28 @@ impl RawConfig {
             .collector
             .url
             .unwrap_or_else(|| "https://127.0.0.1:7470".into());
+        let cert_key = match (self.collector.cert, self.collector.key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => {
+                p.push(Problem::new(
+                    "collector.key",
+                    "required when collector.cert is set",
+                ));
+                None
+            }
+            (None, Some(_)) => {
+                p.push(Problem::new(
+                    "collector.cert",
+                    "required when collector.key is set",
+                ));
+                None
+            }
+        };
         let collector_tls = CollectorTls {
             insecure: self.collector.insecure.unwrap_or(false),
             ca: self.collector.ca,
+            cert_key,
         };
         check_collector_url(&collector_url, collector_tls.insecure, &mut p);
         let token = match (self.collector.token, self.collector.token_file) {

@@ -131,6 +131,7 @@ pub async fn ask_collector(
     url: &str,
     endpoint: Result<tonic::transport::Endpoint, crate::export::EndpointError>,
     credential: &Credential,
+    csr_pem: &str,
 ) -> Result<pb::EnrolInfo, EnrolError> {
     let unreachable = |e: &dyn std::fmt::Display| {
         EnrolError::Collector(format!(
@@ -166,6 +167,7 @@ pub async fn ask_collector(
             Credential::Code(c) => c.clone(),
             Credential::Token(_) => String::new(),
         },
+        csr_pem: csr_pem.to_string(),
     });
     if let Credential::Token(token) = credential {
         let bearer = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
@@ -193,6 +195,22 @@ pub async fn ask_collector(
                 "Kode pendaftaran ditolak / the enrolment code was refused: {}",
                 s.message()
             )))
+        }
+        Err(s)
+            if s.code() == tonic::Code::Unauthenticated
+                && s.message().contains("client certificate is required") =>
+        {
+            Err(EnrolError::Collector(
+                "Collector mewajibkan sertifikat klien (mTLS): token saja tidak cukup. Daftar \
+                 dengan kode pendaftaran (`pantau-collector agent enrol-code`), atau buat kunci \
+                 dan CSR dengan `pantau-agent csr`, minta `pantau-collector agent issue-cert`, \
+                 lalu taruh agent.crt di sebelah konfigurasi.\nThe collector requires a client \
+                 certificate (mutual TLS): a token alone is not enough. Enrol with an enrolment \
+                 code (`pantau-collector agent enrol-code`), or make a key and CSR with \
+                 `pantau-agent csr`, have it signed with `pantau-collector agent issue-cert` and \
+                 put agent.crt next to the configuration."
+                    .into(),
+            ))
         }
         Err(s) if s.code() == tonic::Code::Unauthenticated => Err(EnrolError::Collector(
             "Token ditolak oleh collector: token salah, sudah diganti, atau agen belum \
@@ -275,11 +293,25 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
     };
     refuse_to_clobber(opts, existing_token, pinned.as_deref())?;
 
+    // Re-enrolling with a token: the token alone gets nothing under mutual
+    // TLS, the key and certificate already next to the configuration are
+    // shown (made by an earlier enrolment, or `pantau-agent csr` and
+    // `pantau-collector agent issue-cert`) and kept in the new configuration.
+    let (cert, key) = (
+        crate::identity::cert_path(&opts.config),
+        crate::identity::key_path(&opts.config),
+    );
+    if existing_token.is_some() && tls.cert_key.is_none() && cert.exists() && key.exists() {
+        tls.cert_key = Some((absolute("--config", &cert)?, absolute("--config", &key)?));
+    }
     let endpoint = match &pinned {
-        Some(pem) => crate::export::endpoint_with_ca(&url, pem),
+        Some(pem) => crate::export::endpoint_with_ca(&url, pem, tls.cert_key.as_ref()),
         None => crate::export::endpoint(&url, &tls),
     };
-    let info = ask_collector(&url, endpoint, &credential).await?;
+    // The key is made here and never sent: only a request to sign it.
+    let (key_pem, csr_pem) = crate::identity::new_key_and_csr("pantau-agent")
+        .map_err(|e| EnrolError::Files(e.to_string()))?;
+    let info = ask_collector(&url, endpoint, &credential, &csr_pem).await?;
     if !config::valid_id(&info.agent_id) {
         return Err(EnrolError::Collector(format!(
             "the collector returned an invalid agent id `{}`",
@@ -313,6 +345,13 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
         write_file(&ca_abs, pem, 0o644)?;
         tls.ca = Some(ca_abs.clone());
     }
+    if !info.client_cert_pem.is_empty() {
+        let cert = absolute("--config", &crate::identity::cert_path(&opts.config))?;
+        let key = absolute("--config", &crate::identity::key_path(&opts.config))?;
+        write_secret(&key, &key_pem)?;
+        write_file(&cert, &info.client_cert_pem, 0o644)?;
+        tls.cert_key = Some((cert, key));
+    }
     let text = render_config(&info, &url, &tls, token_file, spool_dir)?;
 
     write_secret(&opts.token_file, &format!("{token}\n"))?;
@@ -332,6 +371,7 @@ pub async fn enroll(opts: &EnrolOptions) -> Result<String, EnrolError> {
         &cfg.collector_url,
         crate::export::endpoint(&cfg.collector_url, &cfg.collector_tls),
         &Credential::Token(stored),
+        "",
     )
     .await?;
     if again.agent_id != cfg.agent_id {
@@ -497,6 +537,16 @@ pub fn render_config(
             quoted(path_str("--ca", ca)?)
         );
     }
+    if let Some((cert, key)) = &tls.cert_key {
+        let _ = writeln!(
+            s,
+            "# Sertifikat klien agen (mTLS), diperbarui otomatis sebelum kedaluwarsa.\n\
+             # The agent's client certificate (mutual TLS), renewed before it expires.\n\
+             cert = {}\nkey = {}",
+            quoted(path_str("--config", cert)?),
+            quoted(path_str("--config", key)?)
+        );
+    }
     if tls.insecure {
         let _ = writeln!(
             s,
@@ -602,6 +652,10 @@ mod tests {
         let tls = config::CollectorTls {
             insecure: false,
             ca: Some("/etc/pantau/collector-ca.crt".into()),
+            cert_key: Some((
+                "/etc/pantau/agent.crt".into(),
+                "/etc/pantau/agent.key".into(),
+            )),
         };
         let text = render_config(
             &info(targets),
@@ -630,6 +684,7 @@ mod tests {
         let insecure = config::CollectorTls {
             insecure: true,
             ca: None,
+            cert_key: None,
         };
         let empty = render_config(&info(""), "http://[::1]:7470", &insecure, "t", "s").unwrap();
         assert!(empty.contains("INSECURE"), "{empty}");

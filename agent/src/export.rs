@@ -203,6 +203,34 @@ async fn stream_once(
     let Some(mut client) = connect(url, &cfg.collector_tls, shutdown).await? else {
         return Ok(());
     };
+    let renew_in = match &cfg.collector_tls.cert_key {
+        Some((cert, key)) => match renew_due(cert) {
+            Some(0) => {
+                renew(&mut client, cfg, cert, key, token, url).await?;
+                // The next connection shows the new certificate.
+                *backoff = BACKOFF_START;
+                return Ok(());
+            }
+            other => other,
+        },
+        None => None,
+    };
+    // End the session when the certificate is due for renewal: the next
+    // connection renews it.
+    let session_end = shutdown.child_token();
+    if let Some(secs) = renew_in {
+        let end = session_end.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = end.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_secs(secs.max(1))) => {
+                    info!("client certificate due for renewal; reconnecting to renew it");
+                    end.cancel();
+                }
+            }
+        });
+    }
+    let _stop_timer = session_end.clone().drop_guard();
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(MAX_IN_FLIGHT + 2);
     let state = spool.state();
     let hello = hello(cfg, state);
@@ -223,8 +251,57 @@ async fn stream_once(
         link.welcome_beyond_spool.fetch_add(1, Ordering::Relaxed);
     }
     Session::start(cfg, spool, tx, state.epoch, &welcome)
-        .run(&mut inbound, shutdown)
+        .run(&mut inbound, &session_end)
         .await
+}
+
+/// Seconds until the certificate at `cert` is due for renewal (`None`
+/// when it cannot be read: the handshake then says what is wrong).
+fn renew_due(cert: &std::path::Path) -> Option<u64> {
+    let pem = std::fs::read_to_string(cert).ok()?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    crate::identity::renew_in(&pem, now)
+}
+
+/// Renew the client certificate over the current (authenticated)
+/// connection: a CSR for the same key, the answer written atomically.
+async fn renew(
+    client: &mut IngestClient<Channel>,
+    cfg: &AgentConfig,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    token: &str,
+    url: &str,
+) -> Result<(), StreamError> {
+    let key_pem = std::fs::read_to_string(key)
+        .map_err(|e| StreamError::protocol(url, format!("collector.key {}: {e}", key.display())))?;
+    let csr_pem = crate::identity::csr_for_key(&key_pem, &cfg.agent_id)
+        .map_err(|e| StreamError::protocol(url, e.to_string()))?;
+    let mut request = tonic::Request::new(pb::RenewRequest { csr_pem });
+    let bearer = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+        StreamError::protocol(url, "the token contains characters that cannot be sent")
+    })?;
+    request
+        .metadata_mut()
+        .insert(pantau_proto::AUTHORIZATION, bearer);
+    let reply = client
+        .renew(request)
+        .await
+        .map_err(|s| StreamError::ended(url, s))?
+        .into_inner();
+    if crate::identity::validity(&reply.cert_pem).is_none() {
+        return Err(StreamError::protocol(
+            url,
+            "Renew answered without a certificate",
+        ));
+    }
+    crate::identity::write_atomic(cert, &reply.cert_pem, 0o644)
+        .map_err(|e| StreamError::protocol(url, e.to_string()))?;
+    info!(cert = %cert.display(), "client certificate renewed");
+    Ok(())
 }
 
 impl StreamError {
@@ -254,8 +331,8 @@ pub enum EndpointError {
         /// Cause.
         source: tonic::transport::Error,
     },
-    /// `collector.ca` could not be read.
-    #[error("collector.ca {path}: {source}")]
+    /// `collector.ca`, `collector.cert` or `collector.key` could not be read.
+    #[error("collector.ca/cert/key {path}: {source}")]
     Ca {
         /// The file.
         path: std::path::PathBuf,
@@ -322,12 +399,31 @@ pub fn endpoint(url: &str, tls: &crate::config::CollectorTls) -> Result<Endpoint
         })?),
         None => None,
     };
-    tls_endpoint(endpoint, url, pem)
+    let identity = match &tls.cert_key {
+        Some((cert, key)) => {
+            let read = |path: &std::path::PathBuf| {
+                std::fs::read(path).map_err(|source| EndpointError::Ca {
+                    path: path.clone(),
+                    source,
+                })
+            };
+            Some(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ))
+        }
+        None => None,
+    };
+    tls_endpoint(endpoint, url, pem, identity)
 }
 
 /// An `https://` endpoint trusting only the CA certificate `ca_pem`, as
 /// `pantau-agent enroll --ca-fingerprint` connects once it has pinned it.
-pub fn endpoint_with_ca(url: &str, ca_pem: &str) -> Result<Endpoint, EndpointError> {
+pub fn endpoint_with_ca(
+    url: &str,
+    ca_pem: &str,
+    cert_key: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> Result<Endpoint, EndpointError> {
     let endpoint = Endpoint::from_shared(url.to_string()).map_err(|source| EndpointError::Url {
         url: url.to_string(),
         source,
@@ -335,16 +431,37 @@ pub fn endpoint_with_ca(url: &str, ca_pem: &str) -> Result<Endpoint, EndpointErr
     if !url.starts_with("https://") {
         return Err(EndpointError::Plaintext(url.to_string()));
     }
-    tls_endpoint(endpoint, url, Some(ca_pem.as_bytes().to_vec()))
+    let identity = match cert_key {
+        Some((cert, key)) => {
+            let read = |path: &std::path::PathBuf| {
+                std::fs::read(path).map_err(|source| EndpointError::Ca {
+                    path: path.clone(),
+                    source,
+                })
+            };
+            Some(tonic::transport::Identity::from_pem(
+                read(cert)?,
+                read(key)?,
+            ))
+        }
+        None => None,
+    };
+    tls_endpoint(endpoint, url, Some(ca_pem.as_bytes().to_vec()), identity)
 }
 
-/// TLS trusting `ca_pem`, or the web PKI roots without it.
+/// TLS trusting `ca_pem`, or the web PKI roots without it; showing the
+/// client certificate `identity` when given.
 fn tls_endpoint(
     endpoint: Endpoint,
     url: &str,
     ca_pem: Option<Vec<u8>>,
+    identity: Option<tonic::transport::Identity>,
 ) -> Result<Endpoint, EndpointError> {
     let cfg = tonic::transport::ClientTlsConfig::new().timeout(Duration::from_secs(10));
+    let cfg = match identity {
+        Some(id) => cfg.identity(id),
+        None => cfg,
+    };
     let cfg = match ca_pem {
         Some(pem) => cfg.ca_certificate(tonic::transport::Certificate::from_pem(pem)),
         None => cfg.with_webpki_roots(),

@@ -21,6 +21,7 @@ pub mod check;
 pub mod config;
 pub mod enroll;
 pub mod export;
+pub mod identity;
 pub mod model;
 pub mod pin;
 pub mod probe;

@@ -97,6 +97,21 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: pantau_core::clidocs::Shell,
     },
+    /// Make this agent's key (mode 0600, kept when it exists) and a
+    /// certificate signing request for out-of-band enrolment: the operator
+    /// signs `agent.csr` with `pantau-collector agent issue-cert` and puts the
+    /// certificate where `collector.cert` names it.
+    ///
+    /// Example: pantau-agent csr --config /etc/pantau/agent.toml
+    Csr {
+        /// Agent configuration file (TOML); the key and `agent.csr` go next
+        /// to it. It need not exist yet when `--id` is given.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The agent id (default: `agent.id` of the configuration).
+        #[arg(long)]
+        id: Option<String>,
+    },
     /// Print the man page (roff), or write one page per command into a directory.
     ///
     /// Example: pantau-agent man | man -l -
@@ -105,6 +120,40 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// `pantau-agent csr`.
+fn csr(config: &std::path::Path, id: Option<String>) -> ExitCode {
+    let (agent_id, key) = match id {
+        Some(id) if pantau_agent::config::valid_id(&id) => (id, None),
+        Some(id) => {
+            eprintln!("pantau-agent csr: --id `{id}` bukan id agen / is not an agent id");
+            return ExitCode::from(2);
+        }
+        None => match load(config) {
+            Ok(c) => {
+                let key = c.collector_tls.cert_key.map(|(_, k)| k);
+                (c.agent_id, key)
+            }
+            Err(code) => return code,
+        },
+    };
+    match pantau_agent::identity::write_csr(config, &agent_id, key.as_deref()) {
+        Ok((key, csr)) => {
+            println!("{}", csr.display());
+            eprintln!(
+                "kunci: {} (0600); tanda tangani CSR di kolektor / key: {} (0600); sign the CSR on the collector:\n  \
+                 pantau-collector agent issue-cert {agent_id} --csr agent.csr --out agent.crt",
+                key.display(),
+                key.display(),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pantau-agent csr: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn load(path: &std::path::Path) -> Result<AgentConfig, ExitCode> {
@@ -138,6 +187,7 @@ fn enrol_credential(
     })
 }
 
+// Long: one arm per subcommand, each a few lines of load, run, exit code.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -215,7 +265,11 @@ fn main() -> ExitCode {
                 token_file,
                 spool_dir,
                 force,
-                tls: pantau_agent::config::CollectorTls { insecure, ca },
+                tls: pantau_agent::config::CollectorTls {
+                    insecure,
+                    ca,
+                    cert_key: None,
+                },
             };
             rt.block_on(async {
                 match pantau_agent::enroll::enroll(&opts).await {
@@ -231,6 +285,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Completions { .. } | Command::Man { .. } => ExitCode::SUCCESS,
+        Command::Csr { config, id } => csr(&config, id),
         Command::Check { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,

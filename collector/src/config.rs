@@ -178,6 +178,14 @@ pub struct RawTls {
     /// (agents' bandwidth tests send their token there) and `insecure` is
     /// off; off on loopback (Prometheus, Grafana, a reverse proxy on this host).
     pub https: Option<bool>,
+    /// `required` (default): agents show a client certificate AND their
+    /// token; `optional`: token alone is accepted too (migration, lab).
+    pub client_certs: Option<String>,
+    /// CA certificate(s) (PEM) client certificates must chain to when the
+    /// province's own certificate (`tls.cert`) is used.
+    pub client_ca: Option<PathBuf>,
+    /// Validity of client certificates the built-in CA issues (default 30 days).
+    pub client_cert_validity: Option<String>,
 }
 
 /// Validated `[tls]`.
@@ -191,6 +199,12 @@ pub struct TlsConfig {
     pub names: Vec<String>,
     /// `[tls] https`: `None` means the default of [`TlsConfig::https_on`].
     pub https: Option<bool>,
+    /// `[tls] client_certs`.
+    pub client_certs: crate::mtls::ClientCertMode,
+    /// `[tls] client_ca`: with an own certificate, the CA of client certificates.
+    pub client_ca: Option<PathBuf>,
+    /// `[tls] client_cert_validity`.
+    pub client_cert_validity: Duration,
 }
 
 impl TlsConfig {
@@ -224,11 +238,45 @@ impl RawTls {
                 ));
             }
         }
+        let client_certs = match self.client_certs.as_deref() {
+            None | Some("required") => crate::mtls::ClientCertMode::Required,
+            Some("optional") => crate::mtls::ClientCertMode::Optional,
+            Some(other) => {
+                p.push(Problem::new(
+                    "tls.client_certs",
+                    format!("`{other}`: use \"required\" or \"optional\""),
+                ));
+                crate::mtls::ClientCertMode::Required
+            }
+        };
+        let insecure = self.insecure.unwrap_or(false);
+        if cert_key.is_some()
+            && self.client_ca.is_none()
+            && !insecure
+            && client_certs == crate::mtls::ClientCertMode::Required
+        {
+            p.push(Problem::new(
+                "tls.client_ca",
+                "required with tls.cert: the CA that issued the agents' client certificates \
+                 (or tls.client_certs = \"optional\")",
+            ));
+        }
+        let client_cert_validity = confload::duration(
+            "tls.client_cert_validity",
+            self.client_cert_validity.as_deref().unwrap_or("30days"),
+            Duration::from_secs(10),
+            Duration::from_secs(400 * 86400),
+            p,
+        )
+        .unwrap_or(crate::mtls::DEFAULT_CLIENT_VALIDITY);
         TlsConfig {
-            insecure: self.insecure.unwrap_or(false),
+            insecure,
             cert_key,
             names: self.names,
             https: self.https,
+            client_certs,
+            client_ca: self.client_ca,
+            client_cert_validity,
         }
     }
 }
@@ -257,6 +305,12 @@ pub struct RawReport {
     pub signing_key: Option<PathBuf>,
     /// Sign-off block printed at the end of every report.
     pub signoff: Option<RawSignoff>,
+    /// The unit under the agency in the PDF letterhead ("Dinas Komunikasi,
+    /// Informatika dan Persandian").
+    pub unit: Option<String>,
+    /// A PNG logo for the PDF letterhead (absolute path), read when the
+    /// configuration is loaded.
+    pub letterhead_logo: Option<PathBuf>,
 }
 
 /// `[report.signoff]`: who signs the report off.
@@ -392,6 +446,10 @@ pub struct ReportConfig {
     pub signoff: Option<Signoff>,
     /// The signing key file, when not in the data directory.
     pub signing_key: Option<PathBuf>,
+    /// `[report] unit`: the unit line of the PDF letterhead.
+    pub unit: Option<String>,
+    /// `[report] letterhead_logo`: the logo's PNG bytes.
+    pub letterhead_logo: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl CollectorConfig {
@@ -704,7 +762,20 @@ impl RawReport {
                 "must be a URL or text of 1 to 300 characters",
             ));
         }
+        let unit = self.unit.map(|u| u.trim().to_string());
+        if unit
+            .as_ref()
+            .is_some_and(|u| u.is_empty() || u.chars().count() > 150 || u.contains(['\n', '\r']))
+        {
+            p.push(Problem::new(
+                "report.unit",
+                "must be one line of 1 to 150 characters",
+            ));
+        }
+        let letterhead_logo = self.letterhead_logo.and_then(|f| letterhead_logo(&f, p));
         ReportConfig {
+            unit,
+            letterhead_logo,
             raw_retention,
             incident_minutes,
             coverage_target_pct,
@@ -722,6 +793,49 @@ impl RawReport {
                 }
                 ok
             }),
+        }
+    }
+}
+
+/// Largest letterhead logo accepted (it is embedded in every PDF).
+const MAX_LOGO_BYTES: u64 = 512 * 1024;
+
+/// `[report] letterhead_logo`: an absolute path to a PNG of at most 512 KiB.
+fn letterhead_logo(f: &Path, p: &mut Vec<Problem>) -> Option<std::sync::Arc<Vec<u8>>> {
+    let key = "report.letterhead_logo";
+    if !f.is_absolute() {
+        p.push(Problem::new(
+            key,
+            format!("{} must be an absolute path", f.display()),
+        ));
+        return None;
+    }
+    let bytes = match std::fs::metadata(f) {
+        Ok(m) if m.len() > MAX_LOGO_BYTES => {
+            p.push(Problem::new(
+                key,
+                format!("{} is {} bytes; at most 512 KiB", f.display(), m.len()),
+            ));
+            return None;
+        }
+        Ok(_) => std::fs::read(f),
+        Err(e) => Err(e),
+    };
+    match bytes {
+        Ok(b) if b.starts_with(b"\x89PNG\r\n\x1a\n") => Some(std::sync::Arc::new(b)),
+        Ok(_) => {
+            p.push(Problem::new(
+                key,
+                format!("{} is not a PNG image", f.display()),
+            ));
+            None
+        }
+        Err(e) => {
+            p.push(Problem::new(
+                key,
+                format!("{} cannot be read: {e}", f.display()),
+            ));
+            None
         }
     }
 }

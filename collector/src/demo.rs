@@ -97,6 +97,33 @@ pub fn demo_targets(grpc: SocketAddr, http: SocketAddr, offline: bool) -> Vec<Ra
     t
 }
 
+/// The demo agent's key and client certificate, issued by the built-in CA
+/// and recorded like `agent issue-cert` does: `(cert, key)` paths in
+/// `data_dir`.
+fn demo_agent_cert(data_dir: &std::path::Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    use crate::store::ClientCerts as _;
+    let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr("demo-agent")?;
+    let issued = crate::mtls::issue_client_cert(
+        &crate::tls::CaFiles::in_data_dir(data_dir),
+        &csr_pem,
+        "demo-agent",
+        crate::mtls::DEFAULT_CLIENT_VALIDITY,
+    )?;
+    SqliteStore::open(data_dir)?.record_client_cert(
+        "demo-agent",
+        &issued.serial,
+        crate::store::now_ms(),
+        issued.not_after_ms,
+    )?;
+    let (cert, key) = (
+        data_dir.join("demo-agent.crt"),
+        data_dir.join("demo-agent.key"),
+    );
+    pantau_agent::identity::write_atomic(&key, &key_pem, 0o600)?;
+    pantau_agent::identity::write_atomic(&cert, &issued.pem, 0o644)?;
+    Ok((cert, key))
+}
+
 /// Run the demo until `shutdown`.
 pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
     let data_dir = match opts.data_dir {
@@ -131,6 +158,7 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
 
     // The built-in CA before the agent's configuration names its certificate.
     let ca = crate::tls::ca_init(&data_dir, &[], true)?;
+    let (cert, key) = demo_agent_cert(&data_dir)?;
     let agent_cfg = AgentRaw {
         agent: RawAgent {
             id: Some("demo-agent".into()),
@@ -142,6 +170,9 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Resu
             url: Some(format!("https://{g}")),
             token: Some(token),
             ca: Some(crate::tls::CaFiles::in_data_dir(&data_dir).ca_cert()),
+            // Mutual TLS like any other agent: its own key and certificate.
+            cert: Some(cert),
+            key: Some(key),
             ..RawCollector::default()
         },
         spool: RawSpool {

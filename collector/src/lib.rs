@@ -34,6 +34,7 @@ pub mod enrol;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod mtls;
 pub mod net;
 pub mod process;
 pub mod remote_write;
@@ -116,9 +117,16 @@ async fn watch_health(
 
 /// The gRPC port's TLS: the configured certificate, or the built-in CA's
 /// (made on first start when absent); `None` only with `tls.insecure`.
-pub fn grpc_tls(
+pub fn grpc_tls(cfg: &CollectorConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
+    let builtin = cfg.tls.cert_key.is_none();
+    grpc_tls_with(cfg, &Arc::new(mtls::Revocations::new(builtin)))
+}
+
+/// [`grpc_tls`] checking client certificates against `revocations`.
+pub fn grpc_tls_with(
     cfg: &CollectorConfig,
-) -> Result<Option<tonic::transport::ServerTlsConfig>, ServeError> {
+    revocations: &Arc<mtls::Revocations>,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, ServeError> {
     if cfg.tls.insecure {
         tracing::warn!(
             "TIDAK AMAN / INSECURE: gRPC tanpa TLS ([tls] insecure = true); token dan hasil \
@@ -127,21 +135,22 @@ pub fn grpc_tls(
         );
         return Ok(None);
     }
-    let (cert, key, ca) = match &cfg.tls.cert_key {
-        Some((c, k)) => (c.clone(), k.clone(), None),
+    let (cert, key, ca, client_ca) = match &cfg.tls.cert_key {
+        Some((c, k)) => (c.clone(), k.clone(), None, cfg.tls.client_ca.clone()),
         None => {
             let files = tls::CaFiles::in_data_dir(&cfg.data_dir);
-            if !files.server_cert().exists() || !files.server_key().exists() {
-                let mut names = cfg.tls.names.clone();
-                let ip = cfg.grpc_listen.ip();
-                if !ip.is_unspecified() {
-                    names.push(ip.to_string());
-                }
+            let mut names = cfg.tls.names.clone();
+            let ip = cfg.grpc_listen.ip();
+            if !ip.is_unspecified() {
+                names.push(ip.to_string());
+            }
+            if let Some(why) = tls::server_cert_stale(&files, &names) {
                 let info = tls::ca_init(&cfg.data_dir, &names, true)?;
                 info!(
                     ca = %files.ca_cert().display(),
                     fingerprint = %info.fingerprint,
                     names = ?info.names,
+                    reason = why,
                     "built-in CA: server certificate issued"
                 );
             }
@@ -150,12 +159,26 @@ pub fn grpc_tls(
                 files.server_cert(),
                 files.server_key(),
                 Some(files.ca_cert()),
+                Some(files.ca_cert()),
             )
         }
     };
-    let identity = tls::load_identity(&cert, &key, ca.as_deref())?;
-    info!(cert = %cert.display(), "gRPC serves TLS");
-    Ok(Some(ingest::server::tls_config(identity)))
+    let (chain, private) = mtls::load_chain(&cert, &key, ca.as_deref())?;
+    let client = client_ca.map(|ca_file| mtls::ClientAuth {
+        ca_file,
+        mode: cfg.tls.client_certs,
+        revocations: Arc::clone(revocations),
+    });
+    if cfg.tls.client_certs == mtls::ClientCertMode::Optional {
+        tracing::warn!(
+            "KURANG AMAN / WEAKER: [tls] client_certs = \"optional\": agen boleh masuk hanya \
+             dengan token / agents may connect with a token alone (no client certificate); \
+             a stolen token is then enough to pose as an agent"
+        );
+    }
+    let config = mtls::server_config(chain, private, client.as_ref())?;
+    info!(cert = %cert.display(), client_certs = ?cfg.tls.client_certs, "gRPC serves TLS");
+    Ok(Some(ingest::server::tls_config(config)))
 }
 
 /// The HTTP port's TLS ([`config::TlsConfig::https_on`]): the same
@@ -208,6 +231,8 @@ pub fn http_tls(
 }
 
 /// Serve on already-bound listeners until `shutdown` is cancelled.
+// Long: wires every part (store, writer, TLS and client certificates,
+// ingest, web, background tasks) in start order, then shuts them down in reverse.
 pub async fn serve(
     cfg: CollectorConfig,
     grpc: TcpListener,
@@ -270,8 +295,31 @@ pub async fn serve(
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServer<IngestService>>().await;
     tokio::spawn(watch_health(health, writer.clone(), shutdown.clone()));
-    let grpc_tls = grpc_tls(&cfg)?;
-    let svc = svc.with_enrol_ca(tls::enrol_ca_pem(&cfg));
+    let revocations = Arc::new(mtls::Revocations::new(cfg.tls.cert_key.is_none()));
+    revocations
+        .refresh(&store)
+        .await
+        .map_err(ServeError::Store)?;
+    tokio::spawn(mtls::refresh_task(
+        store.clone(),
+        Arc::clone(&revocations),
+        shutdown.clone(),
+    ));
+    let grpc_tls = grpc_tls_with(&cfg, &revocations)?;
+    let svc = svc
+        .with_enrol_ca(tls::enrol_ca_pem(&cfg))
+        .with_client_certs((!cfg.tls.insecure).then(|| {
+            ingest::CertPolicy {
+                mode: cfg.tls.client_certs,
+                revocations: Arc::clone(&revocations),
+                issuer: cfg
+                    .tls
+                    .cert_key
+                    .is_none()
+                    .then(|| tls::CaFiles::in_data_dir(&cfg.data_dir)),
+                validity: cfg.tls.client_cert_validity,
+            }
+        }));
     let grpc_server = ingest::server::serve(svc, health_svc, grpc, grpc_tls, shutdown.clone());
     let settings = Arc::new(report::Settings::from_config(&cfg));
     let key =

@@ -49,6 +49,15 @@ pub enum TlsError {
          / A CA already exists in {0}; enrolled agents trust it, so it is not replaced."
     )]
     CaExists(PathBuf),
+    /// A certificate signing request could not be read or its signature is wrong.
+    #[error("permintaan sertifikat (CSR) tidak sah / invalid certificate signing request: {0}")]
+    Csr(rcgen::Error),
+    /// rustls refused the certificates or key.
+    #[error("{0}: TLS: {1}")]
+    Rustls(PathBuf, tokio_rustls::rustls::Error),
+    /// The client certificate verifier or a key could not be set up.
+    #[error("{0}: {1}")]
+    Verifier(PathBuf, String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
@@ -99,6 +108,84 @@ pub struct CaInfo {
     pub fingerprint: String,
     /// Names and addresses in the server certificate.
     pub names: Vec<String>,
+}
+
+/// Validity of the built-in CA's server certificate; it is issued anew at
+/// start when less than [`SERVER_RENEW_BEFORE`] is left.
+pub const SERVER_VALIDITY: std::time::Duration = std::time::Duration::from_secs(90 * 86400);
+
+/// How far the server certificate's start is dated back, for agents whose
+/// clocks run behind (one ahead is covered by the reissue 30 days early).
+const SERVER_BACKDATE: time::Duration = time::Duration::days(30);
+/// Re-issue the server certificate at start when it expires within this.
+pub const SERVER_RENEW_BEFORE: std::time::Duration = std::time::Duration::from_secs(30 * 86400);
+
+/// Why the built-in CA's server certificate must be issued (anew) at start:
+/// missing, expiring within [`SERVER_RENEW_BEFORE`], or lacking one of
+/// `names` (plus [`default_names`]); `None` when it is fine.
+pub fn server_cert_stale(files: &CaFiles, names: &[String]) -> Option<&'static str> {
+    if !files.server_key().exists() {
+        return Some("missing");
+    }
+    let Some(v) = std::fs::read_to_string(files.server_cert())
+        .ok()
+        .and_then(|pem| cert_validity(&pem))
+    else {
+        return Some("missing");
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if v.not_after - now < SERVER_RENEW_BEFORE.as_secs() as i64 {
+        return Some("expiring");
+    }
+    let want = default_names().into_iter().chain(names.iter().cloned());
+    let have: Vec<String> = v.names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    for n in want {
+        let n = n.to_ascii_lowercase();
+        let n = n.parse::<std::net::IpAddr>().map_or(n, |ip| ip.to_string());
+        if !have.contains(&n) {
+            return Some("names changed");
+        }
+    }
+    None
+}
+
+/// Validity and names of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validity {
+    /// Start, seconds since the epoch.
+    pub not_before: i64,
+    /// End, seconds since the epoch.
+    pub not_after: i64,
+    /// DNS names and IP addresses (SAN).
+    pub names: Vec<String>,
+}
+
+/// The validity of the first certificate of a PEM text.
+pub fn cert_validity(pem: &str) -> Option<Validity> {
+    let der = first_der(pem)?;
+    let (_, c) = x509_parser::parse_x509_certificate(&der).ok()?;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = c.subject_alternative_name() {
+        for g in &san.value.general_names {
+            match g {
+                x509_parser::extensions::GeneralName::DNSName(d) => names.push(d.to_string()),
+                x509_parser::extensions::GeneralName::IPAddress(b) => {
+                    let ip = match b.len() {
+                        4 => <[u8; 4]>::try_from(*b).ok().map(std::net::IpAddr::from),
+                        16 => <[u8; 16]>::try_from(*b).ok().map(std::net::IpAddr::from),
+                        _ => None,
+                    };
+                    names.extend(ip.map(|i| i.to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(Validity {
+        not_before: c.validity().not_before.timestamp(),
+        not_after: c.validity().not_after.timestamp(),
+        names,
+    })
 }
 
 /// The fixed parameters of the built-in CA. Issuing re-creates the issuer
@@ -176,6 +263,12 @@ pub fn ca_init(data_dir: &Path, names: &[String], reuse: bool) -> Result<CaInfo,
         .push(DnType::CommonName, "pantau-collector");
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let now = time::OffsetDateTime::now_utc();
+    // Agents check it with their own clocks, which may be hours or days
+    // behind (Pantau places and discloses such results instead of losing
+    // them): valid from well before its issuance.
+    p.not_before = now - SERVER_BACKDATE;
+    p.not_after = now + SERVER_VALIDITY;
     let cert = p.signed_by(&server_key, &issuer)?;
     write_file(&files.server_key(), &server_key.serialize_pem(), true)?;
     write_file(&files.server_cert(), &cert.pem(), false)?;

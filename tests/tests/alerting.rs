@@ -12,9 +12,6 @@ use std::time::Duration;
 use common::*;
 use pantau_collector::model::Outcome;
 use pantau_proto::v1 as pb;
-use pantau_proto::v1::ingest_client::IngestClient;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 /// The JSON log lines whose message contains `msg`.
@@ -75,27 +72,15 @@ fn batch(seq: u64) -> pb::AgentMessage {
     }
 }
 
-struct Conn {
-    tx: mpsc::Sender<pb::AgentMessage>,
-    rx: tonic::Streaming<pb::CollectorMessage>,
-}
+use common::grpc::Conn;
 
+/// Open a stream as `dinkes-1` (its client certificate) with `token`.
 async fn open(grpc: std::net::SocketAddr, token: &str) -> Result<Conn, tonic::Status> {
-    let channel = common::grpc_channel(&grpc.to_string()).await;
-    let (tx, rx) = mpsc::channel(16);
-    tx.send(hello("dinkes-1")).await.unwrap();
-    let mut req = tonic::Request::new(ReceiverStream::new(rx));
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let rx = IngestClient::new(channel).stream(req).await?.into_inner();
-    Ok(Conn { tx, rx })
+    common::grpc::open_as(grpc, "dinkes-1", Some(token), hello("dinkes-1")).await
 }
 
 async fn next(c: &mut Conn) -> Result<pb::collector_message::Msg, tonic::Status> {
-    let m = tokio::time::timeout(Duration::from_secs(10), c.rx.message())
-        .await
-        .expect("collector answers in time")?;
-    Ok(m.and_then(|m| m.msg).expect("a message"))
+    c.next_within(Duration::from_secs(10)).await
 }
 
 async fn welcomed(c: &mut Conn) {

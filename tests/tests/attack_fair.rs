@@ -15,9 +15,6 @@ use std::time::Duration;
 
 use common::*;
 use pantau_proto::v1 as pb;
-use pantau_proto::v1::ingest_client::IngestClient;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 const FORGED: u64 = 1_000_000_000_000;
@@ -70,32 +67,25 @@ fn batch(epoch: u64, seq: u64, target: &str) -> pb::AgentMessage {
     }
 }
 
-struct Conn {
-    tx: mpsc::Sender<pb::AgentMessage>,
-    rx: tonic::Streaming<pb::CollectorMessage>,
-}
+use common::grpc::Conn;
 
+/// Open a stream with `token` presenting the client certificate of the
+/// agent `first` (a Hello) names: the hostile client holds its own
+/// agent's, and last a stolen copy of the real agent's key and token.
 async fn open(
     grpc: std::net::SocketAddr,
     token: &str,
     first: pb::AgentMessage,
 ) -> Result<Conn, tonic::Status> {
-    let channel = common::grpc_channel(&grpc.to_string()).await;
-    let mut client = IngestClient::new(channel);
-    let (tx, rx) = mpsc::channel(16);
-    tx.send(first).await.unwrap();
-    let mut req = tonic::Request::new(ReceiverStream::new(rx));
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let rx = client.stream(req).await?.into_inner();
-    Ok(Conn { tx, rx })
+    let agent = match &first.msg {
+        Some(pb::agent_message::Msg::Hello(h)) => h.agent_id.clone(),
+        other => panic!("the first message is a Hello here, not {other:?}"),
+    };
+    common::grpc::open_as(grpc, &agent, Some(token), first).await
 }
 
 async fn next(c: &mut Conn) -> Result<pb::collector_message::Msg, tonic::Status> {
-    let m = tokio::time::timeout(Duration::from_secs(30), c.rx.message())
-        .await
-        .expect("collector answers in time")?;
-    Ok(m.and_then(|m| m.msg).expect("a message"))
+    c.next_within(Duration::from_secs(30)).await
 }
 
 async fn welcome(c: &mut Conn) -> pb::Welcome {

@@ -25,7 +25,7 @@ fn run(bin: &str, args: &[&str]) -> String {
 const BINARIES: [(&str, &[&str]); 2] = [
     (
         "pantau-agent",
-        &["run", "check", "enroll", "completions", "man"],
+        &["run", "check", "enroll", "csr", "completions", "man"],
     ),
     (
         "pantau-collector",

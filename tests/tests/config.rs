@@ -68,6 +68,10 @@ fn example_configs_load() {
         .expect("collector example is valid");
     assert_eq!(c.grpc_listen.port(), 7470);
     assert_eq!(c.display.zone_name, "WITA");
+    assert_eq!(
+        c.report.unit.as_deref(),
+        Some("Dinas Komunikasi, Informatika dan Persandian")
+    );
     assert!(!c.tls.insecure);
     assert_eq!(c.tls.names, ["10.10.0.5"]);
     assert_eq!(

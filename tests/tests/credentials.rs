@@ -13,9 +13,6 @@ use std::time::Duration;
 
 use common::*;
 use pantau_proto::v1 as pb;
-use pantau_proto::v1::ingest_client::IngestClient;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -67,38 +64,19 @@ fn batch(seqs: std::ops::RangeInclusive<u64>) -> pb::AgentMessage {
 }
 
 /// A TLS channel to `grpc` from source address `from`.
+/// A channel presenting agent `a1`'s client certificate from `from`.
 async fn channel_from(grpc: SocketAddr, from: IpAddr) -> Channel {
-    let pem = std::fs::read(ca_for(&grpc.to_string()).expect("collector CA")).unwrap();
-    Channel::from_shared(format!("https://{grpc}"))
-        .unwrap()
-        .local_address(Some(from))
-        .tls_config(
-            tonic::transport::ClientTlsConfig::new()
-                .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
-        )
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect over TLS")
+    common::grpc::channel(&grpc.to_string(), Some("a1"), Some(from)).await
 }
 
-struct Conn {
-    tx: mpsc::Sender<pb::AgentMessage>,
-    rx: tonic::Streaming<pb::CollectorMessage>,
-}
+use common::grpc::Conn;
 
 /// Open a stream as `agent` with `token`: the connection after its Welcome
 /// (with the committed seq), or the refusal.
 async fn open(ch: &Channel, agent: &str, token: &str) -> Result<(Conn, u64), tonic::Status> {
-    let mut client = IngestClient::new(ch.clone());
-    let (tx, rx) = mpsc::channel(16);
-    tx.send(hello(agent, 100)).await.unwrap();
-    let mut req = tonic::Request::new(ReceiverStream::new(rx));
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let mut rx = client.stream(req).await?.into_inner();
-    match next(&mut rx).await? {
-        pb::collector_message::Msg::Welcome(w) => Ok((Conn { tx, rx }, w.committed_seq)),
+    let mut c = common::grpc::open_on(ch, Some(token), hello(agent, 100)).await?;
+    match c.next_within(Duration::from_secs(20)).await? {
+        pb::collector_message::Msg::Welcome(w) => Ok((c, w.committed_seq)),
         other => panic!("expected Welcome, got {other:?}"),
     }
 }

@@ -43,6 +43,40 @@ fn enroll(collector: &str, token: &str, dir: &Path, extra: &[&str]) -> Output {
         .expect("run pantau-agent enroll")
 }
 
+/// The out-of-band path for a token enrolment under mutual TLS: `pantau-agent
+/// csr` makes the key (0600) and `agent.csr` next to the configuration to be
+/// written, `pantau-collector agent issue-cert` signs it into `agent.crt`.
+fn out_of_band_cert(data: &Path, dir: &Path, id: &str) {
+    let cfg = dir.join("etc/agent.toml");
+    let out = Command::new(bin("pantau-agent"))
+        .args(["csr", "--id", id, "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run pantau-agent csr");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("agent issue-cert"), "{stderr}");
+    let csr = dir.join("etc/agent.csr");
+    assert_eq!(stdout.trim(), csr.display().to_string());
+    let mode = std::fs::metadata(dir.join("etc/agent.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    collector_cmd(
+        data,
+        &[
+            "agent",
+            "issue-cert",
+            id,
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            dir.join("etc/agent.crt").to_str().unwrap(),
+        ],
+    );
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).to_string(),
@@ -58,9 +92,25 @@ fn enroll_writes_a_working_configuration_and_the_agent_delivers() {
     let url = collector.agent_url();
     let dir = tempfile::tempdir().unwrap();
 
+    // Mutual TLS: the token alone is refused with what to do, nothing written.
+    let out = enroll(&url, &token, dir.path(), &[]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("a token alone is not enough") && stderr.contains("pantau-agent csr"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("etc/agent.toml").exists());
+    out_of_band_cert(data.path(), dir.path(), "dinkes-1");
+
     let out = enroll(&url, &token, dir.path(), &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "enroll failed:\n{stdout}\n{stderr}");
+    let written = std::fs::read_to_string(dir.path().join("etc/agent.toml")).unwrap();
+    assert!(
+        written.contains("agent.crt") && written.contains("agent.key"),
+        "{written}"
+    );
     // Indonesian first, then English.
     let id = stdout.find("Berhasil: agen `dinkes-1` terdaftar di OPD `dinkes` (OPD dinkes)");
     let en = stdout.find("Done: agent `dinkes-1` belongs to OPD `dinkes` (OPD dinkes)");
@@ -260,6 +310,7 @@ expect_status = [200, 302]
     .unwrap();
     let (_collector, grpc) = start_with_config(data.path(), &conf);
     let dir = tempfile::tempdir().unwrap();
+    out_of_band_cert(data.path(), dir.path(), "dishub-1");
     let out = enroll(&format!("https://{grpc}"), &token, dir.path(), &[]);
     assert!(out.status.success(), "{:?}", text(&out));
     let cfg =
@@ -541,7 +592,10 @@ async fn hostile_enrolment_codes_get_statuses_and_the_collector_keeps_serving() 
         assert_eq!(s.code(), want, "{s:?}");
     }
     // The collector still serves, and a code never replaces a token it did not name:
-    // the agent's token still works for a re-enrolment over the bearer.
+    // the agent's token still works for a re-enrolment over the bearer (with
+    // its client certificate: mutual TLS).
+    let mut client =
+        IngestClient::new(common::grpc::channel_as(&collector.grpc.to_string(), "dinkes-1").await);
     let mut req = tonic::Request::new(ask(String::new()));
     req.metadata_mut().insert(
         pantau_proto::AUTHORIZATION,

@@ -27,6 +27,7 @@ fn results_flow_from_agent_to_sqlite_metrics_and_api() {
     let token = enrol(&data, "diskominfo", "kominfo-1");
     let collector = Collector::start(&data);
     let ca = collector.ca().display().to_string();
+    let client_cert = client_cert_toml(dir.path(), &collector.grpc.to_string(), "kominfo-1");
     let open = open_port();
     let closed = closed_port();
     let dns = dns_responder();
@@ -44,7 +45,7 @@ heartbeat_interval = "1s"
 
 [collector]
 url = "https://{grpc}"
-ca = "{ca}"
+ca = "{ca}"{client_cert}
 token_file = "{token_file}"
 
 [spool]

@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use pantau_proto::v1 as pb;
-use pantau_proto::v1::ingest_client::IngestClient;
 use prost::Message;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
@@ -63,35 +60,20 @@ fn batch(results: Vec<pb::Result>) -> pb::AgentMessage {
     }
 }
 
-struct Conn {
-    tx: mpsc::Sender<pb::AgentMessage>,
-    rx: tonic::Streaming<pb::CollectorMessage>,
-}
+use common::grpc::Conn;
 
-/// Open a stream with `token`, send `first`; returns the stream or the status.
+/// Open a stream as agent `dinkes-1` (its client certificate) with
+/// `token`, send `first`; returns the stream or the status.
 async fn open(
     grpc: std::net::SocketAddr,
     token: Option<&str>,
     first: pb::AgentMessage,
 ) -> Result<Conn, tonic::Status> {
-    let channel = common::grpc_channel(&grpc.to_string()).await;
-    let mut client = IngestClient::new(channel).max_encoding_message_size(64 * 1024 * 1024);
-    let (tx, rx) = mpsc::channel(16);
-    tx.send(first).await.unwrap();
-    let mut req = tonic::Request::new(ReceiverStream::new(rx));
-    if let Some(t) = token {
-        req.metadata_mut()
-            .insert("authorization", format!("Bearer {t}").parse().unwrap());
-    }
-    let rx = client.stream(req).await?.into_inner();
-    Ok(Conn { tx, rx })
+    common::grpc::open_as(grpc, "dinkes-1", token, first).await
 }
 
 async fn next(c: &mut Conn) -> Result<pb::collector_message::Msg, tonic::Status> {
-    let m = tokio::time::timeout(Duration::from_secs(10), c.rx.message())
-        .await
-        .expect("collector answers in time")?;
-    Ok(m.and_then(|m| m.msg).expect("a message"))
+    c.next_within(Duration::from_secs(10)).await
 }
 
 /// The status that ends a stream after `msgs` are sent.
@@ -166,7 +148,7 @@ mod bytes_put {
 }
 
 async fn raw_stream(grpc: std::net::SocketAddr, token: &str, msgs: Vec<Vec<u8>>) -> tonic::Status {
-    let channel = common::grpc_channel(&grpc.to_string()).await;
+    let channel = common::grpc::channel_as(&grpc.to_string(), "dinkes-1").await;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let mut req = tonic::Request::new(tokio_stream::iter(msgs));
@@ -257,7 +239,8 @@ async fn hostile_traffic_gets_statuses_and_data_survives() {
         Code::Unauthenticated
     );
     assert_eq!(
-        open(g, Some(&other), hello("dinkes-1", 77))
+        // (dinkes-2's own certificate: its token, another agent's Hello)
+        common::grpc::open_as(g, "dinkes-2", Some(&other), hello("dinkes-1", 77))
             .await
             .err()
             .unwrap()

@@ -77,6 +77,7 @@ fn agent_does_not_pull_collector_dependencies() {
         "prometheus ",
         "axum ",
         "pdf-writer ",
+        "krilla ",
         "rust_xlsxwriter ",
         "pantau-collector ",
     ] {

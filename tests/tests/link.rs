@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
-use common::{Proc, admin_token, bin, enrol, metric, wait_for};
+use common::{Proc, admin_token, bin, enrol, metric, shared_client_cert, wait_for};
 
 /// The admin token `ns_get` sends (made before the collector starts).
 static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -327,6 +327,8 @@ contracted_mbps = 25
     let (u256, _, p256, _, priv256) = V3_USERS[0];
     let (u1, _, p1, auth1, priv1) = V3_USERS[1];
     let ca = data.join("tls").join("ca.crt").display().to_string();
+    let (cert, key) = shared_client_cert(&data, "gw-agent").expect("gw-agent's certificate");
+    let (cert, key) = (cert.display(), key.display());
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,
@@ -338,6 +340,8 @@ heartbeat_interval = "1h"
 [collector]
 url = "https://127.0.0.1:7470"
 ca = "{ca}"
+cert = "{cert}"
+key = "{key}"
 token = "{token}"
 [spool]
 dir = "{spool}"

@@ -32,7 +32,11 @@ fn site(targets: usize, spool_extra: &str) -> Site {
             "[[targets]]\nid = \"svc-{i}\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
         ));
     }
-    let collector = collector_toml_in(&grpc, &data);
+    let collector = format!(
+        "{}{}",
+        collector_toml_in(&grpc, &data),
+        client_cert_toml(dir.path(), &grpc, "dinsos-1")
+    );
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,

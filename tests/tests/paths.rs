@@ -496,9 +496,10 @@ fn trace_case(v6: bool) {
     for h in &via_r3 {
         assert!(text.contains(h.as_str()), "{h} in the PDF:\n{text}");
     }
-    // The change row: the new hop after an arrow the PDF font can show.
+    // The change row: the new hop between arrows (the PDF's Unicode text
+    // shows the same arrow as the pages).
     assert!(
-        text.contains(&format!("-> {} ->", a(4, 2))),
+        text.contains(&format!("→ {} →", a(4, 2))),
         "change row in the PDF: {text}"
     );
 }

@@ -455,6 +455,7 @@ fn real_prometheus_loads_rules_and_answers_every_dashboard_query() {
     let token = enrol(&data, "diskominfo", "kominfo-1");
     let collector = Collector::start(&data);
     let ca = collector.ca().display().to_string();
+    let client_cert = client_cert_toml(dir.path(), &collector.grpc.to_string(), "kominfo-1");
     let open = open_port();
     let closed = closed_port();
 
@@ -470,7 +471,7 @@ heartbeat_interval = "1s"
 
 [collector]
 url = "https://{grpc}"
-ca = "{ca}"
+ca = "{ca}"{client_cert}
 token_file = "{token_file}"
 
 [spool]

@@ -221,7 +221,8 @@ struct Stream {
 }
 
 async fn connect(grpc: SocketAddr, token: &str, epoch: u64, now_ms: i64) -> Stream {
-    let channel = common::grpc_channel(&grpc.to_string()).await;
+    // Mutual TLS: the client shows dinkes-1's certificate.
+    let channel = common::grpc::channel_as(&grpc.to_string(), "dinkes-1").await;
     let mut client = IngestClient::new(channel);
     let (tx, rx) = mpsc::channel(16);
     let target = |id: &str, group: &str, kind: pb::ProbeKind| pb::TargetInfo {

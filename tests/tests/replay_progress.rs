@@ -21,7 +21,11 @@ fn the_agent_logs_backlog_replay_progress_after_reconnecting() {
             "[[targets]]\nid = \"svc-{i}\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
         ));
     }
-    let collector = common::collector_toml_in(&grpc, &data);
+    let collector = format!(
+        "{}{}",
+        common::collector_toml_in(&grpc, &data),
+        common::client_cert_toml(dir.path(), &grpc, "dinsos-1")
+    );
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,

@@ -1,9 +1,10 @@
 //! Report renderers as a regression guard: two hand-built reports (a full
 //! one in Indonesian with every section populated and awkward text, and an
 //! almost empty one in English) are rendered in all five formats and compared
-//! with the outputs saved under `tests/fixtures/report_model/`: JSON, CSV,
-//! HTML and PDF byte for byte, XLSX cell by cell (value, type, place) since
-//! the zip carries a creation time.
+//! with the outputs saved under `tests/fixtures/report_model/`: JSON, CSV
+//! and HTML byte for byte, the PDF by its laid-out text (pdftotext) and as
+//! reproducible bytes, XLSX cell by cell (value, type, place) since the zip
+//! carries a creation time.
 //!
 //! The fixtures were saved from the renderers as they were before the report
 //! model (issue 11); `PANTAU_BLESS=1` rewrites them after an intended change.
@@ -95,6 +96,7 @@ fn meta(lang: Lang, signed: bool) -> Meta {
             file: "hasil-mentah-provinsi-2026-11-02-2026-11-03.csv".into(),
             sha256: "cd".repeat(32),
         }),
+        letterhead: Default::default(),
         signoff: signed.then(|| Signoff {
             name: "Budi Santoso, S.Kom.".into(),
             nip: "198001012005011001".into(),
@@ -434,17 +436,21 @@ fn xlsx_cells(bytes: &[u8]) -> String {
     out
 }
 
-/// The PDF without the embedded font file (the same 750 kB in every
-/// report), so the fixture holds the pages and the font dictionary only.
-fn without_font(pdf: &[u8]) -> Vec<u8> {
-    let font_file =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/assets/fonts/DejaVuSans.ttf");
-    let font = std::fs::read(font_file).expect("the report font");
-    let at = pdf
-        .windows(font.len())
-        .position(|w| w == font.as_slice())
-        .expect("the PDF embeds the font");
-    [&pdf[..at], b"<font>".as_slice(), &pdf[at + font.len()..]].concat()
+/// A PDF's text as `pdftotext -layout` lays it out: the fixture holds what a
+/// reader sees (the bytes are compressed and carry a font subset, so a text
+/// diff says more than a byte diff).
+fn pdf_text(name: &str, pdf: &[u8]) -> String {
+    let file = std::env::temp_dir().join(format!("report_model-{name}-{}.pdf", std::process::id()));
+    std::fs::write(&file, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by tests/run.sh");
+    std::fs::remove_file(&file).ok();
+    assert!(out.status.success(), "pdftotext failed on {name}");
+    String::from_utf8(out.stdout).expect("utf-8 text")
 }
 
 fn check(name: &str, ext: &str, got: &[u8], problems: &mut Vec<String>) {
@@ -476,8 +482,19 @@ fn every_format_matches_the_saved_output() {
         ] {
             check(name, ext, &render_as(&report, format), &mut problems);
         }
-        let pdf = without_font(&render_as(&report, Format::Pdf));
-        check(name, "pdf", &pdf, &mut problems);
+        let pdf = render_as(&report, Format::Pdf);
+        // The same report gives the same bytes (a signed bundle can be
+        // rebuilt and compared).
+        assert!(
+            pdf == render_as(&report, Format::Pdf),
+            "{name}: PDF not reproducible"
+        );
+        check(
+            name,
+            "pdf.txt",
+            pdf_text(name, &pdf).as_bytes(),
+            &mut problems,
+        );
         let xlsx = render_as(&report, Format::Xlsx);
         // A place to keep the whole workbook for a closer look (sheet XML).
         if let Some(dir) = std::env::var_os("PANTAU_REPORT_DUMP") {

@@ -19,6 +19,19 @@ fn config(
     target_id: &str,
 ) -> std::path::PathBuf {
     let port = open_port();
+    // The agent's client certificate, issued by the collector next door
+    // (every test keeps its collector's data in `<tmp>/data`).
+    let data = dir.parent().unwrap().join("data");
+    let collector_extra = if data.join("tls").join("ca.key").exists() || data.exists() {
+        let (cert, key) = issue_client_cert(&data, dir, "diskominfo-1");
+        format!(
+            "{collector_extra}\ncert = \"{}\"\nkey = \"{}\"",
+            cert.display(),
+            key.display()
+        )
+    } else {
+        collector_extra.to_string()
+    };
     let cfg = dir.join("agent.toml");
     std::fs::write(
         &cfg,

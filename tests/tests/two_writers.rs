@@ -27,7 +27,11 @@ fn config(dir: &Path, spool: &Path, grpc: &str, token: &str, port: u16) -> PathB
             "[[targets]]\nid = \"svc-{i}\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
         ));
     }
-    let collector = collector_toml_in(grpc, &dir.join("data"));
+    let collector = format!(
+        "{}{}",
+        collector_toml_in(grpc, &dir.join("data")),
+        client_cert_toml(dir, grpc, "dinsos-1")
+    );
     std::fs::write(
         &cfg,
         format!(

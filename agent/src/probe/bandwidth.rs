@@ -617,6 +617,7 @@ mod tests {
         let tls = CollectorTls {
             insecure: false,
             ca: Some(dir.path().join("missing-ca.crt")),
+            cert_key: None,
         };
         let policy = BandwidthPolicy {
             min_gap: Duration::ZERO,
@@ -635,6 +636,7 @@ mod tests {
         let tls = CollectorTls {
             insecure: false,
             ca: None,
+            cert_key: None,
         };
         p.configure(Some("t".into()), &tls, policy).unwrap();
         assert_eq!(p.collector_unavailable, None);

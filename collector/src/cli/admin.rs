@@ -98,6 +98,22 @@ pub enum AgentCmd {
         #[arg(long, value_parser = parse_expiry)]
         expires: Option<std::time::Duration>,
     },
+    /// Issue a client certificate (mutual TLS) for an agent enrolled out of
+    /// band, from a CSR made on the agent (`pantau-agent csr`); the key never
+    /// leaves the agent. Example: pantau-collector agent issue-cert dinkes-1 --csr dinkes-1.csr --out dinkes-1.crt
+    IssueCert {
+        /// Agent id.
+        agent_id: String,
+        /// The certificate signing request (PEM).
+        #[arg(long)]
+        csr: std::path::PathBuf,
+        /// Where to write the certificate (PEM).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Validity (e.g. 30d, 12h); default 30d.
+        #[arg(long, value_parser = parse_expiry)]
+        validity: Option<std::time::Duration>,
+    },
 }
 
 /// A `--expires` value: a positive number followed by `d`, `h`, `m` or `s`.
@@ -152,6 +168,9 @@ pub enum AdminError {
     /// Standard output or error could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// A client certificate could not be issued.
+    #[error(transparent)]
+    Cert(#[from] crate::tls::TlsError),
 }
 
 /// An agent's credential state as audit JSON (never the token).
@@ -341,7 +360,70 @@ pub fn agent(
             )?;
             writeln!(out, "{token}")?;
         }
+        AgentCmd::IssueCert {
+            agent_id,
+            csr,
+            out: path,
+            validity,
+        } => issue_cert(&store, data_dir, &agent_id, &csr, &path, validity, out)?,
     }
+    Ok(())
+}
+
+/// `agent issue-cert`: refuse unknown, revoked and disabled agents; sign
+/// the CSR with the built-in CA; record the serial.
+fn issue_cert(
+    store: &SqliteStore,
+    data_dir: &Path,
+    agent_id: &str,
+    csr: &Path,
+    path: &Path,
+    validity: Option<std::time::Duration>,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    use crate::store::ClientCerts as _;
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| crate::tls::TlsError::Io { path: p, source }
+    };
+    match store.credentials()?.iter().find(|c| c.agent_id == agent_id) {
+        None => return Err(StoreError::UnknownAgent(agent_id.to_string()).into()),
+        Some(c) if c.revoked => return Err(StoreError::Revoked(agent_id.to_string()).into()),
+        Some(c) if c.disabled => {
+            return Err(StoreError::NotStored(format!(
+                "agen `{agent_id}` dinonaktifkan / agent `{agent_id}` is disabled; \
+                 `pantau-collector agent enable {agent_id}` first"
+            ))
+            .into());
+        }
+        Some(_) => {}
+    }
+    let csr_pem = std::fs::read_to_string(csr).map_err(io(csr))?;
+    let files = crate::tls::CaFiles::in_data_dir(data_dir);
+    if !files.ca_key().exists() {
+        crate::tls::ca_init(data_dir, &[], true)?;
+    }
+    let issued = crate::mtls::issue_client_cert(
+        &crate::tls::CaFiles::in_data_dir(data_dir),
+        &csr_pem,
+        agent_id,
+        validity.unwrap_or(crate::mtls::DEFAULT_CLIENT_VALIDITY),
+    )?;
+    store.record_client_cert(
+        agent_id,
+        &issued.serial,
+        crate::store::now_ms(),
+        issued.not_after_ms,
+    )?;
+    std::fs::write(path, &issued.pem).map_err(io(path))?;
+    writeln!(
+        out,
+        "Sertifikat klien agen `{agent_id}` / client certificate of agent `{agent_id}`: {} \
+         (serial {}, berlaku sampai / valid until {})",
+        path.display(),
+        issued.serial,
+        when(Some(issued.not_after_ms))
+    )?;
     Ok(())
 }
 

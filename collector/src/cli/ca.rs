@@ -84,5 +84,29 @@ fn show(data_dir: &Path, out: &mut dyn Write) -> Result<(), CaCliError> {
     let files = tls::CaFiles::in_data_dir(data_dir);
     let fp = tls::fingerprint_file(&files.ca_cert())?;
     writeln!(out, "{}\n{fp}", files.ca_cert().display())?;
+    for (what, path) in [("CA", files.ca_cert()), ("server", files.server_cert())] {
+        let Some(v) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|pem| tls::cert_validity(&pem))
+        else {
+            continue;
+        };
+        let day = |s: i64| {
+            time::OffsetDateTime::from_unix_timestamp(s)
+                .map(|t| t.date().to_string())
+                .unwrap_or_else(|_| s.to_string())
+        };
+        writeln!(
+            out,
+            "{what}: berlaku / valid {} .. {} (UTC){}",
+            day(v.not_before),
+            day(v.not_after),
+            if v.names.is_empty() {
+                String::new()
+            } else {
+                format!(", names: {}", v.names.join(", "))
+            }
+        )?;
+    }
     Ok(())
 }

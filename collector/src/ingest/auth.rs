@@ -115,6 +115,7 @@ impl IngestService {
             return Err(self.refuse(peer, Some(&cred.who.agent_id), why));
         }
         let who = cred.who;
+        self.check_client_cert(req, peer, &who.agent_id).await?;
         self.metrics.auth("ok", "ok");
         info!(peer = %peer_text(peer), agent = %who.agent_id, "agent authenticated");
         if !over_tls(req) {
@@ -130,6 +131,95 @@ impl IngestService {
             warn!(agent = %who.agent_id, error = %e, "cannot record the agent's last peer");
         }
         Ok(Authenticated { who, digest })
+    }
+
+    /// Bind the connection's client certificate to the token's agent: a
+    /// certificate naming another agent, one no longer in force, or (with
+    /// `[tls] client_certs = "required"`) none at all is refused. The first
+    /// use of a renewed certificate supersedes the agent's older ones.
+    async fn check_client_cert<T>(
+        &self,
+        req: &Request<T>,
+        peer: Option<SocketAddr>,
+        agent: &str,
+    ) -> Result<(), Status> {
+        let Some(policy) = &self.certs else {
+            return Ok(());
+        };
+        let cert = req
+            .peer_certs()
+            .and_then(|c| c.first().and_then(|d| crate::mtls::read_client_cert(d)));
+        let Some(cert) = cert else {
+            if !over_tls(req) || policy.mode == crate::mtls::ClientCertMode::Optional {
+                return Ok(());
+            }
+            return Err(self.refuse_cert(
+                peer,
+                agent,
+                "no_client_cert",
+                "sertifikat klien wajib / a client certificate is required \
+                 ([tls] client_certs = \"required\"); enrol the agent with an enrolment code \
+                 or install a certificate from `pantau-collector agent issue-cert`",
+            ));
+        };
+        if cert.agent_id != agent {
+            warn!(peer = %peer_text(peer), agent, cert_agent = %cert.agent_id,
+                serial = %cert.serial, "client certificate and token name different agents");
+            return Err(self.refuse_cert(
+                peer,
+                agent,
+                "cert_token_mismatch",
+                "sertifikat klien dan token milik agen berbeda / the client certificate and \
+                 the token belong to different agents",
+            ));
+        }
+        if let Err(why) = policy.revocations.check_serial(&cert) {
+            warn!(peer = %peer_text(peer), agent, serial = %cert.serial, reason = %why,
+                "client certificate no longer in force");
+            return Err(self.refuse_cert(
+                peer,
+                agent,
+                "cert_revoked",
+                "sertifikat klien dicabut atau diganti / client certificate revoked or \
+                 superseded; reconnect with the current one",
+            ));
+        }
+        if policy.issuer.is_some() {
+            let (a, serial) = (agent.to_string(), cert.serial.clone());
+            match self
+                .store
+                .with(move |s| s.supersede_client_certs(&a, &serial, store::now_ms()))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => {
+                    info!(agent, serial = %cert.serial, superseded = n,
+                        "renewed client certificate in use; older certificates superseded");
+                    if let Err(e) = policy.revocations.refresh(&self.store).await {
+                        warn!(error = %e, "cannot refresh client certificate revocations");
+                    }
+                }
+                Err(e) => warn!(agent, error = %e, "cannot supersede older client certificates"),
+            }
+        }
+        Ok(())
+    }
+
+    /// A refused client certificate: logged with peer, agent and reason.
+    fn refuse_cert(
+        &self,
+        peer: Option<SocketAddr>,
+        agent: &str,
+        reason: &'static str,
+        message: &'static str,
+    ) -> Status {
+        self.metrics.reject("unauthenticated");
+        self.metrics.auth("refused", reason);
+        if let Some(p) = peer {
+            self.limiter.record_failure(p.ip());
+        }
+        warn!(peer = %peer_text(peer), agent, reason, "agent authentication refused");
+        Status::unauthenticated(message)
     }
 
     /// Log, count and limit a refused authentication; the status to return.

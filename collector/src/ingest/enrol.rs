@@ -27,6 +27,11 @@ impl IngestService {
         };
         let arrived_on = req.local_addr();
         let r = req.into_inner();
+        let client_cert_pem = if token.is_empty() || r.csr_pem.trim().is_empty() {
+            String::new()
+        } else {
+            self.issue_cert(&who.agent_id, &r.csr_pem).await?
+        };
         let opd = who.opd_id.clone();
         let opd_name = self
             .store
@@ -50,7 +55,68 @@ impl IngestService {
             collector_version: env!("CARGO_PKG_VERSION").to_string(),
             token,
             ca_pem: self.enrol_ca_pem.as_deref().unwrap_or_default().to_string(),
+            client_cert_pem,
         }))
+    }
+
+    /// The Renew RPC: a new client certificate for an agent authenticated
+    /// by its current certificate and token.
+    pub(super) async fn renew_cert(
+        &self,
+        req: Request<pb::RenewRequest>,
+    ) -> Result<Response<pb::RenewReply>, Status> {
+        let who = self.authenticate(&req).await?;
+        let csr = req.into_inner().csr_pem;
+        if csr.trim().is_empty() {
+            return Err(Status::invalid_argument("RenewRequest.csr_pem is empty"));
+        }
+        let cert_pem = self.issue_cert(&who.agent_id, &csr).await?;
+        info!(agent = %who.agent_id, "client certificate renewed");
+        Ok(Response::new(pb::RenewReply { cert_pem }))
+    }
+
+    /// Issue and record a client certificate for `agent` from `csr_pem`
+    /// with the built-in CA; the handshake accepts it at once.
+    async fn issue_cert(&self, agent: &str, csr_pem: &str) -> Result<String, Status> {
+        if csr_pem.len() > 16 * 1024 {
+            return Err(Status::invalid_argument("CSR larger than 16 KiB"));
+        }
+        let Some(policy) = self.certs.clone() else {
+            return Ok(String::new());
+        };
+        let Some(files) = policy.issuer.clone() else {
+            return Err(Status::failed_precondition(
+                "collector ini memakai CA provinsi sendiri; sertifikat klien diterbitkan oleh CA itu \
+                 / this collector uses the province's own CA: client certificates come from it",
+            ));
+        };
+        let (agent_s, csr, validity) = (agent.to_string(), csr_pem.to_string(), policy.validity);
+        let issued = tokio::task::spawn_blocking(move || {
+            crate::mtls::issue_client_cert(&files, &csr, &agent_s, validity)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("issuing task failed: {e}")))?
+        .map_err(|e| {
+            self.metrics.reject("invalid");
+            Status::invalid_argument(e.to_string())
+        })?;
+        let (a, serial, until) = (
+            agent.to_string(),
+            issued.serial.clone(),
+            issued.not_after_ms,
+        );
+        self.store
+            .with(move |s| s.record_client_cert(&a, &serial, now_ms(), until))
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot record the certificate: {e}")))?;
+        policy
+            .revocations
+            .refresh(&self.store)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot refresh revocations: {e}")))?;
+        info!(agent, serial = %issued.serial, not_after_ms = issued.not_after_ms,
+            "client certificate issued");
+        Ok(issued.pem)
     }
 
     /// Consume the request's enrolment code and issue the agent's new

@@ -75,6 +75,21 @@ pub struct IngestService {
     live: Arc<Mutex<LiveStreams>>,
     /// Failed authentications per source address (Stream and Enrol).
     limiter: Arc<limiter::FailureLimiter>,
+    /// Client certificates: required or not, revocations, issuance.
+    certs: Option<Arc<CertPolicy>>,
+}
+
+/// How the service treats client certificates (mutual TLS).
+#[derive(Debug)]
+pub struct CertPolicy {
+    /// `[tls] client_certs`.
+    pub mode: crate::mtls::ClientCertMode,
+    /// What the handshake accepts; refreshed after every issuance.
+    pub revocations: Arc<crate::mtls::Revocations>,
+    /// The built-in CA that issues certificates (`None` with an own CA).
+    pub issuer: Option<crate::tls::CaFiles>,
+    /// Validity of issued certificates.
+    pub validity: Duration,
 }
 
 impl IngestService {
@@ -100,7 +115,15 @@ impl IngestService {
             enrol_ca_pem: None,
             live: Arc::default(),
             limiter: Arc::default(),
+            certs: None,
         }
+    }
+
+    /// Client certificate checks and issuance; without, no certificate is
+    /// asked for (plaintext lab setups).
+    pub fn with_client_certs(mut self, policy: Option<CertPolicy>) -> Self {
+        self.certs = policy.map(Arc::new);
+        self
     }
 
     /// The standard targets for newly enrolled agents (`[enrol]`), as a
@@ -146,6 +169,15 @@ impl Ingest for IngestService {
         self.enrol_info(req).await
     }
 
+    async fn renew(
+        &self,
+        req: Request<pb::RenewRequest>,
+    ) -> Result<Response<pb::RenewReply>, Status> {
+        self.renew_cert(req).await
+    }
+
+    // Long: the stream's life in order (authenticate, Hello, Welcome,
+    // take-over of an older stream, the read loop, the goodbye), one place.
     async fn stream(
         &self,
         req: Request<Streaming<pb::AgentMessage>>,

@@ -19,44 +19,49 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Streams one connection may open at once (an agent uses one).
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 32;
 
-/// The server's TLS: its identity (certificate chain + key).
-pub fn tls_config(identity: tonic::transport::Identity) -> tonic::transport::ServerTlsConfig {
-    tonic::transport::ServerTlsConfig::new()
-        .identity(identity)
-        .timeout(HANDSHAKE_TIMEOUT)
+/// The server's TLS: identity and client certificate checks (see
+/// [`crate::mtls::server_config`]).
+pub fn tls_config(config: tokio_rustls::rustls::ServerConfig) -> tokio_rustls::TlsAcceptor {
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
 }
 
 /// Serve the ingest and health services on `listener` until `shutdown`;
-/// TLS when `tls` is given, plaintext otherwise.
+/// TLS when `tls` is given (handshakes by [`crate::mtls::incoming`], so a
+/// refused client certificate is logged with its peer), plaintext otherwise.
 pub async fn serve(
     svc: IngestService,
     health: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
     listener: TcpListener,
-    tls: Option<tonic::transport::ServerTlsConfig>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    let mut builder = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(60)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .tcp_keepalive(Some(Duration::from_secs(60)))
-        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION));
-    if let Some(tls) = tls {
-        builder = builder.tls_config(tls)?;
-    }
-    builder
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .add_service(health)
         .add_service(
             IngestServer::new(svc)
                 .max_decoding_message_size(pantau_proto::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(pantau_proto::MAX_MESSAGE_BYTES),
-        )
-        // Caps per source and in total, idle sockets closed: one office's
-        // sockets cannot starve the others (see `net::Limits::GRPC`).
-        .serve_with_incoming_shutdown(
-            crate::net::Incoming::new(listener, crate::net::Limits::GRPC),
-            shutdown.cancelled_owned(),
-        )
-        .await
+        );
+    // Caps per source and in total, idle sockets closed: one office's
+    // sockets cannot starve the others (see `net::Limits::GRPC`).
+    let conns = crate::net::Incoming::new(listener, crate::net::Limits::GRPC);
+    match tls {
+        Some(acceptor) => {
+            let tls = crate::mtls::incoming(conns, acceptor, HANDSHAKE_TIMEOUT, shutdown.clone());
+            router
+                .serve_with_incoming_shutdown(tls, shutdown.cancelled_owned())
+                .await
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(conns, shutdown.cancelled_owned())
+                .await
+        }
+    }
 }

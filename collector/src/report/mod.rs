@@ -79,6 +79,10 @@ pub struct Settings {
     pub public_key_url: String,
     /// Who signs the document off (printed in the validity box).
     pub signoff: Option<crate::config::Signoff>,
+    /// The PDF letterhead's unit line and logo (`[report] unit`,
+    /// `letterhead_logo`).
+    #[serde(skip)]
+    pub letterhead: model::Letterhead,
 }
 
 impl Settings {
@@ -90,6 +94,8 @@ impl Settings {
         s.coverage_target_pct = cfg.report.coverage_target_pct;
         s.public_key_url.clone_from(&cfg.report.public_key_url);
         s.signoff.clone_from(&cfg.report.signoff);
+        s.letterhead.unit.clone_from(&cfg.report.unit);
+        s.letterhead.logo.clone_from(&cfg.report.letterhead_logo);
         s
     }
 
@@ -104,6 +110,7 @@ impl Settings {
             utc_offset_minutes: d.utc_offset_minutes,
             public_key_url: crate::config::DEFAULT_PUBLIC_KEY_URL.into(),
             signoff: None,
+            letterhead: model::Letterhead::default(),
         }
     }
 
@@ -283,6 +290,9 @@ pub struct Meta {
     pub raw_export: Option<RawExport>,
     /// Sign-off block (nama, NIP, jabatan, tempat), from the configuration.
     pub signoff: Option<crate::config::Signoff>,
+    /// The PDF letterhead's unit line and logo; the agency is [`Meta::agency`].
+    #[serde(skip)]
+    pub letterhead: model::Letterhead,
 }
 
 /// The raw-results file of a signed bundle, named in the report itself.
@@ -692,6 +702,7 @@ fn meta(
         public_key_url: s.public_key_url.clone(),
         raw_export: None,
         signoff: s.signoff.clone(),
+        letterhead: s.letterhead.clone(),
     })
 }
 
@@ -982,5 +993,6 @@ pub(crate) fn test_meta(lang: Lang, parameters: Vec<(String, String)>) -> Meta {
         public_key_url: String::new(),
         raw_export: None,
         signoff: None,
+        letterhead: Default::default(),
     }
 }

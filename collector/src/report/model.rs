@@ -29,6 +29,22 @@ pub struct Document {
     pub footer: String,
     /// Sections in reading order.
     pub sections: Vec<Section>,
+    /// The letterhead at the top of the first page (PDF), when there is one.
+    pub letterhead: Option<Letterhead>,
+    /// Date of issue, UTC ms, and the zone's offset in minutes (the PDF's
+    /// document date, which PDF/A requires).
+    pub issued: (i64, i64),
+}
+
+/// A letterhead ("kop surat"): the agency, its unit and a logo.
+#[derive(Debug, Clone, Default)]
+pub struct Letterhead {
+    /// Agency (province) name.
+    pub agency: String,
+    /// Unit under it (`[report] unit`).
+    pub unit: Option<String>,
+    /// Logo, PNG bytes (`[report] letterhead_logo`).
+    pub logo: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// One section of a report.

@@ -23,6 +23,7 @@ use rusqlite::Connection;
 pub mod accounts;
 pub mod api;
 pub mod audit;
+pub mod certs;
 pub mod conflict;
 pub mod credentials;
 pub mod export;
@@ -38,6 +39,7 @@ pub mod conformance;
 pub use accounts::Accounts;
 pub use api::ApiRead;
 pub use audit::{AuditLog, AuditRead};
+pub use certs::ClientCerts;
 pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
 pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
@@ -62,6 +64,7 @@ pub mod read {
 pub trait Store:
     Registry
     + EnrolCodes
+    + ClientCerts
     + IngestStore
     + ExportQueue
     + ApiRead
@@ -76,6 +79,7 @@ pub trait Store:
 impl<T> Store for T where
     T: Registry
         + EnrolCodes
+        + ClientCerts
         + IngestStore
         + ExportQueue
         + ApiRead

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod grpc;
+
 /// Directory holding the workspace's binaries, built once per test binary
 /// with the same profile as the tests.
 pub fn bin_dir() -> &'static Path {
@@ -232,6 +234,23 @@ impl Collector {
         .arg(data_dir)
         .env("NO_COLOR", "1")
         .stderr(std::fs::File::create(log).expect("create the collector log"));
+        Collector::launch(cmd, data_dir)
+    }
+
+    /// [`Collector::start_logged`] (no colour) with a configuration file.
+    pub fn start_logged_with(data_dir: &Path, log: &Path, config: &Path) -> Collector {
+        let mut cmd = Command::new(bin("pantau-collector"));
+        cmd.arg("--config").arg(config).args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ]);
+        cmd.arg(data_dir)
+            .env("NO_COLOR", "1")
+            .stderr(std::fs::File::create(log).expect("create the collector log"));
         Collector::launch(cmd, data_dir)
     }
 
@@ -747,15 +766,100 @@ pub fn agent_config(
     std::fs::write(
         &cfg,
         format!(
-            "[agent]\nid = \"{id}\"\n{agent_extra}\n\n[collector]\n{}\ntoken_file = \"{}\"\n\n\
+            "[agent]\nid = \"{id}\"\n{agent_extra}\n\n[collector]\n{}{}\ntoken_file = \"{}\"\n\n\
              [spool]\ndir = \"{}\"\n\n{rest}",
             collector_toml(grpc),
+            client_cert_toml(dir, grpc, id),
             dir.join("token").display(),
             dir.join("spool").display(),
         ),
     )
     .expect("write agent config");
     cfg
+}
+
+/// The data directory of the collector registered at `grpc` (its CA is
+/// `<data_dir>/tls/ca.crt`).
+pub fn data_dir_for(grpc: &str) -> Option<PathBuf> {
+    Some(ca_for(grpc)?.parent()?.parent()?.to_path_buf())
+}
+
+/// Make a key and CSR in `dir` and have the collector in `data_dir` issue
+/// agent `id` a client certificate (`agent issue-cert`, the out-of-band
+/// path); returns `(cert, key)`.
+pub fn issue_client_cert(data_dir: &Path, dir: &Path, id: &str) -> (PathBuf, PathBuf) {
+    let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).expect("key and CSR");
+    let (key, csr, cert) = (
+        dir.join(format!("{id}.key")),
+        dir.join(format!("{id}.csr")),
+        dir.join(format!("{id}.crt")),
+    );
+    pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).expect("write key");
+    std::fs::write(&csr, csr_pem).expect("write CSR");
+    collector_cmd(
+        data_dir,
+        &[
+            "agent",
+            "issue-cert",
+            id,
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    (cert, key)
+}
+
+/// The one client certificate and key of agent `id` of the collector
+/// with data in `data_dir`, issued on first use into
+/// `<data_dir>.client-certs/`: the real agent and a test's own gRPC client
+/// (a stolen copy, say) show the same one (a second issued certificate
+/// would supersede the first at its first use). `None` when the collector
+/// refuses to issue one (an agent it does not know: tests of refusals).
+pub fn shared_client_cert(data_dir: &Path, id: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = data_dir.with_extension("client-certs");
+    std::fs::create_dir_all(&dir).expect("create the client certificate directory");
+    let (cert, key) = (dir.join(format!("{id}.crt")), dir.join(format!("{id}.key")));
+    if cert.exists() {
+        return Some((cert, key));
+    }
+    let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).expect("key and CSR");
+    let csr = dir.join(format!("{id}.csr"));
+    pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).expect("write key");
+    std::fs::write(&csr, csr_pem).expect("write CSR");
+    let ok = Command::new(bin("pantau-collector"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["agent", "issue-cert", id, "--csr"])
+        .arg(&csr)
+        .arg("--out")
+        .arg(&cert)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some((cert, key))
+}
+
+/// `cert`/`key` lines for agent `id` of the collector at `grpc`: a
+/// certificate a test put at `<dir>/<id>.crt`, else the shared one
+/// ([`shared_client_cert`]); empty when the collector has no known CA or
+/// issues none.
+pub fn client_cert_toml(dir: &Path, grpc: &str, id: &str) -> String {
+    let Some(data_dir) = data_dir_for(grpc) else {
+        return String::new();
+    };
+    let (mut cert, mut key) = (dir.join(format!("{id}.crt")), dir.join(format!("{id}.key")));
+    if !cert.exists() {
+        let Some(shared) = shared_client_cert(&data_dir, id) else {
+            return String::new();
+        };
+        (cert, key) = shared;
+    }
+    format!(
+        "\ncert = \"{}\"\nkey = \"{}\"",
+        cert.display(),
+        key.display()
+    )
 }
 
 /// A Pantau CSV read back as plain comma-joined lines: checks that every

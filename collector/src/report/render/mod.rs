@@ -3,7 +3,7 @@
 //! the report's data.
 //!
 //! - [`html`]: printable, self-contained HTML.
-//! - [`pdf`]: native A4 PDF.
+//! - [`pdf`]: native A4 PDF/A-2b (krilla, DejaVu Sans subset).
 //! - [`xlsx`]: a spreadsheet, one sheet per section group.
 //! - [`csv`]: machine records with plain numbers.
 //! - [`json`]: the [`Report`](super::Report) as is (machine figures).

@@ -20,7 +20,7 @@ pub mod topology;
 pub mod validity;
 
 use super::Report;
-use super::model::{Document, Section};
+use super::model::{Document, Letterhead, Section};
 use super::text::t;
 
 /// A section builder: none, one or several sections of the model.
@@ -51,5 +51,10 @@ pub fn document(r: &Report) -> Document {
         title: format!("{} {}", t(l, "title"), m.number),
         footer: format!("{} — {} {}", m.agency, t(l, "number"), m.number),
         sections: SECTIONS.iter().flat_map(|build| build(r)).collect(),
+        letterhead: Some(Letterhead {
+            agency: m.agency.clone(),
+            ..m.letterhead.clone()
+        }),
+        issued: (m.issued_ms, m.utc_offset_minutes),
     }
 }

@@ -73,6 +73,17 @@ pub fn build(r: &Report) -> Vec<Section> {
             format!("NIP {}", s.nip),
         ]
     });
+    // A signed bundle: where the electronic signature of this file is.
+    let mut signoff = signoff;
+    if !signoff.is_empty() && m.raw_export.is_some() {
+        use crate::report::sign::{MANIFEST, SIGNATURE};
+        signoff.push(String::new());
+        signoff.push(if en {
+            format!("This document is signed electronically: its SHA-256 is listed in the bundle's {MANIFEST}, signed with Ed25519 in {SIGNATURE} (check with pantau-collector verify).")
+        } else {
+            format!("Dokumen ini ditandatangani secara elektronik: SHA-256 berkas ini tercantum dalam {MANIFEST} bundel yang ditandatangani Ed25519 di {SIGNATURE} (periksa dengan pantau-collector verify).")
+        });
+    }
     vec![Section {
         id: "validity",
         sheet: None,

@@ -25,6 +25,7 @@ use super::{Op, StoreError};
 pub mod accounts;
 pub mod api;
 pub mod audit;
+pub mod certs;
 pub mod conflict;
 #[cfg(test)]
 mod conformance;
@@ -54,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_sessions.sql"),
     include_str!("schema_audit.sql"),
     include_str!("schema_accounts.sql"),
+    include_str!("schema_certs.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
