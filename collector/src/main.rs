@@ -363,18 +363,18 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
         )),
         Command::Store { cmd } => cli::exit(cli::store::store(&cfg, cmd, &mut std::io::stdout())),
         Command::User { cmd } => cli::exit(pantau_collector::cli::user::user(
-            &cfg.data_dir,
+            &cfg,
             cmd,
             &mut std::io::stdin().lock(),
             &mut std::io::stdout(),
         )),
         Command::Token { cmd } => cli::exit(pantau_collector::cli::user::token(
-            &cfg.data_dir,
+            &cfg,
             cmd,
             &mut std::io::stdout(),
         )),
         Command::Register { json } => cli::exit(pantau_collector::cli::user::register(
-            &cfg.data_dir,
+            &cfg,
             json,
             &mut std::io::stdout(),
         )),

@@ -365,7 +365,7 @@ pub fn agent(
             csr,
             out: path,
             validity,
-        } => issue_cert(&store, data_dir, &agent_id, &csr, &path, validity, out)?,
+        } => issue_cert(store, &cfg.data_dir, &agent_id, &csr, &path, validity, out)?,
     }
     Ok(())
 }
@@ -373,16 +373,15 @@ pub fn agent(
 /// `agent issue-cert`: refuse unknown, revoked and disabled agents; sign
 /// the CSR with the built-in CA; record the serial.
 fn issue_cert(
-    store: &SqliteStore,
-    data_dir: &Path,
+    store: &dyn Store,
+    data_dir: &std::path::Path,
     agent_id: &str,
-    csr: &Path,
-    path: &Path,
+    csr: &std::path::Path,
+    path: &std::path::Path,
     validity: Option<std::time::Duration>,
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
-    use crate::store::ClientCerts as _;
-    let io = |p: &Path| {
+    let io = |p: &std::path::Path| {
         let p = p.to_path_buf();
         move |source| crate::tls::TlsError::Io { path: p, source }
     };

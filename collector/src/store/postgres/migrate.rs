@@ -50,6 +50,11 @@ pub const TABLES: &[&str] = &[
     "rule_history",
     "path",
     "audit_log",
+    "account",
+    "web_session",
+    "api_token",
+    "signed_report",
+    "client_cert",
 ];
 
 /// Rows per INSERT statement.

@@ -25,8 +25,10 @@ use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 
 use super::{Op, StoreError};
 
+pub mod accounts;
 pub mod api;
 pub mod audit;
+pub mod certs;
 pub mod credentials;
 pub mod export;
 pub mod ingest;
@@ -48,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_1.sql"),
     include_str!("schema_2.sql"),
     include_str!("schema_3.sql"),
+    include_str!("schema_4.sql"),
 ];
 
 /// Number of schema versions this build knows.
