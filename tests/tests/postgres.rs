@@ -83,6 +83,9 @@ fn agent_results_reach_postgres_api_and_report() {
     let open = open_port();
     let agent_dir = dir.path().join("agent");
     std::fs::create_dir_all(&agent_dir).unwrap();
+    // Its client certificate issued by the real CLI, recorded in PostgreSQL
+    // (the handshake refuses a serial the store does not know).
+    issue_pg_cert(&cfg, &data, &agent_dir, "dinkes-1");
     let agent_cfg = agent_config(
         &agent_dir,
         "dinkes-1",
@@ -229,6 +232,33 @@ fn ping(seq: &mut u64, target: &str, group: &str, at: i64, ok: bool) -> ResultRo
     r
 }
 
+/// A key and CSR for agent `id` in `dir`, signed into `<dir>/<id>.crt` by
+/// `agent issue-cert` against the store `cfg` names.
+fn issue_pg_cert(cfg: &std::path::Path, data: &std::path::Path, dir: &std::path::Path, id: &str) {
+    let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).expect("key and CSR");
+    let (key, csr, crt) = (
+        dir.join(format!("{id}.key")),
+        dir.join(format!("{id}.csr")),
+        dir.join(format!("{id}.crt")),
+    );
+    pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).expect("write key");
+    std::fs::write(&csr, csr_pem).expect("write CSR");
+    let printed = pg_ok(
+        cfg,
+        data,
+        &[
+            "agent",
+            "issue-cert",
+            id,
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            crt.to_str().unwrap(),
+        ],
+    );
+    assert!(crt.is_file() && printed.contains("serial"), "{printed}");
+}
+
 /// Rows per table, in SQLite and in PostgreSQL.
 fn counts(data: &std::path::Path, url: &str) -> Vec<(String, i64, i64)> {
     let lite = rusqlite::Connection::open(data.join("pantau.db")).unwrap();
@@ -304,6 +334,15 @@ fn store_migrate_copies_sqlite_into_postgres_with_the_same_report() {
         assert!(ok, "{args:?}: {err}");
     }
 
+    // Web accounts and machine credentials of the SQLite province: a user,
+    // an API token and an agent's client certificate.
+    let (ok, _, err) = collector_run(&data, &["user", "add", "ani", "--role", "viewer"]);
+    assert!(ok, "user add: {err}");
+    let (ok, token, err) = collector_run(&data, &["token", "add", "prom", "--role", "scrape"]);
+    assert!(ok, "token add: {err}");
+    let token = token.trim().to_string();
+    issue_client_cert(&data, dir.path(), "dinkes-1");
+
     let url = testserver::server().empty_database();
     let (ok, printed, err) = collector_run(&data, &["store", "migrate", "--to", &url]);
     assert!(ok, "migrate failed: {err}");
@@ -316,7 +355,27 @@ fn store_migrate_copies_sqlite_into_postgres_with_the_same_report() {
     assert_eq!(by("result"), 2880);
     assert_eq!(by("agent"), 2);
     assert_eq!(by("maintenance"), 1);
-    assert!(by("audit_log") >= 5, "{after:?}");
+    assert!(by("audit_log") >= 7, "{after:?}");
+    assert_eq!(by("account"), 1);
+    assert_eq!(by("api_token"), 1);
+    assert_eq!(by("client_cert"), 1);
+    // They work in PostgreSQL: the token authenticates, the user is there,
+    // the certificate is in force.
+    {
+        use pantau_collector::store::{Accounts, ClientCerts};
+        let s = PgStore::open(&url).unwrap();
+        let t = s
+            .api_token(&pantau_collector::auth::digest(&token))
+            .unwrap()
+            .expect("the copied token authenticates");
+        assert_eq!((t.name.as_str(), t.role.as_str()), ("prom", "scrape"));
+        let a = s.account("ani").unwrap().expect("the copied user");
+        assert_eq!(a.role.as_str(), "viewer");
+        assert!(!a.disabled && a.password_hash.starts_with("$argon2id$"));
+        let certs = s.cert_refusals().unwrap();
+        assert_eq!(certs.active.len(), 1, "{certs:?}");
+        assert_eq!(certs.active[0].1, "dinkes-1");
+    }
     // Identities came along: a resent row is a replay in PostgreSQL too.
     {
         use pantau_collector::store::IngestStore;
@@ -390,6 +449,28 @@ fn store_migrate_copies_sqlite_into_postgres_with_the_same_report() {
         "{lite}"
     );
     assert_eq!(lite, pg, "the JSON reports differ");
+    // The account, token and certificate commands run on PostgreSQL.
+    let users = pg_ok(&cfg, &data, &["user", "list"]);
+    assert!(users.contains("ani\tviewer"), "{users}");
+    pg_ok(&cfg, &data, &["user", "disable", "ani"]);
+    pg_ok(&cfg, &data, &["token", "revoke", "prom"]);
+    let tokens = pg_ok(&cfg, &data, &["token", "list"]);
+    assert!(tokens.contains("prom\tscrape\t\trevoked"), "{tokens}");
+    pg_ok(&cfg, &data, &["register"]);
+    let pg_certs = dir.path().join("pg-certs");
+    std::fs::create_dir_all(&pg_certs).unwrap();
+    issue_pg_cert(&cfg, &data, &pg_certs, "dinkes-1");
+    {
+        use pantau_collector::store::{Accounts, ClientCerts};
+        let s = PgStore::open(&url).unwrap();
+        assert_eq!(s.cert_refusals().unwrap().active.len(), 2);
+        assert!(s.account("ani").unwrap().unwrap().disabled);
+        assert!(
+            s.api_token(&pantau_collector::auth::digest(&token))
+                .unwrap()
+                .is_none()
+        );
+    }
     let verified = pg_ok(&cfg, &data, &["verify-audit"]);
     assert!(verified.starts_with("OK:"), "{verified}");
     // Ids continue after the copied ones: a new window gets a fresh id.
