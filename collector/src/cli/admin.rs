@@ -246,6 +246,7 @@ pub fn opd(cfg: &CollectorConfig, cmd: OpdCmd, out: &mut dyn Write) -> Result<()
 /// Open the configured store and run an `agent` command. The new
 /// enrolment code (or with `--print-token` the token) goes alone to `out`
 /// (so it can be piped into a file); the notes to `err`.
+// Long: one short arm per subcommand (check, store, audit, print), read top to bottom.
 pub fn agent(
     cfg: &CollectorConfig,
     cmd: AgentCmd,

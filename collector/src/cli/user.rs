@@ -190,6 +190,7 @@ fn opds_of(s: &dyn Store, name: &str) -> Vec<String> {
 }
 
 /// Run a `user` command.
+// Long: one short arm per subcommand (check, store, audit, print), read top to bottom.
 pub fn user(
     cfg: &CollectorConfig,
     cmd: UserCmd,
