@@ -28,6 +28,9 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # Evidence tests set a process's clock (a report issued mid-hour, an agent
 # whose clock is hours off) with faketime.
 command -v faketime >/dev/null 2>&1 || missing+=(faketime)
+# The PostgreSQL store's conformance suite and tests/tests/postgres.rs start a
+# server of their own from Debian's package (initdb and postgres).
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 # Man pages generated from the CLI are rendered with man (man-db, with groff).
 command -v man >/dev/null 2>&1 || missing+=(man-db)
 # Alert delivery: a real Alertmanager and amtool (tests/tests/alertmanager.rs).

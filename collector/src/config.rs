@@ -35,6 +35,9 @@ pub struct RawConfig {
     /// TLS of the agents' gRPC port.
     #[serde(default)]
     pub tls: RawTls,
+    /// Where results are stored.
+    #[serde(default)]
+    pub store: RawStore,
     /// The audit log.
     #[serde(default)]
     pub audit: RawAudit,
@@ -124,6 +127,45 @@ pub struct RawAudit {
     /// Forward every new audit entry as RFC 5424 syslog over UDP,
     /// `udp://host:514`.
     pub syslog: Option<String>,
+}
+
+/// `[store]`: absent, the SQLite file in `server.data_dir` (the default and
+/// the quickstart); `url = "postgres://user@host/db"` stores in PostgreSQL.
+#[derive(Debug, Deserialize, Default)]
+pub struct RawStore {
+    /// PostgreSQL URL (`postgres://` or `postgresql://`). The password, if
+    /// any, is never logged; prefer a `.pgpass`-less setup with the
+    /// `PANTAU_STORE_URL` environment variable for it.
+    pub url: Option<String>,
+}
+
+/// Environment variable that overrides `[store] url` (beside the generic
+/// `PANTAU_COLLECTOR__STORE__URL`): keeps a password out of the file.
+pub const STORE_URL_ENV: &str = "PANTAU_STORE_URL";
+
+impl RawStore {
+    fn validate(self, p: &mut Vec<Problem>) -> Option<String> {
+        let from_env = std::env::var(STORE_URL_ENV).ok().filter(|u| !u.is_empty());
+        // A bad value is named where it came from.
+        let key = match from_env {
+            Some(_) => "store.url (PANTAU_STORE_URL)",
+            None => "store.url",
+        };
+        let url = from_env.or(self.url)?;
+        let shown = crate::store::postgres::redact(&url);
+        if !crate::store::postgres::is_postgres_url(&url) {
+            p.push(Problem::new(
+                key,
+                format!("`{shown}` is not a postgres:// URL (leave it out to use SQLite in server.data_dir)"),
+            ));
+            return None;
+        }
+        if let Err(e) = url.parse::<postgres::Config>() {
+            p.push(Problem::new(key, format!("`{shown}`: {e}")));
+            return None;
+        }
+        Some(url)
+    }
 }
 
 /// `[web]`: sessions of the web sign-in and the `/metrics` credential.
@@ -556,6 +598,8 @@ pub struct CollectorConfig {
     pub remote_write: Option<crate::remote_write::RemoteWriteConfig>,
     /// TLS of the gRPC port.
     pub tls: TlsConfig,
+    /// `[store] url`: PostgreSQL; `None`: SQLite in `data_dir`.
+    pub store_url: Option<String>,
     /// `[audit] syslog`: where new audit entries are forwarded (`host:port`).
     pub audit_syslog: Option<String>,
     /// `[limits]` of the gRPC port.
@@ -627,6 +671,7 @@ impl RawConfig {
         let remote_write = self.remote_write.validate(&mut p);
         let tls = self.tls.validate(&mut p);
         let (grpc_limits, http_limits) = self.limits.validate(&mut p);
+        let store_url = self.store.validate(&mut p);
         let audit_syslog = self.audit.syslog.and_then(|a| {
             crate::audit::syslog_target(&a)
                 .map_err(|e| p.push(Problem::new("audit.syslog", e.to_string())))
@@ -649,6 +694,7 @@ impl RawConfig {
             report,
             remote_write,
             tls,
+            store_url,
             audit_syslog,
             grpc_limits,
             http_limits,

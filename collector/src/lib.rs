@@ -55,7 +55,7 @@ use crate::ingest::IngestService;
 use crate::ingest::writer::Writer;
 use crate::metrics::Metrics;
 use crate::store::report::ReportBackend;
-use crate::store::{SharedStore, SqliteStore, Store};
+use crate::store::{SharedStore, Store};
 use crate::web::AppState;
 
 /// Why the collector stopped with an error.
@@ -242,7 +242,13 @@ pub async fn serve(
     // One store for everyone: the writer thread, the rollup task, remote
     // write, the API and the report pages. Writes queue on its one writer,
     // reads come from its reader pool.
-    let opened: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.data_dir)?);
+    // Opened off the async workers: a PostgreSQL client blocks on its own
+    // runtime while it connects and migrates.
+    let (url, dir) = (cfg.store_url.clone(), cfg.data_dir.clone());
+    let opened: Arc<dyn Store> =
+        tokio::task::spawn_blocking(move || crate::store::open_store(url.as_deref(), &dir))
+            .await
+            .map_err(|e| crate::store::StoreError::NotStored(format!("open task failed: {e}")))??;
     let store = SharedStore::new(opened);
     // Before the writer stores anything, so no result escapes the queue.
     let enabled = cfg.remote_write.is_some();

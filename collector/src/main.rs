@@ -45,6 +45,12 @@ enum Command {
         #[arg(long)]
         http_listen: Option<SocketAddr>,
     },
+    /// The store itself: `store migrate --to postgres://...` copies the
+    /// SQLite store into an empty PostgreSQL database.
+    Store {
+        #[command(subcommand)]
+        cmd: cli::store::StoreCmd,
+    },
     /// Manage OPDs (perangkat daerah).
     Opd {
         #[command(subcommand)]
@@ -339,11 +345,9 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
                     .map_err(|e| format!("{e:#}"))
             })
         }
-        Command::Opd { cmd } => {
-            cli::exit(cli::admin::opd(&cfg.data_dir, cmd, &mut std::io::stdout()))
-        }
+        Command::Opd { cmd } => cli::exit(cli::admin::opd(&cfg, cmd, &mut std::io::stdout())),
         Command::Agent { cmd } => cli::exit(cli::admin::agent(
-            &cfg.data_dir,
+            &cfg,
             cmd,
             &cli::enrol::EnrolHint::from_config(&cfg),
             &mut std::io::stdout(),
@@ -357,19 +361,20 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
             cmd,
             &mut std::io::stdout(),
         )),
+        Command::Store { cmd } => cli::exit(cli::store::store(&cfg, cmd, &mut std::io::stdout())),
         Command::User { cmd } => cli::exit(pantau_collector::cli::user::user(
-            &cfg.data_dir,
+            &cfg,
             cmd,
             &mut std::io::stdin().lock(),
             &mut std::io::stdout(),
         )),
         Command::Token { cmd } => cli::exit(pantau_collector::cli::user::token(
-            &cfg.data_dir,
+            &cfg,
             cmd,
             &mut std::io::stdout(),
         )),
         Command::Register { json } => cli::exit(pantau_collector::cli::user::register(
-            &cfg.data_dir,
+            &cfg,
             json,
             &mut std::io::stdout(),
         )),

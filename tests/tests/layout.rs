@@ -280,9 +280,17 @@ fn only_the_store_and_the_binaries_name_the_sqlite_backend() {
             }
         }
     }
+    // serve (lib.rs) chooses the backend from `[store] url` through
+    // store::open_store, naming neither backend; the demo still opens SQLite.
     assert!(
-        opening.iter().any(|f| f == "collector/src/lib.rs"),
-        "the scan found no SqliteStore::open in lib.rs; is it still reading the sources? {opening:?}"
+        opening.iter().any(|f| f == "collector/src/demo.rs"),
+        "the scan found no SqliteStore::open in demo.rs; is it still reading the sources? {opening:?}"
+    );
+    assert!(
+        std::fs::read_to_string(root.join("collector/src/lib.rs"))
+            .unwrap()
+            .contains("store::open_store("),
+        "serve opens the configured backend with store::open_store"
     );
     assert!(
         stray.is_empty(),

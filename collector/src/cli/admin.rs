@@ -4,7 +4,6 @@
 //! given outputs so they can be tested without a process.
 
 use std::io::Write;
-use std::path::Path;
 
 use clap::Subcommand;
 use pantau_core::{AgentId, InvalidId, OpdId};
@@ -12,8 +11,9 @@ use serde_json::{Value, json};
 
 use crate::audit::{Action, Actor, record};
 use crate::auth;
+use crate::config::CollectorConfig;
 use crate::store::registry::CredentialChange;
-use crate::store::{ApiRead, Registry, SqliteStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// `pantau-collector opd ...`.
 #[derive(Debug, Subcommand)]
@@ -174,7 +174,7 @@ pub enum AdminError {
 }
 
 /// An agent's credential state as audit JSON (never the token).
-fn credential_state(store: &SqliteStore, agent_id: &str) -> Result<Value, StoreError> {
+fn credential_state(store: &dyn Store, agent_id: &str) -> Result<Value, StoreError> {
     Ok(store
         .credentials()?
         .into_iter()
@@ -186,7 +186,7 @@ fn credential_state(store: &SqliteStore, agent_id: &str) -> Result<Value, StoreE
 
 /// Record a credential change with the state before and after it.
 fn audit_credential(
-    store: &SqliteStore,
+    store: &dyn Store,
     action: Action,
     agent_id: &str,
     before: Value,
@@ -196,16 +196,17 @@ fn audit_credential(
     Ok(())
 }
 
-/// Open the store in `data_dir` and run an `opd` command.
-pub fn opd(data_dir: &Path, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), AdminError> {
-    let store = SqliteStore::open(data_dir)?;
+/// Open the configured store and run an `opd` command.
+pub fn opd(cfg: &CollectorConfig, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), AdminError> {
+    let store = crate::cli::open_store(cfg)?;
+    let store = &*store;
     match cmd {
         OpdCmd::Add { id, name } => {
             OpdId::new(id.as_str())?;
             store.add_opd(&id, &name)?;
             let after = serde_json::json!({"id": id, "name": name});
             record(
-                &store,
+                store,
                 &Actor::cli(),
                 Action::OpdAdd,
                 &id,
@@ -216,15 +217,15 @@ pub fn opd(data_dir: &Path, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), Admi
         }
         OpdCmd::Contract { id, mbps } => {
             // An unknown OPD is named by `set_contract` below.
-            let before = crate::store::report::snapshot(&store, |r| match r.opd_exists(&id)? {
+            let before = crate::store::report::snapshot(store, |r| match r.opd_exists(&id)? {
                 true => r.opd_contract(&id),
                 false => Ok(None),
             })?;
-            let msg = crate::report::capacity::set_contract(&store, &id, mbps)?;
+            let msg = crate::report::capacity::set_contract(store, &id, mbps)?;
             let after = (mbps > 0.0).then_some(mbps);
             let (before, after) = (json!({"mbps": before}), json!({"mbps": after}));
             record(
-                &store,
+                store,
                 &Actor::cli(),
                 Action::OpdContract,
                 &id,
@@ -242,17 +243,19 @@ pub fn opd(data_dir: &Path, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), Admi
     Ok(())
 }
 
-/// Open the store in `data_dir` and run an `agent` command. The new
+/// Open the configured store and run an `agent` command. The new
 /// enrolment code (or with `--print-token` the token) goes alone to `out`
 /// (so it can be piped into a file); the notes to `err`.
+// Long: one short arm per subcommand (check, store, audit, print), read top to bottom.
 pub fn agent(
-    data_dir: &Path,
+    cfg: &CollectorConfig,
     cmd: AgentCmd,
     hint: &crate::cli::enrol::EnrolHint,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), AdminError> {
-    let store = SqliteStore::open(data_dir)?;
+    let store = crate::cli::open_store(cfg)?;
+    let store = &*store;
     match cmd {
         AgentCmd::Add {
             agent_id,
@@ -266,7 +269,7 @@ pub fn agent(
             store.add_agent(&agent_id, &opd, &auth::digest(&token))?;
             let after = json!({"id": agent_id, "opd": opd, "token_printed": print_token});
             record(
-                &store,
+                store,
                 &Actor::cli(),
                 Action::AgentAdd,
                 &agent_id,
@@ -284,11 +287,11 @@ pub fn agent(
                     err,
                     "Agen `{agent_id}` ditambahkan ke OPD `{opd}` / agent `{agent_id}` added to OPD `{opd}`."
                 )?;
-                crate::cli::enrol::issue(&store, &agent_id, expires, hint, out, err)?;
+                crate::cli::enrol::issue(store, &agent_id, expires, hint, out, err)?;
             }
         }
         AgentCmd::EnrolCode { agent_id, expires } => {
-            crate::cli::enrol::issue(&store, &agent_id, expires, hint, out, err)?;
+            crate::cli::enrol::issue(store, &agent_id, expires, hint, out, err)?;
         }
         AgentCmd::List => {
             let creds: std::collections::HashMap<_, _> = store
@@ -317,24 +320,24 @@ pub fn agent(
             }
         }
         AgentCmd::Disable { agent_id } => {
-            let before = credential_state(&store, &agent_id)?;
+            let before = credential_state(store, &agent_id)?;
             store.change_credential(&agent_id, &CredentialChange::Disable)?;
-            audit_credential(&store, Action::AgentDisable, &agent_id, before)?;
+            audit_credential(store, Action::AgentDisable, &agent_id, before)?;
             writeln!(
                 out,
                 "Agen `{agent_id}` dinonaktifkan / agent disabled: refused until `agent enable`; its open stream closes within seconds"
             )?;
         }
         AgentCmd::Enable { agent_id } => {
-            let before = credential_state(&store, &agent_id)?;
+            let before = credential_state(store, &agent_id)?;
             store.change_credential(&agent_id, &CredentialChange::Enable)?;
-            audit_credential(&store, Action::AgentEnable, &agent_id, before)?;
+            audit_credential(store, Action::AgentEnable, &agent_id, before)?;
             writeln!(out, "Agen `{agent_id}` diaktifkan / agent enabled")?;
         }
         AgentCmd::Revoke { agent_id } => {
-            let before = credential_state(&store, &agent_id)?;
+            let before = credential_state(store, &agent_id)?;
             store.change_credential(&agent_id, &CredentialChange::Revoke)?;
-            audit_credential(&store, Action::AgentRevoke, &agent_id, before)?;
+            audit_credential(store, Action::AgentRevoke, &agent_id, before)?;
             writeln!(
                 out,
                 "Agen `{agent_id}` dicabut / agent revoked for good: its token is dropped; register the machine as a new agent"
@@ -347,9 +350,9 @@ pub fn agent(
                 token_sha256: auth::digest(&token).to_vec(),
                 expires_at_ms,
             };
-            let before = credential_state(&store, &agent_id)?;
+            let before = credential_state(store, &agent_id)?;
             store.change_credential(&agent_id, &change)?;
-            audit_credential(&store, Action::AgentRotate, &agent_id, before)?;
+            audit_credential(store, Action::AgentRotate, &agent_id, before)?;
             writeln!(
                 err,
                 "Token baru agen `{agent_id}` (hanya ditampilkan sekali) / new token of agent `{agent_id}`, shown only once; \
@@ -363,7 +366,7 @@ pub fn agent(
             csr,
             out: path,
             validity,
-        } => issue_cert(&store, data_dir, &agent_id, &csr, &path, validity, out)?,
+        } => issue_cert(store, &cfg.data_dir, &agent_id, &csr, &path, validity, out)?,
     }
     Ok(())
 }
@@ -371,16 +374,15 @@ pub fn agent(
 /// `agent issue-cert`: refuse unknown, revoked and disabled agents; sign
 /// the CSR with the built-in CA; record the serial.
 fn issue_cert(
-    store: &SqliteStore,
-    data_dir: &Path,
+    store: &dyn Store,
+    data_dir: &std::path::Path,
     agent_id: &str,
-    csr: &Path,
-    path: &Path,
+    csr: &std::path::Path,
+    path: &std::path::Path,
     validity: Option<std::time::Duration>,
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
-    use crate::store::ClientCerts as _;
-    let io = |p: &Path| {
+    let io = |p: &std::path::Path| {
         let p = p.to_path_buf();
         move |source| crate::tls::TlsError::Io { path: p, source }
     };
@@ -429,6 +431,14 @@ fn issue_cert(
 mod tests {
     use super::*;
 
+    /// Defaults with SQLite in `dir`.
+    fn cfg_in(dir: &std::path::Path) -> CollectorConfig {
+        let mut c = CollectorConfig::defaults();
+        c.data_dir = dir.to_path_buf();
+        c.store_url = None;
+        c
+    }
+
     fn text(b: Vec<u8>) -> String {
         String::from_utf8(b).unwrap()
     }
@@ -436,20 +446,21 @@ mod tests {
     #[test]
     fn opd_and_agent_commands_print_what_the_binary_printed() {
         let dir = tempfile::tempdir().unwrap();
+        let cfg = cfg_in(dir.path());
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let add = |id: &str| OpdCmd::Add {
             id: id.into(),
             name: "Dinas Kesehatan".into(),
         };
-        opd(dir.path(), add("dinkes"), &mut out).unwrap();
+        opd(&cfg, add("dinkes"), &mut out).unwrap();
         assert_eq!(
             text(std::mem::take(&mut out)),
             "OPD `dinkes` ditambahkan / added: Dinas Kesehatan\n"
         );
-        let e = opd(dir.path(), add("dinkes"), &mut out).unwrap_err();
+        let e = opd(&cfg, add("dinkes"), &mut out).unwrap_err();
         assert_eq!(e.to_string(), "OPD `dinkes` already exists");
         assert!(matches!(
-            opd(dir.path(), add("bad id"), &mut out),
+            opd(&cfg, add("bad id"), &mut out),
             Err(AdminError::Id(_))
         ));
         let add_agent = |id: &str, opd: &str| AgentCmd::Add {
@@ -459,26 +470,12 @@ mod tests {
             print_token: true,
         };
         let hint = crate::cli::enrol::EnrolHint::default();
-        let e = agent(
-            dir.path(),
-            add_agent("a1", "nope"),
-            &hint,
-            &mut out,
-            &mut err,
-        )
-        .unwrap_err();
+        let e = agent(&cfg, add_agent("a1", "nope"), &hint, &mut out, &mut err).unwrap_err();
         assert!(
             matches!(e, AdminError::Store(StoreError::UnknownOpd(_))),
             "{e}"
         );
-        agent(
-            dir.path(),
-            add_agent("a1", "dinkes"),
-            &hint,
-            &mut out,
-            &mut err,
-        )
-        .unwrap();
+        agent(&cfg, add_agent("a1", "dinkes"), &hint, &mut out, &mut err).unwrap();
         let token = text(std::mem::take(&mut out));
         assert_eq!(
             token.trim().len(),
@@ -486,12 +483,12 @@ mod tests {
             "the token alone on stdout"
         );
         assert!(text(std::mem::take(&mut err)).starts_with("Agent `a1` added to OPD `dinkes`."));
-        opd(dir.path(), OpdCmd::List, &mut out).unwrap();
+        opd(&cfg, OpdCmd::List, &mut out).unwrap();
         assert_eq!(
             text(std::mem::take(&mut out)),
             "dinkes\tDinas Kesehatan\t1 agent(s)\n"
         );
-        agent(dir.path(), AgentCmd::List, &hint, &mut out, &mut err).unwrap();
+        agent(&cfg, AgentCmd::List, &hint, &mut out, &mut err).unwrap();
         assert_eq!(
             text(out),
             "a1\tdinkes\t-\tkonflik/conflicts=0\tstatus=aktif/active\tkedaluwarsa/expires=-\tpeer=- -\n"
@@ -501,28 +498,29 @@ mod tests {
     #[test]
     fn credential_commands_change_the_state_and_name_unknown_agents() {
         let dir = tempfile::tempdir().unwrap();
+        let cfg = cfg_in(dir.path());
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let hint = crate::cli::enrol::EnrolHint::default();
         let add = OpdCmd::Add {
             id: "dinkes".into(),
             name: "Dinas Kesehatan".into(),
         };
-        opd(dir.path(), add, &mut out).unwrap();
+        opd(&cfg, add, &mut out).unwrap();
         let add = AgentCmd::Add {
             agent_id: "a1".into(),
             opd: "dinkes".into(),
             expires: std::time::Duration::from_secs(86_400),
             print_token: true,
         };
-        agent(dir.path(), add, &hint, &mut out, &mut err).unwrap();
+        agent(&cfg, add, &hint, &mut out, &mut err).unwrap();
         let first = text(std::mem::take(&mut out));
         let list = |out: &mut Vec<u8>, err: &mut Vec<u8>| {
-            agent(dir.path(), AgentCmd::List, &hint, out, err).unwrap();
+            agent(&cfg, AgentCmd::List, &hint, out, err).unwrap();
             text(std::mem::take(out))
         };
         let id = || "a1".to_string();
         agent(
-            dir.path(),
+            &cfg,
             AgentCmd::Disable { agent_id: id() },
             &hint,
             &mut out,
@@ -531,7 +529,7 @@ mod tests {
         .unwrap();
         assert!(list(&mut out, &mut err).contains("status=nonaktif/disabled"));
         agent(
-            dir.path(),
+            &cfg,
             AgentCmd::Enable { agent_id: id() },
             &hint,
             &mut out,
@@ -544,7 +542,7 @@ mod tests {
             expires: Some(parse_expiry("90d").unwrap()),
         };
         out.clear();
-        agent(dir.path(), rotate, &hint, &mut out, &mut err).unwrap();
+        agent(&cfg, rotate, &hint, &mut out, &mut err).unwrap();
         let second = text(std::mem::take(&mut out));
         assert_ne!(first, second);
         assert_eq!(
@@ -554,7 +552,7 @@ mod tests {
         );
         assert!(!list(&mut out, &mut err).contains("kedaluwarsa/expires=-"));
         agent(
-            dir.path(),
+            &cfg,
             AgentCmd::Revoke { agent_id: id() },
             &hint,
             &mut out,
@@ -563,7 +561,7 @@ mod tests {
         .unwrap();
         assert!(list(&mut out, &mut err).contains("status=dicabut/revoked"));
         let e = agent(
-            dir.path(),
+            &cfg,
             AgentCmd::Enable { agent_id: id() },
             &hint,
             &mut out,
@@ -575,7 +573,7 @@ mod tests {
             "{e}"
         );
         let e = agent(
-            dir.path(),
+            &cfg,
             AgentCmd::Disable {
                 agent_id: "nope".into(),
             },

@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::audit::{self, AuditEntry, AuditLog, AuditQuery};
+use crate::audit::{self, AuditEntry, AuditQuery};
 use crate::config::CollectorConfig;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::StoreError;
 
 /// `pantau-collector audit ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -87,13 +87,13 @@ fn time(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// Run an `audit` command on the store in `cfg.data_dir`.
+/// Run an `audit` command on the configured store.
 pub fn audit(
     cfg: &CollectorConfig,
     cmd: AuditCmd,
     out: &mut dyn Write,
 ) -> Result<(), AuditCliError> {
-    let store = SqliteStore::open(&cfg.data_dir)?;
+    let store = crate::cli::open_store(cfg)?;
     match cmd {
         AuditCmd::List { since, json } => {
             let entries = store.audit_list(&AuditQuery {
@@ -154,11 +154,12 @@ pub fn verify_audit(cfg: &CollectorConfig, file: Option<&Path>) -> Result<String
             (entries, path.display().to_string())
         }
         None => {
-            let store = SqliteStore::open(&cfg.data_dir)?;
-            (
-                store.audit_list(&AuditQuery::default())?,
-                cfg.data_dir.display().to_string(),
-            )
+            let store = crate::cli::open_store(cfg)?;
+            let what = match &cfg.store_url {
+                Some(url) => crate::store::postgres::redact(url),
+                None => cfg.data_dir.display().to_string(),
+            };
+            (store.audit_list(&AuditQuery::default())?, what)
         }
     };
     audit::verify(&entries)?;
@@ -180,7 +181,7 @@ pub fn forward_new(cfg: &CollectorConfig, head: i64) {
     let Some(addr) = &cfg.audit_syslog else {
         return;
     };
-    let sent = SqliteStore::open(&cfg.data_dir)
+    let sent = crate::cli::open_store(cfg)
         .map_err(AuditCliError::from)
         .and_then(|s| {
             let q = AuditQuery {
@@ -204,7 +205,7 @@ pub fn head(cfg: &CollectorConfig) -> i64 {
     if cfg.audit_syslog.is_none() {
         return 0;
     }
-    SqliteStore::open(&cfg.data_dir)
+    crate::cli::open_store(cfg)
         .and_then(|s| s.audit_head())
         .unwrap_or(0)
 }

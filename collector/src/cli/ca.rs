@@ -48,12 +48,19 @@ pub fn ca(cfg: &CollectorConfig, cmd: CaCmd, out: &mut dyn Write) -> Result<(), 
             let mut all = cfg.tls.names.clone();
             all.extend(names);
             let info = tls::ca_init(&cfg.data_dir, &all, reissue)?;
-            let store = crate::store::SqliteStore::open(&cfg.data_dir)?;
+            let store = crate::cli::open_store(cfg)?;
             let after = serde_json::json!({
                 "fingerprint": info.fingerprint, "names": info.names, "reissue": reissue,
             });
             let (actor, action) = (crate::audit::Actor::cli(), crate::audit::Action::CaInit);
-            crate::audit::record(&store, &actor, action, "ca", serde_json::Value::Null, after)?;
+            crate::audit::record(
+                &*store,
+                &actor,
+                action,
+                "ca",
+                serde_json::Value::Null,
+                after,
+            )?;
             writeln!(
                 out,
                 "CA        : {}\nKunci CA / CA key (0600, jangan disalin / never copy): {}\n\

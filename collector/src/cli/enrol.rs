@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::config::CollectorConfig;
-use crate::store::{EnrolCodes, SqliteStore, now_ms};
+use crate::store::{Store, now_ms};
 
 /// What the printed `pantau-agent enroll` command needs to know of this
 /// collector: the address agents use and the CA fingerprint.
@@ -69,7 +69,7 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Issue a code for `agent_id` valid for `lifetime`, print it alone on
 /// `out` (so it can be piped into a file) and the enroll steps on `err`.
 pub fn issue(
-    store: &SqliteStore,
+    store: &dyn Store,
     agent_id: &str,
     lifetime: Duration,
     hint: &EnrolHint,
@@ -133,17 +133,17 @@ pub fn issue(
     Ok(())
 }
 
-/// `agent enrol-code ID`: open the store and issue a fresh code.
+/// `agent enrol-code ID`: open the configured store and issue a fresh code.
 pub fn enrol_code(
-    data_dir: &std::path::Path,
+    cfg: &crate::config::CollectorConfig,
     agent_id: &str,
     lifetime: Duration,
     hint: &EnrolHint,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), EnrolCodeError> {
-    let store = SqliteStore::open(data_dir)?;
-    issue(&store, agent_id, lifetime, hint, out, err)
+    let store = crate::cli::open_store(cfg)?;
+    issue(&*store, agent_id, lifetime, hint, out, err)
 }
 
 /// Parse `--expires` (`24h`, `30min`, `1s`, ...).
@@ -159,7 +159,8 @@ mod tests {
     #[test]
     fn a_fresh_code_voids_the_old_one_and_only_the_code_is_on_stdout() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+        use crate::store::EnrolCodes;
+        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
         store.add_opd("dinkes", "Dinas Kesehatan").unwrap();
         store.add_agent("a1", "dinkes", &[1; 32]).unwrap();
         let hint = EnrolHint {

@@ -7,6 +7,7 @@
 //! - here: configuration loading, the `serve` command, and the exit-code
 //!   and message conventions every command shares.
 //!
+//! - [`store`]: `store migrate` (SQLite into PostgreSQL).
 //! - [`user`]: web users and API tokens (`user`, `token`).
 //! - [`report`]: the report commands and listings (`report`, `verify`,
 //!   `maintenance`, `incidents`, ...).
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod ca;
 pub mod enrol;
 pub mod report;
+pub mod store;
 pub mod user;
 
 use std::fmt::Display;
@@ -61,12 +63,33 @@ pub fn config(path: Option<&Path>, data_dir: Option<&Path>) -> Result<CollectorC
             eprint!("{e}");
             ExitCode::from(EXIT_CONFIG)
         })?,
-        None => CollectorConfig::defaults(),
+        // No file: the defaults with the environment's overrides, which
+        // can be wrong too (`PANTAU_STORE_URL`).
+        None => crate::config::RawConfig::default()
+            .validate()
+            .map_err(|problems| {
+                for p in problems {
+                    eprintln!(
+                        "pantau-collector: invalid configuration (no file, from the environment): {}: {}",
+                        p.key, p.message
+                    );
+                }
+                ExitCode::from(EXIT_CONFIG)
+            })?,
     };
     if let Some(d) = data_dir {
         cfg.data_dir = d.to_path_buf();
     }
     Ok(cfg)
+}
+
+/// The configured store for the admin and report commands: PostgreSQL at
+/// `[store] url` when given (as `serve` uses), else SQLite in the data
+/// directory.
+pub fn open_store(
+    cfg: &CollectorConfig,
+) -> Result<std::sync::Arc<dyn crate::store::Store>, crate::store::StoreError> {
+    crate::store::open_store(cfg.store_url.as_deref(), &cfg.data_dir)
 }
 
 /// Print `pantau-collector: {msg}` on stderr; exit code 1.

@@ -12,8 +12,8 @@ use crate::audit::{self, Action, Actor};
 use crate::config::CollectorConfig;
 use crate::report::capacity::ContractError;
 use crate::report::{Format, Lang, Request, Settings, assemble, produce_bundle, rollup, sign};
-use crate::store::report::{IncidentNote, NewMaintenance, ReportAdmin, ReportRead, snapshot};
-use crate::store::{self, SqliteStore, StoreError};
+use crate::store::report::{IncidentNote, NewMaintenance, ReportRead, snapshot};
+use crate::store::{self, StoreError};
 use serde_json::Value::Null;
 use sha2::Digest as _;
 
@@ -69,8 +69,8 @@ pub fn settings(cfg: &CollectorConfig) -> Settings {
     Settings::from_config(cfg)
 }
 
-fn open(cfg: &CollectorConfig) -> Result<SqliteStore, StoreError> {
-    SqliteStore::open(&cfg.data_dir)
+fn open(cfg: &CollectorConfig) -> Result<std::sync::Arc<dyn store::Store>, StoreError> {
+    crate::cli::open_store(cfg)
 }
 
 /// `pantau-collector report`.
@@ -92,9 +92,10 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandErr
         return Err(CommandError::Usage("--to must not be before --from".into()));
     }
     let store = open(cfg)?;
+    let store = &*store;
     let opd = (a.opd != "all").then(|| a.opd.clone());
     if let Some(o) = &opd
-        && !snapshot(&store, |r| r.opd_exists(o))?
+        && !snapshot(store, |r| r.opd_exists(o))?
     {
         return Err(CommandError::UnknownOpd(o.clone()));
     }
@@ -115,7 +116,7 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandErr
         compare: a.compare,
     };
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let produce = || produce_bundle(&store, &settings(cfg), &req, format, &key, &a.out);
+    let produce = || produce_bundle(store, &settings(cfg), &req, format, &key, &a.out);
     let name = if a.progress || terminal {
         let sink = crate::report::progress::Sink::new(Box::new(std::io::stderr()), terminal);
         crate::report::progress::with(sink, produce)
@@ -130,7 +131,7 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandErr
         "public_key": sign::public_hex(&key), "manifest_sha256": hex::encode(sha2::Sha256::digest(&manifest)),
     });
     audit::record(
-        &store,
+        store,
         &Actor::cli(),
         Action::ReportSign,
         &req.number,
@@ -340,20 +341,21 @@ pub fn key_show(key_path: &Path) -> Result<String, CommandError> {
 }
 
 /// Run a `key` subcommand and record a rotation in the audit log of the
-/// store in `cfg.data_dir`.
+/// configured store.
 pub fn key_audited(cfg: &CollectorConfig, cmd: KeyCmd) -> Result<String, CommandError> {
     let path = cfg.signing_key_path();
     let KeyCmd::Rotate { compromised } = cmd else {
         return key(&path, cmd);
     };
     let store = open(cfg)?;
+    let store = &*store;
     let old = sign::load_key(&path)?.map(|k| sign::public_hex(&k));
     let msg = key_rotate(&path, compromised)?;
     let new = sign::load_key(&path)?.map(|k| sign::public_hex(&k));
     let before = serde_json::json!({"public_key": old});
     let after = serde_json::json!({"public_key": new, "old_compromised": compromised});
     audit::record(
-        &store,
+        store,
         &Actor::cli(),
         Action::KeyRotate,
         "signing-key",
@@ -398,6 +400,7 @@ pub fn maintenance_add(
         return Err(CommandError::Usage("--to must be after --from".into()));
     }
     let store = open(cfg)?;
+    let store = &*store;
     let after = serde_json::json!({
         "opd": opd, "group": group, "from_ms": from_ms, "to_ms": to_ms, "reason": reason, "by": by,
     });
@@ -413,7 +416,7 @@ pub fn maintenance_add(
     let object = after["opd"].as_str().unwrap_or("*").to_string();
     let actor = Actor::cli();
     audit::record(
-        &store,
+        store,
         &actor,
         Action::MaintenanceCreate,
         &object,
@@ -434,6 +437,7 @@ pub fn incident_note(
     by: &str,
 ) -> Result<String, CommandError> {
     let store = open(cfg)?;
+    let store = &*store;
     store.set_incident_note(&IncidentNote {
         opd: opd.to_string(),
         group: group.to_string(),
@@ -448,7 +452,7 @@ pub fn incident_note(
     });
     let object = format!("{opd}/{group}@{start_ms}");
     audit::record(
-        &store,
+        store,
         &Actor::cli(),
         Action::IncidentNote,
         &object,
@@ -466,8 +470,7 @@ pub fn contract(cfg: &CollectorConfig, opd: &str, mbps: f64) -> Result<String, C
         id: opd.to_string(),
         mbps,
     };
-    crate::cli::admin::opd(&cfg.data_dir, cmd, &mut out)
-        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    crate::cli::admin::opd(cfg, cmd, &mut out).map_err(|e| CommandError::Usage(e.to_string()))?;
     Ok(String::from_utf8_lossy(&out).trim_end().to_string())
 }
 
@@ -493,6 +496,7 @@ pub fn incidents(
     }
     let s = settings(cfg);
     let store = open(cfg)?;
+    let store = &*store;
     let req = Request {
         opd,
         from,
@@ -503,7 +507,7 @@ pub fn incidents(
         business_hours: false,
         compare: None,
     };
-    let r = rollup::consistent(&store, &s.rules, s.utc_offset_minutes, None, |c| {
+    let r = rollup::consistent(store, &s.rules, s.utc_offset_minutes, None, |c| {
         assemble(c, &s, &req)
     })?;
     let mut out = String::from(if english {
@@ -546,7 +550,8 @@ pub fn incidents(
 /// touching `opd` (or all of them).
 pub fn maintenance(cfg: &CollectorConfig, opd: Option<String>) -> Result<String, CommandError> {
     let store = open(cfg)?;
-    let rows = snapshot(&store, |r: &dyn ReportRead| {
+    let store = &*store;
+    let rows = snapshot(store, |r: &dyn ReportRead| {
         r.maintenance(opd.as_deref(), None)
     })?;
     let off = cfg.display.utc_offset_minutes;

@@ -3,7 +3,6 @@
 //! they can be tested without a process.
 
 use std::io::{BufRead, Write};
-use std::path::Path;
 
 use clap::Subcommand;
 use pantau_core::OpdId;
@@ -11,8 +10,9 @@ use pantau_core::OpdId;
 use serde_json::{Value, json};
 
 use crate::audit::{Action, Actor};
-use crate::store::accounts::{Account, Accounts, ApiToken, Role};
-use crate::store::{ApiRead, SqliteStore, StoreError, now_ms};
+use crate::config::CollectorConfig;
+use crate::store::accounts::{Account, ApiToken, Role};
+use crate::store::{Store, StoreError, now_ms};
 use crate::web::auth::{HashError, hash_password, new_password};
 
 /// Why an account or token command failed.
@@ -124,7 +124,7 @@ pub enum TokenCmd {
 
 /// Check the role and its OPDs against the store.
 fn role_and_opds(
-    s: &SqliteStore,
+    s: &dyn Store,
     role: &str,
     opds: Vec<String>,
 ) -> Result<(Role, Vec<String>), UserError> {
@@ -170,7 +170,7 @@ fn password(from_stdin: bool, stdin: &mut dyn BufRead) -> Result<(String, bool),
 
 /// Record a user or token change in the audit log, as the CLI's unix user.
 fn audit(
-    s: &SqliteStore,
+    s: &dyn Store,
     action: Action,
     object: &str,
     before: Value,
@@ -181,7 +181,7 @@ fn audit(
 }
 
 /// The OPDs of a user just stored (for its audit entry).
-fn opds_of(s: &SqliteStore, name: &str) -> Vec<String> {
+fn opds_of(s: &dyn Store, name: &str) -> Vec<String> {
     s.account(name)
         .ok()
         .flatten()
@@ -190,13 +190,15 @@ fn opds_of(s: &SqliteStore, name: &str) -> Vec<String> {
 }
 
 /// Run a `user` command.
+// Long: one short arm per subcommand (check, store, audit, print), read top to bottom.
 pub fn user(
-    data_dir: &Path,
+    cfg: &CollectorConfig,
     cmd: UserCmd,
     stdin: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> Result<(), UserError> {
-    let s = SqliteStore::open(data_dir)?;
+    let s = crate::cli::open_store(cfg)?;
+    let s = &*s;
     match cmd {
         UserCmd::Add {
             name,
@@ -205,7 +207,7 @@ pub fn user(
             password_stdin,
         } => {
             pantau_core::id::check_id("name", &name)?;
-            let (role, opds) = role_and_opds(&s, &role, opds)?;
+            let (role, opds) = role_and_opds(s, &role, opds)?;
             if role == Role::Scrape {
                 return Err(UserError::Opds(
                     "peran `scrape` untuk token, bukan pengguna / `scrape` is for tokens: pantau-collector token add",
@@ -221,11 +223,11 @@ pub fn user(
                 created_at_ms: now_ms(),
             })?;
             audit(
-                &s,
+                s,
                 Action::UserAdd,
                 &name,
                 Value::Null,
-                json!({"role": role.to_string(), "opds": opds_of(&s, &name)}),
+                json!({"role": role.to_string(), "opds": opds_of(s, &name)}),
             )?;
             writeln!(out, "pengguna / user `{name}` ({role}) dibuat / created")?;
             if show {
@@ -257,7 +259,7 @@ pub fn user(
                 return Err(UserError::Missing(format!("pengguna / user `{name}`")));
             }
             audit(
-                &s,
+                s,
                 Action::UserChange,
                 &name,
                 Value::Null,
@@ -273,7 +275,7 @@ pub fn user(
                 return Err(UserError::Missing(format!("pengguna / user `{name}`")));
             }
             audit(
-                &s,
+                s,
                 Action::UserChange,
                 &name,
                 json!({"disabled": false}),
@@ -286,7 +288,7 @@ pub fn user(
                 return Err(UserError::Missing(format!("pengguna / user `{name}`")));
             }
             audit(
-                &s,
+                s,
                 Action::UserChange,
                 &name,
                 json!({"disabled": true}),
@@ -302,7 +304,7 @@ pub fn user(
                 return Err(UserError::Missing(format!("pengguna / user `{name}`")));
             }
             audit(
-                &s,
+                s,
                 Action::UserChange,
                 &name,
                 before.unwrap_or(Value::Null),
@@ -316,12 +318,13 @@ pub fn user(
 
 /// Run a `token` command. `add` prints only the token on stdout (for
 /// scripts: `pantau-collector token add prom --role scrape > prom.token`).
-pub fn token(data_dir: &Path, cmd: TokenCmd, out: &mut dyn Write) -> Result<(), UserError> {
-    let s = SqliteStore::open(data_dir)?;
+pub fn token(cfg: &CollectorConfig, cmd: TokenCmd, out: &mut dyn Write) -> Result<(), UserError> {
+    let s = crate::cli::open_store(cfg)?;
+    let s = &*s;
     match cmd {
         TokenCmd::Add { name, role, opds } => {
             pantau_core::id::check_id("name", &name)?;
-            let (role, opds) = role_and_opds(&s, &role, opds)?;
+            let (role, opds) = role_and_opds(s, &role, opds)?;
             let token = crate::auth::new_token();
             let after = json!({"role": role.to_string(), "opds": opds});
             s.add_api_token(
@@ -335,7 +338,7 @@ pub fn token(data_dir: &Path, cmd: TokenCmd, out: &mut dyn Write) -> Result<(), 
                 &crate::auth::digest(&token),
             )?;
             // The token itself never enters the log.
-            audit(&s, Action::TokenCreate, &name, Value::Null, after)?;
+            audit(s, Action::TokenCreate, &name, Value::Null, after)?;
             writeln!(out, "{token}")?;
         }
         TokenCmd::List => {
@@ -360,7 +363,7 @@ pub fn token(data_dir: &Path, cmd: TokenCmd, out: &mut dyn Write) -> Result<(), 
                 return Err(UserError::Missing(format!("token `{name}`")));
             }
             audit(
-                &s,
+                s,
                 Action::TokenRevoke,
                 &name,
                 Value::Null,
@@ -374,8 +377,9 @@ pub fn token(data_dir: &Path, cmd: TokenCmd, out: &mut dyn Write) -> Result<(), 
 
 /// `pantau-collector register [--json]`: the signed reports handed out by
 /// the web, newest first (the same register as `/laporan/register`).
-pub fn register(data_dir: &Path, json: bool, out: &mut dyn Write) -> Result<(), UserError> {
-    let s = SqliteStore::open(data_dir)?;
+pub fn register(cfg: &CollectorConfig, json: bool, out: &mut dyn Write) -> Result<(), UserError> {
+    let s = crate::cli::open_store(cfg)?;
+    let s = &*s;
     let rows = s.signed_reports()?;
     if json {
         for r in &rows {

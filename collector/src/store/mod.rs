@@ -28,6 +28,7 @@ pub mod conflict;
 pub mod credentials;
 pub mod export;
 pub mod ingest;
+pub mod postgres;
 pub mod registry;
 pub mod report;
 pub mod sqlite;
@@ -100,6 +101,22 @@ pub enum StoreError {
         op: &'static str,
         /// Cause.
         source: rusqlite::Error,
+    },
+    /// PostgreSQL failed.
+    #[error("{op}: {source}")]
+    Postgres {
+        /// What was being done.
+        op: &'static str,
+        /// Cause.
+        source: ::postgres::Error,
+    },
+    /// The PostgreSQL store could not be opened (`[store] url`, password redacted).
+    #[error("[store] url {url}: {what}")]
+    Connect {
+        /// The configured URL with its password replaced by `***`.
+        url: String,
+        /// What went wrong.
+        what: String,
     },
     /// The data directory could not be prepared.
     #[error("data directory {path}: {source}")]
@@ -178,10 +195,30 @@ impl<T> Op<T> for Result<T, rusqlite::Error> {
     }
 }
 
+impl<T> Op<T> for Result<T, ::postgres::Error> {
+    fn op(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Postgres { op, source })
+    }
+}
+
 /// Open (creating and migrating) the SQLite database in `data_dir` as one
 /// plain connection, for tests and benches.
 pub fn open(data_dir: &Path) -> Result<Connection, StoreError> {
     sqlite::open_connection(data_dir)
+}
+
+/// Open the configured store: PostgreSQL at `url` when given (`[store]
+/// url`), else SQLite in `data_dir`. Errors name the key; a password never
+/// shows.
+pub fn open_store(url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    match url {
+        Some(u) => {
+            let s = postgres::PgStore::open(u)?;
+            tracing::info!(store = %s.url(), "storing in PostgreSQL");
+            Ok(Arc::new(s))
+        }
+        None => Ok(Arc::new(SqliteStore::open(data_dir)?)),
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.

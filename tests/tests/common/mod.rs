@@ -172,6 +172,11 @@ pub fn admin_token(data_dir: &Path) -> String {
 
 /// Make an API token with `role` (and `opds` for the `opd` role).
 pub fn make_token(data_dir: &Path, role: &str, opds: &[&str]) -> String {
+    make_token_in(data_dir, None, role, opds)
+}
+
+/// [`make_token`] in the store a configuration file names (`[store] url`).
+pub fn make_token_in(data_dir: &Path, config: Option<&Path>, role: &str, opds: &[&str]) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let name = format!(
         "tests-{role}-{}-{}",
@@ -182,7 +187,9 @@ pub fn make_token(data_dir: &Path, role: &str, opds: &[&str]) -> String {
     for o in opds {
         args.extend(["--opd", o]);
     }
-    collector_cmd(data_dir, &args).trim().to_string()
+    let (code, out, err) = collector_cli(data_dir, config, &args);
+    assert_eq!(code, 0, "pantau-collector {args:?} failed: {err}");
+    out.trim().to_string()
 }
 
 impl Collector {
@@ -213,7 +220,7 @@ impl Collector {
         ])
         .arg(data_dir)
         .stderr(Stdio::inherit());
-        Collector::launch(cmd, data_dir)
+        Collector::launch(cmd, data_dir, config)
     }
 
     /// Start on loopback port 0 with the log written to `log` (no colour;
@@ -234,7 +241,7 @@ impl Collector {
         .arg(data_dir)
         .env("NO_COLOR", "1")
         .stderr(std::fs::File::create(log).expect("create the collector log"));
-        Collector::launch(cmd, data_dir)
+        Collector::launch(cmd, data_dir, None)
     }
 
     /// [`Collector::start_logged`] (no colour) with a configuration file.
@@ -251,13 +258,14 @@ impl Collector {
         cmd.arg(data_dir)
             .env("NO_COLOR", "1")
             .stderr(std::fs::File::create(log).expect("create the collector log"));
-        Collector::launch(cmd, data_dir)
+        Collector::launch(cmd, data_dir, Some(config))
     }
 
     /// Spawn `cmd` (a `serve`), read its ready line for the bound
-    /// addresses and register its CA.
-    fn launch(mut cmd: Command, data_dir: &Path) -> Collector {
-        let token = admin_token(data_dir);
+    /// addresses and register its CA. The admin token goes into the
+    /// store `config` names, if any (PostgreSQL), else the data directory's.
+    fn launch(mut cmd: Command, data_dir: &Path, config: Option<&Path>) -> Collector {
+        let token = make_token_in(data_dir, config, "admin", &[]);
         let mut child = cmd
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())

@@ -16,10 +16,12 @@
 //!   conflicting duplicates, committed seq, the remote-write queue,
 //!   migration from the previous schema.
 //! - [`accounts`]: web users, sessions, API tokens, the signed-report register.
+//! - [`certs`]: client certificates (supersede, revoke, blocked agents).
 //! - [`report`]: rollups with late data, incidents, capacity, paths, rule
 //!   history and the report admin writes.
 
 pub mod accounts;
+pub mod certs;
 pub mod report;
 #[cfg(test)]
 mod sqlite;
@@ -52,11 +54,17 @@ macro_rules! store_conformance {
             conflicting_duplicate_is_kept_aside_once,
             sessions_end_and_dangling_ones_close,
             export_queue_fills_only_while_enabled,
+            audit_log_chains_in_order,
         );
         #[test]
         fn accounts_sessions_tokens_and_register() {
             let f: $crate::store::conformance::Fixture = $fresh;
             $crate::store::conformance::accounts::accounts_sessions_tokens_and_register(&*f.store);
+        }
+        #[test]
+        fn client_certs_supersede_revoke_and_block() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::certs::client_certs_supersede_revoke_and_block(&*f.store);
         }
         #[test]
         fn previous_schema_data_survives_migration() {
