@@ -182,6 +182,7 @@ fn dashboard_queries() -> Vec<Query> {
         let uid = d["uid"].as_str().expect("dashboard uid");
         assert!(uids.insert(uid.to_string()), "duplicate uid {uid}");
         assert!(d["title"].as_str().is_some_and(|t| !t.is_empty()));
+        importable_anywhere(&name, &d, &provisioned);
         let vars: Vec<String> = d["templating"]["list"]
             .as_array()
             .into_iter()
@@ -189,6 +190,9 @@ fn dashboard_queries() -> Vec<Query> {
             .map(|v| v["name"].as_str().unwrap().to_string())
             .collect();
         for v in d["templating"]["list"].as_array().into_iter().flatten() {
+            if v["type"] == "datasource" {
+                continue;
+            }
             let q = v["query"]["query"]
                 .as_str()
                 .or(v["query"].as_str())
@@ -220,14 +224,12 @@ fn dashboard_queries() -> Vec<Query> {
                 continue;
             }
             for t in p["targets"].as_array().into_iter().flatten() {
-                let ds = t["datasource"]["uid"]
-                    .as_str()
-                    .or(p["datasource"]["uid"].as_str())
-                    .unwrap_or_else(|| panic!("{name}/{title}: no data source uid"));
-                assert!(
-                    provisioned.contains(&format!("uid: {ds}")),
-                    "{name}/{title}: data source {ds} is not provisioned"
-                );
+                for ds in [&t["datasource"], &p["datasource"]] {
+                    assert_eq!(
+                        ds["uid"], DS_VAR,
+                        "{name}/{title}: data source is not the {DS_VAR} variable"
+                    );
+                }
                 let expr = t["expr"].as_str().expect("expr").to_string();
                 for m in NOT_YET {
                     assert!(
@@ -247,6 +249,68 @@ fn dashboard_queries() -> Vec<Query> {
         assert!(uids.contains(uid), "dashboard {uid} missing");
     }
     out
+}
+
+/// The data source reference of every panel, target and query variable.
+const DS_VAR: &str = "${DS_PROMETHEUS}";
+
+/// A dashboard imports into any Grafana: it declares the data source as an
+/// import input (`__inputs`), every Prometheus reference is the variable of
+/// that name, and the variable defaults to the uid that the provisioning
+/// files (host and Docker) give, so provisioned dashboards work unchanged.
+fn importable_anywhere(name: &str, d: &Value, provisioned: &str) {
+    let inputs = d["__inputs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: no __inputs"));
+    assert!(
+        inputs.iter().any(|i| i["name"] == "DS_PROMETHEUS"
+            && i["type"] == "datasource"
+            && i["pluginId"] == "prometheus"),
+        "{name}: __inputs lacks the DS_PROMETHEUS data source: {inputs:?}"
+    );
+    let vars = d["templating"]["list"].as_array().expect("templating");
+    let ds: Vec<&Value> = vars.iter().filter(|v| v["type"] == "datasource").collect();
+    assert_eq!(ds.len(), 1, "{name}: want one data source variable");
+    assert_eq!(ds[0]["name"], "DS_PROMETHEUS", "{name}");
+    assert_eq!(ds[0]["query"], "prometheus", "{name}");
+    let default = ds[0]["current"]["value"]
+        .as_str()
+        .expect("default data source");
+    let docker = std::fs::read_to_string(repo("deploy/docker/grafana-datasource.yml")).unwrap();
+    for (file, text) in [("provisioning", provisioned), ("docker", docker.as_str())] {
+        assert!(
+            text.contains(&format!("uid: {default}")),
+            "{name}: default data source {default} is not provisioned ({file})"
+        );
+    }
+    for v in vars.iter().filter(|v| v["type"] == "query") {
+        assert_eq!(
+            v["datasource"]["uid"], DS_VAR,
+            "{name}: variable {}",
+            v["name"]
+        );
+    }
+    // No Prometheus reference anywhere names a uid of its own.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(ds) = m.get("datasource")
+                    && ds["type"] == "prometheus"
+                {
+                    out.push(ds);
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(d, &mut all);
+    assert!(all.len() >= 5, "{name}");
+    for r in all {
+        assert_eq!(r["uid"], DS_VAR, "{name}: hard-coded data source {r}");
+    }
 }
 
 /// Metric and recording-rule names an expression refers to.
