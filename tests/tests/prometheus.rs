@@ -220,6 +220,11 @@ fn dashboard_queries() -> Vec<Query> {
                 p["description"].as_str().is_some_and(|d| !d.is_empty()),
                 "{name}: panel {title} has no (English) description"
             );
+            let text = p.to_string();
+            assert!(
+                !text.contains("not available yet") && !text.contains("belum tersedia"),
+                "{name}: panel {title} announces something missing"
+            );
             if p["type"] == "row" {
                 continue;
             }
@@ -231,6 +236,14 @@ fn dashboard_queries() -> Vec<Query> {
                     );
                 }
                 let expr = t["expr"].as_str().expect("expr").to_string();
+                // A graph never mixes ICMP RTT, TCP connect, HTTP total, ...
+                // in one series: it filters or keeps the kind label.
+                if p["type"] == "timeseries" && expr.contains("pantau_probe_duration_seconds") {
+                    assert!(
+                        expr.contains("kind=\"") || expr.contains("kind)"),
+                        "{name}/{title} mixes measurement kinds: {expr}"
+                    );
+                }
                 for m in NOT_YET {
                     assert!(
                         !expr.contains(m),
@@ -522,9 +535,11 @@ fn real_prometheus_loads_rules_and_answers_every_dashboard_query() {
     let client_cert = client_cert_toml(dir.path(), &collector.grpc.to_string(), "kominfo-1");
     let open = open_port();
     let closed = closed_port();
+    let dns = dns_responder();
 
-    // One agent probing loopback only: ICMP to 127.0.0.1, local TCP ports and
-    // the collector's /healthz; one group (internet) fails on purpose.
+    // One agent probing loopback only: ICMP to 127.0.0.1, local TCP ports,
+    // the collector's /healthz and a DNS responder; one group (internet)
+    // fails on purpose.
     std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
     let agent_cfg = |token_file: &str, spool: &str| {
         format!(
@@ -575,6 +590,13 @@ id = "web"
 group = "app"
 kind = "http"
 address = "http://{http}/healthz"
+
+[[targets]]
+id = "resolver"
+group = "intranet"
+kind = "dns"
+address = "pantau.test"
+server = "{dns}"
 "#,
             grpc = collector.grpc,
             http = collector.http,
