@@ -17,15 +17,29 @@ use serde_json::Value;
 /// Metrics a dashboard may query although this test cannot make them exist,
 /// with the reason. Their panels still run (and must not error); they are
 /// only spared the "has data" and "name is known" checks.
-const MAY_BE_ABSENT: &[(&str, &str)] = &[(
-    "pantau_probe_tls_not_after_timestamp_seconds",
-    "set only for HTTPS targets whose certificate chains to a public CA built into the agent; \
+const MAY_BE_ABSENT: &[(&str, &str)] = &[
+    (
+        "pantau_probe_tls_not_after_timestamp_seconds",
+        "set only for HTTPS targets whose certificate chains to a public CA built into the agent; \
          no such server exists on loopback (the alert rule's unit test covers the metric)",
-)];
+    ),
+    ("pantau_remote_write_samples_total", REMOTE_WRITE),
+    ("pantau_remote_write_samples_rejected_total", REMOTE_WRITE),
+    ("pantau_remote_write_retries_total", REMOTE_WRITE),
+    ("pantau_remote_write_results_skipped_total", REMOTE_WRITE),
+    ("pantau_remote_write_pending_results", REMOTE_WRITE),
+    (
+        "pantau_remote_write_last_sent_timestamp_seconds",
+        REMOTE_WRITE,
+    ),
+];
+
+const REMOTE_WRITE: &str = "registered only when [remote_write] is configured; this test's \
+    collector exports nothing (tests/tests/remote_write.rs checks the families against a receiver)";
 
 /// Metrics that do not exist yet and must stay out of every dashboard the
 /// test checks (alert rules may already use them).
-const NOT_YET: &[&str] = &["pantau_link_utilisation_ratio"];
+const NOT_YET: &[&str] = &[];
 
 /// Grafana's interval macros, replaced the way Grafana would for a short range.
 const MACROS: &[(&str, &str)] = &[
@@ -125,6 +139,8 @@ struct Query {
     dashboard: String,
     panel: String,
     expr: String,
+    /// An annotation query: must run, may be empty (no incident open).
+    annotation: bool,
 }
 
 fn dashboards() -> Vec<(PathBuf, Value)> {
@@ -209,6 +225,24 @@ fn dashboard_queries() -> Vec<Query> {
                     &format!("count by ({}) ({})", label.trim(), selector.trim()),
                     &vars,
                 ),
+                annotation: false,
+            });
+        }
+        for a in d["annotations"]["list"].as_array().into_iter().flatten() {
+            let Some(expr) = a["expr"].as_str() else {
+                assert_eq!(a["builtIn"], 1, "{name}: annotation without a query: {a}");
+                continue;
+            };
+            assert_eq!(
+                a["datasource"]["uid"], DS_VAR,
+                "{name}: annotation {}",
+                a["name"]
+            );
+            out.push(Query {
+                dashboard: name.clone(),
+                panel: format!("annotation {}", a["name"]),
+                expr: substitute(expr, &vars),
+                annotation: true,
             });
         }
         let ps = panels(&d);
@@ -254,6 +288,7 @@ fn dashboard_queries() -> Vec<Query> {
                     dashboard: name.clone(),
                     panel: title.clone(),
                     expr: substitute(&expr, &vars),
+                    annotation: false,
                 });
             }
         }
@@ -373,6 +408,19 @@ fn dashboards_are_well_formed_and_every_exemption_is_used() {
         "pantau_availability_measured_minutes",
         "pantau_incidents_open",
         "pantau_store_errors_total",
+        "pantau_link_utilisation_ratio",
+        "pantau_link_throughput_bits_per_second",
+        "pantau_bandwidth_throughput_bits_per_second",
+        "pantau_bandwidth_month_bytes",
+        "pantau_remote_write_pending_results",
+        "pantau_ingest_conflicts_total",
+        "pantau_ingest_late_results_total",
+        "pantau_ingest_clock_flagged_results_total",
+        "pantau_ingest_rejected_total",
+        "pantau_auth_total",
+        "pantau_connections_refused_total",
+        "pantau_agent_info",
+        "pantau_build_info",
     ] {
         assert!(all.contains(m), "no panel shows {m}");
     }
@@ -514,6 +562,30 @@ impl Prometheus {
     }
 }
 
+/// A plain HTTP server on loopback answering every request with 2 MB, the
+/// file a `server = "http"` bandwidth test downloads.
+fn file_server() -> SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let body = vec![0u8; 2 << 20];
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = c.write_all(head.as_bytes());
+                let _ = c.write_all(&body);
+            });
+        }
+    });
+    addr
+}
+
 /// The `record:` names of a rule file.
 fn recorded_names(file: &str) -> Vec<String> {
     std::fs::read_to_string(repo(file))
@@ -538,8 +610,10 @@ fn real_prometheus_loads_rules_and_answers_every_dashboard_query() {
     let dns = dns_responder();
 
     // One agent probing loopback only: ICMP to 127.0.0.1, local TCP ports,
-    // the collector's /healthz and a DNS responder; one group (internet)
-    // fails on purpose.
+    // the collector's /healthz, a DNS responder, the counters of `lo`, a
+    // bandwidth test downloading from a local file server and a traceroute to 127.0.0.1
+    // (without CAP_NET_RAW it fails; its panels show outcomes either way);
+    // one group (internet) fails on purpose.
     std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
     let agent_cfg = |token_file: &str, spool: &str| {
         format!(
@@ -560,6 +634,9 @@ dir = "{spool}"
 interval = "1s"
 timeout = "900ms"
 icmp_count = 3
+
+[bandwidth]
+min_gap = "0s"
 
 [[targets]]
 id = "loopback"
@@ -597,9 +674,40 @@ group = "intranet"
 kind = "dns"
 address = "pantau.test"
 server = "{dns}"
+
+[[targets]]
+id = "lo"
+group = "intranet"
+kind = "link"
+address = "lo"
+[targets.link]
+source = "local"
+contracted_mbps = 1000
+
+[[targets]]
+id = "uji-pusat-data"
+group = "app"
+kind = "bandwidth"
+address = "http://{file}/besar.bin"
+interval = "5s"
+timeout = "3s"
+[targets.bandwidth]
+server = "http"
+direction = "download"
+streams = 1
+max_bytes = "1MB"
+max_duration = "1s"
+warmup = "0s"
+
+[[targets]]
+id = "jalur-loopback"
+group = "intranet"
+kind = "traceroute"
+address = "127.0.0.1"
 "#,
             grpc = collector.grpc,
             http = collector.http,
+            file = file_server(),
         )
     };
     let cfg = dir.path().join("agent.toml");
@@ -668,9 +776,10 @@ server = "{dns}"
 
     // Wait until every dashboard query and every recording rule has data.
     let exempt = |q: &Query| {
-        metric_names(&q.expr)
-            .iter()
-            .any(|m| MAY_BE_ABSENT.iter().any(|(a, _)| a == m))
+        q.annotation
+            || metric_names(&q.expr)
+                .iter()
+                .any(|m| MAY_BE_ABSENT.iter().any(|(a, _)| a == m))
     };
     let mut checks: Vec<(String, String)> = queries
         .iter()
@@ -702,7 +811,8 @@ server = "{dns}"
         "queries without data after {:?}:\n{empty:#?}",
         started.elapsed()
     );
-    // Exempt panels must still be valid PromQL (api() asserts success).
+    // Exempt panels and annotations must still be valid PromQL (api()
+    // asserts success).
     for q in queries.iter().filter(|q| exempt(q)) {
         prom.query(&q.expr);
     }
