@@ -596,28 +596,19 @@ fn recorded_names(file: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn real_prometheus_loads_rules_and_answers_every_dashboard_query() {
-    let queries = dashboard_queries();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let token = enrol(&data, "diskominfo", "kominfo-1");
-    let collector = Collector::start(&data);
+/// The test agents' configuration (the second agent has a wrong token and
+/// the same targets). Loopback only: ICMP to 127.0.0.1, local TCP ports, the
+/// collector's /healthz, a DNS responder, the counters of `lo`, a bandwidth
+/// test downloading from a local file server and a traceroute to 127.0.0.1
+/// (without CAP_NET_RAW it fails; its panels show outcomes either way); one
+/// group (internet) fails on purpose.
+fn agent_toml(collector: &Collector, client_cert: &str, token_file: &str, spool: &str) -> String {
     let ca = collector.ca().display().to_string();
-    let client_cert = client_cert_toml(dir.path(), &collector.grpc.to_string(), "kominfo-1");
     let open = open_port();
     let closed = closed_port();
     let dns = dns_responder();
-
-    // One agent probing loopback only: ICMP to 127.0.0.1, local TCP ports,
-    // the collector's /healthz, a DNS responder, the counters of `lo`, a
-    // bandwidth test downloading from a local file server and a traceroute to 127.0.0.1
-    // (without CAP_NET_RAW it fails; its panels show outcomes either way);
-    // one group (internet) fails on purpose.
-    std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
-    let agent_cfg = |token_file: &str, spool: &str| {
-        format!(
-            r#"
+    format!(
+        r#"
 [agent]
 id = "kominfo-1"
 heartbeat_interval = "1s"
@@ -705,11 +696,25 @@ group = "intranet"
 kind = "traceroute"
 address = "127.0.0.1"
 "#,
-            grpc = collector.grpc,
-            http = collector.http,
-            file = file_server(),
-        )
-    };
+        grpc = collector.grpc,
+        http = collector.http,
+        file = file_server(),
+    )
+}
+
+#[test]
+// Long: one real collector, two agents and a Prometheus, then every check
+// against that one setup (starting it takes most of the time).
+fn real_prometheus_loads_rules_and_answers_every_dashboard_query() {
+    let queries = dashboard_queries();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = enrol(&data, "diskominfo", "kominfo-1");
+    let collector = Collector::start(&data);
+    let client_cert = client_cert_toml(dir.path(), &collector.grpc.to_string(), "kominfo-1");
+    std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
+    let agent_cfg =
+        |token_file: &str, spool: &str| agent_toml(&collector, &client_cert, token_file, spool);
     let cfg = dir.path().join("agent.toml");
     std::fs::write(
         &cfg,
