@@ -540,7 +540,7 @@ impl Sim {
         match kind {
             pb::ProbeKind::Icmp => {
                 // One result in 50 is a timeout with no replies; else 5 echoes, some lost.
-                let received = if r % 50 == 0 {
+                let received = if r.is_multiple_of(50) {
                     0
                 } else {
                     5 - (r >> 8) as u32 % 2
@@ -629,7 +629,7 @@ impl Sim {
             self.queue.push_back(r);
         }
         let hb = self.args.heartbeat_every;
-        if hb > 0 && self.round % hb == 0 {
+        if hb > 0 && self.round.is_multiple_of(hb) {
             let r = self.result(self.args.targets, now);
             self.queue.push_back(r);
         }
