@@ -70,6 +70,10 @@ struct Args {
     /// Lama pengukuran dalam detik (measurement duration, seconds).
     #[arg(long, default_value_t = 60)]
     duration: u64,
+    /// Detik awal yang tidak dihitung: sambungan TLS dan batch pertama
+    /// (first seconds left out of the rate and latencies: TLS handshakes and first batches).
+    #[arg(long, default_value_t = 0)]
+    warmup: u64,
     /// Hasil yang sudah antre per agen sebelum tersambung (results queued per agent before connecting).
     #[arg(long, default_value_t = 0)]
     backlog: u64,
@@ -112,12 +116,17 @@ struct Stats {
     stream_errors: AtomicU64,
     backoffs: AtomicU64,
     drained: AtomicUsize,
-    /// Ack latency of each batch, microseconds.
+    /// Ack latency of each batch sent after the warm-up, microseconds.
     latencies: Mutex<Vec<u32>>,
+    /// The end of the warm-up.
+    warm_at: Mutex<Option<Instant>>,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.warmup >= args.duration {
+        bail!("--warmup harus lebih kecil dari --duration (must be less than --duration)");
+    }
     if args.interval == 0 || args.agents == 0 || args.batch_max == 0 {
         bail!("--interval, --agents dan --batch-max harus > 0 (must be > 0)");
     }
@@ -144,15 +153,18 @@ async fn run(args: Args) -> Result<()> {
     let ca = Certificate::from_pem(ca);
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
+    *stats.warm_at.lock().expect("warm_at") = Some(start + Duration::from_secs(args.warmup));
     let cpu0 = args.collector_pid.and_then(proc_cpu_ticks);
     let own0 = proc_cpu_ticks(std::process::id());
     for (i, c) in creds.into_iter().enumerate() {
         let sim = Sim::new(&args, i, c, ca.clone(), Arc::clone(&stats));
         tasks.spawn(sim.run(stop.clone()));
     }
-    let rss_peak = watch(&args, &stats, start).await;
-    let measured = start.elapsed();
-    let acked_in_window = stats.acked.load(Ordering::Relaxed);
+    let (rss_peak, acked_at_warm) = watch(&args, &stats, start).await;
+    let measured = start
+        .elapsed()
+        .saturating_sub(Duration::from_secs(args.warmup));
+    let acked_in_window = stats.acked.load(Ordering::Relaxed) - acked_at_warm;
     stop.cancel();
     while tasks.join_next().await.is_some() {}
     let cpu1 = args.collector_pid.and_then(proc_cpu_ticks);
@@ -222,13 +234,19 @@ async fn run(args: Args) -> Result<()> {
 
 /// Until `--duration` has passed (or every backlog is acked with
 /// `--until-drained`): a progress line every 5 s and the collector's RSS
-/// sampled each second. Returns the highest RSS seen, KiB.
-async fn watch(args: &Args, stats: &Stats, start: Instant) -> Option<u64> {
+/// sampled each second. Returns the highest RSS seen, KiB, and the
+/// results acked by the end of the warm-up.
+async fn watch(args: &Args, stats: &Stats, start: Instant) -> (Option<u64>, u64) {
     let limit = Duration::from_secs(args.duration);
+    let warm = Duration::from_secs(args.warmup);
+    let mut at_warm = None;
     let mut peak = None;
     let mut last_print = start;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
+        if at_warm.is_none() && start.elapsed() >= warm {
+            at_warm = Some(stats.acked.load(Ordering::Relaxed));
+        }
         if let Some((Some(rss), _)) = args.collector_pid.map(proc_rss_kib) {
             peak = peak.max(Some(rss));
         }
@@ -242,7 +260,7 @@ async fn watch(args: &Args, stats: &Stats, start: Instant) -> Option<u64> {
         }
         let drained = args.until_drained && stats.drained.load(Ordering::Relaxed) >= args.agents;
         if drained || start.elapsed() >= limit {
-            return peak;
+            return (peak, at_warm.unwrap_or(0));
         }
     }
 }
@@ -812,10 +830,13 @@ impl Sim {
                     Some(pb::CollectorMessage { msg: Some(pb::collector_message::Msg::Ack(a)) }) => {
                         if a.epoch == self.epoch {
                             let now = Instant::now();
+                            let warm_at = *self.stats.warm_at.lock().expect("warm_at");
                             let mut lat = Vec::new();
                             while in_flight.front().is_some_and(|b| b.last <= a.up_to_seq) {
                                 let b = in_flight.pop_front().expect("front");
-                                lat.push(now.duration_since(b.sent).as_micros().min(u32::MAX as u128) as u32);
+                                if warm_at.is_none_or(|w| b.sent >= w) {
+                                    lat.push(now.duration_since(b.sent).as_micros().min(u32::MAX as u128) as u32);
+                                }
                             }
                             self.stats.batches.fetch_add(lat.len() as u64, Ordering::Relaxed);
                             self.stats.latencies.lock().expect("latencies").extend(lat);
