@@ -190,6 +190,8 @@ async fn run(args: Args) -> Result<()> {
     };
     let (ccpu, gcpu) = (cpu_pct(cpu0, cpu1), cpu_pct(own0, own1));
     let (rss, hwm) = args.collector_pid.map(proc_rss_kib).unwrap_or((None, None));
+    // The drain after the window may have grown it further.
+    let rss_peak = rss_peak.max(rss);
     let mb = |k: Option<u64>| k.map_or(f64::NAN, |k| k as f64 / 1024.0);
     println!("pantau-loadgen: ringkasan (summary)");
     println!(
