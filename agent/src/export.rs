@@ -200,10 +200,16 @@ async fn stream_once(
     backoff: &mut Duration,
 ) -> Result<(), StreamError> {
     let url = cfg.collector_url.as_str();
-    let Some(mut client) = connect(url, &cfg.collector_tls, shutdown).await? else {
+    // A certificate renewed into the spool (read-only config directory)
+    // replaces the configured one once it is the longer-lived.
+    let mut tls = cfg.collector_tls.clone();
+    if let Some((cert, _)) = &mut tls.cert_key {
+        *cert = crate::identity::current_cert(cert, &cfg.spool.dir);
+    }
+    let Some(mut client) = connect(url, &tls, shutdown).await? else {
         return Ok(());
     };
-    let renew_in = match &cfg.collector_tls.cert_key {
+    let renew_in = match &tls.cert_key {
         Some((cert, key)) => match renew_due(cert) {
             Some(0) => {
                 renew(&mut client, cfg, cert, key, token, url).await?;
@@ -298,9 +304,20 @@ async fn renew(
             "Renew answered without a certificate",
         ));
     }
-    crate::identity::write_atomic(cert, &reply.cert_pem, 0o644)
-        .map_err(|e| StreamError::protocol(url, e.to_string()))?;
-    info!(cert = %cert.display(), "client certificate renewed");
+    let written = match crate::identity::write_atomic(cert, &reply.cert_pem, 0o644) {
+        Ok(()) => cert.to_path_buf(),
+        Err(e) => {
+            // The packaged service cannot write /etc/pantau: keep the
+            // renewed certificate in the spool directory instead.
+            let fallback = crate::identity::renewed_path(&cfg.spool.dir);
+            warn!(cert = %cert.display(), error = %e, fallback = %fallback.display(),
+                "cannot replace the configured certificate; keeping the renewed one in the spool directory");
+            crate::identity::write_atomic(&fallback, &reply.cert_pem, 0o644)
+                .map_err(|e| StreamError::protocol(url, e.to_string()))?;
+            fallback
+        }
+    };
+    info!(cert = %written.display(), "client certificate renewed");
     Ok(())
 }
 

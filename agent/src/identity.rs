@@ -46,6 +46,30 @@ pub fn cert_path(config: &Path) -> PathBuf {
     config.with_file_name("agent.crt")
 }
 
+/// Where a renewed certificate goes when `collector.cert`'s directory is
+/// not writable by the agent (the packaged service runs with a read-only
+/// /etc): `agent.crt` in the spool directory, which the agent always owns.
+pub fn renewed_path(spool_dir: &Path) -> PathBuf {
+    spool_dir.join("agent.crt")
+}
+
+/// The certificate to present: `configured`, unless the spool holds a
+/// renewed one that is valid for longer.
+pub fn current_cert(configured: &Path, spool_dir: &Path) -> PathBuf {
+    let renewed = renewed_path(spool_dir);
+    let until = |p: &Path| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|pem| validity(&pem))
+            .map(|(_, not_after)| not_after)
+    };
+    match (until(&renewed), until(configured)) {
+        (Some(r), Some(c)) if r > c => renewed,
+        (Some(_), None) => renewed,
+        _ => configured.to_path_buf(),
+    }
+}
+
 /// `agent.key` next to the configuration file.
 pub fn key_path(config: &Path) -> PathBuf {
     config.with_file_name("agent.key")
@@ -139,6 +163,32 @@ pub fn write_csr(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cert_until(days: i64) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec!["a".into()]).unwrap();
+        p.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+        p.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn a_longer_lived_certificate_renewed_into_the_spool_is_presented() {
+        let dir = tempfile::tempdir().unwrap();
+        let (configured, spool) = (dir.path().join("agent.crt"), dir.path().join("spool"));
+        std::fs::create_dir(&spool).unwrap();
+        std::fs::write(&configured, cert_until(10)).unwrap();
+        // Nothing renewed yet: the configured one.
+        assert_eq!(current_cert(&configured, &spool), configured);
+        // Renewed into the spool (read-only /etc): valid longer, presented.
+        std::fs::write(renewed_path(&spool), cert_until(30)).unwrap();
+        assert_eq!(current_cert(&configured, &spool), renewed_path(&spool));
+        // A fresh enrolment writes a newer configured certificate: it wins.
+        std::fs::write(&configured, cert_until(60)).unwrap();
+        assert_eq!(current_cert(&configured, &spool), configured);
+        // An unreadable configured certificate leaves the renewed one.
+        std::fs::write(&configured, "garbage").unwrap();
+        assert_eq!(current_cert(&configured, &spool), renewed_path(&spool));
+    }
 
     #[test]
     fn a_csr_is_made_for_a_new_key() {

@@ -346,6 +346,11 @@ fn debian_packages_install_verify_and_purge() {
     ]));
     assert!(read.trim().starts_with("pantau_"), "{read}");
     assert!(!read.contains(&code), "the code is not the token");
+    // The mutual-TLS key made at enrolment: private, and readable by the
+    // service user that presents it.
+    let meta = run_ok(Command::new("stat").args(["-c", "%U %a", "/etc/pantau/agent.key"]));
+    assert_eq!(meta.trim(), "pantau-agent 600");
+    assert!(Path::new("/etc/pantau/agent.crt").is_file());
     drop(collector);
     let unit = std::fs::read_to_string(AGENT.unit).unwrap();
     for line in [
@@ -376,6 +381,9 @@ fn debian_packages_install_verify_and_purge() {
         !Path::new("/etc/pantau/ca.crt").exists(),
         "pinned CA left after purge"
     );
+    for f in ["/etc/pantau/agent.key", "/etc/pantau/agent.crt"] {
+        assert!(!Path::new(f).exists(), "{f} left after purge");
+    }
 
     // --- collector ----------------------------------------------------------
     let _guard = Installed(COLLECTOR.name);

@@ -236,6 +236,9 @@ impl BandwidthProber {
     }
 
     /// Run one test for `t`.
+    // Long: the test's steps in their order (token safety, monthly budget,
+    // download, upload, accounting), each short; together the order of the
+    // budget checks stays readable.
     pub async fn probe(&self, t: &Target, spec: &BandwidthSpec) -> Observation {
         if let Err(e) = self.check_plaintext(t, spec) {
             return failed(

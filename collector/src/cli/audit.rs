@@ -67,8 +67,13 @@ pub enum AuditCliError {
     Output(#[from] std::io::Error),
 }
 
+/// A `--since` value that is neither a date nor an RFC 3339 time.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` bukan tanggal / is not a date (2026-01-31) or RFC 3339 time")]
+pub struct BadSince(String);
+
 /// A `--since` value: `YYYY-MM-DD` (UTC midnight) or an RFC 3339 time.
-pub fn parse_since(v: &str) -> Result<i64, String> {
+pub fn parse_since(v: &str) -> Result<i64, BadSince> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
         return Ok(t.timestamp_millis());
     }
@@ -78,7 +83,7 @@ pub fn parse_since(v: &str) -> Result<i64, String> {
                 .and_utc()
                 .timestamp_millis()
         })
-        .map_err(|_| format!("`{v}` bukan tanggal / is not a date (2026-01-31) or RFC 3339 time"))
+        .map_err(|_| BadSince(v.to_string()))
 }
 
 fn time(ms: i64) -> String {

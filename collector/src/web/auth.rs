@@ -17,6 +17,7 @@
 //! cookie; signed-in forms: the session's token). Failed logins are
 //! throttled per source address and per account, in bounded memory.
 
+use crate::audit::Action;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -764,21 +765,7 @@ async fn login_post(
     let Some(account) = account.filter(|_| ok) else {
         a.throttle.fail(&keys, now);
         tracing::warn!(peer = %ip, user = %name, "login failed");
-        // Throttled above, so an attacker cannot flood the log; the name as
-        // typed is kept (bounded), never the password.
-        let typed: String = name.chars().take(64).collect();
-        if let Err(e) = crate::audit::record_shared(
-            &a.store,
-            crate::audit::Actor::web_user(&typed, &ip),
-            crate::audit::Action::AuthLoginFailed,
-            typed.clone(),
-            serde_json::Value::Null,
-            serde_json::json!({"known_user": stored_known}),
-        )
-        .await
-        {
-            tracing::error!(error = %e, "failed login not recorded in the audit log");
-        }
+        audit_failed_login(&a, &name, &ip, stored_known).await;
         return login_form(
             &a,
             &next,
@@ -789,16 +776,8 @@ async fn login_post(
     };
     a.throttle.succeed(&keys[1]);
     // No session without its audit entry.
-    if let Err(e) = crate::audit::record_shared(
-        &a.store,
-        crate::audit::Actor::web_user(&account.name, &ip),
-        crate::audit::Action::AuthLogin,
-        account.name.clone(),
-        serde_json::Value::Null,
-        serde_json::json!({"role": account.role.to_string()}),
-    )
-    .await
-    {
+    let after = serde_json::json!({"role": account.role.to_string()});
+    if let Err(e) = audit_web(&a, &account.name, &ip, Action::AuthLogin, after).await {
         return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
     }
     let id = random_hex();
@@ -835,6 +814,37 @@ async fn login_post(
         }
     }
     res
+}
+
+/// Record a web action of `user` from `ip` in the audit log.
+async fn audit_web(
+    a: &AuthState,
+    user: &str,
+    ip: &str,
+    action: Action,
+    after: serde_json::Value,
+) -> Result<(), StoreError> {
+    crate::audit::record_shared(
+        &a.store,
+        crate::audit::Actor::web_user(user, ip),
+        action,
+        user.to_string(),
+        serde_json::Value::Null,
+        after,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// A failed login in the audit log. Throttled by the caller, so an attacker
+/// cannot flood the log; the name as typed is kept (bounded), never the
+/// password. A failure to record is logged, the refusal stands.
+async fn audit_failed_login(a: &AuthState, name: &str, ip: &str, known_user: bool) {
+    let typed: String = name.chars().take(64).collect();
+    let after = serde_json::json!({ "known_user": known_user });
+    if let Err(e) = audit_web(a, &typed, ip, Action::AuthLoginFailed, after).await {
+        tracing::error!(error = %e, "failed login not recorded in the audit log");
+    }
 }
 
 /// An argon2id hash of a random password, verified against for unknown
@@ -890,12 +900,11 @@ async fn logout(
         || "unknown".into(),
         |Extension(ConnectInfo(x))| x.ip().to_string(),
     );
-    if let Err(e) = crate::audit::record_shared(
-        &a.store,
-        crate::audit::Actor::web_user(&p.name, &ip),
-        crate::audit::Action::AuthLogout,
-        p.name.clone(),
-        serde_json::Value::Null,
+    if let Err(e) = audit_web(
+        &a,
+        &p.name,
+        &ip,
+        Action::AuthLogout,
         serde_json::Value::Null,
     )
     .await

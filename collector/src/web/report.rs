@@ -610,14 +610,7 @@ async fn signed_bundle(
         ));
     }
     let now = crate::store::now_ms();
-    let actor = crate::audit::Actor {
-        kind: match p.via {
-            super::auth::Via::Session { .. } => crate::audit::ActorKind::WebUser,
-            super::auth::Via::Token => crate::audit::ActorKind::Token,
-        },
-        name: p.name.clone(),
-        source: source.clone(),
-    };
+    let actor = actor_of(p, &source);
     let record = crate::store::accounts::SignedReport {
         number: req.number.clone(),
         number_given: given.number,
@@ -681,13 +674,45 @@ async fn signed_bundle(
     }
     tracing::info!(number = %record.number, requester = %record.requester, role = %record.role,
         source = %record.source, sha256 = %record.sha256, "signed report issued");
+    register(s, record, actor).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Who asks for a signed bundle, as the audit log names them.
+fn actor_of(p: &Principal, source: &str) -> crate::audit::Actor {
+    crate::audit::Actor {
+        kind: match p.via {
+            super::auth::Via::Session { .. } => crate::audit::ActorKind::WebUser,
+            super::auth::Via::Token => crate::audit::ActorKind::Token,
+        },
+        name: p.name.clone(),
+        source: source.to_string(),
+    }
+}
+
+/// The register entry of a signed bundle and its audit entry, both or the
+/// bundle is not handed out.
+async fn register(
+    s: &ReportWeb,
+    record: crate::store::accounts::SignedReport,
+    actor: crate::audit::Actor,
+) -> Result<(), WebError> {
     let after = json!({
         "opd": record.scope, "from": record.from, "to": record.to, "issued": record.issued,
         "issued_given": record.issued_given, "number_given": record.number_given,
         "format": record.format, "role": record.role, "tar_sha256": record.sha256,
     });
     let number = record.number.clone();
-    // The register entry and its audit entry, or the bundle is not handed out.
     s.store
         .with(move |st| {
             st.record_signed_report(&record)?;
@@ -702,17 +727,7 @@ async fn signed_bundle(
             .map(|_| ())
         })
         .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/x-tar".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(())
 }
 
 /// `GET /api/v1/reports/register`: every signed report handed out, newest first.
