@@ -416,22 +416,28 @@ pub fn endpoint(url: &str, tls: &crate::config::CollectorTls) -> Result<Endpoint
         })?),
         None => None,
     };
-    let identity = match &tls.cert_key {
-        Some((cert, key)) => {
-            let read = |path: &std::path::PathBuf| {
-                std::fs::read(path).map_err(|source| EndpointError::Ca {
-                    path: path.clone(),
-                    source,
-                })
-            };
-            Some(tonic::transport::Identity::from_pem(
-                read(cert)?,
-                read(key)?,
-            ))
-        }
-        None => None,
-    };
+    let identity = client_identity(tls.cert_key.as_ref())?;
     tls_endpoint(endpoint, url, pem, identity)
+}
+
+/// The client certificate and key the agent presents (mutual TLS), read
+/// from `cert_key`; `None` without them.
+fn client_identity(
+    cert_key: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+) -> Result<Option<tonic::transport::Identity>, EndpointError> {
+    let Some((cert, key)) = cert_key else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::PathBuf| {
+        std::fs::read(path).map_err(|source| EndpointError::Ca {
+            path: path.clone(),
+            source,
+        })
+    };
+    Ok(Some(tonic::transport::Identity::from_pem(
+        read(cert)?,
+        read(key)?,
+    )))
 }
 
 /// An `https://` endpoint trusting only the CA certificate `ca_pem`, as
@@ -448,21 +454,7 @@ pub fn endpoint_with_ca(
     if !url.starts_with("https://") {
         return Err(EndpointError::Plaintext(url.to_string()));
     }
-    let identity = match cert_key {
-        Some((cert, key)) => {
-            let read = |path: &std::path::PathBuf| {
-                std::fs::read(path).map_err(|source| EndpointError::Ca {
-                    path: path.clone(),
-                    source,
-                })
-            };
-            Some(tonic::transport::Identity::from_pem(
-                read(cert)?,
-                read(key)?,
-            ))
-        }
-        None => None,
-    };
+    let identity = client_identity(cert_key)?;
     tls_endpoint(endpoint, url, Some(ca_pem.as_bytes().to_vec()), identity)
 }
 

@@ -722,10 +722,7 @@ async fn login_post(
         )
             .into_response();
     }
-    let ip = peer.map_or_else(
-        || "unknown".into(),
-        |Extension(ConnectInfo(p))| p.ip().to_string(),
-    );
+    let ip = peer_ip(peer);
     let name = f.username.trim().to_string();
     let keys = [format!("ip:{ip}"), format!("user:{name}")];
     let now = now_ms();
@@ -816,6 +813,15 @@ async fn login_post(
     res
 }
 
+/// The caller's IP address as logs and the audit log show it (`unknown`
+/// when the transport gave none).
+pub fn peer_ip(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> String {
+    peer.map_or_else(
+        || "unknown".into(),
+        |Extension(ConnectInfo(a))| a.ip().to_string(),
+    )
+}
+
 /// Record a web action of `user` from `ip` in the audit log.
 async fn audit_web(
     a: &AuthState,
@@ -896,10 +902,7 @@ async fn logout(
         return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response();
     }
     tracing::info!(user = %p.name, "logout");
-    let ip = peer.map_or_else(
-        || "unknown".into(),
-        |Extension(ConnectInfo(x))| x.ip().to_string(),
-    );
+    let ip = peer_ip(peer);
     if let Err(e) = audit_web(
         &a,
         &p.name,

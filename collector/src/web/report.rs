@@ -531,10 +531,7 @@ async fn api_report(
         }
     };
     if bundle {
-        let source = peer.map_or_else(
-            || "unknown".into(),
-            |Extension(ConnectInfo(a))| a.ip().to_string(),
-        );
+        let source = super::auth::peer_ip(peer);
         return signed_bundle(&s, &p, source, req, given, format, scope).await;
     }
     let pk = s.public_key.clone();
