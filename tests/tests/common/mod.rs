@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod browser;
 pub mod grpc;
 
 /// Directory holding the workspace's binaries, built once per test binary
