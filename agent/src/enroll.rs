@@ -153,7 +153,10 @@ pub async fn ask_collector(
             text.push_str(&c.to_string());
             cur = c.source();
         }
-        unreachable(&text)
+        match web_port(url, &text) {
+            Some(hint) => EnrolError::Collector(hint),
+            None => unreachable(&text),
+        }
     })?;
     let mut client = IngestClient::new(channel);
     let mut req = tonic::Request::new(pb::EnrolRequest {
@@ -220,6 +223,9 @@ pub async fn ask_collector(
              for a new enrolment code (`pantau-collector agent enrol-code`)."
                 .into(),
         )),
+        Err(s) if web_port(url, s.message()).is_some() => Err(EnrolError::Collector(
+            web_port(url, s.message()).unwrap_or_default(),
+        )),
         Err(s) if s.code() == tonic::Code::Unimplemented => Err(EnrolError::Collector(format!(
             "Collector di {url} terlalu lama (belum mendukung pendaftaran otomatis); perbarui \
              collector atau tulis konfigurasi secara manual (docs/INSTALL.md).\nThe collector \
@@ -233,6 +239,29 @@ pub async fn ask_collector(
             s.message()
         ))),
     }
+}
+
+/// The answer when `url` reached something that speaks HTTP or TLS but not
+/// the collector's gRPC: most often the collector's HTTP port (web pages),
+/// given instead of its gRPC port. `error` is the connection error's text
+/// or the status message: a TLS server without HTTP/2 refuses the ALPN
+/// protocol, a plaintext HTTP server answers TLS with a non-TLS record, and
+/// an HTTP server without the gRPC route answers with a plain HTTP status.
+fn web_port(url: &str, error: &str) -> Option<String> {
+    const SIGNS: [&str; 3] = [
+        "NoApplicationProtocol",
+        "InvalidContentType",
+        "HTTP status code",
+    ];
+    SIGNS.iter().any(|s| error.contains(s)).then(|| {
+        format!(
+            "{url} menjawab, tetapi bukan port gRPC collector: kemungkinan port HTTP (halaman \
+             web, [server] http_listen, biasanya 7471). Agen memakai port gRPC ([server] \
+             grpc_listen, biasanya 7470).\n{url} answered, but it is not the collector's gRPC \
+             port: most likely its HTTP port (web pages, [server] http_listen, usually 7471). \
+             Agents use the gRPC port ([server] grpc_listen, usually 7470).\n  ({error})"
+        )
+    })
 }
 
 /// The `host:port` part of an http(s) URL.

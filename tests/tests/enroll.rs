@@ -238,6 +238,40 @@ fn a_wrong_token_or_an_unreachable_collector_writes_nothing() {
     assert!(!dir.path().join("etc").exists());
 }
 
+#[test]
+fn enrolling_against_the_http_port_names_the_grpc_port() {
+    // The HTTP port over TLS (as on a non-loopback address) and in plaintext:
+    // both answer, neither is the gRPC port; the agent says so instead of
+    // "cannot reach" or "collector too old".
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("collector.toml");
+    std::fs::write(&config, "[tls]\nhttps = true\n").unwrap();
+    let collector = Collector::start_with(data.path(), "127.0.0.1:0", "127.0.0.1:0", Some(&config));
+    let ca = data.path().join("tls/ca.crt");
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("pantau_{}", "0".repeat(64));
+    let plain_data = tempfile::tempdir().unwrap();
+    let plain = Collector::start(plain_data.path());
+    for url in [
+        format!("https://{}", collector.http),
+        format!("https://{}", plain.http),
+    ] {
+        let out = enroll(&url, &token, dir.path(), &["--ca", ca.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{url}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("bukan port gRPC collector"),
+            "{url}: {stderr}"
+        );
+        assert!(
+            stderr.contains("Agents use the gRPC port ([server] grpc_listen"),
+            "{url}: {stderr}"
+        );
+        assert!(!stderr.contains("too old"), "{url}: {stderr}");
+        assert!(!dir.path().join("etc").exists());
+    }
+}
+
 /// Start a collector with a configuration file; returns it and its gRPC address.
 fn start_with_config(data: &Path, config: &Path) -> (Proc, String) {
     let mut child = Command::new(bin("pantau-collector"))
