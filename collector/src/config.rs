@@ -706,12 +706,17 @@ impl RawConfig {
 impl RawServer {
     /// Data directory, gRPC and HTTP addresses.
     fn validate(self, p: &mut Vec<Problem>) -> (PathBuf, SocketAddr, SocketAddr) {
-        let data_dir = self
+        // Absent: empty, "not configured"; the command line must then give
+        // --data-dir (cli::config refuses otherwise, never a silent
+        // ./pantau-data).
+        if self
             .data_dir
-            .unwrap_or_else(|| PathBuf::from("pantau-data"));
-        if data_dir.as_os_str().is_empty() {
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
             p.push(Problem::new("server.data_dir", "must not be empty"));
         }
+        let data_dir = self.data_dir.unwrap_or_default();
         let grpc_listen = addr(p, "server.grpc_listen", self.grpc_listen, "127.0.0.1:7470");
         let http_listen = addr(p, "server.http_listen", self.http_listen, "127.0.0.1:7471");
         if grpc_listen == http_listen && grpc_listen.port() != 0 {

@@ -290,7 +290,15 @@ fn main() -> ExitCode {
         _ => {}
     }
     pantau_core::process::init_logging(cli.log_json);
-    let cfg = match cli::config(cli.config.as_deref(), cli.data_dir.as_deref()) {
+    // Checking a bundle (against this collector's key only when a data
+    // directory is known) or an exported audit file needs no data
+    // directory; the demo makes a fresh one.
+    let needs_data_dir = !matches!(
+        &cli.command,
+        Command::Verify { .. } | Command::VerifyAudit { file: Some(_) }
+    ) && !is_demo(&cli.command);
+    let file = cli::config_file(cli.config.as_deref());
+    let cfg = match cli::config(file.as_deref(), cli.data_dir.as_deref(), needs_data_dir) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -311,6 +319,16 @@ fn main() -> ExitCode {
         cli::audit::forward_new(&cfg, head);
     }
     code
+}
+
+/// Whether `command` is the demo (which makes its own data directory).
+fn is_demo(command: &Command) -> bool {
+    #[cfg(feature = "demo")]
+    if matches!(command, Command::Demo { .. }) {
+        return true;
+    }
+    let _ = command;
+    false
 }
 
 /// The commands that need the configuration. `data_dir` is the command

@@ -237,3 +237,53 @@ fn agent_without_token_says_where_to_put_it() {
         "{err}"
     );
 }
+
+#[test]
+fn admin_commands_without_a_data_directory_refuse_and_create_nothing() {
+    // Before: `pantau-collector opd list` in any directory created
+    // ./pantau-data/pantau.db and exited 0.
+    let cwd = tempfile::tempdir().unwrap();
+    let no_dir = cwd.path().join("collector.toml");
+    std::fs::write(&no_dir, "[server]\ngrpc_listen = \"127.0.0.1:7470\"\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(bin("pantau-collector"))
+            .current_dir(cwd.path())
+            .args(args)
+            .output()
+            .expect("run pantau-collector")
+    };
+    let out = run(&["--config", no_dir.to_str().unwrap(), "opd", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("no data directory given: set server.data_dir in")
+            && stderr.contains(no_dir.to_str().unwrap()),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("direktori data tidak diberikan"),
+        "{stderr}"
+    );
+    // Without any file: the default /etc/pantau/collector.toml is read when
+    // it exists (the Debian package installs it); on a machine without it
+    // the command refuses the same way.
+    if !std::path::Path::new(pantau_collector::cli::DEFAULT_CONFIG).exists() {
+        let out = run(&["opd", "add", "dinkes", "--name", "Dinas Kesehatan"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{stderr}");
+        assert!(stderr.contains("/etc/pantau/collector.toml"), "{stderr}");
+    }
+    let left: Vec<_> = std::fs::read_dir(cwd.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("collector.toml")]);
+    // With --data-dir the same command works.
+    let data = cwd.path().join("data");
+    let out = run(&["--data-dir", data.to_str().unwrap(), "opd", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

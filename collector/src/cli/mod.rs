@@ -22,7 +22,7 @@ pub mod user;
 
 use std::fmt::Display;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
@@ -55,9 +55,29 @@ pub enum ServeCommandError {
     Serve(#[from] ServeError),
 }
 
+/// Where the collector reads its configuration when `--config` is not given
+/// (the Debian package installs it).
+pub const DEFAULT_CONFIG: &str = "/etc/pantau/collector.toml";
+
+/// The configuration file to read: `--config`, else [`DEFAULT_CONFIG`] when
+/// it exists.
+pub fn config_file(given: Option<&Path>) -> Option<PathBuf> {
+    given.map(Path::to_path_buf).or_else(|| {
+        let default = Path::new(DEFAULT_CONFIG);
+        default.is_file().then(|| default.to_path_buf())
+    })
+}
+
 /// The configuration: the file if given (else the defaults), with the data
-/// directory overridden. A bad file is printed and ends in [`EXIT_CONFIG`].
-pub fn config(path: Option<&Path>, data_dir: Option<&Path>) -> Result<CollectorConfig, ExitCode> {
+/// directory overridden. A bad file is printed and ends in [`EXIT_CONFIG`];
+/// so does a command that `needs_data_dir` when neither the file's
+/// `server.data_dir` nor `--data-dir` names one (never a silent new
+/// database in the working directory).
+pub fn config(
+    path: Option<&Path>,
+    data_dir: Option<&Path>,
+    needs_data_dir: bool,
+) -> Result<CollectorConfig, ExitCode> {
     let mut cfg = match path {
         Some(p) => CollectorConfig::load(p).map_err(|e| {
             eprint!("{e}");
@@ -79,6 +99,23 @@ pub fn config(path: Option<&Path>, data_dir: Option<&Path>) -> Result<CollectorC
     };
     if let Some(d) = data_dir {
         cfg.data_dir = d.to_path_buf();
+    }
+    if needs_data_dir && cfg.data_dir.as_os_str().is_empty() {
+        let (file, id, en) = match path {
+            Some(p) => (p.display().to_string(), "", ""),
+            None => (
+                DEFAULT_CONFIG.to_string(),
+                " (berkas itu tidak ada)",
+                " (that file does not exist)",
+            ),
+        };
+        eprintln!(
+            "pantau-collector: direktori data tidak diberikan: isi server.data_dir di {file}{id} \
+             atau beri --data-dir; tidak ada basis data baru yang dibuat.\n\
+             pantau-collector: no data directory given: set server.data_dir in {file}{en} or \
+             pass --data-dir; no new database was created."
+        );
+        return Err(ExitCode::from(EXIT_CONFIG));
     }
     Ok(cfg)
 }
