@@ -122,6 +122,103 @@ enum Command {
     },
 }
 
+/// What the man pages say beside the command line.
+const MAN: pantau_core::clidocs::ManExtra = pantau_core::clidocs::ManExtra {
+    exit_status: &[
+        ("0", "success"),
+        (
+            "1",
+            "check: a probe failed; enroll: the collector refused or could not be reached \
+             (nothing written); any other command: it failed, with the reason on stderr",
+        ),
+        ("2", "the command line is wrong (usage printed)"),
+        (
+            "64",
+            "the configuration cannot be used: every problem is listed as FILE: KEY: what is \
+             wrong",
+        ),
+        ("73", "enroll: a configuration exists already; add --force"),
+        ("75", "run: another pantau-agent holds the spool directory"),
+    ],
+    environment: &[
+        (
+            "PANTAU_AGENT__SECTION__KEY",
+            "overrides a configuration key, e.g. PANTAU_AGENT__COLLECTOR__URL",
+        ),
+        ("PANTAU_AGENT_TOKEN", "enroll: the token or enrolment code"),
+        ("PANTAU_LOG_JSON", "1: log JSON lines instead of text"),
+        ("RUST_LOG", "log level, e.g. info or pantau_agent=debug"),
+        (
+            "SSL_CERT_FILE, SSL_CERT_DIR",
+            "where HTTP probes read the machine's trust store (default /etc/ssl/certs)",
+        ),
+    ],
+    files: &[
+        (
+            "/etc/pantau/agent.toml",
+            "the configuration, see pantau-agent.toml(5)",
+        ),
+        (
+            "/etc/pantau/agent.token",
+            "the agent token (mode 0600 or 0640)",
+        ),
+        (
+            "/etc/pantau/agent.key, agent.crt, agent.csr",
+            "the mutual-TLS key (mode 0600, never leaves the machine), certificate and request",
+        ),
+        ("/etc/pantau/ca.crt", "the collector's CA certificate"),
+        (
+            "/var/lib/pantau-agent/spool",
+            "the durable spool: results until the collector acknowledges them",
+        ),
+        (
+            "/var/lib/pantau-agent/bandwidth-budget.json",
+            "bytes the bandwidth tests used this month",
+        ),
+    ],
+    see_also: &["pantau-agent.toml(5)", "pantau-collector(1)"],
+};
+
+/// The configuration reference the section-5 page is made from.
+const CONFIG_MD: &str = include_str!("../../docs/CONFIG.md");
+
+/// `pantau-agent man`: the main page on stdout, or every page (the
+/// commands' and `pantau-agent.toml.5`) into `out`.
+fn man(out: Option<&std::path::Path>) -> Result<(), pantau_core::clidocs::ManError> {
+    pantau_core::clidocs::man_command(Cli::command(), &MAN, out)?;
+    let Some(dir) = out else { return Ok(()) };
+    let path = dir.join("pantau-agent.toml.5");
+    std::fs::write(&path, config_page()).map_err(|source| pantau_core::clidocs::ManError::Dir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// pantau-agent.toml(5), from the agent's part of docs/CONFIG.md.
+fn config_page() -> Vec<u8> {
+    let start = CONFIG_MD.find("## pantau-agent").unwrap_or(0);
+    let end = CONFIG_MD[start..]
+        .find("## pantau-collector")
+        .map_or(CONFIG_MD.len(), |e| start + e);
+    let body = CONFIG_MD[start..end]
+        .split_once('\n')
+        .map_or("", |(_, rest)| rest);
+    let extra = pantau_core::clidocs::ManExtra {
+        files: MAN.files,
+        environment: &MAN.environment[..1],
+        see_also: &["pantau-agent(1)"],
+        exit_status: &[],
+    };
+    pantau_core::clidocs::file_format_page(
+        "pantau-agent.toml",
+        "configuration of pantau-agent (TOML: durations like \"30s\", unknown keys are errors)",
+        body,
+        &extra,
+    )
+}
+
 /// `pantau-agent csr`.
 fn csr(config: &std::path::Path, id: Option<String>) -> ExitCode {
     let (agent_id, key) = match id {
@@ -196,7 +293,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Man { out } => {
-            return match pantau_core::clidocs::man_command(Cli::command(), out.as_deref()) {
+            return match man(out.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("pantau-agent man: {e}");

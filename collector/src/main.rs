@@ -274,6 +274,63 @@ enum Command {
     },
 }
 
+/// What the man pages say beside the command line.
+const MAN: pantau_core::clidocs::ManExtra = pantau_core::clidocs::ManExtra {
+    exit_status: &[
+        (
+            "0",
+            "success (verify: the bundle is intact and signed by this collector's key)",
+        ),
+        ("1", "the command failed; the reason is on stderr"),
+        ("2", "the command line is wrong (usage printed)"),
+        (
+            "3",
+            "verify: the bundle is intact and its signature valid, but no expected key was \
+             given or found, so its origin is not checked",
+        ),
+        (
+            "64",
+            "the configuration cannot be used (every problem listed as FILE: KEY: what is \
+             wrong), or no data directory was given",
+        ),
+    ],
+    environment: &[
+        (
+            "PANTAU_COLLECTOR__SECTION__KEY",
+            "overrides a configuration key, e.g. PANTAU_COLLECTOR__SERVER__DATA_DIR",
+        ),
+        (
+            "PANTAU_STORE_URL",
+            "the PostgreSQL URL ([store] url), keeping a password out of the file",
+        ),
+        ("PANTAU_LOG_JSON", "1: log JSON lines instead of text"),
+        ("RUST_LOG", "log level, e.g. info or pantau_collector=debug"),
+    ],
+    files: &[
+        (
+            "/etc/pantau/collector.toml",
+            "the configuration, read when --config is not given",
+        ),
+        (
+            "/var/lib/pantau-collector/pantau.db",
+            "the SQLite store (the data directory of the packaged service)",
+        ),
+        (
+            "DATA_DIR/tls/",
+            "the built-in CA (ca.crt, ca.key) and the server certificate",
+        ),
+        (
+            "DATA_DIR/report-signing.key",
+            "the key that signs report bundles",
+        ),
+        (
+            "DATA_DIR/admin-password-once",
+            "the first admin's one-time password (deleted at the first login)",
+        ),
+    ],
+    see_also: &["pantau-agent(1)", "pantau-agent.toml(5)"],
+};
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -282,7 +339,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Man { out } => {
-            return match pantau_core::clidocs::man_command(Cli::command(), out.as_deref()) {
+            return match pantau_core::clidocs::man_command(Cli::command(), &MAN, out.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             };

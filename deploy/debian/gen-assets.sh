@@ -30,5 +30,6 @@ for bin in "$@"; do
     $runner "$exe" completions fish > "$out/completions/$bin.fish"
     $runner "$exe" man --out "$out/man" > /dev/null
     gzip -9nf "$out/man/$bin"*.1
+    if [ -f "$out/man/$bin.toml.5" ]; then gzip -9nf "$out/man/$bin.toml.5"; fi
 done
 echo "$out"

@@ -86,29 +86,15 @@ fn man_pages_render_and_list_the_subcommands() {
             let roff = format!("{bin}-{sub}(1)").replace('-', "\\-");
             assert!(page.contains(&roff), "{bin}: no {roff}");
         }
-        // man renders it, with every groff warning enabled and none given.
-        let mut man = Command::new("man")
-            .args(["-l", "--warnings=all", "-"])
-            .env("MANWIDTH", "100")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("man (package man-db) is needed for this test");
-        man.stdin
-            .take()
-            .unwrap()
-            .write_all(page.as_bytes())
-            .unwrap();
-        let out = man.wait_with_output().unwrap();
-        let shown = String::from_utf8_lossy(&out.stdout);
-        let warnings = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "man -l: {warnings}");
-        assert!(
-            warnings.trim().is_empty(),
-            "man warns on {bin}:\n{warnings}"
-        );
+        let shown = render(bin, &page);
         assert!(shown.contains("SUBCOMMANDS"), "{shown}");
+        for section in ["EXIT STATUS", "ENVIRONMENT", "FILES", "SEE ALSO"] {
+            assert!(
+                shown.contains(&format!("\n{section}\n")),
+                "{bin}: {section}"
+            );
+        }
+        assert!(shown.contains("pantau-agent.toml(5)"), "{shown}");
         for sub in subs {
             assert!(
                 shown.contains(&format!("{bin}-{sub}(1)")),
@@ -127,10 +113,66 @@ fn man_pages_render_and_list_the_subcommands() {
             assert!(text.contains(&format!(".TH {bin}-{sub} 1")), "{text}");
         }
     }
+    // The configuration file's own page, made from docs/CONFIG.md.
+    let dir = tempfile::tempdir().unwrap();
+    let listed = run(
+        "pantau-agent",
+        &["man", "--out", dir.path().to_str().unwrap()],
+    );
+    let toml5 = dir.path().join("pantau-agent.toml.5");
+    assert!(listed.contains(toml5.to_str().unwrap()), "{listed}");
+    let shown = render(
+        "pantau-agent.toml(5)",
+        &std::fs::read_to_string(&toml5).unwrap(),
+    );
+    let config_md = std::fs::read_to_string(repo("docs/CONFIG.md")).unwrap();
+    let agent_part = &config_md[..config_md.find("## pantau-collector").unwrap()];
+    let keys: Vec<&str> = agent_part
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert!(keys.len() > 40, "{keys:?}");
+    let flat = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    for key in keys {
+        assert!(flat.contains(key), "pantau-agent.toml(5) lacks `{key}`");
+    }
+    for section in ["NAME", "DESCRIPTION", "ENVIRONMENT", "FILES", "SEE ALSO"] {
+        assert!(
+            shown.contains(&format!("\n{section}\n")),
+            "toml(5): {section}"
+        );
+    }
+    assert!(!shown.contains("|---") && !shown.contains("**"), "{shown}");
+
     let nested = tempfile::tempdir().unwrap();
     run(
         "pantau-collector",
         &["man", "--out", nested.path().to_str().unwrap()],
     );
     assert!(nested.path().join("pantau-collector-agent-add.1").is_file());
+}
+
+/// `page` rendered by man with every groff warning enabled; none may be given.
+fn render(name: &str, page: &str) -> String {
+    let mut man = Command::new("man")
+        .args(["-l", "--warnings=all", "-"])
+        .env("MANWIDTH", "100")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("man (package man-db) is needed for this test");
+    man.stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let out = man.wait_with_output().unwrap();
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "man -l: {warnings}");
+    assert!(
+        warnings.trim().is_empty(),
+        "man warns on {name}:\n{warnings}"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

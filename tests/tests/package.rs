@@ -197,6 +197,11 @@ fn check_docs(p: &Pkg, subcommands: &[&str]) {
             "{sub} not in {page}:\n{shown}"
         );
     }
+    assert!(shown.contains("EXIT STATUS"), "{shown}");
+    if p.name == "pantau-agent" {
+        let toml5 = "/usr/share/man/man5/pantau-agent.toml.5.gz";
+        assert!(Path::new(toml5).is_file(), "{toml5} not installed");
+    }
 }
 
 fn check_installed(p: &Pkg) {
