@@ -4,8 +4,16 @@
 //! engine discovery, HMAC-SHA-96 or HMAC-SHA-256-192, AES-128-CFB, time
 //! window re-sync; the crypto is in [`super::usm`]).
 //!
-//! Why our own: the pure-Rust SNMP crates either lack v3 authPriv or need
-//! OpenSSL for it; a GET is small enough to own and test.
+//! Why our own, although snmp2 (0.5, `crypto-rust`) now does v3 authPriv in
+//! pure Rust: its errors lose what an OPD's IT staff need to fix a router's
+//! USM settings. Measured against net-snmp's snmpd (SHA-256 + AES user,
+//! 2026-12-04): an unknown user and a wrong authentication password both
+//! come back as `AuthFailure(NotAuthenticated)` (the Report PDU's usmStats
+//! OID is dropped: `Pdu::validate` wants a Response), and a wrong privacy
+//! password as `Receive`. This client names each (usmStatsUnknownUserNames
+//! → check `user`, usmStatsWrongDigests → check `auth_password`,
+//! usmStatsDecryptionErrors or silence → check `priv_password`), and a GET
+//! is small enough to own and to fuzz (snmp_fuzz.rs).
 
 use std::net::SocketAddr;
 use std::time::Duration;
