@@ -488,7 +488,7 @@ source = "local"
                 let v = metric(
                     &metrics,
                     "pantau_link_utilisation_ratio",
-                    &[("link", l), ("direction", "in")],
+                    &[("target", l), ("direction", "download")],
                 )
                 .unwrap_or_else(|| panic!("utilisation ratio for {l}"));
                 (*l, v)

@@ -95,7 +95,7 @@ pub fn points(r: &StoredResult) -> Vec<Point> {
                 vec![
                     ("opd", r.opd.clone()),
                     ("agent", r.agent.clone()),
-                    ("link", r.target.clone()),
+                    ("target", r.target.clone()),
                 ]
             };
             let capacity = num("capacity_bps").filter(|c| *c > 0.0);
@@ -104,7 +104,7 @@ pub fn points(r: &StoredResult) -> Vec<Point> {
             }
             // No rate (first poll, gap, counter reset, failure) is unknown, not zero.
             if ok && num("interval_seconds").is_some_and(|s| s > 0.0) {
-                for (direction, key) in [("in", "in_bps"), ("out", "out_bps")] {
+                for (direction, key) in pantau_core::probe::link::RATE_KEYS {
                     let Some(bps) = num(key) else { continue };
                     let mut l = link();
                     l.push(("direction", direction.into()));
@@ -121,7 +121,7 @@ pub fn points(r: &StoredResult) -> Vec<Point> {
             }
             let ran = r.data.get("skipped").and_then(Value::as_str) == Some("");
             if ok && ran {
-                for (direction, key) in [("download", "download_bps"), ("upload", "upload_bps")] {
+                for (direction, key) in pantau_core::probe::bandwidth::RATE_KEYS {
                     if let Some(bps) = num(key).filter(|b| *b > 0.0) {
                         push(
                             "pantau_bandwidth_throughput_bits_per_second",

@@ -2,6 +2,9 @@
 //! HTTP server, set up in `[targets.bandwidth]`. The limits shared by every
 //! test (`[bandwidth]`) belong to the agent's own configuration.
 
+/// The `direction` label of each rate a bandwidth result carries.
+pub const RATE_KEYS: [(&str, &str); 2] = [("download", "download_bps"), ("upload", "upload_bps")];
+
 use std::time::Duration;
 
 use serde::Deserialize;

@@ -2,6 +2,11 @@
 //! by SNMP (v2c, or v3 authPriv only) from a router or locally from
 //! /proc/net/dev, set up in `[targets.link]`.
 
+/// The `direction` label of each rate a link result carries, in the one
+/// vocabulary of every Pantau metric: seen from the office, octets into its
+/// uplink interface (ifInOctets) are downloads, octets out are uploads.
+pub const RATE_KEYS: [(&str, &str); 2] = [("download", "in_bps"), ("upload", "out_bps")];
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
