@@ -6,7 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use std::collections::HashMap;
+
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -55,50 +57,103 @@ pub async fn run<P: Probe>(
     sink: Sink,
     shutdown: CancellationToken,
 ) {
+    let (_keep, rx) = watch::channel(targets);
+    run_watched(rx, prober, permits, seed, sink, shutdown).await
+}
+
+/// [`run`] on a target set that may change (central configuration): a
+/// target whose definition is unchanged keeps its schedule; a removed or
+/// changed one stops after the probe it is running, whose result is still
+/// delivered; a new or changed one starts on its own offset.
+pub async fn run_watched<P: Probe>(
+    mut targets: watch::Receiver<Vec<Target>>,
+    prober: Arc<P>,
+    permits: Arc<Semaphore>,
+    seed: u64,
+    sink: Sink,
+    shutdown: CancellationToken,
+) {
     let mut tasks = tokio::task::JoinSet::new();
-    for t in targets {
-        let (prober, permits, sink, shutdown) = (
-            Arc::clone(&prober),
-            Arc::clone(&permits),
-            sink.clone(),
-            shutdown.clone(),
-        );
-        tasks.spawn(async move {
-            let base = Instant::now() + initial_offset(&t.id, seed, t.interval);
-            let jitter = max_jitter(t.interval);
-            let mut k = 0u64;
-            let mut at = base;
-            loop {
-                let j = if jitter.is_zero() {
-                    Duration::ZERO
-                } else {
-                    rand::random_range(Duration::ZERO..jitter)
-                };
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep_until(at + j) => {}
-                }
-                let probe = async {
-                    let _permit = permits.acquire().await.ok()?;
-                    Some(prober.probe(&t).await)
-                };
-                let obs = tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => return,
-                    obs = probe => match obs {
-                        Some(obs) => obs,
-                        None => return,
-                    },
-                };
-                if sink.send((t.kind(), obs)).await.is_err() {
-                    return;
-                }
-                at = next_tick(base, t.interval, &mut k, Instant::now());
+    let mut running: HashMap<String, (Target, CancellationToken)> = HashMap::new();
+    loop {
+        let next = targets.borrow_and_update().clone();
+        running.retain(|id, (t, stop)| {
+            let keep = next.iter().any(|n| n.id == *id && n == t);
+            if !keep {
+                stop.cancel();
             }
+            keep
         });
+        for t in next {
+            if running.contains_key(&t.id) {
+                continue;
+            }
+            let stop = shutdown.child_token();
+            running.insert(t.id.clone(), (t.clone(), stop.clone()));
+            tasks.spawn(target_loop(
+                t,
+                Arc::clone(&prober),
+                Arc::clone(&permits),
+                seed,
+                sink.clone(),
+                stop,
+                shutdown.clone(),
+            ));
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            changed = targets.changed() => if changed.is_err() {
+                // The sender is gone: the set never changes again.
+                break;
+            },
+        }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// One target's schedule until `stop` (between probes) or `shutdown`.
+async fn target_loop<P: Probe>(
+    t: Target,
+    prober: Arc<P>,
+    permits: Arc<Semaphore>,
+    seed: u64,
+    sink: Sink,
+    stop: CancellationToken,
+    shutdown: CancellationToken,
+) {
+    let base = Instant::now() + initial_offset(&t.id, seed, t.interval);
+    let jitter = max_jitter(t.interval);
+    let mut k = 0u64;
+    let mut at = base;
+    loop {
+        let j = if jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            rand::random_range(Duration::ZERO..jitter)
+        };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(at + j) => {}
+        }
+        let probe = async {
+            let _permit = permits.acquire().await.ok()?;
+            Some(prober.probe(&t).await)
+        };
+        let obs = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return,
+            obs = probe => match obs {
+                Some(obs) => obs,
+                None => return,
+            },
+        };
+        if sink.send((t.kind(), obs)).await.is_err() {
+            return;
+        }
+        at = next_tick(base, t.interval, &mut k, Instant::now());
+    }
 }
 
 #[cfg(test)]
