@@ -393,3 +393,152 @@ fn file_error(path: &Path, e: impl std::fmt::Display) -> CentralError {
         what: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    const TARGETS: &str = "[[targets]]\nid = \"pd\"\ngroup = \"datacenter\"\nkind = \"tcp\"\naddress = \"10.0.0.1:443\"\n";
+
+    fn update(key: &SigningKey, agent: &str, version: u64, targets: &str) -> pb::ConfigUpdate {
+        let sha256 = hex::encode(Sha256::digest(targets.as_bytes()));
+        let sig = key.sign(&pantau_proto::config_signed_bytes(
+            agent, version, true, &sha256,
+        ));
+        pb::ConfigUpdate {
+            targets_toml: targets.into(),
+            version,
+            sha256,
+            local_targets: pb::LocalTargets::Allow as i32,
+            signature: hex::encode(sig.to_bytes()),
+            signing_key: hex::encode(key.verifying_key().to_bytes()),
+            ..Default::default()
+        }
+    }
+
+    fn config(dir: &Path) -> AgentConfig {
+        let text = format!(
+            "[agent]\nid = \"a1\"\n[collector]\ntoken = \"t\"\n[spool]\ndir = \"{}\"\n[defaults]\ninterval = \"10s\"\n\
+             [[targets]]\nid = \"own\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"10.9.0.1:80\"\n\
+             [[targets]]\nid = \"pd\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"10.9.0.2:80\"\n",
+            dir.display()
+        );
+        toml::from_str::<crate::config::RawConfig>(&text)
+            .unwrap()
+            .validate("h".into())
+            .unwrap()
+    }
+
+    fn ids(t: &[Target]) -> Vec<&str> {
+        t.iter().map(|t| t.id.as_str()).collect()
+    }
+
+    #[test]
+    fn an_update_is_pinned_applied_persisted_and_loaded_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let c = Central::load(&cfg);
+        assert_eq!(ids(&c.targets()), ["own", "pd"]);
+        let key = SigningKey::from_bytes(&[1; 32]);
+        assert!(c.apply(&update(&key, "a1", 4, TARGETS)).unwrap());
+        // Central wins the clash on `pd`; the file's default interval applies.
+        let now = c.targets();
+        assert_eq!(ids(&now), ["pd", "own"]);
+        assert_eq!(now[0].address, "10.0.0.1:443");
+        assert_eq!(now[0].interval, std::time::Duration::from_secs(10));
+        assert_eq!(c.applied().0, 4);
+        // The same again changes nothing.
+        assert!(!c.apply(&update(&key, "a1", 4, TARGETS)).unwrap());
+        // After a restart (collector down) the persisted copy is used.
+        let again = Central::load(&cfg);
+        assert_eq!(again.targets(), now);
+        assert_eq!(again.applied(), c.applied());
+        // Removing every central target retires `pd`'s central definition
+        // from the schedule but Hello still declares what was dropped.
+        assert!(c.apply(&update(&key, "a1", 5, "")).unwrap());
+        assert_eq!(ids(&c.targets()), ["own", "pd"]);
+        assert_eq!(c.targets()[1].address, "10.9.0.2:80");
+    }
+
+    #[test]
+    fn bad_updates_are_refused_and_the_previous_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let c = Central::load(&cfg);
+        let key = SigningKey::from_bytes(&[1; 32]);
+        c.apply(&update(&key, "a1", 1, TARGETS)).unwrap();
+        let before = (c.targets(), c.applied());
+
+        let other = SigningKey::from_bytes(&[2; 32]);
+        let e = c.apply(&update(&other, "a1", 2, TARGETS)).unwrap_err();
+        assert!(matches!(e, CentralError::OtherKey { .. }), "{e}");
+        let mut forged = update(&key, "a1", 2, TARGETS);
+        forged.version = 3;
+        assert!(matches!(
+            c.apply(&forged).unwrap_err(),
+            CentralError::Signature(_)
+        ));
+        let mut swapped = update(&key, "a1", 2, TARGETS);
+        swapped.targets_toml = TARGETS.replace("10.0.0.1", "10.6.6.6");
+        assert!(matches!(
+            c.apply(&swapped).unwrap_err(),
+            CentralError::Digest
+        ));
+        // Another agent's update (replayed to this one) does not verify:
+        // the signature covers the agent id.
+        let e = c.apply(&update(&key, "a2", 2, TARGETS)).unwrap_err();
+        assert!(matches!(e, CentralError::Signature(_)), "{e}");
+        let missing = dir.path().join("missing.pem");
+        let http = format!(
+            "[[targets]]\nid = \"web\"\ngroup = \"app\"\nkind = \"http\"\naddress = \"https://10.0.0.1/\"\nca_file = \"{}\"\n",
+            missing.display()
+        );
+        let e = c.apply(&update(&key, "a1", 2, &http)).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("target pusat tidak sah / invalid central targets:"),
+            "{text}"
+        );
+        assert!(text.contains("targets[0].ca_file"), "{text}");
+        assert!(text.contains(&missing.display().to_string()), "{text}");
+        assert_eq!((c.targets(), c.applied()), before);
+        assert_eq!(c.status(Some(&e)).version, 1);
+        assert_eq!(c.status(Some(&e)).error, text);
+    }
+
+    #[test]
+    fn a_tampered_copy_on_disk_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let key = SigningKey::from_bytes(&[1; 32]);
+        Central::load(&cfg)
+            .apply(&update(&key, "a1", 1, TARGETS))
+            .unwrap();
+        let file = dir.path().join(FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text.replace("10.0.0.1", "10.6.6.6")).unwrap();
+        let c = Central::load(&cfg);
+        assert_eq!(c.applied(), (0, String::new()));
+        assert_eq!(ids(&c.targets()), ["own", "pd"]);
+        assert_eq!(c.targets()[1].address, "10.9.0.2:80");
+        assert!(matches!(c.read_persisted(), Err(CentralError::Digest)));
+        // A re-signed copy under another key fails the pin.
+        let other = SigningKey::from_bytes(&[2; 32]);
+        let p = Persisted::from_update("a1", &update(&other, "a1", 9, TARGETS));
+        std::fs::write(&file, toml::to_string(&p).unwrap()).unwrap();
+        assert!(matches!(
+            c.read_persisted(),
+            Err(CentralError::Signature(_))
+        ));
+    }
+
+    #[test]
+    fn local_targets_follow_the_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let central = parse_targets(TARGETS, &cfg.defaults, false).unwrap();
+        assert_eq!(ids(&merge(&cfg.targets, &central, true)), ["pd", "own"]);
+        assert_eq!(ids(&merge(&cfg.targets, &central, false)), ["pd"]);
+    }
+}

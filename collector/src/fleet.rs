@@ -587,3 +587,254 @@ pub fn sign_update(key: &SigningKey, agent: &str, e: &Effective) -> pantau_proto
         signing_key: hex::encode(key.verifying_key().to_bytes()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AuditLog, Fleet, Registry, SqliteStore};
+    use ed25519_dalek::Verifier;
+
+    fn table(text: &str) -> TomlTable {
+        text.parse().unwrap()
+    }
+
+    fn put(scope: &str, id: &str, def: Option<&str>) -> ScopedTarget {
+        ScopedTarget {
+            scope: scope.into(),
+            target_id: id.into(),
+            definition: def.map(|d| validate_definition(&table(d)).unwrap().1),
+        }
+    }
+
+    const PD: &str =
+        "id = \"pd\"\ngroup = \"datacenter\"\nkind = \"tcp\"\naddress = \"10.0.0.1:443\"";
+
+    #[test]
+    fn later_scopes_override_and_remove() {
+        let entries = vec![
+            put("province", "pd", Some(PD)),
+            put(
+                "province",
+                "pdn",
+                Some("id = \"pdn\"\ngroup = \"jip\"\nkind = \"icmp\"\naddress = \"10.1.0.1\""),
+            ),
+            put(
+                "opd:dinkes",
+                "pd",
+                Some(
+                    "id = \"pd\"\ngroup = \"datacenter\"\nkind = \"tcp\"\naddress = \"10.0.0.2:443\"",
+                ),
+            ),
+            put("agent:a1", "pdn", None),
+            put(
+                "agent:a2",
+                "own",
+                Some("id = \"own\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"10.2.0.1:80\""),
+            ),
+            put(
+                "opd:other",
+                "x",
+                Some("id = \"x\"\ngroup = \"app\"\nkind = \"tcp\"\naddress = \"10.3.0.1:80\""),
+            ),
+        ];
+        let a1 = merge(&entries, &[], 7, "a1", "dinkes").unwrap();
+        assert_eq!(
+            a1.origin,
+            vec![("pd".to_string(), "opd:dinkes".to_string())]
+        );
+        assert!(
+            a1.targets_toml.contains("10.0.0.2:443"),
+            "{}",
+            a1.targets_toml
+        );
+        assert_eq!(a1.version, 7);
+        assert!(a1.local_targets);
+        let a2 = merge(&entries, &[], 7, "a2", "dinkes").unwrap();
+        let ids: Vec<&str> = a2.origin.iter().map(|(i, _)| i.as_str()).collect();
+        assert_eq!(ids, ["own", "pd", "pdn"]);
+        let a3 = merge(&entries, &[], 7, "a3", "other").unwrap();
+        let ids: Vec<&str> = a3.origin.iter().map(|(i, _)| i.as_str()).collect();
+        assert_eq!(ids, ["pd", "pdn", "x"]);
+        assert!(a3.targets_toml.contains("10.0.0.1:443"));
+        // The fragment is what the agent parses.
+        assert_eq!(
+            pantau_core::probe::targets_from_toml(&a2.targets_toml)
+                .unwrap()
+                .len(),
+            3
+        );
+        // The most specific policy wins.
+        let policies = vec![
+            ScopePolicy {
+                scope: "province".into(),
+                local_targets: false,
+            },
+            ScopePolicy {
+                scope: "agent:a2".into(),
+                local_targets: true,
+            },
+        ];
+        assert!(
+            !merge(&entries, &policies, 7, "a1", "dinkes")
+                .unwrap()
+                .local_targets
+        );
+        assert!(
+            merge(&entries, &policies, 7, "a2", "dinkes")
+                .unwrap()
+                .local_targets
+        );
+        // Nothing applies: empty fragment, the SHA-256 of nothing.
+        let none = merge(&[], &[], 1, "a1", "dinkes").unwrap();
+        assert_eq!(none.targets_toml, "");
+        assert_eq!(none.sha256, hex::encode(Sha256::digest(b"")));
+    }
+
+    #[test]
+    fn rendering_is_canonical_whatever_the_key_order() {
+        let a = put("province", "pd", Some(PD));
+        let b = put(
+            "province",
+            "pd",
+            Some("address = \"10.0.0.1:443\"\nkind = \"tcp\"\nid = \"pd\"\ngroup = \"datacenter\""),
+        );
+        assert_eq!(a.definition, b.definition);
+        let x = merge(&[a], &[], 1, "a", "o").unwrap();
+        let y = merge(&[b], &[], 1, "a", "o").unwrap();
+        assert_eq!(
+            (x.targets_toml.clone(), x.sha256.clone()),
+            (y.targets_toml, y.sha256)
+        );
+        assert_eq!(
+            x.targets_toml,
+            "[[targets]]\naddress = \"10.0.0.1:443\"\ngroup = \"datacenter\"\nid = \"pd\"\nkind = \"tcp\"\n"
+        );
+    }
+
+    #[test]
+    fn definitions_are_checked_with_the_agent_rules_naming_the_field() {
+        let Err(FleetError::Invalid(p)) = validate_definition(&table(
+            "id = \"pd\"\ngroup = \"moon\"\nkind = \"tcp\"\naddress = \"no-port\"\ncolour = \"red\"",
+        )) else {
+            panic!("accepted")
+        };
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["colour", "group", "address"], "{p:?}");
+        let e = FleetError::Invalid(p).to_string();
+        assert!(
+            e.starts_with("definisi target tidak sah / invalid target definition:"),
+            "{e}"
+        );
+        assert!(matches!(
+            validate_definition(&table("group = \"app\"")),
+            Err(FleetError::Invalid(p)) if p[0].key == "id"
+        ));
+        assert!(Scope::parse("kabupaten").is_err());
+        assert!(Scope::parse("opd:bad id").is_err());
+        assert_eq!(Scope::parse("agent:a-1").unwrap().to_string(), "agent:a-1");
+    }
+
+    #[test]
+    fn the_update_is_signed_for_one_agent() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let e = merge(&[put("province", "pd", Some(PD))], &[], 3, "a1", "o").unwrap();
+        let u = sign_update(&key, "a1", &e);
+        assert_eq!((u.version, u.sha256.as_str()), (3, e.sha256.as_str()));
+        let sig = ed25519_dalek::Signature::from_bytes(
+            &hex::decode(&u.signature).unwrap().try_into().unwrap(),
+        );
+        let vk = key.verifying_key();
+        assert!(
+            vk.verify(&signed_bytes("a1", 3, true, &u.sha256), &sig)
+                .is_ok()
+        );
+        assert!(
+            vk.verify(&signed_bytes("a2", 3, true, &u.sha256), &sig)
+                .is_err()
+        );
+        assert!(
+            vk.verify(&signed_bytes("a1", 4, true, &u.sha256), &sig)
+                .is_err()
+        );
+        assert!(
+            vk.verify(&signed_bytes("a1", 3, false, &u.sha256), &sig)
+                .is_err()
+        );
+        assert_eq!(u.signing_key, hex::encode(vk.to_bytes()));
+    }
+
+    #[test]
+    fn operations_are_audited_and_removal_of_an_inherited_id_is_an_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        s.add_opd("dinkes", "Dinas Kesehatan").unwrap();
+        s.add_agent("a1", "dinkes", &[1; 32]).unwrap();
+        let actor = Actor::web_user("admin", "10.0.0.9");
+        let store: &dyn Store = &s;
+        assert_eq!(add(store, &actor, &Scope::Province, &table(PD)).unwrap(), 1);
+        assert!(matches!(
+            add(store, &actor, &Scope::Province, &table(PD)),
+            Err(FleetError::Exists { .. })
+        ));
+        assert!(matches!(
+            add(store, &actor, &Scope::Opd("nope".into()), &table(PD)),
+            Err(FleetError::Unregistered(_))
+        ));
+        let a1 = Scope::Agent("a1".into());
+        assert_eq!(remove(store, &actor, &a1, "pd").unwrap(), 2);
+        assert!(effective(store, "a1", "dinkes").unwrap().origin.is_empty());
+        assert_eq!(effective(store, "a2", "dinkes").unwrap().origin.len(), 1);
+        // The marker itself is removed from its scope only by `set`.
+        assert!(matches!(
+            remove(store, &actor, &a1, "pd"),
+            Err(FleetError::NotFound { .. })
+        ));
+        assert!(matches!(
+            remove(store, &actor, &a1, "never"),
+            Err(FleetError::NotFound { .. })
+        ));
+        let bad = import(
+            store,
+            &actor,
+            &Scope::Province,
+            "[[targets]]\nid = \"x\"\n[[targets]]\nid = \"x\"\n",
+        );
+        let Err(FleetError::Invalid(p)) = bad else {
+            panic!("{bad:?}")
+        };
+        assert!(p.iter().any(|p| p.key == "targets[0].group"), "{p:?}");
+        assert_eq!(s.fleet_revision().unwrap(), 2, "nothing stored");
+        let r = import(
+            store,
+            &actor,
+            &Scope::Province,
+            "[[targets]]\nid = \"pdn\"\ngroup = \"jip\"\nkind = \"icmp\"\naddress = \"10.1.0.1\"\n",
+        )
+        .unwrap();
+        assert_eq!(r, 3);
+        let ids: Vec<String> = s
+            .fleet_targets()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.target_id)
+            .collect();
+        assert_eq!(ids, ["pd", "pdn"], "agent marker kept, province replaced");
+        assert_eq!(
+            set_policy(store, &actor, &Scope::Province, Some(false)).unwrap(),
+            4
+        );
+        let log = s.audit_list(&crate::audit::AuditQuery::default()).unwrap();
+        let changes: Vec<_> = log.iter().filter(|e| e.action == "target.change").collect();
+        assert_eq!(changes.len(), 4);
+        assert_eq!(changes[0].object, "province/pd");
+        assert_eq!(changes[0].actor_name, "admin");
+        assert_eq!(changes[0].after["revision"], 1);
+        assert_eq!(changes[1].after["removed"], true);
+        assert!(
+            changes[2].before["targets"][0]["definition"]
+                .as_str()
+                .unwrap()
+                .contains("10.0.0.1")
+        );
+    }
+}
