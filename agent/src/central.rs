@@ -234,10 +234,29 @@ impl Central {
                     targets: central,
                 });
             }
-            Err(e) => error!(file = %c.file().display(), error = %e,
-                "konfigurasi pusat di disk ditolak, hanya target berkas yang dipakai sampai collector mengirim ulang / central configuration on disk refused; probing the file's targets until the collector sends it again"),
+            Err(e) => {
+                error!(file = %c.file().display(), error = %e,
+                    "konfigurasi pusat di disk ditolak, hanya target berkas yang dipakai sampai collector mengirim ulang / central configuration on disk refused; probing the file's targets until the collector sends it again");
+                // Never probed, only declared: results of these targets
+                // taken before the restart may still wait in the spool.
+                let declared = c.unverified_targets();
+                let mut st = c.state.lock().unwrap_or_else(|p| p.into_inner());
+                st.retired = declared
+                    .into_iter()
+                    .filter(|t| !c.local.iter().any(|l| l.id == t.id))
+                    .collect();
+            }
         }
         c
+    }
+
+    /// The targets of the file on disk without its signature checked.
+    fn unverified_targets(&self) -> Vec<Target> {
+        std::fs::read_to_string(self.file())
+            .ok()
+            .and_then(|t| toml::from_str::<Persisted>(&t).ok())
+            .and_then(|p| parse_targets(&p.targets_toml, &self.defaults, self.insecure).ok())
+            .unwrap_or_default()
     }
 
     fn file(&self) -> PathBuf {
@@ -523,6 +542,9 @@ mod tests {
         assert_eq!(ids(&c.targets()), ["own", "pd"]);
         assert_eq!(c.targets()[1].address, "10.9.0.2:80");
         assert!(matches!(c.read_persisted(), Err(CentralError::Digest)));
+        // Not probed, but declared: results taken before may be in the spool.
+        assert_eq!(ids(&c.declared()), ["own", "pd"]);
+        assert_eq!(c.declared()[1].address, "10.9.0.2:80");
         // A re-signed copy under another key fails the pin.
         let other = SigningKey::from_bytes(&[2; 32]);
         let p = Persisted::from_update("a1", &update(&other, "a1", 9, TARGETS));

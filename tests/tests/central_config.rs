@@ -293,6 +293,19 @@ fn central_targets_reach_every_agent_and_a_refused_override_keeps_the_previous_v
     for a in AGENTS {
         assert_no_gap(&data, a);
     }
+    // Results of the refused copy's targets still in kantor-1's spool were
+    // declared in its Hello, so no batch was refused on the way.
+    let metrics = collector.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "pantau_ingest_rejected_total",
+            &[("reason", "invalid")]
+        )
+        .unwrap_or(0.0),
+        0.0,
+        "{metrics}"
+    );
     let audit = collector_cmd(&data, &["audit", "list"]);
     assert_eq!(audit.matches("target.change").count(), 2, "{audit}");
     drop(agents);
