@@ -220,6 +220,30 @@ fn central_targets_reach_every_agent_and_a_refused_override_keeps_the_previous_v
         refused.contains("target pusat tidak sah / invalid central targets"),
         "{refused}"
     );
+    let (code, body) = collector.get("/api/v1/agents");
+    assert_eq!(code, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let find = |id: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let k2 = find("kantor-2");
+    assert_eq!(k2["config_version"], 1, "{k2}");
+    assert!(
+        k2["config_error"].as_str().unwrap().contains("ca_file"),
+        "{k2}"
+    );
+    let k1 = find("kantor-1");
+    assert_eq!(
+        (k1["config_version"].as_i64(), k1["config_error"].as_str()),
+        (Some(2), Some("")),
+        "{k1}"
+    );
     let t1 = now_ms();
     for t in ["pusat-data", "lokal"] {
         wait_for(&format!("kantor-2 keeps probing {t}"), WAIT, || {
