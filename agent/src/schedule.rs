@@ -274,6 +274,78 @@ mod tests {
         assert!((2..=3).contains(&slow), "slow ran {slow} times");
     }
 
+    /// A swap keeps an unchanged target's schedule, stops a removed one
+    /// after the probe it is running (whose result still arrives) and
+    /// starts a new one.
+    #[tokio::test(start_paused = true)]
+    async fn a_swapped_target_set_keeps_stops_and_starts() {
+        let prober = Arc::new(FakeProbe {
+            start: Instant::now(),
+            calls: Mutex::new(vec![]),
+        });
+        let (tx, mut rx) = mpsc::channel(1024);
+        let stop = CancellationToken::new();
+        let (set, watched) = watch::channel(vec![target("keep", 1, 1), target("slow", 5, 5)]);
+        let run = tokio::spawn(run_watched(
+            watched,
+            Arc::clone(&prober),
+            Arc::new(Semaphore::new(4)),
+            1,
+            tx,
+            stop.clone(),
+        ));
+        // Until "slow" is inside a probe (it takes its whole 5 s timeout).
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if prober
+                .calls
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(id, _)| id == "slow")
+            {
+                break;
+            }
+        }
+        let swapped_at = prober.start.elapsed();
+        set.send_replace(vec![target("keep", 1, 1), target("new", 1, 1)]);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        stop.cancel();
+        run.await.unwrap();
+        let mut got: Vec<String> = Vec::new();
+        while let Ok((_, obs)) = rx.try_recv() {
+            got.push(obs.target_id);
+        }
+        let calls = prober.calls.lock().unwrap();
+        let slow_calls = calls.iter().filter(|(id, _)| id == "slow").count();
+        assert_eq!(slow_calls, 1, "no probe of a removed target starts");
+        assert_eq!(
+            got.iter().filter(|id| *id == "slow").count(),
+            1,
+            "its running probe finished"
+        );
+        let keep: Vec<Duration> = calls
+            .iter()
+            .filter(|(id, _)| id == "keep")
+            .map(|(_, t)| *t)
+            .collect();
+        for w in keep.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(
+                gap >= Duration::from_millis(980) && gap <= Duration::from_millis(1020),
+                "unchanged target kept its schedule: gap {gap:?}"
+            );
+        }
+        let new = calls.iter().filter(|(id, _)| id == "new").count();
+        assert!((19..=21).contains(&new), "new target ran {new} times");
+        assert!(
+            calls
+                .iter()
+                .filter(|(id, _)| id == "new")
+                .all(|(_, t)| *t >= swapped_at)
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn concurrency_is_bounded() {
         struct Counting {

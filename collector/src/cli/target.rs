@@ -289,3 +289,47 @@ pub fn target(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(set: &[&str]) -> Definition {
+        Definition {
+            scope: "province".into(),
+            id: "web".into(),
+            group: "app".into(),
+            kind: "http".into(),
+            address: "https://10.0.0.1/".into(),
+            interval: Some("1m".into()),
+            timeout: None,
+            label: None,
+            set: set.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn set_values_are_toml_or_text_and_dotted_keys_make_tables() {
+        let t = def(&[
+            "expect_status=[200, \"300-302\"]",
+            "ca_file=/etc/pantau/ca.pem",
+            "follow_redirects=false",
+            "bandwidth.streams=2",
+        ])
+        .table()
+        .unwrap();
+        assert_eq!(t["interval"].as_str(), Some("1m"));
+        assert_eq!(t["ca_file"].as_str(), Some("/etc/pantau/ca.pem"));
+        assert_eq!(t["follow_redirects"].as_bool(), Some(false));
+        assert_eq!(t["expect_status"].as_array().map(Vec::len), Some(2));
+        assert_eq!(t["bandwidth"]["streams"].as_integer(), Some(2));
+        assert!(matches!(
+            def(&["no-equals"]).table(),
+            Err(TargetCliError::Usage(_))
+        ));
+        assert!(matches!(
+            def(&["id.x=1"]).table(),
+            Err(TargetCliError::Usage(m)) if m.contains("not a table")
+        ));
+    }
+}
