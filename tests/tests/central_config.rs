@@ -284,6 +284,18 @@ fn central_targets_reach_every_agent_and_a_refused_override_keeps_the_previous_v
         },
     );
     assert_eq!(config_column(&data, "kantor-3"), "v2");
+    // `check` probes what `run` probes, central targets included.
+    let check = std::process::Command::new(bin("pantau-agent"))
+        .args(["check", "--config"])
+        .arg(&configs[2])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{table}");
+    assert!(
+        table.contains("pusat-data") && table.contains("lokal"),
+        "{table}"
+    );
 
     // 4. A tampered copy is refused at start; the collector sends a good one.
     agents[0].terminate();
