@@ -149,6 +149,8 @@ pub struct AgentConfig {
     pub bandwidth: BandwidthPolicy,
     /// Targets in configuration order.
     pub targets: Vec<Target>,
+    /// `[defaults]`, which central targets inherit too.
+    pub defaults: Defaults,
     /// SHA-256 of the configuration file's bytes (hex).
     pub config_hash: String,
 }
@@ -328,9 +330,7 @@ impl RawConfig {
         let bandwidth = validate_bandwidth_policy(self.bandwidth, &spool.dir, &mut p);
 
         let defaults = validate_defaults(self.defaults, &mut p);
-        check_collector_bandwidth_tls(&self.targets, collector_tls.insecure, &mut p);
-        check_http_ca_files(&self.targets, &mut p);
-        let targets = pantau_core::probe::validate_targets(self.targets, &defaults, &mut p);
+        let targets = check_targets(self.targets, &defaults, collector_tls.insecure, &mut p);
         if p.is_empty() {
             Ok(AgentConfig {
                 agent_id,
@@ -343,12 +343,28 @@ impl RawConfig {
                 spool,
                 bandwidth,
                 targets,
+                defaults,
                 config_hash,
             })
         } else {
             Err(p)
         }
     }
+}
+
+/// Validate `[[targets]]` tables as the configuration file's are (the
+/// per-kind rules of `pantau_core::probe` plus this machine's checks:
+/// `ca_file` readable, no collector bandwidth test over plaintext). Used
+/// for the file and for central targets (`central.rs`).
+pub fn check_targets(
+    raw: Vec<RawTarget>,
+    defaults: &Defaults,
+    insecure: bool,
+    p: &mut Vec<Problem>,
+) -> Vec<Target> {
+    check_collector_bandwidth_tls(&raw, insecure, p);
+    check_http_ca_files(&raw, p);
+    pantau_core::probe::validate_targets(raw, defaults, p)
 }
 
 /// A collector bandwidth test (`server = "collector"`, the default) sends

@@ -41,6 +41,8 @@ pub struct LinkState {
     /// this identity, or a forged result): an alert, each one logged as an
     /// ERROR; the spool is kept and resent from its own acknowledgement.
     pub welcome_beyond_spool: AtomicU64,
+    /// The central configuration (set by `run`; absent in `check`).
+    pub central: std::sync::OnceLock<Arc<crate::central::Central>>,
 }
 
 /// Why a stream ended.
@@ -239,7 +241,7 @@ async fn stream_once(
     let _stop_timer = session_end.clone().drop_guard();
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(MAX_IN_FLIGHT + 2);
     let state = spool.state();
-    let hello = hello(cfg, state);
+    let hello = hello(cfg, state, link.central.get().map(|c| &**c));
     let sent_at = SystemTime::now();
     tx.send(pb::AgentMessage {
         msg: Some(pb::agent_message::Msg::Hello(hello)),
@@ -256,9 +258,9 @@ async fn stream_once(
     if resume_point(&welcome, state.epoch, &spool.state()).1 {
         link.welcome_beyond_spool.fetch_add(1, Ordering::Relaxed);
     }
-    Session::start(cfg, spool, tx, state.epoch, &welcome)
-        .run(&mut inbound, &session_end)
-        .await
+    let mut session = Session::start(cfg, spool, tx, state.epoch, &welcome);
+    session.central = link.central.get().cloned();
+    session.run(&mut inbound, &session_end).await
 }
 
 /// Seconds until the certificate at `cert` is due for renewal (`None`
@@ -511,7 +513,13 @@ async fn connect(
 
 /// The Hello that opens every stream: who we are, what we probe, and what
 /// the spool holds.
-fn hello(cfg: &AgentConfig, state: SpoolState) -> pb::Hello {
+fn hello(
+    cfg: &AgentConfig,
+    state: SpoolState,
+    central: Option<&crate::central::Central>,
+) -> pb::Hello {
+    let (config_version, config_sha256) = central.map(|c| c.applied()).unwrap_or_default();
+    let targets = central.map_or_else(|| cfg.targets.clone(), |c| c.declared());
     pb::Hello {
         agent_id: cfg.agent_id.clone(),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -520,11 +528,13 @@ fn hello(cfg: &AgentConfig, state: SpoolState) -> pb::Hello {
         agent_time: Some(pantau_proto::timestamp_from_millis(unix_ms(
             SystemTime::now(),
         ))),
-        targets: cfg.targets.iter().map(crate::wire::target_info).collect(),
+        targets: targets.iter().map(crate::wire::target_info).collect(),
         hostname: std::fs::read_to_string("/etc/hostname")
             .unwrap_or_default()
             .trim()
             .to_string(),
+        config_version,
+        config_sha256,
     }
 }
 
@@ -605,6 +615,8 @@ struct Session<'a> {
     /// The collector asked for a pause until then.
     pause_until: Option<tokio::time::Instant>,
     replay: Option<Replay>,
+    /// Where central configuration updates go.
+    central: Option<Arc<crate::central::Central>>,
 }
 
 impl<'a> Session<'a> {
@@ -649,6 +661,7 @@ impl<'a> Session<'a> {
             in_flight: VecDeque::new(),
             pause_until: None,
             replay,
+            central: None,
         }
     }
 
@@ -676,6 +689,11 @@ impl<'a> Session<'a> {
                 _ = wake => { self.pause_until = None; }
                 msg = inbound.message() => match msg.map_err(|s| StreamError::ended(self.url, s))? {
                     None => return Ok(()),
+                    Some(pb::CollectorMessage { msg: Some(pb::collector_message::Msg::Config(u)) }) => {
+                        if self.config(&u).await? {
+                            return self.close(inbound).await;
+                        }
+                    }
                     Some(pb::CollectorMessage { msg: Some(m) }) => self.received(m)?,
                     Some(_) => {}
                 },
@@ -722,16 +740,61 @@ impl<'a> Session<'a> {
                 info!(delay = ?d, reason = %b.reason, "collector asked to slow down");
                 self.pause_until = Some(tokio::time::Instant::now() + d);
             }
-            pb::collector_message::Msg::Config(_) => {
-                info!(
-                    "collector sent a config update; central configuration is not enabled on this agent"
-                );
+            pb::collector_message::Msg::Config(u) => {
+                return Err(StreamError::protocol(
+                    self.url,
+                    format!("config update {} outside the session", u.version),
+                ));
             }
             pb::collector_message::Msg::Welcome(_) => {
                 return Err(StreamError::protocol(self.url, "second Welcome"));
             }
         }
         Ok(())
+    }
+
+    /// Hand a central configuration update to [`crate::central`] and answer
+    /// with ConfigStatus. `Ok(true)`: the target set changed; the session
+    /// ends so the next Hello declares it (spool, epoch and seq go on).
+    async fn config(&mut self, u: &pb::ConfigUpdate) -> Result<bool, StreamError> {
+        let Some(central) = self.central.clone() else {
+            return Ok(false);
+        };
+        let outcome = central.apply(u);
+        if let Err(e) = &outcome {
+            warn!(version = u.version, error = %e, "pembaruan konfigurasi pusat ditolak, konfigurasi sebelumnya tetap dipakai / central configuration update refused, keeping the previous one");
+        }
+        let status = central.status(outcome.as_ref().err());
+        let msg = pb::AgentMessage {
+            msg: Some(pb::agent_message::Msg::ConfigStatus(status)),
+        };
+        if self.tx.send(msg).await.is_err() {
+            return Err(StreamError::protocol(self.url, "outbound stream closed"));
+        }
+        Ok(matches!(outcome, Ok(true)))
+    }
+
+    /// End the stream from this side (after a new target set): the
+    /// collector takes what was sent, acknowledges it and closes; then the
+    /// exporter reconnects with a new Hello.
+    async fn close(
+        mut self,
+        inbound: &mut Streaming<pb::CollectorMessage>,
+    ) -> Result<(), StreamError> {
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, closed));
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return Ok(()),
+                m = inbound.message() => match m {
+                    Ok(Some(pb::CollectorMessage { msg: Some(pb::collector_message::Msg::Ack(a)) })) => self.acked(&a),
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => return Ok(()),
+                },
+            }
+        }
     }
 
     /// Forget what the collector committed, log replay progress, and free

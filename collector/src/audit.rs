@@ -127,6 +127,7 @@ pub enum Action {
     TokenCreate,
     TokenRevoke,
     ReportSign,
+    TargetChange,
 }
 
 impl Action {
@@ -154,6 +155,7 @@ impl Action {
             Action::TokenCreate => "token.create",
             Action::TokenRevoke => "token.revoke",
             Action::ReportSign => "report.sign",
+            Action::TargetChange => "target.change",
         }
     }
 }

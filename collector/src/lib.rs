@@ -31,6 +31,7 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod enrol;
+pub mod fleet;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
@@ -308,6 +309,10 @@ pub async fn serve(
     ));
     let grpc_tls = grpc_tls_with(&cfg, &revocations)?;
     let svc = svc
+        .with_config_key(
+            report::sign::load_or_create_key_at(&cfg.data_dir.join(fleet::KEY_FILE))
+                .map_err(ServeError::Report)?,
+        )
         .with_enrol_ca(tls::enrol_ca_pem(&cfg))
         .with_client_certs((!cfg.tls.insecure).then(|| {
             ingest::CertPolicy {

@@ -61,6 +61,13 @@ enum Command {
         #[command(subcommand)]
         cmd: AgentCmd,
     },
+    /// Central targets pushed to agents: province templates, per OPD, per agent.
+    ///
+    /// Example: pantau-collector target import --scope province templates.toml
+    Target {
+        #[command(subcommand)]
+        cmd: pantau_collector::cli::target::TargetCmd,
+    },
     /// The report signing key: show it and its retired keys, or rotate it.
     ///
     /// Example: pantau-collector key rotate
@@ -363,6 +370,7 @@ fn main() -> ExitCode {
         cli.command,
         Command::Opd { .. }
             | Command::Agent { .. }
+            | Command::Target { .. }
             | Command::Key { .. }
             | Command::Ca { .. }
             | Command::Maintenance { .. }
@@ -427,6 +435,11 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
             &cli::enrol::EnrolHint::from_config(&cfg),
             &mut std::io::stdout(),
             &mut std::io::stderr(),
+        )),
+        Command::Target { cmd } => cli::exit(pantau_collector::cli::target::target(
+            &cfg,
+            cmd,
+            &mut std::io::stdout(),
         )),
         Command::Key { cmd } => done(report_cli::key_audited(&cfg, cmd)),
         Command::Audit { cmd } => cli::exit(cli::audit::audit(&cfg, cmd, &mut std::io::stdout())),

@@ -142,7 +142,7 @@ fn parse_expiry(v: &str) -> Result<std::time::Duration, ExpiryError> {
 pub struct ExpiryError(String);
 
 /// `-` or a UTC time for `agent list`.
-fn when(ms: Option<i64>) -> String {
+pub(crate) fn when(ms: Option<i64>) -> String {
     ms.and_then(chrono::DateTime::from_timestamp_millis)
         .map_or_else(
             || "-".into(),
@@ -299,8 +299,15 @@ pub fn agent(
                 .into_iter()
                 .map(|c| (c.agent_id.clone(), c))
                 .collect();
+            let configs: std::collections::HashMap<_, _> =
+                store.config_statuses()?.into_iter().collect();
             for a in store.agents()? {
                 let c = creds.get(&a.id);
+                let config = match configs.get(&a.id) {
+                    None => "-".to_string(),
+                    Some(s) if s.error.is_empty() => format!("v{}", s.version),
+                    Some(s) => format!("v{} (ditolak/refused: {})", s.version, s.error),
+                };
                 let state = match c {
                     Some(c) if c.revoked => "dicabut/revoked",
                     Some(c) if c.disabled => "nonaktif/disabled",
@@ -308,7 +315,7 @@ pub fn agent(
                 };
                 writeln!(
                     out,
-                    "{}\t{}\t{}\tkonflik/conflicts={}\tstatus={state}\tkedaluwarsa/expires={}\tpeer={} {}",
+                    "{}\t{}\t{}\tkonflik/conflicts={}\tstatus={state}\tkedaluwarsa/expires={}\tpeer={} {}\tkonfigurasi/config={config}",
                     a.id,
                     a.opd,
                     a.version.unwrap_or_else(|| "-".into()),
@@ -491,7 +498,7 @@ mod tests {
         agent(&cfg, AgentCmd::List, &hint, &mut out, &mut err).unwrap();
         assert_eq!(
             text(out),
-            "a1\tdinkes\t-\tkonflik/conflicts=0\tstatus=aktif/active\tkedaluwarsa/expires=-\tpeer=- -\n"
+            "a1\tdinkes\t-\tkonflik/conflicts=0\tstatus=aktif/active\tkedaluwarsa/expires=-\tpeer=- -\tkonfigurasi/config=-\n"
         );
     }
 

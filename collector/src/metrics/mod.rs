@@ -120,7 +120,7 @@ struct State {
     /// Targets with series, per agent.
     targets: HashMap<String, HashSet<String>>,
     /// Label values of each agent's `pantau_agent_info` series.
-    info: HashMap<String, [String; 5]>,
+    info: HashMap<String, [String; 6]>,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -143,7 +143,7 @@ impl Metrics {
             probe_last_seen: reg(&r, GaugeVec::new(o("pantau_probe_last_seen_timestamp_seconds", "Observation time (agent clock) of the latest result, Unix seconds."), TARGET_LABELS).unwrap()),
             probe_results: reg(&r, IntCounterVec::new(o("pantau_probe_results_total", "Results stored, by outcome."), &["opd", "agent", "target", "group", "kind", "outcome"]).unwrap()),
             agent_last_seen: reg(&r, GaugeVec::new(o("pantau_agent_last_seen_timestamp_seconds", "When the collector last stored a result from the agent (collector clock), Unix seconds."), AGENT_LABELS).unwrap()),
-            agent_info: reg(&r, IntGaugeVec::new(o("pantau_agent_info", "1 for each agent with the software version, host name and configuration hash of its latest Hello (join on opd, agent)."), &["opd", "agent", "version", "hostname", "config_hash"]).unwrap()),
+            agent_info: reg(&r, IntGaugeVec::new(o("pantau_agent_info", "1 for each agent with the software version, host name and configuration hash of its latest Hello and the central configuration version it applied (join on opd, agent)."), &["opd", "agent", "version", "hostname", "config_hash", "config_version"]).unwrap()),
             connections_open: reg(&r, IntGaugeVec::new(o("pantau_connections_open", "Connections open now on a listening port (grpc: agents, http: pages, API, metrics)."), &["port"]).unwrap()),
             connections_refused: reg(&r, IntCounterVec::new(o("pantau_connections_refused_total", "Connections closed at once because a cap was reached: per_source (one address had its share, [limits] *_per_source) or total (the port was full, [limits] *_total)."), &["port", "reason"]).unwrap()),
             agent_connected: reg(&r, IntGaugeVec::new(o("pantau_agent_connected", "1 while the agent has a stream open."), AGENT_LABELS).unwrap()),
@@ -301,7 +301,26 @@ impl Metrics {
             version.to_string(),
             hostname.to_string(),
             config_hash.to_string(),
+            "0".to_string(),
         ];
+        self.set_info(who, labels);
+    }
+
+    /// The central configuration version `who` applied (a label of
+    /// `pantau_agent_info`).
+    pub fn config_version(&self, who: &AgentIdentity, version: u64) {
+        let labels = {
+            let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.info.get(&who.agent_id).cloned()
+        };
+        let Some(mut labels) = labels else {
+            return;
+        };
+        labels[5] = version.to_string();
+        self.set_info(who, labels);
+    }
+
+    fn set_info(&self, who: &AgentIdentity, labels: [String; 6]) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = st.info.insert(who.agent_id.clone(), labels.clone())
             && old != labels
@@ -569,7 +588,7 @@ mod tests {
         assert_eq!(
             info,
             [
-                "pantau_agent_info{agent=\"a1\",config_hash=\"h2\",hostname=\"box\",opd=\"dinkes\",version=\"0.2.0\"} 1"
+                "pantau_agent_info{agent=\"a1\",config_hash=\"h2\",config_version=\"0\",hostname=\"box\",opd=\"dinkes\",version=\"0.2.0\"} 1"
             ]
         );
     }

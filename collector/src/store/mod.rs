@@ -27,6 +27,7 @@ pub mod certs;
 pub mod conflict;
 pub mod credentials;
 pub mod export;
+pub mod fleet;
 pub mod ingest;
 pub mod postgres;
 pub mod registry;
@@ -42,6 +43,7 @@ pub use audit::{AuditLog, AuditRead};
 pub use certs::ClientCerts;
 pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
+pub use fleet::Fleet;
 pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
 pub use registry::Registry;
 pub use sqlite::{DB_FILE, SqliteStore, text_enum, write_tx};
@@ -71,6 +73,7 @@ pub trait Store:
     + report::ReportBackend
     + audit::AuditLog
     + Accounts
+    + Fleet
     + Send
     + Sync
 {
@@ -86,6 +89,7 @@ impl<T> Store for T where
         + report::ReportBackend
         + audit::AuditLog
         + Accounts
+        + Fleet
         + Send
         + Sync
 {

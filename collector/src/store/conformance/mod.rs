@@ -17,11 +17,13 @@
 //!   migration from the previous schema.
 //! - [`accounts`]: web users, sessions, API tokens, the signed-report register.
 //! - [`certs`]: client certificates (supersede, revoke, blocked agents).
+//! - [`fleet`]: central targets, revisions, agents' reported status.
 //! - [`report`]: rollups with late data, incidents, capacity, paths, rule
 //!   history and the report admin writes.
 
 pub mod accounts;
 pub mod certs;
+pub mod fleet;
 pub mod report;
 #[cfg(test)]
 mod sqlite;
@@ -65,6 +67,11 @@ macro_rules! store_conformance {
         fn client_certs_supersede_revoke_and_block() {
             let f: $crate::store::conformance::Fixture = $fresh;
             $crate::store::conformance::certs::client_certs_supersede_revoke_and_block(&*f.store);
+        }
+        #[test]
+        fn fleet_definitions_revisions_and_status() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::fleet::fleet_definitions_revisions_and_status(&*f.store);
         }
         #[test]
         fn previous_schema_data_survives_migration() {

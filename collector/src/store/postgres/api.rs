@@ -83,8 +83,9 @@ impl ApiRead for PgStore {
                             (SELECT MAX(r.received_at_ms) FROM result r WHERE r.agent_id = a.id),
                             a.clock_offset_ms,
                             (SELECT COUNT(*) FROM result_conflict c WHERE c.agent_id = a.id),
-                            a.last_peer
-                     FROM agent a ORDER BY a.id",
+                            a.last_peer, s.version, s.sha256, s.error
+                     FROM agent a LEFT JOIN agent_config_status s ON s.agent_id = a.id
+                     ORDER BY a.id",
                     &[],
                 )
                 .op("read agents")?
@@ -99,6 +100,9 @@ impl ApiRead for PgStore {
                     clock_offset_ms: r.get(6),
                     conflicts: r.get(7),
                     last_peer: r.get(8),
+                    config_version: r.get(9),
+                    config_sha256: r.get(10),
+                    config_error: r.get(11),
                 })
                 .collect())
         })

@@ -55,6 +55,10 @@ pub const TABLES: &[&str] = &[
     "api_token",
     "signed_report",
     "client_cert",
+    "fleet_target",
+    "fleet_policy",
+    "fleet_revision",
+    "agent_config_status",
 ];
 
 /// Rows per INSERT statement.

@@ -63,8 +63,9 @@ pub fn agents(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
         .prepare_cached(
             "SELECT a.id, a.opd_id, a.version, a.hostname, a.last_hello_ms,
                     (SELECT MAX(r.received_at_ms) FROM result r WHERE r.agent_id = a.id), a.clock_offset_ms,
-                    (SELECT COUNT(*) FROM result_conflict c WHERE c.agent_id = a.id), a.last_peer
-             FROM agent a ORDER BY a.id",
+                    (SELECT COUNT(*) FROM result_conflict c WHERE c.agent_id = a.id), a.last_peer,
+                    s.version, s.sha256, s.error
+             FROM agent a LEFT JOIN agent_config_status s ON s.agent_id = a.id ORDER BY a.id",
         )
         .op("prepare agents")?;
     st.query_map([], |r| {
@@ -78,6 +79,9 @@ pub fn agents(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
             clock_offset_ms: r.get(6)?,
             conflicts: r.get(7)?,
             last_peer: r.get(8)?,
+            config_version: r.get(9)?,
+            config_sha256: r.get(10)?,
+            config_error: r.get(11)?,
         })
     })
     .op("query agents")?

@@ -31,6 +31,7 @@ pub mod conflict;
 mod conformance;
 pub mod credentials;
 pub mod export;
+pub mod fleet;
 pub mod ingest;
 pub mod registry;
 
@@ -56,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_audit.sql"),
     include_str!("schema_accounts.sql"),
     include_str!("schema_certs.sql"),
+    include_str!("schema_fleet.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
