@@ -445,7 +445,7 @@ fn failing_table(cards: &[Card]) -> Markup {
                     @for (c, (agent, target, outcome)) in rows {
                         tr {
                             td { a href={ "/laporan/opd/" (c.id) } { (c.name) } }
-                            td { (agent) } td { (target) } td.bad { (outcome) }
+                            td { (agent) } td { (target) } td.bad { "GANGGUAN (" (outcome) ")" }
                         }
                     }
                 }
