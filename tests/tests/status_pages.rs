@@ -381,7 +381,11 @@ fn status_page_fits_a_wall_screen_and_a_phone() {
         "refresh"
     );
     let base = format!("http://{}", collector.http);
-    let mut sizes = wall_screen(&base, dir.path());
-    sizes.extend(phone(&base, dir.path()));
+    // PANTAU_SCREENSHOTS=DIR keeps the screenshots for a person to look at.
+    let shots = std::env::var_os("PANTAU_SCREENSHOTS")
+        .map_or_else(|| dir.path().to_path_buf(), std::path::PathBuf::from);
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut sizes = wall_screen(&base, &shots);
+    sizes.extend(phone(&base, &shots));
     println!("screenshot sizes: {}", sizes.join(", "));
 }
