@@ -364,6 +364,7 @@ pub async fn serve(
         metrics,
         writer,
         display: Arc::new(cfg.display.clone()),
+        sla_pct: cfg.report.sla_pct,
     })
     .merge(web::report::routes(web::report::ReportWeb {
         store,

@@ -122,6 +122,25 @@ pub fn late_data_rebuilds_the_hour(b: &dyn ReportBackend, fx: &dyn Fixture) {
         snapshot(b, |r| r.watermark("o")).expect("watermark"),
         Some(H0 + HOUR_MS + MIN)
     );
+    // The status page reads the days of every OPD at once.
+    let lan = target("lan", pantau_core::Group::Intranet, ProbeKind::Tcp);
+    fx.declare("p", "p-1", std::slice::from_ref(&lan), H0);
+    fx.store("p", "p-1", &minutes(&lan, 1, 0..10, &[3]));
+    rollup::refresh_at(b, &rules, 480, H0 + HOUR_MS + MIN).expect("refresh");
+    let mut days: Vec<(String, String, i64, i64)> =
+        snapshot(b, |r| r.group_days(None, H0, H0 + 24 * HOUR_MS, false))
+            .expect("days of every OPD")
+            .into_iter()
+            .map(|d| (d.opd, d.grp, d.counts[0], d.counts[2]))
+            .collect();
+    days.sort();
+    assert_eq!(
+        days,
+        [
+            ("o".into(), "internet".into(), 60, 0),
+            ("p".into(), "intranet".into(), 9, 1)
+        ]
+    );
 }
 
 /// A run of down minutes across an hour boundary is one incident, with its
