@@ -96,7 +96,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ru
     }
     let spool = Arc::new(spool);
     let link = Arc::new(LinkState::default());
-    info!(agent = %cfg.agent_id, targets = cfg.targets.len(), collector = %cfg.collector_url,
+    info!(agent = %cfg.agent_id, targets = cfg.targets.len(), collectors = ?cfg.collector_urls,
         epoch = spool.state().epoch, "pantau-agent starting");
 
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
