@@ -28,6 +28,7 @@ pub mod conflict;
 pub mod credentials;
 pub mod export;
 pub mod ingest;
+pub mod lease;
 pub mod postgres;
 pub mod registry;
 pub mod report;
@@ -43,6 +44,7 @@ pub use certs::ClientCerts;
 pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
 pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
+pub use lease::Leases;
 pub use registry::Registry;
 pub use sqlite::{DB_FILE, SqliteStore, text_enum, write_tx};
 
@@ -71,6 +73,7 @@ pub trait Store:
     + report::ReportBackend
     + audit::AuditLog
     + Accounts
+    + Leases
     + Send
     + Sync
 {
@@ -86,6 +89,7 @@ impl<T> Store for T where
         + report::ReportBackend
         + audit::AuditLog
         + Accounts
+        + Leases
         + Send
         + Sync
 {

@@ -17,11 +17,13 @@
 //!   migration from the previous schema.
 //! - [`accounts`]: web users, sessions, API tokens, the signed-report register.
 //! - [`certs`]: client certificates (supersede, revoke, blocked agents).
+//! - [`lease`]: leases on shared background work and the work record.
 //! - [`report`]: rollups with late data, incidents, capacity, paths, rule
 //!   history and the report admin writes.
 
 pub mod accounts;
 pub mod certs;
+pub mod lease;
 pub mod report;
 #[cfg(test)]
 mod sqlite;
@@ -65,6 +67,11 @@ macro_rules! store_conformance {
         fn client_certs_supersede_revoke_and_block() {
             let f: $crate::store::conformance::Fixture = $fresh;
             $crate::store::conformance::certs::client_certs_supersede_revoke_and_block(&*f.store);
+        }
+        #[test]
+        fn leases_one_holder_takeover_and_fencing() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::lease::leases_one_holder_takeover_and_fencing(&*f.store);
         }
         #[test]
         fn previous_schema_data_survives_migration() {

@@ -55,6 +55,8 @@ pub const TABLES: &[&str] = &[
     "api_token",
     "signed_report",
     "client_cert",
+    "lease",
+    "work_log",
 ];
 
 /// Rows per INSERT statement.

@@ -32,6 +32,7 @@ pub mod certs;
 pub mod credentials;
 pub mod export;
 pub mod ingest;
+pub mod lease;
 pub mod migrate;
 pub mod registry;
 pub mod report;
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_2.sql"),
     include_str!("schema_3.sql"),
     include_str!("schema_4.sql"),
+    include_str!("schema_5.sql"),
 ];
 
 /// Number of schema versions this build knows.

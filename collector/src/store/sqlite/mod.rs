@@ -32,6 +32,7 @@ mod conformance;
 pub mod credentials;
 pub mod export;
 pub mod ingest;
+pub mod lease;
 pub mod registry;
 
 /// File name of the database inside the data directory.
@@ -56,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_audit.sql"),
     include_str!("schema_accounts.sql"),
     include_str!("schema_certs.sql"),
+    include_str!("schema_leases.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
