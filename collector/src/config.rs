@@ -1183,7 +1183,11 @@ mod tests {
         let c = CollectorConfig::defaults();
         assert_eq!(c.cluster.lease_ttl, Duration::from_secs(60));
         assert_eq!(c.cluster.work_every, Duration::from_secs(15));
-        assert!(c.cluster.node.ends_with(&format!("-{}", std::process::id())));
+        assert!(
+            c.cluster
+                .node
+                .ends_with(&format!("-{}", std::process::id()))
+        );
         assert!(pantau_core::id::valid_id(&c.cluster.node));
         let problems = |cluster: RawCluster| -> Vec<(String, String)> {
             RawConfig {
