@@ -59,7 +59,9 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
     /// This collector's name in the lease table, logs and the work record
-    /// (the id rule); default `<host name>-<pid>`.
+    /// (the id rule); default `<host name>-<8 hex digits of the data
+    /// directory's path>`, the same after a restart (so a restarted
+    /// collector renews its own leases at once).
     pub node: Option<String>,
     /// How long a lease lasts unless renewed: a dead collector's work is
     /// taken over after at most this long. Default "60s", 2s to 1h, at
@@ -73,8 +75,8 @@ pub struct RawCluster {
 /// Validated `[cluster]`.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// This collector's name.
-    pub node: String,
+    /// This collector's name when set; see [`ClusterConfig::node_name`].
+    pub node: Option<String>,
     /// Lease time to live.
     pub lease_ttl: Duration,
     /// Background job period.
@@ -83,15 +85,12 @@ pub struct ClusterConfig {
 
 impl RawCluster {
     fn validate(self, p: &mut Vec<Problem>) -> ClusterConfig {
-        let node = match self.node {
-            Some(n) => {
-                if let Err(e) = pantau_core::id::check_id("node name", &n) {
-                    p.push(Problem::new("cluster.node", e.to_string()));
-                }
-                n
-            }
-            None => default_node(),
-        };
+        if let Some(n) = &self.node
+            && let Err(e) = pantau_core::id::check_id("node name", n)
+        {
+            p.push(Problem::new("cluster.node", e.to_string()));
+        }
+        let node = self.node;
         let s = Duration::from_secs;
         let lease_ttl = confload::duration(
             "cluster.lease_ttl",
@@ -127,21 +126,29 @@ impl RawCluster {
     }
 }
 
-/// `<host name>-<pid>`, trimmed to the id rule.
-fn default_node() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let host: String = host
-        .trim()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .take(40)
-        .collect();
-    let host = if host.is_empty() {
-        "collector".into()
-    } else {
-        host
-    };
-    format!("{host}-{}", std::process::id())
+impl ClusterConfig {
+    /// `node`, or `<host name>-<8 hex digits of data_dir>`: stable across
+    /// restarts, different for two collectors on one host.
+    pub fn node_name(&self, data_dir: &Path) -> String {
+        if let Some(n) = &self.node {
+            return n.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let host: String = host
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .take(48)
+            .collect();
+        let host = if host.is_empty() {
+            "collector".to_string()
+        } else {
+            host
+        };
+        let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(dir.as_os_str().as_encoded_bytes());
+        format!("{host}-{}", hex::encode(&digest[..4]))
+    }
 }
 
 /// `[limits]`: connection caps per source address and in total for each
@@ -1183,12 +1190,10 @@ mod tests {
         let c = CollectorConfig::defaults();
         assert_eq!(c.cluster.lease_ttl, Duration::from_secs(60));
         assert_eq!(c.cluster.work_every, Duration::from_secs(15));
-        assert!(
-            c.cluster
-                .node
-                .ends_with(&format!("-{}", std::process::id()))
-        );
-        assert!(pantau_core::id::valid_id(&c.cluster.node));
+        let a = c.cluster.node_name(Path::new("/var/lib/pantau"));
+        assert!(pantau_core::id::valid_id(&a), "{a}");
+        assert_eq!(a, c.cluster.node_name(Path::new("/var/lib/pantau")));
+        assert_ne!(a, c.cluster.node_name(Path::new("/srv/pantau-b")));
         let problems = |cluster: RawCluster| -> Vec<(String, String)> {
             RawConfig {
                 cluster,

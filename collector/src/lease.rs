@@ -61,10 +61,11 @@ impl std::fmt::Debug for Leaser {
 }
 
 impl Leaser {
-    /// A leaser for `store` as `cluster.node`; registers
-    /// `pantau_lease_held{work}` in `registry` when given.
+    /// A leaser for `store` as `node`; registers `pantau_lease_held{work}`
+    /// in `registry` when given.
     pub fn new(
         store: Arc<dyn Store>,
+        node: String,
         cluster: &ClusterConfig,
         registry: Option<&Registry>,
     ) -> Self {
@@ -86,7 +87,7 @@ impl Leaser {
         }
         Leaser {
             store,
-            node: cluster.node.clone(),
+            node,
             ttl_ms: cluster.lease_ttl.as_millis() as i64,
             held_gauge,
             held: Mutex::new(HashMap::new()),

@@ -274,6 +274,7 @@ pub async fn serve(
     // time when several share the store (lease.rs).
     let leaser = Arc::new(lease::Leaser::new(
         Arc::clone(store.store()),
+        cfg.cluster.node_name(&cfg.data_dir),
         &cfg.cluster,
         Some(metrics.registry()),
     ));
