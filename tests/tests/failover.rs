@@ -201,10 +201,146 @@ fn assert_tiled(job: &str, log: &[(i64, i64, String, i64)]) {
     );
 }
 
+/// Register the three agents with A's admin commands (in the shared
+/// store) and have A's CA issue each a client certificate (out of band,
+/// `agent issue-cert`): (token, certificate, key) per agent.
+fn register_agents(cfg_a: &Path, data_a: &Path, dir: &Path) -> Vec<(String, PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    for id in AGENTS {
+        let added = cli(
+            cfg_a,
+            data_a,
+            &["agent", "add", id, "--opd", "dinkes", "--print-token"],
+        );
+        let token = added.trim().to_string();
+        let adir = dir.join(id);
+        std::fs::create_dir_all(&adir).unwrap();
+        let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).unwrap();
+        let (key, csr, cert) = (
+            adir.join("agent.key"),
+            adir.join("agent.csr"),
+            adir.join("agent.crt"),
+        );
+        pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).unwrap();
+        std::fs::write(&csr, csr_pem).unwrap();
+        cli(
+            cfg_a,
+            data_a,
+            &[
+                "agent",
+                "issue-cert",
+                id,
+                "--csr",
+                csr.to_str().unwrap(),
+                "--out",
+                cert.to_str().unwrap(),
+            ],
+        );
+        out.push((token, cert, key));
+    }
+
+    out
+}
+
+/// The documented copy: A's CA certificate and key and the report signing
+/// key into B's data directory, before B's first start.
+fn share_ca_and_key(data_a: &Path, data_b: &Path) {
+    std::fs::create_dir_all(data_b.join("tls")).unwrap();
+    for f in ["ca.crt", "ca.key"] {
+        std::fs::copy(data_a.join("tls").join(f), data_b.join("tls").join(f)).unwrap();
+    }
+    let key = pantau_collector::report::sign::KEY_FILE;
+    std::fs::copy(data_a.join(key), data_b.join(key)).unwrap();
+}
+
+/// Rollups complete: no hour waiting, the rollup record passes the last
+/// result (its minute closed, which B does: up to a minute's wait), and
+/// every (agent, target, hour) with results has its rollup row (agent
+/// self-reports have no target).
+fn assert_rollups_complete(pg: &mut postgres::Client) {
+    let last_result: i64 = pg
+        .query_one("SELECT max(observed_at_ms) FROM result", &[])
+        .unwrap()
+        .get(0);
+    wait_for("B finishes the rollups", Duration::from_secs(90), || {
+        let dirty: i64 = pg
+            .query_one("SELECT count(*) FROM rollup_dirty", &[])
+            .unwrap()
+            .get(0);
+        let reached = work_log(pg, "rollup")
+            .last()
+            .is_some_and(|p| p.1 > last_result);
+        (dirty == 0 && reached).then_some(())
+    });
+    let missing: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM (SELECT DISTINCT agent_id, target_id,
+                    (observed_at_ms / 3600000) * 3600000 AS hour_ms FROM result
+                    WHERE target_id <> '') r
+             WHERE NOT EXISTS (SELECT 1 FROM rollup_target_hour h WHERE h.agent_id = r.agent_id
+                               AND h.target_id = r.target_id AND h.hour_ms = r.hour_ms)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(missing, 0, "hours with results but no rollup");
+}
+
+/// Remote write: the queue drained, and the last recorded piece ends at the
+/// last id the queue ever handed out.
+fn assert_queue_drained(pg: &mut postgres::Client) {
+    wait_for(
+        "B drains the remote-write queue",
+        Duration::from_secs(30),
+        || {
+            let n: i64 = pg
+                .query_one("SELECT count(*) FROM remote_write_queue", &[])
+                .unwrap()
+                .get(0);
+            (n == 0).then_some(())
+        },
+    );
+    // The last piece ends at the last id the queue ever handed out.
+    let last_id: i64 = pg
+        .query_one(
+            "SELECT last_value FROM pg_sequences
+             WHERE sequencename = pg_get_serial_sequence('remote_write_queue', 'id')::regclass::text
+                OR schemaname || '.' || sequencename
+                   = pg_get_serial_sequence('remote_write_queue', 'id')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    wait_for(
+        "the last remote-write piece recorded",
+        Duration::from_secs(10),
+        || {
+            let last = work_log(pg, "remote_write").last().map(|p| p.1);
+            (last == Some(last_id)).then_some(())
+        },
+    );
+}
+
+/// Start the three agents, each probing an open loopback port, listing
+/// both collectors (A first) and trusting the shared CA.
+fn start_agents(
+    dir: &Path,
+    creds: &[(String, PathBuf, PathBuf)],
+    urls: [&str; 2],
+    ca: &Path,
+) -> Vec<Proc> {
+    let port = open_port();
+    let mut agents = Vec::new();
+    for (i, id) in AGENTS.iter().enumerate() {
+        let adir = dir.join(id);
+        let (token, cert, key) = &creds[i];
+        let cfg = agent_config(&adir, id, token, urls, ca, (cert, key), port);
+        agents.push(start_agent_logged(&cfg, &adir.join("agent.log")));
+    }
+    agents
+}
+
 #[test]
-// Long: one scenario in order (database, CA copy, two collectors, three
-// agents, kill, takeover, the checks); split, the shared state would be
-// threaded through every piece.
 fn two_collectors_one_database_survive_a_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let url = testserver::server().fresh_database();
@@ -221,40 +357,7 @@ fn two_collectors_one_database_survive_a_kill_9() {
         &data_a,
         &["opd", "add", "dinkes", "--name", "Dinas Kesehatan"],
     );
-    let mut tokens = Vec::new();
-    let mut certs = Vec::new();
-    for id in AGENTS {
-        let out = cli(
-            &cfg_a,
-            &data_a,
-            &["agent", "add", id, "--opd", "dinkes", "--print-token"],
-        );
-        tokens.push(out.trim().to_string());
-        let adir = dir.path().join(id);
-        std::fs::create_dir_all(&adir).unwrap();
-        let (key_pem, csr_pem) = pantau_agent::identity::new_key_and_csr(id).unwrap();
-        let (key, csr, cert) = (
-            adir.join("agent.key"),
-            adir.join("agent.csr"),
-            adir.join("agent.crt"),
-        );
-        pantau_agent::identity::write_atomic(&key, &key_pem, 0o600).unwrap();
-        std::fs::write(&csr, csr_pem).unwrap();
-        cli(
-            &cfg_a,
-            &data_a,
-            &[
-                "agent",
-                "issue-cert",
-                id,
-                "--csr",
-                csr.to_str().unwrap(),
-                "--out",
-                cert.to_str().unwrap(),
-            ],
-        );
-        certs.push((cert, key));
-    }
+    let creds = register_agents(&cfg_a, &data_a, dir.path());
 
     let mut pg = db(&url);
     let mut a = Collector::start_logged_with(&data_a, &dir.path().join("a.log"), &cfg_a);
@@ -262,12 +365,7 @@ fn two_collectors_one_database_survive_a_kill_9() {
         let l = leases(&mut pg);
         (l.len() == 3 && l.iter().all(|(_, h, t)| h == "a" && *t == 1)).then_some(())
     });
-    std::fs::create_dir_all(data_b.join("tls")).unwrap();
-    for f in ["ca.crt", "ca.key"] {
-        std::fs::copy(data_a.join("tls").join(f), data_b.join("tls").join(f)).unwrap();
-    }
-    let key = pantau_collector::report::sign::KEY_FILE;
-    std::fs::copy(data_a.join(key), data_b.join(key)).unwrap();
+    share_ca_and_key(&data_a, &data_b);
     let b = Collector::start_logged_with(&data_b, &dir.path().join("b.log"), &cfg_b);
     assert_ne!(
         std::fs::read(data_a.join("tls/server.crt")).unwrap(),
@@ -275,22 +373,9 @@ fn two_collectors_one_database_survive_a_kill_9() {
         "B issued its own server certificate"
     );
 
-    let port = open_port();
     let (url_a, url_b) = (a.agent_url(), b.agent_url());
-    let mut agents = Vec::new();
-    for (i, id) in AGENTS.iter().enumerate() {
-        let adir = dir.path().join(id);
-        let cfg = agent_config(
-            &adir,
-            id,
-            &tokens[i],
-            [&url_a, &url_b],
-            &data_a.join("tls/ca.crt"),
-            (&certs[i].0, &certs[i].1),
-            port,
-        );
-        agents.push(start_agent_logged(&cfg, &adir.join("agent.log")));
-    }
+    let ca = data_a.join("tls/ca.crt");
+    let mut agents = start_agents(dir.path(), &creds, [&url_a, &url_b], &ca);
 
     // Load on A: every agent's results arrive there.
     wait_for(
@@ -365,68 +450,8 @@ fn two_collectors_one_database_survive_a_kill_9() {
         );
     }
 
-    // Rollups complete: no hour waiting, and the rollup record goes past
-    // the last result (its minute closed, which B does: up to a minute's
-    // wait), and every (agent, target, hour) with results has its rollup
-    // row (agent self-reports have no target).
-    let last_result: i64 = pg
-        .query_one("SELECT max(observed_at_ms) FROM result", &[])
-        .unwrap()
-        .get(0);
-    wait_for("B finishes the rollups", Duration::from_secs(90), || {
-        let dirty: i64 = pg
-            .query_one("SELECT count(*) FROM rollup_dirty", &[])
-            .unwrap()
-            .get(0);
-        let reached = work_log(&mut pg, "rollup")
-            .last()
-            .is_some_and(|p| p.1 > last_result);
-        (dirty == 0 && reached).then_some(())
-    });
-    let missing: i64 = pg
-        .query_one(
-            "SELECT count(*) FROM (SELECT DISTINCT agent_id, target_id,
-                    (observed_at_ms / 3600000) * 3600000 AS hour_ms FROM result
-                    WHERE target_id <> '') r
-             WHERE NOT EXISTS (SELECT 1 FROM rollup_target_hour h WHERE h.agent_id = r.agent_id
-                               AND h.target_id = r.target_id AND h.hour_ms = r.hour_ms)",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(missing, 0, "hours with results but no rollup");
-
-    // Remote write: the queue drained, each stretch of it sent once.
-    wait_for(
-        "B drains the remote-write queue",
-        Duration::from_secs(30),
-        || {
-            let n: i64 = pg
-                .query_one("SELECT count(*) FROM remote_write_queue", &[])
-                .unwrap()
-                .get(0);
-            (n == 0).then_some(())
-        },
-    );
-    // The last piece ends at the last id the queue ever handed out.
-    let last_id: i64 = pg
-        .query_one(
-            "SELECT last_value FROM pg_sequences
-             WHERE sequencename = pg_get_serial_sequence('remote_write_queue', 'id')::regclass::text
-                OR schemaname || '.' || sequencename
-                   = pg_get_serial_sequence('remote_write_queue', 'id')",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    wait_for(
-        "the last remote-write piece recorded",
-        Duration::from_secs(10),
-        || {
-            let last = work_log(&mut pg, "remote_write").last().map(|p| p.1);
-            (last == Some(last_id)).then_some(())
-        },
-    );
+    assert_rollups_complete(&mut pg);
+    assert_queue_drained(&mut pg);
     assert_tiled("rollup", &work_log(&mut pg, "rollup"));
     assert_tiled("remote_write", &work_log(&mut pg, "remote_write"));
     // Retention runs at most hourly across all collectors: A did it at its
