@@ -977,8 +977,14 @@ fn shared_rollup_work(
     let now = crate::store::now_ms();
     if let Some(token) = leaser.hold(Job::Rollup) {
         let from = leaser.last(Job::Rollup).unwrap_or(0);
-        rollup::refresh_at(store, &st.rules, st.utc_offset_minutes, now)?;
-        leaser.done(Job::Rollup, from, now.div_euclid(60_000) * 60_000, token);
+        // A long catch-up renews the lease between chunks and stops once
+        // another collector holds it.
+        let still_ours = || leaser.hold(Job::Rollup) == Some(token);
+        if rollup::refresh_while(store, &st.rules, st.utc_offset_minutes, now, still_ours)?
+            .is_some()
+        {
+            leaser.done(Job::Rollup, from, now.div_euclid(60_000) * 60_000, token);
+        }
     }
     if let Some(token) = leaser.hold(Job::Retention) {
         let cut = now - raw_retention_ms;
