@@ -152,7 +152,10 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(rand::random_range(0.8..1.2))
 }
 
-/// Run until shutdown.
+/// Run until shutdown. With several collectors (`[collector] urls`) a
+/// failed connection or an ended stream moves to the next one, after the
+/// same backoff; the spool, epoch and sequence go with the agent, and the
+/// next collector's Welcome says where to resume from (they share one store).
 pub async fn run(
     cfg: Arc<AgentConfig>,
     token: String,
@@ -161,12 +164,16 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut backoff = BACKOFF_START;
+    let mut at = 0usize;
     loop {
-        let result = stream_once(&cfg, &token, &spool, &link, &shutdown, &mut backoff).await;
+        let url = cfg.collector_urls[at].as_str();
+        let result = stream_once(&cfg, url, &token, &spool, &link, &shutdown, &mut backoff).await;
         link.connected.store(false, Ordering::Relaxed);
         if shutdown.is_cancelled() {
             return;
         }
+        let next = next_collector(at, cfg.collector_urls.len());
+        let then = cfg.collector_urls[next].as_str();
         match &result {
             Err(StreamError::Status { status, .. })
                 if matches!(
@@ -175,14 +182,19 @@ pub async fn run(
                 ) =>
             {
                 error!(error = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+                    collector = %url,
                     "collector rejected this agent's token; check collector.token_file or re-enrol");
                 backoff = BACKOFF_CAP;
             }
             Err(e) => {
-                warn!(error = %e, retry_in = ?backoff, "collector stream failed; results stay queued")
+                warn!(error = %e, collector = %url, next = %then, retry_in = ?backoff,
+                    "collector stream failed; results stay queued")
             }
-            Ok(()) => info!("collector closed the stream; reconnecting"),
+            Ok(()) => {
+                info!(collector = %url, next = %then, "collector closed the stream; reconnecting")
+            }
         }
+        at = next;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(jittered(backoff)) => {}
@@ -191,17 +203,22 @@ pub async fn run(
     }
 }
 
+/// The collector to try after `at` among `n`: the next one, round the list.
+pub fn next_collector(at: usize, n: usize) -> usize {
+    (at + 1) % n.max(1)
+}
+
 /// One connection: connect, say Hello, wait for Welcome, then send and
 /// take acknowledgements until the stream ends or `shutdown` fires.
 async fn stream_once(
     cfg: &AgentConfig,
+    url: &str,
     token: &str,
     spool: &DiskSpool,
     link: &LinkState,
     shutdown: &CancellationToken,
     backoff: &mut Duration,
 ) -> Result<(), StreamError> {
-    let url = cfg.collector_url.as_str();
     // A certificate renewed into the spool (read-only config directory)
     // replaces the configured one once it is the longer-lived.
     let mut tls = cfg.collector_tls.clone();
@@ -258,7 +275,7 @@ async fn stream_once(
     if resume_point(&welcome, state.epoch, &spool.state()).1 {
         link.welcome_beyond_spool.fetch_add(1, Ordering::Relaxed);
     }
-    let mut session = Session::start(cfg, spool, tx, state.epoch, &welcome);
+    let mut session = Session::start(cfg, url, spool, tx, state.epoch, &welcome);
     session.central = link.central.get().cloned();
     session.run(&mut inbound, &session_end).await
 }
@@ -624,12 +641,12 @@ impl<'a> Session<'a> {
     /// collector said.
     fn start(
         cfg: &'a AgentConfig,
+        url: &'a str,
         spool: &'a DiskSpool,
         tx: mpsc::Sender<pb::AgentMessage>,
         epoch: u64,
         welcome: &pb::Welcome,
     ) -> Self {
-        let url = cfg.collector_url.as_str();
         let held = spool.state();
         let (cursor, beyond) = resume_point(welcome, epoch, &held);
         if beyond {
@@ -911,6 +928,14 @@ mod tests {
             ..held
         };
         assert_eq!(resume_point(&w(5, 1 << 40), 5, &empty), (19, true));
+    }
+
+    #[test]
+    fn failover_walks_the_collector_list_round() {
+        assert_eq!(next_collector(0, 1), 0);
+        assert_eq!(next_collector(0, 2), 1);
+        assert_eq!(next_collector(1, 2), 0);
+        assert_eq!(next_collector(2, 3), 0);
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ru
     let spool = Arc::new(spool);
     let link = Arc::new(LinkState::default());
     let _ = link.central.set(Arc::clone(&central));
-    info!(agent = %cfg.agent_id, targets = central.targets().len(), collector = %cfg.collector_url,
+    info!(agent = %cfg.agent_id, targets = central.targets().len(), collectors = ?cfg.collector_urls,
         epoch = spool.state().epoch, "pantau-agent starting");
 
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);

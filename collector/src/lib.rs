@@ -16,6 +16,7 @@
 //! - [`cli`]: the one-shot commands (reports, listings, maintenance, notes).
 //! - [`remote_write`]: optional Prometheus remote-write export at observation times.
 //! - [`net`]: connection caps per source and in total, idle close (HTTP and gRPC ports).
+//! - [`lease`]: shared background work when several collectors use one store.
 //! - [`process`]: the shutdown signal of the binary.
 //!
 //! Probe kinds, groups, outcomes, the id rule, config loading and CLI docs come
@@ -33,6 +34,7 @@ pub mod demo;
 pub mod enrol;
 pub mod fleet;
 pub mod ingest;
+pub mod lease;
 pub mod metrics;
 pub mod model;
 pub mod mtls;
@@ -269,11 +271,21 @@ pub async fn serve(
             .await?
     };
     info!(agents = seeded, "metrics seeded from the store");
+    // Rollups, retention and remote write are done by one collector at a
+    // time when several share the store (lease.rs).
+    let leaser = Arc::new(lease::Leaser::new(
+        Arc::clone(store.store()),
+        cfg.cluster.node_name(&cfg.data_dir),
+        &cfg.cluster,
+        Some(metrics.registry()),
+    ));
+    info!(node = %leaser.node(), "shared background work taken by lease");
     if let Some(rw) = cfg.remote_write.clone() {
         let counters = remote_write::Counters::register(metrics.registry());
         tokio::spawn(remote_write::run(
             rw,
             store.clone(),
+            Arc::clone(&leaser),
             counters,
             shutdown.clone(),
         ));
@@ -341,9 +353,10 @@ pub async fn serve(
     let rollups: Arc<dyn ReportBackend> = store.store().clone();
     tokio::spawn(report::rollup_task(
         rollups,
+        Arc::clone(&leaser),
         Arc::clone(&settings),
         cfg.report.raw_retention.as_millis() as i64,
-        std::time::Duration::from_secs(15),
+        cfg.cluster.work_every,
         shutdown.clone(),
         Some(metrics::availability::Availability::register(
             metrics.registry(),
@@ -392,6 +405,8 @@ pub async fn serve(
     h.map_err(ServeError::Http)?;
     // Every sender is gone once both servers stop; the writer drains and exits.
     let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    // Another collector takes the jobs at its next run, not after the TTL.
+    let _ = tokio::task::spawn_blocking(move || leaser.release_all()).await;
     info!("pantau-collector stopped");
     Ok(())
 }

@@ -29,6 +29,7 @@ pub mod credentials;
 pub mod export;
 pub mod fleet;
 pub mod ingest;
+pub mod lease;
 pub mod postgres;
 pub mod registry;
 pub mod report;
@@ -45,6 +46,7 @@ pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
 pub use fleet::Fleet;
 pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
+pub use lease::Leases;
 pub use registry::Registry;
 pub use sqlite::{DB_FILE, SqliteStore, text_enum, write_tx};
 
@@ -74,6 +76,7 @@ pub trait Store:
     + audit::AuditLog
     + Accounts
     + Fleet
+    + Leases
     + Send
     + Sync
 {
@@ -90,6 +93,7 @@ impl<T> Store for T where
         + audit::AuditLog
         + Accounts
         + Fleet
+        + Leases
         + Send
         + Sync
 {

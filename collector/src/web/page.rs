@@ -480,6 +480,9 @@ mod tests {
             clock_offset_ms: None,
             conflicts: 0,
             last_peer: None,
+            config_version: None,
+            config_sha256: None,
+            config_error: None,
         }
     }
 

@@ -18,12 +18,14 @@
 //! - [`accounts`]: web users, sessions, API tokens, the signed-report register.
 //! - [`certs`]: client certificates (supersede, revoke, blocked agents).
 //! - [`fleet`]: central targets, revisions, agents' reported status.
+//! - [`lease`]: leases on shared background work and the work record.
 //! - [`report`]: rollups with late data, incidents, capacity, paths, rule
 //!   history and the report admin writes.
 
 pub mod accounts;
 pub mod certs;
 pub mod fleet;
+pub mod lease;
 pub mod report;
 #[cfg(test)]
 mod sqlite;
@@ -72,6 +74,11 @@ macro_rules! store_conformance {
         fn fleet_definitions_revisions_and_status() {
             let f: $crate::store::conformance::Fixture = $fresh;
             $crate::store::conformance::fleet::fleet_definitions_revisions_and_status(&*f.store);
+        }
+        #[test]
+        fn leases_one_holder_takeover_and_fencing() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::lease::leases_one_holder_takeover_and_fencing(&*f.store);
         }
         #[test]
         fn previous_schema_data_survives_migration() {

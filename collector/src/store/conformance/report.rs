@@ -31,7 +31,7 @@ pub trait Fixture {
     fn store(&self, opd: &str, agent: &str, rows: &[ResultRow]);
 }
 
-fn target(id: &str, group: pantau_core::Group, kind: ProbeKind) -> TargetDecl {
+pub(crate) fn target(id: &str, group: pantau_core::Group, kind: ProbeKind) -> TargetDecl {
     TargetDecl {
         id: id.into(),
         group,
@@ -65,7 +65,7 @@ fn row(seq: u64, t: &TargetDecl, at: i64, ok: bool, data: serde_json::Value) -> 
 }
 
 /// One TCP result a minute (5 s into it) for `minutes` from `H0`.
-fn minutes(
+pub(crate) fn minutes(
     t: &TargetDecl,
     seq0: u64,
     minutes: std::ops::Range<i64>,
@@ -80,7 +80,7 @@ fn minutes(
         .collect()
 }
 
-fn group_minutes(b: &dyn ReportBackend, hour: i64) -> Vec<(String, String)> {
+pub(crate) fn group_minutes(b: &dyn ReportBackend, hour: i64) -> Vec<(String, String)> {
     snapshot(b, |r| r.group_minutes("o", hour, hour + HOUR_MS))
         .expect("group minutes")
         .into_iter()

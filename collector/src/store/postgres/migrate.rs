@@ -59,6 +59,8 @@ pub const TABLES: &[&str] = &[
     "fleet_policy",
     "fleet_revision",
     "agent_config_status",
+    "lease",
+    "work_log",
 ];
 
 /// Rows per INSERT statement.

@@ -33,6 +33,7 @@ pub mod credentials;
 pub mod export;
 pub mod fleet;
 pub mod ingest;
+pub mod lease;
 pub mod migrate;
 pub mod registry;
 pub mod report;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_3.sql"),
     include_str!("schema_4.sql"),
     include_str!("schema_5.sql"),
+    include_str!("schema_6.sql"),
 ];
 
 /// Number of schema versions this build knows.

@@ -33,6 +33,7 @@ pub mod credentials;
 pub mod export;
 pub mod fleet;
 pub mod ingest;
+pub mod lease;
 pub mod registry;
 
 /// File name of the database inside the data directory.
@@ -58,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_accounts.sql"),
     include_str!("schema_certs.sql"),
     include_str!("schema_fleet.sql"),
+    include_str!("schema_leases.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
