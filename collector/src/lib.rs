@@ -8,6 +8,8 @@
 //! - [`metrics`]: Prometheus families with bounded labels.
 //! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` (with the agents' bandwidth-test endpoint)
 //!   and the overview page.
+//! - [`admin`]: the admin actions (OPDs, agents, maintenance, notes, users), one
+//!   code path for the CLI and the web console, each with its audit entry.
 //! - [`audit`]: the hash-chained audit log of admin actions (record, verify, export).
 //! - [`auth`]: agent tokens.
 //! - `demo` (feature `demo`): the quickstart (collector + local agent).
@@ -24,6 +26,7 @@
 //! [`serve`] opens the store once: ingest, the rollup task, remote write,
 //! the API and the report pages share that one `Arc<dyn Store>`.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cli;
