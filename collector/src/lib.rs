@@ -364,10 +364,15 @@ pub async fn serve(
         display: Arc::new(cfg.display.clone()),
     })
     .merge(web::report::routes(web::report::ReportWeb {
-        store,
+        store: store.clone(),
         settings,
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
+    }))
+    .merge(web::console::routes(web::console::Console {
+        store: store.clone(),
+        hint: Arc::new(cli::enrol::EnrolHint::from_config(&cfg)),
+        utc_offset_minutes: cfg.display.utc_offset_minutes,
     }))
     .merge(web::auth::routes(auth.clone()));
     let app = web::auth::protect(app, auth);

@@ -130,7 +130,6 @@ mod tests {
     /// the state before and after; refused input changes nothing.
     #[test]
     fn actions_change_the_store_and_audit_before_and_after() {
-        use crate::audit::AuditLog;
         use crate::store::registry::OpdState;
         let dir = tempfile::tempdir().unwrap();
         let s = crate::store::SqliteStore::open(dir.path()).unwrap();
