@@ -379,3 +379,140 @@ fn an_admin_enrols_an_office_schedules_maintenance_signs_a_report_and_reads_the_
     );
     assert_eq!(code, 200, "the viewer's own pages still open");
 }
+
+/// The CLI takes the console's code path: rename, maintenance ended early
+/// and deleted with a reason, a role change, and a removed OPD that leaves
+/// the status pages and takes no new agents while its history stays.
+#[test]
+fn the_cli_shares_the_actions_and_a_removed_opd_keeps_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ok = |args: &[&str]| {
+        let (done, out, err) = collector_run(&data, args);
+        assert!(done, "{args:?}: {out}{err}");
+        out
+    };
+    let refused = |args: &[&str]| {
+        let (done, out, err) = collector_run(&data, args);
+        assert!(!done, "{args:?} must be refused: {out}");
+        err
+    };
+    ok(&["opd", "add", "dinkes", "--name", "Dinas Kesehatan"]);
+    ok(&["opd", "add", "bappeda", "--name", "Bappeda"]);
+    ok(&[
+        "agent",
+        "add",
+        "dinkes-1",
+        "--opd",
+        "dinkes",
+        "--print-token",
+    ]);
+    declare(
+        &data,
+        "dinkes",
+        "dinkes-1",
+        vec![decl("pusdat-xyz", "intranet", "icmp", 60_000)],
+    );
+    let out = ok(&["opd", "rename", "dinkes", "--name", "Dinkes Provinsi"]);
+    assert!(out.contains("Dinkes Provinsi"), "{out}");
+    let err = refused(&["opd", "rename", "dinkes", "--name", " "]);
+    assert!(err.contains("`name`: wajib diisi / required"), "{err}");
+
+    let now = now_ms();
+    ok(&[
+        "maintenance",
+        "--opd",
+        "dinkes",
+        "--from",
+        &rfc3339(now - 3_600_000),
+        "--to",
+        &rfc3339(now + 3_600_000),
+        "--reason",
+        "ganti router",
+        "--by",
+        "budi",
+    ]);
+    let err = refused(&[
+        "maintenance",
+        "--opd",
+        "nope",
+        "--from",
+        &rfc3339(now),
+        "--to",
+        &rfc3339(now + 60_000),
+        "--reason",
+        "x",
+        "--by",
+        "budi",
+    ]);
+    assert!(
+        err.contains("`opd`") && err.contains("does not exist"),
+        "{err}"
+    );
+    let list = ok(&["maintenance-list"]);
+    let id = list
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_string();
+    ok(&["maintenance-end", &id]);
+    let err = refused(&["maintenance-end", &id]);
+    assert!(err.contains("has already ended"), "{err}");
+    let err = refused(&["maintenance-delete", &id, "--reason", ""]);
+    assert!(err.contains("`reason`"), "{err}");
+    ok(&["maintenance-delete", &id, "--reason", "salah tanggal"]);
+    assert!(ok(&["maintenance-list"]).contains("0 jendela pemeliharaan"));
+    let err = refused(&["maintenance-end", &id]);
+    assert!(err.contains("does not exist"), "{err}");
+
+    ok(&["user", "add", "ani", "--role", "viewer"]);
+    let err = refused(&["user", "role", "ani", "--role", "opd"]);
+    assert!(err.contains("`opd`"), "{err}");
+    ok(&["user", "role", "ani", "--role", "opd", "--opd", "dinkes"]);
+    assert!(ok(&["user", "list"]).contains("ani\topd\tdinkes\tactive"));
+
+    ok(&["opd", "remove", "dinkes"]);
+    let err = refused(&["agent", "add", "dinkes-2", "--opd", "dinkes"]);
+    assert!(err.contains("disabled or removed"), "{err}");
+    assert_eq!(ok(&["opd", "list"]), "bappeda\tBappeda\t0 agent(s)\n");
+    assert!(ok(&["opd", "list", "--all"]).contains("dinkes\tDinkes Provinsi\t1 agent(s)\tremoved"));
+
+    let collector = Collector::start(&data);
+    let (code, page) = collector.get("/");
+    assert_eq!(code, 200);
+    assert!(page.contains("Bappeda"), "{page}");
+    assert!(
+        !page.contains("Dinkes Provinsi") && !page.contains("pusdat-xyz"),
+        "{page}"
+    );
+    let (_, opds) = collector.get("/api/v1/opds");
+    assert!(!opds.contains("dinkes"), "{opds}");
+    let (code, _) = collector.get("/laporan/opd/dinkes");
+    assert_eq!(code, 200, "a removed OPD's history stays readable");
+
+    let log = ok(&["audit", "list", "--json"]);
+    let entries = pantau_collector::audit::from_jsonl(&log).expect("JSON lines");
+    let find = |a: &str| {
+        entries
+            .iter()
+            .find(|e| e.action == a)
+            .unwrap_or_else(|| panic!("{a}: {log}"))
+    };
+    assert_eq!(find("opd.rename").before["name"], "Dinas Kesehatan");
+    assert_eq!(
+        find("maintenance.delete").after["delete_reason"],
+        "salah tanggal"
+    );
+    assert!(
+        find("maintenance.end").after["to_ms"].as_i64()
+            < find("maintenance.end").before["to_ms"].as_i64()
+    );
+    assert_eq!(find("opd.remove").after["state"], "removed");
+    let role = entries.iter().rfind(|e| e.action == "user.change").unwrap();
+    assert_eq!(
+        (role.before["role"].as_str(), role.after["role"].as_str()),
+        (Some("viewer"), Some("opd"))
+    );
+    assert!(entries.iter().all(|e| e.actor_kind == "cli-user"));
+}
