@@ -154,6 +154,22 @@ fn an_admin_enrols_an_office_schedules_maintenance_signs_a_report_and_reads_the_
         "{page}"
     );
 
+    // The same form from elsewhere, without the session's CSRF token: refused.
+    let cookie = format!(
+        "{}Content-Type: application/x-www-form-urlencoded\r\n",
+        session_cookie(&tab)
+    );
+    let (code, _, _) = http_send(
+        collector.http,
+        "POST",
+        "/admin/opd",
+        &cookie,
+        "id=jahat&name=Jahat",
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 403, "no CSRF token, no change");
+    assert!(!collector_cmd(data, &["opd", "list", "--all"]).contains("jahat"));
+
     // An agent and its one-time enrolment code, shown once on the page.
     goto(&tab, &format!("{base}/admin/agen"));
     fill(&tab, "#agent-add input[name=id]", "dinkes-1");

@@ -1013,5 +1013,9 @@ mod tests {
         assert!(Access::Metrics.allows(Role::Scrape));
         assert!(!Access::Status.allows(Role::Scrape));
         assert!(!Access::Data.allows(Role::Viewer));
+        assert!(
+            Access::AgentAdmin.allows(Role::Opd) && !Access::AgentAdmin.allows(Role::Evaluator)
+        );
+        assert!(Access::Admin.allows(Role::Admin) && !Access::Admin.allows(Role::Opd));
     }
 }

@@ -381,18 +381,27 @@ async fn overview(State(c): State<Console>, Extension(p): Extension<Principal>) 
 const AUDIT_PAGE_ROWS: usize = 500;
 
 async fn audit_page(State(c): State<Console>, Extension(p): Extension<Principal>) -> Response {
-    let rows = match c.store.with(|s| s.audit_list(&Default::default())).await {
+    // Only the newest entries are read: the page stays bounded however long the log.
+    let newest = c.store.with(|s| {
+        let head = s.audit_head()?;
+        s.audit_list(&crate::audit::AuditQuery {
+            after_seq: Some((head - AUDIT_PAGE_ROWS as i64).max(0)),
+            since_ms: None,
+        })
+    });
+    let rows = match newest.await {
         Ok(r) => r,
         Err(e) => return unavailable(&e),
     };
     let off = c.utc_offset_minutes;
     let body = html! {
-        p { a href="/admin/audit.jsonl" download { "Ekspor JSON lines (SIEM) / export JSON lines" } " · "
+        p { small { (AUDIT_PAGE_ROWS) " entri terbaru / newest entries" } " · "
+            a href="/admin/audit.jsonl" download { "Ekspor semua sebagai JSON lines (SIEM) / export all as JSON lines" } " · "
             small { "Periksa rantai / verify the chain: " code { "pantau-collector verify-audit" } } }
         div.scroll { table #audit {
             tr { th { "seq" } th { "Waktu / when" } th { "Siapa / who" } th { "Dari / from" }
                  th { "Aksi / action" } th { "Objek / object" } th { "Sebelum / before" } th { "Sesudah / after" } }
-            @for e in rows.iter().rev().take(AUDIT_PAGE_ROWS) {
+            @for e in rows.iter().rev() {
                 tr {
                     td { (e.seq) }
                     td { (local(Some(e.time_ms), off)) }
