@@ -8,6 +8,8 @@
 //! - [`metrics`]: Prometheus families with bounded labels.
 //! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` (with the agents' bandwidth-test endpoint)
 //!   and the overview page.
+//! - [`admin`]: the admin actions (OPDs, agents, maintenance, notes, users), one
+//!   code path for the CLI and the web console, each with its audit entry.
 //! - [`audit`]: the hash-chained audit log of admin actions (record, verify, export).
 //! - [`auth`]: agent tokens.
 //! - `demo` (feature `demo`): the quickstart (collector + local agent).
@@ -25,6 +27,7 @@
 //! [`serve`] opens the store once: ingest, the rollup task, remote write,
 //! the API and the report pages share that one `Arc<dyn Store>`.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -380,10 +383,15 @@ pub async fn serve(
         sla_pct: cfg.report.sla_pct,
     })
     .merge(web::report::routes(web::report::ReportWeb {
-        store,
+        store: store.clone(),
         settings,
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
+    }))
+    .merge(web::console::routes(web::console::Console {
+        store: store.clone(),
+        hint: Arc::new(cli::enrol::EnrolHint::from_config(&cfg)),
+        utc_offset_minutes: cfg.display.utc_offset_minutes,
     }))
     .merge(web::auth::routes(auth.clone()));
     let app = web::auth::protect(app, auth);

@@ -243,6 +243,23 @@ enum Command {
         #[arg(long)]
         opd: Option<String>,
     },
+    /// End a maintenance window now (its id from `maintenance-list`).
+    ///
+    /// Example: pantau-collector maintenance-end 3
+    MaintenanceEnd {
+        /// Window id.
+        id: i64,
+    },
+    /// Delete a maintenance window recorded by mistake, with the reason (audited).
+    ///
+    /// Example: pantau-collector maintenance-delete 3 --reason "salah tanggal"
+    MaintenanceDelete {
+        /// Window id.
+        id: i64,
+        /// Why it is deleted.
+        #[arg(long)]
+        reason: String,
+    },
     /// Add an admin note and ticket reference to an incident (gangguan).
     IncidentNote {
         /// OPD id.
@@ -374,6 +391,8 @@ fn main() -> ExitCode {
             | Command::Key { .. }
             | Command::Ca { .. }
             | Command::Maintenance { .. }
+            | Command::MaintenanceEnd { .. }
+            | Command::MaintenanceDelete { .. }
             | Command::IncidentNote { .. }
             | Command::Report { .. }
     );
@@ -549,6 +568,10 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             other => Err(format!("unknown --lang `{other}`; use id or en")),
         }),
         Command::MaintenanceList { opd } => done(report_cli::maintenance(cfg, opd)),
+        Command::MaintenanceEnd { id } => done(report_cli::maintenance_end(cfg, id)),
+        Command::MaintenanceDelete { id, reason } => {
+            done(report_cli::maintenance_delete(cfg, id, &reason))
+        }
         Command::IncidentNote {
             opd,
             group,

@@ -153,6 +153,19 @@ pub enum StoreError {
         "agen `{0}` sudah dicabut / agent `{0}` is revoked for good; register the machine as a new agent"
     )]
     Revoked(String),
+    /// The OPD is disabled or removed: it takes no new agents.
+    #[error(
+        "OPD `{0}` nonaktif atau dihapus, tidak menerima agen baru / OPD `{0}` is disabled or removed and takes no new agents"
+    )]
+    OpdInactive(String),
+    /// No maintenance window has this id.
+    #[error(
+        "jendela pemeliharaan {0} tidak ada / maintenance window {0} does not exist; see `pantau-collector maintenance-list`"
+    )]
+    UnknownMaintenance(i64),
+    /// The maintenance window already ended.
+    #[error("jendela pemeliharaan {0} sudah berakhir / maintenance window {0} has already ended")]
+    MaintenanceOver(i64),
 }
 
 /// The store handle the servers share. Store calls are blocking: [`with`]

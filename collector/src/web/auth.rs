@@ -62,6 +62,11 @@ pub enum Access {
     SignedIn,
     /// The signed-report register: admin and evaluator.
     Signing,
+    /// The admin console: admin only.
+    Admin,
+    /// The console's agent pages: admin, and `opd` staff for their own
+    /// OPDs' agents (filtered by the handlers).
+    AgentAdmin,
 }
 
 impl Access {
@@ -76,6 +81,8 @@ impl Access {
             Access::Data => matches!(role, Admin | Evaluator | Opd),
             Access::SignedIn => role != Scrape,
             Access::Signing => matches!(role, Admin | Evaluator),
+            Access::Admin => role == Admin,
+            Access::AgentAdmin => matches!(role, Admin | Opd),
         }
     }
 
@@ -129,6 +136,24 @@ pub const ROUTES: &[RouteRule] = &[
     r("GET", "/api/v1/reports/register", Access::Signing),
     r("GET", "/api/v1/bandwidth/download", Access::Agent),
     r("POST", "/api/v1/bandwidth/upload", Access::Agent),
+    // The admin console (web/console/); every action is a POST here.
+    r("GET", "/admin", Access::AgentAdmin),
+    r("GET", "/admin/opd", Access::Admin),
+    r("POST", "/admin/opd", Access::Admin),
+    r("POST", "/admin/opd/{id}", Access::Admin),
+    r("GET", "/admin/agen", Access::AgentAdmin),
+    r("POST", "/admin/agen", Access::AgentAdmin),
+    r("POST", "/admin/agen/{id}", Access::AgentAdmin),
+    r("GET", "/admin/pemeliharaan", Access::Admin),
+    r("POST", "/admin/pemeliharaan", Access::Admin),
+    r("POST", "/admin/pemeliharaan/{id}", Access::Admin),
+    r("GET", "/admin/gangguan", Access::Admin),
+    r("POST", "/admin/gangguan", Access::Admin),
+    r("GET", "/admin/pengguna", Access::Admin),
+    r("POST", "/admin/pengguna", Access::Admin),
+    r("POST", "/admin/pengguna/{name}", Access::Admin),
+    r("GET", "/admin/audit", Access::Admin),
+    r("GET", "/admin/audit.jsonl", Access::Admin),
 ];
 
 /// The rule of a registered route.
@@ -983,5 +1008,9 @@ mod tests {
         assert!(Access::Metrics.allows(Role::Scrape));
         assert!(!Access::Status.allows(Role::Scrape));
         assert!(!Access::Data.allows(Role::Viewer));
+        assert!(
+            Access::AgentAdmin.allows(Role::Opd) && !Access::AgentAdmin.allows(Role::Evaluator)
+        );
+        assert!(Access::Admin.allows(Role::Admin) && !Access::Admin.allows(Role::Opd));
     }
 }

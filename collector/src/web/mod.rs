@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod bandwidth;
+pub mod console;
 pub mod layout;
 mod page;
 mod paths;

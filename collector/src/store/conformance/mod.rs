@@ -26,6 +26,7 @@ pub mod accounts;
 pub mod certs;
 pub mod fleet;
 pub mod lease;
+pub mod console;
 pub mod report;
 #[cfg(test)]
 mod sqlite;
@@ -64,6 +65,11 @@ macro_rules! store_conformance {
         fn accounts_sessions_tokens_and_register() {
             let f: $crate::store::conformance::Fixture = $fresh;
             $crate::store::conformance::accounts::accounts_sessions_tokens_and_register(&*f.store);
+        }
+        #[test]
+        fn opd_life_cycle_and_role_change() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::console::opd_life_cycle_and_role_change(&*f.store);
         }
         #[test]
         fn client_certs_supersede_revoke_and_block() {

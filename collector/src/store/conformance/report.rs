@@ -357,4 +357,25 @@ pub fn admin_writes(b: &dyn ReportBackend, fx: &dyn Fixture) {
         snapshot(b, |r| r.opd_contract("o")).expect("read"),
         Some(20.0)
     );
+    // End early and delete: the console's and `maintenance-end|-delete`.
+    let (own, global) = (all[0].id, all[1].id);
+    let was = b.end_maintenance(own, H0 + 10 * MIN).expect("end early");
+    assert_eq!((was.from_ms, was.to_ms), (H0, H0 + 30 * MIN));
+    assert!(matches!(
+        b.end_maintenance(own, H0 + 20 * MIN),
+        Err(crate::store::StoreError::MaintenanceOver(i)) if i == own
+    ));
+    let gone = b.delete_maintenance(global).expect("delete");
+    assert_eq!((gone.opd, gone.from_ms), (None, H0 + HOUR_MS));
+    assert!(matches!(
+        b.delete_maintenance(global),
+        Err(crate::store::StoreError::UnknownMaintenance(i)) if i == global
+    ));
+    assert!(matches!(
+        b.end_maintenance(global, H0),
+        Err(crate::store::StoreError::UnknownMaintenance(_))
+    ));
+    let left = snapshot(b, |r| r.maintenance(None, None)).expect("maintenance");
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].id, left[0].to_ms), (own, H0 + 10 * MIN));
 }

@@ -60,7 +60,7 @@ impl ApiRead for PgStore {
                 .query(
                     "SELECT o.id, o.name, (SELECT COUNT(*) FROM agent a WHERE a.opd_id = o.id),
                             (SELECT MAX(r.received_at_ms) FROM result r WHERE r.opd_id = o.id)
-                     FROM opd o ORDER BY o.id",
+                     FROM opd o WHERE o.state <> 'removed' ORDER BY o.id",
                     &[],
                 )
                 .op("read opds")?
@@ -120,7 +120,9 @@ impl ApiRead for PgStore {
                        SELECT observed_at_ms, outcome, value_ms, sent, received FROM result r
                        WHERE r.agent_id = t.agent_id AND r.target_id = t.id
                        ORDER BY observed_at_ms DESC LIMIT 1) r ON TRUE
-                     WHERE $1::text IS NULL OR t.agent_id = $1
+                     WHERE ($1::text IS NULL
+                            AND a.opd_id IN (SELECT id FROM opd WHERE state <> 'removed'))
+                        OR t.agent_id = $1
                      ORDER BY a.opd_id, t.agent_id, t.grp, t.id",
                     &[&agent],
                 )

@@ -41,7 +41,7 @@ pub fn opds(conn: &Connection) -> Result<Vec<Opd>, StoreError> {
         .prepare_cached(
             "SELECT o.id, o.name, (SELECT COUNT(*) FROM agent a WHERE a.opd_id = o.id),
                     (SELECT MAX(r.received_at_ms) FROM result r WHERE r.opd_id = o.id)
-             FROM opd o ORDER BY o.id",
+             FROM opd o WHERE o.state <> 'removed' ORDER BY o.id",
         )
         .op("prepare opds")?;
     st.query_map([], |r| {
@@ -99,7 +99,8 @@ pub fn targets(conn: &Connection, agent: Option<&str>) -> Result<Vec<Target>, St
              LEFT JOIN result r ON r.agent_id = t.agent_id AND r.target_id = t.id
                AND r.observed_at_ms = (SELECT MAX(observed_at_ms) FROM result r2
                                        WHERE r2.agent_id = t.agent_id AND r2.target_id = t.id)
-             WHERE ?1 IS NULL OR t.agent_id = ?1
+             WHERE (?1 IS NULL AND a.opd_id IN (SELECT id FROM opd WHERE state <> 'removed'))
+                OR t.agent_id = ?1
              GROUP BY t.agent_id, t.id
              ORDER BY a.opd_id, t.agent_id, t.grp, t.id",
         )
