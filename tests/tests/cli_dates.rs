@@ -85,7 +85,7 @@ fn every_command_takes_a_day_or_a_time_in_one_syntax() {
     let json = std::fs::read_dir(&report_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with("manifest.json"))
+        .find(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with("MANIFEST.txt"))
         .expect("report json");
     assert!(
         json.file_name()
@@ -94,6 +94,25 @@ fn every_command_takes_a_day_or_a_time_in_one_syntax() {
             .unwrap()
             .contains("2026-11-01-2026-11-02"),
         "{json:?}"
+    );
+    // A bundle signed on the command line is in the register too, with the
+    // period, who signed it (the unix user) and its manifest's SHA-256.
+    let register = collector_cmd(d, &["register", "--json"]);
+    let entry: serde_json::Value =
+        serde_json::from_str(register.lines().next().expect("one register entry")).unwrap();
+    assert_eq!(register.lines().count(), 1, "{register}");
+    assert_eq!(entry["from"], "2026-11-01", "{entry}");
+    assert_eq!(entry["to"], "2026-11-02", "{entry}");
+    assert_eq!(entry["scope"], "dinkes", "{entry}");
+    assert!(
+        entry["requester"].as_str().unwrap().starts_with("cli "),
+        "{entry}"
+    );
+    let manifest = std::fs::read(report_dir.join("MANIFEST.txt")).unwrap();
+    assert_eq!(
+        entry["sha256"].as_str().unwrap(),
+        sha256_hex(&manifest),
+        "{entry}"
     );
     let audit = collector_cmd(d, &["audit", "list", "--since", "2026-11-01"]);
     assert!(audit.contains("maintenance"), "{audit}");
@@ -143,4 +162,18 @@ fn every_command_takes_a_day_or_a_time_in_one_syntax() {
             .count(),
         2
     );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(bytes)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)[..64].to_string()
 }

@@ -105,6 +105,7 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandErr
     }
     let key = sign::load_or_create_key_at(&cfg.signing_key_path())?;
     let scope = opd.clone().unwrap_or_else(|| "provinsi".into());
+    let number_given = a.number.is_some();
     let req = Request {
         number: a
             .number
@@ -127,21 +128,34 @@ pub fn report(cfg: &CollectorConfig, a: ReportArgs) -> Result<String, CommandErr
     } else {
         produce()
     }?;
-    // Who signed which number, period and date of issue (given or today).
+    // Who signed which number, period and date of issue (given or today):
+    // the register (as for bundles from the web; a directory bundle is
+    // identified by its signed manifest's SHA-256) and the audit log.
     let manifest = std::fs::read(a.out.join(sign::MANIFEST)).unwrap_or_default();
+    let manifest_sha256 = hex::encode(sha2::Sha256::digest(&manifest));
+    let actor = Actor::cli();
+    let issued = crate::when::When::At(req.issued_ms).day(cfg.display.utc_offset_minutes);
+    store.record_signed_report(&crate::store::accounts::SignedReport {
+        number: req.number.clone(),
+        number_given,
+        issued: issued.to_string(),
+        issued_given: a.issued.is_some(),
+        from: req.from.to_string(),
+        to: req.to.to_string(),
+        scope,
+        format: format.ext().to_string(),
+        sha256: manifest_sha256.clone(),
+        requester: format!("cli {}", actor.name),
+        role: "admin".into(),
+        source: actor.source.clone(),
+        at_ms: store::now_ms(),
+    })?;
     let after = serde_json::json!({
         "opd": req.opd, "from": req.from.to_string(), "to": req.to.to_string(),
         "issued_ms": req.issued_ms, "issued_given": a.issued.is_some(), "format": a.format,
-        "public_key": sign::public_hex(&key), "manifest_sha256": hex::encode(sha2::Sha256::digest(&manifest)),
+        "public_key": sign::public_hex(&key), "manifest_sha256": manifest_sha256,
     });
-    audit::record(
-        store,
-        &Actor::cli(),
-        Action::ReportSign,
-        &req.number,
-        Null,
-        after,
-    )?;
+    audit::record(store, &actor, Action::ReportSign, &req.number, Null, after)?;
     Ok(format!(
         "{}\nsigned with collector key {}\ncheck with: pantau-collector verify {}",
         a.out.join(&name).display(),
