@@ -103,8 +103,8 @@ enum Command {
         #[command(subcommand)]
         cmd: pantau_collector::cli::user::TokenCmd,
     },
-    /// The register of signed reports handed out by the web (number, period,
-    /// scope, SHA-256, requester).
+    /// The register of signed reports (from the web and the command line): number,
+    /// period, scope, SHA-256, requester
     ///
     /// Example: pantau-collector register
     Register {

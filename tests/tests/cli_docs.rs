@@ -176,3 +176,26 @@ fn render(name: &str, page: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[test]
+fn every_command_is_in_the_configuration_reference() {
+    let config_md = std::fs::read_to_string(repo("docs/CONFIG.md")).unwrap();
+    for bin in ["pantau-agent", "pantau-collector"] {
+        let help = run(bin, &["--help"]);
+        let commands: Vec<&str> = help
+            .lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| *c != "help")
+            .collect();
+        assert!(commands.len() >= 5, "{help}");
+        for c in commands {
+            assert!(
+                config_md.contains(&format!("`{bin} {c}`")),
+                "docs/CONFIG.md's command table lacks `{bin} {c}`"
+            );
+        }
+    }
+}
