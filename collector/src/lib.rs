@@ -366,7 +366,8 @@ pub async fn serve(
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
     }))
-    .merge(web::auth::routes(auth.clone()));
+    .merge(web::auth::routes(auth.clone()))
+    .merge(web::oidc::routes(auth.clone()));
     let app = web::auth::protect(app, auth);
     match net::raise_fd_limit() {
         Ok(n) => info!(open_files = n, "file descriptor limit"),

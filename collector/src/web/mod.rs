@@ -9,6 +9,7 @@
 pub mod auth;
 mod bandwidth;
 pub mod layout;
+pub mod oidc;
 mod page;
 mod paths;
 pub mod report;

@@ -62,6 +62,11 @@ macro_rules! store_conformance {
             $crate::store::conformance::accounts::accounts_sessions_tokens_and_register(&*f.store);
         }
         #[test]
+        fn oidc_sign_in_links_and_maps() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::accounts::oidc_sign_in_links_and_maps(&*f.store);
+        }
+        #[test]
         fn client_certs_supersede_revoke_and_block() {
             let f: $crate::store::conformance::Fixture = $fresh;
             $crate::store::conformance::certs::client_certs_supersede_revoke_and_block(&*f.store);

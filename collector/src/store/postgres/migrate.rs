@@ -55,6 +55,7 @@ pub const TABLES: &[&str] = &[
     "api_token",
     "signed_report",
     "client_cert",
+    "account_oidc",
 ];
 
 /// Rows per INSERT statement.

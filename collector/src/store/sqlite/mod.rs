@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_audit.sql"),
     include_str!("schema_accounts.sql"),
     include_str!("schema_certs.sql"),
+    include_str!("schema_oidc.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
