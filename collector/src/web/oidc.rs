@@ -47,6 +47,8 @@ const PENDING_FOR: Duration = Duration::from_secs(600);
 const MAX_PENDING: usize = 10_000;
 /// Clock skew allowed on `exp` and `iat`.
 const SKEW_SECS: u64 = 60;
+/// The audit reason's prefix of a provider that could not be reached.
+const OUTAGE: &str = "provider unreachable: ";
 /// The discovery document is fetched again after this long.
 const DISCOVERY_FOR: Duration = Duration::from_secs(3600);
 /// An unknown `kid` refetches the JWKS at most this often.
@@ -67,7 +69,7 @@ pub fn login_link(cfg: &WebConfig) -> Option<(&'static str, String)> {
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
     /// The provider could not be reached or answered garbage.
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", chain(source))]
     Http {
         /// Which request.
         what: &'static str,
@@ -112,6 +114,17 @@ pub enum OidcError {
     /// A claim is missing or wrong.
     #[error("ID token: {0}")]
     Claim(String),
+}
+
+/// An error with its causes, `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    out
 }
 
 /// What a started sign-in remembers until the callback.
@@ -335,6 +348,9 @@ impl Provider {
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // Sign-ins are rare: a pooled connection the provider closed
+            // meanwhile would fail the token POST (not retried).
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|source| OidcError::Http {
                 what: "HTTP client",
@@ -635,9 +651,12 @@ struct CallbackQuery {
 }
 
 /// A refused sign-in: audited as `auth.login-failed` with method oidc,
-/// counted against the source address, answered with a page.
+/// counted against the source address (unless the provider was merely
+/// unreachable: an outage must not lock users out), answered with a page.
 async fn refuse(s: &OidcState, ip: &str, who: &str, reason: &str, res: Response) -> Response {
-    s.auth.throttle.fail(&[format!("ip:{ip}")], now_ms());
+    if !reason.starts_with(OUTAGE) {
+        s.auth.throttle.fail(&[format!("ip:{ip}")], now_ms());
+    }
     tracing::warn!(peer = %ip, user = %who, reason, "OpenID Connect sign-in refused");
     let who: String = who.chars().take(64).collect();
     let after = json!({"method": "oidc", "reason": reason});
@@ -713,7 +732,11 @@ async fn callback(
         Err(e) => {
             tracing::warn!(peer = %ip, error = %e, "OpenID Connect token exchange or verification failed");
             let res = provider_failed(&e);
-            refuse(&s, &ip, "", &format!("token: {e}"), res).await
+            let reason = match e {
+                OidcError::Http { .. } | OidcError::Status { .. } => format!("{OUTAGE}{e}"),
+                _ => format!("token: {e}"),
+            };
+            refuse(&s, &ip, "", &reason, res).await
         }
     }
 }
