@@ -1379,4 +1379,80 @@ mod tests {
         );
         assert_eq!(ok.map(|s| s.nip), Some("19800101 200501 1 001".into()));
     }
+
+    #[test]
+    fn oidc_section_reads_the_secret_and_bad_keys_name_key_and_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("oidc-secret");
+        std::fs::write(&secret, "rahasia-klien\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let file = dir.path().join("collector.toml");
+        let write = |body: &str| std::fs::write(&file, body).unwrap();
+        write(&format!(
+            "[web.oidc]\nissuer = \"https://sso.example.go.id/realms/pemprov\"\nclient_id = \"pantau\"\n\
+client_secret_file = \"{}\"\nscopes = [\"groups\"]\n[web.oidc.roles]\n\"pantau-admin\" = \"admin\"\n\
+\"pantau-opd-dinkes\" = \"opd:dinkes\"\n",
+            secret.display()
+        ));
+        let o = CollectorConfig::load(&file).unwrap().web.oidc.unwrap();
+        assert_eq!(o.client_secret, Secret("rahasia-klien".into()));
+        assert_eq!(o.scopes, ["openid", "groups"]);
+        assert_eq!(o.claim, "groups");
+        assert_eq!(
+            o.roles,
+            [
+                (
+                    "pantau-admin".to_string(),
+                    OidcGrant::Role(crate::store::accounts::Role::Admin)
+                ),
+                (
+                    "pantau-opd-dinkes".to_string(),
+                    OidcGrant::Opd("dinkes".into())
+                ),
+            ]
+        );
+        assert!(
+            !format!("{o:?}").contains("rahasia-klien"),
+            "the secret is never printed"
+        );
+
+        // A secret others can read, a plain-http issuer off loopback, an
+        // unknown role, a bare `opd`: each names its key and the file.
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write(&format!(
+            "[web.oidc]\nissuer = \"http://sso.example.go.id\"\nclient_id = \"pantau\"\n\
+client_secret_file = \"{}\"\nredirect_url = \"https://pantau.example/elsewhere\"\n\
+[web.oidc.roles]\n\"x\" = \"superuser\"\n\"y\" = \"opd\"\n",
+            secret.display()
+        ));
+        let e = CollectorConfig::load(&file).unwrap_err().to_string();
+        for key in [
+            "web.oidc.issuer",
+            "web.oidc.client_secret_file",
+            "web.oidc.redirect_url",
+            "web.oidc.roles.\"x\"",
+            "web.oidc.roles.\"y\"",
+        ] {
+            assert!(
+                e.contains(&format!("{}: {key}:", file.display())),
+                "{key} in {e}"
+            );
+        }
+        assert!(e.contains("chmod 600"), "{e}");
+        assert!(!e.contains("rahasia-klien"), "{e}");
+        // Missing required keys, and no role mapping at all.
+        write("[web.oidc]\nclaim = \"groups\"\n");
+        let e = CollectorConfig::load(&file).unwrap_err().to_string();
+        for key in [
+            "web.oidc.issuer",
+            "web.oidc.client_id",
+            "web.oidc.client_secret_file",
+        ] {
+            assert!(e.contains(key), "{key} in {e}");
+        }
+        write("[web.oidc]\nissuer = \"https://sso.example\"\nclient_id = \"p\"\nunknown_key = 1\n");
+        let e = CollectorConfig::load(&file).unwrap_err().to_string();
+        assert!(e.contains("web.oidc.unknown_key"), "{e}");
+    }
 }
