@@ -4,8 +4,9 @@
 //   PORT                  port on 127.0.0.1 (the issuer is http://127.0.0.1:PORT)
 //   REDIRECT_URI          the collector's callback, registered for client `pantau`
 //   CLIENT_SECRET         client `pantau`'s secret
+//   ISSUER_HOST, DEFAULT_USER  optional, see below
 // Users sign in without a form: the authorization request's `login_hint`
-// names the user (the test adds it), and consent is given by the grant
+// names the user (the test adds it; else DEFAULT_USER), and consent is given by the grant
 // made in loadExistingGrant. Prints `ready` when listening.
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -13,7 +14,9 @@ import crypto from 'node:crypto';
 const { default: Provider } = await import(process.env.OIDC_PROVIDER_MODULE);
 
 const port = Number(process.env.PORT);
-const issuer = `http://127.0.0.1:${port}`;
+// ISSUER_HOST: `localhost` makes the provider another site than the
+// collector on 127.0.0.1, as in a real deployment (cookies' SameSite).
+const issuer = `http://${process.env.ISSUER_HOST || '127.0.0.1'}:${port}`;
 
 const USERS = {
   ani: {
@@ -96,7 +99,7 @@ http
     if (!req.url.startsWith('/interaction/')) return callback(req, res);
     try {
       const details = await provider.interactionDetails(req, res);
-      const user = USERS[details.params.login_hint];
+      const user = USERS[details.params.login_hint || process.env.DEFAULT_USER];
       if (details.prompt.name !== 'login' || !user) {
         res.statusCode = 400;
         return res.end(`no such test user or prompt: ${details.prompt.name}`);

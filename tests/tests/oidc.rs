@@ -50,7 +50,7 @@ fn provider_modules() -> PathBuf {
 
 /// Start tests/oidc/provider.mjs for `redirect_uri`; returns the process
 /// and its address (the issuer is `http://<addr>`).
-fn start_provider(redirect_uri: &str) -> (Proc, SocketAddr) {
+fn start_provider(redirect_uri: &str, host: &str, default_user: &str) -> (Proc, SocketAddr) {
     let addr: SocketAddr = free_addr().parse().unwrap();
     let module = provider_modules().join("node_modules/oidc-provider/lib/index.js");
     let mut child = Command::new("node")
@@ -59,6 +59,8 @@ fn start_provider(redirect_uri: &str) -> (Proc, SocketAddr) {
         .env("PORT", addr.port().to_string())
         .env("REDIRECT_URI", redirect_uri)
         .env("CLIENT_SECRET", SECRET)
+        .env("ISSUER_HOST", host)
+        .env("DEFAULT_USER", default_user)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -142,6 +144,12 @@ struct Setup {
 /// whose `[web.oidc]` maps `pantau-admin`, `pantau-eval` and
 /// `pantau-opd-dinkes`.
 fn setup() -> Setup {
+    setup_with("127.0.0.1", "")
+}
+
+/// [`setup`] with the provider's issuer at `host` (its address stays
+/// 127.0.0.1) and a user for requests without `login_hint`.
+fn setup_with(host: &str, default_user: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     collector_cmd(
@@ -165,7 +173,11 @@ fn setup() -> Setup {
         vec![decl("target-b-xyz", "intranet", "icmp", 60_000)],
     );
     let http = free_addr();
-    let (provider, issuer) = start_provider(&format!("http://{http}/login/oidc/callback"));
+    let (provider, issuer) = start_provider(
+        &format!("http://{http}/login/oidc/callback"),
+        host,
+        default_user,
+    );
     let secret = dir.path().join("oidc-secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -174,10 +186,11 @@ fn setup() -> Setup {
     std::fs::write(
         &cfg,
         format!(
-            "[web.oidc]\nissuer = \"http://{issuer}\"\nclient_id = \"pantau\"\n\
+            "[web.oidc]\nissuer = \"http://{host}:{}\"\nclient_id = \"pantau\"\n\
 client_secret_file = \"{}\"\nscopes = [\"openid\", \"profile\", \"email\", \"groups\"]\n\
 claim = \"groups\"\nlabel = \"SSO Pemprov\"\n\n[web.oidc.roles]\n\"pantau-admin\" = \"admin\"\n\
 \"pantau-eval\" = \"evaluator\"\n\"pantau-opd-dinkes\" = \"opd:dinkes\"\n",
+            issuer.port(),
             secret.display()
         ),
     )
@@ -505,5 +518,41 @@ fn without_oidc_config_the_routes_say_so() {
             body.contains("tidak diaktifkan") && body.contains("not configured"),
             "{body}"
         );
+    }
+}
+
+#[test]
+fn a_real_browser_signs_in_across_sites_and_lands_where_it_was_going() {
+    // The provider on `localhost`, the collector on 127.0.0.1: two sites, so
+    // the browser applies SameSite as it would in production (the flow's
+    // cookie must come back on the provider's redirect, the session cookie
+    // must be sent on the page after it).
+    let s = setup_with("localhost", "budi");
+    let browser = browser::launch(1000, 800);
+    let tab = browser.new_tab().expect("tab");
+    tab.navigate_to(&format!("http://{}/", s.c.http))
+        .and_then(|t| t.wait_until_navigated())
+        .expect("first page");
+    assert!(
+        tab.get_url().contains("/login?next="),
+        "anonymous: to the login page"
+    );
+    tab.navigate_to(&format!(
+        "http://{}/login/oidc?next=/api/v1/targets",
+        s.c.http
+    ))
+    .expect("sign in with SSO");
+    let body = wait_for(
+        "the page after SSO sign-in",
+        Duration::from_secs(30),
+        || {
+            let url = tab.get_url();
+            let text = browser::eval(&tab, "document.body ? document.body.innerText : ''");
+            let text = text.as_str().unwrap_or_default().to_string();
+            (url.ends_with("/api/v1/targets") && text.contains("target-a-abc")).then_some(text)
+        },
+    );
+    for secret in SECRETS_OF_B {
+        assert!(!body.contains(secret), "budi sees `{secret}`: {body}");
     }
 }
