@@ -556,3 +556,39 @@ fn a_real_browser_signs_in_across_sites_and_lands_where_it_was_going() {
         assert!(!body.contains(secret), "budi sees `{secret}`: {body}");
     }
 }
+
+#[test]
+fn a_provider_that_never_answers_times_out_into_a_clear_page() {
+    // Accepts connections, never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = silent.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("oidc-secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[web.oidc]\nissuer = \"http://{issuer}\"\nclient_id = \"pantau\"\n\
+client_secret_file = \"{}\"\ntimeout = \"1s\"\n[web.oidc.roles]\n\"g\" = \"viewer\"\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let c = Collector::start_with(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        Some(&cfg),
+    );
+    let (code, body) = http_get(c.http, "/login/oidc");
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body.contains("tidak dapat dihubungi") && body.contains("discovery"),
+        "{body}"
+    );
+    assert_eq!(http_get(c.http, "/healthz").0, 200);
+    drop(silent);
+}

@@ -658,7 +658,11 @@ async fn refuse(s: &OidcState, ip: &str, who: &str, reason: &str, res: Response)
         s.auth.throttle.fail(&[format!("ip:{ip}")], now_ms());
     }
     tracing::warn!(peer = %ip, user = %who, reason, "OpenID Connect sign-in refused");
-    let who: String = who.chars().take(64).collect();
+    // Before the token is verified the user is unknown.
+    let who: String = if who.is_empty() { "(oidc)" } else { who }
+        .chars()
+        .take(64)
+        .collect();
     let after = json!({"method": "oidc", "reason": reason});
     if let Err(e) = crate::audit::record_shared(
         &s.auth.store,
