@@ -216,9 +216,12 @@ pub async fn check(cfg: &AgentConfig) -> Result<(String, bool), ProbeSetupError>
         cfg.bandwidth.clone(),
     )?;
     let prober = Arc::new(prober);
-    let results = run_all(prober, &cfg.targets).await;
+    // What `run` probes: the file's targets and the central ones kept in
+    // the spool directory.
+    let targets = crate::central::Central::load(cfg).targets();
+    let results = run_all(prober, &targets).await;
     let all_ok = results.iter().all(|o| o.outcome == Outcome::Ok);
-    Ok((render(&cfg.targets, &results), all_ok))
+    Ok((render(&targets, &results), all_ok))
 }
 
 #[cfg(test)]

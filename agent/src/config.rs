@@ -60,6 +60,10 @@ pub struct RawAgent {
 pub struct RawCollector {
     /// gRPC URL of the collector, e.g. `http://10.10.0.5:7470`.
     pub url: Option<String>,
+    /// Several collectors sharing one database, tried in order: on a failed
+    /// connection or an ended stream the agent moves to the next one. Set
+    /// either `url` or `urls`.
+    pub urls: Option<Vec<String>>,
     /// The agent token, inline. Prefer `token_file`.
     pub token: Option<String>,
     /// File holding the agent token (first line).
@@ -131,8 +135,11 @@ pub struct RawBandwidthPolicy {
 pub struct AgentConfig {
     /// Agent id.
     pub agent_id: String,
-    /// Collector gRPC URL.
+    /// Collector gRPC URL: the first of `collector_urls`.
     pub collector_url: String,
+    /// Every collector the agent may send to, in order (`[collector] urls`,
+    /// or the one `url`); never empty.
+    pub collector_urls: Vec<String>,
     /// TLS settings for the collector connection.
     pub collector_tls: CollectorTls,
     /// Where the token comes from; `None` only allowed for `check`.
@@ -149,6 +156,8 @@ pub struct AgentConfig {
     pub bandwidth: BandwidthPolicy,
     /// Targets in configuration order.
     pub targets: Vec<Target>,
+    /// `[defaults]`, which central targets inherit too.
+    pub defaults: Defaults,
     /// SHA-256 of the configuration file's bytes (hex).
     pub config_hash: String,
 }
@@ -275,10 +284,9 @@ impl RawConfig {
             1024,
         );
 
-        let collector_url = self
-            .collector
-            .url
-            .unwrap_or_else(|| "https://127.0.0.1:7470".into());
+        let listed = self.collector.urls.is_some() && self.collector.url.is_none();
+        let collector_urls = collector_urls(self.collector.url, self.collector.urls, &mut p);
+        let collector_url = collector_urls[0].clone();
         let cert_key = match (self.collector.cert, self.collector.key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
@@ -302,7 +310,13 @@ impl RawConfig {
             ca: self.collector.ca,
             cert_key,
         };
-        check_collector_url(&collector_url, collector_tls.insecure, &mut p);
+        for (i, url) in collector_urls.iter().enumerate() {
+            let key = match listed {
+                true => format!("collector.urls[{i}]"),
+                false => "collector.url".to_string(),
+            };
+            check_collector_url(&key, url, collector_tls.insecure, &mut p);
+        }
         let token = match (self.collector.token, self.collector.token_file) {
             (Some(_), Some(_)) => {
                 p.push(Problem::new(
@@ -328,13 +342,12 @@ impl RawConfig {
         let bandwidth = validate_bandwidth_policy(self.bandwidth, &spool.dir, &mut p);
 
         let defaults = validate_defaults(self.defaults, &mut p);
-        check_collector_bandwidth_tls(&self.targets, collector_tls.insecure, &mut p);
-        check_http_ca_files(&self.targets, &mut p);
-        let targets = pantau_core::probe::validate_targets(self.targets, &defaults, &mut p);
+        let targets = check_targets(self.targets, &defaults, collector_tls.insecure, &mut p);
         if p.is_empty() {
             Ok(AgentConfig {
                 agent_id,
                 collector_url,
+                collector_urls,
                 collector_tls,
                 token,
                 heartbeat_interval,
@@ -343,12 +356,28 @@ impl RawConfig {
                 spool,
                 bandwidth,
                 targets,
+                defaults,
                 config_hash,
             })
         } else {
             Err(p)
         }
     }
+}
+
+/// Validate `[[targets]]` tables as the configuration file's are (the
+/// per-kind rules of `pantau_core::probe` plus this machine's checks:
+/// `ca_file` readable, no collector bandwidth test over plaintext). Used
+/// for the file and for central targets (`central.rs`).
+pub fn check_targets(
+    raw: Vec<RawTarget>,
+    defaults: &Defaults,
+    insecure: bool,
+    p: &mut Vec<Problem>,
+) -> Vec<Target> {
+    check_collector_bandwidth_tls(&raw, insecure, p);
+    check_http_ca_files(&raw, p);
+    pantau_core::probe::validate_targets(raw, defaults, p)
 }
 
 /// A collector bandwidth test (`server = "collector"`, the default) sends
@@ -405,12 +434,53 @@ fn check_http_ca_files(targets: &[RawTarget], p: &mut Vec<Problem>) {
 /// Default spool directory of an installed agent.
 pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/pantau-agent/spool";
 
-/// `collector.url`: https:// always; http:// only with `collector.insecure`.
-fn check_collector_url(collector_url: &str, insecure: bool, p: &mut Vec<Problem>) {
+/// `[collector] url` or `urls`: exactly one of them, a list not empty and
+/// without repeats. Falls back to the local collector so validation goes on
+/// collecting problems.
+fn collector_urls(
+    url: Option<String>,
+    urls: Option<Vec<String>>,
+    p: &mut Vec<Problem>,
+) -> Vec<String> {
+    let local = || vec!["https://127.0.0.1:7470".to_string()];
+    match (url, urls) {
+        (Some(_), Some(_)) => {
+            p.push(Problem::new(
+                "collector.urls",
+                "set either url or urls, not both / isi url atau urls, jangan keduanya",
+            ));
+            local()
+        }
+        (Some(u), None) => vec![u],
+        (None, None) => local(),
+        (None, Some(list)) if list.is_empty() => {
+            p.push(Problem::new(
+                "collector.urls",
+                "empty; list at least one collector, e.g. [\"https://10.10.0.5:7470\"]",
+            ));
+            local()
+        }
+        (None, Some(list)) => {
+            for (i, u) in list.iter().enumerate() {
+                if list[..i].contains(u) {
+                    p.push(Problem::new(
+                        format!("collector.urls[{i}]"),
+                        format!("`{u}` is listed twice"),
+                    ));
+                }
+            }
+            list
+        }
+    }
+}
+
+/// `collector.url` (or one of `urls`, named by `key`): https:// always;
+/// http:// only with `collector.insecure`.
+fn check_collector_url(key: &str, collector_url: &str, insecure: bool, p: &mut Vec<Problem>) {
     if collector_url.starts_with("http://") {
         if !insecure {
             p.push(Problem::new(
-                "collector.url",
+                key,
                 format!(
                     "`{collector_url}` tanpa TLS / is plaintext: use https:// (the default), \
                      or set collector.insecure = true to send the token and results readable"
@@ -575,6 +645,48 @@ mod tests {
         assert_eq!(c.require_token().unwrap(), "abc");
         // TLS by default: the default URL is https.
         assert_eq!(c.collector_url, "https://127.0.0.1:7470");
+    }
+
+    #[test]
+    fn a_list_of_collectors_is_kept_in_order_and_url_still_works() {
+        let base = "[agent]\nid = \"a\"\n[collector]\ntoken = \"t\"\n";
+        let c = raw(&format!(
+            "{base}urls = [\"https://a:7443\", \"https://b:7443\"]\n"
+        ))
+        .validate("h".into())
+        .unwrap();
+        assert_eq!(c.collector_urls, ["https://a:7443", "https://b:7443"]);
+        assert_eq!(c.collector_url, "https://a:7443");
+        let c = raw(&format!("{base}url = \"https://a:7443\"\n"))
+            .validate("h".into())
+            .unwrap();
+        assert_eq!(c.collector_urls, ["https://a:7443"]);
+    }
+
+    #[test]
+    fn url_and_urls_together_empty_lists_repeats_and_plaintext_are_named() {
+        let base = "[agent]\nid = \"a\"\n[collector]\ntoken = \"t\"\n";
+        let problems = |extra: &str| -> Vec<(String, String)> {
+            raw(&format!("{base}{extra}"))
+                .validate("h".into())
+                .unwrap_err()
+                .into_iter()
+                .map(|p| (p.key, p.message))
+                .collect()
+        };
+        let both = problems("url = \"https://a:1\"\nurls = [\"https://b:1\"]\n");
+        assert_eq!(both.len(), 1, "{both:?}");
+        assert_eq!(both[0].0, "collector.urls");
+        assert!(both[0].1.contains("not both"), "{both:?}");
+        let empty = problems("urls = []\n");
+        assert_eq!(empty[0].0, "collector.urls");
+        assert!(empty[0].1.contains("empty"), "{empty:?}");
+        let twice = problems("urls = [\"https://a:1\", \"https://a:1\"]\n");
+        assert_eq!(twice[0].0, "collector.urls[1]");
+        let plain = problems("urls = [\"https://a:1\", \"http://b:1\"]\n");
+        assert_eq!(plain.len(), 1, "{plain:?}");
+        assert_eq!(plain[0].0, "collector.urls[1]");
+        assert!(plain[0].1.contains("plaintext"), "{plain:?}");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct LinkState {
     /// this identity, or a forged result): an alert, each one logged as an
     /// ERROR; the spool is kept and resent from its own acknowledgement.
     pub welcome_beyond_spool: AtomicU64,
+    /// The central configuration (set by `run`; absent in `check`).
+    pub central: std::sync::OnceLock<Arc<crate::central::Central>>,
 }
 
 /// Why a stream ended.
@@ -150,7 +152,10 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(rand::random_range(0.8..1.2))
 }
 
-/// Run until shutdown.
+/// Run until shutdown. With several collectors (`[collector] urls`) a
+/// failed connection or an ended stream moves to the next one, after the
+/// same backoff; the spool, epoch and sequence go with the agent, and the
+/// next collector's Welcome says where to resume from (they share one store).
 pub async fn run(
     cfg: Arc<AgentConfig>,
     token: String,
@@ -159,12 +164,16 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut backoff = BACKOFF_START;
+    let mut at = 0usize;
     loop {
-        let result = stream_once(&cfg, &token, &spool, &link, &shutdown, &mut backoff).await;
+        let url = cfg.collector_urls[at].as_str();
+        let result = stream_once(&cfg, url, &token, &spool, &link, &shutdown, &mut backoff).await;
         link.connected.store(false, Ordering::Relaxed);
         if shutdown.is_cancelled() {
             return;
         }
+        let next = next_collector(at, cfg.collector_urls.len());
+        let then = cfg.collector_urls[next].as_str();
         match &result {
             Err(StreamError::Status { status, .. })
                 if matches!(
@@ -173,14 +182,19 @@ pub async fn run(
                 ) =>
             {
                 error!(error = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+                    collector = %url,
                     "collector rejected this agent's token; check collector.token_file or re-enrol");
                 backoff = BACKOFF_CAP;
             }
             Err(e) => {
-                warn!(error = %e, retry_in = ?backoff, "collector stream failed; results stay queued")
+                warn!(error = %e, collector = %url, next = %then, retry_in = ?backoff,
+                    "collector stream failed; results stay queued")
             }
-            Ok(()) => info!("collector closed the stream; reconnecting"),
+            Ok(()) => {
+                info!(collector = %url, next = %then, "collector closed the stream; reconnecting")
+            }
         }
+        at = next;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(jittered(backoff)) => {}
@@ -189,17 +203,22 @@ pub async fn run(
     }
 }
 
+/// The collector to try after `at` among `n`: the next one, round the list.
+pub fn next_collector(at: usize, n: usize) -> usize {
+    (at + 1) % n.max(1)
+}
+
 /// One connection: connect, say Hello, wait for Welcome, then send and
 /// take acknowledgements until the stream ends or `shutdown` fires.
 async fn stream_once(
     cfg: &AgentConfig,
+    url: &str,
     token: &str,
     spool: &DiskSpool,
     link: &LinkState,
     shutdown: &CancellationToken,
     backoff: &mut Duration,
 ) -> Result<(), StreamError> {
-    let url = cfg.collector_url.as_str();
     // A certificate renewed into the spool (read-only config directory)
     // replaces the configured one once it is the longer-lived.
     let mut tls = cfg.collector_tls.clone();
@@ -239,7 +258,7 @@ async fn stream_once(
     let _stop_timer = session_end.clone().drop_guard();
     let (tx, rx) = mpsc::channel::<pb::AgentMessage>(MAX_IN_FLIGHT + 2);
     let state = spool.state();
-    let hello = hello(cfg, state);
+    let hello = hello(cfg, state, link.central.get().map(|c| &**c));
     let sent_at = SystemTime::now();
     tx.send(pb::AgentMessage {
         msg: Some(pb::agent_message::Msg::Hello(hello)),
@@ -256,9 +275,9 @@ async fn stream_once(
     if resume_point(&welcome, state.epoch, &spool.state()).1 {
         link.welcome_beyond_spool.fetch_add(1, Ordering::Relaxed);
     }
-    Session::start(cfg, spool, tx, state.epoch, &welcome)
-        .run(&mut inbound, &session_end)
-        .await
+    let mut session = Session::start(cfg, url, spool, tx, state.epoch, &welcome);
+    session.central = link.central.get().cloned();
+    session.run(&mut inbound, &session_end).await
 }
 
 /// Seconds until the certificate at `cert` is due for renewal (`None`
@@ -511,7 +530,13 @@ async fn connect(
 
 /// The Hello that opens every stream: who we are, what we probe, and what
 /// the spool holds.
-fn hello(cfg: &AgentConfig, state: SpoolState) -> pb::Hello {
+fn hello(
+    cfg: &AgentConfig,
+    state: SpoolState,
+    central: Option<&crate::central::Central>,
+) -> pb::Hello {
+    let (config_version, config_sha256) = central.map(|c| c.applied()).unwrap_or_default();
+    let targets = central.map_or_else(|| cfg.targets.clone(), |c| c.declared());
     pb::Hello {
         agent_id: cfg.agent_id.clone(),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -520,11 +545,13 @@ fn hello(cfg: &AgentConfig, state: SpoolState) -> pb::Hello {
         agent_time: Some(pantau_proto::timestamp_from_millis(unix_ms(
             SystemTime::now(),
         ))),
-        targets: cfg.targets.iter().map(crate::wire::target_info).collect(),
+        targets: targets.iter().map(crate::wire::target_info).collect(),
         hostname: std::fs::read_to_string("/etc/hostname")
             .unwrap_or_default()
             .trim()
             .to_string(),
+        config_version,
+        config_sha256,
     }
 }
 
@@ -605,6 +632,8 @@ struct Session<'a> {
     /// The collector asked for a pause until then.
     pause_until: Option<tokio::time::Instant>,
     replay: Option<Replay>,
+    /// Where central configuration updates go.
+    central: Option<Arc<crate::central::Central>>,
 }
 
 impl<'a> Session<'a> {
@@ -612,12 +641,12 @@ impl<'a> Session<'a> {
     /// collector said.
     fn start(
         cfg: &'a AgentConfig,
+        url: &'a str,
         spool: &'a DiskSpool,
         tx: mpsc::Sender<pb::AgentMessage>,
         epoch: u64,
         welcome: &pb::Welcome,
     ) -> Self {
-        let url = cfg.collector_url.as_str();
         let held = spool.state();
         let (cursor, beyond) = resume_point(welcome, epoch, &held);
         if beyond {
@@ -649,6 +678,7 @@ impl<'a> Session<'a> {
             in_flight: VecDeque::new(),
             pause_until: None,
             replay,
+            central: None,
         }
     }
 
@@ -676,6 +706,11 @@ impl<'a> Session<'a> {
                 _ = wake => { self.pause_until = None; }
                 msg = inbound.message() => match msg.map_err(|s| StreamError::ended(self.url, s))? {
                     None => return Ok(()),
+                    Some(pb::CollectorMessage { msg: Some(pb::collector_message::Msg::Config(u)) }) => {
+                        if self.config(&u).await? {
+                            return self.close(inbound).await;
+                        }
+                    }
                     Some(pb::CollectorMessage { msg: Some(m) }) => self.received(m)?,
                     Some(_) => {}
                 },
@@ -722,16 +757,61 @@ impl<'a> Session<'a> {
                 info!(delay = ?d, reason = %b.reason, "collector asked to slow down");
                 self.pause_until = Some(tokio::time::Instant::now() + d);
             }
-            pb::collector_message::Msg::Config(_) => {
-                info!(
-                    "collector sent a config update; central configuration is not enabled on this agent"
-                );
+            pb::collector_message::Msg::Config(u) => {
+                return Err(StreamError::protocol(
+                    self.url,
+                    format!("config update {} outside the session", u.version),
+                ));
             }
             pb::collector_message::Msg::Welcome(_) => {
                 return Err(StreamError::protocol(self.url, "second Welcome"));
             }
         }
         Ok(())
+    }
+
+    /// Hand a central configuration update to [`crate::central`] and answer
+    /// with ConfigStatus. `Ok(true)`: the target set changed; the session
+    /// ends so the next Hello declares it (spool, epoch and seq go on).
+    async fn config(&mut self, u: &pb::ConfigUpdate) -> Result<bool, StreamError> {
+        let Some(central) = self.central.clone() else {
+            return Ok(false);
+        };
+        let outcome = central.apply(u);
+        if let Err(e) = &outcome {
+            warn!(version = u.version, error = %e, "pembaruan konfigurasi pusat ditolak, konfigurasi sebelumnya tetap dipakai / central configuration update refused, keeping the previous one");
+        }
+        let status = central.status(outcome.as_ref().err());
+        let msg = pb::AgentMessage {
+            msg: Some(pb::agent_message::Msg::ConfigStatus(status)),
+        };
+        if self.tx.send(msg).await.is_err() {
+            return Err(StreamError::protocol(self.url, "outbound stream closed"));
+        }
+        Ok(matches!(outcome, Ok(true)))
+    }
+
+    /// End the stream from this side (after a new target set): the
+    /// collector takes what was sent, acknowledges it and closes; then the
+    /// exporter reconnects with a new Hello.
+    async fn close(
+        mut self,
+        inbound: &mut Streaming<pb::CollectorMessage>,
+    ) -> Result<(), StreamError> {
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, closed));
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return Ok(()),
+                m = inbound.message() => match m {
+                    Ok(Some(pb::CollectorMessage { msg: Some(pb::collector_message::Msg::Ack(a)) })) => self.acked(&a),
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => return Ok(()),
+                },
+            }
+        }
     }
 
     /// Forget what the collector committed, log replay progress, and free
@@ -848,6 +928,14 @@ mod tests {
             ..held
         };
         assert_eq!(resume_point(&w(5, 1 << 40), 5, &empty), (19, true));
+    }
+
+    #[test]
+    fn failover_walks_the_collector_list_round() {
+        assert_eq!(next_collector(0, 1), 0);
+        assert_eq!(next_collector(0, 2), 1);
+        assert_eq!(next_collector(1, 2), 0);
+        assert_eq!(next_collector(2, 3), 0);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`schedule`]: spreads targets over their interval, bounded concurrency.
 //! - [`spool`]: numbered results waiting for the collector's ack.
 //! - [`export`]: the gRPC stream to the collector.
+//! - [`central`]: targets pushed by the collector (signed, validated,
+//!   persisted in the spool directory, swapped into the schedule).
 //! - [`wire`]: conversion to `pantau.v1` types.
 //! - [`check`]: one-shot run of every probe for `pantau-agent check`.
 //! - [`enroll`]: `pantau-agent enroll`, one-step installation against the collector.
@@ -17,6 +19,7 @@
 //! Shared vocabulary (probe kinds, groups, outcomes, the id rule, config
 //! loading, CLI docs) lives in `pantau_core`; [`model`] re-exports the enums.
 
+pub mod central;
 pub mod check;
 pub mod config;
 pub mod enroll;
@@ -77,8 +80,9 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ru
         cfg.bandwidth.clone(),
     )?;
     let prober = Arc::new(prober);
-    if cfg
-        .targets
+    let central = Arc::new(central::Central::load(&cfg));
+    if central
+        .targets()
         .iter()
         .any(|t| t.kind() == model::ProbeKind::Icmp)
         && let Err(e) = prober.icmp_preflight()
@@ -96,14 +100,15 @@ pub async fn run(cfg: AgentConfig, shutdown: CancellationToken) -> Result<(), Ru
     }
     let spool = Arc::new(spool);
     let link = Arc::new(LinkState::default());
-    info!(agent = %cfg.agent_id, targets = cfg.targets.len(), collector = %cfg.collector_url,
+    let _ = link.central.set(Arc::clone(&central));
+    info!(agent = %cfg.agent_id, targets = central.targets().len(), collectors = ?cfg.collector_urls,
         epoch = spool.state().epoch, "pantau-agent starting");
 
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let seed = spool.state().epoch;
     let permits = Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_probes));
-    let scheduler = tokio::spawn(schedule::run(
-        cfg.targets.clone(),
+    let scheduler = tokio::spawn(schedule::run_watched(
+        central.subscribe(),
         prober,
         Arc::clone(&permits),
         seed,

@@ -392,6 +392,10 @@ fn main() -> ExitCode {
                 match pantau_agent::check::check(&cfg).await {
                     Ok((table, all_ok)) => {
                         print!("{table}");
+                        println!(
+                            "kolektor / collector: {}",
+                            cfg.collector_urls.join(" (lalu / then) ")
+                        );
                         if all_ok {
                             ExitCode::SUCCESS
                         } else {

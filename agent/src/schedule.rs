@@ -6,7 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use std::collections::HashMap;
+
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -55,50 +57,103 @@ pub async fn run<P: Probe>(
     sink: Sink,
     shutdown: CancellationToken,
 ) {
+    let (_keep, rx) = watch::channel(targets);
+    run_watched(rx, prober, permits, seed, sink, shutdown).await
+}
+
+/// [`run`] on a target set that may change (central configuration): a
+/// target whose definition is unchanged keeps its schedule; a removed or
+/// changed one stops after the probe it is running, whose result is still
+/// delivered; a new or changed one starts on its own offset.
+pub async fn run_watched<P: Probe>(
+    mut targets: watch::Receiver<Vec<Target>>,
+    prober: Arc<P>,
+    permits: Arc<Semaphore>,
+    seed: u64,
+    sink: Sink,
+    shutdown: CancellationToken,
+) {
     let mut tasks = tokio::task::JoinSet::new();
-    for t in targets {
-        let (prober, permits, sink, shutdown) = (
-            Arc::clone(&prober),
-            Arc::clone(&permits),
-            sink.clone(),
-            shutdown.clone(),
-        );
-        tasks.spawn(async move {
-            let base = Instant::now() + initial_offset(&t.id, seed, t.interval);
-            let jitter = max_jitter(t.interval);
-            let mut k = 0u64;
-            let mut at = base;
-            loop {
-                let j = if jitter.is_zero() {
-                    Duration::ZERO
-                } else {
-                    rand::random_range(Duration::ZERO..jitter)
-                };
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep_until(at + j) => {}
-                }
-                let probe = async {
-                    let _permit = permits.acquire().await.ok()?;
-                    Some(prober.probe(&t).await)
-                };
-                let obs = tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => return,
-                    obs = probe => match obs {
-                        Some(obs) => obs,
-                        None => return,
-                    },
-                };
-                if sink.send((t.kind(), obs)).await.is_err() {
-                    return;
-                }
-                at = next_tick(base, t.interval, &mut k, Instant::now());
+    let mut running: HashMap<String, (Target, CancellationToken)> = HashMap::new();
+    loop {
+        let next = targets.borrow_and_update().clone();
+        running.retain(|id, (t, stop)| {
+            let keep = next.iter().any(|n| n.id == *id && n == t);
+            if !keep {
+                stop.cancel();
             }
+            keep
         });
+        for t in next {
+            if running.contains_key(&t.id) {
+                continue;
+            }
+            let stop = shutdown.child_token();
+            running.insert(t.id.clone(), (t.clone(), stop.clone()));
+            tasks.spawn(target_loop(
+                t,
+                Arc::clone(&prober),
+                Arc::clone(&permits),
+                seed,
+                sink.clone(),
+                stop,
+                shutdown.clone(),
+            ));
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            changed = targets.changed() => if changed.is_err() {
+                // The sender is gone: the set never changes again.
+                break;
+            },
+        }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// One target's schedule until `stop` (between probes) or `shutdown`.
+async fn target_loop<P: Probe>(
+    t: Target,
+    prober: Arc<P>,
+    permits: Arc<Semaphore>,
+    seed: u64,
+    sink: Sink,
+    stop: CancellationToken,
+    shutdown: CancellationToken,
+) {
+    let base = Instant::now() + initial_offset(&t.id, seed, t.interval);
+    let jitter = max_jitter(t.interval);
+    let mut k = 0u64;
+    let mut at = base;
+    loop {
+        let j = if jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            rand::random_range(Duration::ZERO..jitter)
+        };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(at + j) => {}
+        }
+        let probe = async {
+            let _permit = permits.acquire().await.ok()?;
+            Some(prober.probe(&t).await)
+        };
+        let obs = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return,
+            obs = probe => match obs {
+                Some(obs) => obs,
+                None => return,
+            },
+        };
+        if sink.send((t.kind(), obs)).await.is_err() {
+            return;
+        }
+        at = next_tick(base, t.interval, &mut k, Instant::now());
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +272,78 @@ mod tests {
             );
         }
         assert!((2..=3).contains(&slow), "slow ran {slow} times");
+    }
+
+    /// A swap keeps an unchanged target's schedule, stops a removed one
+    /// after the probe it is running (whose result still arrives) and
+    /// starts a new one.
+    #[tokio::test(start_paused = true)]
+    async fn a_swapped_target_set_keeps_stops_and_starts() {
+        let prober = Arc::new(FakeProbe {
+            start: Instant::now(),
+            calls: Mutex::new(vec![]),
+        });
+        let (tx, mut rx) = mpsc::channel(1024);
+        let stop = CancellationToken::new();
+        let (set, watched) = watch::channel(vec![target("keep", 1, 1), target("slow", 5, 5)]);
+        let run = tokio::spawn(run_watched(
+            watched,
+            Arc::clone(&prober),
+            Arc::new(Semaphore::new(4)),
+            1,
+            tx,
+            stop.clone(),
+        ));
+        // Until "slow" is inside a probe (it takes its whole 5 s timeout).
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if prober
+                .calls
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(id, _)| id == "slow")
+            {
+                break;
+            }
+        }
+        let swapped_at = prober.start.elapsed();
+        set.send_replace(vec![target("keep", 1, 1), target("new", 1, 1)]);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        stop.cancel();
+        run.await.unwrap();
+        let mut got: Vec<String> = Vec::new();
+        while let Ok((_, obs)) = rx.try_recv() {
+            got.push(obs.target_id);
+        }
+        let calls = prober.calls.lock().unwrap();
+        let slow_calls = calls.iter().filter(|(id, _)| id == "slow").count();
+        assert_eq!(slow_calls, 1, "no probe of a removed target starts");
+        assert_eq!(
+            got.iter().filter(|id| *id == "slow").count(),
+            1,
+            "its running probe finished"
+        );
+        let keep: Vec<Duration> = calls
+            .iter()
+            .filter(|(id, _)| id == "keep")
+            .map(|(_, t)| *t)
+            .collect();
+        for w in keep.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(
+                gap >= Duration::from_millis(980) && gap <= Duration::from_millis(1020),
+                "unchanged target kept its schedule: gap {gap:?}"
+            );
+        }
+        let new = calls.iter().filter(|(id, _)| id == "new").count();
+        assert!((19..=21).contains(&new), "new target ran {new} times");
+        assert!(
+            calls
+                .iter()
+                .filter(|(id, _)| id == "new")
+                .all(|(_, t)| *t >= swapped_at)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -108,6 +108,10 @@ fn passwd_name(uid: u32) -> Option<String> {
 pub enum Action {
     OpdAdd,
     OpdContract,
+    OpdRename,
+    OpdDisable,
+    OpdEnable,
+    OpdRemove,
     AgentAdd,
     AgentDisable,
     AgentEnable,
@@ -116,6 +120,8 @@ pub enum Action {
     EnrolCode,
     EnrolRedeem,
     MaintenanceCreate,
+    MaintenanceEnd,
+    MaintenanceDelete,
     IncidentNote,
     KeyRotate,
     CaInit,
@@ -127,6 +133,7 @@ pub enum Action {
     TokenCreate,
     TokenRevoke,
     ReportSign,
+    TargetChange,
 }
 
 impl Action {
@@ -135,6 +142,10 @@ impl Action {
         match self {
             Action::OpdAdd => "opd.add",
             Action::OpdContract => "opd.contract",
+            Action::OpdRename => "opd.rename",
+            Action::OpdDisable => "opd.disable",
+            Action::OpdEnable => "opd.enable",
+            Action::OpdRemove => "opd.remove",
             Action::AgentAdd => "agent.add",
             Action::AgentDisable => "agent.disable",
             Action::AgentEnable => "agent.enable",
@@ -143,6 +154,8 @@ impl Action {
             Action::EnrolCode => "enrol.code",
             Action::EnrolRedeem => "enrol.redeem",
             Action::MaintenanceCreate => "maintenance.create",
+            Action::MaintenanceEnd => "maintenance.end",
+            Action::MaintenanceDelete => "maintenance.delete",
             Action::IncidentNote => "incident.note",
             Action::KeyRotate => "key.rotate",
             Action::CaInit => "ca.init",
@@ -154,6 +167,7 @@ impl Action {
             Action::TokenCreate => "token.create",
             Action::TokenRevoke => "token.revoke",
             Action::ReportSign => "report.sign",
+            Action::TargetChange => "target.change",
         }
     }
 }

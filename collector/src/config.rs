@@ -47,6 +47,108 @@ pub struct RawConfig {
     /// Web sign-in: sessions and the scrape credential.
     #[serde(default)]
     pub web: RawWeb,
+    /// Several collectors on one PostgreSQL: this one's name and its leases.
+    #[serde(default)]
+    pub cluster: RawCluster,
+}
+
+/// `[cluster]`: several collectors sharing one PostgreSQL take the shared
+/// background work (rollups and incidents, retention, remote write) by
+/// lease (store/lease.rs, docs/SCALE.md). Alone, the defaults fit.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// This collector's name in the lease table, logs and the work record
+    /// (the id rule); default `<host name>-<8 hex digits of the data
+    /// directory's path>`, the same after a restart (so a restarted
+    /// collector renews its own leases at once).
+    pub node: Option<String>,
+    /// How long a lease lasts unless renewed: a dead collector's work is
+    /// taken over after at most this long. Default "60s", 2s to 1h, at
+    /// least twice `work_every`.
+    pub lease_ttl: Option<String>,
+    /// How often the background jobs run and renew their leases
+    /// (rollups, retention check). Default "15s", 1s to 10m.
+    pub work_every: Option<String>,
+}
+
+/// Validated `[cluster]`.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This collector's name when set; see [`ClusterConfig::node_name`].
+    pub node: Option<String>,
+    /// Lease time to live.
+    pub lease_ttl: Duration,
+    /// Background job period.
+    pub work_every: Duration,
+}
+
+impl RawCluster {
+    fn validate(self, p: &mut Vec<Problem>) -> ClusterConfig {
+        if let Some(n) = &self.node
+            && let Err(e) = pantau_core::id::check_id("node name", n)
+        {
+            p.push(Problem::new("cluster.node", e.to_string()));
+        }
+        let node = self.node;
+        let s = Duration::from_secs;
+        let lease_ttl = confload::duration(
+            "cluster.lease_ttl",
+            self.lease_ttl.as_deref().unwrap_or("60s"),
+            s(2),
+            s(3600),
+            p,
+        )
+        .unwrap_or(s(60));
+        let work_every = confload::duration(
+            "cluster.work_every",
+            self.work_every.as_deref().unwrap_or("15s"),
+            s(1),
+            s(600),
+            p,
+        )
+        .unwrap_or(s(15));
+        if lease_ttl < work_every * 2 {
+            p.push(Problem::new(
+                "cluster.lease_ttl",
+                format!(
+                    "must be at least twice cluster.work_every ({}), or the holder loses its \
+                     lease between two runs",
+                    humantime::format_duration(work_every)
+                ),
+            ));
+        }
+        ClusterConfig {
+            node,
+            lease_ttl,
+            work_every,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// `node`, or `<host name>-<8 hex digits of data_dir>`: stable across
+    /// restarts, different for two collectors on one host.
+    pub fn node_name(&self, data_dir: &Path) -> String {
+        if let Some(n) = &self.node {
+            return n.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let host: String = host
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .take(48)
+            .collect();
+        let host = if host.is_empty() {
+            "collector".to_string()
+        } else {
+            host
+        };
+        let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(dir.as_os_str().as_encoded_bytes());
+        format!("{host}-{}", hex::encode(&digest[..4]))
+    }
 }
 
 /// `[limits]`: connection caps per source address and in total for each
@@ -855,6 +957,8 @@ pub struct CollectorConfig {
     pub tls: TlsConfig,
     /// `[store] url`: PostgreSQL; `None`: SQLite in `data_dir`.
     pub store_url: Option<String>,
+    /// `[cluster]`: this collector's name and its leases.
+    pub cluster: ClusterConfig,
     /// `[audit] syslog`: where new audit entries are forwarded (`host:port`).
     pub audit_syslog: Option<String>,
     /// `[limits]` of the gRPC port.
@@ -927,6 +1031,7 @@ impl RawConfig {
         let tls = self.tls.validate(&mut p);
         let (grpc_limits, http_limits) = self.limits.validate(&mut p);
         let store_url = self.store.validate(&mut p);
+        let cluster = self.cluster.validate(&mut p);
         let audit_syslog = self.audit.syslog.and_then(|a| {
             crate::audit::syslog_target(&a)
                 .map_err(|e| p.push(Problem::new("audit.syslog", e.to_string())))
@@ -950,6 +1055,7 @@ impl RawConfig {
             remote_write,
             tls,
             store_url,
+            cluster,
             audit_syslog,
             grpc_limits,
             http_limits,
@@ -1337,6 +1443,41 @@ mod tests {
                 "display.time_zone"
             ]
         );
+    }
+
+    #[test]
+    fn cluster_defaults_and_each_bad_key_named() {
+        let c = CollectorConfig::defaults();
+        assert_eq!(c.cluster.lease_ttl, Duration::from_secs(60));
+        assert_eq!(c.cluster.work_every, Duration::from_secs(15));
+        let a = c.cluster.node_name(Path::new("/var/lib/pantau"));
+        assert!(pantau_core::id::valid_id(&a), "{a}");
+        assert_eq!(a, c.cluster.node_name(Path::new("/var/lib/pantau")));
+        assert_ne!(a, c.cluster.node_name(Path::new("/srv/pantau-b")));
+        let problems = |cluster: RawCluster| -> Vec<(String, String)> {
+            RawConfig {
+                cluster,
+                ..Default::default()
+            }
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| (p.key, p.message))
+            .collect()
+        };
+        let p = problems(RawCluster {
+            node: Some("a b".into()),
+            ..Default::default()
+        });
+        assert_eq!(p[0].0, "cluster.node");
+        let p = problems(RawCluster {
+            lease_ttl: Some("10s".into()),
+            work_every: Some("6s".into()),
+            ..Default::default()
+        });
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "cluster.lease_ttl");
+        assert!(p[0].1.contains("twice"), "{p:?}");
     }
 
     #[test]

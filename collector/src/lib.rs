@@ -8,6 +8,8 @@
 //! - [`metrics`]: Prometheus families with bounded labels.
 //! - [`web`]: `/metrics`, `/healthz`, `/api/v1/*` (with the agents' bandwidth-test endpoint)
 //!   and the overview page.
+//! - [`admin`]: the admin actions (OPDs, agents, maintenance, notes, users), one
+//!   code path for the CLI and the web console, each with its audit entry.
 //! - [`audit`]: the hash-chained audit log of admin actions (record, verify, export).
 //! - [`auth`]: agent tokens.
 //! - `demo` (feature `demo`): the quickstart (collector + local agent).
@@ -16,6 +18,7 @@
 //! - [`cli`]: the one-shot commands (reports, listings, maintenance, notes).
 //! - [`remote_write`]: optional Prometheus remote-write export at observation times.
 //! - [`net`]: connection caps per source and in total, idle close (HTTP and gRPC ports).
+//! - [`lease`]: shared background work when several collectors use one store.
 //! - [`process`]: the shutdown signal of the binary.
 //!
 //! Probe kinds, groups, outcomes, the id rule, config loading and CLI docs come
@@ -24,6 +27,7 @@
 //! [`serve`] opens the store once: ingest, the rollup task, remote write,
 //! the API and the report pages share that one `Arc<dyn Store>`.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -31,7 +35,9 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod enrol;
+pub mod fleet;
 pub mod ingest;
+pub mod lease;
 pub mod metrics;
 pub mod model;
 pub mod mtls;
@@ -268,11 +274,21 @@ pub async fn serve(
             .await?
     };
     info!(agents = seeded, "metrics seeded from the store");
+    // Rollups, retention and remote write are done by one collector at a
+    // time when several share the store (lease.rs).
+    let leaser = Arc::new(lease::Leaser::new(
+        Arc::clone(store.store()),
+        cfg.cluster.node_name(&cfg.data_dir),
+        &cfg.cluster,
+        Some(metrics.registry()),
+    ));
+    info!(node = %leaser.node(), "shared background work taken by lease");
     if let Some(rw) = cfg.remote_write.clone() {
         let counters = remote_write::Counters::register(metrics.registry());
         tokio::spawn(remote_write::run(
             rw,
             store.clone(),
+            Arc::clone(&leaser),
             counters,
             shutdown.clone(),
         ));
@@ -308,6 +324,10 @@ pub async fn serve(
     ));
     let grpc_tls = grpc_tls_with(&cfg, &revocations)?;
     let svc = svc
+        .with_config_key(
+            report::sign::load_or_create_key_at(&cfg.data_dir.join(fleet::KEY_FILE))
+                .map_err(ServeError::Report)?,
+        )
         .with_enrol_ca(tls::enrol_ca_pem(&cfg))
         .with_client_certs((!cfg.tls.insecure).then(|| {
             ingest::CertPolicy {
@@ -336,9 +356,10 @@ pub async fn serve(
     let rollups: Arc<dyn ReportBackend> = store.store().clone();
     tokio::spawn(report::rollup_task(
         rollups,
+        Arc::clone(&leaser),
         Arc::clone(&settings),
         cfg.report.raw_retention.as_millis() as i64,
-        std::time::Duration::from_secs(15),
+        cfg.cluster.work_every,
         shutdown.clone(),
         Some(metrics::availability::Availability::register(
             metrics.registry(),
@@ -359,12 +380,18 @@ pub async fn serve(
         metrics,
         writer,
         display: Arc::new(cfg.display.clone()),
+        sla_pct: cfg.report.sla_pct,
     })
     .merge(web::report::routes(web::report::ReportWeb {
-        store,
+        store: store.clone(),
         settings,
         public_key: report::sign::public_hex(&key),
         key: Arc::new(key),
+    }))
+    .merge(web::console::routes(web::console::Console {
+        store: store.clone(),
+        hint: Arc::new(cli::enrol::EnrolHint::from_config(&cfg)),
+        utc_offset_minutes: cfg.display.utc_offset_minutes,
     }))
     .merge(web::auth::routes(auth.clone()))
     .merge(web::oidc::routes(auth.clone()));
@@ -387,6 +414,8 @@ pub async fn serve(
     h.map_err(ServeError::Http)?;
     // Every sender is gone once both servers stop; the writer drains and exits.
     let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    // Another collector takes the jobs at its next run, not after the TTL.
+    let _ = tokio::task::spawn_blocking(move || leaser.release_all()).await;
     info!("pantau-collector stopped");
     Ok(())
 }

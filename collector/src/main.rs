@@ -61,6 +61,13 @@ enum Command {
         #[command(subcommand)]
         cmd: AgentCmd,
     },
+    /// Central targets pushed to agents: province templates, per OPD, per agent.
+    ///
+    /// Example: pantau-collector target import --scope province templates.toml
+    Target {
+        #[command(subcommand)]
+        cmd: pantau_collector::cli::target::TargetCmd,
+    },
     /// The report signing key: show it and its retired keys, or rotate it.
     ///
     /// Example: pantau-collector key rotate
@@ -236,6 +243,23 @@ enum Command {
         #[arg(long)]
         opd: Option<String>,
     },
+    /// End a maintenance window now (its id from `maintenance-list`).
+    ///
+    /// Example: pantau-collector maintenance-end 3
+    MaintenanceEnd {
+        /// Window id.
+        id: i64,
+    },
+    /// Delete a maintenance window recorded by mistake, with the reason (audited).
+    ///
+    /// Example: pantau-collector maintenance-delete 3 --reason "salah tanggal"
+    MaintenanceDelete {
+        /// Window id.
+        id: i64,
+        /// Why it is deleted.
+        #[arg(long)]
+        reason: String,
+    },
     /// Add an admin note and ticket reference to an incident (gangguan).
     IncidentNote {
         /// OPD id.
@@ -363,9 +387,12 @@ fn main() -> ExitCode {
         cli.command,
         Command::Opd { .. }
             | Command::Agent { .. }
+            | Command::Target { .. }
             | Command::Key { .. }
             | Command::Ca { .. }
             | Command::Maintenance { .. }
+            | Command::MaintenanceEnd { .. }
+            | Command::MaintenanceDelete { .. }
             | Command::IncidentNote { .. }
             | Command::Report { .. }
     );
@@ -427,6 +454,11 @@ fn run(command: Command, cfg: CollectorConfig, data_dir: Option<PathBuf>) -> Exi
             &cli::enrol::EnrolHint::from_config(&cfg),
             &mut std::io::stdout(),
             &mut std::io::stderr(),
+        )),
+        Command::Target { cmd } => cli::exit(pantau_collector::cli::target::target(
+            &cfg,
+            cmd,
+            &mut std::io::stdout(),
         )),
         Command::Key { cmd } => done(report_cli::key_audited(&cfg, cmd)),
         Command::Audit { cmd } => cli::exit(cli::audit::audit(&cfg, cmd, &mut std::io::stdout())),
@@ -536,6 +568,10 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             other => Err(format!("unknown --lang `{other}`; use id or en")),
         }),
         Command::MaintenanceList { opd } => done(report_cli::maintenance(cfg, opd)),
+        Command::MaintenanceEnd { id } => done(report_cli::maintenance_end(cfg, id)),
+        Command::MaintenanceDelete { id, reason } => {
+            done(report_cli::maintenance_delete(cfg, id, &reason))
+        }
         Command::IncidentNote {
             opd,
             group,

@@ -41,6 +41,22 @@ pub fn millis_from_timestamp(ts: &prost_types::Timestamp) -> Option<i64> {
         .checked_add(i64::from(ts.nanos) / 1_000_000)
 }
 
+/// The bytes a central `ConfigUpdate`'s Ed25519 signature covers: the agent
+/// it is for, its version, the local-targets policy and the SHA-256 (hex)
+/// of its targets (checked against `targets_toml` by the agent). One
+/// definition for the collector that signs and the agent that verifies.
+pub fn config_signed_bytes(
+    agent_id: &str,
+    version: u64,
+    local_targets: bool,
+    sha256: &str,
+) -> Vec<u8> {
+    format!(
+        "pantau-config 1\nagent {agent_id}\nversion {version}\nlocal_targets {local_targets}\nsha256 {sha256}\n"
+    )
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -660,6 +660,8 @@ impl Sim {
         let first = self.queue.front().map_or(self.next_seq, |r| r.seq);
         pb::AgentMessage {
             msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+                config_version: 0,
+                config_sha256: String::new(),
                 agent_id: self.creds.id.clone(),
                 agent_version: concat!("loadgen-", env!("CARGO_PKG_VERSION")).into(),
                 config_hash: "loadgen".into(),

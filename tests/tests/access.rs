@@ -143,6 +143,61 @@ const SPEC: &[(&str, &str, &str, Option<&[Who]>)] = &[
         "/api/v1/bandwidth/upload?bytes=0",
         None,
     ),
+    // The admin console: admin only, except the agent pages, which `opd`
+    // staff use for their own OPDs' agents. An allowed POST here carries no
+    // fields, so it is refused on the form (400), never done.
+    ("GET", "/admin", "/admin", Some(&[Admin, Opd])),
+    ("GET", "/admin/opd", "/admin/opd", Some(&[Admin])),
+    ("POST", "/admin/opd", "/admin/opd", Some(&[Admin])),
+    (
+        "POST",
+        "/admin/opd/{id}",
+        "/admin/opd/dinkes",
+        Some(&[Admin]),
+    ),
+    ("GET", "/admin/agen", "/admin/agen", Some(&[Admin, Opd])),
+    ("POST", "/admin/agen", "/admin/agen", Some(&[Admin, Opd])),
+    (
+        "POST",
+        "/admin/agen/{id}",
+        "/admin/agen/agen-a",
+        Some(&[Admin, Opd]),
+    ),
+    (
+        "GET",
+        "/admin/pemeliharaan",
+        "/admin/pemeliharaan",
+        Some(&[Admin]),
+    ),
+    (
+        "POST",
+        "/admin/pemeliharaan",
+        "/admin/pemeliharaan",
+        Some(&[Admin]),
+    ),
+    (
+        "POST",
+        "/admin/pemeliharaan/{id}",
+        "/admin/pemeliharaan/1",
+        Some(&[Admin]),
+    ),
+    ("GET", "/admin/gangguan", "/admin/gangguan", Some(&[Admin])),
+    ("POST", "/admin/gangguan", "/admin/gangguan", Some(&[Admin])),
+    ("GET", "/admin/pengguna", "/admin/pengguna", Some(&[Admin])),
+    ("POST", "/admin/pengguna", "/admin/pengguna", Some(&[Admin])),
+    (
+        "POST",
+        "/admin/pengguna/{name}",
+        "/admin/pengguna/siti",
+        Some(&[Admin]),
+    ),
+    ("GET", "/admin/audit", "/admin/audit", Some(&[Admin])),
+    (
+        "GET",
+        "/admin/audit.jsonl",
+        "/admin/audit.jsonl",
+        Some(&[Admin]),
+    ),
 ];
 
 /// Names of OPD B that an `opd` caller of OPD A must never see.
@@ -263,6 +318,9 @@ fn every_route_with_every_role_and_opd_data_filtered() {
                         ("POST", "/login") => code == 403, // no CSRF token
                         ("POST", "/logout") => code == 303,
                         ("GET", "/login/oidc" | "/login/oidc/callback") => code == 404,
+                        ("POST", p) if p.starts_with("/admin") => {
+                            code == 400 && body.contains("Ditolak / refused")
+                        }
                         _ => code == 200,
                     };
                     assert!(ok, "allowed: {ctx}");
@@ -286,10 +344,18 @@ fn every_route_with_every_role_and_opd_data_filtered() {
                     assert!(!body.contains(s), "OPD A's caller sees `{s}`: {ctx}");
                 }
             }
-            if who == Admin && (path == "/api/v1/targets" || path == "/") {
+            if who == Admin && path == "/api/v1/targets" {
                 // The secrets exist, so their absence above means something.
                 assert!(
                     body.contains("target-b-xyz") && body.contains("10.66.66.66"),
+                    "{ctx}"
+                );
+            }
+            if who == Admin && path == "/" {
+                // The status page shows OPDs and their agents (the targets
+                // are on the OPD's page): B's are there for an admin.
+                assert!(
+                    body.contains("Badan Rahasia B") && body.contains("agen-b"),
                     "{ctx}"
                 );
             }
@@ -322,6 +388,42 @@ fn every_route_with_every_role_and_opd_data_filtered() {
     assert!(
         page.contains("name=\"bundle\"") && page.contains("value=\"all\""),
         "{page}"
+    );
+    // The console's agent page: OPD A's agents only, and OPD B's agent does
+    // not exist for OPD A's staff when they act on it.
+    let (code, _, page) = send(addr, "GET", "/admin/agen", &bearer(opd));
+    assert!(code == 200 && page.contains("agen-a"), "{page}");
+    assert!(
+        !page.contains("href=\"/admin/opd\""),
+        "no admin-only links: {page}"
+    );
+    for agent in ["agen-b", "agen-x"] {
+        let (code, _, body) = http_send(
+            addr,
+            "POST",
+            &format!("/admin/agen/{agent}"),
+            &format!(
+                "{}Content-Type: application/x-www-form-urlencoded\r\n",
+                bearer(opd)
+            ),
+            "aksi=disable",
+            Duration::from_secs(30),
+        );
+        assert_eq!(code, 400, "{body}");
+        assert!(
+            body.contains(&format!("agent `{agent}` does not exist")),
+            "{body}"
+        );
+    }
+    let (_, _, page) = send(addr, "GET", "/admin/agen", &bearer(&f.tokens[0].1));
+    let row_b = page
+        .split("<tr data-agent=\"agen-b\">")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or_else(|| panic!("admin sees agen-b: {page}"));
+    assert!(
+        row_b.contains("aktif / active") && !row_b.contains("disabled"),
+        "agen-b stays enabled: {row_b}"
     );
     for (path, want) in [
         ("/laporan/opd/rahasia-b", 404),

@@ -43,6 +43,10 @@ fn check_prints_a_table_and_fails_when_a_probe_fails() {
     assert!(table.starts_with("GROUP"), "{table}");
     assert!(table.contains("5/5 replies, loss 0%"), "{table}");
     assert!(table.contains("2 of 2 probes OK"), "{table}");
+    assert!(
+        table.contains("kolektor / collector: https://127.0.0.1:7470\n"),
+        "check names the collector: {table}"
+    );
 
     let with_failure = write_cfg(
         dir.path(),

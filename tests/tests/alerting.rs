@@ -31,6 +31,8 @@ fn log_lines(log: &Path, msg: &str) -> Vec<serde_json::Value> {
 fn hello(agent: &str) -> pb::AgentMessage {
     pb::AgentMessage {
         msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            config_version: 0,
+            config_sha256: String::new(),
             agent_id: agent.into(),
             agent_version: "test".into(),
             spool: Some(pb::SpoolState {

@@ -34,6 +34,8 @@ fn target(id: &str, port: u16) -> pb::TargetInfo {
 fn hello(agent: &str, epoch: u64, next_seq: u64, targets: Vec<pb::TargetInfo>) -> pb::AgentMessage {
     pb::AgentMessage {
         msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            config_version: 0,
+            config_sha256: String::new(),
             agent_id: agent.into(),
             agent_version: "hostile".into(),
             spool: Some(pb::SpoolState {

@@ -19,6 +19,8 @@ use tonic::transport::Channel;
 fn hello(agent: &str, next_seq: u64) -> pb::AgentMessage {
     pb::AgentMessage {
         msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            config_version: 0,
+            config_sha256: String::new(),
             agent_id: agent.into(),
             agent_version: "test".into(),
             spool: Some(pb::SpoolState {

@@ -15,6 +15,8 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 fn hello(agent: &str, epoch: u64) -> pb::AgentMessage {
     pb::AgentMessage {
         msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            config_version: 0,
+            config_sha256: String::new(),
             agent_id: agent.into(),
             agent_version: "test".into(),
             spool: Some(pb::SpoolState {

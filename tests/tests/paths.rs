@@ -18,7 +18,7 @@ mod netns;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{agent_config, enrol, local_date, now_ms, wait_for};
+use common::{agent_config, enrol, local_date, metric, now_ms, wait_for};
 use netns::{Netns, veth, veth6};
 
 /// One stored path.
@@ -384,6 +384,16 @@ fn trace_case(v6: bool) {
     let ps = early["paths"].as_array().unwrap();
     assert_eq!(ps.len(), 1, "{early}");
     assert_eq!(hops_of(&ps[0]), via_r2);
+    // Dashboards: the change is counted in pantau_path_changes, published
+    // with the availability figures after the next rollup refresh.
+    wait_for("pantau_path_changes", Duration::from_secs(60), || {
+        metric(
+            &get("/metrics"),
+            "pantau_path_changes",
+            &[("opd", "opd-uji"), ("agent", "uji-1"), ("window", "1d")],
+        )
+        .filter(|v| *v == 1.0)
+    });
     let bad = get("/api/v1/paths?from=gestern");
     assert!(bad.contains("`from`"), "{bad}");
     let unknown = get("/api/v1/paths?agent=nobody");

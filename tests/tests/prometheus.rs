@@ -23,6 +23,10 @@ const MAY_BE_ABSENT: &[(&str, &str)] = &[
         "set only for HTTPS targets whose certificate chains to a public CA built into the agent; \
          no such server exists on loopback (the alert rule's unit test covers the metric)",
     ),
+    (
+        "pantau_path_changes",
+        "needs a route change; tests/tests/paths.rs reroutes in network namespaces and checks it",
+    ),
     ("pantau_remote_write_samples_total", REMOTE_WRITE),
     ("pantau_remote_write_samples_rejected_total", REMOTE_WRITE),
     ("pantau_remote_write_retries_total", REMOTE_WRITE),
@@ -710,6 +714,27 @@ fn real_prometheus_loads_rules_and_answers_every_dashboard_query() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let token = enrol(&data, "diskominfo", "kominfo-1");
+    // A maintenance window in force for the app group, for the maintenance
+    // annotation (the other groups keep their availability).
+    let now = chrono::Utc::now();
+    collector_cmd(
+        &data,
+        &[
+            "maintenance",
+            "--opd",
+            "diskominfo",
+            "--group",
+            "app",
+            "--from",
+            &(now - chrono::Duration::minutes(5)).to_rfc3339(),
+            "--to",
+            &(now + chrono::Duration::hours(2)).to_rfc3339(),
+            "--reason",
+            "uji pemeliharaan",
+            "--by",
+            "uji",
+        ],
+    );
     let collector = Collector::start(&data);
     let client_cert = client_cert_toml(dir.path(), &collector.grpc.to_string(), "kominfo-1");
     std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
@@ -815,6 +840,15 @@ fn real_prometheus_loads_rules_and_answers_every_dashboard_query() {
         empty.is_empty(),
         "queries without data after {:?}:\n{empty:#?}",
         started.elapsed()
+    );
+    // The maintenance annotation shows the window recorded above.
+    wait_for(
+        "the maintenance annotation",
+        Duration::from_secs(60),
+        || {
+            (prom.query(r#"pantau_maintenance_active{opd="diskominfo",group="app"} == 1"#) == 1)
+                .then_some(())
+        },
     );
     // Exempt panels and annotations must still be valid PromQL (api()
     // asserts success).

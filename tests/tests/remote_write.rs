@@ -236,6 +236,8 @@ async fn connect(grpc: SocketAddr, token: &str, epoch: u64, now_ms: i64) -> Stre
     };
     tx.send(pb::AgentMessage {
         msg: Some(pb::agent_message::Msg::Hello(pb::Hello {
+            config_version: 0,
+            config_sha256: String::new(),
             agent_id: "dinkes-1".into(),
             agent_version: "test".into(),
             spool: Some(pb::SpoolState {

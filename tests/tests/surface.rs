@@ -156,6 +156,8 @@ fn data_dir_database_and_key_are_private_under_umask_000() {
         "pantau.db-wal",
         "pantau.db-shm",
         "report-signing.key",
+        // Signs central target updates (docs/SECURITY.md).
+        "config-signing.key",
         // The first admin's one-time password.
         "admin-password-once",
     ] {

@@ -218,6 +218,13 @@ address = "127.0.0.1:{closed}"
         !detail.contains("http://") && !detail.contains("https://"),
         "no external assets"
     );
+    // Every target's latest result moved here from the status page.
+    assert!(
+        detail.contains("<td>pusdat</td>")
+            && detail.contains("NORMAL")
+            && detail.contains("GANGGUAN (refused)"),
+        "{detail}"
+    );
     let (code, _) = collector.get("/laporan/gangguan");
     assert_eq!(code, 200);
     let (code, _) = collector.get("/laporan/opd/nope");

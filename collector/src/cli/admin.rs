@@ -1,18 +1,18 @@
-//! The registry commands: `opd add|list|contract` and `agent
-//! add|enrol-code|list|disable|enable|revoke|rotate`.
+//! The registry commands: `opd add|list|contract|rename|disable|enable|remove`
+//! and `agent add|enrol-code|list|disable|enable|revoke|rotate`. Every change
+//! goes through [`crate::admin`], the code path the web console uses too.
 //! Messages and exit codes are the binary's; the commands write to the
 //! given outputs so they can be tested without a process.
 
 use std::io::Write;
 
 use clap::Subcommand;
-use pantau_core::{AgentId, InvalidId, OpdId};
-use serde_json::{Value, json};
+use pantau_core::InvalidId;
 
-use crate::audit::{Action, Actor, record};
-use crate::auth;
+use crate::admin::{self, ActionError, agent::Switch};
+use crate::audit::Actor;
 use crate::config::CollectorConfig;
-use crate::store::registry::CredentialChange;
+use crate::store::registry::OpdState;
 use crate::store::{Store, StoreError};
 
 /// `pantau-collector opd ...`.
@@ -26,8 +26,37 @@ pub enum OpdCmd {
         #[arg(long)]
         name: String,
     },
-    /// List OPDs.
-    List,
+    /// List OPDs (removed ones are listed by the console and `opd list --all`).
+    List {
+        /// Also list disabled and removed OPDs, with their state.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Rename an OPD. Example: pantau-collector opd rename dinkes --name "Dinas Kesehatan Provinsi"
+    Rename {
+        /// OPD id.
+        id: String,
+        /// New full name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Disable an OPD: its agents are refused (open streams close) and it takes
+    /// no new agents, until `opd enable`. Example: pantau-collector opd disable dinkes
+    Disable {
+        /// OPD id.
+        id: String,
+    },
+    /// Enable a disabled (or removed) OPD again. Example: pantau-collector opd enable dinkes
+    Enable {
+        /// OPD id.
+        id: String,
+    },
+    /// Remove an OPD: it leaves the status pages and refuses agents; its
+    /// results, reports and audit entries are kept. Example: pantau-collector opd remove dinkes
+    Remove {
+        /// OPD id.
+        id: String,
+    },
     /// Set the contracted bandwidth of an OPD's link (Mbit/s), shown against the
     /// measured throughput in reports; 0 clears it. Example: pantau-collector opd contract dinkes --mbps 20
     Contract {
@@ -142,7 +171,7 @@ fn parse_expiry(v: &str) -> Result<std::time::Duration, ExpiryError> {
 pub struct ExpiryError(String);
 
 /// `-` or a UTC time for `agent list`.
-fn when(ms: Option<i64>) -> String {
+pub(crate) fn when(ms: Option<i64>) -> String {
     ms.and_then(chrono::DateTime::from_timestamp_millis)
         .map_or_else(
             || "-".into(),
@@ -171,75 +200,53 @@ pub enum AdminError {
     /// A client certificate could not be issued.
     #[error(transparent)]
     Cert(#[from] crate::tls::TlsError),
+    /// An input was refused by the admin action (names the field).
+    #[error("{0}")]
+    Invalid(crate::admin::ActionError),
 }
 
-/// An agent's credential state as audit JSON (never the token).
-fn credential_state(store: &dyn Store, agent_id: &str) -> Result<Value, StoreError> {
-    Ok(store
-        .credentials()?
-        .into_iter()
-        .find(|c| c.agent_id == agent_id)
-        .map_or(Value::Null, |c| {
-            json!({"disabled": c.disabled, "revoked": c.revoked, "expires_at_ms": c.expires_at_ms})
-        }))
-}
-
-/// Record a credential change with the state before and after it.
-fn audit_credential(
-    store: &dyn Store,
-    action: Action,
-    agent_id: &str,
-    before: Value,
-) -> Result<(), StoreError> {
-    let after = credential_state(store, agent_id)?;
-    record(store, &Actor::cli(), action, agent_id, before, after)?;
-    Ok(())
+impl From<ActionError> for AdminError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::Store(e) => AdminError::Store(e),
+            other => AdminError::Invalid(other),
+        }
+    }
 }
 
 /// Open the configured store and run an `opd` command.
 pub fn opd(cfg: &CollectorConfig, cmd: OpdCmd, out: &mut dyn Write) -> Result<(), AdminError> {
     let store = crate::cli::open_store(cfg)?;
-    let store = &*store;
-    match cmd {
-        OpdCmd::Add { id, name } => {
-            OpdId::new(id.as_str())?;
-            store.add_opd(&id, &name)?;
-            let after = serde_json::json!({"id": id, "name": name});
-            record(
-                store,
-                &Actor::cli(),
-                Action::OpdAdd,
-                &id,
-                Value::Null,
-                after,
-            )?;
-            writeln!(out, "OPD `{id}` ditambahkan / added: {name}")?;
-        }
-        OpdCmd::Contract { id, mbps } => {
-            // An unknown OPD is named by `set_contract` below.
-            let before = crate::store::report::snapshot(store, |r| match r.opd_exists(&id)? {
-                true => r.opd_contract(&id),
-                false => Ok(None),
-            })?;
-            let msg = crate::report::capacity::set_contract(store, &id, mbps)?;
-            let after = (mbps > 0.0).then_some(mbps);
-            let (before, after) = (json!({"mbps": before}), json!({"mbps": after}));
-            record(
-                store,
-                &Actor::cli(),
-                Action::OpdContract,
-                &id,
-                before,
-                after,
-            )?;
-            writeln!(out, "{msg}")?;
-        }
-        OpdCmd::List => {
-            for o in store.opds()? {
+    let s = &*store;
+    let who = Actor::cli();
+    let msg = match cmd {
+        OpdCmd::Add { id, name } => admin::opd::add(s, &who, &id, &name)?,
+        OpdCmd::Contract { id, mbps } => admin::opd::contract(s, &who, &id, mbps)?,
+        OpdCmd::Rename { id, name } => admin::opd::rename(s, &who, &id, &name)?,
+        OpdCmd::Disable { id } => admin::opd::set_state(s, &who, &id, OpdState::Disabled)?,
+        OpdCmd::Enable { id } => admin::opd::set_state(s, &who, &id, OpdState::Active)?,
+        OpdCmd::Remove { id } => admin::opd::set_state(s, &who, &id, OpdState::Removed)?,
+        OpdCmd::List { all: false } => {
+            for o in s.opds()? {
                 writeln!(out, "{}\t{}\t{} agent(s)", o.id, o.name, o.agents)?;
             }
+            return Ok(());
         }
-    }
+        OpdCmd::List { all: true } => {
+            for o in s.opd_infos()? {
+                writeln!(
+                    out,
+                    "{}\t{}\t{} agent(s)\t{}",
+                    o.id,
+                    o.name,
+                    o.agents,
+                    o.state.as_str()
+                )?;
+            }
+            return Ok(());
+        }
+    };
+    writeln!(out, "{msg}")?;
     Ok(())
 }
 
@@ -263,19 +270,8 @@ pub fn agent(
             expires,
             print_token,
         } => {
-            AgentId::new(agent_id.as_str())?;
             // Until enrolment the agent's token is one nobody ever sees.
-            let token = auth::new_token();
-            store.add_agent(&agent_id, &opd, &auth::digest(&token))?;
-            let after = json!({"id": agent_id, "opd": opd, "token_printed": print_token});
-            record(
-                store,
-                &Actor::cli(),
-                Action::AgentAdd,
-                &agent_id,
-                Value::Null,
-                after,
-            )?;
+            let token = admin::agent::add(store, &Actor::cli(), &agent_id, &opd, print_token)?;
             if print_token {
                 writeln!(
                     err,
@@ -299,8 +295,15 @@ pub fn agent(
                 .into_iter()
                 .map(|c| (c.agent_id.clone(), c))
                 .collect();
+            let configs: std::collections::HashMap<_, _> =
+                store.config_statuses()?.into_iter().collect();
             for a in store.agents()? {
                 let c = creds.get(&a.id);
+                let config = match configs.get(&a.id) {
+                    None => "-".to_string(),
+                    Some(s) if s.error.is_empty() => format!("v{}", s.version),
+                    Some(s) => format!("v{} (ditolak/refused: {})", s.version, s.error),
+                };
                 let state = match c {
                     Some(c) if c.revoked => "dicabut/revoked",
                     Some(c) if c.disabled => "nonaktif/disabled",
@@ -308,7 +311,7 @@ pub fn agent(
                 };
                 writeln!(
                     out,
-                    "{}\t{}\t{}\tkonflik/conflicts={}\tstatus={state}\tkedaluwarsa/expires={}\tpeer={} {}",
+                    "{}\t{}\t{}\tkonflik/conflicts={}\tstatus={state}\tkedaluwarsa/expires={}\tpeer={} {}\tkonfigurasi/config={config}",
                     a.id,
                     a.opd,
                     a.version.unwrap_or_else(|| "-".into()),
@@ -320,39 +323,20 @@ pub fn agent(
             }
         }
         AgentCmd::Disable { agent_id } => {
-            let before = credential_state(store, &agent_id)?;
-            store.change_credential(&agent_id, &CredentialChange::Disable)?;
-            audit_credential(store, Action::AgentDisable, &agent_id, before)?;
-            writeln!(
-                out,
-                "Agen `{agent_id}` dinonaktifkan / agent disabled: refused until `agent enable`; its open stream closes within seconds"
-            )?;
+            let msg = admin::agent::credential(store, &Actor::cli(), &agent_id, Switch::Disable)?;
+            writeln!(out, "{msg}")?;
         }
         AgentCmd::Enable { agent_id } => {
-            let before = credential_state(store, &agent_id)?;
-            store.change_credential(&agent_id, &CredentialChange::Enable)?;
-            audit_credential(store, Action::AgentEnable, &agent_id, before)?;
-            writeln!(out, "Agen `{agent_id}` diaktifkan / agent enabled")?;
+            let msg = admin::agent::credential(store, &Actor::cli(), &agent_id, Switch::Enable)?;
+            writeln!(out, "{msg}")?;
         }
         AgentCmd::Revoke { agent_id } => {
-            let before = credential_state(store, &agent_id)?;
-            store.change_credential(&agent_id, &CredentialChange::Revoke)?;
-            audit_credential(store, Action::AgentRevoke, &agent_id, before)?;
-            writeln!(
-                out,
-                "Agen `{agent_id}` dicabut / agent revoked for good: its token is dropped; register the machine as a new agent"
-            )?;
+            let msg = admin::agent::credential(store, &Actor::cli(), &agent_id, Switch::Revoke)?;
+            writeln!(out, "{msg}")?;
         }
         AgentCmd::Rotate { agent_id, expires } => {
-            let token = auth::new_token();
-            let expires_at_ms = expires.map(|d| crate::store::now_ms() + d.as_millis() as i64);
-            let change = CredentialChange::Rotate {
-                token_sha256: auth::digest(&token).to_vec(),
-                expires_at_ms,
-            };
-            let before = credential_state(store, &agent_id)?;
-            store.change_credential(&agent_id, &change)?;
-            audit_credential(store, Action::AgentRotate, &agent_id, before)?;
+            let (token, expires_at_ms) =
+                admin::agent::rotate(store, &Actor::cli(), &agent_id, expires)?;
             writeln!(
                 err,
                 "Token baru agen `{agent_id}` (hanya ditampilkan sekali) / new token of agent `{agent_id}`, shown only once; \
@@ -461,7 +445,7 @@ mod tests {
         assert_eq!(e.to_string(), "OPD `dinkes` already exists");
         assert!(matches!(
             opd(&cfg, add("bad id"), &mut out),
-            Err(AdminError::Id(_))
+            Err(AdminError::Invalid(e)) if e.field() == Some("id")
         ));
         let add_agent = |id: &str, opd: &str| AgentCmd::Add {
             agent_id: id.into(),
@@ -483,7 +467,7 @@ mod tests {
             "the token alone on stdout"
         );
         assert!(text(std::mem::take(&mut err)).starts_with("Agent `a1` added to OPD `dinkes`."));
-        opd(&cfg, OpdCmd::List, &mut out).unwrap();
+        opd(&cfg, OpdCmd::List { all: false }, &mut out).unwrap();
         assert_eq!(
             text(std::mem::take(&mut out)),
             "dinkes\tDinas Kesehatan\t1 agent(s)\n"
@@ -491,7 +475,7 @@ mod tests {
         agent(&cfg, AgentCmd::List, &hint, &mut out, &mut err).unwrap();
         assert_eq!(
             text(out),
-            "a1\tdinkes\t-\tkonflik/conflicts=0\tstatus=aktif/active\tkedaluwarsa/expires=-\tpeer=- -\n"
+            "a1\tdinkes\t-\tkonflik/conflicts=0\tstatus=aktif/active\tkedaluwarsa/expires=-\tpeer=- -\tkonfigurasi/config=-\n"
         );
     }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::config::CollectorConfig;
-use crate::store::{Store, now_ms};
+use crate::store::Store;
 
 /// What the printed `pantau-agent enroll` command needs to know of this
 /// collector: the address agents use and the CA fingerprint.
@@ -63,9 +63,6 @@ pub enum EnrolCodeError {
     Output(#[from] std::io::Error),
 }
 
-/// Longest lifetime of a code.
-const MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
-
 /// Issue a code for `agent_id` valid for `lifetime`, print it alone on
 /// `out` (so it can be piped into a file) and the enroll steps on `err`.
 pub fn issue(
@@ -76,26 +73,21 @@ pub fn issue(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), EnrolCodeError> {
-    if lifetime < Duration::from_secs(1) || lifetime > MAX_LIFETIME {
-        return Err(EnrolCodeError::Lifetime(
-            humantime::format_duration(lifetime).to_string(),
-        ));
-    }
-    let code = crate::enrol::new_code();
-    let expires = now_ms() + lifetime.as_millis() as i64;
-    if !store.issue_enrol_code(agent_id, &crate::enrol::code_digest(&code), expires)? {
-        return Err(EnrolCodeError::UnknownAgent(agent_id.to_string()));
-    }
-    // Never the code itself: only that one was issued and until when.
-    let after = serde_json::json!({"expires_at_ms": expires});
-    crate::audit::record(
-        store,
-        &crate::audit::Actor::cli(),
-        crate::audit::Action::EnrolCode,
-        agent_id,
-        serde_json::Value::Null,
-        after,
-    )?;
+    use crate::admin::{ActionError, agent};
+    let issued = agent::enrol_code(store, &crate::audit::Actor::cli(), agent_id, lifetime)
+        .map_err(|e| match e {
+            ActionError::Invalid { .. } => {
+                EnrolCodeError::Lifetime(humantime::format_duration(lifetime).to_string())
+            }
+            ActionError::Store(crate::store::StoreError::UnknownAgent(a)) => {
+                EnrolCodeError::UnknownAgent(a)
+            }
+            ActionError::Store(e) => EnrolCodeError::Store(e),
+            ActionError::Hash(e) => {
+                EnrolCodeError::Store(crate::store::StoreError::NotStored(e.to_string()))
+            }
+        })?;
+    let (code, expires) = (issued.code, issued.expires_at_ms);
     let until = chrono::DateTime::from_timestamp_millis(expires)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_default();
@@ -154,7 +146,7 @@ pub fn parse_lifetime(s: &str) -> Result<Duration, humantime::DurationError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Redeemed, Registry};
+    use crate::store::{Redeemed, Registry, now_ms};
 
     #[test]
     fn a_fresh_code_voids_the_old_one_and_only_the_code_is_on_stdout() {

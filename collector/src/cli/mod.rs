@@ -8,6 +8,7 @@
 //!   and message conventions every command shares.
 //!
 //! - [`store`]: `store migrate` (SQLite into PostgreSQL).
+//! - [`target`]: central targets (`target add|set|remove|import|policy|list|show-effective`).
 //! - [`user`]: web users and API tokens (`user`, `token`).
 //! - [`report`]: the report commands and listings (`report`, `verify`,
 //!   `maintenance`, `incidents`, ...).
@@ -18,6 +19,7 @@ pub mod ca;
 pub mod enrol;
 pub mod report;
 pub mod store;
+pub mod target;
 pub mod user;
 
 use std::fmt::Display;

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
+use crate::admin::maintenance;
 use crate::audit::{self, Action, Actor};
 use crate::config::CollectorConfig;
 use crate::report::capacity::ContractError;
 use crate::report::{Format, Lang, Request, Settings, assemble, produce_bundle, rollup, sign};
-use crate::store::report::{IncidentNote, NewMaintenance, ReportRead, snapshot};
+use crate::store::report::{ReportRead, snapshot};
 use crate::store::{self, StoreError};
 use serde_json::Value::Null;
 use sha2::Digest as _;
@@ -35,6 +36,9 @@ pub enum CommandError {
     /// The contract could not be recorded.
     #[error("{0}")]
     Contract(#[from] ContractError),
+    /// An admin action refused its input or failed.
+    #[error("{0}")]
+    Action(#[from] crate::admin::ActionError),
 }
 
 /// Arguments of `report`.
@@ -386,7 +390,8 @@ pub fn key_rotate(key_path: &Path, compromised: bool) -> Result<String, CommandE
     ))
 }
 
-/// `pantau-collector maintenance`.
+/// `pantau-collector maintenance`: through [`crate::admin::maintenance`],
+/// the console's code path.
 pub fn maintenance_add(
     cfg: &CollectorConfig,
     opd: Option<String>,
@@ -396,34 +401,32 @@ pub fn maintenance_add(
     reason: &str,
     by: &str,
 ) -> Result<String, CommandError> {
-    if to_ms <= from_ms {
-        return Err(CommandError::Usage("--to must be after --from".into()));
-    }
     let store = open(cfg)?;
-    let store = &*store;
-    let after = serde_json::json!({
-        "opd": opd, "group": group, "from_ms": from_ms, "to_ms": to_ms, "reason": reason, "by": by,
-    });
-    store.add_maintenance(&NewMaintenance {
+    let w = maintenance::Window {
         opd,
         group,
         from_ms,
         to_ms,
         reason: reason.to_string(),
         by: by.to_string(),
-        at_ms: store::now_ms(),
-    })?;
-    let object = after["opd"].as_str().unwrap_or("*").to_string();
-    let actor = Actor::cli();
-    audit::record(
-        store,
-        &actor,
-        Action::MaintenanceCreate,
-        &object,
-        Null,
-        after,
-    )?;
-    Ok("pemeliharaan dicatat / maintenance window recorded".into())
+    };
+    Ok(maintenance::create(&*store, &Actor::cli(), &w)?)
+}
+
+/// `pantau-collector maintenance-end ID`: the window ends now.
+pub fn maintenance_end(cfg: &CollectorConfig, id: i64) -> Result<String, CommandError> {
+    let store = open(cfg)?;
+    Ok(maintenance::end(&*store, &Actor::cli(), id)?)
+}
+
+/// `pantau-collector maintenance-delete ID --reason TEXT`.
+pub fn maintenance_delete(
+    cfg: &CollectorConfig,
+    id: i64,
+    reason: &str,
+) -> Result<String, CommandError> {
+    let store = open(cfg)?;
+    Ok(maintenance::delete(&*store, &Actor::cli(), id, reason)?)
 }
 
 /// `pantau-collector incident-note`.
@@ -437,29 +440,15 @@ pub fn incident_note(
     by: &str,
 ) -> Result<String, CommandError> {
     let store = open(cfg)?;
-    let store = &*store;
-    store.set_incident_note(&IncidentNote {
+    let n = maintenance::Note {
         opd: opd.to_string(),
         group: group.to_string(),
         start_ms,
         note: note.to_string(),
         ticket: ticket.to_string(),
         by: by.to_string(),
-        at_ms: store::now_ms(),
-    })?;
-    let after = serde_json::json!({
-        "opd": opd, "group": group, "start_ms": start_ms, "note": note, "ticket": ticket, "by": by,
-    });
-    let object = format!("{opd}/{group}@{start_ms}");
-    audit::record(
-        store,
-        &Actor::cli(),
-        Action::IncidentNote,
-        &object,
-        Null,
-        after,
-    )?;
-    Ok("catatan gangguan disimpan / incident note saved".into())
+    };
+    Ok(maintenance::incident_note(&*store, &Actor::cli(), &n)?)
 }
 
 /// `pantau-collector opd contract ID --mbps N`.

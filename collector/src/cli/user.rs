@@ -9,9 +9,10 @@ use pantau_core::OpdId;
 
 use serde_json::{Value, json};
 
+use crate::admin;
 use crate::audit::{Action, Actor};
 use crate::config::CollectorConfig;
-use crate::store::accounts::{Account, ApiToken, Role};
+use crate::store::accounts::{ApiToken, Role};
 use crate::store::{Store, StoreError, now_ms};
 use crate::web::auth::{HashError, hash_password, new_password};
 
@@ -50,6 +51,20 @@ pub enum UserError {
     /// A password typed in is too short.
     #[error("kata sandi minimal 12 karakter / the password must be at least 12 characters")]
     Short,
+    /// The admin action refused its input (names the field).
+    #[error("{0}")]
+    Invalid(crate::admin::ActionError),
+}
+
+impl From<crate::admin::ActionError> for UserError {
+    fn from(e: crate::admin::ActionError) -> Self {
+        use crate::admin::ActionError as A;
+        match e {
+            A::Store(e) => UserError::Store(e),
+            A::Hash(e) => UserError::Hash(e),
+            other => UserError::Invalid(other),
+        }
+    }
 }
 
 /// `pantau-collector user ...`.
@@ -80,6 +95,18 @@ pub enum UserCmd {
         /// Read the password from the first line of stdin.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Change a user's role (and OPDs); the user's sessions end.
+    /// Example: pantau-collector user role ani --role opd --opd dinkes --opd dishub
+    Role {
+        /// Login name.
+        name: String,
+        /// admin, opd, evaluator or viewer.
+        #[arg(long)]
+        role: String,
+        /// An OPD of an `opd` user (repeat for several).
+        #[arg(long = "opd")]
+        opds: Vec<String>,
     },
     /// Disable a user (cannot log in; sessions end).
     Disable {
@@ -180,15 +207,6 @@ fn audit(
     Ok(())
 }
 
-/// The OPDs of a user just stored (for its audit entry).
-fn opds_of(s: &dyn Store, name: &str) -> Vec<String> {
-    s.account(name)
-        .ok()
-        .flatten()
-        .map(|a| a.opds)
-        .unwrap_or_default()
-}
-
 /// Run a `user` command.
 // Long: one short arm per subcommand (check, store, audit, print), read top to bottom.
 pub fn user(
@@ -206,36 +224,24 @@ pub fn user(
             opds,
             password_stdin,
         } => {
-            pantau_core::id::check_id("name", &name)?;
-            let (role, opds) = role_and_opds(s, &role, opds)?;
-            if role == Role::Scrape {
-                return Err(UserError::Opds(
-                    "peran `scrape` untuk token, bukan pengguna / `scrape` is for tokens: pantau-collector token add",
-                ));
-            }
-            let (pw, show) = password(password_stdin, stdin)?;
-            s.add_account(&Account {
-                name: name.clone(),
-                role,
-                opds,
-                password_hash: hash_password(&pw)?,
-                disabled: false,
-                created_at_ms: now_ms(),
-            })?;
-            audit(
-                s,
-                Action::UserAdd,
-                &name,
-                Value::Null,
-                json!({"role": role.to_string(), "opds": opds_of(s, &name)}),
-            )?;
+            let typed = if password_stdin {
+                Some(password(true, stdin)?.0)
+            } else {
+                None
+            };
+            let made = admin::user::add(s, &Actor::cli(), &name, &role, &opds, typed.as_deref())?;
+            let role = made.role;
             writeln!(out, "pengguna / user `{name}` ({role}) dibuat / created")?;
-            if show {
+            if let Some(pw) = made.generated_password {
                 writeln!(
                     out,
                     "kata sandi sekali tampil / password (shown once): {pw}"
                 )?;
             }
+        }
+        UserCmd::Role { name, role, opds } => {
+            let msg = admin::user::set_role(s, &Actor::cli(), &name, &role, &opds)?;
+            writeln!(out, "{msg}")?;
         }
         UserCmd::List => {
             writeln!(out, "NAME\tROLE\tOPDS\tSTATUS")?;
@@ -271,30 +277,12 @@ pub fn user(
             }
         }
         UserCmd::Disable { name } => {
-            if !s.set_disabled(&name, true)? {
-                return Err(UserError::Missing(format!("pengguna / user `{name}`")));
-            }
-            audit(
-                s,
-                Action::UserChange,
-                &name,
-                json!({"disabled": false}),
-                json!({"disabled": true}),
-            )?;
-            writeln!(out, "pengguna `{name}` dinonaktifkan / disabled")?;
+            let msg = admin::user::set_disabled(s, &Actor::cli(), &name, true)?;
+            writeln!(out, "{msg}")?;
         }
         UserCmd::Enable { name } => {
-            if !s.set_disabled(&name, false)? {
-                return Err(UserError::Missing(format!("pengguna / user `{name}`")));
-            }
-            audit(
-                s,
-                Action::UserChange,
-                &name,
-                json!({"disabled": true}),
-                json!({"disabled": false}),
-            )?;
-            writeln!(out, "pengguna `{name}` diaktifkan / enabled")?;
+            let msg = admin::user::set_disabled(s, &Actor::cli(), &name, false)?;
+            writeln!(out, "{msg}")?;
         }
         UserCmd::Remove { name } => {
             let before = s

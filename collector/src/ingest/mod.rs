@@ -77,6 +77,9 @@ pub struct IngestService {
     limiter: Arc<limiter::FailureLimiter>,
     /// Client certificates: required or not, revocations, issuance.
     certs: Option<Arc<CertPolicy>>,
+    /// The key central configuration updates are signed with; `None`: no
+    /// updates are pushed.
+    config_key: Option<Arc<ed25519_dalek::SigningKey>>,
 }
 
 /// How the service treats client certificates (mutual TLS).
@@ -116,7 +119,14 @@ impl IngestService {
             live: Arc::default(),
             limiter: Arc::default(),
             certs: None,
+            config_key: None,
         }
+    }
+
+    /// Push central targets (`crate::fleet`) to agents, signed with `key`.
+    pub fn with_config_key(mut self, key: ed25519_dalek::SigningKey) -> Self {
+        self.config_key = Some(Arc::new(key));
+        self
     }
 
     /// Client certificate checks and issuance; without, no certificate is
@@ -214,6 +224,10 @@ impl Ingest for IngestService {
             )));
         }
         let declared_next = hello.spool.as_ref().map_or(0, |s| s.next_seq);
+        let applied = AppliedConfig {
+            version: hello.config_version,
+            sha256: hello.config_sha256.chars().take(64).collect(),
+        };
         let info = validate::hello(hello).map_err(|e| {
             self.metrics.reject("invalid");
             Status::invalid_argument(format!("Hello: {e}"))
@@ -227,6 +241,7 @@ impl Ingest for IngestService {
             .declare_targets(&who, info.targets.iter().map(|t| t.id.as_str()));
         self.metrics
             .agent_info(&who, &info.version, &info.hostname, &info.config_hash);
+        self.metrics.config_version(&who, applied.version);
         self.writer
             .send(WriteOp::Hello {
                 who: who.clone(),
@@ -302,6 +317,8 @@ impl Ingest for IngestService {
             declared_next,
             started: std::time::Instant::now(),
             digest,
+            applied,
+            checked_revision: -1,
         };
         tokio::spawn(session.run(inbound, out, replaced));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -329,6 +346,17 @@ struct Session {
     started: std::time::Instant,
     /// SHA-256 of the token the stream authenticated with.
     digest: [u8; 32],
+    /// The central configuration the agent says it applied.
+    applied: AppliedConfig,
+    /// The configuration revision last compared with `applied` (-1: none).
+    checked_revision: i64,
+}
+
+/// What an agent reported applying (Hello, then ConfigStatus).
+#[derive(Debug, Clone, Default)]
+struct AppliedConfig {
+    version: u64,
+    sha256: String,
 }
 
 impl Session {
@@ -355,12 +383,17 @@ impl Session {
             CREDENTIAL_RECHECK,
         );
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.record_status(String::new()).await;
+        self.push_config(&out).await;
         let end: Option<Status> = loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => break Some(Status::unavailable("collector is shutting down; reconnect later")),
                 _ = recheck.tick() => match self.credential_ended().await {
                     Some(status) => break Some(status),
-                    None => continue,
+                    None => {
+                        self.push_config(&out).await;
+                        continue;
+                    }
                 },
                 newer = &mut replaced => {
                     self.svc.metrics.reject("replaced");
@@ -388,6 +421,7 @@ impl Session {
                         break end;
                     }
                 }
+                Some(pb::agent_message::Msg::ConfigStatus(s)) => self.config_status(s).await,
                 Some(pb::agent_message::Msg::Hello(_)) => {
                     self.svc.metrics.reject("invalid");
                     break Some(Status::invalid_argument(
@@ -507,6 +541,90 @@ impl Session {
 }
 
 impl Session {
+    /// Send the agent its central configuration when the revision moved
+    /// since the last check and what it applied differs from what it
+    /// should probe (checked at the start and at every credential re-check,
+    /// so a change made by any collector sharing the store arrives within
+    /// seconds). A store error is logged; the next check tries again.
+    async fn push_config(&mut self, out: &Out) {
+        let Some(key) = self.svc.config_key.clone() else {
+            return;
+        };
+        let revision = match self.svc.store.with(|s| s.fleet_revision()).await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(agent = %self.who.agent_id, error = %e, "cannot read the configuration revision");
+                return;
+            }
+        };
+        if revision == self.checked_revision || revision == 0 {
+            return;
+        }
+        let (agent, opd) = (self.who.agent_id.clone(), self.who.opd_id.clone());
+        let effective = match self
+            .svc
+            .store
+            .with(move |s| crate::fleet::effective(s, &agent, &opd))
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(agent = %self.who.agent_id, error = %e, "cannot compute the agent's central configuration");
+                return;
+            }
+        };
+        self.checked_revision = revision;
+        if self.applied.version == effective.version.max(0) as u64
+            && self.applied.sha256 == effective.sha256
+        {
+            return;
+        }
+        let update = crate::fleet::sign_update(&key, &self.who.agent_id, &effective);
+        info!(agent = %self.who.agent_id, version = update.version, sha256 = %update.sha256,
+            "sending central configuration");
+        let _ = out
+            .send(Ok(pb::CollectorMessage {
+                msg: Some(pb::collector_message::Msg::Config(update)),
+            }))
+            .await;
+    }
+
+    /// The agent's answer to an update: kept in the store, shown by
+    /// `agent list`, `/api/v1/agents` and `pantau_agent_info`.
+    async fn config_status(&mut self, s: pb::ConfigStatus) {
+        self.applied = AppliedConfig {
+            version: s.version,
+            sha256: s.sha256.chars().take(64).collect(),
+        };
+        self.svc.metrics.config_version(&self.who, s.version);
+        let error: String = s.error.chars().take(2000).collect();
+        if error.is_empty() {
+            info!(agent = %self.who.agent_id, version = s.version, "agent applied its central configuration");
+        } else {
+            warn!(agent = %self.who.agent_id, version = s.version, error = %error,
+                "agent refused its central configuration and keeps the previous one");
+        }
+        self.record_status(error).await;
+    }
+
+    async fn record_status(&self, error: String) {
+        let status = crate::store::fleet::ConfigStatus {
+            version: self.applied.version.min(i64::MAX as u64) as i64,
+            sha256: self.applied.sha256.clone(),
+            error,
+            reported_at_ms: store::now_ms(),
+        };
+        let agent = self.who.agent_id.clone();
+        if let Err(e) = self
+            .svc
+            .store
+            .with(move |s| s.record_config_status(&agent, &status))
+            .await
+        {
+            warn!(agent = %self.who.agent_id, error = %e, "cannot store the agent's configuration status");
+        }
+    }
+
     /// The status that ends this stream if its agent's credential was
     /// disabled, revoked, rotated or expired since it authenticated. A store
     /// error keeps the stream: the next re-check tries again.

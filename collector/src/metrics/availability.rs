@@ -130,6 +130,7 @@ pub struct Availability {
     target: GaugeVec,
     open: IntGaugeVec,
     published: Mutex<Published>,
+    events: super::events::Events,
 }
 
 impl Availability {
@@ -181,6 +182,7 @@ impl Availability {
             target,
             open,
             published: Mutex::default(),
+            events: super::events::Events::register(r),
         })
     }
 
@@ -221,5 +223,8 @@ impl Availability {
             let _ = self.open.remove_label_values(&[&gone[0], &gone[1]]);
         }
         *published = (now_ratio, now_open);
+        if let Err(e) = self.events.publish(conn, now) {
+            tracing::warn!(error = %e, "maintenance and path-change metrics not updated");
+        }
     }
 }

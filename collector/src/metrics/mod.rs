@@ -6,8 +6,11 @@
 //!   every known label value at 0, so alerts see what happened before.
 //! - [`availability`]: the report's availability and open incidents, from
 //!   the rollups, after each refresh.
+//! - [`events`]: maintenance windows in force and path changes, for the
+//!   dashboards' annotations and panels.
 
 pub mod availability;
+pub mod events;
 pub mod seed;
 
 use std::collections::{HashMap, HashSet};
@@ -117,7 +120,7 @@ struct State {
     /// Targets with series, per agent.
     targets: HashMap<String, HashSet<String>>,
     /// Label values of each agent's `pantau_agent_info` series.
-    info: HashMap<String, [String; 5]>,
+    info: HashMap<String, [String; 6]>,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -140,7 +143,7 @@ impl Metrics {
             probe_last_seen: reg(&r, GaugeVec::new(o("pantau_probe_last_seen_timestamp_seconds", "Observation time (agent clock) of the latest result, Unix seconds."), TARGET_LABELS).unwrap()),
             probe_results: reg(&r, IntCounterVec::new(o("pantau_probe_results_total", "Results stored, by outcome."), &["opd", "agent", "target", "group", "kind", "outcome"]).unwrap()),
             agent_last_seen: reg(&r, GaugeVec::new(o("pantau_agent_last_seen_timestamp_seconds", "When the collector last stored a result from the agent (collector clock), Unix seconds."), AGENT_LABELS).unwrap()),
-            agent_info: reg(&r, IntGaugeVec::new(o("pantau_agent_info", "1 for each agent with the software version, host name and configuration hash of its latest Hello (join on opd, agent)."), &["opd", "agent", "version", "hostname", "config_hash"]).unwrap()),
+            agent_info: reg(&r, IntGaugeVec::new(o("pantau_agent_info", "1 for each agent with the software version, host name and configuration hash of its latest Hello and the central configuration version it applied (join on opd, agent)."), &["opd", "agent", "version", "hostname", "config_hash", "config_version"]).unwrap()),
             connections_open: reg(&r, IntGaugeVec::new(o("pantau_connections_open", "Connections open now on a listening port (grpc: agents, http: pages, API, metrics)."), &["port"]).unwrap()),
             connections_refused: reg(&r, IntCounterVec::new(o("pantau_connections_refused_total", "Connections closed at once because a cap was reached: per_source (one address had its share, [limits] *_per_source) or total (the port was full, [limits] *_total)."), &["port", "reason"]).unwrap()),
             agent_connected: reg(&r, IntGaugeVec::new(o("pantau_agent_connected", "1 while the agent has a stream open."), AGENT_LABELS).unwrap()),
@@ -162,9 +165,9 @@ impl Metrics {
             store_errors: reg(&r, IntCounterVec::new(o("pantau_store_errors_total", "Failed store operations."), &["op"]).unwrap()),
             series_refused: reg(&r, IntCounterVec::new(o("pantau_metrics_series_refused_total", "Target series not created because the agent exceeded the per-agent cap."), AGENT_LABELS).unwrap()),
             seq_beyond_spool: reg(&r, IntCounterVec::new(o("pantau_agent_seq_beyond_spool_total", "Hellos whose spool ends below what the collector already holds for that epoch: another machine uses this agent's identity and spool epoch, or the spool was restored from a copy. The agent keeps its data; an admin must look."), AGENT_LABELS).unwrap()),
-            link_utilisation: reg(&r, GaugeVec::new(o("pantau_link_utilisation_ratio", "Utilisation of the link over the latest poll interval, 0 to 1: rate divided by the contracted bandwidth (or the interface speed). Absent after a gap or counter reset."), &["opd", "agent", "link", "direction"]).unwrap()),
-            link_throughput: reg(&r, GaugeVec::new(o("pantau_link_throughput_bits_per_second", "Traffic on the link over the latest poll interval, bit/s. Absent after a gap or counter reset."), &["opd", "agent", "link", "direction"]).unwrap()),
-            link_capacity: reg(&r, GaugeVec::new(o("pantau_link_capacity_bits_per_second", "Capacity used for the utilisation ratio: contracted bandwidth if configured, else the interface speed."), &["opd", "agent", "link"]).unwrap()),
+            link_utilisation: reg(&r, GaugeVec::new(o("pantau_link_utilisation_ratio", "Utilisation of the link over the latest poll interval, 0 to 1: rate divided by the contracted bandwidth (or the interface speed). Absent after a gap or counter reset."), &["opd", "agent", "target", "direction"]).unwrap()),
+            link_throughput: reg(&r, GaugeVec::new(o("pantau_link_throughput_bits_per_second", "Traffic on the link over the latest poll interval, bit/s. Absent after a gap or counter reset."), &["opd", "agent", "target", "direction"]).unwrap()),
+            link_capacity: reg(&r, GaugeVec::new(o("pantau_link_capacity_bits_per_second", "Capacity used for the utilisation ratio: contracted bandwidth if configured, else the interface speed."), &["opd", "agent", "target"]).unwrap()),
             bandwidth_throughput: reg(&r, GaugeVec::new(o("pantau_bandwidth_throughput_bits_per_second", "Throughput measured by the latest bandwidth test that ran, bit/s."), &["opd", "agent", "target", "direction"]).unwrap()),
             bandwidth_month_bytes: reg(&r, GaugeVec::new(o("pantau_bandwidth_month_bytes", "Bytes the agent's bandwidth tests used this calendar month (UTC), from its latest test."), AGENT_LABELS).unwrap()),
             registry: r,
@@ -298,7 +301,26 @@ impl Metrics {
             version.to_string(),
             hostname.to_string(),
             config_hash.to_string(),
+            "0".to_string(),
         ];
+        self.set_info(who, labels);
+    }
+
+    /// The central configuration version `who` applied (a label of
+    /// `pantau_agent_info`).
+    pub fn config_version(&self, who: &AgentIdentity, version: u64) {
+        let labels = {
+            let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.info.get(&who.agent_id).cloned()
+        };
+        let Some(mut labels) = labels else {
+            return;
+        };
+        labels[5] = version.to_string();
+        self.set_info(who, labels);
+    }
+
+    fn set_info(&self, who: &AgentIdentity, labels: [String; 6]) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = st.info.insert(who.agent_id.clone(), labels.clone())
             && old != labels
@@ -457,7 +479,7 @@ impl Metrics {
             }
         }
         let has_rate = r.outcome == Outcome::Ok && f("interval_seconds").is_some_and(|s| s > 0.0);
-        for (direction, key) in [("in", "in_bps"), ("out", "out_bps")] {
+        for (direction, key) in pantau_core::probe::link::RATE_KEYS {
             let l = [opd, agent, link, direction];
             match (has_rate, f(key)) {
                 (true, Some(bps)) => {
@@ -489,7 +511,7 @@ impl Metrics {
         if r.outcome != Outcome::Ok || !ran {
             return;
         }
-        for (direction, key) in [("download", "download_bps"), ("upload", "upload_bps")] {
+        for (direction, key) in pantau_core::probe::bandwidth::RATE_KEYS {
             if let Some(bps) = u(key).filter(|b| *b > 0) {
                 self.bandwidth_throughput
                     .with_label_values(&[opd, agent, &r.target_id, direction])
@@ -566,7 +588,7 @@ mod tests {
         assert_eq!(
             info,
             [
-                "pantau_agent_info{agent=\"a1\",config_hash=\"h2\",hostname=\"box\",opd=\"dinkes\",version=\"0.2.0\"} 1"
+                "pantau_agent_info{agent=\"a1\",config_hash=\"h2\",config_version=\"0\",hostname=\"box\",opd=\"dinkes\",version=\"0.2.0\"} 1"
             ]
         );
     }
@@ -655,11 +677,11 @@ mod tests {
         m.committed(&who, std::slice::from_ref(&r), 1, 2_000);
         let text = m.render();
         assert!(
-            text.contains(r#"pantau_link_utilisation_ratio{agent="a1",direction="in",link="wan1",opd="dinkes"} 0.9"#),
+            text.contains(r#"pantau_link_utilisation_ratio{agent="a1",direction="download",opd="dinkes",target="wan1"} 0.9"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"pantau_link_utilisation_ratio{agent="a1",direction="out",link="wan1",opd="dinkes"} 0.1"#),
+            text.contains(r#"pantau_link_utilisation_ratio{agent="a1",direction="upload",opd="dinkes",target="wan1"} 0.1"#),
             "{text}"
         );
         r.observed_at_ms = 5_000;
@@ -668,7 +690,7 @@ mod tests {
         m.committed(&who, &[r], 1, 6_000);
         let text = m.render();
         assert!(!text.contains("pantau_link_utilisation_ratio{"), "{text}");
-        assert!(text.contains(r#"pantau_link_capacity_bits_per_second{agent="a1",link="wan1",opd="dinkes"} 20000000"#), "{text}");
+        assert!(text.contains(r#"pantau_link_capacity_bits_per_second{agent="a1",opd="dinkes",target="wan1"} 20000000"#), "{text}");
     }
 
     #[test]

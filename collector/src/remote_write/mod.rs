@@ -300,10 +300,14 @@ impl Exporter {
 }
 
 /// Export queued results until `shutdown` is cancelled. Call
-/// [`ExportQueue::export_prepare`] with `true` before ingest starts.
+/// [`ExportQueue::export_prepare`] with `true` before ingest starts. With
+/// several collectors on one store only the holder of the `remote_write`
+/// lease exports; each acknowledged batch is recorded as the piece
+/// (previous last id, this last id] of the queue.
 pub async fn run(
     cfg: RemoteWriteConfig,
     store: SharedStore,
+    leaser: std::sync::Arc<crate::lease::Leaser>,
     counters: Counters,
     shutdown: CancellationToken,
 ) {
@@ -334,10 +338,23 @@ pub async fn run(
             }
         }
     };
+    let job = crate::lease::Job::RemoteWrite;
     loop {
         if ex.shutdown.is_cancelled() {
             return;
         }
+        let l = std::sync::Arc::clone(&leaser);
+        let held = tokio::task::spawn_blocking(move || l.hold(job).map(|t| (t, l.last(job))))
+            .await
+            .ok()
+            .flatten();
+        let Some((token, from)) = held else {
+            // Another collector exports the queue meanwhile.
+            if !idle(&ex).await {
+                return;
+            }
+            continue;
+        };
         let max = ex.cfg.max_samples_per_request;
         let batch = match store.with(move |s| read_batch(s, max)).await {
             Ok(Some(b)) => b,
@@ -378,6 +395,11 @@ pub async fn run(
             {
                 Ok(n) => {
                     ex.counters.pending.set(n);
+                    let l = std::sync::Arc::clone(&leaser);
+                    let _ = tokio::task::spawn_blocking(move || {
+                        l.done(job, from.unwrap_or(0), last, token)
+                    })
+                    .await;
                     if n == 0 && !idle(&ex).await {
                         return;
                     }

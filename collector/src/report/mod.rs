@@ -921,51 +921,80 @@ pub fn default_number(scope: &str, from: NaiveDate, to: NaiveDate) -> String {
 
 /// Keep rollups fresh and prune old raw results until `shutdown`: the
 /// refresh runs through the store's writer on a blocking thread, the
-/// availability metrics read one snapshot after it.
+/// availability metrics read one snapshot after it. With several
+/// collectors on one store, the refresh and the retention are done by the
+/// holder of their lease only ([`crate::lease`]); every collector publishes
+/// the availability metrics.
 pub async fn rollup_task(
     store: std::sync::Arc<dyn ReportBackend>,
+    leaser: std::sync::Arc<crate::lease::Leaser>,
     settings: std::sync::Arc<Settings>,
     raw_retention_ms: i64,
     every: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
     availability: Option<std::sync::Arc<crate::metrics::availability::Availability>>,
 ) {
-    let mut last_prune = 0i64;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let (store, st, av) = (
+        let (store, leaser, st, av) = (
             std::sync::Arc::clone(&store),
+            std::sync::Arc::clone(&leaser),
             std::sync::Arc::clone(&settings),
             availability.clone(),
         );
-        let prune = crate::store::now_ms() - last_prune > time::HOUR_MS;
         let r = tokio::task::spawn_blocking(move || {
-            rollup::refresh(&*store, &st.rules, st.utc_offset_minutes)?;
+            shared_rollup_work(&*store, &leaser, &st, raw_retention_ms)?;
             if let Some(a) = &av {
                 crate::store::report::snapshot(&*store, |r| {
                     a.publish(r, &st);
                     Ok::<_, StoreError>(())
                 })?;
             }
-            if prune {
-                rollup::prune_raw(&*store, crate::store::now_ms(), raw_retention_ms)?;
-            }
             Ok::<_, StoreError>(())
         })
         .await;
         match r {
-            Ok(Ok(())) => {
-                if prune {
-                    last_prune = crate::store::now_ms();
-                }
-            }
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "rollup refresh failed; retrying"),
             Err(e) => tracing::warn!(error = %e, "rollup task panicked; retrying"),
         }
     }
+}
+
+/// One run of the leased jobs: the rollup refresh, recorded as the piece
+/// (previous watermark minute, this one]; the retention, at most hourly
+/// across all collectors, recorded as (previous cut, this cut].
+fn shared_rollup_work(
+    store: &dyn ReportBackend,
+    leaser: &crate::lease::Leaser,
+    st: &Settings,
+    raw_retention_ms: i64,
+) -> Result<(), StoreError> {
+    use crate::lease::Job;
+    let now = crate::store::now_ms();
+    if let Some(token) = leaser.hold(Job::Rollup) {
+        let from = leaser.last(Job::Rollup).unwrap_or(0);
+        // A long catch-up renews the lease between chunks and stops once
+        // another collector holds it.
+        let still_ours = || leaser.hold(Job::Rollup) == Some(token);
+        if rollup::refresh_while(store, &st.rules, st.utc_offset_minutes, now, still_ours)?
+            .is_some()
+        {
+            leaser.done(Job::Rollup, from, now.div_euclid(60_000) * 60_000, token);
+        }
+    }
+    if let Some(token) = leaser.hold(Job::Retention) {
+        let cut = now - raw_retention_ms;
+        let last = leaser.last(Job::Retention);
+        if last.is_none_or(|l| cut - l >= time::HOUR_MS) {
+            rollup::prune_raw(store, now, raw_retention_ms)?;
+            leaser.done(Job::Retention, last.unwrap_or(0), cut, token);
+        }
+    }
+    Ok(())
 }
 
 /// The report header the section and text unit tests share: 17 November

@@ -43,6 +43,19 @@ pub fn refresh_at(
     offset_min: i64,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
+    Ok(refresh_while(store, rules, offset_min, now_ms, || true)?.unwrap_or(0))
+}
+
+/// [`refresh_at`] asking `go_on` before every chunk of dirty hours after
+/// the first: the rollup task renews its lease there, so a long catch-up
+/// stops when another collector has taken the job. `None`: stopped early.
+pub fn refresh_while(
+    store: &(impl RollupStore + ?Sized),
+    rules: &RuleSet,
+    offset_min: i64,
+    now_ms: i64,
+    mut go_on: impl FnMut() -> bool,
+) -> Result<Option<usize>, StoreError> {
     super::history::ensure(store, rules)?;
     store.advance_watermarks(now_ms.div_euclid(60_000) * 60_000)?;
     let b = Builder { rules, offset_min };
@@ -50,9 +63,12 @@ pub fn refresh_at(
     loop {
         let n = store.rebuild_dirty(REFRESH_CHUNK, &b)?;
         if n == 0 {
-            return Ok(total);
+            return Ok(Some(total));
         }
         total += n;
+        if !go_on() {
+            return Ok(None);
+        }
     }
 }
 

@@ -195,6 +195,9 @@ pub trait Accounts: Send + Sync {
     fn set_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError>;
     /// Remove an account and its sessions. `false`: no such account.
     fn remove_account(&self, name: &str) -> Result<bool, StoreError>;
+    /// Change a user's role and OPDs and end its sessions; false when there
+    /// is no such user.
+    fn set_role(&self, name: &str, role: Role, opds: &[String]) -> Result<bool, StoreError>;
 
     /// Store a new session (id as SHA-256), and delete every session created
     /// before `purge_created_before_ms` (past the absolute limit), so

@@ -39,6 +39,13 @@ pub struct Agent {
     pub conflicts: i64,
     /// Address of its last successful authentication.
     pub last_peer: Option<String>,
+    /// Central configuration version it reported applying (`None`: never
+    /// reported).
+    pub config_version: Option<i64>,
+    /// SHA-256 of the central targets it applied.
+    pub config_sha256: Option<String>,
+    /// Why it refused the last update (empty: applied).
+    pub config_error: Option<String>,
 }
 
 /// A target with its latest result.

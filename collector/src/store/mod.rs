@@ -27,7 +27,9 @@ pub mod certs;
 pub mod conflict;
 pub mod credentials;
 pub mod export;
+pub mod fleet;
 pub mod ingest;
+pub mod lease;
 pub mod postgres;
 pub mod registry;
 pub mod report;
@@ -42,7 +44,9 @@ pub use audit::{AuditLog, AuditRead};
 pub use certs::ClientCerts;
 pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
+pub use fleet::Fleet;
 pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
+pub use lease::Leases;
 pub use registry::Registry;
 pub use sqlite::{DB_FILE, SqliteStore, text_enum, write_tx};
 
@@ -71,6 +75,8 @@ pub trait Store:
     + report::ReportBackend
     + audit::AuditLog
     + Accounts
+    + Fleet
+    + Leases
     + Send
     + Sync
 {
@@ -86,6 +92,8 @@ impl<T> Store for T where
         + report::ReportBackend
         + audit::AuditLog
         + Accounts
+        + Fleet
+        + Leases
         + Send
         + Sync
 {
@@ -145,6 +153,19 @@ pub enum StoreError {
         "agen `{0}` sudah dicabut / agent `{0}` is revoked for good; register the machine as a new agent"
     )]
     Revoked(String),
+    /// The OPD is disabled or removed: it takes no new agents.
+    #[error(
+        "OPD `{0}` nonaktif atau dihapus, tidak menerima agen baru / OPD `{0}` is disabled or removed and takes no new agents"
+    )]
+    OpdInactive(String),
+    /// No maintenance window has this id.
+    #[error(
+        "jendela pemeliharaan {0} tidak ada / maintenance window {0} does not exist; see `pantau-collector maintenance-list`"
+    )]
+    UnknownMaintenance(i64),
+    /// The maintenance window already ended.
+    #[error("jendela pemeliharaan {0} sudah berakhir / maintenance window {0} has already ended")]
+    MaintenanceOver(i64),
 }
 
 /// The store handle the servers share. Store calls are blocking: [`with`]

@@ -138,6 +138,53 @@ pub struct CredentialInfo {
     pub last_auth_at_ms: Option<i64>,
 }
 
+/// An OPD's life cycle (the console's and `opd disable|enable|remove`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpdState {
+    /// Normal.
+    Active,
+    /// Its agents are refused and it takes no new ones, until enabled.
+    Disabled,
+    /// As disabled, and gone from the status pages; its results, reports and
+    /// audit entries stay.
+    Removed,
+}
+
+impl OpdState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpdState::Active => "active",
+            OpdState::Disabled => "disabled",
+            OpdState::Removed => "removed",
+        }
+    }
+
+    /// From the stored name (unknown names read as removed: refuse rather than admit).
+    pub fn parse(s: &str) -> OpdState {
+        match s {
+            "active" => OpdState::Active,
+            "disabled" => OpdState::Disabled,
+            _ => OpdState::Removed,
+        }
+    }
+}
+
+/// An OPD as the admin console lists it (removed ones included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpdInfo {
+    /// Id.
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Life-cycle state.
+    pub state: OpdState,
+    /// Agents registered under it.
+    pub agents: i64,
+    /// Contracted bandwidth, Mbit/s.
+    pub contracted_mbps: Option<f64>,
+}
+
 /// OPDs, agents and tokens.
 pub trait Registry: Send + Sync {
     /// Add an OPD; [`StoreError::Exists`] if the id is taken.
@@ -182,4 +229,15 @@ pub trait Registry: Send + Sync {
 
     /// The credential state of every agent, sorted by id.
     fn credentials(&self) -> Result<Vec<CredentialInfo>, StoreError>;
+
+    /// Rename OPD `id`; returns the old name. [`StoreError::UnknownOpd`] if
+    /// there is none.
+    fn rename_opd(&self, id: &str, name: &str) -> Result<String, StoreError>;
+
+    /// Set OPD `id`'s state; returns the state before.
+    /// [`StoreError::UnknownOpd`] if there is none.
+    fn set_opd_state(&self, id: &str, state: OpdState) -> Result<OpdState, StoreError>;
+
+    /// Every OPD, removed ones included, sorted by id.
+    fn opd_infos(&self) -> Result<Vec<OpdInfo>, StoreError>;
 }

@@ -693,6 +693,14 @@ pub trait ReportAdmin: Send + Sync {
     /// Set (or with `None` clear) an OPD's contracted bandwidth; false when
     /// there is no such OPD.
     fn set_contract(&self, opd: &str, mbps: Option<f64>) -> Result<bool, StoreError>;
+    /// End window `id` early at `at_ms` (its end becomes `max(at_ms, from)`)
+    /// and mark the hours it no longer covers dirty, atomically; returns the
+    /// window as it was. [`StoreError::UnknownMaintenance`], or
+    /// [`StoreError::MaintenanceOver`] when it ended at or before `at_ms`.
+    fn end_maintenance(&self, id: i64, at_ms: i64) -> Result<MaintenanceRecord, StoreError>;
+    /// Delete window `id` and mark its hours dirty, atomically; returns the
+    /// deleted window. [`StoreError::UnknownMaintenance`] if there is none.
+    fn delete_maintenance(&self, id: i64) -> Result<MaintenanceRecord, StoreError>;
 }
 
 /// Everything the report side needs of a backend.

@@ -62,6 +62,11 @@ pub enum Access {
     SignedIn,
     /// The signed-report register: admin and evaluator.
     Signing,
+    /// The admin console: admin only.
+    Admin,
+    /// The console's agent pages: admin, and `opd` staff for their own
+    /// OPDs' agents (filtered by the handlers).
+    AgentAdmin,
 }
 
 impl Access {
@@ -76,6 +81,8 @@ impl Access {
             Access::Data => matches!(role, Admin | Evaluator | Opd),
             Access::SignedIn => role != Scrape,
             Access::Signing => matches!(role, Admin | Evaluator),
+            Access::Admin => role == Admin,
+            Access::AgentAdmin => matches!(role, Admin | Opd),
         }
     }
 
@@ -131,6 +138,24 @@ pub const ROUTES: &[RouteRule] = &[
     r("GET", "/api/v1/reports/register", Access::Signing),
     r("GET", "/api/v1/bandwidth/download", Access::Agent),
     r("POST", "/api/v1/bandwidth/upload", Access::Agent),
+    // The admin console (web/console/); every action is a POST here.
+    r("GET", "/admin", Access::AgentAdmin),
+    r("GET", "/admin/opd", Access::Admin),
+    r("POST", "/admin/opd", Access::Admin),
+    r("POST", "/admin/opd/{id}", Access::Admin),
+    r("GET", "/admin/agen", Access::AgentAdmin),
+    r("POST", "/admin/agen", Access::AgentAdmin),
+    r("POST", "/admin/agen/{id}", Access::AgentAdmin),
+    r("GET", "/admin/pemeliharaan", Access::Admin),
+    r("POST", "/admin/pemeliharaan", Access::Admin),
+    r("POST", "/admin/pemeliharaan/{id}", Access::Admin),
+    r("GET", "/admin/gangguan", Access::Admin),
+    r("POST", "/admin/gangguan", Access::Admin),
+    r("GET", "/admin/pengguna", Access::Admin),
+    r("POST", "/admin/pengguna", Access::Admin),
+    r("POST", "/admin/pengguna/{name}", Access::Admin),
+    r("GET", "/admin/audit", Access::Admin),
+    r("GET", "/admin/audit.jsonl", Access::Admin),
 ];
 
 /// The rule of a registered route.
@@ -468,10 +493,19 @@ pub fn forbidden(path: &str, p: &Principal) -> Response {
     } else {
         (
             StatusCode::FORBIDDEN,
-            Html(page(
-                "Tidak diizinkan / forbidden",
-                &format!("<h1>Tidak diizinkan <small>forbidden</small></h1><p>{}</p><p><a href=\"/\">Beranda / home</a></p>", esc(&msg)),
-            )),
+            Html(
+                super::layout::page(
+                    "Tidak diizinkan / forbidden",
+                    Some(p),
+                    "",
+                    maud::html! {
+                        h1 { "Tidak diizinkan " small { "forbidden" } }
+                        p { (msg) }
+                        p { a href="/" { "Beranda / home" } }
+                    },
+                )
+                .into_string(),
+            ),
         )
             .into_response()
     }
@@ -488,20 +522,9 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-<title>{}</title><style>body{{font-family:sans-serif;margin:1.5em;color:#222}}small{{color:#555}}\
-label{{display:block;margin:.6em 0}}.bad{{color:#b00020;font-weight:bold}}</style></head><body>{body}</body></html>",
-        esc(title)
-    )
+/// A page without a signed-in user (login, its errors) in the shared frame.
+fn page(title: &str, body: maud::Markup) -> String {
+    super::layout::page(title, None, "", body).into_string()
 }
 
 /// A random 256-bit secret, hex.
@@ -654,7 +677,7 @@ fn login_form(
             "Username",
             "Password",
             "Sign in",
-            "<a href=\"/login?lang=id\">Bahasa Indonesia</a>",
+            ("/login?lang=id", "Bahasa Indonesia"),
         )
     } else {
         (
@@ -662,18 +685,21 @@ fn login_form(
             "Nama pengguna",
             "Kata sandi",
             "Masuk",
-            "<a href=\"/login?lang=en\">English</a>",
+            ("/login?lang=en", "English"),
         )
     };
-    let err = error.map_or(String::new(), |e| format!("<p class=bad>{}</p>", esc(e)));
-    let body = format!(
-        "<h1>Pantau — {title}</h1>{err}<form method=\"post\" action=\"/login\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
-<label>{user} <input name=\"username\" autocomplete=\"username\" required></label>\
-<label>{pass} <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-<button>{button}</button></form><p><small>{other}</small></p>",
-        esc(next)
-    );
+    let body = maud::html! {
+        h1 { "Pantau — " (title) }
+        @if let Some(e) = error { p.bad { (e) } }
+        form method="post" action="/login" {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="next" value=(next);
+            label { (user) " " input name="username" autocomplete="username" required; }
+            label { (pass) " " input name="password" type="password" autocomplete="current-password" required; }
+            button { (button) }
+        }
+        p { small { a href=(other.0) { (other.1) } } }
+    };
     (
         code,
         [(
@@ -683,7 +709,7 @@ fn login_form(
                 a.cookie_attrs()
             ),
         )],
-        Html(page(&format!("Pantau — {title}"), &body)),
+        Html(page(title, body)),
     )
         .into_response()
 }
@@ -719,7 +745,13 @@ async fn login_post(
             StatusCode::FORBIDDEN,
             Html(page(
                 "403",
-                "<h1>Formulir kedaluwarsa / form expired</h1><p>Token CSRF tidak cocok. <small>CSRF token missing or wrong.</small> <a href=\"/login\">Masuk lagi / sign in again</a></p>",
+                maud::html! {
+                    h1 { "Formulir kedaluwarsa / form expired" }
+                    p {
+                        "Token CSRF tidak cocok. " small { "CSRF token missing or wrong." } " "
+                        a href="/login" { "Masuk lagi / sign in again" }
+                    }
+                },
             )),
         )
             .into_response();
@@ -882,7 +914,10 @@ pub fn csrf_refused() -> Response {
         StatusCode::FORBIDDEN,
         Html(page(
             "403",
-            "<h1>Token CSRF tidak ada atau salah</h1><p><small>CSRF token missing or wrong.</small></p>",
+            maud::html! {
+                h1 { "Token CSRF tidak ada atau salah" }
+                p { small { "CSRF token missing or wrong." } }
+            },
         )),
     )
         .into_response()
@@ -927,21 +962,6 @@ async fn logout(
         ],
     )
         .into_response()
-}
-
-/// The "signed in as … / log out" bar of a page, with the session's CSRF
-/// token in its form (empty for API tokens).
-pub fn user_bar(p: &Principal) -> String {
-    let csrf = match &p.via {
-        Via::Session { csrf, .. } => csrf.as_str(),
-        Via::Token => return String::new(),
-    };
-    format!(
-        "<form method=\"post\" action=\"/logout\" style=\"float:right\"><small>Masuk sebagai / signed in as <b>{}</b> ({})</small> \
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button>Keluar / log out</button></form>",
-        esc(&p.name),
-        p.role
-    )
 }
 
 #[cfg(test)]
@@ -990,5 +1010,9 @@ mod tests {
         assert!(Access::Metrics.allows(Role::Scrape));
         assert!(!Access::Status.allows(Role::Scrape));
         assert!(!Access::Data.allows(Role::Viewer));
+        assert!(
+            Access::AgentAdmin.allows(Role::Opd) && !Access::AgentAdmin.allows(Role::Evaluator)
+        );
+        assert!(Access::Admin.allows(Role::Admin) && !Access::Admin.allows(Role::Opd));
     }
 }

@@ -12,9 +12,10 @@ use maud::{DOCTYPE, Markup, html};
 use super::auth::{self, Principal, Via};
 
 /// The navigation entries: path, Indonesian label, English label.
-pub const NAV: [(&str, &str, &str); 5] = [
+pub const NAV: [(&str, &str, &str); 6] = [
     ("/", "Status", "status"),
     ("/laporan", "Laporan", "reports"),
+    ("/laporan/gangguan", "Gangguan", "incidents"),
     ("/jalur", "Jalur jaringan", "network paths"),
     ("/laporan/register", "Register laporan", "report register"),
     ("/admin", "Administrasi", "administration"),
@@ -38,7 +39,21 @@ td,th{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:
 .err{background:#ffebe9;border:1px solid #cf222e;padding:.5em 1em}\
 .note{background:#ddf4ff;border:1px solid #54aeff;padding:.5em 1em}\
 form.inline{display:inline}label{display:block;margin:.4em 0}\
-input,select,textarea,button{font:inherit}";
+input,select,textarea,button{font:inherit}code{word-break:break-all}\
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,24em),1fr));gap:1em;margin:1em 0}\
+.card{background:#fff;border:1px solid #d0d7de;border-left:6px solid #8c959f;border-radius:6px;padding:.6em .9em;min-width:0}\
+.card[data-state=bad]{border-left-color:#cf222e}.card[data-state=ok]{border-left-color:#2da44e}\
+.card h2{margin:0;font-size:1.1em;overflow-wrap:anywhere}.card h2 a{color:inherit}\
+.card ul{margin:.3em 0;padding-left:1.1em}.card p{margin:.3em 0}\
+.badge{display:inline-block;font-size:.8em;font-weight:bold;padding:.05em .5em;border-radius:1em;color:#fff;background:#6e7781}\
+.badge.ok{background:#1a7f37;color:#fff}.badge.bad{background:#cf222e;color:#fff}\
+.grp{margin:.5em 0 0}.grp-head{display:flex;flex-wrap:wrap;justify-content:space-between;gap:0 .6em;font-size:.9em}\
+.hist{display:flex;gap:1px;height:1.6em;margin-top:.15em}.hist span{flex:1;min-width:0;background:#d0d7de;border-radius:1px}\
+.hist .g{background:#2da44e}.hist .a{background:#d4a72c}.hist .r{background:#cf222e}\
+.legend span{display:inline-block;width:.9em;height:.9em;vertical-align:middle;margin:0 .2em 0 .6em}\
+.meter{display:inline-block;width:6em;height:.7em;background:#d0d7de;vertical-align:middle;margin-right:.3em}\
+.meter span{display:block;height:100%}\
+.chart svg{max-width:100%;height:auto}";
 
 /// A whole page: `title` in the head and as the heading, `body` below it.
 pub fn page(title: &str, who: Option<&Principal>, active: &str, body: Markup) -> Markup {

@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod bandwidth;
+pub mod console;
 pub mod layout;
 pub mod oidc;
 mod page;
@@ -48,6 +49,9 @@ pub struct AppState {
     pub writer: Writer,
     /// Display settings.
     pub display: Arc<Display>,
+    /// SLA availability target per report group (percent), in
+    /// [`crate::report::rules::GROUPS`] order: the status page's colours.
+    pub sla_pct: [f64; 5],
 }
 
 /// How the HTTP port treats its connections.
@@ -465,21 +469,40 @@ async fn sessions(
     Ok(Json(json!({ "sessions": items })))
 }
 
+/// `GET /`: the status page ([`page`]): registry and latest results, and
+/// the day rollups of the history window as the rollup task stored them
+/// (no refresh here: a wall screen reloading every minute never writes).
 async fn overview(
     State(s): State<AppState>,
     Extension(p): Extension<auth::Principal>,
 ) -> Result<Html<String>, ApiError> {
-    let (mut opds, mut targets) = s
+    use crate::report::time::DAY_MS;
+    let now = store::now_ms();
+    let today = page::day_start(now, s.display.utc_offset_minutes);
+    let first = today - (page::HISTORY_DAYS as i64 - 1) * DAY_MS;
+    let mut input = s
         .store
-        .with(|st| Ok((st.opds()?, st.targets(None)?)))
+        .with(move |st| {
+            Ok(page::Input {
+                opds: st.opds()?,
+                agents: st.agents()?,
+                targets: st.targets(None)?,
+                days: store::report::snapshot(st, |r| {
+                    r.group_days(None, first, today + DAY_MS, false)
+                })?,
+            })
+        })
         .await?;
-    opds.retain(|o| p.sees(&o.id));
-    targets.retain(|t| p.sees(&t.opd));
-    Ok(Html(page::overview(
-        &s.display,
-        &p,
-        &opds,
-        &targets,
-        store::now_ms(),
-    )))
+    input.opds.retain(|o| p.sees(&o.id));
+    input.agents.retain(|a| p.sees(&a.opd));
+    input.targets.retain(|t| p.sees(&t.opd));
+    input.days.retain(|d| p.sees(&d.opd));
+    let view = page::View {
+        display: &s.display,
+        sla_pct: s.sla_pct,
+        now_ms: now,
+        first_day_ms: first,
+    };
+    let cards = page::cards(&input, now, first);
+    Ok(Html(page::status(&view, &p, &cards).into_string()))
 }

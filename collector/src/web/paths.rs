@@ -1,20 +1,20 @@
 //! Paths (traceroute): `GET /api/v1/paths` and the `/jalur` topology page.
 //! The graph and its drawing live in [`crate::report::topology`].
 
-use std::fmt::Write as _;
-
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::{Extension, Json};
+use maud::{PreEscaped, html};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Principal;
+use super::layout;
 use super::page::local_time;
 use super::{ApiError, AppState, parse_time, rfc3339, visible_agent};
 use crate::report::Lang;
-use crate::report::topology::{self, Filter, PathObs, Topology, esc, hops_text};
+use crate::report::topology::{self, Filter, PathObs, Topology, hops_text};
 use crate::store::{self, SharedStore, StoreError};
 
 /// How far back the page looks for paths and changes, by default (days).
@@ -177,60 +177,55 @@ pub(super) async fn page(
     paths.retain(|p| who.sees(&p.opd));
     let g = Topology::build(&paths, since);
     let d = &s.display;
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-<title>Topologi jaringan — Pantau</title><style>body{{font-family:sans-serif;margin:1.5em;color:#222}}\
-table{{border-collapse:collapse;margin-bottom:1.5em}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}\
-small{{color:#555}}.svg{{overflow-x:auto;border:1px solid #ddd;margin-bottom:1em}}</style></head><body>\
-<p><a href=\"/\">← Ringkasan / overview</a></p>\
-<h1>Topologi jaringan <small>(Network paths)</small></h1><p>{} · Diperbarui / updated: {}</p>\
-<p><small>Jalur terkini setiap agen ke setiap target traceroute; router yang dilalui beberapa OPD digabung menjadi satu simpul. \
-/ Current path of every agent to every traceroute target; routers shared by several OPDs are one node. \
-Warna / colours: <b style=\"color:#1f5fa8\">agen / agent</b> (kotak / square), <b style=\"color:#555\">router</b> \
-(bulat / circle), <b style=\"color:#aaa\">tidak menjawab / silent</b>, <b style=\"color:#176c2b\">target</b> (kotak / square).</small></p>",
-        esc(&d.agency),
-        local_time(d, now)
-    );
-    if g.nodes.is_empty() {
-        let _ = write!(
-            h,
-            "<p>Belum ada data jalur (traceroute) dalam {days} hari terakhir. <small>No traceroute paths in the last {days} days.</small></p>"
-        );
-    } else {
-        let _ = write!(h, "<div class=svg>{}</div>", topology::svg(&g, Lang::Id));
-    }
-    let _ = write!(
-        h,
-        "<h2>Perubahan jalur {days} hari terakhir <small>path changes, last {days} days</small></h2>"
-    );
-    if g.changes.is_empty() {
-        h.push_str("<p>Tidak ada perubahan jalur. <small>No path changes.</small></p>");
-    }
     let mut opds: Vec<&str> = g.changes.iter().map(|c| c.opd.as_str()).collect();
     opds.sort_unstable();
     opds.dedup();
-    for opd in opds {
-        let _ = write!(
-            h,
-            "<h3>{}</h3><table><tr><th>Waktu / when</th><th>Agen / agent</th><th>Target</th>\
-<th>Jalur lama / old hops</th><th>Jalur baru / new hops</th></tr>",
-            esc(opd)
-        );
-        for c in g.changes.iter().filter(|c| c.opd == opd) {
-            let _ = write!(
-                h,
-                "<tr class=perubahan><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                local_time(d, c.at_ms),
-                esc(&c.agent),
-                esc(&c.target),
-                esc(&hops_text(&c.old_hops)),
-                esc(&hops_text(&c.new_hops)),
-            );
+    let body = html! {
+        h1 { "Topologi jaringan " small { "(Network paths)" } }
+        p { (d.agency) " · Diperbarui / updated: " (local_time(d, now)) }
+        p {
+            small {
+                "Jalur terkini setiap agen ke setiap target traceroute; router yang dilalui beberapa OPD digabung menjadi satu simpul. \
+                 / Current path of every agent to every traceroute target; routers shared by several OPDs are one node. Warna / colours: "
+                b style="color:#1f5fa8" { "agen / agent" } " (kotak / square), "
+                b style="color:#555" { "router" } " (bulat / circle), "
+                b style="color:#aaa" { "tidak menjawab / silent" } ", "
+                b style="color:#176c2b" { "target" } " (kotak / square)."
+            }
         }
-        h.push_str("</table>");
-    }
-    h.push_str("<p><a href=\"/api/v1/paths\">/api/v1/paths</a></p></body></html>");
-    Ok(Html(h))
+        @if g.nodes.is_empty() {
+            p {
+                "Belum ada data jalur (traceroute) dalam " (days) " hari terakhir. "
+                small { "No traceroute paths in the last " (days) " days." }
+            }
+        } @else {
+            // The drawing escapes its own labels (report::topology).
+            div.scroll { (PreEscaped(topology::svg(&g, Lang::Id))) }
+        }
+        h2 { "Perubahan jalur " (days) " hari terakhir " small { "path changes, last " (days) " days" } }
+        @if g.changes.is_empty() {
+            p { "Tidak ada perubahan jalur. " small { "No path changes." } }
+        }
+        @for opd in opds {
+            h3 { (opd) }
+            div.scroll {
+                table {
+                    tr {
+                        th { "Waktu / when" } th { "Agen / agent" } th { "Target" }
+                        th { "Jalur lama / old hops" } th { "Jalur baru / new hops" }
+                    }
+                    @for c in g.changes.iter().filter(|c| c.opd == opd) {
+                        tr.perubahan {
+                            td { (local_time(d, c.at_ms)) } td { (c.agent) } td { (c.target) }
+                            td { (hops_text(&c.old_hops)) } td { (hops_text(&c.new_hops)) }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href="/api/v1/paths" { "/api/v1/paths" } }
+    };
+    Ok(Html(
+        layout::page("Topologi jaringan", Some(&who), "/jalur", body).into_string(),
+    ))
 }

@@ -4,7 +4,6 @@
 //! external assets.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -14,11 +13,14 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::NaiveDate;
+use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Principal;
+use super::layout;
 use crate::report::render::{self, group_label, num};
+use crate::report::rules::GROUPS;
 use crate::report::time::DAY_MS;
 use crate::report::{Format, Lang, Request, Settings, assemble, render_as, rollup};
 use crate::store::accounts::Role;
@@ -83,30 +85,19 @@ impl From<StoreError> for WebError {
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn head(title: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-<title>{}</title><style>body{{font-family:sans-serif;margin:1.5em;color:#222}}table{{border-collapse:collapse;margin-bottom:1.5em}}\
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.ok{{color:#176c2b}}.bad{{color:#b00020;font-weight:bold}}\
-.unk{{color:#777}}small{{color:#555}}nav a{{margin-right:1em}}code{{word-break:break-all}}</style></head><body>\
-<nav><a href=\"/\">Beranda</a><a href=\"/laporan\">Ketersediaan / availability</a><a href=\"/laporan/gangguan\">Gangguan / incidents</a></nav>",
-        esc(title)
-    )
-}
-
-fn foot(s: &ReportWeb) -> String {
-    format!(
-        "<p><small>Aturan / rules {} · Kunci publik kolektor (Ed25519) / collector public key: <code>{}</code></small></p></body></html>",
-        esc(&s.settings.rules.version),
-        esc(&s.public_key)
-    )
+/// A report page in the shared frame, with the rules version and the
+/// collector's public key at its foot.
+fn framed(s: &ReportWeb, title: &str, who: &Principal, active: &str, body: Markup) -> Html<String> {
+    let body = html! {
+        (body)
+        p {
+            small {
+                "Aturan / rules " (s.settings.rules.version)
+                " · Kunci publik kolektor (Ed25519) / collector public key: " code { (s.public_key) }
+            }
+        }
+    };
+    Html(layout::page(title, Some(who), active, body).into_string())
 }
 
 fn today(s: &Settings) -> NaiveDate {
@@ -147,21 +138,37 @@ async fn refreshed<T: Send + 'static>(
         .await
 }
 
-fn bar(pct: Option<f64>, sla: f64) -> String {
-    match pct {
-        None => "<span class=unk>tanpa data</span>".into(),
-        Some(p) => {
-            let w = (p.clamp(0.0, 100.0) * 1.5).round();
-            let color = if p >= sla { "#2e7d32" } else { "#c62828" };
-            format!(
-                "<svg width=\"150\" height=\"12\" role=\"img\" aria-label=\"{p:.2} %\"><rect width=\"150\" height=\"12\" fill=\"#eee\"/>\
-<rect width=\"{w}\" height=\"12\" fill=\"{color}\"/></svg> {} %",
-                num(p, 2, Lang::Id)
-            )
+/// A group's availability as a small meter and its figure.
+fn bar(pct: Option<f64>, sla: f64) -> Markup {
+    html! {
+        @match pct {
+            None => span.unk { "tanpa data" },
+            Some(p) => {
+                span.meter role="img" aria-label={ (num(p, 2, Lang::Id)) " %" } {
+                    span style={
+                        "width:" (format!("{:.1}", p.clamp(0.0, 100.0))) "%;background:"
+                        (if p >= sla { "#2e7d32" } else { "#c62828" })
+                    } {}
+                }
+                (num(p, 2, Lang::Id)) " %"
+            }
         }
     }
 }
 
+/// Whether an OPD reports now, by the status page's rule.
+fn reporting(seen: Option<i64>, now: i64) -> Markup {
+    html! {
+        @match seen {
+            Some(t) if now - t < super::page::SILENT_AFTER_MS => span.ok { "melapor / reporting" },
+            Some(_) => span.bad { "tidak melapor / silent" },
+            None => span.unk { "belum ada data / no data" },
+        }
+    }
+}
+
+/// `GET /laporan`: every visible OPD over the last 30 days, with all five
+/// report groups, and the download form.
 async fn overview(
     State(s): State<ReportWeb>,
     Extension(p): Extension<Principal>,
@@ -173,125 +180,128 @@ async fn overview(
     let last: BTreeMap<String, Option<i64>> =
         opds.into_iter().map(|o| (o.id, o.last_seen_ms)).collect();
     let st = &s.settings;
-    let mut h = head("Pantau — Ketersediaan Jaringan Intra");
-    let _ = write!(
-        h,
-        "<h1>Ketersediaan Jaringan Intra <small>availability, 30 hari terakhir / last 30 days</small></h1><p>{} · {}</p>\
-<p>Cakupan / coverage: {} dari {} OPD terhubung ({} %, target {} %)</p>",
-        esc(&st.agency),
-        esc(&render::period(&r)),
-        r.coverage.connected,
-        r.coverage.total,
-        num(r.coverage.connected_pct, 1, Lang::Id),
-        num(r.coverage.target_pct, 1, Lang::Id)
-    );
-    h.push_str("<table><tr><th>OPD</th><th>Kondisi kini / state now</th><th>Jaringan Intra</th><th>Internet</th><th>Gangguan</th><th>Data terakhir / last seen</th></tr>");
     let now = crate::store::now_ms();
-    for o in &r.opds {
-        let g = |name: &str| o.groups.iter().find(|g| g.group == name);
-        let seen = last.get(&o.id).copied().flatten();
-        let state = match seen {
-            Some(t) if now - t < 5 * 60_000 => "<span class=ok>melapor / reporting</span>",
-            Some(_) => "<span class=bad>tidak melapor / silent</span>",
-            None => "<span class=unk>belum ada data / no data</span>",
-        };
-        let n_inc = r.incidents.iter().filter(|i| i.opd == o.id).count();
-        let _ = write!(
-            h,
-            "<tr><td><a href=\"/laporan/opd/{}\">{}</a> — {}</td><td>{state}</td><td>{}</td><td>{}</td><td>{n_inc}</td><td>{}</td></tr>",
-            esc(&o.id),
-            esc(&o.id),
-            esc(&o.name),
-            bar(
-                g("intranet").and_then(|g| g.availability_pct),
-                st.sla_of("intranet")
-            ),
-            bar(
-                g("internet").and_then(|g| g.availability_pct),
-                st.sla_of("internet")
-            ),
-            seen.map_or("-".into(), |t| render::date_time(
-                t,
-                st.utc_offset_minutes,
-                &st.zone_name,
-                Lang::Id
-            )),
-        );
-    }
-    h.push_str("</table>");
-    let _ = write!(
-        h,
-        "<h2>Unduh laporan / download a report</h2><form action=\"/api/v1/report\" method=\"get\">\
-OPD <input name=\"opd\" value=\"{}\" size=\"10\"> dari / from <input name=\"from\" type=\"date\" value=\"{}\"> \
-sampai / to <input name=\"to\" type=\"date\" value=\"{}\"> atau periode / or period \
-<input name=\"period\" size=\"8\" placeholder=\"2026-Q3\" title=\"2026, 2026-S1, 2026-Q3, 2026-11\"> <select name=\"format\"><option>pdf</option><option>xlsx</option><option>csv</option>\
-<option>html</option><option>json</option></select> <select name=\"lang\"><option value=\"id\">Bahasa Indonesia</option>\
-<option value=\"en\">English</option></select> {}<button>Unduh / download</button></form>\
-<p><small>Periksa bundel / verify a bundle: <code>pantau-collector verify --public-key KUNCI-RESMI FILE.tar</code> \
-(tanpa kunci resmi hanya keutuhan yang diperiksa, bukan asal-usul / without the official key only integrity is checked, not origin); \
-hitung ulang / recompute: <code>python3 pantau-recompute.py FILE.tar</code></small></p>",
-        esc(p
-            .opds
-            .first()
-            .filter(|_| !p.sees_all())
-            .map_or("all", String::as_str)),
-        r.meta.from,
-        r.meta.to,
-        // Only the roles that may sign are offered the signed bundle.
-        if matches!(p.role, Role::Admin | Role::Evaluator) {
-            "<label><input type=\"checkbox\" name=\"bundle\" value=\"1\"> bundel bertanda tangan + data mentah / \
-signed bundle + raw data (.tar)</label> <a href=\"/laporan/register\">register</a> "
-        } else {
-            ""
+    let body = html! {
+        h1 { "Ketersediaan Jaringan Intra " small { "availability, 30 hari terakhir / last 30 days" } }
+        p { (st.agency) " · " (render::period(&r)) }
+        p {
+            "Cakupan / coverage: " (r.coverage.connected) " dari " (r.coverage.total)
+            " OPD terhubung (" (num(r.coverage.connected_pct, 1, Lang::Id)) " %, target "
+            (num(r.coverage.target_pct, 1, Lang::Id)) " %)"
         }
-    );
-    h.push_str(&foot(&s));
-    Ok(Html(h))
+        div.scroll {
+            table {
+                tr {
+                    th { "OPD" } th { "Kondisi kini / state now" }
+                    @for g in GROUPS { th { (group_label(g, Lang::Id)) } }
+                    th { "Gangguan" } th { "Data terakhir / last seen" }
+                }
+                @for o in &r.opds {
+                    @let seen = last.get(&o.id).copied().flatten();
+                    tr {
+                        td { a href={ "/laporan/opd/" (o.id) } { (o.id) } " — " (o.name) }
+                        td { (reporting(seen, now)) }
+                        @for g in GROUPS {
+                            td {
+                                (bar(
+                                    o.groups.iter().find(|x| x.group == g).and_then(|x| x.availability_pct),
+                                    st.sla_of(g),
+                                ))
+                            }
+                        }
+                        td { (r.incidents.iter().filter(|i| i.opd == o.id).count()) }
+                        td {
+                            @match seen {
+                                Some(t) => (render::date_time(t, st.utc_offset_minutes, &st.zone_name, Lang::Id)),
+                                None => "-",
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (download_form(&p, &r))
+    };
+    Ok(framed(&s, "Laporan ketersediaan", &p, "/laporan", body))
+}
+
+/// The report download form; only the roles that may sign are offered the
+/// signed bundle.
+fn download_form(p: &Principal, r: &crate::report::Report) -> Markup {
+    let opd = p
+        .opds
+        .first()
+        .filter(|_| !p.sees_all())
+        .map_or("all", String::as_str);
+    html! {
+        h2 { "Unduh laporan / download a report" }
+        form action="/api/v1/report" method="get" {
+            "OPD " input name="opd" value=(opd) size="10";
+            " dari / from " input name="from" type="date" value=(r.meta.from);
+            " sampai / to " input name="to" type="date" value=(r.meta.to);
+            " atau periode / or period "
+            input name="period" size="8" placeholder="2026-Q3" title="2026, 2026-S1, 2026-Q3, 2026-11";
+            " "
+            select name="format" {
+                option { "pdf" } option { "xlsx" } option { "csv" } option { "html" } option { "json" }
+            }
+            " "
+            select name="lang" {
+                option value="id" { "Bahasa Indonesia" } option value="en" { "English" }
+            }
+            " "
+            @if matches!(p.role, Role::Admin | Role::Evaluator) {
+                label {
+                    input type="checkbox" name="bundle" value="1";
+                    " bundel bertanda tangan + data mentah / signed bundle + raw data (.tar)"
+                }
+                " " a href="/laporan/register" { "register" } " "
+            }
+            button { "Unduh / download" }
+        }
+        p {
+            small {
+                "Periksa bundel / verify a bundle: "
+                code { "pantau-collector verify --public-key KUNCI-RESMI FILE.tar" }
+                " (tanpa kunci resmi hanya keutuhan yang diperiksa, bukan asal-usul / without the official key only integrity is checked, not origin); hitung ulang / recompute: "
+                code { "python3 pantau-recompute.py FILE.tar" }
+            }
+        }
+    }
 }
 
 /// A daily availability chart: one bar per day, red below the SLA, grey
 /// without data.
-fn day_chart(days: &[(i64, Option<f64>)], sla: f64) -> String {
+fn day_chart(days: &[(i64, Option<f64>)], sla: f64) -> Markup {
     let (w, hgt) = (600.0, 120.0);
     let n = days.len().max(1) as f64;
     let bw = w / n;
-    let mut s = format!(
-        "<svg width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\" role=\"img\"><rect width=\"{w}\" height=\"{hgt}\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
-        hgt + 16.0,
-        hgt + 16.0
-    );
-    for (i, (_, a)) in days.iter().enumerate() {
-        let x = i as f64 * bw;
-        match a {
-            Some(p) => {
-                // 90 %..100 % fills the chart so small drops are visible.
-                let h = ((p - 90.0).max(0.0) / 10.0 * hgt).max(2.0);
-                let color = if *p >= sla { "#2e7d32" } else { "#c62828" };
-                let _ = write!(
-                    s,
-                    "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{color}\"><title>{} %</title></rect>",
-                    hgt - h,
-                    (bw - 1.0).max(1.0),
-                    num(*p, 2, Lang::Id)
-                );
-            }
-            None => {
-                let _ = write!(
-                    s,
-                    "<rect x=\"{x:.1}\" y=\"0\" width=\"{:.1}\" height=\"{hgt}\" fill=\"#ddd\"/>",
-                    (bw - 1.0).max(1.0)
-                );
+    let f1 = |v: f64| format!("{v:.1}");
+    html! {
+        div.chart {
+            svg width=(w) height=(hgt + 16.0) viewBox={ "0 0 " (w) " " (hgt + 16.0) } role="img" {
+                rect width=(w) height=(hgt) fill="#fafafa" stroke="#ccc" {}
+                @for (i, (_, a)) in days.iter().enumerate() {
+                    @let x = i as f64 * bw;
+                    @match a {
+                        // 90 %..100 % fills the chart so small drops are visible.
+                        Some(p) => {
+                            @let h = ((p - 90.0).max(0.0) / 10.0 * hgt).max(2.0);
+                            rect x=(f1(x)) y=(f1(hgt - h)) width=(f1((bw - 1.0).max(1.0))) height=(f1(h))
+                                fill=(if *p >= sla { "#2e7d32" } else { "#c62828" }) {
+                                title { (num(*p, 2, Lang::Id)) " %" }
+                            }
+                        }
+                        None => {
+                            rect x=(f1(x)) y="0" width=(f1((bw - 1.0).max(1.0))) height=(hgt) fill="#ddd" {}
+                        }
+                    }
+                }
+                text x="0" y=(hgt + 13.0) font-size="11" { "90 %" }
+                text x=(w) y=(hgt + 13.0) font-size="11" text-anchor="end" { "100 % di atas / at top" }
             }
         }
     }
-    let _ = write!(
-        s,
-        "<text x=\"0\" y=\"{}\" font-size=\"11\">90 %</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">100 % di atas / at top</text></svg>",
-        hgt + 13.0,
-        w,
-        hgt + 13.0
-    );
-    s
 }
 
 fn daily(
@@ -309,6 +319,8 @@ fn daily(
     Ok(out)
 }
 
+/// `GET /laporan/opd/{id}`: one OPD over the last 30 days: figures per
+/// group, daily charts, incidents and every target's latest result.
 async fn opd_page(
     State(s): State<ReportWeb>,
     Extension(p): Extension<Principal>,
@@ -329,70 +341,100 @@ async fn opd_page(
     let Some(o) = r.opds.first() else {
         return Err(WebError(StatusCode::NOT_FOUND, format!("no OPD `{id}`")));
     };
+    let mut targets = s.store.with(|st| st.targets(None)).await?;
+    targets.retain(|t| t.opd == id);
     let st = &s.settings;
-    let mut h = head(&format!("Pantau — {}", o.name));
-    let _ = write!(
-        h,
-        "<h1>{} <small>{}</small></h1><p>{} · kelengkapan data / data completeness: {} %</p>",
-        esc(&o.name),
-        esc(&o.id),
-        esc(&render::period(&r)),
-        o.completeness_pct
-            .map_or("-".into(), |v| num(v, 1, Lang::Id))
-    );
-    h.push_str("<table><tr>");
-    for x in render::group_headers(Lang::Id) {
-        let _ = write!(h, "<th>{}</th>", esc(x));
-    }
-    h.push_str("</tr>");
-    for g in &o.groups {
-        h.push_str("<tr>");
-        for c in render::group_cells(g, Lang::Id) {
-            let _ = write!(h, "<td>{}</td>", esc(&c));
+    let body = html! {
+        h1 { (o.name) " " small { (o.id) } }
+        p {
+            (render::period(&r)) " · kelengkapan data / data completeness: "
+            (o.completeness_pct.map_or("-".into(), |v| num(v, 1, Lang::Id))) " %"
         }
-        h.push_str("</tr>");
-    }
-    h.push_str("</table>");
-    for (g, days) in &series {
-        let mut v = Vec::new();
-        let mut d = r.meta.from_ms;
-        while d < r.meta.to_ms {
-            v.push((d, days.get(&d).copied().flatten()));
-            d += DAY_MS;
+        div.scroll {
+            table {
+                tr { @for x in render::group_headers(Lang::Id) { th { (x) } } }
+                @for g in &o.groups {
+                    tr { @for c in render::group_cells(g, Lang::Id) { td { (c) } } }
+                }
+            }
         }
-        let _ = write!(
-            h,
-            "<h2>{} — ketersediaan harian / daily availability</h2>{}",
-            esc(&group_label(g, Lang::Id)),
-            day_chart(&v, st.sla_of(g))
-        );
-    }
-    h.push_str("<h2>Gangguan / incidents</h2>");
-    incident_table(&mut h, &r);
-    h.push_str(&foot(&s));
-    Ok(Html(h))
+        @for (g, days) in &series {
+            @let v: Vec<(i64, Option<f64>)> = (0..)
+                .map(|i| r.meta.from_ms + i * DAY_MS)
+                .take_while(|d| *d < r.meta.to_ms)
+                .map(|d| (d, days.get(&d).copied().flatten()))
+                .collect();
+            h2 { (group_label(g, Lang::Id)) " — ketersediaan harian / daily availability" }
+            (day_chart(&v, st.sla_of(g)))
+        }
+        h2 { "Target " small { "hasil terakhir / latest result" } }
+        (target_table(st, &targets))
+        h2 { "Gangguan / incidents" }
+        (incident_table(&r))
+    };
+    Ok(framed(&s, &o.name, &p, "/laporan", body))
 }
 
-fn incident_table(h: &mut String, r: &crate::report::Report) {
-    if r.incidents.is_empty() {
-        h.push_str("<p>Tidak ada gangguan / no incidents.</p>");
-        return;
-    }
-    h.push_str("<table><tr>");
-    for x in render::incident_headers(Lang::Id) {
-        let _ = write!(h, "<th>{}</th>", esc(x));
-    }
-    h.push_str("</tr>");
-    for row in render::incident_rows(r) {
-        h.push_str("<tr>");
-        for c in row {
-            let _ = write!(h, "<td>{}</td>", esc(&c));
+/// Every target of an OPD with its latest result.
+fn target_table(st: &Settings, targets: &[crate::store::api::Target]) -> Markup {
+    html! {
+        @if targets.is_empty() {
+            p { "Belum ada target. " small { "No targets yet." } }
+        } @else {
+            div.scroll {
+                table {
+                    tr {
+                        th { "Agen" } th { "Kelompok / group" } th { "Target" } th { "Jenis / kind" }
+                        th { "Alamat / address" } th { "Status" } th { "Waktu / time (ms)" }
+                        th { "Kehilangan paket / loss" } th { "Pengamatan / observed" }
+                    }
+                    @for t in targets {
+                        tr {
+                            td { (t.agent) }
+                            td { (group_label(&t.group, Lang::Id)) }
+                            td { (if t.label.is_empty() { &t.id } else { &t.label }) }
+                            td { (t.kind) }
+                            td { code { (t.address) } }
+                            td {
+                                @match t.outcome.as_deref() {
+                                    Some("ok") => span.ok { "NORMAL" },
+                                    Some(o) => span.bad { "GANGGUAN (" (o) ")" },
+                                    None => span.unk { "TIDAK DIKETAHUI / unknown" },
+                                }
+                            }
+                            td { (t.value_ms.map_or("-".into(), |v| num(v, 1, Lang::Id))) }
+                            td { (t.loss.map_or("-".into(), |l| format!("{} %", num(l * 100.0, 1, Lang::Id)))) }
+                            td {
+                                (t.observed_at_ms.map_or("-".into(), |ms| {
+                                    render::date_time(ms, st.utc_offset_minutes, &st.zone_name, Lang::Id)
+                                }))
+                            }
+                        }
+                    }
+                }
+            }
         }
-        h.push_str("</tr>");
     }
-    h.push_str("</table>");
 }
 
+fn incident_table(r: &crate::report::Report) -> Markup {
+    html! {
+        @if r.incidents.is_empty() {
+            p { "Tidak ada gangguan / no incidents." }
+        } @else {
+            div.scroll {
+                table {
+                    tr { @for x in render::incident_headers(Lang::Id) { th { (x) } } }
+                    @for row in render::incident_rows(r) {
+                        tr { @for c in row { td { (c) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /laporan/gangguan`: the incidents of the last 30 days.
 async fn incidents_page(
     State(s): State<ReportWeb>,
     Extension(p): Extension<Principal>,
@@ -400,15 +442,12 @@ async fn incidents_page(
     let req = last_30(&s.settings, None);
     let mut r = refreshed(&s, move |c, st| assemble(c, st, &req)).await?;
     only_visible(&mut r, &p);
-    let mut h = head("Pantau — Gangguan");
-    let _ = write!(
-        h,
-        "<h1>Gangguan <small>incidents</small></h1><p>{}</p>",
-        esc(&render::period(&r))
-    );
-    incident_table(&mut h, &r);
-    h.push_str(&foot(&s));
-    Ok(Html(h))
+    let body = html! {
+        h1 { "Gangguan " small { "incidents" } }
+        p { (render::period(&r)) }
+        (incident_table(&r))
+    };
+    Ok(framed(&s, "Gangguan", &p, "/laporan/gangguan", body))
 }
 
 #[derive(Deserialize)]
@@ -735,48 +774,51 @@ async fn register_api(
 }
 
 /// `GET /laporan/register`: the register as a page.
-async fn register_page(State(s): State<ReportWeb>) -> Result<Html<String>, WebError> {
+async fn register_page(
+    State(s): State<ReportWeb>,
+    Extension(p): Extension<Principal>,
+) -> Result<Html<String>, WebError> {
     let rows = s.store.with(|st| st.signed_reports()).await?;
     let st = &s.settings;
-    let mut h = head("Pantau — Register laporan bertanda tangan");
-    h.push_str(
-        "<h1>Register laporan bertanda tangan <small>signed-report register</small></h1>\
-<p><small>Setiap bundel bertanda tangan yang diunduh dari kolektor; cocokkan SHA-256 berkas .tar dengan daftar ini. \
-/ Every signed bundle handed out by the collector; check a .tar file's SHA-256 against this list.</small></p>\
-<table><tr><th>Waktu / when</th><th>Nomor / number</th><th>Tanggal terbit / issued</th><th>Periode / period</th>\
-<th>Cakupan / scope</th><th>Pemohon / requester</th><th>Peran / role</th><th>Alamat / source</th><th>SHA-256</th></tr>",
-    );
     let given = |g: bool| {
-        if g {
-            " <small>(diberikan / given)</small>"
-        } else {
-            ""
+        html! { @if g { " " small { "(diberikan / given)" } } }
+    };
+    let body = html! {
+        h1 { "Register laporan bertanda tangan " small { "signed-report register" } }
+        p {
+            small {
+                "Setiap bundel bertanda tangan yang diunduh dari kolektor; cocokkan SHA-256 berkas .tar dengan daftar ini. \
+                 / Every signed bundle handed out by the collector; check a .tar file's SHA-256 against this list."
+            }
+        }
+        div.scroll {
+            table {
+                tr {
+                    th { "Waktu / when" } th { "Nomor / number" } th { "Tanggal terbit / issued" }
+                    th { "Periode / period" } th { "Cakupan / scope" } th { "Pemohon / requester" }
+                    th { "Peran / role" } th { "Alamat / source" } th { "SHA-256" }
+                }
+                @for r in &rows {
+                    tr {
+                        td { (render::date_time(r.at_ms, st.utc_offset_minutes, &st.zone_name, Lang::Id)) }
+                        td { (r.number) (given(r.number_given)) }
+                        td { (r.issued) (given(r.issued_given)) }
+                        td { (r.from) " – " (r.to) }
+                        td { (r.scope) } td { (r.requester) } td { (r.role) } td { (r.source) }
+                        td { code { (r.sha256) } }
+                    }
+                }
+            }
+        }
+        @if rows.is_empty() {
+            p { "Belum ada laporan bertanda tangan. " small { "No signed report yet." } }
         }
     };
-    for r in &rows {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}{}</td><td>{}{}</td><td>{} – {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            render::date_time(r.at_ms, st.utc_offset_minutes, &st.zone_name, Lang::Id),
-            esc(&r.number),
-            given(r.number_given),
-            esc(&r.issued),
-            given(r.issued_given),
-            esc(&r.from),
-            esc(&r.to),
-            esc(&r.scope),
-            esc(&r.requester),
-            esc(&r.role),
-            esc(&r.source),
-            esc(&r.sha256),
-        );
-    }
-    h.push_str("</table>");
-    if rows.is_empty() {
-        h.push_str(
-            "<p>Belum ada laporan bertanda tangan. <small>No signed report yet.</small></p>",
-        );
-    }
-    h.push_str(&foot(&s));
-    Ok(Html(h))
+    Ok(framed(
+        &s,
+        "Register laporan bertanda tangan",
+        &p,
+        "/laporan/register",
+        body,
+    ))
 }

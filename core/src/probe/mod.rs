@@ -553,6 +553,21 @@ pub fn targets_fragment(tables: Vec<TomlTable>) -> Result<String, Vec<Problem>> 
 /// timeout and count. Problems name their key as `targets[N].KEY`. Used for
 /// the collector's `[enrol]` targets and by `pantau-agent enroll`.
 pub fn targets_from_toml(fragment: &str) -> Result<Vec<Target>, Vec<Problem>> {
+    let (raw, mut problems) = raw_targets_from_toml(fragment)?;
+    let targets = validate_targets(raw, &Defaults::default(), &mut problems);
+    if problems.is_empty() {
+        Ok(targets)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The `[[targets]]` tables of a TOML fragment before validation, with a
+/// problem for every unknown key (the agent validates central targets with
+/// its own defaults and file checks).
+pub fn raw_targets_from_toml(
+    fragment: &str,
+) -> Result<(Vec<RawTarget>, Vec<Problem>), Vec<Problem>> {
     #[derive(serde::Deserialize)]
     struct Fragment {
         #[serde(default)]
@@ -565,16 +580,11 @@ pub fn targets_from_toml(fragment: &str) -> Result<Vec<Target>, Vec<Problem>> {
         unknown.push(confload::key_of(&path));
     });
     let fragment = parsed.map_err(|e| vec![Problem::new("targets", e.to_string())])?;
-    let mut problems: Vec<Problem> = unknown
+    let problems: Vec<Problem> = unknown
         .into_iter()
         .map(|k| Problem::new(k, "unknown key (check the spelling against docs/CONFIG.md)"))
         .collect();
-    let targets = validate_targets(fragment.targets, &Defaults::default(), &mut problems);
-    if problems.is_empty() {
-        Ok(targets)
-    } else {
-        Err(problems)
-    }
+    Ok((fragment.targets, problems))
 }
 
 #[cfg(test)]

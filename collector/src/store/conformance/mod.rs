@@ -17,11 +17,16 @@
 //!   migration from the previous schema.
 //! - [`accounts`]: web users, sessions, API tokens, the signed-report register.
 //! - [`certs`]: client certificates (supersede, revoke, blocked agents).
+//! - [`fleet`]: central targets, revisions, agents' reported status.
+//! - [`lease`]: leases on shared background work and the work record.
 //! - [`report`]: rollups with late data, incidents, capacity, paths, rule
 //!   history and the report admin writes.
 
 pub mod accounts;
 pub mod certs;
+pub mod fleet;
+pub mod lease;
+pub mod console;
 pub mod report;
 #[cfg(test)]
 mod sqlite;
@@ -67,9 +72,24 @@ macro_rules! store_conformance {
             $crate::store::conformance::accounts::oidc_sign_in_links_and_maps(&*f.store);
         }
         #[test]
+        fn opd_life_cycle_and_role_change() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::console::opd_life_cycle_and_role_change(&*f.store);
+        }
+        #[test]
         fn client_certs_supersede_revoke_and_block() {
             let f: $crate::store::conformance::Fixture = $fresh;
             $crate::store::conformance::certs::client_certs_supersede_revoke_and_block(&*f.store);
+        }
+        #[test]
+        fn fleet_definitions_revisions_and_status() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::fleet::fleet_definitions_revisions_and_status(&*f.store);
+        }
+        #[test]
+        fn leases_one_holder_takeover_and_fencing() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::lease::leases_one_holder_takeover_and_fencing(&*f.store);
         }
         #[test]
         fn previous_schema_data_survives_migration() {

@@ -31,7 +31,7 @@ pub trait Fixture {
     fn store(&self, opd: &str, agent: &str, rows: &[ResultRow]);
 }
 
-fn target(id: &str, group: pantau_core::Group, kind: ProbeKind) -> TargetDecl {
+pub(crate) fn target(id: &str, group: pantau_core::Group, kind: ProbeKind) -> TargetDecl {
     TargetDecl {
         id: id.into(),
         group,
@@ -65,7 +65,7 @@ fn row(seq: u64, t: &TargetDecl, at: i64, ok: bool, data: serde_json::Value) -> 
 }
 
 /// One TCP result a minute (5 s into it) for `minutes` from `H0`.
-fn minutes(
+pub(crate) fn minutes(
     t: &TargetDecl,
     seq0: u64,
     minutes: std::ops::Range<i64>,
@@ -80,7 +80,7 @@ fn minutes(
         .collect()
 }
 
-fn group_minutes(b: &dyn ReportBackend, hour: i64) -> Vec<(String, String)> {
+pub(crate) fn group_minutes(b: &dyn ReportBackend, hour: i64) -> Vec<(String, String)> {
     snapshot(b, |r| r.group_minutes("o", hour, hour + HOUR_MS))
         .expect("group minutes")
         .into_iter()
@@ -121,6 +121,25 @@ pub fn late_data_rebuilds_the_hour(b: &dyn ReportBackend, fx: &dyn Fixture) {
     assert_eq!(
         snapshot(b, |r| r.watermark("o")).expect("watermark"),
         Some(H0 + HOUR_MS + MIN)
+    );
+    // The status page reads the days of every OPD at once.
+    let lan = target("lan", pantau_core::Group::Intranet, ProbeKind::Tcp);
+    fx.declare("p", "p-1", std::slice::from_ref(&lan), H0);
+    fx.store("p", "p-1", &minutes(&lan, 1, 0..10, &[3]));
+    rollup::refresh_at(b, &rules, 480, H0 + HOUR_MS + MIN).expect("refresh");
+    let mut days: Vec<(String, String, i64, i64)> =
+        snapshot(b, |r| r.group_days(None, H0, H0 + 24 * HOUR_MS, false))
+            .expect("days of every OPD")
+            .into_iter()
+            .map(|d| (d.opd, d.grp, d.counts[0], d.counts[2]))
+            .collect();
+    days.sort();
+    assert_eq!(
+        days,
+        [
+            ("o".into(), "internet".into(), 60, 0),
+            ("p".into(), "intranet".into(), 9, 1)
+        ]
     );
 }
 
@@ -338,4 +357,25 @@ pub fn admin_writes(b: &dyn ReportBackend, fx: &dyn Fixture) {
         snapshot(b, |r| r.opd_contract("o")).expect("read"),
         Some(20.0)
     );
+    // End early and delete: the console's and `maintenance-end|-delete`.
+    let (own, global) = (all[0].id, all[1].id);
+    let was = b.end_maintenance(own, H0 + 10 * MIN).expect("end early");
+    assert_eq!((was.from_ms, was.to_ms), (H0, H0 + 30 * MIN));
+    assert!(matches!(
+        b.end_maintenance(own, H0 + 20 * MIN),
+        Err(crate::store::StoreError::MaintenanceOver(i)) if i == own
+    ));
+    let gone = b.delete_maintenance(global).expect("delete");
+    assert_eq!((gone.opd, gone.from_ms), (None, H0 + HOUR_MS));
+    assert!(matches!(
+        b.delete_maintenance(global),
+        Err(crate::store::StoreError::UnknownMaintenance(i)) if i == global
+    ));
+    assert!(matches!(
+        b.end_maintenance(global, H0),
+        Err(crate::store::StoreError::UnknownMaintenance(_))
+    ));
+    let left = snapshot(b, |r| r.maintenance(None, None)).expect("maintenance");
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].id, left[0].to_ms), (own, H0 + 10 * MIN));
 }

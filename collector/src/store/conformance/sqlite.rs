@@ -81,3 +81,48 @@ conformance!(
     rule_history_queues_rebuilds,
     admin_writes,
 );
+
+/// A long catch-up asks before every chunk of dirty hours after the first
+/// (the rollup task renews its lease there) and stops when told to, the
+/// rest left dirty for the next holder.
+#[test]
+fn refresh_while_stops_between_chunks() {
+    use crate::report::rollup;
+    use crate::report::rules::RuleSet;
+    use crate::store::report::snapshot;
+    let s = fresh();
+    let core = report::target(
+        "core",
+        pantau_core::Group::Intranet,
+        crate::model::ProbeKind::Icmp,
+    );
+    s.declare("o", "o-1", &[core], report::H0);
+    let rows: Vec<ResultRow> = (1..=250u64)
+        .map(|seq| {
+            let mut r = super::core::row(1, seq);
+            r.observed_at_ms = report::H0 + seq as i64 * 3_600_000;
+            r.agent_time_ms = r.observed_at_ms;
+            r
+        })
+        .collect();
+    s.store("o", "o-1", &rows);
+    let pending = || snapshot(&s.store, |r| r.pending_hours(None)).expect("pending");
+    assert_eq!(pending(), 250);
+    let now = report::H0 + 300 * 3_600_000;
+    let mut asked = 0;
+    let out = rollup::refresh_while(&s.store, &RuleSet::default(), 480, now, || {
+        asked += 1;
+        false
+    })
+    .expect("refresh");
+    assert_eq!((out, asked), (None, 1));
+    // The rest (the hours with results, and those the watermark moved
+    // over) waits for the next run.
+    let left = pending();
+    assert!(left > 0, "stopped after the first chunk");
+    assert_eq!(
+        rollup::refresh_at(&s.store, &RuleSet::default(), 480, now).unwrap() as i64,
+        left
+    );
+    assert_eq!(pending(), 0);
+}

@@ -192,6 +192,22 @@ impl Accounts for PgStore {
         })
     }
 
+    fn set_role(&self, name: &str, role: Role, opds: &[String]) -> Result<bool, StoreError> {
+        self.write(|c| {
+            c.tx(|db| {
+                let n = db
+                    .execute(
+                        "UPDATE account SET role = $2, opds = $3 WHERE name = $1",
+                        &[&name, &role.as_str(), &opds.join(",")],
+                    )
+                    .op("set role")?;
+                db.execute("DELETE FROM web_session WHERE account = $1", &[&name])
+                    .op("end sessions")?;
+                Ok(n == 1)
+            })
+        })
+    }
+
     fn remove_account(&self, name: &str) -> Result<bool, StoreError> {
         self.write(|c| {
             c.tx(|db| {

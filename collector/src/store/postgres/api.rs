@@ -60,7 +60,7 @@ impl ApiRead for PgStore {
                 .query(
                     "SELECT o.id, o.name, (SELECT COUNT(*) FROM agent a WHERE a.opd_id = o.id),
                             (SELECT MAX(r.received_at_ms) FROM result r WHERE r.opd_id = o.id)
-                     FROM opd o ORDER BY o.id",
+                     FROM opd o WHERE o.state <> 'removed' ORDER BY o.id",
                     &[],
                 )
                 .op("read opds")?
@@ -83,8 +83,9 @@ impl ApiRead for PgStore {
                             (SELECT MAX(r.received_at_ms) FROM result r WHERE r.agent_id = a.id),
                             a.clock_offset_ms,
                             (SELECT COUNT(*) FROM result_conflict c WHERE c.agent_id = a.id),
-                            a.last_peer
-                     FROM agent a ORDER BY a.id",
+                            a.last_peer, s.version, s.sha256, s.error
+                     FROM agent a LEFT JOIN agent_config_status s ON s.agent_id = a.id
+                     ORDER BY a.id",
                     &[],
                 )
                 .op("read agents")?
@@ -99,6 +100,9 @@ impl ApiRead for PgStore {
                     clock_offset_ms: r.get(6),
                     conflicts: r.get(7),
                     last_peer: r.get(8),
+                    config_version: r.get(9),
+                    config_sha256: r.get(10),
+                    config_error: r.get(11),
                 })
                 .collect())
         })
@@ -116,7 +120,9 @@ impl ApiRead for PgStore {
                        SELECT observed_at_ms, outcome, value_ms, sent, received FROM result r
                        WHERE r.agent_id = t.agent_id AND r.target_id = t.id
                        ORDER BY observed_at_ms DESC LIMIT 1) r ON TRUE
-                     WHERE $1::text IS NULL OR t.agent_id = $1
+                     WHERE ($1::text IS NULL
+                            AND a.opd_id IN (SELECT id FROM opd WHERE state <> 'removed'))
+                        OR t.agent_id = $1
                      ORDER BY a.opd_id, t.agent_id, t.grp, t.id",
                     &[&agent],
                 )

@@ -284,3 +284,71 @@ fn concurrent_appends_from_two_stores_form_one_chain() {
         prev = e.hash.clone();
     }
 }
+
+/// Two collectors on one database: a batch still uncommitted on A while B
+/// rebuilds its hour is read by that rebuild (B waits for A's commit), so
+/// it is never left out of the rollup with the hour marked clean.
+#[test]
+fn a_rebuild_waits_for_a_batch_uncommitted_on_another_collector() {
+    use crate::report::rollup;
+    use crate::report::rules::RuleSet;
+    use crate::store::conformance::report::{H0, group_minutes, minutes, target};
+    use crate::store::report::snapshot;
+    const HOUR: i64 = 3_600_000;
+    let url = server().fresh_database();
+    let a = Pg(PgStore::open(&url).expect("open A"));
+    let b = Arc::new(PgStore::open(&url).expect("open B"));
+    let web = target(
+        "web",
+        pantau_core::Group::Internet,
+        crate::model::ProbeKind::Tcp,
+    );
+    report::Fixture::declare(&a, "o", "o-1", std::slice::from_ref(&web), H0);
+    report::Fixture::store(&a, "o", "o-1", &minutes(&web, 1, 0..30, &[]));
+    let late = minutes(&web, 100, 30..60, &[]);
+    let w = who("o", "o-1");
+    let rebuild = a
+        .0
+        .write(|c| {
+            c.tx(|db| {
+                super::ingest::store_results(db, &w, &late, H0 + HOUR, None)?;
+                super::ingest::mark_dirty(db, "o", &late)?;
+                let b = Arc::clone(&b);
+                let h = std::thread::spawn(move || {
+                    rollup::refresh_at(&*b, &RuleSet::default(), 480, H0 + HOUR + 60_000)
+                });
+                // B's rebuild is queued behind this open batch.
+                let mut watch = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                loop {
+                    let waiting: i64 = watch
+                        .query_one(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                            &[],
+                        )
+                        .unwrap()
+                        .get(0);
+                    if waiting > 0 {
+                        break;
+                    }
+                    assert!(
+                        !h.is_finished() && std::time::Instant::now() < deadline,
+                        "B rebuilt the hour without waiting for A's open batch"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Ok(h)
+            })
+        })
+        .expect("A's batch commits");
+    rebuild.join().unwrap().expect("B's rebuild");
+    assert_eq!(
+        group_minutes(&*b, H0),
+        vec![("internet".into(), "U".repeat(60))],
+        "B's rebuild read A's batch"
+    );
+    assert_eq!(
+        snapshot(&*b, |r| r.pending_hours(None)).expect("pending"),
+        0
+    );
+}

@@ -407,6 +407,12 @@ fn record_path<C: GenericClient>(
 }
 
 /// Mark the hours of stored rows dirty for the rollup (same transaction).
+/// The OPD's dirty lock is taken shared first and held to commit: a
+/// rebuild of one of its hours (another collector's, [`super::rollup`])
+/// takes it exclusively, so it either waits for this batch to commit and
+/// reads its rows, or finishes first and this batch marks the hour dirty
+/// again. Without it an `ON CONFLICT DO NOTHING` on a mark the rebuild is
+/// about to delete would leave these rows out of the rollup.
 pub fn mark_dirty<C: GenericClient>(
     db: &mut Db<'_, C>,
     opd: &str,
@@ -422,7 +428,8 @@ pub fn mark_dirty<C: GenericClient>(
         return Ok(());
     }
     db.execute(
-        "INSERT INTO rollup_dirty (opd_id, hour_ms) SELECT $1, unnest($2::bigint[])
+        "WITH l AS (SELECT pg_advisory_xact_lock_shared(7061746, hashtext($1)))
+         INSERT INTO rollup_dirty (opd_id, hour_ms) SELECT $1, h FROM l, unnest($2::bigint[]) h
          ON CONFLICT DO NOTHING",
         &[&opd, &hours],
     )

@@ -55,6 +55,12 @@ pub const TABLES: &[&str] = &[
     "api_token",
     "signed_report",
     "client_cert",
+    "fleet_target",
+    "fleet_policy",
+    "fleet_revision",
+    "agent_config_status",
+    "lease",
+    "work_log",
     "account_oidc",
 ];
 

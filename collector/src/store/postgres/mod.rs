@@ -31,7 +31,9 @@ pub mod audit;
 pub mod certs;
 pub mod credentials;
 pub mod export;
+pub mod fleet;
 pub mod ingest;
+pub mod lease;
 pub mod migrate;
 pub mod registry;
 pub mod report;
@@ -52,6 +54,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_3.sql"),
     include_str!("schema_4.sql"),
     include_str!("schema_5.sql"),
+    include_str!("schema_6.sql"),
+    include_str!("schema_7.sql"),
+    include_str!("schema_8.sql"),
 ];
 
 /// Number of schema versions this build knows.

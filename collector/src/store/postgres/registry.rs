@@ -6,13 +6,16 @@ use postgres::{GenericClient, Row};
 use super::{Db, PgStore};
 use crate::model::AgentIdentity;
 use crate::store::registry::{
-    AgentSeries, Credential, CredentialChange, CredentialInfo, Refusal, Registry,
+    AgentSeries, Credential, CredentialChange, CredentialInfo, OpdInfo, OpdState, Refusal, Registry,
 };
 use crate::store::{Op, StoreError, now_ms};
 
-const CREDENTIAL_BY_TOKEN: &str = "SELECT id, opd_id, token_sha256, disabled_at_ms IS NOT NULL,
+// An agent of a disabled or removed OPD reads as disabled.
+const CREDENTIAL_BY_TOKEN: &str = "SELECT id, opd_id, token_sha256, disabled_at_ms IS NOT NULL
+    OR (SELECT state FROM opd WHERE opd.id = agent.opd_id) <> 'active',
     revoked_at_ms IS NOT NULL, token_expires_at_ms FROM agent WHERE token_sha256 = $1";
-const CREDENTIAL_OF: &str = "SELECT id, opd_id, token_sha256, disabled_at_ms IS NOT NULL,
+const CREDENTIAL_OF: &str = "SELECT id, opd_id, token_sha256, disabled_at_ms IS NOT NULL
+    OR (SELECT state FROM opd WHERE opd.id = agent.opd_id) <> 'active',
     revoked_at_ms IS NOT NULL, token_expires_at_ms FROM agent WHERE id = $1";
 
 fn credential_row(r: &Row) -> Credential {
@@ -34,12 +37,14 @@ fn add_agent<C: GenericClient>(
     opd: &str,
     token_sha256: &[u8],
 ) -> Result<(), StoreError> {
-    let exists: bool = db
-        .query_one("SELECT EXISTS(SELECT 1 FROM opd WHERE id = $1)", &[&opd])
+    let state: Option<String> = db
+        .query_opt("SELECT state FROM opd WHERE id = $1", &[&opd])
         .op("look up opd")?
-        .get(0);
-    if !exists {
-        return Err(StoreError::UnknownOpd(opd.to_string()));
+        .map(|r| r.get(0));
+    match state.as_deref().map(OpdState::parse) {
+        None => return Err(StoreError::UnknownOpd(opd.to_string())),
+        Some(OpdState::Active) => {}
+        Some(_) => return Err(StoreError::OpdInactive(opd.to_string())),
     }
     let n = db
         .execute(
@@ -201,7 +206,8 @@ impl Registry for PgStore {
                 .query_opt(
                     "SELECT id, opd_id, token_sha256 FROM agent WHERE token_sha256 = $1
                      AND disabled_at_ms IS NULL AND revoked_at_ms IS NULL
-                     AND (token_expires_at_ms IS NULL OR token_expires_at_ms > $2)",
+                     AND (token_expires_at_ms IS NULL OR token_expires_at_ms > $2)
+                     AND opd_id IN (SELECT id FROM opd WHERE state = 'active')",
                     &[&digest, &now_ms()],
                 )
                 .op("look up token")?
@@ -306,6 +312,61 @@ impl Registry for PgStore {
                     expires_at_ms: r.get(3),
                     last_peer: r.get(4),
                     last_auth_at_ms: r.get(5),
+                })
+                .collect())
+        })
+    }
+
+    fn rename_opd(&self, id: &str, name: &str) -> Result<String, StoreError> {
+        self.write(|c| {
+            c.tx(|db| {
+                let old: String = db
+                    .query_opt("SELECT name FROM opd WHERE id = $1 FOR UPDATE", &[&id])
+                    .op("read opd name")?
+                    .ok_or_else(|| StoreError::UnknownOpd(id.to_string()))?
+                    .get(0);
+                db.execute("UPDATE opd SET name = $2 WHERE id = $1", &[&id, &name])
+                    .op("rename opd")?;
+                Ok(old)
+            })
+        })
+    }
+
+    fn set_opd_state(&self, id: &str, state: OpdState) -> Result<OpdState, StoreError> {
+        self.write(|c| {
+            c.tx(|db| {
+                let before: String = db
+                    .query_opt("SELECT state FROM opd WHERE id = $1 FOR UPDATE", &[&id])
+                    .op("read opd state")?
+                    .ok_or_else(|| StoreError::UnknownOpd(id.to_string()))?
+                    .get(0);
+                db.execute(
+                    "UPDATE opd SET state = $2 WHERE id = $1",
+                    &[&id, &state.as_str()],
+                )
+                .op("set opd state")?;
+                Ok(OpdState::parse(&before))
+            })
+        })
+    }
+
+    fn opd_infos(&self) -> Result<Vec<OpdInfo>, StoreError> {
+        self.read(|c| {
+            Ok(c.db()
+                .query(
+                    "SELECT o.id, o.name, o.state,
+                     (SELECT COUNT(*) FROM agent a WHERE a.opd_id = o.id), o.contracted_mbps
+                     FROM opd o ORDER BY o.id",
+                    &[],
+                )
+                .op("read opd infos")?
+                .iter()
+                .map(|r| OpdInfo {
+                    id: r.get(0),
+                    name: r.get(1),
+                    state: OpdState::parse(r.get(2)),
+                    agents: r.get(3),
+                    contracted_mbps: r.get(4),
                 })
                 .collect())
         })

@@ -261,7 +261,8 @@ impl<C: GenericClient> ReportRead for PgRead<'_, '_, C> {
             .0
             .borrow_mut()
             .query(
-                "SELECT id, name FROM opd WHERE ($1::text IS NULL OR id = $1) ORDER BY id",
+                "SELECT id, name FROM opd WHERE ($1::text IS NULL AND state <> 'removed') OR id = $1
+                 ORDER BY id",
                 &[&opd],
             )
             .op("report opds")?
@@ -685,6 +686,31 @@ impl ReportStore for PgStore {
 }
 
 /// Mark every hour of `[from, to)` of one OPD (or all) dirty.
+/// Maintenance window `id` (locked), or [`StoreError::UnknownMaintenance`].
+fn maintenance_row<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    id: i64,
+) -> Result<MaintenanceRecord, StoreError> {
+    let r = db
+        .query_opt(
+            "SELECT id, opd_id, grp, from_ms, to_ms, reason, recorded_by, recorded_at_ms
+             FROM maintenance WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .op("read maintenance")?
+        .ok_or(StoreError::UnknownMaintenance(id))?;
+    Ok(MaintenanceRecord {
+        id: r.get(0),
+        opd: r.get(1),
+        group: r.get(2),
+        from_ms: r.get(3),
+        to_ms: r.get(4),
+        reason: r.get(5),
+        recorded_by: r.get(6),
+        recorded_at_ms: r.get(7),
+    })
+}
+
 pub(super) fn mark_range_dirty<C: GenericClient>(
     db: &mut Db<'_, C>,
     opd: Option<&str>,
@@ -742,6 +768,37 @@ impl ReportAdmin for PgStore {
                 )
                 .op("incident note")
                 .map(drop)
+        })
+    }
+
+    fn end_maintenance(&self, id: i64, at_ms: i64) -> Result<MaintenanceRecord, StoreError> {
+        self.write(|c| {
+            c.tx(|db| {
+                let w = maintenance_row(db, id)?;
+                if w.to_ms <= at_ms {
+                    return Err(StoreError::MaintenanceOver(id));
+                }
+                let end = at_ms.max(w.from_ms);
+                db.execute(
+                    "UPDATE maintenance SET to_ms = $2 WHERE id = $1",
+                    &[&id, &end],
+                )
+                .op("end maintenance")?;
+                mark_range_dirty(db, w.opd.as_deref(), end, w.to_ms)?;
+                Ok(w)
+            })
+        })
+    }
+
+    fn delete_maintenance(&self, id: i64) -> Result<MaintenanceRecord, StoreError> {
+        self.write(|c| {
+            c.tx(|db| {
+                let w = maintenance_row(db, id)?;
+                db.execute("DELETE FROM maintenance WHERE id = $1", &[&id])
+                    .op("delete maintenance")?;
+                mark_range_dirty(db, w.opd.as_deref(), w.from_ms, w.to_ms)?;
+                Ok(w)
+            })
         })
     }
 

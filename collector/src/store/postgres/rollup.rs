@@ -603,6 +603,13 @@ impl RollupStore for PgStore {
                 .is_none_or(|(o, h)| o != opd || b.day_of(*h) != day);
             self.write(|c| {
                 c.tx(|db| {
+                    // Exclusive: waits for batches of this OPD still
+                    // uncommitted on any collector (ingest::mark_dirty).
+                    db.execute(
+                        "SELECT pg_advisory_xact_lock(7061746, hashtext($1))",
+                        &[opd],
+                    )
+                    .op("lock dirty hours")?;
                     let input = hour_input(db, opd, *hour)?;
                     write_hour(db, opd, *hour, &b.hour(&input))?;
                     if last_of_day {

@@ -1,12 +1,32 @@
--- Version 5: the OpenID Connect link (store/sqlite/schema_oidc.sql).
--- OpenID Connect sign-in (issue 13): which local account a provider's user
--- (issuer, subject) is. The account keeps the role and OPDs mapped at the
--- last sign-in; removing the account removes the link.
-CREATE TABLE account_oidc (
-    issuer        TEXT NOT NULL,
-    subject       TEXT NOT NULL,
-    account       TEXT NOT NULL UNIQUE REFERENCES account(name) ON DELETE CASCADE,
-    linked_at_ms  BIGINT NOT NULL,
-    last_login_ms BIGINT NOT NULL,
-    PRIMARY KEY (issuer, subject)
+-- Version 5: central targets (store/sqlite/schema_fleet.sql).
+-- Central targets (store/fleet.rs): definitions per scope (`province`,
+-- `opd:<id>`, `agent:<id>`; a NULL definition removes an id an earlier
+-- scope defined), each scope's local-targets policy, the revision history,
+-- and what every agent reported about the configuration it applied.
+
+CREATE TABLE fleet_target (
+    scope      TEXT NOT NULL,
+    target_id  TEXT NOT NULL,
+    definition TEXT,
+    PRIMARY KEY (scope, target_id)
+);
+
+CREATE TABLE fleet_policy (
+    scope         TEXT PRIMARY KEY,
+    local_targets BOOLEAN NOT NULL
+);
+
+CREATE TABLE fleet_revision (
+    revision BIGINT PRIMARY KEY,
+    time_ms  BIGINT NOT NULL,
+    actor    TEXT NOT NULL,
+    summary  TEXT NOT NULL
+);
+
+CREATE TABLE agent_config_status (
+    agent_id       TEXT PRIMARY KEY,
+    version        BIGINT NOT NULL,
+    sha256         TEXT NOT NULL,
+    error          TEXT NOT NULL,
+    reported_at_ms BIGINT NOT NULL
 );

@@ -235,6 +235,22 @@ impl Accounts for SqliteStore {
         })
     }
 
+    fn set_role(&self, name: &str, role: Role, opds: &[String]) -> Result<bool, StoreError> {
+        self.write(|c| {
+            let tx = write_tx(c).op("begin set role")?;
+            let n = tx
+                .execute(
+                    "UPDATE account SET role = ?2, opds = ?3 WHERE name = ?1",
+                    params![name, role.as_str(), opds.join(",")],
+                )
+                .op("set role")?;
+            tx.execute("DELETE FROM web_session WHERE account = ?1", [name])
+                .op("end sessions")?;
+            tx.commit().op("commit set role")?;
+            Ok(n == 1)
+        })
+    }
+
     fn remove_account(&self, name: &str) -> Result<bool, StoreError> {
         self.write(|c| {
             let tx = write_tx(c).op("begin remove account")?;

@@ -41,7 +41,7 @@ pub fn opds(conn: &Connection) -> Result<Vec<Opd>, StoreError> {
         .prepare_cached(
             "SELECT o.id, o.name, (SELECT COUNT(*) FROM agent a WHERE a.opd_id = o.id),
                     (SELECT MAX(r.received_at_ms) FROM result r WHERE r.opd_id = o.id)
-             FROM opd o ORDER BY o.id",
+             FROM opd o WHERE o.state <> 'removed' ORDER BY o.id",
         )
         .op("prepare opds")?;
     st.query_map([], |r| {
@@ -63,8 +63,9 @@ pub fn agents(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
         .prepare_cached(
             "SELECT a.id, a.opd_id, a.version, a.hostname, a.last_hello_ms,
                     (SELECT MAX(r.received_at_ms) FROM result r WHERE r.agent_id = a.id), a.clock_offset_ms,
-                    (SELECT COUNT(*) FROM result_conflict c WHERE c.agent_id = a.id), a.last_peer
-             FROM agent a ORDER BY a.id",
+                    (SELECT COUNT(*) FROM result_conflict c WHERE c.agent_id = a.id), a.last_peer,
+                    s.version, s.sha256, s.error
+             FROM agent a LEFT JOIN agent_config_status s ON s.agent_id = a.id ORDER BY a.id",
         )
         .op("prepare agents")?;
     st.query_map([], |r| {
@@ -78,6 +79,9 @@ pub fn agents(conn: &Connection) -> Result<Vec<Agent>, StoreError> {
             clock_offset_ms: r.get(6)?,
             conflicts: r.get(7)?,
             last_peer: r.get(8)?,
+            config_version: r.get(9)?,
+            config_sha256: r.get(10)?,
+            config_error: r.get(11)?,
         })
     })
     .op("query agents")?
@@ -95,7 +99,8 @@ pub fn targets(conn: &Connection, agent: Option<&str>) -> Result<Vec<Target>, St
              LEFT JOIN result r ON r.agent_id = t.agent_id AND r.target_id = t.id
                AND r.observed_at_ms = (SELECT MAX(observed_at_ms) FROM result r2
                                        WHERE r2.agent_id = t.agent_id AND r2.target_id = t.id)
-             WHERE ?1 IS NULL OR t.agent_id = ?1
+             WHERE (?1 IS NULL AND a.opd_id IN (SELECT id FROM opd WHERE state <> 'removed'))
+                OR t.agent_id = ?1
              GROUP BY t.agent_id, t.id
              ORDER BY a.opd_id, t.agent_id, t.grp, t.id",
         )

@@ -31,7 +31,9 @@ pub mod conflict;
 mod conformance;
 pub mod credentials;
 pub mod export;
+pub mod fleet;
 pub mod ingest;
+pub mod lease;
 pub mod registry;
 
 /// File name of the database inside the data directory.
@@ -56,6 +58,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_audit.sql"),
     include_str!("schema_accounts.sql"),
     include_str!("schema_certs.sql"),
+    include_str!("schema_fleet.sql"),
+    include_str!("schema_leases.sql"),
+    include_str!("schema_console.sql"),
     include_str!("schema_oidc.sql"),
 ];
 

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use crate::model::AgentIdentity;
 use crate::store::registry::{
-    AgentSeries, Credential, CredentialChange, CredentialInfo, Refusal, Registry,
+    AgentSeries, Credential, CredentialChange, CredentialInfo, OpdInfo, OpdState, Refusal, Registry,
 };
 use crate::store::{Op, StoreError, now_ms};
 
@@ -31,15 +31,14 @@ pub fn add_agent(
     opd: &str,
     token_sha256: &[u8],
 ) -> Result<(), StoreError> {
-    let exists: bool = conn
-        .query_row(
-            "SELECT EXISTS(SELECT 1 FROM opd WHERE id = ?1)",
-            [opd],
-            |r| r.get(0),
-        )
+    let state: Option<String> = conn
+        .query_row("SELECT state FROM opd WHERE id = ?1", [opd], |r| r.get(0))
+        .optional()
         .op("look up opd")?;
-    if !exists {
-        return Err(StoreError::UnknownOpd(opd.to_string()));
+    match state.as_deref().map(OpdState::parse) {
+        None => return Err(StoreError::UnknownOpd(opd.to_string())),
+        Some(OpdState::Active) => {}
+        Some(_) => return Err(StoreError::OpdInactive(opd.to_string())),
     }
     let n = conn
         .execute(
@@ -63,7 +62,8 @@ pub fn agent_by_token(
     conn.query_row(
         "SELECT id, opd_id, token_sha256 FROM agent WHERE token_sha256 = ?1
          AND disabled_at_ms IS NULL AND revoked_at_ms IS NULL
-         AND (token_expires_at_ms IS NULL OR token_expires_at_ms > ?2)",
+         AND (token_expires_at_ms IS NULL OR token_expires_at_ms > ?2)
+         AND opd_id IN (SELECT id FROM opd WHERE state = 'active')",
         params![digest, now_ms()],
         |r| {
             Ok((
@@ -79,7 +79,9 @@ pub fn agent_by_token(
     .op("look up token")
 }
 
-const CREDENTIAL: &str = "SELECT id, opd_id, token_sha256, disabled_at_ms IS NOT NULL,
+// An agent of a disabled or removed OPD reads as disabled.
+const CREDENTIAL: &str = "SELECT id, opd_id, token_sha256, disabled_at_ms IS NOT NULL
+    OR (SELECT state FROM opd WHERE opd.id = agent.opd_id) <> 'active',
     revoked_at_ms IS NOT NULL, token_expires_at_ms FROM agent";
 
 fn credential_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Credential> {
@@ -273,6 +275,51 @@ fn agent_series(conn: &Connection, lookback_ms: i64) -> Result<Vec<AgentSeries>,
     Ok(out)
 }
 
+fn rename_opd(conn: &Connection, id: &str, name: &str) -> Result<String, StoreError> {
+    let tx = super::write_tx(conn).op("begin rename opd")?;
+    let old = opd_name(&tx, id)?.ok_or_else(|| StoreError::UnknownOpd(id.to_string()))?;
+    tx.execute("UPDATE opd SET name = ?2 WHERE id = ?1", params![id, name])
+        .op("rename opd")?;
+    tx.commit().op("commit rename opd")?;
+    Ok(old)
+}
+
+fn set_opd_state(conn: &Connection, id: &str, state: OpdState) -> Result<OpdState, StoreError> {
+    let tx = super::write_tx(conn).op("begin opd state")?;
+    let before: String = tx
+        .query_row("SELECT state FROM opd WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .op("read opd state")?
+        .ok_or_else(|| StoreError::UnknownOpd(id.to_string()))?;
+    tx.execute(
+        "UPDATE opd SET state = ?2 WHERE id = ?1",
+        params![id, state.as_str()],
+    )
+    .op("set opd state")?;
+    tx.commit().op("commit opd state")?;
+    Ok(OpdState::parse(&before))
+}
+
+fn opd_infos(conn: &Connection) -> Result<Vec<OpdInfo>, StoreError> {
+    conn.prepare(
+        "SELECT o.id, o.name, o.state, (SELECT COUNT(*) FROM agent a WHERE a.opd_id = o.id),
+         o.contracted_mbps FROM opd o ORDER BY o.id",
+    )
+    .op("prepare opd infos")?
+    .query_map([], |r| {
+        Ok(OpdInfo {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            state: OpdState::parse(&r.get::<_, String>(2)?),
+            agents: r.get(3)?,
+            contracted_mbps: r.get(4)?,
+        })
+    })
+    .op("query opd infos")?
+    .collect::<Result<_, _>>()
+    .op("read opd infos")
+}
+
 impl Registry for SqliteStore {
     fn add_opd(&self, id: &str, name: &str) -> Result<(), StoreError> {
         self.write(|c| add_opd(c, id, name))
@@ -330,5 +377,17 @@ impl Registry for SqliteStore {
 
     fn credentials(&self) -> Result<Vec<CredentialInfo>, StoreError> {
         self.read(credentials)
+    }
+
+    fn rename_opd(&self, id: &str, name: &str) -> Result<String, StoreError> {
+        self.write(|c| rename_opd(c, id, name))
+    }
+
+    fn set_opd_state(&self, id: &str, state: OpdState) -> Result<OpdState, StoreError> {
+        self.write(|c| set_opd_state(c, id, state))
+    }
+
+    fn opd_infos(&self) -> Result<Vec<OpdInfo>, StoreError> {
+        self.read(opd_infos)
     }
 }

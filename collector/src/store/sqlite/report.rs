@@ -72,7 +72,7 @@ impl ReportRead for SqliteRead<'_> {
     fn opds(&self, opd: Option<&str>) -> Result<Vec<OpdName>, StoreError> {
         let mut st = self
             .0
-            .prepare_cached("SELECT id, name FROM opd WHERE (?1 IS NULL OR id = ?1) ORDER BY id")
+            .prepare_cached("SELECT id, name FROM opd WHERE (?1 IS NULL AND state <> 'removed') OR id = ?1 ORDER BY id")
             .op("report opds")?;
         st.query_map([opd], |r| {
             Ok(OpdName {
@@ -624,6 +624,30 @@ impl ReportStore for SqliteStore {
 }
 
 /// Mark every hour of `[from, to)` of one OPD (or all) dirty.
+/// Maintenance window `id`, or [`StoreError::UnknownMaintenance`].
+fn maintenance_row(conn: &Connection, id: i64) -> Result<MaintenanceRecord, StoreError> {
+    conn.query_row(
+        "SELECT id, opd_id, grp, from_ms, to_ms, reason, recorded_by, recorded_at_ms
+         FROM maintenance WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(MaintenanceRecord {
+                id: r.get(0)?,
+                opd: r.get(1)?,
+                group: r.get(2)?,
+                from_ms: r.get(3)?,
+                to_ms: r.get(4)?,
+                reason: r.get(5)?,
+                recorded_by: r.get(6)?,
+                recorded_at_ms: r.get(7)?,
+            })
+        },
+    )
+    .optional()
+    .op("read maintenance")?
+    .ok_or(StoreError::UnknownMaintenance(id))
+}
+
 pub(super) fn mark_range_dirty(
     conn: &Connection,
     opd: Option<&str>,
@@ -678,6 +702,37 @@ impl ReportAdmin for SqliteStore {
             )
             .op("incident note")?;
             Ok(())
+        })
+    }
+
+    fn end_maintenance(&self, id: i64, at_ms: i64) -> Result<MaintenanceRecord, StoreError> {
+        self.write(|c| {
+            let tx = write_tx(c).op("begin end maintenance")?;
+            let w = maintenance_row(&tx, id)?;
+            if w.to_ms <= at_ms {
+                return Err(StoreError::MaintenanceOver(id));
+            }
+            let end = at_ms.max(w.from_ms);
+            tx.execute(
+                "UPDATE maintenance SET to_ms = ?2 WHERE id = ?1",
+                params![id, end],
+            )
+            .op("end maintenance")?;
+            mark_range_dirty(&tx, w.opd.as_deref(), end, w.to_ms)?;
+            tx.commit().op("commit end maintenance")?;
+            Ok(w)
+        })
+    }
+
+    fn delete_maintenance(&self, id: i64) -> Result<MaintenanceRecord, StoreError> {
+        self.write(|c| {
+            let tx = write_tx(c).op("begin delete maintenance")?;
+            let w = maintenance_row(&tx, id)?;
+            tx.execute("DELETE FROM maintenance WHERE id = ?1", [id])
+                .op("delete maintenance")?;
+            mark_range_dirty(&tx, w.opd.as_deref(), w.from_ms, w.to_ms)?;
+            tx.commit().op("commit delete maintenance")?;
+            Ok(w)
         })
     }
 
