@@ -20,6 +20,7 @@
 //! - [`net`]: connection caps per source and in total, idle close (HTTP and gRPC ports).
 //! - [`lease`]: shared background work when several collectors use one store.
 //! - [`process`]: the shutdown signal of the binary.
+//! - [`when`]: the one date and time syntax of every command and form.
 //!
 //! Probe kinds, groups, outcomes, the id rule, config loading and CLI docs come
 //! from `pantau_core`; the agent crate is used only by `demo`.
@@ -48,6 +49,7 @@ pub mod report;
 pub mod store;
 pub mod tls;
 pub mod web;
+pub mod when;
 
 use std::sync::Arc;
 

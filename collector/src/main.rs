@@ -140,12 +140,12 @@ enum Command {
         /// OPD id, or `all` for the province.
         #[arg(long)]
         opd: String,
-        /// First day (YYYY-MM-DD, local time).
+        /// First day (2026-11-01; a time names its local day).
         #[arg(long, required_unless_present = "period", requires = "to")]
-        from: Option<chrono::NaiveDate>,
-        /// Last day, inclusive (YYYY-MM-DD).
+        from: Option<pantau_collector::when::When>,
+        /// Last day, inclusive (2026-11-30).
         #[arg(long, required_unless_present = "period", requires = "from")]
-        to: Option<chrono::NaiveDate>,
+        to: Option<pantau_collector::when::When>,
         /// Instead of --from/--to: 2026 (year), 2026-S1 (semester),
         /// 2026-Q3 (quarter) or 2026-11 (month).
         #[arg(long, conflicts_with_all = ["from", "to"], value_parser = report::parse_period)]
@@ -167,16 +167,16 @@ enum Command {
         business_hours: bool,
         /// Compare with an earlier period: its first day.
         #[arg(long, requires = "compare_to")]
-        compare_from: Option<chrono::NaiveDate>,
+        compare_from: Option<pantau_collector::when::When>,
         /// Compare with an earlier period: its last day.
         #[arg(long, requires = "compare_from")]
-        compare_to: Option<chrono::NaiveDate>,
+        compare_to: Option<pantau_collector::when::When>,
         /// Print progress steps to stderr (automatic when stderr is a terminal).
         #[arg(long)]
         progress: bool,
-        /// Date of issue printed in the header (YYYY-MM-DD; default today).
+        /// Date of issue printed in the header (2026-12-04; default today).
         #[arg(long)]
-        issued: Option<chrono::NaiveDate>,
+        issued: Option<pantau_collector::when::When>,
     },
     /// Verify a signed report bundle (directory, any file in it, or a .tar).
     ///
@@ -204,12 +204,13 @@ enum Command {
         /// Group (default: every group).
         #[arg(long)]
         group: Option<String>,
-        /// Start, RFC 3339.
+        /// Start: a time (2026-12-04 22:00 in the collector's zone, or RFC 3339) or a
+        /// day (its first minute).
         #[arg(long)]
-        from: chrono::DateTime<chrono::FixedOffset>,
-        /// End, RFC 3339.
+        from: pantau_collector::when::When,
+        /// End: a time, or a day (through its last minute).
         #[arg(long)]
-        to: chrono::DateTime<chrono::FixedOffset>,
+        to: pantau_collector::when::When,
         /// Why.
         #[arg(long)]
         reason: String,
@@ -225,12 +226,12 @@ enum Command {
         /// OPD id (default: every OPD).
         #[arg(long)]
         opd: Option<String>,
-        /// First local day.
+        /// First day (a time names its local day).
         #[arg(long)]
-        from: chrono::NaiveDate,
-        /// Last local day (inclusive).
+        from: pantau_collector::when::When,
+        /// Last day (inclusive).
         #[arg(long)]
-        to: chrono::NaiveDate,
+        to: pantau_collector::when::When,
         /// Language of the labels: id or en.
         #[arg(long, default_value = "id")]
         lang: String,
@@ -268,9 +269,10 @@ enum Command {
         /// Group.
         #[arg(long)]
         group: String,
-        /// Incident start, RFC 3339 (as shown in the report).
+        /// Incident start as `incidents` and the report show it (RFC 3339, or
+        /// 2026-12-04 08:15 in the collector's zone).
         #[arg(long)]
-        start: chrono::DateTime<chrono::FixedOffset>,
+        start: pantau_collector::when::When,
         /// Note.
         #[arg(long)]
         note: String,
@@ -507,26 +509,30 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             compare_to,
             progress,
             issued,
-        } => done(match period.or(from.zip(to)) {
-            None => Err("give --from and --to, or --period".into()),
-            Some((from, to)) => report_cli::report(
-                cfg,
-                report_cli::ReportArgs {
-                    opd,
-                    from,
-                    to,
-                    format,
-                    out,
-                    lang,
-                    number,
-                    business_hours,
-                    compare: compare_from.zip(compare_to),
-                    progress,
-                    issued,
-                },
-            )
-            .map_err(|e| e.to_string()),
-        }),
+        } => {
+            let offset = cfg.display.utc_offset_minutes;
+            let day = |w: pantau_collector::when::When| w.day(offset);
+            done(match period.or(from.map(day).zip(to.map(day))) {
+                None => Err("give --from and --to, or --period".into()),
+                Some((from, to)) => report_cli::report(
+                    cfg,
+                    report_cli::ReportArgs {
+                        opd,
+                        from,
+                        to,
+                        format,
+                        out,
+                        lang,
+                        number,
+                        business_hours,
+                        compare: compare_from.map(day).zip(compare_to.map(day)),
+                        progress,
+                        issued: issued.map(day),
+                    },
+                )
+                .map_err(|e| e.to_string()),
+            })
+        }
         Command::Verify { path, public_key } => {
             match report_cli::verify(&cfg.signing_key_path(), &path, public_key) {
                 Ok(v) if v.origin_checked => {
@@ -551,8 +557,8 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             cfg,
             opd,
             group,
-            from.timestamp_millis(),
-            to.timestamp_millis(),
+            from.start_ms(cfg.display.utc_offset_minutes),
+            to.end_ms(cfg.display.utc_offset_minutes),
             &reason,
             &by,
         )),
@@ -563,7 +569,9 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             lang,
         } => done(match lang.as_str() {
             "id" | "en" => {
-                report_cli::incidents(cfg, opd, from, to, lang == "en").map_err(|e| e.to_string())
+                let offset = cfg.display.utc_offset_minutes;
+                report_cli::incidents(cfg, opd, from.day(offset), to.day(offset), lang == "en")
+                    .map_err(|e| e.to_string())
             }
             other => Err(format!("unknown --lang `{other}`; use id or en")),
         }),
@@ -579,15 +587,15 @@ fn report_command(command: Command, cfg: &CollectorConfig) -> ExitCode {
             note,
             ticket,
             by,
-        } => done(report_cli::incident_note(
-            cfg,
-            &opd,
-            &group,
-            start.timestamp_millis(),
-            &note,
-            &ticket,
-            &by,
-        )),
+        } => done(match start.instant_ms(cfg.display.utc_offset_minutes) {
+            None => Err(
+                "--start: tulis waktu mulai gangguan seperti di `incidents`, bukan hari saja / \
+                 give the incident's start time as `incidents` shows it, not a day"
+                    .to_string(),
+            ),
+            Some(start) => report_cli::incident_note(cfg, &opd, &group, start, &note, &ticket, &by)
+                .map_err(|e| e.to_string()),
+        }),
         _ => unreachable!("run() dispatches every other command"),
     }
 }

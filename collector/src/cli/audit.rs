@@ -14,9 +14,10 @@ pub enum AuditCmd {
     /// Show the audit log: seq, time, actor, source, action, object, before ->
     /// after. Example: pantau-collector audit list --since 2026-01-01 --json
     List {
-        /// Only entries recorded from this day (UTC) or RFC 3339 time on.
-        #[arg(long, value_parser = parse_since)]
-        since: Option<i64>,
+        /// Only entries recorded from this day or time on (2026-12-04 is the
+        /// collector's local day; or 2026-12-04 08:00, or RFC 3339).
+        #[arg(long)]
+        since: Option<crate::when::When>,
         /// One JSON object per line (for a SIEM, or `verify-audit --file`).
         #[arg(long)]
         json: bool,
@@ -28,9 +29,10 @@ pub enum AuditCmd {
         /// `udp://host:port`.
         #[arg(long)]
         syslog: Option<String>,
-        /// Only entries recorded from this day (UTC) or RFC 3339 time on.
-        #[arg(long, value_parser = parse_since)]
-        since: Option<i64>,
+        /// Only entries recorded from this day or time on (2026-12-04 is the
+        /// collector's local day; or 2026-12-04 08:00, or RFC 3339).
+        #[arg(long)]
+        since: Option<crate::when::When>,
     },
 }
 
@@ -67,25 +69,6 @@ pub enum AuditCliError {
     Output(#[from] std::io::Error),
 }
 
-/// A `--since` value that is neither a date nor an RFC 3339 time.
-#[derive(Debug, thiserror::Error)]
-#[error("`{0}` bukan tanggal / is not a date (2026-01-31) or RFC 3339 time")]
-pub struct BadSince(String);
-
-/// A `--since` value: `YYYY-MM-DD` (UTC midnight) or an RFC 3339 time.
-pub fn parse_since(v: &str) -> Result<i64, BadSince> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return Ok(t.timestamp_millis());
-    }
-    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .map(|d| {
-            d.and_time(chrono::NaiveTime::MIN)
-                .and_utc()
-                .timestamp_millis()
-        })
-        .map_err(|_| BadSince(v.to_string()))
-}
-
 fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
@@ -103,7 +86,7 @@ pub fn audit(
         AuditCmd::List { since, json } => {
             let entries = store.audit_list(&AuditQuery {
                 after_seq: None,
-                since_ms: since,
+                since_ms: since.map(|w| w.start_ms(cfg.display.utc_offset_minutes)),
             })?;
             if json {
                 out.write_all(audit::to_jsonl(&entries).as_bytes())?;
@@ -129,7 +112,7 @@ pub fn audit(
         AuditCmd::Export { syslog, since } => {
             let entries = store.audit_list(&AuditQuery {
                 after_seq: None,
-                since_ms: since,
+                since_ms: since.map(|w| w.start_ms(cfg.display.utc_offset_minutes)),
             })?;
             match syslog.or_else(|| cfg.audit_syslog.clone()) {
                 Some(addr) => {

@@ -92,11 +92,7 @@ impl Events {
 
 /// Set every series of `now` and remove those of `before` that are gone;
 /// returns the label sets now published.
-fn replace(
-    family: &IntGaugeVec,
-    before: &Series,
-    now: BTreeMap<Vec<String>, i64>,
-) -> Series {
+fn replace(family: &IntGaugeVec, before: &Series, now: BTreeMap<Vec<String>, i64>) -> Series {
     for (labels, v) in &now {
         let l: Vec<&str> = labels.iter().map(String::as_str).collect();
         family.with_label_values(&l).set(*v);

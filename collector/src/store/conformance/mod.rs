@@ -24,9 +24,9 @@
 
 pub mod accounts;
 pub mod certs;
+pub mod console;
 pub mod fleet;
 pub mod lease;
-pub mod console;
 pub mod report;
 #[cfg(test)]
 mod sqlite;

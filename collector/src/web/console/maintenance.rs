@@ -10,8 +10,8 @@ use axum::{Extension, Form};
 use maud::{Markup, html};
 
 use super::{
-    Console, Done, Fields, Flash, csrf_field, local, parse_local, respond, run, saved, unavailable,
-    with_flash,
+    Console, Done, Fields, Flash, csrf_field, local, parse_local, parse_local_end, respond, run,
+    saved, unavailable, with_flash,
 };
 use crate::admin::maintenance::{Note, Window};
 use crate::admin::{self, ActionError};
@@ -134,7 +134,7 @@ pub async fn create(
             opd: optional(g.get("opd")),
             group: optional(g.get("group")),
             from_ms: parse_local("from", g.get("from"), off)?,
-            to_ms: parse_local("to", g.get("to"), off)?,
+            to_ms: parse_local_end("to", g.get("to"), off)?,
             reason: g.get("reason").to_string(),
             by,
         };

@@ -311,28 +311,33 @@ pub fn local(ms: Option<i64>, offset_min: i64) -> String {
         .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
-/// A typed-in time: RFC 3339, or "YYYY-MM-DD HH:MM" (also with `T`) in the
-/// configured zone.
+/// A typed-in time in the one syntax of [`crate::when`]: a time ("2026-12-04
+/// 22:00" in the configured zone, or RFC 3339) or a day, which means its
+/// first minute for a start and its last for an `end`.
 pub fn parse_local(field: &'static str, v: &str, offset_min: i64) -> Result<i64, ActionError> {
-    let v = v.trim();
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return Ok(t.timestamp_millis());
+    parse_when(field, v, offset_min, false)
+}
+
+/// [`parse_local`] for the end of a period (a day runs to its end).
+pub fn parse_local_end(field: &'static str, v: &str, offset_min: i64) -> Result<i64, ActionError> {
+    parse_when(field, v, offset_min, true)
+}
+
+fn parse_when(
+    field: &'static str,
+    v: &str,
+    offset_min: i64,
+    end: bool,
+) -> Result<i64, ActionError> {
+    match v.parse::<crate::when::When>() {
+        Ok(w) if end => Ok(w.end_ms(offset_min)),
+        Ok(w) => Ok(w.start_ms(offset_min)),
+        Err(_) => Err(ActionError::invalid(
+            field,
+            &format!("`{v}` bukan waktu; tulis mis. 2026-12-04 22:00 atau hari 2026-12-04"),
+            &format!("`{v}` is not a time; write e.g. 2026-12-04 22:00 or a day 2026-12-04"),
+        )),
     }
-    for f in [
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M:%S",
-    ] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, f) {
-            return Ok(t.and_utc().timestamp_millis() - offset_min * 60_000);
-        }
-    }
-    Err(ActionError::invalid(
-        field,
-        &format!("`{v}` bukan waktu; tulis mis. 2026-12-04 22:00"),
-        &format!("`{v}` is not a time; write e.g. 2026-12-04 22:00"),
-    ))
 }
 
 async fn overview(State(c): State<Console>, Extension(p): Extension<Principal>) -> Response {
