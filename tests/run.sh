@@ -35,6 +35,9 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v man >/dev/null 2>&1 || missing+=(man-db)
 # Alert delivery: a real Alertmanager and amtool (tests/tests/alertmanager.rs).
 [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
+# OpenID Connect sign-in: a real provider (npm `oidc-provider`) runs on node.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq
@@ -49,6 +52,13 @@ done
 # test packages the debug binaries with --profile dev, which later releases
 # announce they will refuse.
 command -v cargo-deb >/dev/null 2>&1 || cargo install cargo-deb --locked --version 3.8.0
+
+# The OpenID Connect provider of tests/tests/oidc.rs, pinned by its lock file,
+# installed into the target directory (no install scripts run).
+oidc_dir="${CARGO_TARGET_DIR:-target}/oidc-provider"
+mkdir -p "$oidc_dir"
+cp tests/oidc/package.json tests/oidc/package-lock.json "$oidc_dir/"
+(cd "$oidc_dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

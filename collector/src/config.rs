@@ -281,6 +281,8 @@ pub struct RawWeb {
     /// Prometheus' `authorization.credentials_file`); a `scrape` API token
     /// works too.
     pub metrics_token_file: Option<PathBuf>,
+    /// `[web.oidc]`: sign-in through an OpenID Connect provider.
+    pub oidc: Option<RawOidc>,
 }
 
 /// Validated `[web]`.
@@ -292,6 +294,8 @@ pub struct WebConfig {
     pub session_max: Duration,
     /// The scrape token read from `metrics_token_file`.
     pub metrics_token: Option<String>,
+    /// `[web.oidc]`, when OpenID Connect sign-in is on.
+    pub oidc: Option<OidcConfig>,
 }
 
 impl Default for WebConfig {
@@ -300,6 +304,7 @@ impl Default for WebConfig {
             session_idle: Duration::from_secs(30 * 60),
             session_max: Duration::from_secs(12 * 3600),
             metrics_token: None,
+            oidc: None,
         }
     }
 }
@@ -334,7 +339,257 @@ impl RawWeb {
                 )),
             }
         }
+        w.oidc = self.oidc.and_then(|o| o.validate(p));
         w
+    }
+}
+
+/// `[web.oidc]`: sign-in through an OpenID Connect provider (docs/ADMIN.md).
+#[derive(Debug, Deserialize, Default)]
+pub struct RawOidc {
+    /// The provider's issuer URL (discovery at
+    /// `<issuer>/.well-known/openid-configuration`).
+    pub issuer: Option<String>,
+    /// This collector's client id at the provider.
+    pub client_id: Option<String>,
+    /// A file (mode 0600) holding the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// The callback URL registered at the provider; default: derived from
+    /// the request's host (`<scheme>://<host>/login/oidc/callback`).
+    pub redirect_url: Option<String>,
+    /// Scopes asked for (default `openid`, `profile`, `email`).
+    pub scopes: Option<Vec<String>>,
+    /// The ID-token claim carrying the user's groups or roles (default `groups`).
+    pub claim: Option<String>,
+    /// Claim value -> `admin`, `evaluator`, `viewer` or `opd:<id>`.
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, String>,
+    /// Refuse users whose `email_verified` is not true.
+    #[serde(default)]
+    pub require_verified_email: bool,
+    /// The sign-in button's text (default "SSO").
+    pub label: Option<String>,
+    /// Limit of each request to the provider (default 10s).
+    pub timeout: Option<String>,
+}
+
+/// A secret read from a file: never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What a claim value grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OidcGrant {
+    /// `admin`, `evaluator` or `viewer`.
+    Role(crate::store::accounts::Role),
+    /// `opd:<id>`: the `opd` role for that OPD.
+    Opd(String),
+}
+
+/// Validated `[web.oidc]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OidcConfig {
+    /// Issuer URL, exactly as the ID tokens' `iss`.
+    pub issuer: String,
+    /// Client id (the ID tokens' `aud`).
+    pub client_id: String,
+    /// Client secret from `client_secret_file`.
+    pub client_secret: Secret,
+    /// Fixed callback URL, if configured.
+    pub redirect_url: Option<String>,
+    /// Scopes asked for (always with `openid`).
+    pub scopes: Vec<String>,
+    /// The claim carrying groups or roles.
+    pub claim: String,
+    /// Claim value -> grant, as configured.
+    pub roles: Vec<(String, OidcGrant)>,
+    /// Refuse users without a verified e-mail address.
+    pub require_verified_email: bool,
+    /// The sign-in button's text.
+    pub label: String,
+    /// Limit of each request to the provider.
+    pub timeout: Duration,
+}
+
+/// An `http(s)` URL; plain `http` only to a loopback host (tests, a provider
+/// on the same machine).
+fn oidc_url(key: &str, v: &str, p: &mut Vec<Problem>) -> bool {
+    match reqwest::Url::parse(v) {
+        Ok(u) if u.scheme() == "https" => true,
+        Ok(u)
+            if u.scheme() == "http"
+                && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) =>
+        {
+            true
+        }
+        Ok(_) => {
+            p.push(Problem::new(
+                key,
+                format!("`{v}` must be an https URL (http only on loopback)"),
+            ));
+            false
+        }
+        Err(e) => {
+            p.push(Problem::new(key, format!("`{v}` is not a URL ({e})")));
+            false
+        }
+    }
+}
+
+/// Read a secret file that only its owner may read.
+fn secret_file(key: &str, f: &Path, p: &mut Vec<Problem>) -> Option<Secret> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match std::fs::metadata(f) {
+        Ok(m) => m.permissions().mode(),
+        Err(e) => {
+            p.push(Problem::new(
+                key,
+                format!("cannot read {}: {e}", f.display()),
+            ));
+            return None;
+        }
+    };
+    if mode & 0o077 != 0 {
+        p.push(Problem::new(
+            key,
+            format!(
+                "{} is readable by others (mode {:o}); chmod 600 it",
+                f.display(),
+                mode & 0o777
+            ),
+        ));
+        return None;
+    }
+    match std::fs::read_to_string(f) {
+        Ok(t) if !t.trim().is_empty() => Some(Secret(t.trim().to_string())),
+        Ok(_) => {
+            p.push(Problem::new(key, format!("{} is empty", f.display())));
+            None
+        }
+        Err(e) => {
+            p.push(Problem::new(
+                key,
+                format!("cannot read {}: {e}", f.display()),
+            ));
+            None
+        }
+    }
+}
+
+/// Parse a `roles` value: `admin`, `evaluator`, `viewer` or `opd:<id>`.
+fn oidc_grant(v: &str) -> Option<OidcGrant> {
+    use crate::store::accounts::Role;
+    match v.split_once(':') {
+        Some(("opd", id)) if !id.is_empty() && !id.contains(',') => {
+            Some(OidcGrant::Opd(id.to_string()))
+        }
+        Some(_) => None,
+        None => match Role::parse(v)? {
+            r @ (Role::Admin | Role::Evaluator | Role::Viewer) => Some(OidcGrant::Role(r)),
+            Role::Opd | Role::Scrape => None,
+        },
+    }
+}
+
+impl RawOidc {
+    fn validate(self, p: &mut Vec<Problem>) -> Option<OidcConfig> {
+        let before = p.len();
+        let need = |key: &str, v: Option<String>, p: &mut Vec<Problem>| match v {
+            Some(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+            _ => {
+                p.push(Problem::new(key, "required when [web.oidc] is present"));
+                None
+            }
+        };
+        let issuer = need("web.oidc.issuer", self.issuer, p);
+        if let Some(i) = &issuer {
+            oidc_url("web.oidc.issuer", i, p);
+        }
+        let client_id = need("web.oidc.client_id", self.client_id, p);
+        let client_secret = match &self.client_secret_file {
+            Some(f) => secret_file("web.oidc.client_secret_file", f, p),
+            None => {
+                p.push(Problem::new(
+                    "web.oidc.client_secret_file",
+                    "required when [web.oidc] is present",
+                ));
+                None
+            }
+        };
+        if let Some(r) = &self.redirect_url
+            && oidc_url("web.oidc.redirect_url", r, p)
+            && !r.ends_with("/login/oidc/callback")
+        {
+            p.push(Problem::new(
+                "web.oidc.redirect_url",
+                format!("`{r}` must end in /login/oidc/callback"),
+            ));
+        }
+        let mut scopes = self
+            .scopes
+            .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic() && b != b'"'))
+        {
+            p.push(Problem::new(
+                "web.oidc.scopes",
+                format!("`{bad}` is not a scope name"),
+            ));
+        }
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".into());
+        }
+        let mut roles = Vec::new();
+        for (value, grant) in self.roles {
+            match oidc_grant(grant.trim()) {
+                Some(g) => roles.push((value, g)),
+                None => p.push(Problem::new(
+                    format!("web.oidc.roles.\"{value}\""),
+                    format!("`{grant}`: use admin, evaluator, viewer or opd:<id>"),
+                )),
+            }
+        }
+        if roles.is_empty() && p.len() == before {
+            p.push(Problem::new(
+                "web.oidc.roles",
+                "map at least one claim value to a role, e.g. \"pantau-admin\" = \"admin\"",
+            ));
+        }
+        let mut timeout = Duration::from_secs(10);
+        if let Some(t) = self.timeout {
+            match humantime::parse_duration(&t) {
+                Ok(d) if d >= Duration::from_secs(1) => timeout = d,
+                _ => p.push(Problem::new(
+                    "web.oidc.timeout",
+                    format!("`{t}` is not a duration of at least 1s, e.g. 10s"),
+                )),
+            }
+        }
+        if p.len() != before {
+            return None;
+        }
+        Some(OidcConfig {
+            issuer: issuer?,
+            client_id: client_id?,
+            client_secret: client_secret?,
+            redirect_url: self.redirect_url,
+            scopes,
+            claim: self
+                .claim
+                .filter(|c| !c.trim().is_empty())
+                .unwrap_or_else(|| "groups".into()),
+            roles,
+            require_verified_email: self.require_verified_email,
+            label: self.label.unwrap_or_else(|| "SSO".into()),
+            timeout,
+        })
     }
 }
 
@@ -1264,5 +1519,81 @@ mod tests {
             &mut Vec::new(),
         );
         assert_eq!(ok.map(|s| s.nip), Some("19800101 200501 1 001".into()));
+    }
+
+    #[test]
+    fn oidc_section_reads_the_secret_and_bad_keys_name_key_and_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("oidc-secret");
+        std::fs::write(&secret, "rahasia-klien\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let file = dir.path().join("collector.toml");
+        let write = |body: &str| std::fs::write(&file, body).unwrap();
+        write(&format!(
+            "[web.oidc]\nissuer = \"https://sso.example.go.id/realms/pemprov\"\nclient_id = \"pantau\"\n\
+client_secret_file = \"{}\"\nscopes = [\"groups\"]\n[web.oidc.roles]\n\"pantau-admin\" = \"admin\"\n\
+\"pantau-opd-dinkes\" = \"opd:dinkes\"\n",
+            secret.display()
+        ));
+        let o = CollectorConfig::load(&file).unwrap().web.oidc.unwrap();
+        assert_eq!(o.client_secret, Secret("rahasia-klien".into()));
+        assert_eq!(o.scopes, ["openid", "groups"]);
+        assert_eq!(o.claim, "groups");
+        assert_eq!(
+            o.roles,
+            [
+                (
+                    "pantau-admin".to_string(),
+                    OidcGrant::Role(crate::store::accounts::Role::Admin)
+                ),
+                (
+                    "pantau-opd-dinkes".to_string(),
+                    OidcGrant::Opd("dinkes".into())
+                ),
+            ]
+        );
+        assert!(
+            !format!("{o:?}").contains("rahasia-klien"),
+            "the secret is never printed"
+        );
+
+        // A secret others can read, a plain-http issuer off loopback, an
+        // unknown role, a bare `opd`: each names its key and the file.
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write(&format!(
+            "[web.oidc]\nissuer = \"http://sso.example.go.id\"\nclient_id = \"pantau\"\n\
+client_secret_file = \"{}\"\nredirect_url = \"https://pantau.example/elsewhere\"\n\
+[web.oidc.roles]\n\"x\" = \"superuser\"\n\"y\" = \"opd\"\n",
+            secret.display()
+        ));
+        let e = CollectorConfig::load(&file).unwrap_err().to_string();
+        for key in [
+            "web.oidc.issuer",
+            "web.oidc.client_secret_file",
+            "web.oidc.redirect_url",
+            "web.oidc.roles.\"x\"",
+            "web.oidc.roles.\"y\"",
+        ] {
+            assert!(
+                e.contains(&format!("{}: {key}:", file.display())),
+                "{key} in {e}"
+            );
+        }
+        assert!(e.contains("chmod 600"), "{e}");
+        assert!(!e.contains("rahasia-klien"), "{e}");
+        // Missing required keys, and no role mapping at all.
+        write("[web.oidc]\nclaim = \"groups\"\n");
+        let e = CollectorConfig::load(&file).unwrap_err().to_string();
+        for key in [
+            "web.oidc.issuer",
+            "web.oidc.client_id",
+            "web.oidc.client_secret_file",
+        ] {
+            assert!(e.contains(key), "{key} in {e}");
+        }
+        write("[web.oidc]\nissuer = \"https://sso.example\"\nclient_id = \"p\"\nunknown_key = 1\n");
+        let e = CollectorConfig::load(&file).unwrap_err().to_string();
+        assert!(e.contains("web.oidc.unknown_key"), "{e}");
     }
 }

@@ -395,7 +395,8 @@ pub async fn serve(
         hint: Arc::new(cli::enrol::EnrolHint::from_config(&cfg)),
         utc_offset_minutes: cfg.display.utc_offset_minutes,
     }))
-    .merge(web::auth::routes(auth.clone()));
+    .merge(web::auth::routes(auth.clone()))
+    .merge(web::oidc::routes(auth.clone()));
     let app = web::auth::protect(app, auth);
     match net::raise_fd_limit() {
         Ok(n) => info!(open_files = n, "file descriptor limit"),

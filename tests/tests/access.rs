@@ -42,6 +42,14 @@ const SPEC: &[(&str, &str, &str, Option<&[Who]>)] = &[
     ("GET", "/healthz", "/healthz", Some(&ALL)),
     ("GET", "/login", "/login", Some(&ALL)),
     ("POST", "/login", "/login", Some(&ALL)),
+    // Public; 404 here: this fixture has no [web.oidc] (tests/tests/oidc.rs).
+    ("GET", "/login/oidc", "/login/oidc", Some(&ALL)),
+    (
+        "GET",
+        "/login/oidc/callback",
+        "/login/oidc/callback",
+        Some(&ALL),
+    ),
     (
         "POST",
         "/logout",
@@ -309,6 +317,7 @@ fn every_route_with_every_role_and_opd_data_filtered() {
                     let ok = match (method, path) {
                         ("POST", "/login") => code == 403, // no CSRF token
                         ("POST", "/logout") => code == 303,
+                        ("GET", "/login/oidc" | "/login/oidc/callback") => code == 404,
                         ("POST", p) if p.starts_with("/admin") => {
                             code == 400 && body.contains("Ditolak / refused")
                         }

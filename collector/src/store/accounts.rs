@@ -129,6 +129,53 @@ pub struct SignedReport {
     pub at_ms: i64,
 }
 
+/// A user as an OpenID Connect provider vouched for them, with the role and
+/// OPDs `[web.oidc] roles` maps their claim to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcIdentity {
+    /// The provider (`iss`).
+    pub issuer: String,
+    /// The user at the provider (`sub`), stable across renames.
+    pub subject: String,
+    /// The name to give a new account (`preferred_username`, `email` or
+    /// `sub`), made unique: never an existing local account's name.
+    pub preferred_name: String,
+    /// Mapped role.
+    pub role: Role,
+    /// Mapped OPDs of an `opd` user.
+    pub opds: Vec<String>,
+}
+
+/// The account an OpenID Connect sign-in resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcLinked {
+    /// The account now (role and OPDs as mapped).
+    pub account: Account,
+    /// The account before this sign-in; `None` when it was created.
+    pub before: Option<Account>,
+}
+
+/// The password hash of an account that signs in only through OpenID
+/// Connect: not a PHC string, so no password ever matches it.
+pub const OIDC_NO_PASSWORD: &str = "!oidc";
+
+/// Names to try, in order, for a new account of `preferred`: the name
+/// cleaned to `[A-Za-z0-9._@-]` (at most 48 characters), then with `-2`,
+/// `-3`, ... appended.
+pub fn oidc_account_names(preferred: &str) -> impl Iterator<Item = String> {
+    let clean: String = preferred
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
+        .take(48)
+        .collect();
+    let base = if clean.is_empty() {
+        "sso".to_string()
+    } else {
+        clean
+    };
+    std::iter::once(base.clone()).chain((2..1000).map(move |i| format!("{base}-{i}")))
+}
+
 /// Accounts, sessions and API tokens.
 pub trait Accounts: Send + Sync {
     /// Add a signed report to the register.
@@ -185,4 +232,13 @@ pub trait Accounts: Send + Sync {
     fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
     /// Revoke a token by name. `false`: no such unrevoked token.
     fn revoke_api_token(&self, name: &str, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// Sign-in through OpenID Connect: the account linked to
+    /// (`issuer`, `subject`) gets the mapped role and OPDs (its sessions end
+    /// when they change); without a link, a new account (no password, see
+    /// [`OIDC_NO_PASSWORD`]) is created under a free name from
+    /// [`oidc_account_names`] and linked. One transaction.
+    fn oidc_sign_in(&self, id: &OidcIdentity, now_ms: i64) -> Result<OidcLinked, StoreError>;
+    /// The account linked to (`issuer`, `subject`), if any.
+    fn oidc_account(&self, issuer: &str, subject: &str) -> Result<Option<String>, StoreError>;
 }

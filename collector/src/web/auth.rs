@@ -118,6 +118,8 @@ pub const ROUTES: &[RouteRule] = &[
     r("GET", "/healthz", Access::Public),
     r("GET", "/login", Access::Public),
     r("POST", "/login", Access::Public),
+    r("GET", "/login/oidc", Access::Public),
+    r("GET", "/login/oidc/callback", Access::Public),
     r("POST", "/logout", Access::SignedIn),
     r("GET", "/metrics", Access::Metrics),
     r("GET", "/", Access::Status),

@@ -10,6 +10,7 @@ pub mod auth;
 mod bandwidth;
 pub mod console;
 pub mod layout;
+pub mod oidc;
 mod page;
 mod paths;
 pub mod report;

@@ -75,3 +75,68 @@ pub fn accounts_sessions_tokens_and_register(s: &dyn Store) {
     s.record_signed_report(&r).unwrap();
     assert_eq!(s.signed_reports().unwrap(), vec![r]);
 }
+
+/// OpenID Connect sign-in: a new (issuer, subject) creates a password-less
+/// account under a free name (never a local account's), a second sign-in
+/// finds it again and applies the newly mapped role (ending its sessions),
+/// and another issuer with the same subject is another user.
+pub fn oidc_sign_in_links_and_maps(s: &dyn Store) {
+    use crate::store::accounts::{OIDC_NO_PASSWORD, OidcIdentity};
+    s.add_account(&user("ani", Role::Admin)).unwrap();
+    let id = OidcIdentity {
+        issuer: "https://sso.example".into(),
+        subject: "s-1".into(),
+        preferred_name: "ani".into(),
+        role: Role::Opd,
+        opds: vec!["dinkes".into()],
+    };
+    let first = s.oidc_sign_in(&id, 10).unwrap();
+    assert_eq!(first.before, None);
+    assert_eq!(
+        first.account.name, "ani-2",
+        "a local account's name is never taken over"
+    );
+    assert_eq!(first.account.password_hash, OIDC_NO_PASSWORD);
+    assert_eq!(s.account("ani").unwrap().unwrap(), user("ani", Role::Admin));
+    assert_eq!(s.account("ani-2").unwrap().unwrap(), first.account);
+    assert_eq!(
+        s.oidc_account("https://sso.example", "s-1")
+            .unwrap()
+            .as_deref(),
+        Some("ani-2")
+    );
+    s.add_session(&[7; 32], "ani-2", "c", 10, 0).unwrap();
+    // Same role again: the session stays.
+    let again = s.oidc_sign_in(&id, 20).unwrap();
+    assert_eq!(again.account, first.account);
+    assert!(s.session(&[7; 32], 0, 0).unwrap().is_some());
+    // The provider now says evaluator: role changes, sessions end.
+    let promoted = OidcIdentity {
+        role: Role::Evaluator,
+        opds: vec![],
+        preferred_name: "renamed".into(),
+        ..id.clone()
+    };
+    let third = s.oidc_sign_in(&promoted, 30).unwrap();
+    assert_eq!(third.account.name, "ani-2");
+    assert_eq!(third.account.role, Role::Evaluator);
+    assert_eq!(third.before.as_ref().map(|b| b.role), Some(Role::Opd));
+    assert_eq!(s.account("ani-2").unwrap().unwrap().role, Role::Evaluator);
+    assert_eq!(s.session(&[7; 32], 0, 0).unwrap(), None);
+    // Another provider's "s-1" is someone else.
+    let other = OidcIdentity {
+        issuer: "https://other.example".into(),
+        ..id.clone()
+    };
+    assert_eq!(s.oidc_sign_in(&other, 40).unwrap().account.name, "ani-3");
+    assert_eq!(
+        s.oidc_account("https://nobody.example", "s-1").unwrap(),
+        None
+    );
+    // Removing the account drops the link: the next sign-in starts afresh.
+    assert!(s.remove_account("ani-2").unwrap());
+    assert_eq!(s.oidc_account("https://sso.example", "s-1").unwrap(), None);
+    let fresh = s.oidc_sign_in(&id, 50).unwrap();
+    assert_eq!(fresh.before, None);
+    assert_eq!(fresh.account.name, "ani-2");
+}

@@ -67,6 +67,11 @@ macro_rules! store_conformance {
             $crate::store::conformance::accounts::accounts_sessions_tokens_and_register(&*f.store);
         }
         #[test]
+        fn oidc_sign_in_links_and_maps() {
+            let f: $crate::store::conformance::Fixture = $fresh;
+            $crate::store::conformance::accounts::oidc_sign_in_links_and_maps(&*f.store);
+        }
+        #[test]
         fn opd_life_cycle_and_role_change() {
             let f: $crate::store::conformance::Fixture = $fresh;
             $crate::store::conformance::console::opd_life_cycle_and_role_change(&*f.store);

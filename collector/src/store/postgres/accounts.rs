@@ -5,7 +5,10 @@
 use postgres::Row;
 
 use super::PgStore;
-use crate::store::accounts::{Account, Accounts, ApiToken, Role, Session, SignedReport};
+use crate::store::accounts::{
+    Account, Accounts, ApiToken, OIDC_NO_PASSWORD, OidcIdentity, OidcLinked, Role, Session,
+    SignedReport, oidc_account_names,
+};
 use crate::store::{Op, StoreError};
 
 fn role(s: &str) -> Result<Role, StoreError> {
@@ -369,6 +372,101 @@ impl Accounts for PgStore {
                 )
                 .op("revoke api token")?;
             Ok(n == 1)
+        })
+    }
+    fn oidc_sign_in(&self, id: &OidcIdentity, now_ms: i64) -> Result<OidcLinked, StoreError> {
+        let opds = id.opds.join(",");
+        self.write(|c| {
+            c.tx(|db| {
+                let before = db
+                    .query_opt(
+                        "SELECT a.name, a.role, a.opds, a.password_hash, a.disabled, a.created_at_ms
+                         FROM account_oidc l JOIN account a ON a.name = l.account
+                         WHERE l.issuer = $1 AND l.subject = $2 FOR UPDATE",
+                        &[&id.issuer, &id.subject],
+                    )
+                    .op("look up oidc link")?
+                    .map(|r| account_at(&r, 0))
+                    .transpose()?;
+                if let Some(before) = before {
+                    if before.role != id.role || before.opds != id.opds {
+                        db.execute(
+                            "UPDATE account SET role = $2, opds = $3 WHERE name = $1",
+                            &[&before.name, &id.role.as_str(), &opds],
+                        )
+                        .op("update oidc account")?;
+                        db.execute("DELETE FROM web_session WHERE account = $1", &[&before.name])
+                            .op("end sessions")?;
+                    }
+                    db.execute(
+                        "UPDATE account_oidc SET last_login_ms = $3 WHERE issuer = $1 AND subject = $2",
+                        &[&id.issuer, &id.subject, &now_ms],
+                    )
+                    .op("touch oidc link")?;
+                    let account = Account {
+                        role: id.role,
+                        opds: id.opds.clone(),
+                        ..before.clone()
+                    };
+                    return Ok(OidcLinked {
+                        account,
+                        before: Some(before),
+                    });
+                }
+                // A link whose account was removed is stale.
+                db.execute(
+                    "DELETE FROM account_oidc WHERE issuer = $1 AND subject = $2",
+                    &[&id.issuer, &id.subject],
+                )
+                .op("drop stale oidc link")?;
+                let mut name = None;
+                for n in oidc_account_names(&id.preferred_name) {
+                    let inserted = db
+                        .execute(
+                            "INSERT INTO account (name, role, opds, password_hash, disabled, created_at_ms)
+                             VALUES ($1, $2, $3, $4, FALSE, $5) ON CONFLICT DO NOTHING",
+                            &[&n, &id.role.as_str(), &opds, &OIDC_NO_PASSWORD, &now_ms],
+                        )
+                        .op("insert oidc account")?;
+                    if inserted == 1 {
+                        name = Some(n);
+                        break;
+                    }
+                }
+                let name = name.ok_or_else(|| {
+                    StoreError::Exists(format!("user `{}` (and -2 to -999)", id.preferred_name))
+                })?;
+                db.execute(
+                    "INSERT INTO account_oidc (issuer, subject, account, linked_at_ms, last_login_ms)
+                     VALUES ($1, $2, $3, $4, $4)",
+                    &[&id.issuer, &id.subject, &name, &now_ms],
+                )
+                .op("insert oidc link")?;
+                Ok(OidcLinked {
+                    account: Account {
+                        name,
+                        role: id.role,
+                        opds: id.opds.clone(),
+                        password_hash: OIDC_NO_PASSWORD.into(),
+                        disabled: false,
+                        created_at_ms: now_ms,
+                    },
+                    before: None,
+                })
+            })
+        })
+    }
+
+    fn oidc_account(&self, issuer: &str, subject: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.db()
+                .query_opt(
+                    "SELECT l.account FROM account_oidc l JOIN account a ON a.name = l.account
+                     WHERE l.issuer = $1 AND l.subject = $2",
+                    &[&issuer, &subject],
+                )
+                .op("look up oidc link")?
+                .map(|r| r.get(0)))
         })
     }
 }

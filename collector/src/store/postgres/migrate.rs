@@ -61,6 +61,7 @@ pub const TABLES: &[&str] = &[
     "agent_config_status",
     "lease",
     "work_log",
+    "account_oidc",
 ];
 
 /// Rows per INSERT statement.

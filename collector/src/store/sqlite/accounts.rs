@@ -3,7 +3,10 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, write_tx};
-use crate::store::accounts::{Account, Accounts, ApiToken, Role, Session, SignedReport};
+use crate::store::accounts::{
+    Account, Accounts, ApiToken, OIDC_NO_PASSWORD, OidcIdentity, OidcLinked, Role, Session,
+    SignedReport, oidc_account_names,
+};
 use crate::store::{Op, StoreError};
 
 fn role(row: &Row<'_>, i: usize) -> rusqlite::Result<Role> {
@@ -376,6 +379,123 @@ impl Accounts for SqliteStore {
             Ok(n == 1)
         })
     }
+    fn oidc_sign_in(&self, id: &OidcIdentity, now_ms: i64) -> Result<OidcLinked, StoreError> {
+        self.write(|c| {
+            let tx = write_tx(c).op("begin oidc sign-in")?;
+            let before: Option<Account> = tx
+                .query_row(
+                    &format!(
+                        "SELECT {} FROM account_oidc l JOIN account a ON a.name = l.account
+                         WHERE l.issuer = ?1 AND l.subject = ?2",
+                        account_cols("a")
+                    ),
+                    params![id.issuer, id.subject],
+                    account_row,
+                )
+                .optional()
+                .op("look up oidc link")?;
+            let opds = id.opds.join(",");
+            let linked = match before {
+                Some(before) => {
+                    if before.role != id.role || before.opds != id.opds {
+                        tx.execute(
+                            "UPDATE account SET role = ?2, opds = ?3 WHERE name = ?1",
+                            params![before.name, id.role.as_str(), opds],
+                        )
+                        .op("update oidc account")?;
+                        tx.execute("DELETE FROM web_session WHERE account = ?1", [&before.name])
+                            .op("end sessions")?;
+                    }
+                    tx.execute(
+                        "UPDATE account_oidc SET last_login_ms = ?3 WHERE issuer = ?1 AND subject = ?2",
+                        params![id.issuer, id.subject, now_ms],
+                    )
+                    .op("touch oidc link")?;
+                    let account = Account {
+                        role: id.role,
+                        opds: id.opds.clone(),
+                        ..before.clone()
+                    };
+                    OidcLinked {
+                        account,
+                        before: Some(before),
+                    }
+                }
+                None => {
+                    // A link whose account was removed is stale.
+                    tx.execute(
+                        "DELETE FROM account_oidc WHERE issuer = ?1 AND subject = ?2",
+                        params![id.issuer, id.subject],
+                    )
+                    .op("drop stale oidc link")?;
+                    let mut name = None;
+                    for n in oidc_account_names(&id.preferred_name) {
+                        let taken: bool = tx
+                            .query_row(
+                                "SELECT EXISTS(SELECT 1 FROM account WHERE name = ?1)",
+                                [&n],
+                                |r| r.get(0),
+                            )
+                            .op("check account name")?;
+                        if !taken {
+                            name = Some(n);
+                            break;
+                        }
+                    }
+                    let name = name.ok_or_else(|| {
+                        StoreError::Exists(format!("user `{}` (and -2 to -999)", id.preferred_name))
+                    })?;
+                    tx.execute(
+                        "INSERT INTO account (name, role, opds, password_hash, disabled, created_at_ms)
+                         VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                        params![name, id.role.as_str(), opds, OIDC_NO_PASSWORD, now_ms],
+                    )
+                    .op("insert oidc account")?;
+                    tx.execute(
+                        "INSERT INTO account_oidc (issuer, subject, account, linked_at_ms, last_login_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?4)",
+                        params![id.issuer, id.subject, name, now_ms],
+                    )
+                    .op("insert oidc link")?;
+                    OidcLinked {
+                        account: Account {
+                            name,
+                            role: id.role,
+                            opds: id.opds.clone(),
+                            password_hash: OIDC_NO_PASSWORD.into(),
+                            disabled: false,
+                            created_at_ms: now_ms,
+                        },
+                        before: None,
+                    }
+                }
+            };
+            tx.commit().op("commit oidc sign-in")?;
+            Ok(linked)
+        })
+    }
+
+    fn oidc_account(&self, issuer: &str, subject: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT l.account FROM account_oidc l JOIN account a ON a.name = l.account
+                 WHERE l.issuer = ?1 AND l.subject = ?2",
+                params![issuer, subject],
+                |r| r.get(0),
+            )
+            .optional()
+            .op("look up oidc link")
+        })
+    }
+}
+
+/// [`ACCOUNT_COLS`] qualified by a table alias.
+fn account_cols(alias: &str) -> String {
+    ACCOUNT_COLS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // Tested by the conformance suite (store/conformance/accounts.rs).

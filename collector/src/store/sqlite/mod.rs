@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_fleet.sql"),
     include_str!("schema_leases.sql"),
     include_str!("schema_console.sql"),
+    include_str!("schema_oidc.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after
