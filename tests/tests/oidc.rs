@@ -537,11 +537,20 @@ fn a_real_browser_signs_in_across_sites_and_lands_where_it_was_going() {
         tab.get_url().contains("/login?next="),
         "anonymous: to the login page"
     );
-    tab.navigate_to(&format!(
-        "http://{}/login/oidc?next=/api/v1/targets",
-        s.c.http
-    ))
-    .expect("sign in with SSO");
+    // The login page offers the provider; its button keeps where the user
+    // was going.
+    tab.navigate_to(&format!("http://{}/login?next=/api/v1/targets", s.c.http))
+        .and_then(|t| t.wait_until_navigated())
+        .expect("login page");
+    let button = tab
+        .wait_for_element("a.button[href^='/login/oidc?next=']")
+        .expect("the SSO button on the login page");
+    let label = browser::eval(&tab, "document.querySelector('a.button').innerText");
+    assert!(
+        label.as_str().unwrap_or_default().contains("Masuk dengan"),
+        "{label}"
+    );
+    button.click().expect("sign in with SSO");
     let body = wait_for(
         "the page after SSO sign-in",
         Duration::from_secs(30),

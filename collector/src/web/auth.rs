@@ -656,11 +656,24 @@ struct LoginQuery {
 }
 
 /// Only a local path may be a redirect target (no `//host`, no scheme).
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
         _ => "/".into(),
     }
+}
+
+/// `v` percent-encoded for a query string (everything but the unreserved
+/// characters of RFC 3986).
+fn query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn login_form(
@@ -697,6 +710,9 @@ fn login_form(
             label { (user) " " input name="username" autocomplete="username" required; }
             label { (pass) " " input name="password" type="password" autocomplete="current-password" required; }
             button { (button) }
+        }
+        @if let Some((href, label)) = super::oidc::login_link(&a.config) {
+            p { a.button href={ (href) "?next=" (query_value(next)) } { (label) } }
         }
         p { small { a href=(other.0) { (other.1) } } }
     };
@@ -967,6 +983,15 @@ async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            query_value("/laporan?opd=a&b=c d"),
+            "%2Flaporan%3Fopd%3Da%26b%3Dc%20d"
+        );
+        assert_eq!(query_value("/"), "%2F");
+    }
 
     #[test]
     fn passwords_hash_with_argon2id_and_verify() {

@@ -526,14 +526,6 @@ fn provider_failed(e: &OidcError) -> Response {
     )
 }
 
-/// Only a local path may be a redirect target.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".into(),
-    }
-}
-
 fn b64url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -620,7 +612,7 @@ async fn start(
         Pending {
             nonce,
             verifier,
-            next: safe_next(q.next.as_deref()),
+            next: super::auth::safe_next(q.next.as_deref()),
             redirect_uri,
             started: Instant::now(),
         },

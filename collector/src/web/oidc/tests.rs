@@ -202,5 +202,5 @@ fn login_link_only_when_configured_and_secrets_never_print() {
     c.client_secret = Secret("sangat-rahasia".into());
     assert!(!format!("{c:?}").contains("sangat-rahasia"));
     assert_eq!(form_enc("a b/c+d"), "a+b%2Fc%2Bd");
-    assert_eq!(safe_next(Some("//evil.example")), "/");
+    assert_eq!(crate::web::auth::safe_next(Some("//evil.example")), "/");
 }
