@@ -193,7 +193,12 @@ const SPEC: &[(&str, &str, &str, Option<&[Who]>)] = &[
     // Central targets: admin, and `opd` staff for their own OPDs' and
     // agents' scopes (filtered; checked below).
     ("GET", "/admin/target", "/admin/target", Some(&[Admin, Opd])),
-    ("POST", "/admin/target", "/admin/target", Some(&[Admin, Opd])),
+    (
+        "POST",
+        "/admin/target",
+        "/admin/target",
+        Some(&[Admin, Opd]),
+    ),
     (
         "GET",
         "/admin/target/agen/{id}",

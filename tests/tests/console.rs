@@ -158,7 +158,10 @@ fn change_the_offices_targets(tab: &Tab, base: &str, collector: &Collector) {
         "nothing stored"
     );
     // The typed values stay in the form; only the address is fixed.
-    let kept = eval(tab, "document.querySelector('#target-form input[name=label]').value");
+    let kept = eval(
+        tab,
+        "document.querySelector('#target-form input[name=label]').value",
+    );
     assert_eq!(kept, "Layanan Dinkes");
     fill(
         tab,
@@ -166,7 +169,11 @@ fn change_the_offices_targets(tab: &Tab, base: &str, collector: &Collector) {
         &format!("127.0.0.1:{port}"),
     );
     submit(tab, "#target-form button");
-    assert!(tab.get_url().ends_with("/admin/target?ok=1"), "{}", tab.get_url());
+    assert!(
+        tab.get_url().ends_with("/admin/target?ok=1"),
+        "{}",
+        tab.get_url()
+    );
     let row = eval(
         tab,
         "document.querySelector('tr[data-target=\"opd:dinkes/layanan-dinkes\"]').innerText",

@@ -91,9 +91,7 @@ fn sees_scope(p: &Principal, agents: &[Agent], scope: &str) -> bool {
     match Scope::parse(scope) {
         Ok(Scope::Province) => true,
         Ok(Scope::Opd(id)) => p.sees(&id),
-        Ok(Scope::Agent(id)) => {
-            p.sees_all() || agents.iter().any(|a| a.id == id && p.sees(&a.opd))
-        }
+        Ok(Scope::Agent(id)) => p.sees_all() || agents.iter().any(|a| a.id == id && p.sees(&a.opd)),
         Err(_) => p.sees_all(),
     }
 }
@@ -104,7 +102,11 @@ fn editable(p: &Principal, d: &Data) -> Vec<String> {
     if p.sees_all() {
         v.push(Scope::Province.to_string());
     }
-    v.extend(d.opds.iter().map(|(id, _)| Scope::Opd(id.clone()).to_string()));
+    v.extend(
+        d.opds
+            .iter()
+            .map(|(id, _)| Scope::Opd(id.clone()).to_string()),
+    );
     v.extend(
         d.agents
             .iter()
@@ -144,10 +146,11 @@ pub async fn page(
     q: Query<Done>,
     Query(e): Query<Edit>,
 ) -> Response {
-    let draft = match e.edit.as_deref().and_then(|e| e.split_once('/')) {
-        Some((scope, id)) => Some(Draft::Stored(scope.to_string(), id.to_string())),
-        None => None,
-    };
+    let draft = e
+        .edit
+        .as_deref()
+        .and_then(|e| e.split_once('/'))
+        .map(|(scope, id)| Draft::Stored(scope.to_string(), id.to_string()));
     render(&c, &p, with_flash(q), draft).await
 }
 
@@ -511,10 +514,7 @@ pub async fn change(
     }
     let who = actor(&p, peer);
     let (pp, ff) = (p.clone(), f.clone());
-    let r = c
-        .store
-        .with(move |s| Ok(apply(s, &pp, &who, &ff)))
-        .await;
+    let r = c.store.with(move |s| Ok(apply(s, &pp, &who, &ff))).await;
     match r {
         Err(e) => unavailable(&e),
         Ok(Ok(_revision)) => saved(PATH),
@@ -565,7 +565,13 @@ pub async fn effective(
                 p.err { "Agen `" (id) "` tidak ada / agent `" (id) "` does not exist." }
                 p { a href=(PATH) { "Kembali / back" } }
             };
-            return respond(StatusCode::NOT_FOUND, "Konfigurasi efektif", &p, "/admin", body);
+            return respond(
+                StatusCode::NOT_FOUND,
+                "Konfigurasi efektif",
+                &p,
+                "/admin",
+                body,
+            );
         }
         Ok(Some(v)) => v,
     };
