@@ -457,6 +457,16 @@ fn every_route_with_every_role_and_opd_data_filtered() {
     }
 }
 
+/// `application/x-www-form-urlencoded` value.
+fn form_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// POST a console form with a bearer token (tokens need no CSRF field).
 fn post_form(addr: SocketAddr, path: &str, token: &str, body: &str) -> (u16, String) {
     let headers = format!(
@@ -490,6 +500,52 @@ fn central_targets_of_other_opds_do_not_exist_for_opd_staff(
         "aksi=add&scope=opd%3Adinkes&id=web-a&group=app&kind=tcp&address=10.1.1.1%3A80",
     );
     assert_eq!(code, 303, "opd staff add to their own OPD: {body}");
+    // A province template: opd staff cannot change it but may stop it for
+    // their OPD, and replace their agent's targets with pasted TOML.
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        admin,
+        "aksi=add&scope=province&id=pusat-data&group=datacenter&kind=tcp&address=10.10.0.5%3A443",
+    );
+    assert_eq!(code, 303, "{body}");
+    let (code, _, page) = send(addr, "GET", "/admin/target/agen/agen-a", &bearer(opd));
+    assert!(code == 200 && page.contains("10.10.0.5:443"), "{page}");
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        "aksi=stop&scope=opd%3Adinkes&id=pusat-data",
+    );
+    assert_eq!(code, 303, "{body}");
+    let bad =
+        "[[targets]]\nid = \"imp\"\ngroup = \"bulan\"\nkind = \"tcp\"\naddress = \"10.1.1.2:22\"\n";
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        &format!("aksi=import&scope=agent%3Aagen-a&toml={}", form_encode(bad)),
+    );
+    assert!(
+        code == 400 && body.contains("targets[0].group") && body.contains("bulan"),
+        "the bad import names the field and stays in the form: {body}"
+    );
+    let good = bad.replace("bulan", "app");
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        &format!(
+            "aksi=import&scope=agent%3Aagen-a&toml={}",
+            form_encode(&good)
+        ),
+    );
+    assert_eq!(code, 303, "{body}");
+    let (_, _, page) = send(addr, "GET", "/admin/target/agen/agen-a", &bearer(opd));
+    assert!(
+        page.contains("10.1.1.2:22") && page.contains("web-a") && !page.contains("10.10.0.5"),
+        "imported, own OPD's kept, the stopped template gone: {page}"
+    );
     for (scope, want) in [
         ("province", "province templates are changed by admins only"),
         ("opd%3Arahasia-b", "opd:rahasia-b tidak terdaftar"),

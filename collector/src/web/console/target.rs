@@ -401,6 +401,7 @@ async fn render(c: &Console, p: &Principal, flash: Flash, draft: Option<Draft>) 
                 @if editing { " " a href=(PATH) { "Batal / cancel" } }
             }
         }
+        (scope_forms(p, &scopes, &flash, &v))
         h2 { "Target lokal agen / the agents' own targets" }
         p { small { "Apakah agen di cakupan ini tetap memakai [[targets]] dari berkasnya sendiri / whether agents \
                      of a scope keep the [[targets]] of their own file (default: allow)." } }
@@ -451,6 +452,38 @@ async fn render(c: &Console, p: &Principal, flash: Flash, draft: Option<Draft>) 
     respond(flash_status(&flash), "Target terpusat", p, "/admin", body)
 }
 
+/// Stop probing an id an earlier scope defines (a removal marker, as
+/// `target remove`), and replace a scope's targets with pasted `[[targets]]`
+/// (`target import`).
+fn scope_forms(p: &Principal, scopes: &[String], flash: &Flash, v: &Fields) -> Markup {
+    if scopes.is_empty() {
+        return html! {};
+    }
+    let pick = html! { select name="scope" { @for s in scopes { option value=(s) selected[v.get("scope") == s] { (s) } } } };
+    html! {
+        h2 { "Hapus menurut id / remove by id" }
+        p { small { "Juga untuk id dari cakupan sebelumnya: agen cakupan ini berhenti memprobenya / also for an id                      an earlier scope defines: this scope's agents stop probing it." } }
+        (refusal_box(flash, "stop"))
+        form method="post" action=(PATH) id="stop-form" {
+            (csrf_field(p))
+            input type="hidden" name="aksi" value="stop";
+            label { "Cakupan / scope " (pick) }
+            label { "Id " input name="id" required; }
+            button { "Hapus di cakupan ini / remove in this scope" }
+        }
+        h2 { "Impor / import" }
+        p { small { "Mengganti semua target cakupan dengan " code { "[[targets]]" } " (sintaks berkas agen,                      docs/CONFIG.md); tidak ada yang disimpan bila satu saja tidak sah / replaces every target                      of the scope; nothing is stored unless all are valid." } }
+        (refusal_box(flash, "import"))
+        form method="post" action=(PATH) id="import-form" {
+            (csrf_field(p))
+            input type="hidden" name="aksi" value="import";
+            label { "Cakupan / scope " (pick) }
+            label { "TOML " textarea name="toml" rows="6" cols="60" { (v.get("toml")) } }
+            button { "Impor / import" }
+        }
+    }
+}
+
 fn flash_status(f: &Flash) -> StatusCode {
     match f {
         Flash::Refused { .. } => StatusCode::BAD_REQUEST,
@@ -462,6 +495,8 @@ fn flash_status(f: &Flash) -> StatusCode {
 fn form_of(aksi: &str) -> &'static str {
     match aksi {
         "remove" => "remove",
+        "stop" => "stop",
+        "import" => "import",
         "policy" => "policy",
         _ => "target",
     }
@@ -470,11 +505,14 @@ fn form_of(aksi: &str) -> &'static str {
 /// Do the change `f` asks for, as `who` acting for `p`.
 fn apply(s: &dyn Store, p: &Principal, who: &Actor, f: &Fields) -> Result<i64, Refusal> {
     let aksi = f.get("aksi");
-    if !matches!(aksi, "add" | "set" | "remove" | "policy") {
+    if !matches!(
+        aksi,
+        "add" | "set" | "remove" | "stop" | "import" | "policy"
+    ) {
         return Err(Refusal::field(
             "aksi",
-            "pilih add, set, remove atau policy",
-            "choose add, set, remove or policy",
+            "pilih add, set, remove, stop, import atau policy",
+            "choose add, set, remove, stop, import or policy",
         ));
     }
     let scope = Scope::parse(f.get("scope").trim())?;
@@ -482,7 +520,8 @@ fn apply(s: &dyn Store, p: &Principal, who: &Actor, f: &Fields) -> Result<i64, R
     Ok(match aksi {
         "add" => fleet::add(s, who, &scope, &table(f)?)?,
         "set" => fleet::set(s, who, &scope, &table(f)?)?,
-        "remove" => fleet::remove(s, who, &scope, f.get("id").trim())?,
+        "remove" | "stop" => fleet::remove(s, who, &scope, f.get("id").trim())?,
+        "import" => fleet::import(s, who, &scope, f.get("toml"))?,
         _ => {
             let allow = match f.get("local_targets") {
                 "allow" => Some(true),
@@ -501,7 +540,8 @@ fn apply(s: &dyn Store, p: &Principal, who: &Actor, f: &Fields) -> Result<i64, R
     })
 }
 
-/// POST /admin/target: `aksi` = add | set | remove | policy.
+/// POST /admin/target: `aksi` = add | set | remove | stop (remove by id,
+/// also an id an earlier scope defines) | import | policy.
 pub async fn change(
     State(c): State<Console>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -524,7 +564,8 @@ pub async fn change(
                 form,
                 message: e.to_string(),
             };
-            let draft = (form == "target").then(|| Draft::Typed(f.without("csrf")));
+            let draft =
+                matches!(form, "target" | "import").then(|| Draft::Typed(f.without("csrf")));
             render(&c, &p, flash, draft).await
         }
     }
