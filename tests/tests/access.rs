@@ -500,6 +500,26 @@ fn central_targets_of_other_opds_do_not_exist_for_opd_staff(
         "aksi=add&scope=opd%3Adinkes&id=web-a&group=app&kind=tcp&address=10.1.1.1%3A80",
     );
     assert_eq!(code, 303, "opd staff add to their own OPD: {body}");
+    // Edit: the stored definition in the form, saved with `set`.
+    let (code, _, page) = send(
+        addr,
+        "GET",
+        "/admin/target?edit=opd:dinkes/web-a",
+        &bearer(opd),
+    );
+    assert!(
+        code == 200
+            && page.contains("name=\"aksi\" value=\"set\"")
+            && page.contains("value=\"10.1.1.1:80\""),
+        "{page}"
+    );
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        "aksi=set&scope=opd%3Adinkes&id=web-a&group=app&kind=tcp&address=10.1.1.9%3A80&lainnya=",
+    );
+    assert_eq!(code, 303, "{body}");
     // A province template: opd staff cannot change it but may stop it for
     // their OPD, and replace their agent's targets with pasted TOML.
     let (code, body) = post_form(
@@ -543,7 +563,7 @@ fn central_targets_of_other_opds_do_not_exist_for_opd_staff(
     assert_eq!(code, 303, "{body}");
     let (_, _, page) = send(addr, "GET", "/admin/target/agen/agen-a", &bearer(opd));
     assert!(
-        page.contains("10.1.1.2:22") && page.contains("web-a") && !page.contains("10.10.0.5"),
+        page.contains("10.1.1.2:22") && page.contains("10.1.1.9:80") && !page.contains("10.10.0.5"),
         "imported, own OPD's kept, the stopped template gone: {page}"
     );
     for (scope, want) in [

@@ -648,7 +648,7 @@ fn effective_body(
                 @for (id, scope) in &e.origin { tr { td { (id) } td { code { (scope) } } } }
             }
         }
-        pre #toml { @if e.targets_toml.is_empty() { "# tidak ada target terpusat / no central targets" } @else { (e.targets_toml) } }
+        div.scroll { pre #toml { @if e.targets_toml.is_empty() { "# tidak ada target terpusat / no central targets" } @else { (e.targets_toml) } } }
         h2 { "Dilaporkan agen / reported by the agent" }
         table #reported {
             tr { th { "Status" } td {
