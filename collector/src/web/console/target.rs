@@ -1,7 +1,8 @@
 //! `/admin/target`: central targets (docs/ADMIN.md, "Target terpusat /
 //! Central targets"). The definitions of every scope (province templates,
 //! per OPD, per agent) with the current revision; add or edit a target,
-//! remove one, a scope's local-targets policy; `/admin/target/agen/{id}`:
+//! remove one (also an id an earlier scope defines), import pasted
+//! `[[targets]]`, a scope's local-targets policy; `/admin/target/agen/{id}`:
 //! an agent's effective configuration beside what the agent reported.
 //!
 //! Every change goes through [`crate::fleet`], the code of `pantau-collector
