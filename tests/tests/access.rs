@@ -198,6 +198,21 @@ const SPEC: &[(&str, &str, &str, Option<&[Who]>)] = &[
         "/admin/audit.jsonl",
         Some(&[Admin]),
     ),
+    // Central targets: admin, and `opd` staff for their own OPDs' and
+    // agents' scopes (filtered; checked below).
+    ("GET", "/admin/target", "/admin/target", Some(&[Admin, Opd])),
+    (
+        "POST",
+        "/admin/target",
+        "/admin/target",
+        Some(&[Admin, Opd]),
+    ),
+    (
+        "GET",
+        "/admin/target/agen/{id}",
+        "/admin/target/agen/agen-a",
+        Some(&[Admin, Opd]),
+    ),
 ];
 
 /// Names of OPD B that an `opd` caller of OPD A must never see.
@@ -415,6 +430,7 @@ fn every_route_with_every_role_and_opd_data_filtered() {
             "{body}"
         );
     }
+    central_targets_of_other_opds_do_not_exist_for_opd_staff(addr, opd, &f.tokens[0].1);
     let (_, _, page) = send(addr, "GET", "/admin/agen", &bearer(&f.tokens[0].1));
     let row_b = page
         .split("<tr data-agent=\"agen-b\">")
@@ -448,6 +464,160 @@ fn every_route_with_every_role_and_opd_data_filtered() {
             assert!(!body.contains(s), "{path} shows `{s}`: {body}");
         }
     }
+}
+
+/// `application/x-www-form-urlencoded` value.
+fn form_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// POST a console form with a bearer token (tokens need no CSRF field).
+fn post_form(addr: SocketAddr, path: &str, token: &str, body: &str) -> (u16, String) {
+    let headers = format!(
+        "{}Content-Type: application/x-www-form-urlencoded\r\n",
+        bearer(token)
+    );
+    let (code, _, body) = http_send(addr, "POST", path, &headers, body, Duration::from_secs(30));
+    (code, body)
+}
+
+/// `opd` staff change their own OPD's and agents' central targets; the
+/// province templates are the admin's, and another OPD's scopes or agents
+/// do not exist for them. The admin sees every scope.
+fn central_targets_of_other_opds_do_not_exist_for_opd_staff(
+    addr: SocketAddr,
+    opd: &str,
+    admin: &str,
+) {
+    let def = "group=app&kind=tcp&address=10.66.66.66%3A80";
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        admin,
+        &format!("aksi=add&scope=agent%3Aagen-b&id=target-b-xyz&{def}"),
+    );
+    assert_eq!(code, 303, "the admin adds to agen-b: {body}");
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        "aksi=add&scope=opd%3Adinkes&id=web-a&group=app&kind=tcp&address=10.1.1.1%3A80",
+    );
+    assert_eq!(code, 303, "opd staff add to their own OPD: {body}");
+    // Edit: the stored definition in the form, saved with `set`.
+    let (code, _, page) = send(
+        addr,
+        "GET",
+        "/admin/target?edit=opd:dinkes/web-a",
+        &bearer(opd),
+    );
+    assert!(
+        code == 200
+            && page.contains("name=\"aksi\" value=\"set\"")
+            && page.contains("value=\"10.1.1.1:80\""),
+        "{page}"
+    );
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        "aksi=set&scope=opd%3Adinkes&id=web-a&group=app&kind=tcp&address=10.1.1.9%3A80&lainnya=",
+    );
+    assert_eq!(code, 303, "{body}");
+    // A province template: opd staff cannot change it but may stop it for
+    // their OPD, and replace their agent's targets with pasted TOML.
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        admin,
+        "aksi=add&scope=province&id=pusat-data&group=datacenter&kind=tcp&address=10.10.0.5%3A443",
+    );
+    assert_eq!(code, 303, "{body}");
+    let (code, _, page) = send(addr, "GET", "/admin/target/agen/agen-a", &bearer(opd));
+    assert!(code == 200 && page.contains("10.10.0.5:443"), "{page}");
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        "aksi=stop&scope=opd%3Adinkes&id=pusat-data",
+    );
+    assert_eq!(code, 303, "{body}");
+    let bad =
+        "[[targets]]\nid = \"imp\"\ngroup = \"bulan\"\nkind = \"tcp\"\naddress = \"10.1.1.2:22\"\n";
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        &format!("aksi=import&scope=agent%3Aagen-a&toml={}", form_encode(bad)),
+    );
+    assert!(
+        code == 400 && body.contains("targets[0].group") && body.contains("bulan"),
+        "the bad import names the field and stays in the form: {body}"
+    );
+    let good = bad.replace("bulan", "app");
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        &format!(
+            "aksi=import&scope=agent%3Aagen-a&toml={}",
+            form_encode(&good)
+        ),
+    );
+    assert_eq!(code, 303, "{body}");
+    let (_, _, page) = send(addr, "GET", "/admin/target/agen/agen-a", &bearer(opd));
+    assert!(
+        page.contains("10.1.1.2:22") && page.contains("10.1.1.9:80") && !page.contains("10.10.0.5"),
+        "imported, own OPD's kept, the stopped template gone: {page}"
+    );
+    for (scope, want) in [
+        ("province", "province templates are changed by admins only"),
+        ("opd%3Arahasia-b", "opd:rahasia-b tidak terdaftar"),
+        ("agent%3Aagen-b", "agent:agen-b tidak terdaftar"),
+    ] {
+        let (code, body) = post_form(
+            addr,
+            "/admin/target",
+            opd,
+            &format!("aksi=set&scope={scope}&id=x&{def}"),
+        );
+        assert_eq!(code, 400, "{scope}: {body}");
+        assert!(body.contains(want), "{scope}: {body}");
+    }
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        opd,
+        "aksi=remove&scope=agent%3Aagen-b&id=target-b-xyz",
+    );
+    assert!(code == 400 && body.contains("tidak terdaftar"), "{body}");
+    let (code, _, page) = send(addr, "GET", "/admin/target", &bearer(opd));
+    assert!(code == 200 && page.contains("web-a"), "{page}");
+    let (code, _, page) = send(addr, "GET", "/admin/target/agen/agen-a", &bearer(opd));
+    assert!(code == 200 && page.contains("web-a"), "{page}");
+    let (code, _, page) = send(addr, "GET", "/admin/target/agen/agen-b", &bearer(opd));
+    assert_eq!(code, 404, "{page}");
+    for s in SECRETS_OF_B.iter().filter(|s| **s != "agen-b") {
+        assert!(!page.contains(s), "shows `{s}`: {page}");
+    }
+    let (_, _, page) = send(addr, "GET", "/admin/target", &bearer(admin));
+    assert!(
+        page.contains("target-b-xyz") && page.contains("web-a"),
+        "the admin sees every scope: {page}"
+    );
+    // Leave agen-b's scope as the route walk found it.
+    let (code, body) = post_form(
+        addr,
+        "/admin/target",
+        admin,
+        "aksi=remove&scope=agent%3Aagen-b&id=target-b-xyz",
+    );
+    assert_eq!(code, 303, "{body}");
 }
 
 /// GET with a bearer token; (status, raw body bytes).

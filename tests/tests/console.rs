@@ -1,7 +1,9 @@
 //! The admin console in headless Chromium against the real collector: an
 //! admin logs in, adds an OPD (and sees a refused id explained on the
 //! form), issues an enrolment code on the agents page and enrols a real
-//! `pantau-agent` with it (its results arrive), schedules a maintenance
+//! `pantau-agent` with it (its results arrive), adds a central target for
+//! the office (a bad address refused on the form first) and sees the agent
+//! apply it and its results arrive, schedules a maintenance
 //! window and ends it early, generates a signed report through the report
 //! form, and reads the audit entries of all of it on /admin/audit. A viewer
 //! gets 403 on /admin.
@@ -112,6 +114,114 @@ fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A TCP port on loopback that accepts (and drops) every connection.
+fn open_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    port
+}
+
+/// On /admin/target the admin adds a TCP target for the enrolled office:
+/// a bad address is refused on the form (nothing stored), the fixed one
+/// is stored as revision 1, the running agent applies it (the agents page
+/// shows the version) and its results arrive.
+fn change_the_offices_targets(tab: &Tab, base: &str, collector: &Collector) {
+    let port = open_port();
+    goto(tab, &format!("{base}/admin/target"));
+    choose(tab, "#target-form select[name=scope]", "opd:dinkes");
+    fill(tab, "#target-form input[name=id]", "layanan-dinkes");
+    fill(tab, "#target-form input[name=group]", "app");
+    fill(tab, "#target-form input[name=kind]", "tcp");
+    fill(tab, "#target-form input[name=address]", "tanpa-port");
+    fill(tab, "#target-form input[name=label]", "Layanan Dinkes");
+    fill(tab, "#target-form input[name=interval]", "2s");
+    fill(tab, "#target-form input[name=timeout]", "1s");
+    submit(tab, "#target-form button");
+    let page = body_text(tab);
+    assert!(
+        page.contains("Ditolak / refused")
+            && page.contains("invalid target definition")
+            && page.contains("address:"),
+        "{page}"
+    );
+    assert!(tab.find_elements("tr[data-target]").is_err(), "{page}");
+    assert_eq!(
+        eval(tab, "document.getElementById('revision').textContent"),
+        "0",
+        "nothing stored"
+    );
+    // The typed values stay in the form; only the address is fixed.
+    let kept = eval(
+        tab,
+        "document.querySelector('#target-form input[name=label]').value",
+    );
+    assert_eq!(kept, "Layanan Dinkes");
+    fill(
+        tab,
+        "#target-form input[name=address]",
+        &format!("127.0.0.1:{port}"),
+    );
+    submit(tab, "#target-form button");
+    assert!(
+        tab.get_url().ends_with("/admin/target?ok=1"),
+        "{}",
+        tab.get_url()
+    );
+    let row = eval(
+        tab,
+        "document.querySelector('tr[data-target=\"opd:dinkes/layanan-dinkes\"]').innerText",
+    );
+    let row = row.as_str().unwrap_or_default();
+    assert!(row.contains(&format!("127.0.0.1:{port}")), "{row}");
+    assert_eq!(
+        eval(tab, "document.getElementById('revision').textContent"),
+        "1"
+    );
+
+    // The running agent applies revision 1; the agents page shows it.
+    wait_for(
+        "the agent applying revision 1",
+        Duration::from_secs(60),
+        || {
+            goto(tab, &format!("{base}/admin/agen"));
+            let cell = eval(
+                tab,
+                "document.querySelector('tr[data-agent=\"dinkes-1\"] td.config').innerText",
+            );
+            let cell = cell.as_str().unwrap_or_default().to_string();
+            assert!(!cell.contains("ditolak"), "refused: {cell}");
+            cell.starts_with("v1").then_some(())
+        },
+    );
+    goto(tab, &format!("{base}/admin/target/agen/dinkes-1"));
+    let page = body_text(tab);
+    assert!(
+        page.contains("diterapkan / applied") && page.contains("layanan-dinkes"),
+        "{page}"
+    );
+    let ok = wait_for(
+        "a result of the new central target",
+        Duration::from_secs(60),
+        || {
+            metric(
+                &collector.metrics(),
+                "pantau_probe_success",
+                &[
+                    ("opd", "dinkes"),
+                    ("agent", "dinkes-1"),
+                    ("target", "layanan-dinkes"),
+                ],
+            )
+        },
+    );
+    assert_eq!(ok, 1.0, "the open port answers");
 }
 
 #[test]
@@ -240,6 +350,7 @@ fn an_admin_enrols_an_office_schedules_maintenance_signs_a_report_and_reads_the_
         "-",
         "the agent's version: {row}"
     );
+    change_the_offices_targets(&tab, &base, &collector);
     assert!(agent.terminate().success());
 
     // A maintenance window, then ended early.
@@ -342,6 +453,7 @@ fn an_admin_enrols_an_office_schedules_maintenance_signs_a_report_and_reads_the_
         "maintenance.create",
         "maintenance.end",
         "report.sign",
+        "target.change",
     ] {
         let row = rows
             .lines()
@@ -358,6 +470,11 @@ fn an_admin_enrols_an_office_schedules_maintenance_signs_a_report_and_reads_the_
     assert!(
         end.contains("\"to_ms\"") && end.contains("ganti router inti"),
         "before/after: {end}"
+    );
+    let target = rows.lines().find(|l| l.contains("target.change")).unwrap();
+    assert!(
+        target.contains("opd:dinkes/layanan-dinkes") && target.contains("\"revision\":1"),
+        "the target change with its revision: {target}"
     );
     assert!(!rows.contains(&code), "the code never enters the audit log");
     // The JSON-lines export holds the same chain, and it verifies.

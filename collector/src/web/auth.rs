@@ -156,6 +156,11 @@ pub const ROUTES: &[RouteRule] = &[
     r("POST", "/admin/pengguna/{name}", Access::Admin),
     r("GET", "/admin/audit", Access::Admin),
     r("GET", "/admin/audit.jsonl", Access::Admin),
+    // Central targets: `opd` staff for their own OPDs' and agents' scopes
+    // (filtered by the handlers; province templates admin only).
+    r("GET", "/admin/target", Access::AgentAdmin),
+    r("POST", "/admin/target", Access::AgentAdmin),
+    r("GET", "/admin/target/agen/{id}", Access::AgentAdmin),
 ];
 
 /// The rule of a registered route.

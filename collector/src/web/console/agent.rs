@@ -1,4 +1,5 @@
-//! `/admin/agen`: agents (status, version, last seen, peer address), add an
+//! `/admin/agen`: agents (status, version, last seen, peer address, the
+//! central configuration version applied or its error), add an
 //! agent, issue a one-time enrolment code (shown once), disable/enable,
 //! revoke, rotate. `opd` staff see and manage only their OPDs' agents: the
 //! others do not exist for them (filtered, not hidden).
@@ -64,7 +65,7 @@ async fn render(c: &Console, p: &Principal, flash: Flash) -> Response {
         div.scroll { table #agents {
             tr { th { "Agen / agent" } th { "OPD" } th { "Status" } th { "Versi / version" }
                  th { "Terakhir terlihat / last seen" } th { "Alamat / peer" } th { "Host" }
-                 th { "Token kedaluwarsa / token expires" } th { "Ubah / change" } }
+                 th { "Token kedaluwarsa / token expires" } th { "Konfigurasi / config" } th { "Ubah / change" } }
             @for a in &agents {
                 @let cr = creds.get(&a.id);
                 tr data-agent=(a.id) {
@@ -80,6 +81,7 @@ async fn render(c: &Console, p: &Principal, flash: Flash) -> Response {
                     td { (a.last_peer.as_deref().or(cr.and_then(|c| c.last_peer.as_deref())).unwrap_or("-")) }
                     td { (a.hostname.as_deref().unwrap_or("-")) }
                     td { (local(cr.and_then(|c| c.expires_at_ms), off)) }
+                    td.config { (config_cell(a)) }
                     td {
                         @if !cr.is_some_and(|c| c.revoked) {
                             form.inline method="post" action={(PATH) "/" (a.id)} {
@@ -112,6 +114,25 @@ async fn render(c: &Console, p: &Principal, flash: Flash) -> Response {
         p { small { "CLI: " code { "pantau-collector agent add|enrol-code|list|disable|enable|revoke|rotate" } } }
     };
     respond(flash.status(), "Agen", p, "/admin", body)
+}
+
+/// The central configuration the agent reported: version, short hash, or
+/// the error it refused the last update with; links to its effective one.
+fn config_cell(a: &crate::store::api::Agent) -> maud::Markup {
+    let error = a.config_error.as_deref().unwrap_or_default();
+    html! {
+        @match a.config_version {
+            None => "-",
+            Some(v) => { "v" (v) }
+        }
+        @if let Some(sha) = a.config_sha256.as_deref().filter(|s| !s.is_empty()) {
+            " " small { code { (sha.chars().take(12).collect::<String>()) } }
+        }
+        @if !error.is_empty() {
+            br; span.bad { "ditolak / refused: " (error) }
+        }
+        br; small { a href={"/admin/target/agen/" (a.id)} { "efektif / effective" } }
+    }
 }
 
 /// The secret box of a fresh enrolment code, with the command to run.

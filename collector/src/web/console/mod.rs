@@ -9,12 +9,14 @@
 //!
 //! - `/admin`: overview and links; `/admin/audit` (+ `.jsonl` export).
 //! - [`opd`]: `/admin/opd`. [`agent`]: `/admin/agen` (also for `opd` staff,
-//!   filtered to their OPDs). [`maintenance`]: `/admin/pemeliharaan`,
+//!   filtered to their OPDs). [`target`]: `/admin/target` (central targets;
+//!   `opd` staff: their OPDs' and agents' scopes). [`maintenance`]: `/admin/pemeliharaan`,
 //!   `/admin/gangguan`. [`user`]: `/admin/pengguna`.
 
 mod agent;
 mod maintenance;
 mod opd;
+mod target;
 mod user;
 
 use std::net::SocketAddr;
@@ -60,6 +62,8 @@ pub fn routes(state: Console) -> Router {
         ("/admin/pemeliharaan", get(maintenance::page)),
         ("/admin/gangguan", get(maintenance::notes_page)),
         ("/admin/pengguna", get(user::page)),
+        ("/admin/target", get(target::page)),
+        ("/admin/target/agen/{id}", get(target::effective)),
     ] {
         r = auth::add(r, Method::GET, path, route);
     }
@@ -73,6 +77,7 @@ pub fn routes(state: Console) -> Router {
         ("/admin/gangguan", post(maintenance::note)),
         ("/admin/pengguna", post(user::add)),
         ("/admin/pengguna/{name}", post(user::change)),
+        ("/admin/target", post(target::change)),
     ] {
         r = auth::add(r, Method::POST, path, route);
     }
@@ -105,6 +110,12 @@ impl Fields {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect()
+    }
+
+    /// These fields without `name` (a refused form shown again gets a
+    /// fresh CSRF field of its own).
+    pub fn without(&self, name: &str) -> Fields {
+        Fields(self.0.iter().filter(|(k, _)| k != name).cloned().collect())
     }
 }
 
@@ -248,9 +259,10 @@ pub fn respond(
 }
 
 /// The console's sections: path, Indonesian label, English label.
-pub const SECTIONS: [(&str, &str, &str); 6] = [
+pub const SECTIONS: [(&str, &str, &str); 7] = [
     ("/admin/opd", "OPD", "OPDs"),
     ("/admin/agen", "Agen", "agents"),
+    ("/admin/target", "Target terpusat", "central targets"),
     ("/admin/pemeliharaan", "Pemeliharaan", "maintenance"),
     ("/admin/gangguan", "Catatan gangguan", "incident notes"),
     ("/admin/pengguna", "Pengguna", "users and roles"),
@@ -374,7 +386,7 @@ async fn overview(State(c): State<Console>, Extension(p): Extension<Principal>) 
             }
         }
         p { small {
-            "Setiap perubahan di konsol juga tersedia di CLI (`pantau-collector opd|agent|maintenance|user ...`) \
+            "Setiap perubahan di konsol juga tersedia di CLI (`pantau-collector opd|agent|target|maintenance|user ...`) \
              dan dicatat di log audit. / Every console action is also a CLI command and is recorded in the audit log."
         } }
         p { a href="/laporan" { "Buat laporan bertanda tangan / make a signed report" } }
