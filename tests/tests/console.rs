@@ -171,8 +171,9 @@ fn change_the_offices_targets(tab: &Tab, base: &str, collector: &Collector) {
     submit(tab, "#target-form button");
     assert!(
         tab.get_url().ends_with("/admin/target?ok=1"),
-        "{}",
-        tab.get_url()
+        "{}: {}",
+        tab.get_url(),
+        body_text(tab)
     );
     let row = eval(
         tab,

@@ -136,7 +136,7 @@ pub enum StoreError {
     },
     /// A referenced OPD does not exist.
     #[error(
-        "OPD `{0}` does not exist; add it first with `pantau-collector opd add {0} --name NAME`"
+        "OPD `{0}` tidak terdaftar / does not exist; add it first with `pantau-collector opd add {0} --name NAME`"
     )]
     UnknownOpd(String),
     /// A write failed; the operation was not stored.
