@@ -92,6 +92,12 @@ struct Args {
     /// Agen per alamat sumber loopback (agents per loopback source address: the collector caps connections per source).
     #[arg(long, default_value_t = 100)]
     agents_per_source: usize,
+    /// Sebar sambungan pertama agen selama S detik (spread the agents' first connections over S seconds; 0: all at once).
+    #[arg(long, default_value_t = 0)]
+    ramp: u64,
+    /// Perintah pendaftaran yang berjalan bersamaan (registration commands run at once).
+    #[arg(long, default_value_t = 4)]
+    register_jobs: usize,
     /// Awalan id agen (agent id prefix).
     #[arg(long, default_value = "lg")]
     prefix: String,
@@ -127,8 +133,8 @@ fn main() -> Result<()> {
     if args.warmup >= args.duration {
         bail!("--warmup harus lebih kecil dari --duration (must be less than --duration)");
     }
-    if args.interval == 0 || args.agents == 0 || args.batch_max == 0 {
-        bail!("--interval, --agents dan --batch-max harus > 0 (must be > 0)");
+    if args.interval == 0 || args.agents == 0 || args.batch_max == 0 || args.register_jobs == 0 {
+        bail!("--interval, --agents, --batch-max dan --register-jobs harus > 0 (must be > 0)");
     }
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     rt.block_on(run(args))
@@ -154,6 +160,7 @@ async fn run(args: Args) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
     *stats.warm_at.lock().expect("warm_at") = Some(start + Duration::from_secs(args.warmup));
+    let load0 = load_average();
     let cpu0 = args.collector_pid.and_then(proc_cpu_ticks);
     let own0 = proc_cpu_ticks(std::process::id());
     for (i, c) in creds.into_iter().enumerate() {
@@ -168,6 +175,7 @@ async fn run(args: Args) -> Result<()> {
     stop.cancel();
     while tasks.join_next().await.is_some() {}
     let cpu1 = args.collector_pid.and_then(proc_cpu_ticks);
+    let load1 = load_average();
     let own1 = proc_cpu_ticks(std::process::id());
     let total = start.elapsed();
 
@@ -222,7 +230,10 @@ async fn run(args: Args) -> Result<()> {
         mb(hwm)
     );
     println!(
-        "summary acked={acked} acked_in_window={acked_in_window} seconds={secs:.3} acked_per_s={rate:.1} p50_ms={:.3} p99_ms={:.3} batches={} reconnects={} stream_errors={} rss_mb={:.1} rss_peak_mb={:.1} cpu_pct={ccpu:.1} loadgen_cpu_pct={gcpu:.1}",
+        "  beban mesin (load average, 1 min): awal (start) {load0:.2}, akhir (end) {load1:.2}"
+    );
+    println!(
+        "summary acked={acked} acked_in_window={acked_in_window} seconds={secs:.3} acked_per_s={rate:.1} p50_ms={:.3} p99_ms={:.3} batches={} reconnects={} stream_errors={} rss_mb={:.1} rss_peak_mb={:.1} cpu_pct={ccpu:.1} loadgen_cpu_pct={gcpu:.1} load_start={load0:.2} load_end={load1:.2}",
         pct(0.5),
         pct(0.99),
         lat.len(),
@@ -265,6 +276,15 @@ async fn watch(args: &Args, stats: &Stats, start: Instant) -> (Option<u64>, u64)
             return (peak, at_warm.unwrap_or(0));
         }
     }
+}
+
+/// The one-minute load average of the machine (NaN if unreadable): the
+/// generator shares the machine, so every figure carries it.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// Jiffies per second in /proc/<pid>/stat (USER_HZ, 100 on Linux).
@@ -350,7 +370,7 @@ async fn register_all(args: &Arc<Args>) -> Result<Vec<Creds>> {
         std::fs::write(&opd_marker, "")?;
     }
     // A few admin commands at once: each is a short process on the store.
-    let sem = Arc::new(tokio::sync::Semaphore::new(4));
+    let sem = Arc::new(tokio::sync::Semaphore::new(args.register_jobs));
     let mut set = tokio::task::JoinSet::new();
     for i in 0..args.agents {
         let (a, state, sem) = (Arc::clone(args), state.clone(), Arc::clone(&sem));
@@ -427,6 +447,8 @@ struct Sim {
     ca: Certificate,
     source: Option<IpAddr>,
     stats: Arc<Stats>,
+    /// Position among the agents (for the connection ramp).
+    index: u64,
     epoch: u64,
     next_seq: u64,
     round: u64,
@@ -468,6 +490,7 @@ impl Sim {
             ca,
             source,
             stats,
+            index: i as u64,
             epoch: (now.as_micros() as u64).wrapping_add(i as u64) | 1,
             next_seq: 1,
             round: 0,
@@ -710,6 +733,15 @@ impl Sim {
             Duration::from_secs(self.args.interval),
         );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Spread the first connections, as a fleet does not start in one instant.
+        if self.args.ramp > 0 {
+            let n = self.args.agents.max(1) as u64;
+            let at = Duration::from_millis(self.args.ramp * 1000 * self.index / n);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(at) => {}
+            }
+        }
         let mut first = true;
         loop {
             if !first {

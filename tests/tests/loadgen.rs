@@ -41,6 +41,8 @@ fn acked_results_are_stored_exactly_once_and_the_summary_has_the_figures() {
             "300",
             "--reconnect-every",
             "2",
+            "--ramp",
+            "1",
         ])
         .args(["--collector-pid", &c.proc.child.id().to_string()])
         .output()
@@ -71,6 +73,11 @@ fn acked_results_are_stored_exactly_once_and_the_summary_has_the_figures() {
     );
     assert!(num("rss_mb") > 1.0 && num("rss_peak_mb") >= 1.0, "{stdout}");
     assert!(num("cpu_pct") >= 0.0, "{stdout}");
+    // The machine's load goes with every figure (the generator shares it).
+    assert!(
+        num("load_start") >= 0.0 && num("load_end") >= 0.0,
+        "{stdout}"
+    );
     for label in ["di-ack (acked)", "latensi ack (ack latency)", "RSS", "CPU"] {
         assert!(stdout.contains(label), "{label} missing: {stdout}");
     }

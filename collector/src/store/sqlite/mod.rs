@@ -227,6 +227,7 @@ impl SqliteStore {
     /// Open (creating and migrating) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let writer = open_connection(data_dir)?;
+        ingest::tune_writer(&writer)?;
         Ok(SqliteStore {
             dir: data_dir.to_path_buf(),
             writer: Mutex::new(writer),
