@@ -458,7 +458,10 @@ fn throughput_utilisation_and_reachability_in_every_format() {
     assert!(ok, "{e}");
     let (ok, _, e) = collector_run(&data, &["opd", "contract", "nope", "--mbps", "18"]);
     // (The admin action refuses an unknown OPD before touching the store.)
-    assert!(!ok && e.contains("OPD `nope` tidak terdaftar / does not exist"), "{e}");
+    assert!(
+        !ok && e.contains("OPD `nope` tidak terdaftar / does not exist"),
+        "{e}"
+    );
     // Late link polls for the gap (delivered after the outage) correct the
     // rollups: 60 more covered minutes at 4 Mbit/s in.
     let who_rows: Vec<ResultRow> = (600..660)
