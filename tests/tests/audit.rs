@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::enrol::{CodeFrom, enroll_agent};
 use common::*;
 use serde_json::Value;
 
@@ -454,22 +455,12 @@ fn a_redeemed_enrolment_code_is_recorded_with_the_agent_and_its_peer() {
     let (shown, _) = run_ok(data.path(), &["ca", "show"]);
     let fingerprint = shown.lines().nth(1).unwrap().trim().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let code_file = dir.path().join("pantau.code");
-    std::fs::write(&code_file, code.trim()).unwrap();
-    let out = Command::new(bin("pantau-agent"))
-        .args(["enroll", "--collector", &collector.agent_url()])
-        .args(["--ca-fingerprint", &fingerprint])
-        .arg("--config")
-        .arg(dir.path().join("agent.toml"))
-        .arg("--token-file")
-        .arg(dir.path().join("agent.token"))
-        .arg("--spool-dir")
-        .arg(dir.path().join("spool"))
-        .arg("--code-file")
-        .arg(&code_file)
-        .env_remove("PANTAU_AGENT_TOKEN")
-        .output()
-        .unwrap();
+    let out = enroll_agent(
+        &collector.agent_url(),
+        &fingerprint,
+        dir.path(),
+        CodeFrom::File(code.trim()),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -487,7 +478,7 @@ fn a_redeemed_enrolment_code_is_recorded_with_the_agent_and_its_peer() {
         e["source"].as_str().unwrap().starts_with("127.0.0.1:"),
         "{e}"
     );
-    let token = std::fs::read_to_string(dir.path().join("agent.token")).unwrap();
+    let token = std::fs::read_to_string(dir.path().join("etc/agent.token")).unwrap();
     assert!(!serde_json::to_string(&log).unwrap().contains(token.trim()));
     run_ok(data.path(), &["verify-audit"]);
 }

@@ -10,11 +10,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::browser::{add_user, eval, launch, sign_in};
+use common::enrol::{CodeFrom, enroll_agent};
 use common::*;
 use headless_chrome::Tab;
 
@@ -72,31 +71,6 @@ fn submit(tab: &Tab, css: &str) {
             .value?;
         (gone == serde_json::Value::Bool(true)).then_some(())
     });
-}
-
-/// `pantau-agent enroll` with a code and the pinned CA fingerprint.
-fn enroll(url: &str, fingerprint: &str, code: &str, dir: &Path) -> Output {
-    let file = dir.join("pantau.code");
-    std::fs::write(&file, format!("{code}\n")).unwrap();
-    Command::new(bin("pantau-agent"))
-        .args([
-            "enroll",
-            "--collector",
-            url,
-            "--ca-fingerprint",
-            fingerprint,
-        ])
-        .arg("--config")
-        .arg(dir.join("etc/agent.toml"))
-        .arg("--token-file")
-        .arg(dir.join("etc/agent.token"))
-        .arg("--spool-dir")
-        .arg(dir.join("spool"))
-        .arg("--code-file")
-        .arg(&file)
-        .env_remove("PANTAU_AGENT_TOKEN")
-        .output()
-        .expect("run pantau-agent enroll")
 }
 
 /// The `Cookie:` header line of the tab's session.
@@ -303,11 +277,11 @@ fn an_admin_enrols_an_office_schedules_maintenance_signs_a_report_and_reads_the_
 
     // A real agent enrols with it and its results arrive.
     let agent_dir = tempfile::tempdir().unwrap();
-    let out = enroll(
+    let out = enroll_agent(
         &collector.agent_url(),
         &fingerprint,
-        &code,
         agent_dir.path(),
+        CodeFrom::File(&code),
     );
     assert!(
         out.status.success(),

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::enrol::{CodeFrom, enroll_agent};
 use common::*;
 use pantau_agent::config::{AgentConfig, ProbeSpec, TokenSource};
 use pantau_agent::model::{Group, ProbeKind};
@@ -394,49 +395,6 @@ expect_status = [200, 302]
     assert!(stderr.contains("enrol.targets[0].group"), "{stderr}");
 }
 
-/// `pantau-agent enroll` with an enrolment code and a pinned CA fingerprint.
-fn enroll_with_code(url: &str, fingerprint: &str, dir: &Path, code: CodeFrom) -> Output {
-    let mut cmd = Command::new(bin("pantau-agent"));
-    cmd.args([
-        "enroll",
-        "--collector",
-        url,
-        "--ca-fingerprint",
-        fingerprint,
-    ])
-    .arg("--config")
-    .arg(dir.join("etc/agent.toml"))
-    .arg("--token-file")
-    .arg(dir.join("etc/agent.token"))
-    .arg("--spool-dir")
-    .arg(dir.join("spool"))
-    .env_remove("PANTAU_AGENT_TOKEN");
-    match code {
-        CodeFrom::File(code) => {
-            let file = dir.join("pantau.code");
-            std::fs::write(&file, format!("{code}\n")).unwrap();
-            cmd.arg("--code-file").arg(file).output().unwrap()
-        }
-        CodeFrom::Stdin(code) => {
-            use std::io::Write;
-            let mut child = cmd
-                .args(["--code", "-"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
-            child.wait_with_output().unwrap()
-        }
-    }
-}
-
-enum CodeFrom<'a> {
-    File(&'a str),
-    Stdin(&'a str),
-}
-
 /// `agent add` or `agent enrol-code`: the code (stdout) and the notes (stderr).
 fn issue_code(data: &Path, args: &[&str]) -> (String, String) {
     let (code, out, err) = collector_cli(data, None, args);
@@ -478,7 +436,7 @@ fn a_one_time_code_and_the_pinned_ca_enrol_an_agent_that_streams_over_tls() {
     // A wrong fingerprint: refused before the code is presented, nothing written.
     let wrong_dir = tempfile::tempdir().unwrap();
     let wrong = format!("{}:00", &fingerprint[..fingerprint.len() - 3]);
-    let out = enroll_with_code(&url, &wrong, wrong_dir.path(), CodeFrom::File(&code));
+    let out = enroll_agent(&url, &wrong, wrong_dir.path(), CodeFrom::File(&code));
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("Sidik jari CA tidak cocok"), "{stderr}");
@@ -491,7 +449,7 @@ fn a_one_time_code_and_the_pinned_ca_enrol_an_agent_that_streams_over_tls() {
 
     // The right fingerprint, the code from a file: a fresh token, the CA, a config.
     let dir = tempfile::tempdir().unwrap();
-    let out = enroll_with_code(&url, &fingerprint, dir.path(), CodeFrom::File(&code));
+    let out = enroll_agent(&url, &fingerprint, dir.path(), CodeFrom::File(&code));
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "enroll failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("Berhasil: agen `dinkes-1`"), "{stdout}");
@@ -539,7 +497,7 @@ fn a_one_time_code_and_the_pinned_ca_enrol_an_agent_that_streams_over_tls() {
 
     // The code works once.
     let again_dir = tempfile::tempdir().unwrap();
-    let out = enroll_with_code(&url, &fingerprint, again_dir.path(), CodeFrom::File(&code));
+    let out = enroll_agent(&url, &fingerprint, again_dir.path(), CodeFrom::File(&code));
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -569,7 +527,7 @@ fn a_one_time_code_and_the_pinned_ca_enrol_an_agent_that_streams_over_tls() {
         &["agent", "add", "dinkes-2", "--opd", "dinkes"],
     );
     let dir2 = tempfile::tempdir().unwrap();
-    let out = enroll_with_code(&url, &fingerprint, dir2.path(), CodeFrom::Stdin(&code2));
+    let out = enroll_agent(&url, &fingerprint, dir2.path(), CodeFrom::Stdin(&code2));
     assert!(out.status.success(), "{:?}", text(&out));
     let token2 = std::fs::read_to_string(dir2.path().join("etc/agent.token")).unwrap();
     assert!(token2.starts_with("pantau_") && token2.trim() != token);
@@ -586,7 +544,7 @@ fn a_one_time_code_and_the_pinned_ca_enrol_an_agent_that_streams_over_tls() {
     );
     std::thread::sleep(Duration::from_millis(1500));
     let dir3 = tempfile::tempdir().unwrap();
-    let out = enroll_with_code(&url, &fingerprint, dir3.path(), CodeFrom::File(&short));
+    let out = enroll_agent(&url, &fingerprint, dir3.path(), CodeFrom::File(&short));
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("kode pendaftaran kedaluwarsa"), "{stderr}");
@@ -597,7 +555,7 @@ fn a_one_time_code_and_the_pinned_ca_enrol_an_agent_that_streams_over_tls() {
     let (old, _) = issue_code(data.path(), &["agent", "enrol-code", "dinkes-2"]);
     let (_new, _) = issue_code(data.path(), &["agent", "enrol-code", "dinkes-2"]);
     let dir4 = tempfile::tempdir().unwrap();
-    let out = enroll_with_code(&url, &fingerprint, dir4.path(), CodeFrom::File(&old));
+    let out = enroll_agent(&url, &fingerprint, dir4.path(), CodeFrom::File(&old));
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unknown enrolment code"), "{stderr}");

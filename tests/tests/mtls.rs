@@ -5,9 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+use common::enrol::{CodeFrom, enroll_agent};
 use common::*;
 use pantau_proto::v1 as pb;
 
@@ -239,26 +239,12 @@ fn a_code_enrols_an_agent_with_its_own_key_and_certificate_and_results_flow_over
         .unwrap()
         .to_string();
     let dir = tmp.path().join("agent");
-    let code_file = tmp.path().join("code");
-    std::fs::write(&code_file, code.trim()).unwrap();
-    let out = Command::new(bin("pantau-agent"))
-        .args([
-            "enroll",
-            "--collector",
-            &format!("https://{}", c.grpc),
-            "--ca-fingerprint",
-            &fp,
-        ])
-        .arg("--config")
-        .arg(dir.join("etc/agent.toml"))
-        .arg("--token-file")
-        .arg(dir.join("etc/agent.token"))
-        .arg("--spool-dir")
-        .arg(dir.join("spool"))
-        .arg("--code-file")
-        .arg(&code_file)
-        .output()
-        .unwrap();
+    let out = enroll_agent(
+        &format!("https://{}", c.grpc),
+        &fp,
+        &dir,
+        CodeFrom::File(code.trim()),
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -9,23 +9,6 @@ use crate::audit::{Action, Actor};
 use crate::store::report::{IncidentNote, MaintenanceRecord, NewMaintenance};
 use crate::store::{Store, now_ms};
 
-/// A window to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window {
-    /// OPD, or every OPD.
-    pub opd: Option<String>,
-    /// Group, or every group.
-    pub group: Option<String>,
-    /// Start, UTC ms.
-    pub from_ms: i64,
-    /// End (exclusive), UTC ms.
-    pub to_ms: i64,
-    /// Why.
-    pub reason: String,
-    /// Who it is recorded by (the CLI's `--by`, the console's user).
-    pub by: String,
-}
-
 fn known_opd(s: &dyn Store, field: &'static str, opd: &str) -> Result<(), ActionError> {
     match s.opd_name(opd)? {
         Some(_) => Ok(()),
@@ -46,7 +29,7 @@ fn window_json(w: &MaintenanceRecord) -> Value {
 }
 
 /// `maintenance` / the console's form.
-pub fn create(s: &dyn Store, actor: &Actor, w: &Window) -> Result<String, ActionError> {
+pub fn create(s: &dyn Store, actor: &Actor, w: &NewMaintenance) -> Result<String, ActionError> {
     let reason = text("reason", &w.reason)?;
     let by = text("by", &w.by)?;
     if w.to_ms <= w.from_ms {
@@ -72,13 +55,9 @@ pub fn create(s: &dyn Store, actor: &Actor, w: &Window) -> Result<String, Action
         "opd": w.opd, "group": w.group, "from_ms": w.from_ms, "to_ms": w.to_ms, "reason": reason, "by": by,
     });
     s.add_maintenance(&NewMaintenance {
-        opd: w.opd.clone(),
-        group: w.group.clone(),
-        from_ms: w.from_ms,
-        to_ms: w.to_ms,
         reason,
         by,
-        at_ms: now_ms(),
+        ..w.clone()
     })?;
     let object = w.opd.as_deref().unwrap_or("*");
     audit(

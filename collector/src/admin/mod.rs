@@ -113,6 +113,7 @@ fn audit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::report::NewMaintenance;
 
     #[test]
     fn text_and_id_name_the_field_in_both_languages() {
@@ -149,15 +150,16 @@ mod tests {
         assert!(code.code.starts_with("PE-"));
         opd::set_state(s, &who, "dinkes", OpdState::Disabled).unwrap();
         opd::set_state(s, &who, "dinkes", OpdState::Active).unwrap();
-        let w = maintenance::Window {
+        let w = NewMaintenance {
             opd: Some("dinkes".into()),
             group: None,
             from_ms: crate::store::now_ms() - 60_000,
             to_ms: crate::store::now_ms() + 3_600_000,
             reason: "ganti router".into(),
             by: "siti".into(),
+            at_ms: crate::store::now_ms(),
         };
-        let bad = maintenance::Window {
+        let bad = NewMaintenance {
             to_ms: w.from_ms,
             ..w.clone()
         };
@@ -165,7 +167,7 @@ mod tests {
             maintenance::create(s, &who, &bad).unwrap_err().field(),
             Some("to")
         );
-        let bad = maintenance::Window {
+        let bad = NewMaintenance {
             opd: Some("nope".into()),
             ..w.clone()
         };

@@ -416,13 +416,14 @@ pub fn maintenance_add(
     by: &str,
 ) -> Result<String, CommandError> {
     let store = open(cfg)?;
-    let w = maintenance::Window {
+    let w = crate::store::report::NewMaintenance {
         opd,
         group,
         from_ms,
         to_ms,
         reason: reason.to_string(),
         by: by.to_string(),
+        at_ms: crate::store::now_ms(),
     };
     Ok(maintenance::create(&*store, &Actor::cli(), &w)?)
 }

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod browser;
+pub mod enrol;
 pub mod grpc;
 
 /// Directory holding the workspace's binaries, built once per test binary

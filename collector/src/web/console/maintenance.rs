@@ -11,13 +11,13 @@ use maud::{Markup, html};
 
 use super::{
     Console, Done, Fields, Flash, csrf_field, local, parse_local, parse_local_end, respond, run,
-    saved, unavailable, with_flash,
+    settle, unavailable, with_flash,
 };
-use crate::admin::maintenance::{Note, Window};
+use crate::admin::maintenance::Note;
 use crate::admin::{self, ActionError};
 use crate::store::now_ms;
 use crate::store::registry::OpdInfo;
-use crate::store::report::snapshot;
+use crate::store::report::{NewMaintenance, snapshot};
 use crate::web::auth::Principal;
 
 const PATH: &str = "/admin/pemeliharaan";
@@ -130,22 +130,19 @@ pub async fn create(
     let by = p.name.clone();
     let g = f.clone();
     let r = run(&c, &p, peer, &f, "create", move |s, who| {
-        let w = Window {
+        let w = NewMaintenance {
             opd: optional(g.get("opd")),
             group: optional(g.get("group")),
             from_ms: parse_local("from", g.get("from"), off)?,
             to_ms: parse_local_end("to", g.get("to"), off)?,
             reason: g.get("reason").to_string(),
             by,
+            at_ms: now_ms(),
         };
         admin::maintenance::create(s, who, &w)
     })
     .await;
-    match r {
-        Err(r) => r,
-        Ok(Ok(_)) => saved(PATH),
-        Ok(Err(flash)) => render(&c, &p, flash).await,
-    }
+    settle(r, PATH, |flash| render(&c, &p, flash)).await
 }
 
 /// POST /admin/pemeliharaan/{id}: `aksi` = end | delete (with `reason`).
@@ -173,11 +170,7 @@ pub async fn change(
         }
     })
     .await;
-    match r {
-        Err(r) => r,
-        Ok(Ok(_)) => saved(PATH),
-        Ok(Err(flash)) => render(&c, &p, flash).await,
-    }
+    settle(r, PATH, |flash| render(&c, &p, flash)).await
 }
 
 /// GET /admin/gangguan: the incident-note form.
@@ -237,9 +230,5 @@ pub async fn note(
         admin::maintenance::incident_note(s, who, &n)
     })
     .await;
-    match r {
-        Err(r) => r,
-        Ok(Ok(_)) => saved(NOTES),
-        Ok(Err(flash)) => render_notes(&c, &p, flash).await,
-    }
+    settle(r, NOTES, |flash| render_notes(&c, &p, flash)).await
 }

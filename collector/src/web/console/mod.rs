@@ -287,6 +287,21 @@ pub fn saved(path: &str) -> Response {
         .into_response()
 }
 
+/// The end of a form POST whose success needs nothing shown: done goes to
+/// `path?ok=1` (Post/Redirect/Get), refused shows the form again with the
+/// message (`again`), a CSRF or store failure is the response itself.
+pub async fn settle<T, F: Future<Output = Response>>(
+    r: Result<Result<T, Flash>, Response>,
+    path: &str,
+    again: impl FnOnce(Flash) -> F,
+) -> Response {
+    match r {
+        Err(r) => r,
+        Ok(Ok(_)) => saved(path),
+        Ok(Err(flash)) => again(flash).await,
+    }
+}
+
 /// The message of a refused action.
 pub fn refused(form: &'static str, e: &ActionError) -> Flash {
     Flash::Refused {

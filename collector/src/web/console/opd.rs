@@ -10,7 +10,7 @@ use axum::{Extension, Form};
 use maud::html;
 
 use super::{
-    Console, Done, Fields, Flash, csrf_field, respond, run, saved, unavailable, with_flash,
+    Console, Done, Fields, Flash, csrf_field, respond, run, settle, unavailable, with_flash,
 };
 use crate::admin::{self, ActionError};
 use crate::store::registry::OpdState;
@@ -106,15 +106,11 @@ pub async fn add(
 ) -> Response {
     let f = Fields::from(f);
     let (id, name) = (f.get("id").to_string(), f.get("name").to_string());
-    match run(&c, &p, peer, &f, "add", move |s, who| {
+    let r = run(&c, &p, peer, &f, "add", move |s, who| {
         admin::opd::add(s, who, &id, &name)
     })
-    .await
-    {
-        Err(r) => r,
-        Ok(Ok(_)) => saved(PATH),
-        Ok(Err(flash)) => render(&c, &p, flash).await,
-    }
+    .await;
+    settle(r, PATH, |flash| render(&c, &p, flash)).await
 }
 
 /// POST /admin/opd/{id}: `aksi` = rename | contract | disable | enable | remove.
@@ -155,9 +151,5 @@ pub async fn change(
         }
     })
     .await;
-    match r {
-        Err(r) => r,
-        Ok(Ok(_)) => saved(PATH),
-        Ok(Err(flash)) => render(&c, &p, flash).await,
-    }
+    settle(r, PATH, |flash| render(&c, &p, flash)).await
 }

@@ -10,7 +10,7 @@ use axum::{Extension, Form};
 use maud::html;
 
 use super::{
-    Console, Done, Fields, Flash, csrf_field, respond, run, saved, unavailable, with_flash,
+    Console, Done, Fields, Flash, csrf_field, respond, run, saved, settle, unavailable, with_flash,
 };
 use crate::admin::{self, ActionError};
 use crate::store::accounts::Role;
@@ -168,9 +168,5 @@ pub async fn change(
         }
     })
     .await;
-    match r {
-        Err(r) => r,
-        Ok(Ok(_)) => saved(PATH),
-        Ok(Err(flash)) => render(&c, &p, flash).await,
-    }
+    settle(r, PATH, |flash| render(&c, &p, flash)).await
 }
