@@ -445,16 +445,19 @@ async fn authenticate(State(a): State<AuthState>, mut req: Request, next: Next) 
             req.extensions_mut().insert(p);
         }
         Ok(None) => {}
+        // Routes open to anyone (`/healthz`, the login page) still answer:
+        // a health check must work while the database is down, whatever
+        // credentials the prober sends. The others answer 503 in `guard`.
         Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": format!("cannot check credentials: {e}")})),
-            )
-                .into_response();
+            req.extensions_mut().insert(Unchecked(e.to_string()));
         }
     }
     next.run(req).await
 }
+
+/// The caller's credentials could not be checked (the store failed).
+#[derive(Debug, Clone)]
+struct Unchecked(String);
 
 /// Machine-facing paths answer 401/403 in JSON; pages redirect to the login.
 fn is_api(path: &str) -> bool {
@@ -466,6 +469,13 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let path = req.uri().path().to_string();
+    if let Some(Unchecked(e)) = req.extensions().get::<Unchecked>() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": format!("cannot check credentials: {e}")})),
+        )
+            .into_response();
+    }
     match req.extensions().get::<Principal>() {
         None if is_api(&path) => (
             StatusCode::UNAUTHORIZED,
