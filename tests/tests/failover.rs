@@ -478,51 +478,15 @@ struct PgNode {
     _watchdog: std::process::Child,
 }
 
-/// The server binaries' user: PostgreSQL refuses to run as root.
-fn pg_user() -> Option<&'static str> {
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    root.then_some("postgres")
-}
-
 /// `bin/prog args...` as the server's user; panics with its output on failure.
 fn pg_run(user: Option<&str>, prog: &str, args: &[&str]) {
-    let bin = testserver::bin_dir().unwrap_or_else(|e| panic!("{e}"));
-    let mut cmd = match user {
-        Some(u) => {
-            let mut c = std::process::Command::new("runuser");
-            c.args(["-u", u, "--"]).arg(bin.join(prog));
-            c
-        }
-        None => std::process::Command::new(bin.join(prog)),
-    };
-    let out = cmd.args(args).output().expect("run a PostgreSQL program");
-    assert!(
-        out.status.success(),
-        "{prog} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    testserver::run_program(user, prog, args).unwrap_or_else(|e| panic!("{e}"));
 }
 
 impl PgNode {
     /// A directory owned by the server's user, and a free port.
     fn place(user: Option<&'static str>) -> (PathBuf, u16) {
-        let dir = tempfile::Builder::new()
-            .prefix("pantau-pg-pair-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        if let Some(u) = user {
-            let out = std::process::Command::new("chown")
-                .arg(format!("{u}:{u}"))
-                .arg(&dir)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "chown {}", dir.display());
-        }
+        let dir = testserver::server_dir(user).unwrap_or_else(|e| panic!("{e}"));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -541,28 +505,17 @@ impl PgNode {
             "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1
             rm -rf "$DIR"
         "#;
-        let mut sh = match user {
-            Some(u) => {
-                let mut c = std::process::Command::new("runuser");
-                c.args(["-u", u, "--", "sh", "-c", script]);
-                c
-            }
-            None => {
-                let mut c = std::process::Command::new("sh");
-                c.args(["-c", script]);
-                c
-            }
-        };
-        let watchdog = sh
-            .env("BIN", &bin)
-            .env("DIR", &dir)
-            .env("PORT", port.to_string())
-            .env("OPTS", opts)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the PostgreSQL watchdog");
+        let watchdog = testserver::watchdog(
+            user,
+            script,
+            &[
+                ("BIN", bin.as_os_str()),
+                ("DIR", dir.as_os_str()),
+                ("PORT", port.to_string().as_ref()),
+                ("OPTS", opts.as_ref()),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let node = PgNode {
             dir,
             port,
@@ -594,24 +547,9 @@ impl PgNode {
 /// (`synchronous_standby_names`), and that standby, made by
 /// `pg_basebackup -R` and streaming from it.
 fn primary_and_standby() -> (PgNode, PgNode) {
-    let user = pg_user();
+    let user = testserver::server_user().unwrap_or_else(|e| panic!("{e}"));
     let (pdir, pport) = PgNode::place(user);
-    let pdata = pdir.join("data").display().to_string();
-    pg_run(
-        user,
-        "initdb",
-        &[
-            "-D",
-            &pdata,
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ],
-    );
+    testserver::initdb(user, &pdir.join("data")).unwrap_or_else(|e| panic!("{e}"));
     let primary = PgNode::start(
         pdir,
         pport,

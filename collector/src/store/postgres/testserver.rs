@@ -103,8 +103,8 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Run `prog args` as `user` (None: as we are).
-fn as_user(user: Option<&str>, prog: &Path) -> Command {
+/// `prog` to run as `user` (None: as we are).
+pub fn as_user(user: Option<&str>, prog: &Path) -> Command {
     match user {
         Some(u) => {
             let mut c = Command::new("runuser");
@@ -115,17 +115,22 @@ fn as_user(user: Option<&str>, prog: &Path) -> Command {
     }
 }
 
-fn start() -> Result<TestServer, String> {
-    let bin = bin_dir()?;
+/// The user the server's programs run as: the server refuses root, so
+/// when we are root its own user `postgres`, else `nobody`; None when we
+/// are not root.
+pub fn server_user() -> Result<Option<&'static str>, String> {
     let root = run(Command::new("id").arg("-u"), "id -u")? == "0";
-    // The server refuses to run as root: use its own user, else nobody.
-    let user = root.then(|| {
+    Ok(root.then(|| {
         if run(Command::new("id").args(["-u", "postgres"]), "id").is_ok() {
             "postgres"
         } else {
             "nobody"
         }
-    });
+    }))
+}
+
+/// A new temporary directory owned by `user`, kept (the watchdog removes it).
+pub fn server_dir(user: Option<&str>) -> Result<PathBuf, String> {
     let dir = tempfile::Builder::new()
         .prefix("pantau-pg-")
         .tempdir()
@@ -141,22 +146,70 @@ fn start() -> Result<TestServer, String> {
         std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
             .map_err(|e| format!("chown {}: {e}", dir.display()))?;
     }
-    let data = dir.join("data");
-    run(
-        as_user(user, &bin.join("initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ]),
-        "initdb",
-    )?;
+    Ok(dir)
+}
+
+/// `sh -c script` as `user` with `env`, its stdin a pipe: a watchdog
+/// script starts a server, waits for its stdin to close (the test process
+/// exited, even by a panic or a kill) and then stops the server and
+/// removes its directory.
+pub fn watchdog(
+    user: Option<&str>,
+    script: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<Child, String> {
+    let mut sh = match user {
+        Some(u) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", u, "--", "sh", "-c", script]);
+            c
+        }
+        None => {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        }
+    };
+    sh.envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start the server: {e}"))
+}
+
+/// Run the server program `prog args` (from [`bin_dir`]) as `user`; its
+/// standard output, or an error with everything it printed.
+pub fn run_program(user: Option<&str>, prog: &str, args: &[&str]) -> Result<String, String> {
+    let bin = bin_dir()?;
+    run(as_user(user, &bin.join(prog)).args(args), prog)
+}
+
+/// A new cluster in `data`: superuser `postgres`, trust on loopback
+/// (replication included), UTF-8, C locale.
+pub fn initdb(user: Option<&str>, data: &Path) -> Result<(), String> {
+    let data = data
+        .to_str()
+        .ok_or("a data directory path that is not UTF-8")?;
+    let args = [
+        "-D",
+        data,
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
+    ];
+    run_program(user, "initdb", &args).map(drop)
+}
+
+fn start() -> Result<TestServer, String> {
+    let bin = bin_dir()?;
+    let user = server_user()?;
+    let dir = server_dir(user)?;
+    initdb(user, &dir.join("data"))?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("free port: {e}"))?
@@ -172,27 +225,15 @@ fn start() -> Result<TestServer, String> {
         wait "$pid"
         rm -rf "$DIR"
     "#;
-    let mut sh = match user {
-        Some(u) => {
-            let mut c = Command::new("runuser");
-            c.args(["-u", u, "--", "sh", "-c", script]);
-            c
-        }
-        None => {
-            let mut c = Command::new("sh");
-            c.args(["-c", script]);
-            c
-        }
-    };
-    let watchdog = sh
-        .env("PG", bin.join("postgres"))
-        .env("DIR", &dir)
-        .env("PORT", port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("start the server: {e}"))?;
+    let watchdog = watchdog(
+        user,
+        script,
+        &[
+            ("PG", bin.join("postgres").as_os_str()),
+            ("DIR", dir.as_os_str()),
+            ("PORT", port.to_string().as_ref()),
+        ],
+    )?;
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut admin = loop {
