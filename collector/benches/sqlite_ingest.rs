@@ -13,7 +13,9 @@
 //!
 //! `cargo bench -p pantau-collector --bench sqlite_ingest`
 //! (`PANTAU_BENCH_ROUNDS=N` rounds per agent, 10 by default;
-//! `PANTAU_BENCH_PER_TX=N` batches per transaction, 64 by default.)
+//! `PANTAU_BENCH_PER_TX=N` batches per transaction, 64 by default;
+//! `PANTAU_BENCH_OPDS=N` OPDs the agents are spread over, 1 by default as
+//! with `pantau-loadgen`; `PANTAU_BENCH_DIR` where the store goes, `.`.)
 
 use std::time::Instant;
 
@@ -26,13 +28,13 @@ use serde_json::json;
 
 const AGENTS: usize = 500;
 const TARGETS: usize = 100;
-const OPDS: usize = 50;
 const PER_TX: usize = 64;
 
-fn who(a: usize) -> AgentIdentity {
+/// Agent `a` of `opds` OPDs (ids as `pantau-loadgen` makes them).
+fn who(a: usize, opds: usize) -> AgentIdentity {
     AgentIdentity {
-        agent_id: format!("lg-agent-{a:05}"),
-        opd_id: format!("lg-opd-{:03}", a % OPDS),
+        agent_id: format!("lg-{a:05}"),
+        opd_id: format!("loadgen-{:03}", a % opds),
     }
 }
 
@@ -48,9 +50,9 @@ fn kind_of(t: usize) -> ProbeKind {
 
 /// Register the OPDs and agents, declare their targets, and tell the
 /// metrics about them as a Hello does.
-fn prepare(s: &dyn Store, m: &Metrics) {
-    for o in 0..OPDS {
-        s.add_opd(&format!("lg-opd-{o:03}"), &format!("OPD {o}"))
+fn prepare(s: &dyn Store, m: &Metrics, opds: usize) {
+    for o in 0..opds {
+        s.add_opd(&format!("loadgen-{o:03}"), &format!("OPD {o}"))
             .expect("opd");
     }
     let targets: Vec<TargetDecl> = (0..TARGETS)
@@ -65,7 +67,7 @@ fn prepare(s: &dyn Store, m: &Metrics) {
         })
         .collect();
     for a in 0..AGENTS {
-        let w = who(a);
+        let w = who(a, opds);
         let mut token = [0u8; 32];
         token[..8].copy_from_slice(&(a as u64 + 1).to_le_bytes());
         s.add_agent(&w.agent_id, &w.opd_id, &token).expect("agent");
@@ -157,12 +159,13 @@ fn env_usize(key: &str, default: usize) -> usize {
 fn main() {
     let rounds = env_usize("PANTAU_BENCH_ROUNDS", 10);
     let per_tx = env_usize("PANTAU_BENCH_PER_TX", PER_TX);
+    let opds = env_usize("PANTAU_BENCH_OPDS", 1);
     let dir = tempfile::tempdir_in(std::env::var("PANTAU_BENCH_DIR").unwrap_or(".".into()))
         .expect("temp dir");
     let store = SqliteStore::open(dir.path()).expect("SQLite store");
     let metrics = Metrics::new();
-    prepare(&store, &metrics);
-    let ids: Vec<AgentIdentity> = (0..AGENTS).map(who).collect();
+    prepare(&store, &metrics, opds);
+    let ids: Vec<AgentIdentity> = (0..AGENTS).map(|a| who(a, opds)).collect();
     // Rounds 1 s apart, ending now.
     let start = now_ms() - rounds as i64 * 1_000;
     let (mut store_s, mut metrics_s, mut stored, mut txs) = (0.0, 0.0, 0usize, 0usize);
@@ -198,7 +201,7 @@ fn main() {
     );
     let us = |s: f64| s * 1e6 / stored as f64;
     println!(
-        "sqlite_ingest: {stored} results from {AGENTS} agents, batches of {TARGETS}, \
+        "sqlite_ingest: {stored} results from {AGENTS} agents in {opds} OPD(s), batches of {TARGETS}, \
          {per_tx} per transaction ({txs} transactions): store_batches {:.0} results/s \
          ({:.2} us/result); metrics.committed {:.2} us/result; writer total {:.2} us/result \
          = {:.0} results/s",
