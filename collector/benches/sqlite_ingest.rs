@@ -23,7 +23,7 @@ use pantau_collector::metrics::Metrics;
 use pantau_collector::model::{
     AgentIdentity, Group, HelloInfo, Outcome, ProbeKind, ResultRow, TargetDecl,
 };
-use pantau_collector::store::{IncomingBatch, SqliteStore, Store, now_ms};
+use pantau_collector::store::{IncomingBatch, IngestStore, SqliteStore, Store, now_ms};
 use serde_json::json;
 
 const AGENTS: usize = 500;
