@@ -154,8 +154,6 @@ fn env_usize(key: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-// Long: one measurement from start to print; splitting it would only move
-// the loop's state into arguments.
 fn main() {
     let rounds = env_usize("PANTAU_BENCH_ROUNDS", 10);
     let per_tx = env_usize("PANTAU_BENCH_PER_TX", PER_TX);
