@@ -115,12 +115,61 @@ impl std::fmt::Debug for Metrics {
 
 #[derive(Default)]
 struct State {
-    /// Latest observed time per (agent, target): late results never overwrite newer state.
-    latest: HashMap<(String, String), i64>,
+    /// Series of each agent's declared targets that sent a result, by agent
+    /// then target.
+    series: HashMap<String, HashMap<String, TargetSeries>>,
     /// Targets with series, per agent.
     targets: HashMap<String, HashSet<String>>,
     /// Label values of each agent's `pantau_agent_info` series.
     info: HashMap<String, [String; 6]>,
+}
+
+/// Handles of one declared target's series, made as its results first need
+/// them: a result then updates its series without hashing the five label
+/// values once per family. Made again when a label value changes (the agent
+/// moved to another OPD, the target's group or kind changed); nothing else
+/// removes these series but [`Metrics::committed`] itself.
+struct TargetSeries {
+    opd: String,
+    group: String,
+    kind: RowKind,
+    /// Latest observed time: late results never overwrite newer state.
+    latest: Option<i64>,
+    /// `pantau_probe_results_total` by outcome.
+    results: Vec<(Outcome, prometheus::IntCounter)>,
+    rtt: Option<Histogram>,
+    tls_not_after: Option<prometheus::Gauge>,
+    success: Option<prometheus::IntGauge>,
+    last_seen: Option<prometheus::Gauge>,
+    /// None while the series is absent (the latest result had no duration)
+    /// or not yet known.
+    duration: Option<prometheus::Gauge>,
+    /// Handles made afresh: a series of these labels may exist from before.
+    duration_unknown: bool,
+    loss: Option<prometheus::Gauge>,
+}
+
+impl TargetSeries {
+    fn new(opd: &str, r: &ResultRow, latest: Option<i64>) -> Self {
+        TargetSeries {
+            opd: opd.to_string(),
+            group: r.group.clone(),
+            kind: r.kind,
+            latest,
+            results: Vec::new(),
+            rtt: None,
+            tls_not_after: None,
+            success: None,
+            last_seen: None,
+            duration: None,
+            duration_unknown: true,
+            loss: None,
+        }
+    }
+
+    fn labels_match(&self, opd: &str, r: &ResultRow) -> bool {
+        self.kind == r.kind && self.group == r.group && self.opd == opd
+    }
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -375,7 +424,13 @@ impl Metrics {
         self.agent_last_seen
             .with_label_values(&[opd, agent])
             .set(received_at_ms as f64 / 1000.0);
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = &mut *guard;
+        let declared = st.targets.get(agent);
+        if declared.is_some() && !st.series.contains_key(agent) {
+            st.series.insert(agent.to_string(), HashMap::new());
+        }
+        let mut series = st.series.get_mut(agent);
         for r in rows {
             if r.late {
                 self.ingest_late.with_label_values(&[opd]).inc();
@@ -384,84 +439,125 @@ impl Metrics {
                 self.ingest_clock.with_label_values(&[opd, flag]).inc();
             }
             if r.kind == RowKind::Heartbeat {
-                if let Some(h) = r.data.as_object() {
-                    let get = |k: &str| h.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
-                    for (gauge, key) in [
-                        (&self.agent_spool_records, "spool_records"),
-                        (&self.agent_dropped, "results_dropped"),
-                        (&self.agent_spool_bytes, "spool_bytes"),
-                        (&self.agent_corrupt, "spool_corrupt_bytes"),
-                        (&self.agent_seq_skipped, "seq_skipped"),
-                    ] {
-                        gauge.with_label_values(&[opd, agent]).set(get(key));
-                    }
+                self.heartbeat(opd, agent, r);
+                continue;
+            }
+            if !declared.is_some_and(|s| s.contains(&r.target_id)) {
+                continue;
+            }
+            let Some(targets) = series.as_deref_mut() else {
+                continue;
+            };
+            let s = match targets.get_mut(r.target_id.as_str()) {
+                Some(s) if s.labels_match(opd, r) => s,
+                found => {
+                    let latest = found.and_then(|s| s.latest);
+                    let fresh = TargetSeries::new(opd, r, latest);
+                    targets.insert(r.target_id.clone(), fresh);
+                    targets
+                        .get_mut(r.target_id.as_str())
+                        .expect("just inserted")
                 }
-                continue;
-            }
-            let declared = st
-                .targets
-                .get(agent)
-                .is_some_and(|s| s.contains(&r.target_id));
-            if !declared {
-                continue;
-            }
-            let labels = [
+            };
+            self.probe_row(s, opd, agent, r);
+        }
+    }
+
+    /// Gauges of an agent's heartbeat.
+    fn heartbeat(&self, opd: &str, agent: &str, r: &ResultRow) {
+        let Some(h) = r.data.as_object() else {
+            return;
+        };
+        let get = |k: &str| h.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+        for (gauge, key) in [
+            (&self.agent_spool_records, "spool_records"),
+            (&self.agent_dropped, "results_dropped"),
+            (&self.agent_spool_bytes, "spool_bytes"),
+            (&self.agent_corrupt, "spool_corrupt_bytes"),
+            (&self.agent_seq_skipped, "seq_skipped"),
+        ] {
+            gauge.with_label_values(&[opd, agent]).set(get(key));
+        }
+    }
+
+    /// Series of one result of a declared target, through its handles.
+    fn probe_row(&self, s: &mut TargetSeries, opd: &str, agent: &str, r: &ResultRow) {
+        let labels = || {
+            [
                 opd,
                 agent,
                 r.target_id.as_str(),
                 r.group.as_str(),
                 r.kind.as_str(),
-            ];
-            let mut with_outcome = labels.to_vec();
-            with_outcome.push(r.outcome.as_str());
-            self.probe_results.with_label_values(&with_outcome).inc();
-            if let Some(samples) = r
-                .data
-                .get("samples_us")
-                .and_then(serde_json::Value::as_array)
-            {
-                let h = self.probe_rtt.with_label_values(&labels[..4]);
-                for us in samples.iter().filter_map(serde_json::Value::as_u64) {
-                    h.observe(us as f64 / 1e6);
+            ]
+        };
+        let counted = match s.results.iter().find(|(o, _)| *o == r.outcome) {
+            Some((_, c)) => c,
+            None => {
+                let [o, a, t, g, k] = labels();
+                let c = self
+                    .probe_results
+                    .with_label_values(&[o, a, t, g, k, r.outcome.as_str()]);
+                s.results.push((r.outcome, c));
+                &s.results[s.results.len() - 1].1
+            }
+        };
+        counted.inc();
+        if let Some(samples) = r
+            .data
+            .get("samples_us")
+            .and_then(serde_json::Value::as_array)
+        {
+            let h = s
+                .rtt
+                .get_or_insert_with(|| self.probe_rtt.with_label_values(&labels()[..4]));
+            for us in samples.iter().filter_map(serde_json::Value::as_u64) {
+                h.observe(us as f64 / 1e6);
+            }
+        }
+        if let Some(ms) = r
+            .data
+            .get("tls_not_after_ms")
+            .and_then(serde_json::Value::as_i64)
+        {
+            s.tls_not_after
+                .get_or_insert_with(|| self.probe_tls_not_after.with_label_values(&labels()))
+                .set(ms as f64 / 1000.0);
+        }
+        if s.latest.is_some_and(|t| t > r.observed_at_ms) {
+            return;
+        }
+        s.latest = Some(r.observed_at_ms);
+        s.success
+            .get_or_insert_with(|| self.probe_success.with_label_values(&labels()))
+            .set(i64::from(r.outcome == Outcome::Ok));
+        s.last_seen
+            .get_or_insert_with(|| self.probe_last_seen.with_label_values(&labels()))
+            .set(r.observed_at_ms as f64 / 1000.0);
+        match r.value_ms {
+            Some(v) => {
+                s.duration_unknown = false;
+                s.duration
+                    .get_or_insert_with(|| self.probe_duration.with_label_values(&labels()))
+                    .set(v / 1000.0);
+            }
+            // The series goes; its handle with it, so the next duration
+            // makes it again.
+            None => {
+                if s.duration.take().is_some() || std::mem::take(&mut s.duration_unknown) {
+                    let _ = self.probe_duration.remove_label_values(&labels());
                 }
             }
-            if let Some(ms) = r
-                .data
-                .get("tls_not_after_ms")
-                .and_then(serde_json::Value::as_i64)
-            {
-                self.probe_tls_not_after
-                    .with_label_values(&labels)
-                    .set(ms as f64 / 1000.0);
-            }
-            let key = (agent.to_string(), r.target_id.clone());
-            if st.latest.get(&key).is_some_and(|t| *t > r.observed_at_ms) {
-                continue;
-            }
-            st.latest.insert(key, r.observed_at_ms);
-            self.probe_success
-                .with_label_values(&labels)
-                .set(i64::from(r.outcome == Outcome::Ok));
-            self.probe_last_seen
-                .with_label_values(&labels)
-                .set(r.observed_at_ms as f64 / 1000.0);
-            match r.value_ms {
-                Some(v) => self
-                    .probe_duration
-                    .with_label_values(&labels)
-                    .set(v / 1000.0),
-                None => {
-                    let _ = self.probe_duration.remove_label_values(&labels);
-                }
-            }
-            if let Some(l) = r.loss() {
-                self.probe_loss.with_label_values(&labels).set(l);
-            }
-            match r.kind {
-                RowKind::Probe(ProbeKind::Link) => self.link(opd, agent, r),
-                RowKind::Probe(ProbeKind::Bandwidth) => self.bandwidth(opd, agent, r),
-                _ => {}
-            }
+        }
+        if let Some(l) = r.loss() {
+            s.loss
+                .get_or_insert_with(|| self.probe_loss.with_label_values(&labels()))
+                .set(l);
+        }
+        match r.kind {
+            RowKind::Probe(ProbeKind::Link) => self.link(opd, agent, r),
+            RowKind::Probe(ProbeKind::Bandwidth) => self.bandwidth(opd, agent, r),
+            _ => {}
         }
     }
 
@@ -657,6 +753,69 @@ mod tests {
             "undeclared target made a series: {text}"
         );
         assert!(text.contains(r#"pantau_probe_results_total{agent="a1",group="intranet",kind="icmp",opd="dinkes",outcome="timeout",target="core"} 1"#));
+    }
+
+    #[test]
+    fn cached_series_follow_removal_and_label_changes() {
+        let m = Metrics::new();
+        let who = AgentIdentity {
+            agent_id: "a1".into(),
+            opd_id: "dinkes".into(),
+        };
+        m.declare_targets(&who, ["core"].into_iter());
+        let l = r#"{agent="a1",group="intranet",kind="icmp",opd="dinkes",target="core"}"#;
+        let duration = |text: &str| {
+            text.lines()
+                .filter(|x| x.starts_with("pantau_probe_duration_seconds{"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        m.committed(&who, &[row("core", 1_000, Outcome::Ok, 10.0)], 1, 1_000);
+        let mut none = row("core", 2_000, Outcome::Timeout, 0.0);
+        none.value_ms = None;
+        m.committed(&who, &[none], 1, 2_000);
+        assert_eq!(duration(&m.render()), Vec::<String>::new());
+        m.committed(&who, &[row("core", 3_000, Outcome::Ok, 20.0)], 1, 3_000);
+        assert_eq!(
+            duration(&m.render()),
+            [format!("pantau_probe_duration_seconds{l} 0.02")]
+        );
+        // The target moved to another group: series of the new labels; the
+        // old ones keep their last values, as before the handles were kept.
+        let mut moved = row("core", 4_000, Outcome::Ok, 30.0);
+        moved.group = "internet".into();
+        m.committed(&who, &[moved], 1, 4_000);
+        let text = m.render();
+        let n = r#"{agent="a1",group="internet",kind="icmp",opd="dinkes",target="core"}"#;
+        assert!(
+            text.contains(&format!("pantau_probe_duration_seconds{n} 0.03\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("pantau_probe_last_seen_timestamp_seconds{n} 4\n")),
+            "{text}"
+        );
+        // Back to the first group, a result without a duration removes the
+        // series of those labels, made before the handles were made again.
+        let mut back = row("core", 5_000, Outcome::Timeout, 0.0);
+        back.value_ms = None;
+        m.committed(&who, &[back], 1, 5_000);
+        assert_eq!(
+            duration(&m.render()),
+            [format!("pantau_probe_duration_seconds{n} 0.03")]
+        );
+        // A late result of the old labels does not move the newer state.
+        let late = row("core", 500, Outcome::Ok, 1.0);
+        m.committed(&who, &[late], 1, 6_000);
+        let text = m.render();
+        assert!(
+            text.contains(&format!("pantau_probe_last_seen_timestamp_seconds{l} 5\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("pantau_probe_results_total{}", r#"{agent="a1",group="intranet",kind="icmp",opd="dinkes",outcome="ok",target="core"} 3"#)),
+            "{text}"
+        );
     }
 
     #[test]

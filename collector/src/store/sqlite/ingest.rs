@@ -5,8 +5,6 @@
 //! [`IngestStore`] implementation below uses them, and so do tests and
 //! benches that prepare a database directly.
 
-use std::fmt::Write as _;
-
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, conflict, open_connection, write_tx};
@@ -223,34 +221,42 @@ pub fn store_results(
         )
         .op("prepare result insert")?;
     let mut out = Stored::default();
-    // One buffer for every row's JSON instead of a String per row.
-    let mut data = String::with_capacity(256);
+    // The batch's own values are bound once: SQLite keeps bindings from one
+    // execution to the next; each row binds only its own.
+    let bind = |st: &mut rusqlite::Statement<'_>, i: usize, v: &dyn rusqlite::ToSql| {
+        st.raw_bind_parameter(i, v).op("bind result")
+    };
+    bind(&mut st, 1, &who.agent_id)?;
+    bind(&mut st, 4, &who.opd_id)?;
+    bind(&mut st, 8, &received_at_ms)?;
+    // One buffer for every row's JSON instead of a String per row; the same
+    // text as `to_string()` (serde_json writes UTF-8), bound without a copy.
+    let mut data = Vec::with_capacity(256);
     for (i, r) in rows.iter().enumerate() {
         data.clear();
-        // The same text as `to_string()`; writing into a String cannot fail.
-        let _ = write!(data, "{}", r.data);
-        let inserted = st
-            .execute(params![
-                who.agent_id,
-                r.epoch as i64,
-                r.seq as i64,
-                who.opd_id,
-                r.target_id,
-                r.kind.as_str(),
-                r.observed_at_ms,
-                received_at_ms,
-                r.outcome.as_str(),
-                r.detail,
-                r.value_ms,
-                r.sent,
-                r.received,
-                data,
-                r.late,
-                r.clock_flag,
-                r.agent_time_ms,
-                r.clock_correction_ms,
-            ])
-            .op("insert result")?;
+        serde_json::to_writer(&mut data, &r.data)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+            .op("encode result data")?;
+        bind(&mut st, 2, &(r.epoch as i64))?;
+        bind(&mut st, 3, &(r.seq as i64))?;
+        bind(&mut st, 5, &r.target_id)?;
+        bind(&mut st, 6, &r.kind.as_str())?;
+        bind(&mut st, 7, &r.observed_at_ms)?;
+        bind(&mut st, 9, &r.outcome.as_str())?;
+        bind(&mut st, 10, &r.detail)?;
+        bind(&mut st, 11, &r.value_ms)?;
+        bind(&mut st, 12, &r.sent)?;
+        bind(&mut st, 13, &r.received)?;
+        bind(
+            &mut st,
+            14,
+            &rusqlite::types::ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(&data)),
+        )?;
+        bind(&mut st, 15, &r.late)?;
+        bind(&mut st, 16, &r.clock_flag)?;
+        bind(&mut st, 17, &r.agent_time_ms)?;
+        bind(&mut st, 18, &r.clock_correction_ms)?;
+        let inserted = st.raw_execute().op("insert result")?;
         if inserted == 1 {
             if r.kind == RowKind::Probe(ProbeKind::Traceroute) {
                 record_path(tx, &who.agent_id, r)?;
