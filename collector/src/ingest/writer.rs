@@ -1,6 +1,7 @@
 //! The single writer: one thread owns the store's writes, takes operations
 //! from a bounded channel, commits batches from many agents in one
-//! transaction, and answers each sender only after the commit.
+//! transaction (queued Hellos in another, session ends in a third), and
+//! answers each sender only after the commit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
