@@ -473,3 +473,46 @@ async fn implausible_declarations_and_results_get_statuses() {
     let (code, _) = tokio::task::block_in_place(|| collector.get("/healthz"));
     assert_eq!(code, 200);
 }
+
+/// The largest legal batch (1 000 results with the longest detail, about
+/// 1 MB) is bigger than the collector's HTTP/2 flow-control windows
+/// (`ingest::server::STREAM_WINDOW_BYTES`): it still arrives whole and is
+/// stored and acknowledged, twice in a row on one stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn largest_batch_passes_the_flow_control_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = tokio::task::block_in_place(|| enrol(&data, "dinkes", "dinkes-1"));
+    let collector = tokio::task::block_in_place(|| Collector::start(&data));
+    let mut c = open(collector.grpc, Some(&token), hello("dinkes-1", 77))
+        .await
+        .unwrap();
+    next(&mut c).await.unwrap();
+    let full = |from: u64| {
+        let results: Vec<pb::Result> = (from..from + pantau_proto::MAX_BATCH_RESULTS as u64)
+            .map(|s| {
+                let mut r = result(77, s, "core");
+                r.detail = "d".repeat(1024);
+                r
+            })
+            .collect();
+        batch(results)
+    };
+    let size = full(1).encoded_len();
+    assert!(
+        size > 2 * pantau_collector::ingest::server::CONNECTION_WINDOW_BYTES as usize,
+        "{size} bytes"
+    );
+    c.tx.send(full(1)).await.unwrap();
+    c.tx.send(full(1001)).await.unwrap();
+    let mut acked = 0;
+    while acked < 2000 {
+        match next(&mut c).await.unwrap() {
+            pb::collector_message::Msg::Ack(a) => acked = a.up_to_seq,
+            pb::collector_message::Msg::Backoff(_) => {}
+            other => panic!("expected Ack, got {other:?}"),
+        }
+    }
+    drop(c);
+    assert_eq!(stored(&data), 2000);
+}

@@ -45,6 +45,19 @@ pub struct Opened {
     pub session: i64,
 }
 
+/// One Hello of a group, as handed to [`IngestStore::hellos`].
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingHello<'a> {
+    /// Who said it.
+    pub who: &'a AgentIdentity,
+    /// What it said (validated).
+    pub info: &'a HelloInfo,
+    /// Estimated clock offset.
+    pub clock_offset_ms: Option<i64>,
+    /// The stream's peer address.
+    pub peer: Option<&'a str>,
+}
+
 /// The ingest writer's storage. Every method commits before it returns.
 pub trait IngestStore: Send + Sync {
     /// Record a Hello (agent facts and its target catalogue, upserted), then
@@ -61,6 +74,31 @@ pub trait IngestStore: Send + Sync {
 
     /// Close a session that is still open.
     fn end_session(&self, id: i64, at_ms: i64, reason: &str) -> Result<(), StoreError>;
+
+    /// Several Hellos at once, as [`IngestStore::hello`] each, answered in
+    /// order. Each one succeeds or fails alone: a failing Hello (its agent
+    /// removed meanwhile) leaves no trace and gets its error, the others
+    /// are stored. `Err` of the whole call: none was stored. Backends
+    /// commit the group in one transaction (5 000 agents connecting are
+    /// 5 000 Hellos; one commit each held the writer for minutes); this
+    /// default stores them one by one.
+    fn hellos(
+        &self,
+        hellos: &[IncomingHello<'_>],
+        at_ms: i64,
+    ) -> Result<Vec<Result<Opened, StoreError>>, StoreError> {
+        Ok(hellos
+            .iter()
+            .map(|h| self.hello(h.who, h.info, h.clock_offset_ms, h.peer, at_ms))
+            .collect())
+    }
+
+    /// Close several sessions, as [`IngestStore::end_session`] each;
+    /// backends do it in one transaction.
+    fn end_sessions(&self, ends: &[(i64, &str)], at_ms: i64) -> Result<(), StoreError> {
+        ends.iter()
+            .try_for_each(|&(id, reason)| self.end_session(id, at_ms, reason))
+    }
 
     /// Close sessions left open by a collector that stopped without closing
     /// them: they end at the last result received in them. Returns how many.

@@ -45,7 +45,7 @@ pub use certs::ClientCerts;
 pub use credentials::{EnrolCodes, Redeemed};
 pub use export::ExportQueue;
 pub use fleet::Fleet;
-pub use ingest::{IncomingBatch, IngestStore, Opened, Stored};
+pub use ingest::{IncomingBatch, IncomingHello, IngestStore, Opened, Stored};
 pub use lease::Leases;
 pub use registry::Registry;
 pub use sqlite::{DB_FILE, SqliteStore, text_enum, write_tx};

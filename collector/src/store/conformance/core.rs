@@ -185,6 +185,86 @@ pub fn hello_declares_targets_and_opens_a_session(s: &dyn Store) {
     );
 }
 
+/// Several Hellos at once: answered in order, each as a single Hello would
+/// be; one for an agent that is not registered fails alone and leaves no
+/// row behind; several sessions close at once.
+pub fn hellos_in_one_go_fail_alone(s: &dyn Store) {
+    let w = enrolled(s);
+    s.add_agent("a2", "dinkes", &[2; 32]).unwrap();
+    store(s, &w, &[row(5, 1), row(5, 2)], 5_000);
+    let (w2, gone) = (who("a2", "dinkes"), who("gone", "dinkes"));
+    let info = hello(5, vec![target("core", "Core"), target("dc", "DC")]);
+    let group = [
+        crate::store::IncomingHello {
+            who: &w,
+            info: &info,
+            clock_offset_ms: Some(7),
+            peer: Some("192.0.2.7:41001"),
+        },
+        crate::store::IncomingHello {
+            who: &gone,
+            info: &info,
+            clock_offset_ms: None,
+            peer: None,
+        },
+        crate::store::IncomingHello {
+            who: &w2,
+            info: &info,
+            clock_offset_ms: None,
+            peer: Some("192.0.2.8:41000"),
+        },
+    ];
+    let answers = s.hellos(&group, 9_000).unwrap();
+    assert_eq!(answers.len(), 3, "one answer per Hello");
+    let a1 = answers[0].as_ref().expect("a1");
+    assert!(answers[1].is_err(), "unknown agent: {:?}", answers[1]);
+    let a2 = answers[2].as_ref().expect("a2");
+    assert_eq!((a1.committed_seq, a2.committed_seq), (2, 0));
+    assert_ne!(a1.session, a2.session);
+    assert!(s.sessions("gone", 0, 100_000).unwrap().is_empty());
+    assert!(!s.agent_exists("gone").unwrap());
+    let mut ids: Vec<(String, String)> = s
+        .targets(None)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.agent, t.id))
+        .collect();
+    ids.sort();
+    let want: Vec<(String, String)> = [("a1", "core"), ("a1", "dc"), ("a2", "core"), ("a2", "dc")]
+        .iter()
+        .map(|(a, t)| (a.to_string(), t.to_string()))
+        .collect();
+    assert_eq!(ids, want, "targets of the good Hellos only");
+    let agents = s.agents().unwrap();
+    let facts: Vec<(&str, Option<i64>)> = agents
+        .iter()
+        .map(|a| (a.id.as_str(), a.clock_offset_ms))
+        .collect();
+    assert_eq!(facts, [("a1", Some(7)), ("a2", None)]);
+    let a1s = s.sessions("a1", 0, 100_000).unwrap();
+    assert_eq!(a1s.len(), 2, "the enrolled one and the new one");
+    assert_eq!(a1s[1].peer.as_deref(), Some("192.0.2.7:41001"));
+    s.end_sessions(
+        &[
+            (a1.session, "agent closed the stream"),
+            (a2.session, "replaced"),
+        ],
+        12_000,
+    )
+    .unwrap();
+    let a1s = s.sessions("a1", 0, 100_000).unwrap();
+    assert_eq!(
+        (a1s[1].disconnected_at_ms, a1s[1].end_reason.as_deref()),
+        (Some(12_000), Some("agent closed the stream"))
+    );
+    assert_eq!(a1s[0].disconnected_at_ms, None, "other sessions stay open");
+    let a2s = s.sessions("a2", 0, 100_000).unwrap();
+    assert_eq!(a2s[0].end_reason.as_deref(), Some("replaced"));
+    // Nothing at all is a no-op.
+    assert!(s.hellos(&[], 13_000).unwrap().is_empty());
+    s.end_sessions(&[], 13_000).unwrap();
+}
+
 /// The committed seq (Welcome's resume point) is the highest contiguous
 /// one: a forged result far ahead does not move it, a gap stops it until
 /// filled, and a Hello answers with the same value it remembers.

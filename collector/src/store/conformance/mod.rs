@@ -54,6 +54,7 @@ macro_rules! store_conformance {
             registry_opds_agents_and_tokens,
             credential_life_cycle,
             hello_declares_targets_and_opens_a_session,
+            hellos_in_one_go_fail_alone,
             replayed_batch_is_stored_once,
             committed_seq_is_contiguous,
             conflicting_duplicate_is_kept_aside_once,

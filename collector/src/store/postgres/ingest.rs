@@ -13,7 +13,7 @@ use postgres::GenericClient;
 use super::{Db, PgStore, day_of};
 use crate::model::{AgentIdentity, HelloInfo, ProbeKind, ResultRow, RowKind};
 use crate::store::conflict::ResultContent;
-use crate::store::ingest::{IncomingBatch, IngestStore, Opened, Stored, merge_hops};
+use crate::store::ingest::{IncomingBatch, IncomingHello, IngestStore, Opened, Stored, merge_hops};
 use crate::store::{Op, StoreError};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -449,16 +449,52 @@ impl IngestStore for PgStore {
         self.write(|c| c.tx(|db| hello(db, who, info, clock_offset_ms, peer, at_ms)))
     }
 
-    fn end_session(&self, id: i64, at_ms: i64, reason: &str) -> Result<(), StoreError> {
+    fn hellos(
+        &self,
+        hellos: &[IncomingHello<'_>],
+        at_ms: i64,
+    ) -> Result<Vec<Result<Opened, StoreError>>, StoreError> {
         self.write(|c| {
-            c.db()
-                .execute(
-                    "UPDATE agent_session SET disconnected_at_ms = $2, end_reason = $3
-                     WHERE id = $1 AND disconnected_at_ms IS NULL",
-                    &[&id, &at_ms, &reason],
-                )
-                .op("end session")
-                .map(drop)
+            c.tx(|db| {
+                let mut answers = Vec::with_capacity(hellos.len());
+                for h in hellos {
+                    // A nested transaction is a savepoint: a failing Hello
+                    // is rolled back alone (dropped), the others stay.
+                    let mut sp = db.c.transaction().op("savepoint hello")?;
+                    let mut inner = Db {
+                        c: &mut sp,
+                        prepared: &mut *db.prepared,
+                    };
+                    match hello(&mut inner, h.who, h.info, h.clock_offset_ms, h.peer, at_ms) {
+                        Ok(opened) => {
+                            sp.commit().op("release hello")?;
+                            answers.push(Ok(opened));
+                        }
+                        Err(e) => answers.push(Err(e)),
+                    }
+                }
+                Ok(answers)
+            })
+        })
+    }
+
+    fn end_session(&self, id: i64, at_ms: i64, reason: &str) -> Result<(), StoreError> {
+        self.end_sessions(&[(id, reason)], at_ms)
+    }
+
+    fn end_sessions(&self, ends: &[(i64, &str)], at_ms: i64) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.tx(|db| {
+                for &(id, reason) in ends {
+                    db.execute(
+                        "UPDATE agent_session SET disconnected_at_ms = $2, end_reason = $3
+                         WHERE id = $1 AND disconnected_at_ms IS NULL",
+                        &[&id, &at_ms, &reason],
+                    )
+                    .op("end session")?;
+                }
+                Ok(())
+            })
         })
     }
 

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{SqliteStore, conflict, open_connection, write_tx};
 use crate::model::{AgentIdentity, HelloInfo, ProbeKind, ResultRow, RowKind};
 use crate::store::conflict::ResultContent;
-use crate::store::ingest::{IncomingBatch, IngestStore, Opened, Stored, merge_hops};
+use crate::store::ingest::{IncomingBatch, IncomingHello, IngestStore, Opened, Stored, merge_hops};
 use crate::store::{Op, StoreError, now_ms};
 
 /// Page cache of the writer connection, KiB (SQLite's default is 2 MiB).
@@ -115,37 +115,67 @@ fn record_hello_at(
     now: i64,
 ) -> Result<(), StoreError> {
     let tx = write_tx(conn).op("begin hello")?;
-    tx.execute(
+    upsert_hello(&tx, who, h, clock_offset_ms, now)?;
+    tx.commit().op("commit hello")
+}
+
+/// The agent's facts and its target catalogue, inside an open transaction.
+fn upsert_hello(
+    conn: &Connection,
+    who: &AgentIdentity,
+    h: &HelloInfo,
+    clock_offset_ms: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
         "UPDATE agent SET version = ?2, config_hash = ?3, hostname = ?4, last_hello_ms = ?5, clock_offset_ms = ?6 WHERE id = ?1",
         params![who.agent_id, h.version, h.config_hash, h.hostname, now, clock_offset_ms],
     )
     .op("update agent")?;
-    {
-        let mut st = tx
-            .prepare_cached(
-                "INSERT INTO target (agent_id, id, grp, kind, address, label, interval_ms, timeout_ms, first_seen_ms, last_declared_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-                 ON CONFLICT(agent_id, id) DO UPDATE SET grp = excluded.grp, kind = excluded.kind,
-                   address = excluded.address, label = excluded.label, interval_ms = excluded.interval_ms,
-                   timeout_ms = excluded.timeout_ms, last_declared_ms = excluded.last_declared_ms",
-            )
-            .op("prepare target upsert")?;
-        for t in &h.targets {
-            st.execute(params![
-                who.agent_id,
-                t.id,
-                t.group.as_str(),
-                t.kind.as_str(),
-                t.address,
-                t.label,
-                t.interval_ms as i64,
-                t.timeout_ms as i64,
-                now
-            ])
-            .op("upsert target")?;
-        }
+    let mut st = conn
+        .prepare_cached(
+            "INSERT INTO target (agent_id, id, grp, kind, address, label, interval_ms, timeout_ms, first_seen_ms, last_declared_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+             ON CONFLICT(agent_id, id) DO UPDATE SET grp = excluded.grp, kind = excluded.kind,
+               address = excluded.address, label = excluded.label, interval_ms = excluded.interval_ms,
+               timeout_ms = excluded.timeout_ms, last_declared_ms = excluded.last_declared_ms",
+        )
+        .op("prepare target upsert")?;
+    for t in &h.targets {
+        st.execute(params![
+            who.agent_id,
+            t.id,
+            t.group.as_str(),
+            t.kind.as_str(),
+            t.address,
+            t.label,
+            t.interval_ms as i64,
+            t.timeout_ms as i64,
+            now
+        ])
+        .op("upsert target")?;
     }
-    tx.commit().op("commit hello")
+    Ok(())
+}
+
+/// A whole Hello inside an open transaction: facts and targets, the
+/// committed seq (remembered), a new session.
+fn open_session(
+    conn: &Connection,
+    h: &IncomingHello<'_>,
+    at_ms: i64,
+) -> Result<Opened, StoreError> {
+    let who = h.who;
+    upsert_hello(conn, who, h.info, h.clock_offset_ms, at_ms)?;
+    let committed_seq = committed_seq(conn, &who.agent_id, h.info.epoch)?;
+    if committed_seq > 0 {
+        save_progress(conn, &who.agent_id, h.info.epoch, committed_seq)?;
+    }
+    let session = start_session(conn, &who.agent_id, h.info.epoch, h.peer, at_ms)?;
+    Ok(Opened {
+        committed_seq,
+        session,
+    })
 }
 
 /// Open a session row for a connected agent; returns its id.
@@ -360,22 +390,57 @@ impl IngestStore for SqliteStore {
         peer: Option<&str>,
         at_ms: i64,
     ) -> Result<Opened, StoreError> {
+        let h = IncomingHello {
+            who,
+            info,
+            clock_offset_ms,
+            peer,
+        };
         self.write(|c| {
-            record_hello_at(c, who, info, clock_offset_ms, at_ms)?;
-            let committed_seq = committed_seq(c, &who.agent_id, info.epoch)?;
-            if committed_seq > 0 {
-                save_progress(c, &who.agent_id, info.epoch, committed_seq)?;
+            let tx = write_tx(c).op("begin hello")?;
+            let opened = open_session(&tx, &h, at_ms)?;
+            tx.commit().op("commit hello")?;
+            Ok(opened)
+        })
+    }
+
+    fn hellos(
+        &self,
+        hellos: &[IncomingHello<'_>],
+        at_ms: i64,
+    ) -> Result<Vec<Result<Opened, StoreError>>, StoreError> {
+        self.write(|c| {
+            let mut tx = write_tx(c).op("begin hellos")?;
+            let mut answers = Vec::with_capacity(hellos.len());
+            for h in hellos {
+                // A failing Hello is rolled back to its savepoint (dropped),
+                // the others stay.
+                let sp = tx.savepoint().op("savepoint hello")?;
+                match open_session(&sp, h, at_ms) {
+                    Ok(opened) => {
+                        sp.commit().op("release hello")?;
+                        answers.push(Ok(opened));
+                    }
+                    Err(e) => answers.push(Err(e)),
+                }
             }
-            let session = start_session(c, &who.agent_id, info.epoch, peer, at_ms)?;
-            Ok(Opened {
-                committed_seq,
-                session,
-            })
+            tx.commit().op("commit hellos")?;
+            Ok(answers)
         })
     }
 
     fn end_session(&self, id: i64, at_ms: i64, reason: &str) -> Result<(), StoreError> {
         self.write(|c| end_session(c, id, at_ms, reason))
+    }
+
+    fn end_sessions(&self, ends: &[(i64, &str)], at_ms: i64) -> Result<(), StoreError> {
+        self.write(|c| {
+            let tx = write_tx(c).op("begin session ends")?;
+            for &(id, reason) in ends {
+                end_session(&tx, id, at_ms, reason)?;
+            }
+            tx.commit().op("commit session ends")
+        })
     }
 
     fn close_dangling_sessions(&self) -> Result<usize, StoreError> {
