@@ -281,6 +281,10 @@ pub struct RawWeb {
     /// Prometheus' `authorization.credentials_file`); a `scrape` API token
     /// works too.
     pub metrics_token_file: Option<PathBuf>,
+    /// Per-target series on `/metrics` (default true); false for a
+    /// collector of thousands of agents whose dashboards read the
+    /// remote-write receiver (docs/SCALE.md).
+    pub metrics_per_target: Option<bool>,
     /// `[web.oidc]`: sign-in through an OpenID Connect provider.
     pub oidc: Option<RawOidc>,
 }
@@ -294,6 +298,8 @@ pub struct WebConfig {
     pub session_max: Duration,
     /// The scrape token read from `metrics_token_file`.
     pub metrics_token: Option<String>,
+    /// Per-target `pantau_probe_*` series on `/metrics`.
+    pub metrics_per_target: bool,
     /// `[web.oidc]`, when OpenID Connect sign-in is on.
     pub oidc: Option<OidcConfig>,
 }
@@ -304,6 +310,7 @@ impl Default for WebConfig {
             session_idle: Duration::from_secs(30 * 60),
             session_max: Duration::from_secs(12 * 3600),
             metrics_token: None,
+            metrics_per_target: true,
             oidc: None,
         }
     }
@@ -339,6 +346,7 @@ impl RawWeb {
                 )),
             }
         }
+        w.metrics_per_target = self.metrics_per_target.unwrap_or(true);
         w.oidc = self.oidc.and_then(|o| o.validate(p));
         w
     }
@@ -1443,6 +1451,13 @@ mod tests {
                 "display.time_zone"
             ]
         );
+    }
+
+    #[test]
+    fn per_target_series_are_on_unless_turned_off() {
+        assert!(CollectorConfig::defaults().web.metrics_per_target);
+        let raw: RawConfig = toml::from_str("[web]\nmetrics_per_target = false\n").unwrap();
+        assert!(!raw.validate().unwrap().web.metrics_per_target);
     }
 
     #[test]

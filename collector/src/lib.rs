@@ -268,6 +268,7 @@ pub async fn serve(
         );
     }
     let metrics = Arc::new(Metrics::new());
+    metrics.set_per_target(cfg.web.metrics_per_target);
     let http_counters = metrics.port_counters("http");
     let seeded = {
         let m = Arc::clone(&metrics);

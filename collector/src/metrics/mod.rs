@@ -105,6 +105,8 @@ pub struct Metrics {
     bandwidth_throughput: GaugeVec,
     bandwidth_month_bytes: GaugeVec,
     state: Mutex<State>,
+    /// Per-target series kept (`[web] metrics_per_target`).
+    per_target: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -221,6 +223,7 @@ impl Metrics {
             bandwidth_month_bytes: reg(&r, GaugeVec::new(o("pantau_bandwidth_month_bytes", "Bytes the agent's bandwidth tests used this calendar month (UTC), from its latest test."), AGENT_LABELS).unwrap()),
             registry: r,
             state: Mutex::new(State::default()),
+            per_target: std::sync::atomic::AtomicBool::new(true),
         };
         // Known label values exist from the start at 0, so the first
         // increment is an increase that rate()/increase() can see.
@@ -294,6 +297,11 @@ impl Metrics {
 
     /// Register the targets an agent declared (bounded).
     pub fn declare_targets<'a>(&self, who: &AgentIdentity, ids: impl Iterator<Item = &'a str>) {
+        // Without per-target series no target is declared, so no result
+        // makes a `pantau_probe_*` series (see `committed`).
+        if !self.per_target.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let set = st.targets.entry(who.agent_id.clone()).or_default();
         let refused = self
@@ -306,6 +314,14 @@ impl Metrics {
             }
             set.insert(id.to_string());
         }
+    }
+
+    /// Keep per-target series or not (`[web] metrics_per_target`); set
+    /// before any target is declared. A collector holding thousands of
+    /// agents spends about 90 KB per agent of 20 targets on them.
+    pub fn set_per_target(&self, on: bool) {
+        self.per_target
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Set the connection gauge.
@@ -703,6 +719,31 @@ mod tests {
         );
         assert!(
             text.contains("pantau_ingest_conflicts_total{opd=\"dishub\"} 0\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn without_per_target_series_results_are_counted_per_opd_only() {
+        let m = Metrics::new();
+        m.set_per_target(false);
+        let who = AgentIdentity {
+            agent_id: "a1".into(),
+            opd_id: "dinkes".into(),
+        };
+        m.declare_targets(&who, ["core"].into_iter());
+        m.committed(&who, &[row("core", 2_000, Outcome::Ok, 12.5)], 1, 3_000);
+        let text = m.render();
+        assert!(!text.contains("pantau_probe_success{"), "{text}");
+        assert!(!text.contains("pantau_probe_results_total{"), "{text}");
+        assert!(
+            text.contains("pantau_ingest_results_total{opd=\"dinkes\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "pantau_agent_last_seen_timestamp_seconds{agent=\"a1\",opd=\"dinkes\"} 3\n"
+            ),
             "{text}"
         );
     }
