@@ -2,9 +2,11 @@
 //! `result_identity` and conflicting duplicates kept aside, traceroute
 //! paths, the committed seq, the remote-write queue.
 //!
-//! A batch goes in with a few array statements whatever its size (`unnest`
-//! of one array per column: one prepared statement, one round trip per
-//! table), inside the transaction the writer commits before it acks.
+//! The batches the writer folds into one transaction go in together with a
+//! few array statements whatever their number and size (`unnest` of one
+//! array per column, the agent's id one of them: one prepared statement,
+//! one round trip per table), inside the transaction the writer commits
+//! before it acks.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
