@@ -3,10 +3,14 @@
 //! assertions). 20 agents of 50 ICMP targets each send 10 000 results
 //! apiece (200 000 in all) in batches of 500, as agents flush them; the
 //! writer commits one batch per transaction or, when batches queue up,
-//! several (here 4) in one. The PostgreSQL server is the test server
-//! (`store::postgres::testserver`, Debian's `postgresql`, on loopback, run
-//! with `fsync=off`), so the figure is the collector's and the server's
-//! work without disk flushes.
+//! several in one (here 4, 16 and 64, the writer's most).
+//!
+//! `PANTAU_BENCH_PG_URL=postgres://user@host:port/db` runs it on that
+//! server (for production settings: `fsync = on`), in a new database per
+//! run made from that connection and dropped after; without it, on the
+//! test server (`store::postgres::testserver`, Debian's `postgresql`, on
+//! loopback, `fsync=off`), so the figure is the collector's and the
+//! server's work without disk flushes.
 //!
 //! `cargo bench -p pantau-collector --features conformance --bench pg_ingest`
 
@@ -116,22 +120,67 @@ fn run(s: &dyn Store, all: &[Vec<ResultRow>], per_tx: usize) -> f64 {
     stored as f64 / secs
 }
 
+/// A new database on the server of `base` (its URL), and a guard that
+/// drops it.
+struct BenchDb {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDb {
+    fn new(base: &str, k: usize) -> BenchDb {
+        let name = format!("pantau_bench_{}_{k}", std::process::id());
+        let mut c =
+            postgres::Client::connect(base, postgres::NoTls).expect("connect to the server");
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create the bench database");
+        let (server, _) = base.rsplit_once('/').expect("postgres://.../db");
+        BenchDb {
+            base: base.to_string(),
+            url: format!("{server}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for BenchDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {}", self.name));
+        }
+    }
+}
+
 fn main() {
     let total = AGENTS as u64 * PER_AGENT;
     let span = (PER_AGENT / TARGETS) as i64 * INTERVAL_MS;
     let start = pantau_collector::store::now_ms() - span - 3_600_000;
     let all = rows(start);
-    for per_tx in [1, 4] {
-        let pg = PgStore::open(&testserver::server().fresh_database()).expect("PostgreSQL store");
+    let given = std::env::var("PANTAU_BENCH_PG_URL").ok();
+    let server = if given.is_some() {
+        "the given server"
+    } else {
+        "the test server (fsync=off)"
+    };
+    for (k, per_tx) in [1, 4, 16, 64].into_iter().enumerate() {
+        let db = given.as_deref().map(|base| BenchDb::new(base, k));
+        let url = match &db {
+            Some(d) => d.url.clone(),
+            None => testserver::server().fresh_database(),
+        };
+        let pg = PgStore::open(&url).expect("PostgreSQL store");
         prepare(&pg);
         let pg_rate = run(&pg, &all, per_tx);
+        drop(pg);
+        drop(db);
         let dir = tempfile::tempdir().expect("temp dir");
         let lite = SqliteStore::open(dir.path()).expect("SQLite store");
         prepare(&lite);
         let lite_rate = run(&lite, &all, per_tx);
         println!(
             "pg_ingest: {total} results, batches of {BATCH}, {per_tx} batch(es) per transaction: \
-             PostgreSQL {pg_rate:.0} results/s; SQLite {lite_rate:.0} results/s"
+             PostgreSQL ({server}) {pg_rate:.0} results/s; SQLite {lite_rate:.0} results/s"
         );
     }
 }

@@ -9,7 +9,9 @@
 //! bandwidth target, heartbeats), sends batches with at most 4 in flight as
 //! the agent does, and forgets results only when acknowledged. Optional: a
 //! backlog queued before connecting, reconnects every S seconds (unacked
-//! batches resent, as after a lost connection).
+//! batches resent, as after a lost connection). Several collectors sharing
+//! one store (`--collector A,B`): the agents are split among them and the
+//! summary gives each one's acked rate, RSS and CPU besides the totals.
 //!
 //! Run `pantau-loadgen --help`; figures in docs/BENCHMARKS.md.
 
@@ -37,9 +39,12 @@ const MAX_IN_FLIGHT: usize = 4;
 #[derive(Parser, Debug)]
 #[command(name = "pantau-loadgen", version)]
 struct Args {
-    /// Alamat gRPC kolektor (collector gRPC address), host:port.
-    #[arg(long)]
-    collector: String,
+    /// Alamat gRPC kolektor, host:port; beberapa kolektor (satu store bersama):
+    /// diulang atau dipisah koma, agen dibagi rata
+    /// (collector gRPC address; several collectors on one shared store:
+    /// repeated or comma-separated, agents split evenly, agent i to collector i mod N).
+    #[arg(long, required = true, value_delimiter = ',')]
+    collector: Vec<String>,
     /// Direktori data kolektor: CA di tls/ca.crt, pendaftaran agen lewat CLI
     /// (the collector's data directory: its CA, and where agents are registered).
     #[arg(long)]
@@ -86,9 +91,10 @@ struct Args {
     /// Hasil per batch paling banyak (results per batch at most; the collector's Welcome may lower it).
     #[arg(long, default_value_t = 500)]
     batch_max: usize,
-    /// PID kolektor untuk RSS dan CPU dari /proc (collector pid: RSS and CPU from /proc).
-    #[arg(long)]
-    collector_pid: Option<u32>,
+    /// PID kolektor untuk RSS dan CPU dari /proc, satu per --collector, urutan sama
+    /// (collector pid: RSS and CPU from /proc; repeated, one per --collector, same order).
+    #[arg(long, value_delimiter = ',')]
+    collector_pid: Vec<u32>,
     /// Agen per alamat sumber loopback (agents per loopback source address: the collector caps connections per source).
     #[arg(long, default_value_t = 100)]
     agents_per_source: usize,
@@ -114,9 +120,10 @@ struct Creds {
 }
 
 /// Counters all agents add to.
-#[derive(Default)]
 struct Stats {
     acked: AtomicU64,
+    /// Acked results per collector (same order as `--collector`).
+    acked_by: Vec<AtomicU64>,
     batches: AtomicU64,
     reconnects: AtomicU64,
     stream_errors: AtomicU64,
@@ -128,6 +135,38 @@ struct Stats {
     warm_at: Mutex<Option<Instant>>,
 }
 
+impl Stats {
+    fn new(collectors: usize) -> Stats {
+        Stats {
+            acked: AtomicU64::new(0),
+            acked_by: (0..collectors).map(|_| AtomicU64::new(0)).collect(),
+            batches: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            stream_errors: AtomicU64::new(0),
+            backoffs: AtomicU64::new(0),
+            drained: AtomicUsize::new(0),
+            latencies: Mutex::new(Vec::new()),
+            warm_at: Mutex::new(None),
+        }
+    }
+
+    /// Acked so far, per collector.
+    fn acked_by(&self) -> Vec<u64> {
+        self.acked_by
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// One collector process, sampled from /proc.
+struct Proc {
+    pid: u32,
+    cpu0: Option<u64>,
+    /// Highest RSS sampled, KiB.
+    peak: Option<u64>,
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     if args.warmup >= args.duration {
@@ -135,6 +174,16 @@ fn main() -> Result<()> {
     }
     if args.interval == 0 || args.agents == 0 || args.batch_max == 0 || args.register_jobs == 0 {
         bail!("--interval, --agents, --batch-max dan --register-jobs harus > 0 (must be > 0)");
+    }
+    if args.collector.iter().any(|c| c.trim().is_empty()) {
+        bail!("--collector: alamat kosong (an empty address)");
+    }
+    if !args.collector_pid.is_empty() && args.collector_pid.len() != args.collector.len() {
+        bail!(
+            "--collector-pid: {} pid untuk (pids for) {} --collector; satu per kolektor (one per collector)",
+            args.collector_pid.len(),
+            args.collector.len()
+        );
     }
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     rt.block_on(run(args))
@@ -150,35 +199,81 @@ async fn run(args: Args) -> Result<()> {
     })?;
     let creds = register_all(&args).await?;
     eprintln!(
-        "pantau-loadgen: {} agen terdaftar (agents registered)",
-        creds.len()
+        "pantau-loadgen: {} agen terdaftar (agents registered), {} kolektor (collectors)",
+        creds.len(),
+        args.collector.len()
     );
 
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats::new(args.collector.len()));
     let stop = CancellationToken::new();
     let ca = Certificate::from_pem(ca);
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
     *stats.warm_at.lock().expect("warm_at") = Some(start + Duration::from_secs(args.warmup));
     let load0 = load_average();
-    let cpu0 = args.collector_pid.and_then(proc_cpu_ticks);
+    let mut procs: Vec<Proc> = args
+        .collector_pid
+        .iter()
+        .map(|&pid| Proc {
+            pid,
+            cpu0: proc_cpu_ticks(pid),
+            peak: None,
+        })
+        .collect();
     let own0 = proc_cpu_ticks(std::process::id());
     for (i, c) in creds.into_iter().enumerate() {
         let sim = Sim::new(&args, i, c, ca.clone(), Arc::clone(&stats));
         tasks.spawn(sim.run(stop.clone()));
     }
-    let (rss_peak, acked_at_warm) = watch(&args, &stats, start).await;
+    let at_warm = watch(&args, &stats, start, &mut procs).await;
     let measured = start
         .elapsed()
         .saturating_sub(Duration::from_secs(args.warmup));
-    let acked_in_window = stats.acked.load(Ordering::Relaxed) - acked_at_warm;
+    let in_window: Vec<u64> = stats
+        .acked_by()
+        .iter()
+        .zip(&at_warm)
+        .map(|(now, warm)| now - warm)
+        .collect();
     stop.cancel();
     while tasks.join_next().await.is_some() {}
-    let cpu1 = args.collector_pid.and_then(proc_cpu_ticks);
-    let load1 = load_average();
-    let own1 = proc_cpu_ticks(std::process::id());
-    let total = start.elapsed();
+    let end = End {
+        in_window,
+        secs: measured.as_secs_f64(),
+        total: start.elapsed(),
+        load: (load0, load_average()),
+        own_cpu: cpu_pct(own0, proc_cpu_ticks(std::process::id()), start.elapsed()),
+    };
+    summarise(&args, &stats, &procs, &end);
+    Ok(())
+}
 
+/// What the run measured, for the summary.
+struct End {
+    /// Acked per collector inside the measured window.
+    in_window: Vec<u64>,
+    /// Length of that window.
+    secs: f64,
+    /// The whole run, drain included (CPU is over this).
+    total: Duration,
+    /// Load average at start and end.
+    load: (f64, f64),
+    /// The generator's own CPU, %.
+    own_cpu: f64,
+}
+
+/// CPU % (100 = one core) between two tick readings over `over`.
+fn cpu_pct(a: Option<u64>, b: Option<u64>, over: Duration) -> f64 {
+    match (a, b) {
+        (Some(a), Some(b)) => b.saturating_sub(a) as f64 / CLK_TCK / over.as_secs_f64() * 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Print the readable summary and the machine-readable `summary` line:
+/// totals, then each collector's acked rate, RSS and CPU. With several
+/// collectors `rss_mb`, `rss_peak_mb` and `cpu_pct` are their sums.
+fn summarise(args: &Args, stats: &Stats, procs: &[Proc], end: &End) {
     let mut lat = std::mem::take(&mut *stats.latencies.lock().expect("latencies"));
     lat.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -188,27 +283,45 @@ async fn run(args: Args) -> Result<()> {
         let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
         f64::from(lat[i]) / 1000.0
     };
-    let secs = measured.as_secs_f64();
+    let secs = end.secs;
+    let acked_in_window: u64 = end.in_window.iter().sum();
     let rate = acked_in_window as f64 / secs;
     let acked = stats.acked.load(Ordering::Relaxed);
     let offered = (args.agents * args.targets) as f64 / args.interval as f64;
-    let cpu_pct = |a: Option<u64>, b: Option<u64>| match (a, b) {
-        (Some(a), Some(b)) => (b.saturating_sub(a)) as f64 / CLK_TCK / total.as_secs_f64() * 100.0,
-        _ => f64::NAN,
-    };
-    let (ccpu, gcpu) = (cpu_pct(cpu0, cpu1), cpu_pct(own0, own1));
-    let (rss, hwm) = args.collector_pid.map(proc_rss_kib).unwrap_or((None, None));
-    // The drain after the window may have grown it further.
-    let rss_peak = rss_peak.max(rss);
     let mb = |k: Option<u64>| k.map_or(f64::NAN, |k| k as f64 / 1024.0);
+    // Per collector: (rss, sampled peak, VmHWM) in MB and CPU %.
+    let each: Vec<(f64, f64, f64, f64)> = procs
+        .iter()
+        .map(|p| {
+            let (rss, hwm) = proc_rss_kib(p.pid);
+            // The drain after the window may have grown it further.
+            let peak = p.peak.max(rss);
+            let cpu = cpu_pct(p.cpu0, proc_cpu_ticks(p.pid), end.total);
+            (mb(rss), mb(peak), mb(hwm), cpu)
+        })
+        .collect();
+    let sum = |f: fn(&(f64, f64, f64, f64)) -> f64| -> f64 {
+        if each.is_empty() {
+            f64::NAN
+        } else {
+            each.iter().map(f).sum()
+        }
+    };
+    let (rss, peak, hwm, ccpu) = (sum(|e| e.0), sum(|e| e.1), sum(|e| e.2), sum(|e| e.3));
+    let gcpu = end.own_cpu;
+    let (load0, load1) = end.load;
     println!("pantau-loadgen: ringkasan (summary)");
     println!(
-        "  agen (agents) {}, target/agen {}, interval {} s, ditawarkan (offered) {offered:.0} hasil/s, backlog/agen {}",
-        args.agents, args.targets, args.interval, args.backlog
+        "  agen (agents) {}, target/agen {}, interval {} s, ditawarkan (offered) {offered:.0} hasil/s, backlog/agen {}, kolektor (collectors) {}",
+        args.agents,
+        args.targets,
+        args.interval,
+        args.backlog,
+        args.collector.len()
     );
     println!(
         "  di-ack (acked): {acked_in_window} hasil dalam (results in) {secs:.1} s = {rate:.0} hasil/s (results/s); total {acked} setelah pengurasan (after drain, {:.1} s)",
-        total.as_secs_f64()
+        end.total.as_secs_f64()
     );
     println!(
         "  latensi ack (ack latency): p50 {:.1} ms, p99 {:.1} ms, maks (max) {:.1} ms, {} batch",
@@ -224,44 +337,56 @@ async fn run(args: Args) -> Result<()> {
         stats.backoffs.load(Ordering::Relaxed)
     );
     println!(
-        "  kolektor (collector): RSS {:.1} MB, puncak sampel (sampled peak) {:.1} MB, VmHWM {:.1} MB, CPU {ccpu:.0} % (100 % = satu inti, one core); loadgen CPU {gcpu:.0} %",
-        mb(rss),
-        mb(rss_peak),
-        mb(hwm)
+        "  kolektor (collector): RSS {rss:.1} MB, puncak sampel (sampled peak) {peak:.1} MB, VmHWM {hwm:.1} MB, CPU {ccpu:.0} % (100 % = satu inti, one core); loadgen CPU {gcpu:.0} %"
     );
+    let mut per = String::new();
+    for (i, addr) in args.collector.iter().enumerate() {
+        let r = end.in_window[i] as f64 / secs;
+        let (crss, cpeak, chwm, ccpu) =
+            each.get(i)
+                .copied()
+                .unwrap_or((f64::NAN, f64::NAN, f64::NAN, f64::NAN));
+        if args.collector.len() > 1 {
+            println!(
+                "  kolektor (collector) {i} {addr}: di-ack (acked) {r:.0} hasil/s (results/s), RSS {crss:.1} MB, VmHWM {chwm:.1} MB, CPU {ccpu:.0} %"
+            );
+        }
+        per.push_str(&format!(
+            " c{i}_acked_per_s={r:.1} c{i}_rss_mb={crss:.1} c{i}_rss_peak_mb={cpeak:.1} c{i}_cpu_pct={ccpu:.1}"
+        ));
+    }
     println!(
         "  beban mesin (load average, 1 min): awal (start) {load0:.2}, akhir (end) {load1:.2}"
     );
     println!(
-        "summary acked={acked} acked_in_window={acked_in_window} seconds={secs:.3} acked_per_s={rate:.1} p50_ms={:.3} p99_ms={:.3} batches={} reconnects={} stream_errors={} rss_mb={:.1} rss_peak_mb={:.1} cpu_pct={ccpu:.1} loadgen_cpu_pct={gcpu:.1} load_start={load0:.2} load_end={load1:.2}",
+        "summary acked={acked} acked_in_window={acked_in_window} seconds={secs:.3} acked_per_s={rate:.1} p50_ms={:.3} p99_ms={:.3} batches={} reconnects={} stream_errors={} rss_mb={rss:.1} rss_peak_mb={peak:.1} cpu_pct={ccpu:.1} loadgen_cpu_pct={gcpu:.1} load_start={load0:.2} load_end={load1:.2} collectors={}{per}",
         pct(0.5),
         pct(0.99),
         lat.len(),
         stats.reconnects.load(Ordering::Relaxed),
         stats.stream_errors.load(Ordering::Relaxed),
-        mb(rss),
-        mb(rss_peak),
+        args.collector.len(),
     );
-    Ok(())
 }
 
 /// Until `--duration` has passed (or every backlog is acked with
-/// `--until-drained`): a progress line every 5 s and the collector's RSS
-/// sampled each second. Returns the highest RSS seen, KiB, and the
-/// results acked by the end of the warm-up.
-async fn watch(args: &Args, stats: &Stats, start: Instant) -> (Option<u64>, u64) {
+/// `--until-drained`): a progress line every 5 s and the collectors' RSS
+/// sampled each second (into `procs`). Returns the results acked by the
+/// end of the warm-up, per collector.
+async fn watch(args: &Args, stats: &Stats, start: Instant, procs: &mut [Proc]) -> Vec<u64> {
     let limit = Duration::from_secs(args.duration);
     let warm = Duration::from_secs(args.warmup);
     let mut at_warm = None;
-    let mut peak = None;
     let mut last_print = start;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         if at_warm.is_none() && start.elapsed() >= warm {
-            at_warm = Some(stats.acked.load(Ordering::Relaxed));
+            at_warm = Some(stats.acked_by());
         }
-        if let Some((Some(rss), _)) = args.collector_pid.map(proc_rss_kib) {
-            peak = peak.max(Some(rss));
+        for p in procs.iter_mut() {
+            if let (Some(rss), _) = proc_rss_kib(p.pid) {
+                p.peak = p.peak.max(Some(rss));
+            }
         }
         if last_print.elapsed() >= Duration::from_secs(5) {
             last_print = Instant::now();
@@ -273,7 +398,7 @@ async fn watch(args: &Args, stats: &Stats, start: Instant) -> (Option<u64>, u64)
         }
         let drained = args.until_drained && stats.drained.load(Ordering::Relaxed) >= args.agents;
         if drained || start.elapsed() >= limit {
-            return (peak, at_warm.unwrap_or(0));
+            return at_warm.unwrap_or_else(|| vec![0; args.collector.len()]);
         }
     }
 }
@@ -449,6 +574,8 @@ struct Sim {
     stats: Arc<Stats>,
     /// Position among the agents (for the connection ramp).
     index: u64,
+    /// Which `--collector` this agent sends to (agent i to i mod N).
+    collector: usize,
     epoch: u64,
     next_seq: u64,
     round: u64,
@@ -473,8 +600,8 @@ fn unix_ms(t: SystemTime) -> i64 {
 
 impl Sim {
     fn new(args: &Arc<Args>, i: usize, creds: Creds, ca: Certificate, stats: Arc<Stats>) -> Sim {
-        let loopback = args
-            .collector
+        let collector = i % args.collector.len();
+        let loopback = args.collector[collector]
             .parse::<SocketAddr>()
             .is_ok_and(|a| a.ip().is_loopback() && a.is_ipv4());
         // Spread agents over 127.1.x.y so that the collector's per-source
@@ -491,6 +618,7 @@ impl Sim {
             source,
             stats,
             index: i as u64,
+            collector,
             epoch: (now.as_micros() as u64).wrapping_add(i as u64) | 1,
             next_seq: 1,
             round: 0,
@@ -713,6 +841,7 @@ impl Sim {
         self.stats
             .acked
             .fetch_add(up_to - self.acked, Ordering::Relaxed);
+        self.stats.acked_by[self.collector].fetch_add(up_to - self.acked, Ordering::Relaxed);
         self.acked = up_to;
         while self.queue.front().is_some_and(|r| r.seq <= up_to) {
             self.queue.pop_front();
@@ -767,7 +896,7 @@ impl Sim {
         let tls = ClientTlsConfig::new()
             .ca_certificate(self.ca.clone())
             .identity(self.creds.identity.clone());
-        let ch = Channel::from_shared(format!("https://{}", self.args.collector))?
+        let ch = Channel::from_shared(format!("https://{}", self.args.collector[self.collector]))?
             .local_address(self.source)
             .tls_config(tls)?
             .connect()

@@ -363,6 +363,108 @@ pub fn conflicting_duplicate_is_kept_aside_once(s: &dyn Store) {
     assert_eq!(rs[0].outcome, "ok", "the first stored result stays");
 }
 
+/// Several batches in one transaction (the writer folds queued batches):
+/// an identity is stored once even when two batches of the transaction
+/// carry it, another agent's equal seq is its own, a conflicting copy is
+/// kept aside once, and the export queue follows batch order.
+pub fn batches_of_one_transaction_dedupe_among_themselves(s: &dyn Store) {
+    let a1 = enrolled(s);
+    s.add_opd("bappeda", "Bappeda").unwrap();
+    s.add_agent("a2", "bappeda", &[2; 32]).unwrap();
+    let a2 = who("a2", "bappeda");
+    s.hello(
+        &a2,
+        &hello(5, vec![target("core", "Core")]),
+        None,
+        None,
+        1_000,
+    )
+    .unwrap();
+    assert_eq!(s.export_prepare(true).unwrap(), 0);
+    let mut other = row(5, 2);
+    other.outcome = Outcome::Timeout;
+    let (first, second, third) = (
+        [row(5, 1), row(5, 2)],
+        [row(5, 1), row(5, 2)],
+        [row(5, 2), other.clone(), row(5, 3)],
+    );
+    let batch = |w, rows| IncomingBatch {
+        who: w,
+        rows,
+        peer: Some("192.0.2.1:4000"),
+    };
+    let out = s
+        .store_batches(
+            &[batch(&a1, &first), batch(&a2, &second), batch(&a1, &third)],
+            200_000,
+        )
+        .unwrap();
+    let got: Vec<(usize, Vec<usize>, Vec<usize>)> = out
+        .iter()
+        .map(|o| (o.new, o.conflicts.clone(), o.conflicts_resent.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, vec![], vec![]),
+            (2, vec![], vec![]),
+            (1, vec![1], vec![])
+        ]
+    );
+    let seqs = |agent| -> Vec<(u64, String)> {
+        s.results(agent, 0, 1_000_000, 100)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.seq, r.outcome))
+            .collect()
+    };
+    assert_eq!(
+        seqs("a1"),
+        [(1, "ok".into()), (2, "ok".into()), (3, "ok".into())]
+    );
+    assert_eq!(seqs("a2"), [(1, "ok".into()), (2, "ok".into())]);
+    // The same conflict twice in one transaction: kept once, then resent.
+    let out = s
+        .store_batches(
+            &[
+                batch(&a1, std::slice::from_ref(&other)),
+                batch(&a1, std::slice::from_ref(&other)),
+            ],
+            300_000,
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            out[0].new,
+            out[0].conflicts_resent.clone(),
+            out[1].conflicts_resent.clone()
+        ),
+        (0, vec![0], vec![0]),
+        "kept in the first call already"
+    );
+    assert_eq!(s.agents().unwrap()[0].conflicts, 1);
+    let queued: Vec<(String, i64)> = s
+        .export_take(10)
+        .unwrap()
+        .into_iter()
+        .map(|q| match q.item {
+            Queued::Result(r) => (r.agent, r.observed_at_ms),
+            other => panic!("a result: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        queued,
+        [
+            ("a1".into(), 60_000),
+            ("a1".into(), 120_000),
+            ("a2".into(), 60_000),
+            ("a2".into(), 120_000),
+            ("a1".into(), 180_000),
+        ],
+        "queued once each, in batch order"
+    );
+}
+
 /// Sessions end with a reason; those left open by a stopped collector end
 /// at the last result received in them.
 pub fn sessions_end_and_dangling_ones_close(s: &dyn Store) {

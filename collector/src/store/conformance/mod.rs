@@ -58,6 +58,7 @@ macro_rules! store_conformance {
             replayed_batch_is_stored_once,
             committed_seq_is_contiguous,
             conflicting_duplicate_is_kept_aside_once,
+            batches_of_one_transaction_dedupe_among_themselves,
             sessions_end_and_dangling_ones_close,
             export_queue_fills_only_while_enabled,
             audit_log_chains_in_order,

@@ -311,8 +311,12 @@ fn a_rebuild_waits_for_a_batch_uncommitted_on_another_collector() {
         .0
         .write(|c| {
             c.tx(|db| {
-                super::ingest::store_results(db, &w, &late, H0 + HOUR, None)?;
-                super::ingest::mark_dirty(db, "o", &late)?;
+                let batch = crate::store::ingest::IncomingBatch {
+                    who: &w,
+                    rows: &late,
+                    peer: None,
+                };
+                super::ingest::store_all(db, &[batch], H0 + HOUR)?;
                 let b = Arc::clone(&b);
                 let h = std::thread::spawn(move || {
                     rollup::refresh_at(&*b, &RuleSet::default(), 480, H0 + HOUR + 60_000)

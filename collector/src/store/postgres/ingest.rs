@@ -2,11 +2,13 @@
 //! `result_identity` and conflicting duplicates kept aside, traceroute
 //! paths, the committed seq, the remote-write queue.
 //!
-//! A batch goes in with a few array statements whatever its size (`unnest`
-//! of one array per column: one prepared statement, one round trip per
-//! table), inside the transaction the writer commits before it acks.
+//! The batches the writer folds into one transaction go in together with a
+//! few array statements whatever their number and size (`unnest` of one
+//! array per column, the agent's id one of them: one prepared statement,
+//! one round trip per table), inside the transaction the writer commits
+//! before it acks.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use postgres::GenericClient;
 
@@ -138,114 +140,164 @@ fn hello<C: GenericClient>(
     })
 }
 
-/// Store one agent's rows: identities first (dedupe, across collectors),
-/// then the new rows, their remote-write entries and paths; rows whose
-/// identity was stored already are compared with the stored content.
-pub fn store_results<C: GenericClient>(
+/// One row of a transaction: its batch and its index in that batch.
+#[derive(Clone, Copy)]
+struct At {
+    batch: usize,
+    row: usize,
+}
+
+/// Store every batch of one transaction with a few array statements for
+/// all of them together (one round trip per table, not per batch):
+/// identities first (dedupe within the transaction and across
+/// collectors), then the new rows, their remote-write entries and paths;
+/// rows whose identity was stored already are compared with the stored
+/// content (one query for all of them) and conflicting ones kept aside;
+/// last the dirty hours. Rows are handled in batch order, then row order,
+/// so the first delivery of an identity is the one stored and the
+/// remote-write queue keeps that order.
+pub fn store_all<C: GenericClient>(
     db: &mut Db<'_, C>,
-    who: &AgentIdentity,
-    rows: &[ResultRow],
+    batches: &[IncomingBatch<'_>],
     received_at_ms: i64,
-    peer: Option<&str>,
-) -> Result<Stored, StoreError> {
-    let mut out = Stored::default();
-    if rows.is_empty() {
+) -> Result<Vec<Stored>, StoreError> {
+    let mut out = vec![Stored::default(); batches.len()];
+    let all: Vec<At> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(batch, b)| (0..b.rows.len()).map(move |row| At { batch, row }))
+        .collect();
+    if all.is_empty() {
         return Ok(out);
     }
-    let epochs: Vec<i64> = rows.iter().map(|r| r.epoch as i64).collect();
-    let seqs: Vec<i64> = rows.iter().map(|r| r.seq as i64).collect();
-    let times: Vec<i64> = rows.iter().map(|r| r.observed_at_ms).collect();
-    let mut fresh: HashSet<(i64, i64)> = db
-        .query(
-            "INSERT INTO result_identity (agent_id, epoch, seq, observed_at_ms)
-             SELECT $1, e, s, o FROM unnest($2::bigint[], $3::bigint[], $4::bigint[])
-               WITH ORDINALITY AS u(e, s, o, n) ORDER BY n
-             ON CONFLICT DO NOTHING RETURNING epoch, seq",
-            &[&who.agent_id, &epochs, &seqs, &times],
-        )
-        .op("insert result identities")?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let row = |a: &At| &batches[a.batch].rows[a.row];
+    let agent = |a: &At| batches[a.batch].who.agent_id.as_str();
+    let mut fresh = insert_identities(db, batches, &all)?;
     // The first row of each new identity is stored; any other row is a
     // replay or a conflict.
     let mut new = Vec::with_capacity(fresh.len());
     let mut seen = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        if fresh.remove(&(r.epoch as i64, r.seq as i64)) {
-            new.push(i);
+    for a in &all {
+        let r = row(a);
+        if fresh.remove(&(agent(a), r.epoch as i64, r.seq as i64)) {
+            new.push(*a);
+            out[a.batch].new += 1;
         } else {
-            seen.push(i);
+            seen.push(*a);
         }
     }
-    insert_new(db, who, rows, &new, received_at_ms)?;
-    for &i in &new {
-        if rows[i].kind == RowKind::Probe(ProbeKind::Traceroute) {
-            record_path(db, &who.agent_id, &rows[i])?;
+    insert_new(db, batches, &new, received_at_ms)?;
+    for a in &new {
+        if row(a).kind == RowKind::Probe(ProbeKind::Traceroute) {
+            record_path(db, agent(a), row(a))?;
         }
     }
-    out.new = new.len();
-    for i in seen {
-        let r = &rows[i];
+    let before = stored_all(db, batches, &seen)?;
+    for (a, stored) in seen.iter().zip(before) {
+        let (b, r) = (&batches[a.batch], row(a));
         let content = ResultContent::of(r);
-        let same = stored(db, &who.agent_id, r.epoch, r.seq)?.is_none_or(|s| s == content);
-        if same {
+        if stored.is_none_or(|s| s == content) {
             continue;
         }
-        if keep(db, who, r, &content, received_at_ms, peer)? {
-            out.conflicts.push(i);
+        if keep(db, b.who, r, &content, received_at_ms, b.peer)? {
+            out[a.batch].conflicts.push(a.row);
         } else {
-            out.conflicts_resent.push(i);
+            out[a.batch].conflicts_resent.push(a.row);
         }
     }
+    mark_dirty(db, batches)?;
     Ok(out)
 }
 
-/// Insert rows `idx` of `rows` (new identities) and queue them for remote
-/// write while it is enabled, in sequence order.
+/// Insert the identities of rows `all`, in order, skipping those stored
+/// already; the identities that are new.
+fn insert_identities<'b, C: GenericClient>(
+    db: &mut Db<'_, C>,
+    batches: &[IncomingBatch<'b>],
+    all: &[At],
+) -> Result<HashSet<(&'b str, i64, i64)>, StoreError> {
+    let row = |a: &At| &batches[a.batch].rows[a.row];
+    let agents: Vec<&str> = all
+        .iter()
+        .map(|a| batches[a.batch].who.agent_id.as_str())
+        .collect();
+    let epochs: Vec<i64> = all.iter().map(|a| row(a).epoch as i64).collect();
+    let seqs: Vec<i64> = all.iter().map(|a| row(a).seq as i64).collect();
+    let times: Vec<i64> = all.iter().map(|a| row(a).observed_at_ms).collect();
+    // Agent ids come back as owned strings: map them to the batches' own.
+    let ids: HashMap<&str, &'b str> = batches
+        .iter()
+        .map(|b| (b.who.agent_id.as_str(), b.who.agent_id.as_str()))
+        .collect();
+    let rows = db
+        .query(
+            "INSERT INTO result_identity (agent_id, epoch, seq, observed_at_ms)
+             SELECT a, e, s, o FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])
+               WITH ORDINALITY AS u(a, e, s, o, n) ORDER BY n
+             ON CONFLICT DO NOTHING RETURNING agent_id, epoch, seq",
+            &[&agents, &epochs, &seqs, &times],
+        )
+        .op("insert result identities")?;
+    let mut fresh = HashSet::with_capacity(rows.len());
+    for r in rows {
+        let agent: &str = r.get(0);
+        if let Some(&id) = ids.get(agent) {
+            fresh.insert((id, r.get(1), r.get(2)));
+        }
+    }
+    Ok(fresh)
+}
+
+/// Insert rows `new` (new identities, any agents) and queue them for
+/// remote write while it is enabled, in that order.
 fn insert_new<C: GenericClient>(
     db: &mut Db<'_, C>,
-    who: &AgentIdentity,
-    rows: &[ResultRow],
-    idx: &[usize],
+    batches: &[IncomingBatch<'_>],
+    new: &[At],
     received_at_ms: i64,
 ) -> Result<(), StoreError> {
-    if idx.is_empty() {
+    if new.is_empty() {
         return Ok(());
     }
-    let pick =
-        |f: &dyn Fn(&ResultRow) -> i64| -> Vec<i64> { idx.iter().map(|&i| f(&rows[i])).collect() };
+    let rows: Vec<&ResultRow> = new.iter().map(|a| &batches[a.batch].rows[a.row]).collect();
+    let agents: Vec<&str> = new
+        .iter()
+        .map(|a| batches[a.batch].who.agent_id.as_str())
+        .collect();
+    let opds: Vec<&str> = new
+        .iter()
+        .map(|a| batches[a.batch].who.opd_id.as_str())
+        .collect();
+    let pick = |f: &dyn Fn(&ResultRow) -> i64| -> Vec<i64> { rows.iter().map(|r| f(r)).collect() };
     let epochs = pick(&|r| r.epoch as i64);
     let seqs = pick(&|r| r.seq as i64);
     let observed = pick(&|r| r.observed_at_ms);
     let agent_time = pick(&|r| r.agent_time_ms);
-    let targets: Vec<&str> = idx.iter().map(|&i| rows[i].target_id.as_str()).collect();
-    let kinds: Vec<&str> = idx.iter().map(|&i| rows[i].kind.as_str()).collect();
-    let outcomes: Vec<&str> = idx.iter().map(|&i| rows[i].outcome.as_str()).collect();
-    let details: Vec<&str> = idx.iter().map(|&i| rows[i].detail.as_str()).collect();
-    let values: Vec<Option<f64>> = idx.iter().map(|&i| rows[i].value_ms).collect();
-    let sent: Vec<Option<i64>> = idx.iter().map(|&i| rows[i].sent.map(i64::from)).collect();
-    let received: Vec<Option<i64>> = idx
-        .iter()
-        .map(|&i| rows[i].received.map(i64::from))
-        .collect();
-    let data: Vec<String> = idx.iter().map(|&i| rows[i].data.to_string()).collect();
-    let late: Vec<bool> = idx.iter().map(|&i| rows[i].late).collect();
-    let flags: Vec<Option<&str>> = idx.iter().map(|&i| rows[i].clock_flag).collect();
-    let corrections: Vec<Option<i64>> = idx.iter().map(|&i| rows[i].clock_correction_ms).collect();
+    let targets: Vec<&str> = rows.iter().map(|r| r.target_id.as_str()).collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+    let outcomes: Vec<&str> = rows.iter().map(|r| r.outcome.as_str()).collect();
+    let details: Vec<&str> = rows.iter().map(|r| r.detail.as_str()).collect();
+    let values: Vec<Option<f64>> = rows.iter().map(|r| r.value_ms).collect();
+    let sent: Vec<Option<i64>> = rows.iter().map(|r| r.sent.map(i64::from)).collect();
+    let received: Vec<Option<i64>> = rows.iter().map(|r| r.received.map(i64::from)).collect();
+    let data: Vec<String> = rows.iter().map(|r| r.data.to_string()).collect();
+    let late: Vec<bool> = rows.iter().map(|r| r.late).collect();
+    let flags: Vec<Option<&str>> = rows.iter().map(|r| r.clock_flag).collect();
+    let corrections: Vec<Option<i64>> = rows.iter().map(|r| r.clock_correction_ms).collect();
     db.execute(
         "INSERT INTO result (agent_id, epoch, seq, opd_id, target_id, kind, observed_at_ms,
                              received_at_ms, outcome, detail, value_ms, sent, received, data, late,
                              clock_flag, agent_time_ms, clock_correction_ms)
-         SELECT $1, e, s, $2, t, k, o, $3, oc, d, v, se, re, da, l, f, at, cc
-         FROM unnest($4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bigint[],
-                     $9::text[], $10::text[], $11::float8[], $12::bigint[], $13::bigint[],
-                     $14::text[], $15::bool[], $16::text[], $17::bigint[], $18::bigint[])
-           AS u(e, s, t, k, o, oc, d, v, se, re, da, l, f, at, cc)",
+         SELECT a, e, s, op, t, k, o, $1, oc, d, v, se, re, da, l, f, at, cc
+         FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[],
+                     $8::bigint[], $9::text[], $10::text[], $11::float8[], $12::bigint[],
+                     $13::bigint[], $14::text[], $15::bool[], $16::text[], $17::bigint[],
+                     $18::bigint[])
+           AS u(a, op, e, s, t, k, o, oc, d, v, se, re, da, l, f, at, cc)",
         &[
-            &who.agent_id,
-            &who.opd_id,
             &received_at_ms,
+            &agents,
+            &opds,
             &epochs,
             &seqs,
             &targets,
@@ -266,43 +318,63 @@ fn insert_new<C: GenericClient>(
     .op("insert results")?;
     db.execute(
         "INSERT INTO remote_write_queue (agent_id, epoch, seq)
-         SELECT $1, e, s FROM unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS u(e, s, n)
+         SELECT a, e, s FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+           WITH ORDINALITY AS u(a, e, s, n)
          WHERE EXISTS (SELECT 1 FROM remote_write_state) ORDER BY n",
-        &[&who.agent_id, &epochs, &seqs],
+        &[&agents, &epochs, &seqs],
     )
     .op("queue for remote write")?;
     Ok(())
 }
 
-/// Content of the stored result with this identity, if any (the agent's
+/// Content of the stored result of each row of `seen` (identities stored
+/// before), in one query; `None` where no result row is left (the agent's
 /// own time is compared, as in SQLite).
-fn stored<C: GenericClient>(
+fn stored_all<C: GenericClient>(
     db: &mut Db<'_, C>,
-    agent: &str,
-    epoch: u64,
-    seq: u64,
-) -> Result<Option<ResultContent>, StoreError> {
-    let row = db
-        .query_opt(
-            "SELECT r.target_id, r.kind, COALESCE(r.agent_time_ms, r.observed_at_ms), r.outcome,
-                    r.detail, r.value_ms, r.sent, r.received, r.data
-             FROM result_identity i JOIN result r ON r.agent_id = i.agent_id
-               AND r.epoch = i.epoch AND r.seq = i.seq AND r.observed_at_ms = i.observed_at_ms
-             WHERE i.agent_id = $1 AND i.epoch = $2 AND i.seq = $3",
-            &[&agent, &(epoch as i64), &(seq as i64)],
+    batches: &[IncomingBatch<'_>],
+    seen: &[At],
+) -> Result<Vec<Option<ResultContent>>, StoreError> {
+    let mut out = vec![None; seen.len()];
+    if seen.is_empty() {
+        return Ok(out);
+    }
+    let row = |a: &At| &batches[a.batch].rows[a.row];
+    let agents: Vec<&str> = seen
+        .iter()
+        .map(|a| batches[a.batch].who.agent_id.as_str())
+        .collect();
+    let epochs: Vec<i64> = seen.iter().map(|a| row(a).epoch as i64).collect();
+    let seqs: Vec<i64> = seen.iter().map(|a| row(a).seq as i64).collect();
+    let rows = db
+        .query(
+            "SELECT u.n, r.target_id, r.kind, COALESCE(r.agent_time_ms, r.observed_at_ms),
+                    r.outcome, r.detail, r.value_ms, r.sent, r.received, r.data
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS u(a, e, s, n)
+             JOIN result_identity i ON i.agent_id = u.a AND i.epoch = u.e AND i.seq = u.s
+             JOIN result r ON r.agent_id = i.agent_id AND r.epoch = i.epoch AND r.seq = i.seq
+               AND r.observed_at_ms = i.observed_at_ms",
+            &[&agents, &epochs, &seqs],
         )
-        .op("read stored result")?;
-    Ok(row.map(|r| ResultContent {
-        target: r.get(0),
-        kind: r.get(1),
-        observed_at_ms: r.get(2),
-        outcome: r.get(3),
-        detail: r.get(4),
-        value_ms: r.get(5),
-        sent: r.get(6),
-        received: r.get(7),
-        data: r.get(8),
-    }))
+        .op("read stored results")?;
+    for r in rows {
+        let n: i64 = r.get(0);
+        let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| out.get_mut(i)) else {
+            continue;
+        };
+        *slot = Some(ResultContent {
+            target: r.get(1),
+            kind: r.get(2),
+            observed_at_ms: r.get(3),
+            outcome: r.get(4),
+            detail: r.get(5),
+            value_ms: r.get(6),
+            sent: r.get(7),
+            received: r.get(8),
+            data: r.get(9),
+        });
+    }
+    Ok(out)
 }
 
 /// Keep a conflicting result aside; `false` when this content was kept
@@ -406,32 +478,50 @@ fn record_path<C: GenericClient>(
     Ok(())
 }
 
-/// Mark the hours of stored rows dirty for the rollup (same transaction).
-/// The OPD's dirty lock is taken shared first and held to commit: a
-/// rebuild of one of its hours (another collector's, [`super::rollup`])
-/// takes it exclusively, so it either waits for this batch to commit and
-/// reads its rows, or finishes first and this batch marks the hour dirty
-/// again. Without it an `ON CONFLICT DO NOTHING` on a mark the rebuild is
-/// about to delete would leave these rows out of the rollup.
+/// Mark the hours of every batch's rows dirty for the rollup (same
+/// transaction, one statement). Each OPD's dirty lock is taken shared
+/// first and held to commit: a rebuild of one of its hours (another
+/// collector's, [`super::rollup`]) takes it exclusively, so it either
+/// waits for this transaction to commit and reads its rows, or finishes
+/// first and this transaction marks the hour dirty again. Without it an
+/// `ON CONFLICT DO NOTHING` on a mark the rebuild is about to delete would
+/// leave these rows out of the rollup.
 pub fn mark_dirty<C: GenericClient>(
     db: &mut Db<'_, C>,
-    opd: &str,
-    rows: &[ResultRow],
+    batches: &[IncomingBatch<'_>],
 ) -> Result<(), StoreError> {
-    let hours: Vec<i64> = rows
+    let marks: BTreeSet<(&str, i64)> = batches
         .iter()
-        .map(|r| r.observed_at_ms.div_euclid(HOUR_MS) * HOUR_MS)
+        .flat_map(|b| {
+            b.rows.iter().map(|r| {
+                (
+                    b.who.opd_id.as_str(),
+                    r.observed_at_ms.div_euclid(HOUR_MS) * HOUR_MS,
+                )
+            })
+        })
+        .collect();
+    if marks.is_empty() {
+        return Ok(());
+    }
+    // Sorted and distinct, so every writer takes the locks in one order.
+    let opds: Vec<&str> = marks
+        .iter()
+        .map(|(o, _)| *o)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    if hours.is_empty() {
-        return Ok(());
-    }
+    let (mark_opds, hours): (Vec<&str>, Vec<i64>) = marks.into_iter().unzip();
+    // `count(*)` over the locks makes every lock taken before the first
+    // mark is inserted.
     db.execute(
-        "WITH l AS (SELECT pg_advisory_xact_lock_shared(7061746, hashtext($1)))
-         INSERT INTO rollup_dirty (opd_id, hour_ms) SELECT $1, h FROM l, unnest($2::bigint[]) h
+        "WITH l AS (SELECT pg_advisory_xact_lock_shared(7061746, hashtext(o))
+                    FROM unnest($1::text[]) WITH ORDINALITY AS u(o, n) ORDER BY n),
+              locked AS (SELECT count(*) FROM l)
+         INSERT INTO rollup_dirty (opd_id, hour_ms)
+         SELECT o, h FROM locked, unnest($2::text[], $3::bigint[]) AS m(o, h)
          ON CONFLICT DO NOTHING",
-        &[&opd, &hours],
+        &[&opds, &mark_opds, &hours],
     )
     .op("mark dirty")?;
     Ok(())
@@ -529,16 +619,7 @@ impl IngestStore for PgStore {
                 .iter()
                 .flat_map(|b| b.rows.iter().map(|r| day_of(r.observed_at_ms))),
         )?;
-        self.write(|c| {
-            c.tx(|db| {
-                let mut counts = Vec::with_capacity(batches.len());
-                for b in batches {
-                    counts.push(store_results(db, b.who, b.rows, received_at_ms, b.peer)?);
-                    mark_dirty(db, &b.who.opd_id, b.rows)?;
-                }
-                Ok(counts)
-            })
-        })
+        self.write(|c| c.tx(|db| store_all(db, batches, received_at_ms)))
     }
 
     fn recover(&self) -> Result<(), StoreError> {
