@@ -406,13 +406,16 @@ fn record_path<C: GenericClient>(
     Ok(())
 }
 
-/// Mark the hours of stored rows dirty for the rollup (same transaction).
-/// The OPD's dirty lock is taken shared first and held to commit: a
-/// rebuild of one of its hours (another collector's, [`super::rollup`])
-/// takes it exclusively, so it either waits for this batch to commit and
-/// reads its rows, or finishes first and this batch marks the hour dirty
-/// again. Without it an `ON CONFLICT DO NOTHING` on a mark the rebuild is
-/// about to delete would leave these rows out of the rollup.
+/// Mark the hours of stored rows dirty for the rollup (same transaction),
+/// giving an existing mark a new generation: a rebuild that read the hour
+/// before this batch commits clears the mark only if the generation is
+/// still the one it read, so these rows are never left out (the reasoning
+/// under READ COMMITTED is at [`super::rollup`]'s `rebuild_dirty_between`).
+/// The shared advisory lock is no longer needed (rebuilds stopped taking
+/// it exclusively); it is kept only until this statement is rewritten.
+/// One statement marking several OPDs must list each (OPD, hour) once and
+/// in order: `DO UPDATE` refuses a row twice, and a fixed order keeps two
+/// collectors' row locks from deadlocking.
 pub fn mark_dirty<C: GenericClient>(
     db: &mut Db<'_, C>,
     opd: &str,
@@ -430,7 +433,7 @@ pub fn mark_dirty<C: GenericClient>(
     db.execute(
         "WITH l AS (SELECT pg_advisory_xact_lock_shared(7061746, hashtext($1)))
          INSERT INTO rollup_dirty (opd_id, hour_ms) SELECT $1, h FROM l, unnest($2::bigint[]) h
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (opd_id, hour_ms) DO UPDATE SET gen = nextval('rollup_dirty_gen')",
         &[&opd, &hours],
     )
     .op("mark dirty")?;
