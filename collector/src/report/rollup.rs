@@ -62,10 +62,12 @@ pub fn refresh_while(
     let mut total = 0;
     loop {
         let n = store.rebuild_dirty(REFRESH_CHUNK, &b)?;
-        if n == 0 {
+        total += n;
+        // A short chunk read every dirty hour there was: stop, even if
+        // results arriving meanwhile kept some dirty (the next run has them).
+        if n < REFRESH_CHUNK {
             return Ok(Some(total));
         }
-        total += n;
         if !go_on() {
             return Ok(None);
         }

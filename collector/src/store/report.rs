@@ -676,10 +676,23 @@ pub trait RollupStore: Send + Sync {
     /// trusted raw result; without targets or results it is skipped.
     fn advance_watermarks(&self, until_ms: i64) -> Result<(), StoreError>;
     /// Rebuild up to `limit` dirty hours and the days holding them with `b`,
-    /// each OPD-hour in a write transaction of its own (the write lock is
-    /// held for one hour's results at a time), a day with the last of its
-    /// dirty hours; returns the hours rebuilt (0: none was dirty).
-    fn rebuild_dirty(&self, limit: usize, b: &dyn RollupBuilder) -> Result<usize, StoreError>;
+    /// a day with the last of its dirty hours; returns the dirty hours read
+    /// (0: none was dirty). Each OPD-hour's input is read in a read
+    /// snapshot outside the write lock; a short write transaction then
+    /// stores its rollup and clears the mark only if no result marked the
+    /// hour since the snapshot (else the hour stays dirty for the next run).
+    fn rebuild_dirty(&self, limit: usize, b: &dyn RollupBuilder) -> Result<usize, StoreError> {
+        self.rebuild_dirty_between(limit, b, &mut |_, _| {})
+    }
+    /// [`rebuild_dirty`](Self::rebuild_dirty), calling `between(opd, hour)`
+    /// after each hour's read snapshot and before its write (tests store
+    /// results there).
+    fn rebuild_dirty_between(
+        &self,
+        limit: usize,
+        b: &dyn RollupBuilder,
+        between: &mut dyn FnMut(&str, i64),
+    ) -> Result<usize, StoreError>;
     /// Delete raw results observed before `before_ms` whose hours are rolled up.
     fn prune_raw(&self, before_ms: i64) -> Result<usize, StoreError>;
 }

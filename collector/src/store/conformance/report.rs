@@ -143,6 +143,46 @@ pub fn late_data_rebuilds_the_hour(b: &dyn ReportBackend, fx: &dyn Fixture) {
     );
 }
 
+/// Results stored for an hour between a rollup's read of it and its write
+/// leave the hour dirty (the rollup written is the one of the snapshot),
+/// and the next run's rollup has them.
+pub fn results_during_a_rebuild_keep_the_hour_dirty(b: &dyn ReportBackend, fx: &dyn Fixture) {
+    let rules = RuleSet::default();
+    let web = target("web", pantau_core::Group::Internet, ProbeKind::Tcp);
+    fx.declare("o", "o-1", std::slice::from_ref(&web), H0);
+    fx.store("o", "o-1", &minutes(&web, 1, 0..30, &[]));
+    rollup::refresh_at(b, &rules, 480, H0 + HOUR_MS + MIN).expect("refresh");
+    fx.store("o", "o-1", &minutes(&web, 100, 30..45, &[]));
+    let mut seen = Vec::new();
+    let builder = rollup::Builder {
+        rules: &rules,
+        offset_min: 480,
+    };
+    let n = b
+        .rebuild_dirty_between(200, &builder, &mut |opd, hour| {
+            seen.push((opd.to_string(), hour));
+            fx.store("o", "o-1", &minutes(&web, 200, 45..60, &[]));
+        })
+        .expect("rebuild");
+    assert_eq!((n, seen), (1, vec![("o".to_string(), H0)]));
+    assert_eq!(
+        group_minutes(b, H0),
+        vec![("internet".into(), "U".repeat(45) + &"-".repeat(15))],
+        "the rollup of the snapshot read before the last results"
+    );
+    assert_eq!(
+        snapshot(b, |r| r.pending_hours(Some("o"))).expect("pending"),
+        1,
+        "results stored between the read and the write keep the hour dirty"
+    );
+    rollup::refresh_at(b, &rules, 480, H0 + HOUR_MS + MIN).expect("refresh");
+    assert_eq!(
+        group_minutes(b, H0),
+        vec![("internet".into(), "U".repeat(60))]
+    );
+    assert_eq!(snapshot(b, |r| r.pending_hours(None)).expect("pending"), 0);
+}
+
 /// A run of down minutes across an hour boundary is one incident, with its
 /// affected target and the note an admin wrote.
 pub fn incidents_span_hours(b: &dyn ReportBackend, fx: &dyn Fixture) {

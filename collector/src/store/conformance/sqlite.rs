@@ -75,6 +75,7 @@ macro_rules! conformance {
 
 conformance!(
     late_data_rebuilds_the_hour,
+    results_during_a_rebuild_keep_the_hour_dirty,
     incidents_span_hours,
     capacity_hours_and_days,
     paths_follow_route_changes,

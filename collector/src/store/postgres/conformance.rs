@@ -123,6 +123,7 @@ macro_rules! report_conformance {
 
 report_conformance!(
     late_data_rebuilds_the_hour,
+    results_during_a_rebuild_keep_the_hour_dirty,
     incidents_span_hours,
     capacity_hours_and_days,
     paths_follow_route_changes,
@@ -286,10 +287,12 @@ fn concurrent_appends_from_two_stores_form_one_chain() {
 }
 
 /// Two collectors on one database: a batch still uncommitted on A while B
-/// rebuilds its hour is read by that rebuild (B waits for A's commit), so
-/// it is never left out of the rollup with the hour marked clean.
+/// rebuilds its hour is not in B's read snapshot, and B's clearing of the
+/// mark waits on A's bump of it and then leaves the hour dirty, so the
+/// batch is never left out of the rollup with the hour marked clean: the
+/// next run reads it.
 #[test]
-fn a_rebuild_waits_for_a_batch_uncommitted_on_another_collector() {
+fn a_batch_uncommitted_on_another_collector_keeps_its_hour_dirty() {
     use crate::report::rollup;
     use crate::report::rules::RuleSet;
     use crate::store::conformance::report::{H0, group_minutes, minutes, target};
@@ -305,11 +308,13 @@ fn a_rebuild_waits_for_a_batch_uncommitted_on_another_collector() {
     );
     report::Fixture::declare(&a, "o", "o-1", std::slice::from_ref(&web), H0);
     report::Fixture::store(&a, "o", "o-1", &minutes(&web, 1, 0..30, &[]));
-    let late = minutes(&web, 100, 30..60, &[]);
+    rollup::refresh_at(&*b, &RuleSet::default(), 480, H0 + HOUR + 60_000).expect("refresh");
+    // The hour is dirty (committed) when A's next batch bumps its mark.
+    report::Fixture::store(&a, "o", "o-1", &minutes(&web, 50, 30..40, &[]));
+    let late = minutes(&web, 100, 40..60, &[]);
     let w = who("o", "o-1");
-    let rebuild = a
-        .0
-        .write(|c| {
+    let rebuild =
+        a.0.write(|c| {
             c.tx(|db| {
                 let batch = crate::store::ingest::IncomingBatch {
                     who: &w,
@@ -321,13 +326,15 @@ fn a_rebuild_waits_for_a_batch_uncommitted_on_another_collector() {
                 let h = std::thread::spawn(move || {
                     rollup::refresh_at(&*b, &RuleSet::default(), 480, H0 + HOUR + 60_000)
                 });
-                // B's rebuild is queued behind this open batch.
+                // B's clearing of the mark waits on this open batch's
+                // bump of it (a row lock: B waits for A's transaction).
                 let mut watch = postgres::Client::connect(&url, postgres::NoTls).unwrap();
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
                 loop {
                     let waiting: i64 = watch
                         .query_one(
-                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                            "SELECT count(*) FROM pg_locks
+                             WHERE locktype = 'transactionid' AND NOT granted",
                             &[],
                         )
                         .unwrap()
@@ -348,8 +355,19 @@ fn a_rebuild_waits_for_a_batch_uncommitted_on_another_collector() {
     rebuild.join().unwrap().expect("B's rebuild");
     assert_eq!(
         group_minutes(&*b, H0),
+        vec![("internet".into(), "U".repeat(40) + &"-".repeat(20))],
+        "B's rollup is the one of its snapshot, before A's batch"
+    );
+    assert_eq!(
+        snapshot(&*b, |r| r.pending_hours(None)).expect("pending"),
+        1,
+        "A's batch keeps its hour dirty"
+    );
+    rollup::refresh_at(&*b, &RuleSet::default(), 480, H0 + HOUR + 60_000).expect("refresh");
+    assert_eq!(
+        group_minutes(&*b, H0),
         vec![("internet".into(), "U".repeat(60))],
-        "B's rebuild read A's batch"
+        "the next run read A's batch"
     );
     assert_eq!(
         snapshot(&*b, |r| r.pending_hours(None)).expect("pending"),

@@ -479,13 +479,13 @@ fn record_path<C: GenericClient>(
 }
 
 /// Mark the hours of every batch's rows dirty for the rollup (same
-/// transaction, one statement). Each OPD's dirty lock is taken shared
-/// first and held to commit: a rebuild of one of its hours (another
-/// collector's, [`super::rollup`]) takes it exclusively, so it either
-/// waits for this transaction to commit and reads its rows, or finishes
-/// first and this transaction marks the hour dirty again. Without it an
-/// `ON CONFLICT DO NOTHING` on a mark the rebuild is about to delete would
-/// leave these rows out of the rollup.
+/// transaction, one statement), giving an existing mark a new generation:
+/// a rebuild that read the hour before this transaction commits clears the
+/// mark only if the generation is still the one it read, so these rows are
+/// never left out (the reasoning under READ COMMITTED is at
+/// [`super::rollup`]'s `rebuild_dirty_between`). Each (OPD, hour) is listed
+/// once and in order: `DO UPDATE` refuses a row twice, and one order keeps
+/// two collectors' row locks from deadlocking.
 pub fn mark_dirty<C: GenericClient>(
     db: &mut Db<'_, C>,
     batches: &[IncomingBatch<'_>],
@@ -504,24 +504,13 @@ pub fn mark_dirty<C: GenericClient>(
     if marks.is_empty() {
         return Ok(());
     }
-    // Sorted and distinct, so every writer takes the locks in one order.
-    let opds: Vec<&str> = marks
-        .iter()
-        .map(|(o, _)| *o)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let (mark_opds, hours): (Vec<&str>, Vec<i64>) = marks.into_iter().unzip();
-    // `count(*)` over the locks makes every lock taken before the first
-    // mark is inserted.
+    // Sorted and distinct (a BTreeSet), inserted in that order.
+    let (opds, hours): (Vec<&str>, Vec<i64>) = marks.into_iter().unzip();
     db.execute(
-        "WITH l AS (SELECT pg_advisory_xact_lock_shared(7061746, hashtext(o))
-                    FROM unnest($1::text[]) WITH ORDINALITY AS u(o, n) ORDER BY n),
-              locked AS (SELECT count(*) FROM l)
-         INSERT INTO rollup_dirty (opd_id, hour_ms)
-         SELECT o, h FROM locked, unnest($2::text[], $3::bigint[]) AS m(o, h)
-         ON CONFLICT DO NOTHING",
-        &[&opds, &mark_opds, &hours],
+        "INSERT INTO rollup_dirty (opd_id, hour_ms)
+         SELECT o, h FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS m(o, h, n) ORDER BY n
+         ON CONFLICT (opd_id, hour_ms) DO UPDATE SET gen = nextval('rollup_dirty_gen')",
+        &[&opds, &hours],
     )
     .op("mark dirty")?;
     Ok(())

@@ -723,7 +723,7 @@ pub(super) fn mark_range_dirty<C: GenericClient>(
          SELECT o.id, h FROM (SELECT $1::text AS id WHERE $1::text IS NOT NULL
                               UNION ALL SELECT id FROM opd WHERE $1::text IS NULL) o,
                              generate_series($2::bigint, $3::bigint - 1, 3600000) h
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (opd_id, hour_ms) DO UPDATE SET gen = nextval('rollup_dirty_gen')",
         &[&opd, &first, &to_ms],
     )
     .op("mark dirty")?;

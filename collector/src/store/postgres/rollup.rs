@@ -448,7 +448,8 @@ fn ensure_rules<C: GenericClient>(
         db.execute(
             "INSERT INTO rollup_dirty (opd_id, hour_ms)
              SELECT DISTINCT opd_id, (observed_at_ms / 3600000) * 3600000 FROM result
-             WHERE observed_at_ms >= 0 ON CONFLICT DO NOTHING",
+             WHERE observed_at_ms >= 0
+             ON CONFLICT (opd_id, hour_ms) DO UPDATE SET gen = nextval('rollup_dirty_gen')",
             &[],
         )
         .op("queue rollup rebuild")?;
@@ -494,7 +495,8 @@ fn advance_watermarks<C: GenericClient>(db: &mut Db<'_, C>, until: i64) -> Resul
         };
         db.execute(
             "INSERT INTO rollup_dirty (opd_id, hour_ms)
-             SELECT $1, generate_series($2::bigint, $3::bigint, 3600000) ON CONFLICT DO NOTHING",
+             SELECT $1, generate_series($2::bigint, $3::bigint, 3600000)
+             ON CONFLICT (opd_id, hour_ms) DO UPDATE SET gen = nextval('rollup_dirty_gen')",
             &[&opd, &hour_of(lo), &hour_of(hi)],
         )
         .op("mark dirty")?;
@@ -506,6 +508,26 @@ fn advance_watermarks<C: GenericClient>(db: &mut Db<'_, C>, until: i64) -> Resul
         .op("set watermark")?;
     }
     Ok(())
+}
+
+/// The dirty mark's generation and the hour's input, read in the caller's
+/// snapshot; `None` when the hour is no longer dirty.
+fn read_hour<C: GenericClient>(
+    db: &mut Db<'_, C>,
+    opd: &str,
+    hour: i64,
+) -> Result<Option<(i64, HourInput)>, StoreError> {
+    let Some(gen_read) = db
+        .query_opt(
+            "SELECT gen FROM rollup_dirty WHERE opd_id = $1 AND hour_ms = $2",
+            &[&opd, &hour],
+        )
+        .op("read dirty generation")?
+        .map(|r| r.get::<_, i64>(0))
+    else {
+        return Ok(None);
+    };
+    Ok(Some((gen_read, hour_input(db, opd, hour)?)))
 }
 
 /// Drop the day partitions wholly before `before_ms` that hold no dirty
@@ -584,7 +606,32 @@ impl RollupStore for PgStore {
         self.write(|c| c.tx(|db| advance_watermarks(db, until_ms)))
     }
 
-    fn rebuild_dirty(&self, limit: usize, b: &dyn RollupBuilder) -> Result<usize, StoreError> {
+    /// Each dirty OPD-hour is read in a REPEATABLE READ READ ONLY snapshot
+    /// on a reader, then written in a short transaction on the writer that
+    /// clears the mark only if its generation is still the one the
+    /// snapshot saw. Under READ COMMITTED, for an ingest transaction I
+    /// marking the hour (`ingest::mark_dirty`, `gen = nextval(..)`):
+    /// - I committed before the snapshot: its rows are read, its generation
+    ///   too; the mark is cleared.
+    /// - I committed after the snapshot, before the DELETE: the DELETE sees
+    ///   the new generation and keeps the mark.
+    /// - I bumped the mark but has not committed: the DELETE waits on its
+    ///   row lock, then re-checks the updated row (a new generation: kept;
+    ///   I rolled back: its rows never existed, cleared).
+    /// - I marks after the DELETE: its insert waits for this transaction
+    ///   and then inserts a new mark (the hour is dirty again).
+    ///
+    /// A mark deleted by another collector's rebuild and made again gets a
+    /// fresh sequence value, never the one read here. The advisory lock (per
+    /// OPD, exclusive among rebuild writes only; ingest does not take it)
+    /// keeps two collectors' writes of one hour or day from interleaving
+    /// their delete-then-insert; it is held for the short write only.
+    fn rebuild_dirty_between(
+        &self,
+        limit: usize,
+        b: &dyn RollupBuilder,
+        between: &mut dyn FnMut(&str, i64),
+    ) -> Result<usize, StoreError> {
         let dirty: Vec<(String, i64)> = self.read(|c| {
             Ok(c.db()
                 .query(
@@ -601,23 +648,27 @@ impl RollupStore for PgStore {
             let last_of_day = dirty
                 .get(i + 1)
                 .is_none_or(|(o, h)| o != opd || b.day_of(*h) != day);
+            let Some((gen_read, input)) =
+                self.read(|c| c.snapshot(|db| read_hour(db, opd, *hour)))?
+            else {
+                continue;
+            };
+            let rollup = b.hour(&input);
+            between(opd, *hour);
             self.write(|c| {
                 c.tx(|db| {
-                    // Exclusive: waits for batches of this OPD still
-                    // uncommitted on any collector (ingest::mark_dirty).
                     db.execute(
-                        "SELECT pg_advisory_xact_lock(7061746, hashtext($1))",
+                        "SELECT pg_advisory_xact_lock(7061747, hashtext($1))",
                         &[opd],
                     )
-                    .op("lock dirty hours")?;
-                    let input = hour_input(db, opd, *hour)?;
-                    write_hour(db, opd, *hour, &b.hour(&input))?;
+                    .op("lock rollup writes")?;
+                    write_hour(db, opd, *hour, &rollup)?;
                     if last_of_day {
                         rebuild_day(db, b, opd, day)?;
                     }
                     db.execute(
-                        "DELETE FROM rollup_dirty WHERE opd_id = $1 AND hour_ms = $2",
-                        &[opd, hour],
+                        "DELETE FROM rollup_dirty WHERE opd_id = $1 AND hour_ms = $2 AND gen = $3",
+                        &[opd, hour, &gen_read],
                     )
                     .op("clear dirty")
                     .map(drop)

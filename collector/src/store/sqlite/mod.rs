@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_leases.sql"),
     include_str!("schema_console.sql"),
     include_str!("schema_oidc.sql"),
+    include_str!("schema_rollup_gen.sql"),
 ];
 
 /// Number of schema versions this build knows (the `user_version` after

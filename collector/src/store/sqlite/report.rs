@@ -668,7 +668,8 @@ pub(super) fn mark_range_dirty(
     while h < to_ms {
         for o in &opds {
             conn.execute(
-                "INSERT OR IGNORE INTO rollup_dirty (opd_id, hour_ms) VALUES (?1, ?2)",
+                "INSERT INTO rollup_dirty (opd_id, hour_ms) VALUES (?1, ?2)
+                 ON CONFLICT (opd_id, hour_ms) DO UPDATE SET gen = rollup_dirty.gen + 1",
                 params![o, h],
             )
             .op("mark dirty")?;

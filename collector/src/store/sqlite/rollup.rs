@@ -24,13 +24,17 @@ fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
+/// Mark an OPD-hour dirty, bumping its generation when it already is: a
+/// rollup read before this mark will not clear it (see
+/// [`RollupStore::rebuild_dirty`]).
+const MARK_DIRTY: &str = "INSERT INTO rollup_dirty (opd_id, hour_ms) VALUES (?1, ?2)
+     ON CONFLICT (opd_id, hour_ms) DO UPDATE SET gen = rollup_dirty.gen + 1";
+
 /// Mark the hours of freshly stored results dirty (inside the writer's
 /// transaction).
 pub fn mark_dirty(conn: &Connection, opd: &str, rows: &[ResultRow]) -> Result<(), StoreError> {
     let hours: BTreeSet<i64> = rows.iter().map(|r| hour_of(r.observed_at_ms)).collect();
-    let mut st = conn
-        .prepare_cached("INSERT OR IGNORE INTO rollup_dirty (opd_id, hour_ms) VALUES (?1, ?2)")
-        .op("prepare mark dirty")?;
+    let mut st = conn.prepare_cached(MARK_DIRTY).op("prepare mark dirty")?;
     for h in hours {
         st.execute(params![opd, h]).op("mark dirty")?;
     }
@@ -380,6 +384,35 @@ fn rebuild_day(
     Ok(())
 }
 
+/// One rebuild of a store's dirty hours at a time (see
+/// [`RollupStore::rebuild_dirty_between`]).
+static REBUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The dirty mark's generation and the hour's rollup, read in one read
+/// snapshot; `None` when the hour is no longer dirty.
+fn read_hour(
+    conn: &Connection,
+    b: &dyn RollupBuilder,
+    opd: &str,
+    hour: i64,
+) -> Result<Option<(i64, HourRollup)>, StoreError> {
+    let tx = conn.unchecked_transaction().op("begin rollup read")?;
+    let gen_read: Option<i64> = tx
+        .query_row(
+            "SELECT gen FROM rollup_dirty WHERE opd_id = ?1 AND hour_ms = ?2",
+            params![opd, hour],
+            |r| r.get(0),
+        )
+        .optional()
+        .op("read dirty generation")?;
+    let Some(gen_read) = gen_read else {
+        return Ok(None);
+    };
+    let input = hour_input(&tx, opd, hour)?;
+    tx.commit().op("end rollup read")?;
+    Ok(Some((gen_read, b.hour(&input))))
+}
+
 /// An OPD, its watermark and its start of monitoring.
 type Watermark = (String, Option<i64>, Option<i64>);
 
@@ -447,9 +480,10 @@ impl RollupStore for SqliteStore {
             let mut rebuilt_from: Option<i64> = None;
             if rebuild {
                 tx.execute(
-                    "INSERT OR IGNORE INTO rollup_dirty (opd_id, hour_ms)
+                    "INSERT INTO rollup_dirty (opd_id, hour_ms)
                      SELECT DISTINCT opd_id, (observed_at_ms / 3600000) * 3600000 FROM result
-                     WHERE observed_at_ms >= 0",
+                     WHERE observed_at_ms >= 0
+                     ON CONFLICT (opd_id, hour_ms) DO UPDATE SET gen = rollup_dirty.gen + 1",
                     [],
                 )
                 .op("queue rollup rebuild")?;
@@ -488,11 +522,7 @@ impl RollupStore for SqliteStore {
                 // The hour holding the cut-off minute is partial: include it
                 // (and the hour of `hi` itself, even when it is an hour start).
                 while h <= hour_of(hi) {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO rollup_dirty (opd_id, hour_ms) VALUES (?1, ?2)",
-                        params![opd, h],
-                    )
-                    .op("mark dirty")?;
+                    tx.execute(MARK_DIRTY, params![opd, h]).op("mark dirty")?;
                     h += HOUR_MS;
                 }
                 tx.execute(
@@ -510,11 +540,22 @@ impl RollupStore for SqliteStore {
         })
     }
 
-    /// Each dirty OPD-hour is rebuilt in a transaction of its own, so the
-    /// write lock is held for one hour's results at a time; the day is
-    /// rebuilt with the last dirty hour of it in this chunk (an interrupted
-    /// chunk leaves that hour dirty, so the day is rebuilt later).
-    fn rebuild_dirty(&self, limit: usize, b: &dyn RollupBuilder) -> Result<usize, StoreError> {
+    /// Each dirty OPD-hour is read in a read transaction of its own on a
+    /// reader (a WAL snapshot: the writer and ingest go on meanwhile), then
+    /// written in a short write transaction; the day is rebuilt there with
+    /// the last dirty hour of it in this chunk (an interrupted chunk leaves
+    /// that hour dirty, so the day is rebuilt later).
+    fn rebuild_dirty_between(
+        &self,
+        limit: usize,
+        b: &dyn RollupBuilder,
+        between: &mut dyn FnMut(&str, i64),
+    ) -> Result<usize, StoreError> {
+        // Two rebuilds at once (the rollup task and a report's refresh)
+        // could clear a mark made after the other's delete with the same
+        // generation (a new mark starts at 0 again); one at a time they
+        // cannot.
+        let _one = REBUILD.lock().unwrap_or_else(|e| e.into_inner());
         let dirty: Vec<(String, i64)> = self.read(|c| {
             c.prepare_cached(
                 "SELECT opd_id, hour_ms FROM rollup_dirty ORDER BY opd_id, hour_ms LIMIT ?1",
@@ -530,16 +571,21 @@ impl RollupStore for SqliteStore {
             let last_of_day = dirty
                 .get(i + 1)
                 .is_none_or(|(o, h)| o != opd || b.day_of(*h) != day);
+            let Some((gen_read, rollup)) = self.read(|c| read_hour(c, b, opd, *hour))? else {
+                continue;
+            };
+            between(opd, *hour);
             self.write(|c| {
                 let tx = write_tx(c).op("begin rollup")?;
-                let input = hour_input(&tx, opd, *hour)?;
-                write_hour(&tx, opd, *hour, &b.hour(&input))?;
+                write_hour(&tx, opd, *hour, &rollup)?;
                 if last_of_day {
                     rebuild_day(&tx, b, opd, day)?;
                 }
+                // Kept when a result marked the hour after the snapshot:
+                // its rows are not in this rollup, the next run adds them.
                 tx.execute(
-                    "DELETE FROM rollup_dirty WHERE opd_id = ?1 AND hour_ms = ?2",
-                    params![opd, hour],
+                    "DELETE FROM rollup_dirty WHERE opd_id = ?1 AND hour_ms = ?2 AND gen = ?3",
+                    params![opd, hour, gen_read],
                 )
                 .op("clear dirty")?;
                 tx.commit().op("commit rollup")
