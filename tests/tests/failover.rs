@@ -248,6 +248,18 @@ fn register_agents(cfg_a: &Path, data_a: &Path, dir: &Path) -> Vec<(String, Path
     out
 }
 
+/// A new CA in `data`, the OPD `dinkes` and its three agents registered
+/// in the store `cfg` names: their credentials.
+fn set_up(cfg: &Path, data: &Path, dir: &Path) -> Vec<(String, PathBuf, PathBuf)> {
+    cli(cfg, data, &["ca", "init"]);
+    cli(
+        cfg,
+        data,
+        &["opd", "add", "dinkes", "--name", "Dinas Kesehatan"],
+    );
+    register_agents(cfg, data, dir)
+}
+
 /// The documented copy: A's CA certificate and key and the report signing
 /// key into B's data directory, before B's first start.
 fn share_ca_and_key(data_a: &Path, data_b: &Path) {
@@ -357,13 +369,7 @@ fn two_collectors_one_database_survive_a_kill_9() {
 
     // One CA for both: made in A's data directory, copied to B's before B
     // first starts (B then issues its own server certificate from it).
-    cli(&cfg_a, &data_a, &["ca", "init"]);
-    cli(
-        &cfg_a,
-        &data_a,
-        &["opd", "add", "dinkes", "--name", "Dinas Kesehatan"],
-    );
-    let creds = register_agents(&cfg_a, &data_a, dir.path());
+    let creds = set_up(&cfg_a, &data_a, dir.path());
 
     let mut pg = db(&url);
     let mut a = Collector::start_logged_with(&data_a, &dir.path().join("a.log"), &cfg_a);
@@ -620,13 +626,7 @@ fn a_collector_follows_the_promoted_standby_and_loses_nothing() {
     let (rw_url, _) = receiver();
     let data = dir.path().join("data");
     let cfg = collector_config(dir.path(), "a", &url, &rw_url);
-    cli(&cfg, &data, &["ca", "init"]);
-    cli(
-        &cfg,
-        &data,
-        &["opd", "add", "dinkes", "--name", "Dinas Kesehatan"],
-    );
-    let creds = register_agents(&cfg, &data, dir.path());
+    let creds = set_up(&cfg, &data, dir.path());
     let c = Collector::start_logged_with(&data, &dir.path().join("collector.log"), &cfg);
     let agent_url = c.agent_url();
     let mut agents = start_agents(dir.path(), &creds, &[&agent_url], &data.join("tls/ca.crt"));

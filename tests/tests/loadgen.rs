@@ -15,16 +15,47 @@ use common::Collector;
 use pantau_collector::store::postgres::testserver;
 
 /// `key=value` fields of the loadgen's `summary` line.
-fn summary(stdout: &str) -> HashMap<String, String> {
+/// The `key=value` pairs of a finished run's `summary` line, each read
+/// as a number (a missing or non-numeric one fails the test, naming it).
+struct Summary {
+    pairs: HashMap<String, String>,
+    stdout: String,
+}
+
+impl Summary {
+    fn number(&self, k: &str) -> f64 {
+        let stdout = &self.stdout;
+        self.pairs
+            .get(k)
+            .unwrap_or_else(|| panic!("{k} missing in {stdout}"))
+            .parse()
+            .unwrap_or_else(|_| panic!("{k} is not a number in {stdout}"))
+    }
+}
+
+/// A pantau-loadgen run that must have succeeded: its output and summary.
+fn finished(out: &std::process::Output) -> (String, Summary) {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "pantau-loadgen failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = stdout
         .lines()
         .find(|l| l.starts_with("summary "))
         .unwrap_or_else(|| panic!("no summary line in {stdout}"));
-    line.split_whitespace()
+    let pairs = line
+        .split_whitespace()
         .skip(1)
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        .collect();
+    let s = Summary {
+        pairs,
+        stdout: stdout.clone(),
+    };
+    (stdout, s)
 }
 
 #[test]
@@ -51,19 +82,8 @@ fn acked_results_are_stored_exactly_once_and_the_summary_has_the_figures() {
         .args(["--collector-pid", &c.proc.child.id().to_string()])
         .output()
         .expect("run pantau-loadgen");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "pantau-loadgen failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = summary(&stdout);
-    let num = |k: &str| -> f64 {
-        s.get(k)
-            .unwrap_or_else(|| panic!("{k} missing in {stdout}"))
-            .parse()
-            .unwrap_or_else(|_| panic!("{k} is not a number in {stdout}"))
-    };
+    let (stdout, s) = finished(&out);
+    let num = |k: &str| s.number(k);
     let acked = num("acked") as u64;
     // At least the backlog of every agent goes through.
     assert!(acked >= 5 * 300, "acked {acked}: {stdout}");
@@ -175,19 +195,8 @@ fn two_collectors_on_one_postgresql_split_the_agents_and_store_each_result_once(
         .args(["--collector-pid", &b.proc.child.id().to_string()])
         .output()
         .expect("run pantau-loadgen");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "pantau-loadgen failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = summary(&stdout);
-    let num = |k: &str| -> f64 {
-        s.get(k)
-            .unwrap_or_else(|| panic!("{k} missing in {stdout}"))
-            .parse()
-            .unwrap_or_else(|_| panic!("{k} is not a number in {stdout}"))
-    };
+    let (stdout, s) = finished(&out);
+    let num = |k: &str| s.number(k);
     assert_eq!(num("collectors"), 2.0, "{stdout}");
     let acked = num("acked") as u64;
     assert!(acked >= 4 * 200, "every backlog went through: {stdout}");
