@@ -110,8 +110,9 @@ pub enum StoreError {
         /// Cause.
         source: rusqlite::Error,
     },
-    /// PostgreSQL failed.
-    #[error("{op}: {source}")]
+    /// PostgreSQL failed (the server's own message when it sent one:
+    /// the client's display of a server error is only "db error").
+    #[error("{op}: {}", postgres_message(source))]
     Postgres {
         /// What was being done.
         op: &'static str,
@@ -213,6 +214,15 @@ pub(crate) trait Op<T> {
 impl<T> Op<T> for Result<T, rusqlite::Error> {
     fn op(self, op: &'static str) -> Result<T, StoreError> {
         self.map_err(|source| StoreError::Sqlite { op, source })
+    }
+}
+
+/// The server's message and code of a PostgreSQL error, else the client's
+/// own text.
+fn postgres_message(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
     }
 }
 

@@ -374,3 +374,45 @@ fn a_batch_uncommitted_on_another_collector_keeps_its_hour_dirty() {
         0
     );
 }
+
+/// Two collectors starting at once just after midnight UTC both create the
+/// new day's partition: both succeed (the second used to fail with
+/// "relation result_d... already exists" and the collector refused to
+/// start), and the day ends up with one attached partition.
+#[test]
+fn two_stores_creating_the_same_day_partition_at_once_both_succeed() {
+    let url = server().fresh_database();
+    let a = Arc::new(PgStore::open(&url).expect("open a"));
+    let b = Arc::new(PgStore::open(&url).expect("open b"));
+    let today = crate::store::now_ms().div_euclid(super::DAY_MS) * super::DAY_MS;
+    let days: Vec<i64> = (2..22).map(|n| today - n * super::DAY_MS).collect();
+    let gate = Arc::new(std::sync::Barrier::new(2));
+    let run = |s: Arc<PgStore>| {
+        let (gate, days) = (Arc::clone(&gate), days.clone());
+        std::thread::spawn(move || {
+            for d in days {
+                gate.wait();
+                s.ensure_days([d])?;
+            }
+            Ok::<(), crate::store::StoreError>(())
+        })
+    };
+    let (ta, tb) = (run(Arc::clone(&a)), run(Arc::clone(&b)));
+    ta.join()
+        .unwrap()
+        .expect("collector a makes the partitions");
+    tb.join()
+        .unwrap()
+        .expect("collector b makes the partitions");
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    let attached: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+             WHERE p.relname = 'result'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // 20 days, today and tomorrow (made at open), and the default.
+    assert_eq!(attached, 20 + 2 + 1);
+}
